@@ -1,0 +1,68 @@
+# teleconsult — the two set-up commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+export HOST PORT
+
+# Debian packages the test suite drives for real: a browser for e2e tests, Redis for fan-out tests.
+SYSTEM_PACKAGES := chromium redis-server
+
+.PHONY: run test lint unit integration e2e bench system-deps clean vendor-socketio
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: start the server with embedded defaults (SQLite, local disk, in-process fan-out) and print demo links
+run: $(VENV)/.runtime
+	$(PY) -m teleconsult demo
+	$(PY) -m teleconsult serve
+
+## system-deps: install the Debian packages the tests need, only when missing
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+## test: install everything the tests need, check lint and types, run the whole suite
+test: system-deps $(VENV)/.dev lint
+	$(PY) -m pytest -ra
+
+unit: $(VENV)/.dev
+	$(PY) -m pytest -ra tests/unit
+
+integration: $(VENV)/.dev
+	$(PY) -m pytest -ra tests/integration
+
+e2e: system-deps $(VENV)/.dev
+	$(PY) -m pytest -ra tests/e2e
+
+## lint: ruff and mypy
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## bench: signaling benchmark at 100 and 1000 pairs (prints a table; --json for JSON)
+bench: $(VENV)/.dev
+	$(PY) bench/signaling.py --pairs 100 1000
+
+## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
+vendor-socketio:
+	scripts/vendor-socketio.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

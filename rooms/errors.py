@@ -1,0 +1,54 @@
+"""Typed domain errors; each carries the stable client-facing code that `signaling` maps once."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransition(DomainError):
+    """A consult was asked to move in a way its lifecycle does not allow."""
+
+    code = "illegal_transition"
+
+    def __init__(self, status: str, event: str) -> None:
+        super().__init__(f"a consult that is {status} cannot {event}")
+        self.status = status
+        self.event = event
+
+
+class PermissionDenied(DomainError):
+    """The user's role or institution does not allow the action on this consult."""
+
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or is not visible to the asker)."""
+
+    code = "not_found"
+
+
+class ConsultFull(DomainError):
+    """The consult already holds as many participants as the limit allows."""
+
+    code = "consult_full"
+
+
+class ConcurrentUpdate(DomainError):
+    """Somebody else changed the consult first; nothing was applied, the client may retry."""
+
+    code = "conflict"
+
+
+class InvalidBooking(DomainError):
+    """A booking that is well-formed but makes no sense (e.g. a specialist of another specialty)."""
+
+    code = "invalid_booking"

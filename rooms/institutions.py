@@ -1,0 +1,45 @@
+"""Institutions in their administrative hierarchy: province → city → county → township."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class InstitutionLevel(StrEnum):
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+
+
+@dataclass(frozen=True, slots=True)
+class Institution:
+    id: int
+    name: str
+    level: InstitutionLevel
+    parent_id: int | None = None
+
+
+class InstitutionTree:
+    """Answers 'is this institution under that one?' for permission scopes."""
+
+    def __init__(self, institutions: Iterable[Institution]) -> None:
+        self._by_id = {inst.id: inst for inst in institutions}
+
+    def get(self, institution_id: int) -> Institution | None:
+        return self._by_id.get(institution_id)
+
+    def lineage(self, institution_id: int) -> list[int]:
+        """The institution itself followed by its ancestors up to the root."""
+        chain: list[int] = []
+        current = self._by_id.get(institution_id)
+        while current is not None and current.id not in chain:
+            chain.append(current.id)
+            current = self._by_id.get(current.parent_id) if current.parent_id else None
+        return chain
+
+    def is_within(self, institution_id: int, ancestor_id: int) -> bool:
+        """True when `institution_id` is `ancestor_id` or lies somewhere below it."""
+        return ancestor_id in self.lineage(institution_id)

@@ -1,0 +1,36 @@
+"""Alembic environment: runs migrations on the async engine the store uses."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from rooms.sql.schema import metadata
+from rooms.sql.store import create_engine
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_run)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+url = context.config.get_main_option("sqlalchemy.url")
+assert url, "sqlalchemy.url must be set by rooms.sql.migrate"
+asyncio.run(_run_async(url))

@@ -1,0 +1,92 @@
+"""Who may do what: one table of role x action, each entry scoped to the consults it covers.
+
+Every permission check in teleconsult goes through `is_permitted` / `ensure_permitted`; the unit
+tests walk the whole matrix (every role x every action x own and foreign consults).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from rooms.consult import Consult
+from rooms.errors import PermissionDenied
+from rooms.institutions import InstitutionTree
+from rooms.people import Role, User
+
+
+class Action(StrEnum):
+    BOOK_CONSULT = "book_consult"
+    VIEW_CONSULT = "view_consult"
+    ACCEPT_CONSULT = "accept_consult"
+    DECLINE_CONSULT = "decline_consult"
+    CANCEL_CONSULT = "cancel_consult"
+    JOIN_CONSULT = "join_consult"
+    END_CONSULT = "end_consult"
+    VIEW_AUDIT = "view_audit"
+
+
+class Scope(StrEnum):
+    REQUESTING_INSTITUTION = "requesting_institution"
+    """Consults booked by the user's own institution."""
+    ASSIGNED = "assigned"
+    """Consults assigned to the user as specialist."""
+    SPECIALTY_QUEUE = "specialty_queue"
+    """Consults assigned to the user, or still unassigned in the user's specialty."""
+    INSTITUTION_SUBTREE = "institution_subtree"
+    """Consults booked by the user's institution or any institution below it."""
+
+
+PERMISSIONS: dict[Role, dict[Action, Scope]] = {
+    Role.EXAM_ROOM_DOCTOR: {
+        Action.BOOK_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.VIEW_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.CANCEL_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.JOIN_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
+    },
+    Role.SPECIALIST: {
+        Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
+        Action.ACCEPT_CONSULT: Scope.SPECIALTY_QUEUE,
+        Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
+        Action.JOIN_CONSULT: Scope.ASSIGNED,
+        Action.END_CONSULT: Scope.ASSIGNED,
+    },
+    Role.SUPERVISOR: {
+        Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
+    },
+    Role.ADMIN: {
+        Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.CANCEL_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
+    },
+}
+"""The single source of who may do what. A (role, action) pair that is absent is refused."""
+
+
+def _in_scope(scope: Scope, user: User, consult: Consult, tree: InstitutionTree) -> bool:
+    if scope is Scope.REQUESTING_INSTITUTION:
+        return consult.requesting_institution_id == user.institution_id
+    if scope is Scope.ASSIGNED:
+        return consult.specialist_id == user.id
+    if scope is Scope.SPECIALTY_QUEUE:
+        if consult.specialist_id is not None:
+            return consult.specialist_id == user.id
+        return consult.specialty == user.specialty
+    if scope is Scope.INSTITUTION_SUBTREE:
+        return tree.is_within(consult.requesting_institution_id, user.institution_id)
+    raise AssertionError(f"unhandled scope {scope}")  # pragma: no cover - enum is exhaustive
+
+
+def is_permitted(user: User, action: Action, consult: Consult, tree: InstitutionTree) -> bool:
+    """True when the table gives `user`'s role `action` on this consult."""
+    if not user.active:
+        return False
+    scope = PERMISSIONS.get(user.role, {}).get(action)
+    return scope is not None and _in_scope(scope, user, consult, tree)
+
+
+def ensure_permitted(user: User, action: Action, consult: Consult, tree: InstitutionTree) -> None:
+    """Raise `PermissionDenied` unless `user` may do `action` on `consult`."""
+    if not is_permitted(user, action, consult, tree):
+        raise PermissionDenied(f"a {user.role.value} may not {action.value} on this consult")

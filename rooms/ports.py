@@ -1,0 +1,76 @@
+"""What the domain needs from storage; `rooms.sql` implements it, unit tests fake it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rooms.audit import AuditEntry
+from rooms.consult import Consult
+from rooms.institutions import Institution, InstitutionLevel
+from rooms.lifecycle import ConsultStatus
+from rooms.people import Role, Specialty, User
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultQuery:
+    """Which consults to list. Criteria combine with OR across the three 'whose' fields."""
+
+    requesting_institution_ids: frozenset[int] = frozenset()
+    specialist_id: int | None = None
+    unassigned_specialty: Specialty | None = None
+    statuses: frozenset[ConsultStatus] = frozenset()
+    limit: int = 200
+
+
+class ConsultStore(Protocol):
+    """Durable storage of institutions, users, consults and the audit log.
+
+    Every write is committed before the call returns; writes that go together (a consult and
+    the audit entry that explains it) are committed together or not at all.
+    """
+
+    async def add_institution(
+        self, name: str, level: InstitutionLevel, parent_id: int | None
+    ) -> Institution: ...
+
+    async def institutions(self) -> list[Institution]: ...
+
+    async def add_user(
+        self,
+        username: str,
+        display_name: str,
+        role: Role,
+        institution_id: int,
+        specialty: Specialty | None,
+        password_hash: str,
+    ) -> User: ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    async def credentials(self, username: str) -> tuple[User, str] | None:
+        """The user and their password hash, or None for an unknown username."""
+        ...
+
+    async def list_users(
+        self, role: Role | None = None, specialty: Specialty | None = None
+    ) -> list[User]: ...
+
+    async def add_consult(self, consult: Consult, audit: AuditEntry) -> None: ...
+
+    async def get_consult(self, consult_id: str) -> Consult | None: ...
+
+    async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
+        """Save `consult` if the stored version is still `consult.version`; return it bumped.
+
+        Raises `ConcurrentUpdate` when someone else saved first; nothing is written then.
+        """
+        ...
+
+    async def list_consults(self, query: ConsultQuery) -> list[Consult]: ...
+
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_trail(self, consult_id: str) -> list[AuditEntry]: ...
+
+    async def count_users(self) -> int: ...

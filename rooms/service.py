@@ -1,0 +1,192 @@
+"""The consult use cases: book, list, accept, decline, cancel, join, end.
+
+Each one loads what it needs, checks the permission table, moves the consult through its
+lifecycle and saves it together with the audit entry that explains the change. Entrypoints
+(REST, socket.io, CLI) call these and nothing below them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rooms.audit import AuditEntry
+from rooms.consult import Consult, MediaMode, PatientSummary
+from rooms.errors import IllegalTransition, InvalidBooking, NotFound
+from rooms.institutions import InstitutionTree
+from rooms.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
+from rooms.people import Role, Specialty, User
+from rooms.permissions import Action, ensure_permitted, is_permitted
+from rooms.ports import ConsultQuery, ConsultStore
+from rooms.presence import presence_event
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """What an exam-room doctor fills in to request a consult."""
+
+    patient: PatientSummary
+    specialty: Specialty
+    reason: str
+    scheduled_at: datetime
+    intake: dict[str, Any] = field(default_factory=dict)
+    specialist_id: int | None = None
+    media_mode: MediaMode = MediaMode.P2P
+
+
+class ConsultService:
+    def __init__(self, store: ConsultStore, clock: Clock = utc_now) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def institution_tree(self) -> InstitutionTree:
+        return InstitutionTree(await self.store.institutions())
+
+    async def _load(self, user: User, consult_id: str, action: Action) -> Consult:
+        consult = await self.store.get_consult(consult_id)
+        if consult is None:
+            raise NotFound(f"no consult {consult_id}")
+        ensure_permitted(user, action, consult, await self.institution_tree())
+        return consult
+
+    async def _move(
+        self,
+        user: User | None,
+        consult: Consult,
+        event: ConsultEvent,
+        detail: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> Consult:
+        now = self.clock()
+        moved = consult.apply(event, now, **changes)
+        entry = AuditEntry(
+            at=now,
+            actor_id=user.id if user else None,
+            action=f"consult.{event.value}",
+            consult_id=consult.id,
+            detail={"from": consult.status.value, "to": moved.status.value, **(detail or {})},
+        )
+        return await self.store.update_consult(moved, entry)
+
+    async def book(self, user: User, booking: Booking) -> Consult:
+        now = self.clock()
+        consult = Consult(
+            id=Consult.new_id(),
+            patient=booking.patient,
+            specialty=booking.specialty,
+            reason=booking.reason,
+            intake=booking.intake,
+            scheduled_at=booking.scheduled_at,
+            requesting_institution_id=user.institution_id,
+            requesting_doctor_id=user.id,
+            status=ConsultStatus.REQUESTED,
+            media_mode=booking.media_mode,
+            requested_at=now,
+            specialist_id=booking.specialist_id,
+        )
+        ensure_permitted(user, Action.BOOK_CONSULT, consult, await self.institution_tree())
+        if booking.specialist_id is not None:
+            specialist = await self.store.get_user(booking.specialist_id)
+            if (
+                specialist is None
+                or specialist.role is not Role.SPECIALIST
+                or not specialist.active
+            ):
+                raise InvalidBooking(f"user {booking.specialist_id} is not an active specialist")
+            if specialist.specialty is not booking.specialty:
+                raise InvalidBooking(
+                    f"{specialist.display_name} is not a {booking.specialty.value} specialist"
+                )
+        await self.store.add_consult(
+            consult,
+            AuditEntry(
+                at=now,
+                actor_id=user.id,
+                action="consult.book",
+                consult_id=consult.id,
+                detail={"specialty": consult.specialty.value},
+            ),
+        )
+        return consult
+
+    async def get(self, user: User, consult_id: str) -> Consult:
+        return await self._load(user, consult_id, Action.VIEW_CONSULT)
+
+    async def list_for(self, user: User, statuses: Iterable[ConsultStatus] = ()) -> list[Consult]:
+        """The consults this user works with: their institution's, their queue, their subtree."""
+        tree = await self.institution_tree()
+        wanted = frozenset(statuses)
+        if user.role is Role.SPECIALIST:
+            query = ConsultQuery(
+                specialist_id=user.id, unassigned_specialty=user.specialty, statuses=wanted
+            )
+        elif user.role is Role.EXAM_ROOM_DOCTOR:
+            query = ConsultQuery(
+                requesting_institution_ids=frozenset({user.institution_id}), statuses=wanted
+            )
+        else:
+            below = frozenset(
+                i.id
+                for i in await self.store.institutions()
+                if tree.is_within(i.id, user.institution_id)
+            )
+            query = ConsultQuery(requesting_institution_ids=below, statuses=wanted)
+        consults = await self.store.list_consults(query)
+        return [c for c in consults if is_permitted(user, Action.VIEW_CONSULT, c, tree)]
+
+    async def accept(self, user: User, consult_id: str) -> Consult:
+        consult = await self._load(user, consult_id, Action.ACCEPT_CONSULT)
+        return await self._move(user, consult, ConsultEvent.ACCEPT, specialist_id=user.id)
+
+    async def decline(self, user: User, consult_id: str, reason: str) -> Consult:
+        consult = await self._load(user, consult_id, Action.DECLINE_CONSULT)
+        return await self._move(
+            user, consult, ConsultEvent.DECLINE, {"reason": reason}, closing_note=reason
+        )
+
+    async def cancel(self, user: User, consult_id: str, reason: str) -> Consult:
+        consult = await self._load(user, consult_id, Action.CANCEL_CONSULT)
+        return await self._move(
+            user, consult, ConsultEvent.CANCEL, {"reason": reason}, closing_note=reason
+        )
+
+    async def end(self, user: User, consult_id: str, conclusion: str) -> Consult:
+        consult = await self._load(user, consult_id, Action.END_CONSULT)
+        return await self._move(user, consult, ConsultEvent.END, closing_note=conclusion)
+
+    async def authorize_join(self, user: User, consult_id: str) -> Consult:
+        """The consult, if `user` may enter its room now; raises otherwise."""
+        consult = await self._load(user, consult_id, Action.JOIN_CONSULT)
+        if consult.status not in JOINABLE:
+            raise IllegalTransition(consult.status.value, "be joined")
+        return consult
+
+    async def presence_changed(
+        self, consult_id: str, present: list[User], actor: User | None
+    ) -> Consult | None:
+        """Move the consult as far as the people present call for; the new consult if it moved."""
+        consult = await self.store.get_consult(consult_id)
+        if consult is None:
+            raise NotFound(f"no consult {consult_id}")
+        moved = None
+        while (event := presence_event(consult, present)) is not None:
+            consult = await self._move(
+                actor, consult, event, {"present": sorted(u.id for u in present)}
+            )
+            moved = consult
+        return moved
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self.store.append_audit(entry)
+
+    async def audit_trail(self, user: User, consult_id: str) -> list[AuditEntry]:
+        await self._load(user, consult_id, Action.VIEW_AUDIT)
+        return await self.store.audit_trail(consult_id)

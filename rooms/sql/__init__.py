@@ -1,0 +1,1 @@
+"""SQL storage of the consult domain (SQLite by default, PostgreSQL when configured)."""

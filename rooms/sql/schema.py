@@ -1,0 +1,104 @@
+"""Table definitions shared by the store and the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+institutions = Table(
+    "institutions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("parent_id", Integer, ForeignKey("institutions.id"), nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("specialty", String(40), nullable=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+consults = Table(
+    "consults",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("media_mode", String(10), nullable=False),
+    Column("specialty", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("patient", JSON, nullable=False),
+    Column("intake", JSON, nullable=False),
+    Column("scheduled_at", UTCDateTime, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("requesting_institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("requesting_doctor_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("specialist_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("accepted_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("closing_note", Text, nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=0),
+    Index("ix_consults_institution", "requesting_institution_id"),
+    Index("ix_consults_specialist", "specialist_id"),
+    Index("ix_consults_specialty_status", "specialty", "status"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_consult", "consult_id"),
+)

@@ -1,0 +1,284 @@
+"""`ConsultStore` on SQLAlchemy's async engine: SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, event, func, insert, or_, select, update
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from rooms.audit import AuditEntry
+from rooms.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.errors import ConcurrentUpdate
+from rooms.institutions import Institution, InstitutionLevel
+from rooms.lifecycle import ConsultStatus
+from rooms.people import Role, Specialty, User
+from rooms.ports import ConsultQuery
+from rooms.sql.schema import audit_log, consults, institutions, users
+
+
+def async_url(database_url: str) -> str:
+    """The SQLAlchemy async URL for a plain `sqlite:///…` or `postgresql://…` URL."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+    ):
+        if database_url.startswith(plain):
+            return driver + database_url[len(plain) :]
+    return database_url
+
+
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # WAL lets readers and the writer proceed together; synchronous=FULL makes every commit
+    # durable on disk before it is acknowledged; foreign keys are off in SQLite unless asked.
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=5000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    engine = create_async_engine(async_url(database_url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _user(row: Row[Any]) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        institution_id=row.institution_id,
+        specialty=Specialty(row.specialty) if row.specialty else None,
+        active=row.active,
+    )
+
+
+def _consult(row: Row[Any]) -> Consult:
+    patient = row.patient
+    return Consult(
+        id=row.id,
+        patient=PatientSummary(
+            name=patient["name"],
+            sex=Sex(patient["sex"]),
+            age_years=patient.get("age_years"),
+            summary=patient.get("summary", ""),
+        ),
+        specialty=Specialty(row.specialty),
+        reason=row.reason,
+        intake=row.intake,
+        scheduled_at=row.scheduled_at,
+        requesting_institution_id=row.requesting_institution_id,
+        requesting_doctor_id=row.requesting_doctor_id,
+        status=ConsultStatus(row.status),
+        media_mode=MediaMode(row.media_mode),
+        requested_at=row.requested_at,
+        specialist_id=row.specialist_id,
+        accepted_at=row.accepted_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        closing_note=row.closing_note,
+        version=row.version,
+    )
+
+
+def _consult_values(consult: Consult) -> dict[str, Any]:
+    p = consult.patient
+    return {
+        "id": consult.id,
+        "status": consult.status.value,
+        "media_mode": consult.media_mode.value,
+        "specialty": consult.specialty.value,
+        "reason": consult.reason,
+        "patient": {
+            "name": p.name,
+            "sex": p.sex.value,
+            "age_years": p.age_years,
+            "summary": p.summary,
+        },
+        "intake": consult.intake,
+        "scheduled_at": consult.scheduled_at,
+        "requested_at": consult.requested_at,
+        "requesting_institution_id": consult.requesting_institution_id,
+        "requesting_doctor_id": consult.requesting_doctor_id,
+        "specialist_id": consult.specialist_id,
+        "accepted_at": consult.accepted_at,
+        "started_at": consult.started_at,
+        "ended_at": consult.ended_at,
+        "closing_note": consult.closing_note,
+        "version": consult.version,
+    }
+
+
+def _audit_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "action": entry.action,
+        "consult_id": entry.consult_id,
+        "detail": entry.detail,
+    }
+
+
+class SqlConsultStore:
+    """Each method is one transaction, committed before it returns."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def add_institution(
+        self, name: str, level: InstitutionLevel, parent_id: int | None
+    ) -> Institution:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(institutions).values(name=name, level=level.value, parent_id=parent_id)
+            )
+            new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            assert new_id is not None
+        return Institution(id=int(new_id), name=name, level=level, parent_id=parent_id)
+
+    async def institutions(self) -> list[Institution]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(institutions).order_by(institutions.c.id))).all()
+        return [
+            Institution(
+                id=r.id, name=r.name, level=InstitutionLevel(r.level), parent_id=r.parent_id
+            )
+            for r in rows
+        ]
+
+    async def add_user(
+        self,
+        username: str,
+        display_name: str,
+        role: Role,
+        institution_id: int,
+        specialty: Specialty | None,
+        password_hash: str,
+    ) -> User:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(users).values(
+                    username=username,
+                    display_name=display_name,
+                    role=role.value,
+                    institution_id=institution_id,
+                    specialty=specialty.value if specialty else None,
+                    password_hash=password_hash,
+                    active=True,
+                )
+            )
+            new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+            assert new_id is not None
+        return User(
+            id=int(new_id),
+            username=username,
+            display_name=display_name,
+            role=role,
+            institution_id=institution_id,
+            specialty=specialty,
+        )
+
+    async def get_user(self, user_id: int) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        return _user(row) if row else None
+
+    async def credentials(self, username: str) -> tuple[User, str] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username))).first()
+        return (_user(row), row.password_hash) if row else None
+
+    async def list_users(
+        self, role: Role | None = None, specialty: Specialty | None = None
+    ) -> list[User]:
+        query = select(users).order_by(users.c.id)
+        if role is not None:
+            query = query.where(users.c.role == role.value)
+        if specialty is not None:
+            query = query.where(users.c.specialty == specialty.value)
+        async with self.engine.connect() as conn:
+            return [_user(r) for r in (await conn.execute(query)).all()]
+
+    async def count_users(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+    async def add_consult(self, consult: Consult, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(consults).values(**_consult_values(consult)))
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def get_consult(self, consult_id: str) -> Consult | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(consults).where(consults.c.id == consult_id))).first()
+        return _consult(row) if row else None
+
+    async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
+        values = _consult_values(consult)
+        values["version"] = consult.version + 1
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(consults)
+                .where(and_(consults.c.id == consult.id, consults.c.version == consult.version))
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                raise ConcurrentUpdate(
+                    f"consult {consult.id} was changed by someone else; reload and try again"
+                )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        return replace(consult, version=consult.version + 1)
+
+    async def list_consults(self, query: ConsultQuery) -> list[Consult]:
+        whose: list[ColumnElement[bool]] = []
+        if query.requesting_institution_ids:
+            whose.append(consults.c.requesting_institution_id.in_(query.requesting_institution_ids))
+        if query.specialist_id is not None:
+            whose.append(consults.c.specialist_id == query.specialist_id)
+        if query.unassigned_specialty is not None:
+            whose.append(
+                and_(
+                    consults.c.specialist_id.is_(None),
+                    consults.c.specialty == query.unassigned_specialty.value,
+                )
+            )
+        if not whose:
+            return []
+        stmt = select(consults).where(or_(*whose))
+        if query.statuses:
+            stmt = stmt.where(consults.c.status.in_([s.value for s in query.statuses]))
+        stmt = stmt.order_by(consults.c.scheduled_at.desc()).limit(query.limit)
+        async with self.engine.connect() as conn:
+            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(audit_log).values(**_audit_values(entry)))
+
+    async def audit_trail(self, consult_id: str) -> list[AuditEntry]:
+        stmt = (
+            select(audit_log).where(audit_log.c.consult_id == consult_id).order_by(audit_log.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                actor_id=r.actor_id,
+                action=r.action,
+                consult_id=r.consult_id,
+                detail=r.detail,
+            )
+            for r in rows
+        ]

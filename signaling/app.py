@@ -1,0 +1,56 @@
+"""Builds the aiohttp application: REST API, socket.io, OpenAPI document and the web client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+
+from signaling.context import Signaling
+from signaling.errors import ApiError
+from signaling.events import ConsultEvents
+from signaling.hub import ConsultHub
+from signaling.openapi import build_openapi
+from signaling.rest import HUB, SIGNALING, api, error_middleware
+
+
+def create_app(
+    ctx: Signaling,
+    web_root: Path | None,
+    version: str,
+    client_manager: socketio.AsyncManager | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=ctx.limits.max_request_bytes
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        max_http_buffer_size=ctx.limits.transport_max_bytes,
+    )
+    hub = ConsultHub(sio, ctx.service.store)
+    sio.register_namespace(ConsultEvents(ctx, hub))
+    sio.attach(app)
+    app[SIGNALING] = ctx
+    app[HUB] = hub
+    app.router.add_routes(api.routes)
+    document = build_openapi(api.endpoints, version)
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/openapi.json", openapi)
+
+    async def unknown_api(request: web.Request) -> web.Response:
+        raise ApiError("not_found", f"no API endpoint {request.method} {request.path}", 404)
+
+    app.router.add_route("*", "/api/{tail:.*}", unknown_api)
+    if web_root is not None:
+
+        async def index(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(web_root / "index.html")
+
+        app.router.add_get("/", index)
+        app.router.add_static("/", web_root, show_index=False, follow_symlinks=False)
+    return app

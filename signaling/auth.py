@@ -1,0 +1,86 @@
+"""JWTs for users: minted at login (or by the CLI), verified on every request and connection."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from rooms.people import Role, User
+from signaling import errors
+from signaling.errors import ApiError
+
+ALGORITHM = "HS256"
+ISSUER = "teleconsult"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: int
+    role: Role
+    institution_id: int
+    expires_at: datetime
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, audience: str, ttl: timedelta) -> None:
+        if len(secret) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+        self._secret = secret
+        self.audience = audience
+        self.ttl = ttl
+
+    def issue(
+        self, user: User, ttl: timedelta | None = None, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        issued = now or datetime.now(UTC)
+        expires = issued + (ttl or self.ttl)
+        payload = {
+            "sub": str(user.id),
+            "role": user.role.value,
+            "inst": user.institution_id,
+            "iss": ISSUER,
+            "aud": self.audience,
+            "iat": int(issued.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), expires
+
+    def verify(self, token: str | None) -> Claims:
+        """The token's claims; `ApiError` (401) naming what is wrong otherwise."""
+        if not token:
+            raise ApiError(errors.TOKEN_MISSING, "no token: log in first", 401)
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+            return Claims(
+                user_id=int(payload["sub"]),
+                role=Role(payload["role"]),
+                institution_id=int(payload["inst"]),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+            )
+        except jwt.ExpiredSignatureError:
+            raise ApiError(
+                errors.TOKEN_EXPIRED, "the token has expired: log in again", 401
+            ) from None
+        except jwt.InvalidAudienceError:
+            raise ApiError(
+                errors.TOKEN_WRONG_AUDIENCE, "the token was issued for another service", 401
+            ) from None
+        except (jwt.InvalidTokenError, KeyError, ValueError):
+            raise ApiError(errors.TOKEN_INVALID, "the token is not valid", 401) from None
+
+
+def bearer_token(header: str | None) -> str | None:
+    if header and header.startswith("Bearer "):
+        return header[len("Bearer ") :].strip() or None
+    return None

@@ -1,0 +1,42 @@
+"""Everything the REST handlers and socket.io events share, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rooms.people import User
+from rooms.service import ConsultService
+from signaling import errors
+from signaling.auth import TokenIssuer
+from signaling.errors import ApiError
+from signaling.ice import IceConfig
+from signaling.limits import Limits
+from signaling.presence import PresenceRegistry
+from signaling.ratelimit import RateLimiter
+
+
+@dataclass
+class Signaling:
+    service: ConsultService
+    tokens: TokenIssuer
+    limits: Limits = field(default_factory=Limits)
+    ice: IceConfig = field(default_factory=IceConfig)
+    join_link_ttl: timedelta = timedelta(minutes=30)
+    presence: PresenceRegistry = field(default_factory=PresenceRegistry)
+    join_limiter: RateLimiter = field(init=False)
+    login_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.join_limiter = RateLimiter(self.limits.joins_per_minute)
+        self.login_limiter = RateLimiter(self.limits.login_attempts_per_minute)
+
+    async def authenticate(self, token: str | None) -> User:
+        """The active user a token speaks for; `ApiError` (401) otherwise."""
+        claims = self.tokens.verify(token)
+        user = await self.service.store.get_user(claims.user_id)
+        if user is None or not user.active:
+            raise ApiError(
+                errors.TOKEN_INVALID, "the token's user no longer exists or is disabled", 401
+            )
+        return user

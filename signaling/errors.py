@@ -1,0 +1,82 @@
+"""Every error a client can see: one stable code, one HTTP status, mapped in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from rooms.errors import (
+    ConcurrentUpdate,
+    ConsultFull,
+    DomainError,
+    IllegalTransition,
+    InvalidBooking,
+    NotFound,
+    PermissionDenied,
+)
+
+
+class ApiError(Exception):
+    """An error raised by the edge itself (auth, validation, limits)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+# Stable codes of the edge (documented in docs/protocol.md).
+TOKEN_MISSING = "token_missing"
+TOKEN_EXPIRED = "token_expired"
+TOKEN_INVALID = "token_invalid"
+TOKEN_WRONG_AUDIENCE = "token_wrong_audience"
+BAD_CREDENTIALS = "bad_credentials"
+INVALID_PAYLOAD = "invalid_payload"
+INVALID_SDP = "invalid_sdp"
+SDP_TOO_LARGE = "sdp_too_large"
+MESSAGE_TOO_LARGE = "message_too_large"
+PAYLOAD_TOO_LARGE = "payload_too_large"
+NOT_IN_CONSULT = "not_in_consult"
+UNKNOWN_PEER = "unknown_peer"
+RATE_LIMITED = "rate_limited"
+INTERNAL = "internal_error"
+
+_DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    PermissionDenied: 403,
+    IllegalTransition: 409,
+    ConcurrentUpdate: 409,
+    ConsultFull: 409,
+    InvalidBooking: 422,
+}
+
+
+def from_domain(error: DomainError) -> ApiError:
+    status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
+    return ApiError(error.code, error.message, status)
+
+
+def from_validation(error: ValidationError, what: str) -> ApiError:
+    details = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "problem": e["msg"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    first = details[0] if details else {"field": "(body)", "problem": "invalid"}
+    return ApiError(
+        INVALID_PAYLOAD, f"invalid {what}: {first['field']}: {first['problem']}", 422, details
+    )

@@ -1,0 +1,216 @@
+"""socket.io events: connect with a JWT, join a consult room, relay offers/answers/candidates.
+
+Every client event takes an acknowledgement callback. The ack is `{"ok": true, ...}` or
+`{"ok": false, "error": {"code", "message"}}`; a refused event changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import socketio
+from pydantic import BaseModel, ValidationError
+
+from rooms.errors import ConsultFull, DomainError
+from rooms.people import User
+from signaling import errors
+from signaling.context import Signaling
+from signaling.errors import ApiError
+from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
+from signaling.ice import ice_servers_for
+from signaling.schemas import JoinEvent, LeaveEvent, SignalEvent
+from signaling.sdp import SdpProblem, check_candidate, check_sdp
+from signaling.views import Directory
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+Ack = dict[str, Any]
+
+
+def refused(code: str, message: str) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def acknowledged(
+    handler: Callable[[ConsultEvents, str, Any], Awaitable[Ack]],
+) -> Callable[[ConsultEvents, str, Any], Awaitable[Ack]]:
+    """Turn every error raised by an event handler into a refusal ack with its code."""
+
+    async def wrapper(self: ConsultEvents, sid: str, data: Any = None) -> Ack:
+        try:
+            return await handler(self, sid, data)
+        except ApiError as exc:
+            return refused(exc.code, exc.message)
+        except DomainError as exc:
+            return refused(exc.code, exc.message)
+        except Exception:
+            log.exception("unhandled error in socket event %s", handler.__name__)
+            return refused(errors.INTERNAL, "internal error; it has been logged")
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
+    def __init__(self, ctx: Signaling, hub: ConsultHub) -> None:
+        super().__init__("/")
+        self.ctx = ctx
+        self.hub = hub
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _parse(self, model: type[M], data: Any, what: str) -> M:
+        try:
+            size = len(json.dumps(data))
+        except (TypeError, ValueError):
+            raise ApiError(errors.INVALID_PAYLOAD, f"{what} payload is not JSON") from None
+        if size > self.ctx.limits.max_message_bytes:
+            raise ApiError(
+                errors.MESSAGE_TOO_LARGE,
+                f"{what} payload is {size} bytes; the limit is {self.ctx.limits.max_message_bytes}",
+                413,
+            )
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise errors.from_validation(exc, f"{what} payload") from None
+
+    async def _user(self, sid: str) -> User:
+        session = await self.get_session(sid)
+        user = session.get("user")
+        if not isinstance(user, User):
+            raise ApiError(errors.TOKEN_MISSING, "connection is not authenticated", 401)
+        return user
+
+    @staticmethod
+    def _peer(peer_id: str, user: User) -> dict[str, Any]:
+        return {
+            "peer_id": peer_id,
+            "user": {"id": user.id, "display_name": user.display_name, "role": user.role.value},
+        }
+
+    async def _depart(self, sid: str, reason: str) -> None:
+        """Take `sid` out of its consult room, tell the others, move the consult if needed."""
+        departed = self.ctx.presence.leave(sid)
+        if departed is None:
+            return
+        consult_id, user = departed
+        await self.leave_room(sid, consult_channel(consult_id))
+        await self.emit(
+            "peer-left",
+            {"consult_id": consult_id, "peer_id": sid, "reason": reason},
+            room=consult_channel(consult_id),
+        )
+        present = list(self.ctx.presence.room(consult_id).participants.values())
+        try:
+            moved = await self.ctx.service.presence_changed(consult_id, present, user)
+        except DomainError as exc:
+            log.warning(
+                "consult %s did not follow presence after %s left: %s", consult_id, sid, exc.message
+            )
+            return
+        if moved is not None:
+            await self.hub.consult_changed(moved)
+
+    # ---- events ----------------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            user = await self.ctx.authenticate(token if isinstance(token, str) else None)
+        except ApiError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code, "message": exc.message}
+            ) from None
+        await self.save_session(sid, {"user": user})
+        await self.enter_room(sid, user_channel(user.id))
+        await self.enter_room(sid, institution_channel(user.institution_id))
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        await self._depart(sid, "disconnected")
+
+    @acknowledged
+    async def on_join(self, sid: str, data: Any) -> Ack:
+        event = self._parse(JoinEvent, data, "join")
+        user = await self._user(sid)
+        if not self.ctx.join_limiter.allow(str(user.id)):
+            raise ApiError(
+                errors.RATE_LIMITED,
+                f"more than {self.ctx.limits.joins_per_minute} joins in a minute",
+                429,
+            )
+        consult = await self.ctx.service.authorize_join(user, event.consult_id)
+        current = self.ctx.presence.consult_of(sid)
+        if current is not None and current != consult.id:
+            await self._depart(sid, "left")
+        room = self.ctx.presence.room(consult.id)
+        if sid not in room.participants and (
+            len(room.participants) >= self.ctx.limits.max_participants_per_consult
+        ):
+            raise ConsultFull(f"the consult already has {len(room.participants)} participants")
+        others = [self._peer(pid, u) for pid, u in room.participants.items() if pid != sid]
+        room = self.ctx.presence.enter(consult.id, sid, user)
+        await self.enter_room(sid, consult_channel(consult.id))
+        await self.emit(
+            "peer-joined",
+            {"consult_id": consult.id, "peer": self._peer(sid, user)},
+            room=consult_channel(consult.id),
+            skip_sid=sid,
+        )
+        moved = await self.ctx.service.presence_changed(
+            consult.id, list(room.participants.values()), user
+        )
+        if moved is not None:
+            consult = moved
+            await self.hub.consult_changed(moved)
+        out = await Directory(self.ctx.service.store).consult_out(consult)
+        return {
+            "ok": True,
+            "peer_id": sid,
+            "consult": out.model_dump(mode="json"),
+            "peers": others,
+            "ice_servers": ice_servers_for(self.ctx.ice, user.id),
+        }
+
+    @acknowledged
+    async def on_leave(self, sid: str, data: Any) -> Ack:
+        event = self._parse(LeaveEvent, data, "leave")
+        if self.ctx.presence.consult_of(sid) != event.consult_id:
+            raise ApiError(errors.NOT_IN_CONSULT, "you are not in this consult", 409)
+        await self._depart(sid, "left")
+        return {"ok": True}
+
+    @acknowledged
+    async def on_signal(self, sid: str, data: Any) -> Ack:
+        event = self._parse(SignalEvent, data, "signal")
+        limits = self.ctx.limits
+        if event.description is not None and event.description.type != "rollback":
+            if len(event.description.sdp.encode()) > limits.max_sdp_bytes:
+                raise ApiError(
+                    errors.SDP_TOO_LARGE,
+                    f"session description is larger than {limits.max_sdp_bytes} bytes",
+                    413,
+                )
+            try:
+                check_sdp(event.description.sdp, limits.max_sdp_bytes)
+            except SdpProblem as exc:
+                raise ApiError(errors.INVALID_SDP, str(exc)) from None
+        if event.candidate is not None:
+            try:
+                check_candidate(event.candidate.candidate, limits.max_candidate_bytes)
+            except SdpProblem as exc:
+                raise ApiError(errors.INVALID_SDP, str(exc)) from None
+        if self.ctx.presence.consult_of(sid) != event.consult_id:
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
+        if self.ctx.presence.consult_of(event.to) != event.consult_id or event.to == sid:
+            raise ApiError(errors.UNKNOWN_PEER, f"no participant {event.to} in this consult", 404)
+        relayed = event.model_dump(mode="json", exclude_none=True, exclude={"to"})
+        if not event.end_of_candidates:
+            relayed.pop("end_of_candidates", None)
+        relayed["from"] = sid
+        await self.emit("signal", relayed, to=event.to)
+        return {"ok": True}

@@ -1,0 +1,65 @@
+"""Fans consult changes out over socket.io to everyone who should see them at once.
+
+Channels: `user:<id>` (every connection of a user), `institution:<id>` (exam-room doctors of an
+institution) and `consult:<id>` (participants in the consult room). With `REDIS_URL` set,
+python-socketio's Redis manager carries these emits across signaling processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from rooms.consult import Consult
+from rooms.people import Role
+from rooms.ports import ConsultStore
+from signaling.views import Directory
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def institution_channel(institution_id: int) -> str:
+    return f"institution:{institution_id}"
+
+
+def consult_channel(consult_id: str) -> str:
+    return f"consult:{consult_id}"
+
+
+class ConsultHub:
+    def __init__(self, sio: socketio.AsyncServer, store: ConsultStore) -> None:
+        self.sio = sio
+        self.store = store
+
+    async def _payload(self, consult: Consult) -> dict[str, Any]:
+        out = await Directory(self.store).consult_out(consult)
+        return {"consult": out.model_dump(mode="json")}
+
+    async def consult_changed(self, consult: Consult) -> None:
+        """Tell the consult room, the booking institution and the specialist of a new status."""
+        payload = await self._payload(consult)
+        rooms = [
+            consult_channel(consult.id),
+            institution_channel(consult.requesting_institution_id),
+            user_channel(consult.requesting_doctor_id),
+        ]
+        if consult.specialist_id is not None:
+            rooms.append(user_channel(consult.specialist_id))
+        await self.sio.emit("consult-state", payload, to=rooms)
+
+    async def consult_requested(self, consult: Consult) -> None:
+        """Reach the specialists who could take a new request: the named one, or the specialty."""
+        payload = await self._payload(consult)
+        if consult.specialist_id is not None:
+            targets = [consult.specialist_id]
+        else:
+            specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
+            targets = [s.id for s in specialists if s.active]
+        if targets:
+            await self.sio.emit("consult-requested", payload, to=[user_channel(t) for t in targets])
+        await self.sio.emit(
+            "consult-state", payload, to=[institution_channel(consult.requesting_institution_id)]
+        )

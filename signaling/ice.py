@@ -1,0 +1,44 @@
+"""ICE servers handed to each joining participant, with TURN REST credentials when configured.
+
+The TURN credentials follow coturn's `use-auth-secret` scheme: username `<expiry>:<user id>`,
+password base64(HMAC-SHA1(secret, username)); coturn checks both without a database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class IceConfig:
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    """RTCIceServer dicts given to every participant as they are (none by default: loopback)."""
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: str | None = None
+    turn_ttl_seconds: int = 3600
+
+
+def turn_credentials(
+    secret: str, user_id: int, ttl_seconds: int, now: float | None = None
+) -> tuple[str, str]:
+    expiry = int((now if now is not None else time.time()) + ttl_seconds)
+    username = f"{expiry}:{user_id}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
+
+
+def ice_servers_for(config: IceConfig, user_id: int) -> list[dict[str, Any]]:
+    servers = [dict(s) for s in config.servers]
+    if config.turn_secret and config.turn_urls:
+        username, credential = turn_credentials(
+            config.turn_secret, user_id, config.turn_ttl_seconds
+        )
+        servers.append(
+            {"urls": list(config.turn_urls), "username": username, "credential": credential}
+        )
+    return servers

@@ -1,0 +1,40 @@
+"""Every limit the signaling edge enforces, each a named setting with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_bytes: int = 64 * 1024
+    """Largest socket.io event payload (JSON-encoded) accepted; a Chrome offer with audio, video
+    and a second video source is ~10 KiB, so 64 KiB leaves room without letting one client
+    make the server buffer megabytes. Larger events get `message_too_large`."""
+
+    transport_max_bytes: int = 1024 * 1024
+    """Hard ceiling for one engine.io packet: beyond it the transport itself drops the
+    connection before the payload is parsed. Kept well above `max_message_bytes` so that
+    ordinary oversize gets a clear error rather than a disconnect."""
+
+    max_sdp_bytes: int = 32 * 1024
+    """Largest session description relayed; offers beyond it get `sdp_too_large`."""
+
+    max_candidate_bytes: int = 1024
+    """Largest ICE candidate line; real ones are under 200 bytes."""
+
+    max_request_bytes: int = 256 * 1024
+    """Largest REST request body; bodies beyond it get 413 `payload_too_large`."""
+
+    max_intake_bytes: int = 32 * 1024
+    """Largest intake form (JSON-encoded) on a booking."""
+
+    max_participants_per_consult: int = 8
+    """Connections allowed in one consult room at once: exam room (+ second source),
+    up to six specialists in a multi-disciplinary consult."""
+
+    joins_per_minute: int = 30
+    """Joins one user may attempt per minute; a reconnect loop beyond it gets `rate_limited`."""
+
+    login_attempts_per_minute: int = 10
+    """Failed logins per username per minute before further attempts get `rate_limited`."""

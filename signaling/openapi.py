@@ -1,0 +1,66 @@
+"""The OpenAPI 3.1 document of the REST API, built from the registered endpoints' schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from signaling.rest import Endpoint
+from signaling.schemas import ErrorOut
+
+
+def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas[name] = sub
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    error_ref = _ref(ErrorOut, schemas)
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
+        if ep.authenticated:
+            op["security"] = [{"bearer": []}]
+        params = [part[1:-1] for part in ep.path.split("/") if part.startswith("{")]
+        if params:
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(ep.body, schemas)}},
+            }
+        ok: dict[str, Any] = {"description": "success"}
+        if ep.response is not None:
+            ok["content"] = {"application/json": {"schema": _ref(ep.response, schemas)}}
+        op["responses"][str(ep.status)] = ok
+        failure = {
+            "description": "error: `{code, message}`"
+            + (f"; codes: {', '.join(ep.errors)}" if ep.errors else ""),
+            "content": {"application/json": {"schema": error_ref}},
+        }
+        op["responses"]["4XX"] = failure
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "teleconsult",
+            "version": version,
+            "description": "REST API of teleconsult. Real-time signaling is socket.io; "
+            "see docs/protocol.md.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }

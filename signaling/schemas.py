@@ -1,0 +1,191 @@
+"""Wire schemas of every REST body and socket.io event: parsed here before anything acts.
+
+Models forbid unknown fields and bound every string, so a malformed or hostile payload is
+refused with `invalid_payload` and a pointer to the offending field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from rooms.consult import MediaMode, Sex
+from rooms.lifecycle import ConsultStatus
+from rooms.people import Role, Specialty
+
+ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+PeerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- REST requests -------------------------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class PatientIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    sex: Sex
+    age_years: Annotated[int, Field(ge=0, le=130)] | None = None
+    summary: LongText = ""
+
+
+class BookConsultRequest(Strict):
+    patient: PatientIn
+    specialty: Specialty
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    scheduled_at: AwareDatetime
+    intake: dict[str, Any] = Field(default_factory=dict)
+    specialist_id: int | None = None
+    media_mode: Literal[MediaMode.P2P] = MediaMode.P2P
+
+
+class ReasonRequest(Strict):
+    reason: LongText = ""
+
+
+class EndConsultRequest(Strict):
+    conclusion: LongText = ""
+
+
+# ---- REST responses ------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    institution_id: int
+    institution_name: str
+    specialty: Specialty | None
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+    user: UserOut
+
+
+class PersonRef(BaseModel):
+    id: int
+    display_name: str
+
+
+class InstitutionRef(BaseModel):
+    id: int
+    name: str
+
+
+class ConsultOut(BaseModel):
+    id: str
+    status: ConsultStatus
+    media_mode: MediaMode
+    specialty: Specialty
+    reason: str
+    patient: PatientIn
+    intake: dict[str, Any]
+    scheduled_at: datetime
+    requested_at: datetime
+    accepted_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    closing_note: str
+    requesting_institution: InstitutionRef
+    requesting_doctor: PersonRef
+    specialist: PersonRef | None
+
+
+class ConsultListOut(BaseModel):
+    consults: list[ConsultOut]
+
+
+class SpecialistOut(BaseModel):
+    id: int
+    display_name: str
+    specialty: Specialty | None
+    institution_name: str
+
+
+class SpecialistListOut(BaseModel):
+    specialists: list[SpecialistOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int | None
+    at: datetime
+    actor_id: int | None
+    action: str
+    detail: dict[str, Any]
+
+
+class AuditTrailOut(BaseModel):
+    entries: list[AuditEntryOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+# ---- socket.io events ----------------------------------------------------------------------
+
+
+class JoinEvent(Strict):
+    consult_id: ConsultId
+
+
+class LeaveEvent(Strict):
+    consult_id: ConsultId
+
+
+class SessionDescription(Strict):
+    type: Literal["offer", "answer", "rollback"]
+    sdp: str = ""
+
+
+class IceCandidate(Strict):
+    candidate: str
+    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+    usernameFragment: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class SignalEvent(Strict):
+    """An offer, answer or ICE candidate for one other participant of the consult."""
+
+    consult_id: ConsultId
+    to: PeerId
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+    """A null candidate after `description`-less signal means end of candidates."""
+    end_of_candidates: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SignalEvent:
+        kinds = sum(
+            [self.description is not None, self.candidate is not None, self.end_of_candidates]
+        )
+        if kinds != 1:
+            raise ValueError(
+                "a signal carries exactly one of description, candidate or end_of_candidates"
+            )
+        return self

@@ -1,0 +1,45 @@
+"""A structural check of session descriptions before they are relayed to another participant.
+
+The server does not interpret SDP in peer-to-peer mode, but it refuses to forward text that no
+browser would accept, so a broken or hostile client gets `invalid_sdp` instead of breaking the
+other participant's page.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LINE = re.compile(r"^[a-z]=[\x20-\x7e\t]*$")
+_REQUIRED_ORDER = ("v=", "o=", "s=")
+
+
+class SdpProblem(ValueError):
+    pass
+
+
+def check_sdp(sdp: str, max_bytes: int) -> None:
+    """Raise `SdpProblem` unless `sdp` is a plausible RFC 8866 session description."""
+    if len(sdp.encode()) > max_bytes:
+        raise SdpProblem(f"session description is larger than {max_bytes} bytes")
+    lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
+    if len(lines) < 4:
+        raise SdpProblem("session description is too short")
+    for expected, line in zip(_REQUIRED_ORDER, lines, strict=False):
+        if not line.startswith(expected):
+            raise SdpProblem(f"session description must begin with v=, o=, s= (got {line[:20]!r})")
+    if lines[0] != "v=0":
+        raise SdpProblem("unsupported SDP version")
+    for number, line in enumerate(lines, start=1):
+        if not _LINE.match(line):
+            raise SdpProblem(f"line {number} is not a valid SDP line")
+    if not any(line.startswith("m=") for line in lines):
+        raise SdpProblem("session description has no media section")
+
+
+def check_candidate(candidate: str, max_bytes: int) -> None:
+    if len(candidate.encode()) > max_bytes:
+        raise SdpProblem(f"ICE candidate is larger than {max_bytes} bytes")
+    if candidate and not candidate.startswith("candidate:"):
+        raise SdpProblem("ICE candidate must start with 'candidate:'")
+    if any(ch in candidate for ch in "\r\n"):
+        raise SdpProblem("ICE candidate must be a single line")

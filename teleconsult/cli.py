@@ -1,0 +1,203 @@
+"""The `teleconsult` command: serve | demo | migrate | user add | institution add/list | token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from rooms.institutions import InstitutionLevel
+from rooms.people import Role, Specialty
+from rooms.service import ConsultService
+from rooms.sql.migrate import upgrade
+from rooms.sql.store import SqlConsultStore
+from signaling.passwords import hash_password
+from teleconsult import __version__
+from teleconsult.bootstrap import build_store, build_tokens, serve
+from teleconsult.config import ConfigError, Settings, load_settings
+from teleconsult.demo import USERS, demo_links, seed
+
+
+def _with_store(settings: Settings, work: Callable[[SqlConsultStore], Awaitable[int]]) -> int:
+    async def run() -> int:
+        store = build_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    migrate(settings)
+    serve(settings)
+    return 0
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    migrate(settings)
+    print(f"database schema is up to date ({settings.database_url})")
+    return 0
+
+
+def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    migrate(settings)
+
+    async def work(store: SqlConsultStore) -> int:
+        seeded = await seed(store)
+        links = await demo_links(settings, ConsultService(store), build_tokens(settings))
+        print(
+            "Demo data "
+            + ("created" if seeded else "already present")
+            + f" in {settings.database_url}"
+        )
+        print("Demo users (demo only; password = demo-<username>):")
+        for u in USERS:
+            print(f"  {u.username:<14} {u.password:<20} {u.role.value:<17} {u.display_name}")
+        ttl = int(settings.join_link_ttl.total_seconds() // 60)
+        print(f"One-click join links for consult {links.consult_id} (valid {ttl} minutes):")
+        print(f"EXAM_ROOM_URL={links.exam_room_url}")
+        print(f"SPECIALIST_URL={links.specialist_url}", flush=True)
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass()
+    if len(password) < 8:
+        print("error: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    migrate(settings)
+
+    async def work(store: SqlConsultStore) -> int:
+        if args.institution_id not in {i.id for i in await store.institutions()}:
+            print(f"error: no institution {args.institution_id}", file=sys.stderr)
+            return 2
+        if await store.credentials(args.username) is not None:
+            print(f"error: user {args.username!r} exists already", file=sys.stderr)
+            return 2
+        user = await store.add_user(
+            args.username,
+            args.display_name or args.username,
+            Role(args.role),
+            args.institution_id,
+            Specialty(args.specialty) if args.specialty else None,
+            hash_password(password),
+        )
+        print(f"user {user.username} added with id {user.id}")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_institution_add(settings: Settings, args: argparse.Namespace) -> int:
+    migrate(settings)
+
+    async def work(store: SqlConsultStore) -> int:
+        inst = await store.add_institution(args.name, InstitutionLevel(args.level), args.parent_id)
+        print(f"institution {inst.name} added with id {inst.id}")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_institution_list(settings: Settings, _args: argparse.Namespace) -> int:
+    async def work(store: SqlConsultStore) -> int:
+        for inst in await store.institutions():
+            print(f"{inst.id:>4}  {inst.level.value:<9} parent={inst.parent_id}  {inst.name}")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(store: SqlConsultStore) -> int:
+        found = await store.credentials(args.username)
+        if found is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 2
+        user = found[0]
+        if args.role and Role(args.role) is not user.role:
+            print(
+                f"error: {user.username} is a {user.role.value}, not a {args.role}", file=sys.stderr
+            )
+            return 2
+        ttl = timedelta(seconds=args.ttl_seconds) if args.ttl_seconds else None
+        token, _ = build_tokens(settings).issue(user, ttl=ttl)
+        print(token)
+        return 0
+
+    return _with_store(settings, work)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="teleconsult", description=__doc__)
+    p.add_argument("--version", action="version", version=f"teleconsult {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "serve", help="run the server (HOST, PORT, DATA_DIR, … from the environment)"
+    ).set_defaults(run=cmd_serve)
+    sub.add_parser(
+        "demo", help="seed demo data into an empty database and print join links"
+    ).set_defaults(run=cmd_demo)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=cmd_migrate
+    )
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="add a user (password read from the terminal)")
+    add.add_argument("--username", required=True)
+    add.add_argument("--display-name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--institution-id", required=True, type=int)
+    add.add_argument("--specialty", choices=[s.value for s in Specialty])
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
+    add.set_defaults(run=cmd_user_add)
+
+    inst = sub.add_parser("institution", help="manage institutions").add_subparsers(
+        dest="action", required=True
+    )
+    iadd = inst.add_parser("add", help="add an institution")
+    iadd.add_argument("--name", required=True)
+    iadd.add_argument("--level", required=True, choices=[lv.value for lv in InstitutionLevel])
+    iadd.add_argument("--parent-id", type=int)
+    iadd.set_defaults(run=cmd_institution_add)
+    inst.add_parser("list", help="list institutions").set_defaults(run=cmd_institution_list)
+
+    tok = sub.add_parser("token", help="mint a JWT for a user, for integrations and tests")
+    tok.add_argument("--username", required=True)
+    tok.add_argument(
+        "--role", choices=[r.value for r in Role], help="refuse unless the user has this role"
+    )
+    tok.add_argument("--ttl-seconds", type=int)
+    tok.set_defaults(run=cmd_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.run(settings, args)
+    return result

@@ -1,0 +1,115 @@
+"""Settings from environment variables, with the embedded defaults (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from signaling.ice import IceConfig
+from signaling.limits import Limits
+
+
+class ConfigError(ValueError):
+    """A setting has a value teleconsult cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    jwt_secret: str = ""
+    jwt_audience: str = "teleconsult"
+    token_ttl: timedelta = timedelta(hours=12)
+    join_link_ttl: timedelta = timedelta(minutes=30)
+    public_url: str = ""
+    redis_url: str | None = None
+    media_address: str | None = None
+    ice: IceConfig = field(default_factory=IceConfig)
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _ice_servers(raw: str | None) -> list[dict[str, Any]]:
+    if not raw:
+        return []
+    try:
+        servers = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"ICE_SERVERS must be a JSON list of RTCIceServer objects: {exc}"
+        ) from None
+    if not isinstance(servers, list) or not all(
+        isinstance(s, dict) and "urls" in s for s in servers
+    ):
+        raise ConfigError('ICE_SERVERS must look like [{"urls": "turn:turn.example:3478"}]')
+    return servers
+
+
+def jwt_secret_in(data_dir: Path) -> str:
+    """The JWT secret kept in the data directory, created (mode 0600) on first use."""
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return secret
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("DATA_DIR") or "data").resolve()
+    limits = Limits()
+    overrides = {
+        name: _int(env, name.upper(), getattr(limits, name)) for name in Limits.__dataclass_fields__
+    }
+    return Settings(
+        host=env.get("HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 8080),
+        data_dir=data_dir,
+        database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'teleconsult.db'}",
+        jwt_secret=env.get("JWT_SECRET") or "",
+        jwt_audience=env.get("JWT_AUDIENCE") or "teleconsult",
+        token_ttl=timedelta(seconds=_int(env, "TOKEN_TTL_SECONDS", 12 * 3600)),
+        join_link_ttl=timedelta(seconds=_int(env, "JOIN_LINK_TTL_SECONDS", 30 * 60)),
+        public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
+        redis_url=env.get("REDIS_URL") or None,
+        media_address=env.get("MEDIA_ADDRESS") or None,
+        ice=IceConfig(
+            servers=_ice_servers(env.get("ICE_SERVERS")),
+            turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],
+            turn_secret=env.get("TURN_SECRET") or None,
+            turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
+        ),
+        limits=Limits(**overrides),
+    )
+
+
+def resolved_jwt_secret(settings: Settings) -> str:
+    return settings.jwt_secret or jwt_secret_in(settings.data_dir)

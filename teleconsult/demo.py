@@ -1,0 +1,148 @@
+"""`teleconsult demo`: a provincial hospital, two counties, a user of each role, a ready consult.
+
+Seeds only an empty database. Every run then makes sure a joinable consult between County A's
+doctor and the obstetrician exists, and prints one-click join links with short-lived tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rooms.consult import MediaMode, PatientSummary, Sex
+from rooms.institutions import InstitutionLevel
+from rooms.lifecycle import JOINABLE
+from rooms.people import Role, Specialty, User
+from rooms.ports import ConsultQuery, ConsultStore
+from rooms.service import Booking, ConsultService
+from rooms.sql.store import SqlConsultStore
+from signaling.auth import TokenIssuer
+from signaling.passwords import hash_password
+from teleconsult.config import Settings
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    institution: str
+    specialty: Specialty | None = None
+
+    @property
+    def password(self) -> str:
+        # Demo-only, printed on every run; real users are added with `teleconsult user add`.
+        return f"demo-{self.username}"
+
+
+INSTITUTIONS: list[tuple[str, InstitutionLevel, str | None]] = [
+    ("省妇幼保健院 Provincial Maternal and Child Health Hospital", InstitutionLevel.PROVINCE, None),
+    (
+        "市卫生健康委 City Health Commission",
+        InstitutionLevel.CITY,
+        "省妇幼保健院 Provincial Maternal and Child Health Hospital",
+    ),
+    (
+        "A县人民医院 County A People's Hospital",
+        InstitutionLevel.COUNTY,
+        "市卫生健康委 City Health Commission",
+    ),
+    (
+        "B县人民医院 County B People's Hospital",
+        InstitutionLevel.COUNTY,
+        "市卫生健康委 City Health Commission",
+    ),
+    (
+        "A县城关镇卫生院 Chengguan Township Health Centre",
+        InstitutionLevel.TOWNSHIP,
+        "A县人民医院 County A People's Hospital",
+    ),
+]
+PROVINCE, _, COUNTY_A, COUNTY_B, _ = (name for name, _, _ in INSTITUTIONS)
+
+USERS = [
+    DemoUser("admin", "系统管理员 Admin", Role.ADMIN, PROVINCE),
+    DemoUser("supervisor", "李明 (质控) Li Ming", Role.SUPERVISOR, PROVINCE),
+    DemoUser(
+        "obstetrician", "王芳 (产科) Wang Fang", Role.SPECIALIST, PROVINCE, Specialty.OBSTETRICS
+    ),
+    DemoUser(
+        "paediatrician", "张伟 (儿科) Zhang Wei", Role.SPECIALIST, PROVINCE, Specialty.PAEDIATRICS
+    ),
+    DemoUser("doctor.a", "刘医生 (A县) Dr Liu", Role.EXAM_ROOM_DOCTOR, COUNTY_A),
+    DemoUser("doctor.b", "陈医生 (B县) Dr Chen", Role.EXAM_ROOM_DOCTOR, COUNTY_B),
+]
+
+
+@dataclass(frozen=True)
+class DemoLinks:
+    consult_id: str
+    exam_room_url: str
+    specialist_url: str
+
+
+async def seed(store: SqlConsultStore) -> bool:
+    """Create the demo institutions and users in an empty database; False if not empty."""
+    if await store.count_users() > 0:
+        return False
+    ids: dict[str, int] = {}
+    for name, level, parent in INSTITUTIONS:
+        ids[name] = (await store.add_institution(name, level, ids[parent] if parent else None)).id
+    for u in USERS:
+        await store.add_user(
+            u.username,
+            u.display_name,
+            u.role,
+            ids[u.institution],
+            u.specialty,
+            hash_password(u.password),
+        )
+    return True
+
+
+async def _demo_user(store: ConsultStore, username: str) -> User:
+    found = await store.credentials(username)
+    if found is None:
+        raise LookupError(f"the demo user {username!r} is missing: is this a demo database?")
+    return found[0]
+
+
+async def ready_consult(service: ConsultService) -> str:
+    """A joinable consult between doctor.a and the obstetrician, booked and accepted if needed."""
+    doctor = await _demo_user(service.store, "doctor.a")
+    specialist = await _demo_user(service.store, "obstetrician")
+    existing = await service.store.list_consults(
+        ConsultQuery(specialist_id=specialist.id, statuses=frozenset(JOINABLE))
+    )
+    for consult in existing:
+        if consult.requesting_doctor_id == doctor.id:
+            return consult.id
+    consult = await service.book(
+        doctor,
+        Booking(
+            patient=PatientSummary(
+                name="演示患者 Demo Patient",
+                sex=Sex.FEMALE,
+                age_years=29,
+                summary="G1P0, 孕32周 32 weeks, 血压偏高 raised blood pressure",
+            ),
+            specialty=Specialty.OBSTETRICS,
+            reason="妊娠期高血压会诊 Gestational hypertension review",
+            scheduled_at=datetime.now(UTC),
+            intake={"gestational_week": 32, "blood_pressure": "148/95"},
+            specialist_id=specialist.id,
+            media_mode=MediaMode.P2P,
+        ),
+    )
+    await service.accept(specialist, consult.id)
+    return consult.id
+
+
+async def demo_links(settings: Settings, service: ConsultService, tokens: TokenIssuer) -> DemoLinks:
+    consult_id = await ready_consult(service)
+    links = []
+    for username, page in (("doctor.a", "exam-room.html"), ("obstetrician", "specialist.html")):
+        user = await _demo_user(service.store, username)
+        token, _ = tokens.issue(user, ttl=settings.join_link_ttl)
+        links.append(f"{settings.base_url}/{page}#consult={consult_id}&token={token}")
+    return DemoLinks(consult_id, links[0], links[1])

@@ -1,0 +1,60 @@
+// REST client for /api/*: JSON in, JSON out, errors become ApiError with the server's code.
+
+import { getToken, goToLogin } from './session.js';
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+async function request(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, 'network_error', String(err?.message ?? err));
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // Empty or non-JSON body (e.g. a proxy's HTML error page); the status code still tells.
+  }
+  if (!response.ok) {
+    const code = data?.code ?? `http_${response.status}`;
+    // An expired or revoked token: nothing on this page can work any more, so sign in again.
+    if (response.status === 401 && path !== '/api/auth/login') goToLogin('expired');
+    throw new ApiError(response.status, code, data?.message ?? response.statusText, data?.details);
+  }
+  return data;
+}
+
+const post = (path, body = {}) => request('POST', path, body);
+const consultPath = (id, action = '') =>
+  `/api/consults/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
+
+export const api = {
+  login: (username, password) => post('/api/auth/login', { username, password }),
+  me: () => request('GET', '/api/me'),
+  specialists: (specialty) =>
+    request('GET', `/api/specialists?specialty=${encodeURIComponent(specialty)}`),
+  consults: () => request('GET', '/api/consults'),
+  consult: (id) => request('GET', consultPath(id)),
+  book: (booking) => post('/api/consults', booking),
+  accept: (id) => post(consultPath(id, 'accept')),
+  decline: (id, reason) => post(consultPath(id, 'decline'), { reason }),
+  cancel: (id, reason) => post(consultPath(id, 'cancel'), { reason }),
+  end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
+};
