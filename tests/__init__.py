@@ -1,0 +1,1 @@
+"""teleconsult's tests: unit (no I/O), integration (real server, aiortc, Redis), e2e (Chromium)."""

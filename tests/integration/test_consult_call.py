@@ -1,0 +1,122 @@
+"""A booked consult end to end: two aiortc participants meet through the real server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.peer import Participant, eventually
+from tests.support.server import RunningServer
+
+
+@pytest.fixture
+async def exam_room_and_specialist(
+    server: RunningServer,
+) -> AsyncIterator[tuple[Participant, Participant]]:
+    exam_room, specialist = Participant("exam room"), Participant("specialist")
+    yield exam_room, specialist
+    await exam_room.close()
+    await specialist.close()
+
+
+async def test_booked_consult_gives_two_way_media_through_relayed_signaling(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> None:
+    exam_room, specialist = exam_room_and_specialist
+    await specialist.connect(server.url, server.token("obstetrician"))
+    await exam_room.connect(server.url, server.token("doctor.a"))
+
+    consult = server.book(accept=False)
+    await eventually(
+        lambda: any(
+            e["consult"]["id"] == consult["id"]
+            for e in specialist.events_named("consult-requested")
+        )
+    )
+    accepted = server.request(
+        "POST", f"/api/consults/{consult['id']}/accept", {}, token=server.token("obstetrician")
+    )
+    assert accepted.body["status"] == "accepted"
+
+    first = await exam_room.join(consult["id"])
+    assert first["ok"] and first["peers"] == [] and first["consult"]["status"] == "waiting"
+    assert first["ice_servers"] == []
+    second = await specialist.join(consult["id"])
+    assert second["ok"] and second["consult"]["status"] == "live"
+    assert [p["peer_id"] for p in second["peers"]] == [exam_room.peer_id]
+    await eventually(lambda: exam_room.events_named("peer-joined"))
+    assert exam_room.events_named("peer-joined")[0]["peer"]["user"]["role"] == "specialist"
+
+    await specialist.offer_to(exam_room.peer_id)
+    await eventually(
+        lambda: (
+            exam_room.video_frames.get(specialist.peer_id, 0) >= 10
+            and specialist.video_frames.get(exam_room.peer_id, 0) >= 10
+        ),
+        timeout=30,
+    )
+    assert exam_room.audio_frames[specialist.peer_id] > 0
+    assert specialist.audio_frames[exam_room.peer_id] > 0
+
+    left = await specialist.call("leave", {"consult_id": consult["id"]})
+    assert left == {"ok": True}
+    await eventually(lambda: exam_room.events_named("peer-left"))
+    assert exam_room.events_named("peer-left")[0] == {
+        "consult_id": consult["id"],
+        "peer_id": specialist.peer_id,
+        "reason": "left",
+    }
+    still = server.request("GET", f"/api/consults/{consult['id']}", token=server.token("doctor.a"))
+    assert still.body["status"] == "live"
+
+
+async def test_a_dropped_connection_is_seen_as_peer_left_disconnected(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> None:
+    exam_room, specialist = exam_room_and_specialist
+    consult = server.book()
+    await exam_room.connect(server.url, server.token("doctor.a"))
+    await specialist.connect(server.url, server.token("obstetrician"))
+    await exam_room.join(consult["id"])
+    await specialist.join(consult["id"])
+    gone = specialist.peer_id
+    await specialist.sio.disconnect()
+    await eventually(lambda: exam_room.events_named("peer-left"))
+    assert exam_room.events_named("peer-left")[0]["peer_id"] == gone
+    assert exam_room.events_named("peer-left")[0]["reason"] == "disconnected"
+
+
+async def test_ending_the_consult_tells_everyone_in_it(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> None:
+    exam_room, specialist = exam_room_and_specialist
+    consult = server.book()
+    await exam_room.connect(server.url, server.token("doctor.a"))
+    await specialist.connect(server.url, server.token("obstetrician"))
+    await exam_room.join(consult["id"])
+    await specialist.join(consult["id"])
+    ended = server.request(
+        "POST",
+        f"/api/consults/{consult['id']}/end",
+        {"conclusion": "监测血压 monitor blood pressure"},
+        token=server.token("obstetrician"),
+    )
+    assert ended.status == 200 and ended.body["status"] == "ended"
+
+    def saw_ended(p: Participant) -> bool:
+        return any(e["consult"]["status"] == "ended" for e in p.events_named("consult-state"))
+
+    await eventually(lambda: saw_ended(exam_room) and saw_ended(specialist))
+    rejoin = await exam_room.join(consult["id"])
+    assert rejoin["ok"] is False and rejoin["error"]["code"] == "illegal_transition"
+    trail = server.request(
+        "GET", f"/api/consults/{consult['id']}/audit", token=server.token("supervisor")
+    )
+    assert [e["action"] for e in trail.body["entries"]] == [
+        "consult.book",
+        "consult.accept",
+        "consult.open_room",
+        "consult.start",
+        "consult.end",
+    ]

@@ -1,0 +1,194 @@
+"""Start a real `teleconsult serve` process on a free loopback port, and stop it again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class HttpReply:
+    status: int
+    body: Any
+
+
+@dataclass
+class RunningServer:
+    """A server process with demo data, its URL, and the demo join links it printed."""
+
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="teleconsult-")))
+    port: int = field(default_factory=free_port)
+    exam_room_url: str = ""
+    specialist_url: str = ""
+    demo_consult_id: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "DATA_DIR": str(self.data_dir),
+            "MEDIA_ADDRESS": "127.0.0.1",
+            "ICE_SERVERS": "[]",
+            **self.env_overrides,
+        }
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "teleconsult", *args],
+            env=self.env(),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=60,
+            check=False,
+        )
+
+    def start(self) -> RunningServer:
+        demo = self.cli("demo")
+        if demo.returncode != 0:
+            raise RuntimeError(f"teleconsult demo failed:\n{demo.stdout}\n{demo.stderr}")
+        for line in demo.stdout.splitlines():
+            if line.startswith("EXAM_ROOM_URL="):
+                self.exam_room_url = line.split("=", 1)[1]
+            elif line.startswith("SPECIALIST_URL="):
+                self.specialist_url = line.split("=", 1)[1]
+        self.demo_consult_id = self.exam_room_url.split("consult=")[1].split("&")[0]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "teleconsult", "serve"],
+            env=self.env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if self.request("GET", "/healthz").status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not come up:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> RunningServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cleanup()
+
+    # ---- HTTP helpers (blocking; fine for tests and set-up) ----------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+    ) -> HttpReply:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                payload = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            status = err.code
+        try:
+            parsed = json.loads(payload) if payload else None
+        except json.JSONDecodeError:
+            parsed = payload.decode(errors="replace")
+        return HttpReply(status, parsed)
+
+    def token(self, username: str) -> str:
+        """A login token for a demo user (password `demo-<username>`), cached."""
+        if username not in self._tokens:
+            reply = self.request(
+                "POST", "/api/auth/login", {"username": username, "password": f"demo-{username}"}
+            )
+            if reply.status != 200:
+                raise RuntimeError(f"login of {username} failed: {reply.body}")
+            self._tokens[username] = reply.body["token"]
+        return self._tokens[username]
+
+    def book(
+        self,
+        username: str = "doctor.a",
+        specialty: str = "obstetrics",
+        specialist: str | None = "obstetrician",
+        accept: bool = True,
+    ) -> dict[str, Any]:
+        """Book a consult as `username`, accepted by `specialist` unless told otherwise."""
+        body: dict[str, Any] = {
+            "patient": {"name": "测试患者 Test Patient", "sex": "female", "age_years": 30},
+            "specialty": specialty,
+            "reason": "integration test",
+            "scheduled_at": "2026-11-23T10:00:00+08:00",
+        }
+        reply = self.request("POST", "/api/consults", body, token=self.token(username))
+        if reply.status != 201:
+            raise RuntimeError(f"booking failed: {reply.status} {reply.body}")
+        consult: dict[str, Any] = reply.body
+        if accept and specialist:
+            reply = self.request(
+                "POST", f"/api/consults/{consult['id']}/accept", {}, token=self.token(specialist)
+            )
+            if reply.status != 200:
+                raise RuntimeError(f"accept failed: {reply.status} {reply.body}")
+            consult = reply.body
+        return consult

@@ -1,0 +1,161 @@
+"""Plain-object fakes of the domain's ports, and builders of domain objects for unit tests."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from rooms.audit import AuditEntry
+from rooms.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.errors import ConcurrentUpdate
+from rooms.institutions import Institution, InstitutionLevel
+from rooms.lifecycle import ConsultStatus
+from rooms.people import Role, Specialty, User
+from rooms.ports import ConsultQuery
+
+PROVINCE, CITY, COUNTY_A, COUNTY_B, TOWNSHIP_A = 1, 2, 3, 4, 5
+INSTITUTIONS = [
+    Institution(PROVINCE, "Provincial hospital", InstitutionLevel.PROVINCE),
+    Institution(CITY, "City", InstitutionLevel.CITY, PROVINCE),
+    Institution(COUNTY_A, "County A", InstitutionLevel.COUNTY, CITY),
+    Institution(COUNTY_B, "County B", InstitutionLevel.COUNTY, CITY),
+    Institution(TOWNSHIP_A, "Township under A", InstitutionLevel.TOWNSHIP, COUNTY_A),
+]
+
+DOCTOR_A = User(10, "doctor.a", "Dr A", Role.EXAM_ROOM_DOCTOR, COUNTY_A)
+DOCTOR_B = User(11, "doctor.b", "Dr B", Role.EXAM_ROOM_DOCTOR, COUNTY_B)
+OBSTETRICIAN = User(20, "obst", "Obstetrician", Role.SPECIALIST, PROVINCE, Specialty.OBSTETRICS)
+OBSTETRICIAN_2 = User(
+    22, "obst2", "Obstetrician 2", Role.SPECIALIST, PROVINCE, Specialty.OBSTETRICS
+)
+PAEDIATRICIAN = User(21, "paed", "Paediatrician", Role.SPECIALIST, PROVINCE, Specialty.PAEDIATRICS)
+SUPERVISOR = User(30, "sup", "Provincial supervisor", Role.SUPERVISOR, PROVINCE)
+SUPERVISOR_B = User(31, "sup.b", "County B supervisor", Role.SUPERVISOR, COUNTY_B)
+ADMIN = User(40, "admin", "Admin", Role.ADMIN, PROVINCE)
+DISABLED_DOCTOR_A = replace(DOCTOR_A, id=12, username="old", active=False)
+EVERYONE = [
+    DOCTOR_A,
+    DOCTOR_B,
+    OBSTETRICIAN,
+    OBSTETRICIAN_2,
+    PAEDIATRICIAN,
+    SUPERVISOR,
+    SUPERVISOR_B,
+    ADMIN,
+    DISABLED_DOCTOR_A,
+]
+
+NOON = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def consult_in(
+    status: ConsultStatus,
+    specialist_id: int | None = OBSTETRICIAN.id,
+    institution_id: int = COUNTY_A,
+    consult_id: str = "c" * 32,
+) -> Consult:
+    return Consult(
+        id=consult_id,
+        patient=PatientSummary("Patient", Sex.FEMALE, 30),
+        specialty=Specialty.OBSTETRICS,
+        reason="review",
+        intake={},
+        scheduled_at=NOON,
+        requesting_institution_id=institution_id,
+        requesting_doctor_id=DOCTOR_A.id,
+        status=status,
+        media_mode=MediaMode.P2P,
+        requested_at=NOON,
+        specialist_id=specialist_id,
+    )
+
+
+class InMemoryStore:
+    """`ConsultStore` in dictionaries, with the same version check as the SQL store."""
+
+    def __init__(self) -> None:
+        self._institutions = {i.id: i for i in INSTITUTIONS}
+        self._users = {u.id: u for u in EVERYONE}
+        self._passwords: dict[int, str] = {}
+        self._consults: dict[str, Consult] = {}
+        self.audit_log: list[AuditEntry] = []
+        self._ids = itertools.count(100)
+
+    async def add_institution(
+        self, name: str, level: InstitutionLevel, parent_id: int | None
+    ) -> Institution:
+        inst = Institution(next(self._ids), name, level, parent_id)
+        self._institutions[inst.id] = inst
+        return inst
+
+    async def institutions(self) -> list[Institution]:
+        return list(self._institutions.values())
+
+    async def add_user(
+        self,
+        username: str,
+        display_name: str,
+        role: Role,
+        institution_id: int,
+        specialty: Specialty | None,
+        password_hash: str,
+    ) -> User:
+        user = User(next(self._ids), username, display_name, role, institution_id, specialty)
+        self._users[user.id] = user
+        self._passwords[user.id] = password_hash
+        return user
+
+    async def get_user(self, user_id: int) -> User | None:
+        return self._users.get(user_id)
+
+    async def credentials(self, username: str) -> tuple[User, str] | None:
+        for user in self._users.values():
+            if user.username == username:
+                return user, self._passwords.get(user.id, "")
+        return None
+
+    async def list_users(
+        self, role: Role | None = None, specialty: Specialty | None = None
+    ) -> list[User]:
+        return [
+            u
+            for u in self._users.values()
+            if (role is None or u.role is role) and (specialty is None or u.specialty is specialty)
+        ]
+
+    async def count_users(self) -> int:
+        return len(self._users)
+
+    async def add_consult(self, consult: Consult, audit: AuditEntry) -> None:
+        self._consults[consult.id] = consult
+        self.audit_log.append(audit)
+
+    async def get_consult(self, consult_id: str) -> Consult | None:
+        return self._consults.get(consult_id)
+
+    async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
+        stored = self._consults[consult.id]
+        if stored.version != consult.version:
+            raise ConcurrentUpdate("changed by someone else")
+        saved = replace(consult, version=consult.version + 1)
+        self._consults[consult.id] = saved
+        self.audit_log.append(audit)
+        return saved
+
+    async def list_consults(self, query: ConsultQuery) -> list[Consult]:
+        def matches(c: Consult) -> bool:
+            whose = (
+                c.requesting_institution_id in query.requesting_institution_ids
+                or (query.specialist_id is not None and c.specialist_id == query.specialist_id)
+                or (c.specialist_id is None and c.specialty is query.unassigned_specialty)
+            )
+            return whose and (not query.statuses or c.status in query.statuses)
+
+        return [c for c in self._consults.values() if matches(c)][: query.limit]
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        self.audit_log.append(entry)
+
+    async def audit_trail(self, consult_id: str) -> list[AuditEntry]:
+        return [e for e in self.audit_log if e.consult_id == consult_id]

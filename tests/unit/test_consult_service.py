@@ -1,0 +1,204 @@
+"""The consult use cases against an in-memory store: booking, accepting, presence, audit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from rooms.consult import PatientSummary, Sex
+from rooms.errors import (
+    ConcurrentUpdate,
+    IllegalTransition,
+    InvalidBooking,
+    NotFound,
+    PermissionDenied,
+)
+from rooms.lifecycle import ConsultEvent, ConsultStatus
+from rooms.people import Specialty
+from rooms.presence import presence_event
+from rooms.service import Booking, ConsultService
+from tests.unit.fakes import (
+    DOCTOR_A,
+    DOCTOR_B,
+    NOON,
+    OBSTETRICIAN,
+    OBSTETRICIAN_2,
+    PAEDIATRICIAN,
+    SUPERVISOR,
+    InMemoryStore,
+    consult_in,
+)
+
+
+def booking(
+    specialist_id: int | None = None, specialty: Specialty = Specialty.OBSTETRICS
+) -> Booking:
+    return Booking(
+        patient=PatientSummary("Patient", Sex.FEMALE, 31),
+        specialty=specialty,
+        reason="raised blood pressure",
+        scheduled_at=NOON,
+        specialist_id=specialist_id,
+    )
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def service(store: InMemoryStore) -> ConsultService:
+    return ConsultService(store, clock=lambda: datetime(2026, 11, 23, 9, tzinfo=UTC))
+
+
+async def test_booking_creates_a_requested_consult_and_audits_it(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    consult = await service.book(DOCTOR_A, booking())
+    assert consult.status is ConsultStatus.REQUESTED
+    assert consult.requesting_institution_id == DOCTOR_A.institution_id
+    assert [e.action for e in store.audit_log] == ["consult.book"]
+
+
+async def test_only_exam_room_doctors_book(service: ConsultService) -> None:
+    with pytest.raises(PermissionDenied):
+        await service.book(OBSTETRICIAN, booking())
+
+
+async def test_booking_a_specialist_of_another_specialty_is_refused(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    with pytest.raises(InvalidBooking, match="not a obstetrics specialist"):
+        await service.book(DOCTOR_A, booking(specialist_id=PAEDIATRICIAN.id))
+    assert store.audit_log == []
+
+
+async def test_an_open_request_is_in_every_obstetricians_queue_until_accepted(
+    service: ConsultService,
+) -> None:
+    consult = await service.book(DOCTOR_A, booking())
+    assert [c.id for c in await service.list_for(OBSTETRICIAN_2)] == [consult.id]
+    await service.accept(OBSTETRICIAN, consult.id)
+    assert await service.list_for(OBSTETRICIAN_2) == []
+    assert [c.id for c in await service.list_for(OBSTETRICIAN)] == [consult.id]
+    assert await service.list_for(PAEDIATRICIAN) == []
+
+
+async def test_accepting_assigns_the_specialist(service: ConsultService) -> None:
+    consult = await service.book(DOCTOR_A, booking())
+    accepted = await service.accept(OBSTETRICIAN, consult.id)
+    assert (accepted.status, accepted.specialist_id) == (ConsultStatus.ACCEPTED, OBSTETRICIAN.id)
+
+
+async def test_two_specialists_accepting_at_once_one_wins_and_nothing_is_half_applied(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    consult = await service.book(DOCTOR_A, booking())
+    stale = await store.get_consult(consult.id)
+    await service.accept(OBSTETRICIAN, consult.id)
+    assert stale is not None
+    with pytest.raises(ConcurrentUpdate):
+        await store.update_consult(
+            stale.apply(ConsultEvent.ACCEPT, NOON, specialist_id=OBSTETRICIAN_2.id),
+            store.audit_log[-1],
+        )
+    assert (await service.get(OBSTETRICIAN, consult.id)).specialist_id == OBSTETRICIAN.id
+
+
+async def test_accepting_twice_is_an_illegal_transition(service: ConsultService) -> None:
+    consult = await service.book(DOCTOR_A, booking())
+    await service.accept(OBSTETRICIAN, consult.id)
+    with pytest.raises(IllegalTransition, match="accepted cannot accept"):
+        await service.accept(OBSTETRICIAN, consult.id)
+
+
+async def test_an_unknown_consult_is_not_found(service: ConsultService) -> None:
+    with pytest.raises(NotFound):
+        await service.get(DOCTOR_A, "0" * 32)
+
+
+async def test_a_doctor_of_another_county_may_not_join(service: ConsultService) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    await service.accept(OBSTETRICIAN, consult.id)
+    with pytest.raises(PermissionDenied):
+        await service.authorize_join(DOCTOR_B, consult.id)
+
+
+async def test_a_consult_cannot_be_joined_before_it_is_accepted(service: ConsultService) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    with pytest.raises(IllegalTransition):
+        await service.authorize_join(DOCTOR_A, consult.id)
+
+
+async def test_presence_opens_then_starts_then_the_consult_stays_live_through_dropouts(
+    service: ConsultService,
+) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    await service.accept(OBSTETRICIAN, consult.id)
+    waiting = await service.presence_changed(consult.id, [DOCTOR_A], DOCTOR_A)
+    assert waiting is not None and waiting.status is ConsultStatus.WAITING
+    live = await service.presence_changed(consult.id, [DOCTOR_A, OBSTETRICIAN], OBSTETRICIAN)
+    assert live is not None and live.status is ConsultStatus.LIVE
+    assert await service.presence_changed(consult.id, [DOCTOR_A], OBSTETRICIAN) is None
+    ended = await service.end(DOCTOR_A, consult.id, "")
+    assert ended.status is ConsultStatus.ENDED
+
+
+async def test_everyone_leaving_a_waiting_room_returns_it_to_accepted(
+    service: ConsultService,
+) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    await service.accept(OBSTETRICIAN, consult.id)
+    await service.presence_changed(consult.id, [DOCTOR_A], DOCTOR_A)
+    back = await service.presence_changed(consult.id, [], DOCTOR_A)
+    assert back is not None and back.status is ConsultStatus.ACCEPTED
+
+
+async def test_both_sides_arriving_together_open_and_start_in_one_step(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    await service.accept(OBSTETRICIAN, consult.id)
+    live = await service.presence_changed(consult.id, [DOCTOR_A, OBSTETRICIAN], OBSTETRICIAN)
+    assert live is not None and live.status is ConsultStatus.LIVE
+    assert [e.action for e in store.audit_log][-2:] == ["consult.open_room", "consult.start"]
+
+
+def test_a_supervisor_watching_does_not_make_a_consult_live() -> None:
+    waiting = consult_in(ConsultStatus.WAITING)
+    assert presence_event(waiting, [DOCTOR_A, SUPERVISOR]) is None
+
+
+def test_the_wrong_county_in_the_room_does_not_count_as_the_exam_room() -> None:
+    waiting = consult_in(ConsultStatus.WAITING)
+    assert presence_event(waiting, [DOCTOR_B, OBSTETRICIAN]) is None
+
+
+async def test_every_change_is_in_the_audit_trail_in_order(
+    service: ConsultService,
+) -> None:
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    await service.accept(OBSTETRICIAN, consult.id)
+    await service.cancel(DOCTOR_A, consult.id, "patient went home")
+    trail = await service.audit_trail(SUPERVISOR, consult.id)
+    assert [(e.action, e.actor_id) for e in trail] == [
+        ("consult.book", DOCTOR_A.id),
+        ("consult.accept", OBSTETRICIAN.id),
+        ("consult.cancel", DOCTOR_A.id),
+    ]
+    assert trail[-1].detail == {
+        "from": "accepted",
+        "to": "cancelled",
+        "reason": "patient went home",
+    }
+
+
+async def test_an_inactive_specialist_cannot_be_booked(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    store._users[OBSTETRICIAN.id] = replace(OBSTETRICIAN, active=False)
+    with pytest.raises(InvalidBooking):
+        await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))

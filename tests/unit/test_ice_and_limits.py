@@ -1,0 +1,126 @@
+"""TURN REST credentials, SDP and candidate checks, rate limiting, settings from the environment."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from pathlib import Path
+
+import pytest
+
+from signaling.ice import IceConfig, ice_servers_for, turn_credentials
+from signaling.ratelimit import RateLimiter
+from signaling.sdp import SdpProblem, check_candidate, check_sdp
+from teleconsult.config import ConfigError, jwt_secret_in, load_settings
+
+VALID_SDP = "\r\n".join(
+    [
+        "v=0",
+        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96",
+        "c=IN IP4 0.0.0.0",
+        "a=mid:0",
+        "a=rtpmap:96 VP8/90000",
+        "",
+    ]
+)
+
+
+def test_turn_credentials_follow_the_coturn_rest_scheme() -> None:
+    username, password = turn_credentials("secret", 42, 600, now=1_000_000)
+    assert username == "1000600:42"
+    expected = base64.b64encode(hmac.new(b"secret", b"1000600:42", hashlib.sha1).digest())
+    assert password == expected.decode()
+
+
+def test_no_ice_servers_by_default() -> None:
+    assert ice_servers_for(IceConfig(), 1) == []
+
+
+def test_turn_is_added_with_fresh_credentials_when_a_secret_is_set() -> None:
+    config = IceConfig(
+        servers=[{"urls": "stun:stun.hospital.example:3478"}],
+        turn_urls=["turn:turn.hospital.example:3478"],
+        turn_secret="k",
+    )
+    servers = ice_servers_for(config, 7)
+    assert servers[0] == {"urls": "stun:stun.hospital.example:3478"}
+    assert servers[1]["urls"] == ["turn:turn.hospital.example:3478"]
+    assert servers[1]["username"].endswith(":7")
+
+
+def test_a_real_looking_sdp_passes() -> None:
+    check_sdp(VALID_SDP, 32 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("sdp", "problem"),
+    [
+        ("hello", "too short"),
+        ("v=1\r\no=x\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\n", "version"),
+        ("o=x\r\nv=0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\n", "begin with"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "no media"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\nnot a line\r\n", "line 5"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nm=audio 9 RTP/AVP 0\r\na=\x00\r\n", "line 5"),
+    ],
+)
+def test_malformed_sdp_is_refused_with_the_reason(sdp: str, problem: str) -> None:
+    with pytest.raises(SdpProblem, match=problem):
+        check_sdp(sdp, 32 * 1024)
+
+
+def test_an_oversized_sdp_is_refused() -> None:
+    with pytest.raises(SdpProblem, match="larger than 100 bytes"):
+        check_sdp(VALID_SDP + "a=x" * 50, 100)
+
+
+def test_candidates_must_be_one_candidate_line() -> None:
+    check_candidate("candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", 1024)
+    check_candidate("", 1024)  # end-of-candidates marker from some browsers
+    for bad in ("a=candidate:1", "candidate:1\r\na=evil", "candidate:" + "1" * 2000):
+        with pytest.raises(SdpProblem):
+            check_candidate(bad, 1024)
+
+
+def test_the_rate_limiter_allows_the_limit_then_refuses_until_the_window_passes() -> None:
+    now = [0.0]
+    limiter = RateLimiter(3, clock=lambda: now[0])
+    assert [limiter.allow("u") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("other")
+    now[0] = 61.0
+    assert limiter.allow("u")
+
+
+def test_settings_have_the_documented_defaults(tmp_path: Path) -> None:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'teleconsult.db'}"
+    assert settings.ice.servers == []
+    assert settings.redis_url is None
+
+
+def test_limits_are_overridable_by_their_upper_case_names(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"DATA_DIR": str(tmp_path), "MAX_SDP_BYTES": "1000", "MAX_PARTICIPANTS_PER_CONSULT": "3"}
+    )
+    assert settings.limits.max_sdp_bytes == 1000
+    assert settings.limits.max_participants_per_consult == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "eighty"), ("ICE_SERVERS", "[1]"), ("ICE_SERVERS", "{"), ("MAX_SDP_BYTES", "-1")],
+)
+def test_bad_settings_are_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+def test_the_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = jwt_secret_in(tmp_path)
+    assert jwt_secret_in(tmp_path) == first and len(first) >= 32
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
