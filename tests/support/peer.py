@@ -172,10 +172,10 @@ class Participant:
             await self.sio.disconnect()
 
 
-async def eventually(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> None:
+async def eventually(predicate: Any, within: float = 20.0, interval: float = 0.1) -> None:
     """Wait until `predicate()` is true; fail the test with a clear message otherwise."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

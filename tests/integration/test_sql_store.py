@@ -1,0 +1,103 @@
+"""The SQL store on a real SQLite file, migrated by Alembic as `teleconsult migrate` does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from rooms.audit import AuditEntry
+from rooms.consult import Consult
+from rooms.errors import ConcurrentUpdate
+from rooms.institutions import InstitutionLevel
+from rooms.lifecycle import ConsultEvent, ConsultStatus
+from rooms.people import Role
+from rooms.sql.migrate import upgrade
+from rooms.sql.store import SqlConsultStore, create_engine
+from tests.unit.fakes import NOON, consult_in
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlConsultStore]:
+    url = f"sqlite:///{tmp_path / 'test.db'}"
+    await asyncio.to_thread(upgrade, url)
+    sql = SqlConsultStore(create_engine(url))
+    province = await sql.add_institution("Province", InstitutionLevel.PROVINCE, None)
+    county = await sql.add_institution("County", InstitutionLevel.COUNTY, province.id)
+    doctor = await sql.add_user("d", "Doctor", Role.EXAM_ROOM_DOCTOR, county.id, None, "h")
+    assert (province.id, county.id, doctor.id) == (1, 2, 1)
+    yield sql
+    await sql.close()
+
+
+def audit(action: str, consult_id: str) -> AuditEntry:
+    return AuditEntry(at=datetime.now(UTC), actor_id=1, action=action, consult_id=consult_id)
+
+
+def stored_consult(consult_id: str = "a" * 32) -> Consult:
+    return replace(
+        consult_in(
+            ConsultStatus.REQUESTED, specialist_id=None, institution_id=2, consult_id=consult_id
+        ),
+        requesting_doctor_id=1,
+    )
+
+
+async def test_a_consult_round_trips_with_utc_times_and_intake(store: SqlConsultStore) -> None:
+    consult = replace(stored_consult(), intake={"血压": "148/95", "weeks": 32})
+    await store.add_consult(consult, audit("consult.book", consult.id))
+    loaded = await store.get_consult(consult.id)
+    assert loaded == consult
+    assert loaded is not None and loaded.scheduled_at.tzinfo is not None
+
+
+async def test_a_stale_update_is_refused_and_writes_nothing(store: SqlConsultStore) -> None:
+    consult = stored_consult()
+    await store.add_consult(consult, audit("consult.book", consult.id))
+    await store.update_consult(
+        consult.apply(ConsultEvent.ACCEPT, NOON, specialist_id=1),
+        audit("consult.accept", consult.id),
+    )
+    with pytest.raises(ConcurrentUpdate):
+        await store.update_consult(
+            consult.apply(ConsultEvent.DECLINE, NOON), audit("consult.decline", consult.id)
+        )
+    loaded = await store.get_consult(consult.id)
+    assert loaded is not None and loaded.status is ConsultStatus.ACCEPTED
+    assert [e.action for e in await store.audit_trail(consult.id)] == [
+        "consult.book",
+        "consult.accept",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log"]
+)
+async def test_the_audit_log_cannot_be_rewritten_even_in_sql(
+    store: SqlConsultStore, statement: str
+) -> None:
+    consult = stored_consult()
+    await store.add_consult(consult, audit("consult.book", consult.id))
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with store.engine.begin() as conn:
+            await conn.execute(text(statement))
+    assert [e.action for e in await store.audit_trail(consult.id)] == ["consult.book"]
+
+
+async def test_sqlite_commits_durably(store: SqlConsultStore) -> None:
+    async with store.engine.connect() as conn:
+        mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+        sync = (await conn.execute(text("PRAGMA synchronous"))).scalar()
+    assert (mode, sync) == ("wal", 2)  # 2 = FULL: fsync on every commit
+
+
+def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'twice.db'}"
+    upgrade(url)
+    upgrade(url)
