@@ -1,0 +1,83 @@
+"""Real headless Chromium for the e2e tests: one browser per session, fresh contexts per test.
+
+Every context aborts (and records) requests that leave loopback, and records uncaught page
+errors, so each test can assert the client stayed on our server and ran without exceptions.
+When a test fails, every page it opened is screenshotted into test-artifacts/e2e/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
+
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, CONTEXT_OPTIONS, LOOPBACK, Client, Kind
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_failed_key] = report.failed
+    return report
+
+
+_failed_key = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_client(
+    browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Client]]:
+    """`open_client(kind, name)` → a fresh browser context with one blank page."""
+    clients: list[Client] = []
+
+    def open_(kind: Kind = "desktop", name: str | None = None, **options: Any) -> Client:
+        context = browser.new_context(
+            locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind], **options
+        )
+        context.grant_permissions(["camera", "microphone"])
+        client = Client(name or kind, context, context.new_page())
+
+        def keep_on_loopback(route: Route) -> None:
+            if urlsplit(route.request.url).hostname in LOOPBACK:
+                route.continue_()
+            else:
+                client.offsite_requests.append(route.request.url)
+                route.abort()
+
+        def console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                client.page_errors.append(f"console: {message.text}")
+
+        context.route("**/*", keep_on_loopback)
+        client.page.on("pageerror", lambda err: client.page_errors.append(str(err)))
+        client.page.on("console", console)
+        clients.append(client)
+        return client
+
+    yield open_
+
+    if request.node.stash.get(_failed_key, False):
+        test = re.sub(r"[^\w.-]+", "_", request.node.name)
+        for client in clients:
+            try:
+                client.screenshot(f"{test}-{client.name}-failure")
+            except Exception as exc:  # a crashed page must not hide the test's own failure
+                print(f"no failure screenshot of {client.name}: {exc}")
+    for client in clients:
+        client.context.close()

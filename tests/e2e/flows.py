@@ -1,0 +1,68 @@
+"""Steps the e2e tests share: sign in, book, wait until a page really receives video."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.browser import Client
+from tests.support.server import RunningServer
+
+HOME = {
+    "doctor.a": "/exam-room.html",
+    "doctor.b": "/exam-room.html",
+    "obstetrician": "/specialist.html",
+    "paediatrician": "/specialist.html",
+    "supervisor": "/supervisor.html",
+}
+
+# True once every remote <video> has frames (videoWidth > 0) and its clock moved since the
+# previous poll: the page is receiving and decoding live video, not showing a frozen frame.
+REMOTE_VIDEO_PLAYS = """() => {
+  const videos = [...document.querySelectorAll('[data-testid="remote-video"]')];
+  window.__e2eSeen ??= new WeakMap();
+  let all = videos.length > 0;
+  for (const v of videos) {
+    const before = window.__e2eSeen.get(v);
+    window.__e2eSeen.set(v, v.currentTime);
+    if (!(v.videoWidth > 0 && before !== undefined && v.currentTime > before)) all = false;
+  }
+  return all;
+}"""
+
+
+def sign_in(client: Client, server: RunningServer, username: str) -> Page:
+    page = client.page
+    page.goto(f"{server.url}/")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(f"demo-{username}")
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"{server.url}{HOME[username]}")
+    wait_until_live(page)
+    return page
+
+
+def wait_until_live(page: Page) -> None:
+    """The page's socket is connected, so server events from now on reach it."""
+    expect(page.locator("html")).to_have_attribute("data-socket", "connected")
+
+
+def open_call_link(client: Client, server: RunningServer, username: str, consult_id: str) -> Page:
+    """Open the user's page through a join link (`#token=…&consult=…`), as the demo prints."""
+    page = client.page
+    page.goto(f"{server.url}{HOME[username]}#token={server.token(username)}&consult={consult_id}")
+    return page
+
+
+def unique_patient() -> str:
+    return f"测试 E2E {uuid.uuid4().hex[:8]}"
+
+
+def wait_for_remote_video(pages: list[Page], within_s: float) -> None:
+    """Every page's remote videos play, all within `within_s` seconds from now."""
+    deadline = time.monotonic() + within_s
+    for page in pages:
+        remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+        page.wait_for_function(REMOTE_VIDEO_PLAYS, polling=250, timeout=remaining_ms)

@@ -1,0 +1,179 @@
+"""A consult in real browsers: booked on a desktop, taken on a phone, talked through, ended."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Request, WebSocketRoute, expect
+
+from tests.e2e.browser import Client
+from tests.e2e.flows import (
+    open_call_link,
+    sign_in,
+    unique_patient,
+    wait_for_remote_video,
+    wait_until_live,
+)
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+
+def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    room = sign_in(exam_room, server, "doctor.a")
+    phone = sign_in(specialist, server, "obstetrician")
+    # From here on the phone may learn of the new request only through its socket.
+    list_fetches: list[str] = []
+
+    def count_list_fetches(request: Request) -> None:
+        if request.url.endswith("/api/consults"):
+            list_fetches.append(request.url)
+
+    phone.on("request", count_list_fetches)
+
+    patient = unique_patient()
+    room.get_by_test_id("book-patient-name").fill(patient)
+    room.get_by_test_id("book-patient-sex").select_option("female")
+    room.get_by_test_id("book-patient-age").fill("31")
+    room.get_by_test_id("book-summary").fill("孕 34 周 血压 150/96")
+    room.get_by_test_id("book-specialty").select_option("obstetrics")
+    room.get_by_test_id("book-reason").fill("妊娠期高血压 请产科会诊")
+    room.get_by_test_id("book-submit").click()
+    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+
+    request_card = (
+        phone.get_by_test_id("incoming-list")
+        .get_by_test_id("consult-item")
+        .filter(has_text=patient)
+    )
+    expect(request_card).to_be_visible(timeout=10_000)
+    assert list_fetches == [], "the request must arrive by socket event, not by reloading"
+    specialist.screenshot("01-specialist-incoming-request")
+    request_card.get_by_test_id("consult-accept").click()
+
+    my_card = (
+        phone.get_by_test_id("my-list").get_by_test_id("consult-item").filter(has_text=patient)
+    )
+    expect(my_card).to_have_attribute("data-status", "accepted")
+    room_card = room.get_by_test_id("consult-item").filter(has_text=patient)
+    expect(room_card).to_have_attribute("data-status", "accepted")  # told by consult-state
+    exam_room.screenshot("02-exam-room-consult-accepted")
+
+    room_card.get_by_test_id("consult-join").click()
+    my_card.get_by_test_id("consult-join").click()
+    wait_for_remote_video([room, phone], within_s=10)
+    for page in (room, phone):
+        expect(page.get_by_test_id("call-view")).to_have_attribute("data-call-state", "connected")
+        expect(page.get_by_test_id("remote-video")).to_have_count(1)
+        expect(page.get_by_test_id("local-video")).to_be_visible()
+    exam_room.screenshot("03-exam-room-in-call")
+    specialist.screenshot("04-specialist-in-call")
+
+    phone.get_by_test_id("conclusion-input").fill("建议住院观察 监测血压")
+    phone.get_by_test_id("hangup-button").click()
+    for page in (room, phone):
+        expect(page.get_by_test_id("call-ended")).to_be_visible()
+        expect(page.get_by_test_id("call-ended")).to_contain_text("会诊已结束")
+        expect(page.get_by_test_id("remote-video")).to_have_count(0)
+    exam_room.screenshot("05-exam-room-ended")
+    specialist.screenshot("06-specialist-ended")
+    consult_id = room_card.get_attribute("data-consult-id")
+    record = server.request("GET", f"/api/consults/{consult_id}", token=server.token("doctor.a"))
+    assert record.body["status"] == "ended"
+    assert record.body["closing_note"] == "建议住院观察 监测血压"
+    exam_room.assert_clean()
+    specialist.assert_clean()
+
+
+def test_demo_links_open_straight_into_a_working_call(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    room = exam_room.page
+    phone = specialist.page
+    room.goto(server.exam_room_url)
+    phone.goto(server.specialist_url)
+
+    wait_for_remote_video([room, phone], within_s=15)
+    for client in (exam_room, specialist):
+        page = client.page
+        assert "token" not in page.url, "the token must not stay in the address bar"
+        assert page.evaluate("sessionStorage.getItem('teleconsult.token')")
+        expect(page.get_by_test_id("call-view")).to_have_attribute("data-call-state", "connected")
+        expect(page.get_by_test_id("call-title")).to_contain_text("演示患者")
+    exam_room.screenshot("07-demo-link-exam-room")
+    specialist.screenshot("08-demo-link-specialist")
+
+    # Step out rather than end: the demo consult stays joinable for whoever uses the links next.
+    phone.get_by_test_id("leave-button").click()
+    expect(room.get_by_test_id("call-message")).to_contain_text("已离开")
+    expect(room.get_by_test_id("remote-video")).to_have_count(0)
+    expect(room.get_by_test_id("call-view")).to_have_attribute("data-call-state", "waiting")
+    exam_room.assert_clean()
+    specialist.assert_clean()
+
+
+def test_call_recovers_by_itself_after_the_signaling_connection_drops(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    consult = server.book()
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    # Route the exam room's socket.io websocket through the test so the test can cut it.
+    sockets: list[WebSocketRoute] = []
+
+    def proxy(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    exam_room.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
+    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
+    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
+    wait_for_remote_video([room, phone], within_s=10)
+    old_peer = phone.get_by_test_id("remote-video").get_attribute("data-peer-id")
+
+    for ws in sockets:
+        ws.close()  # the page sees its transport die, as on a network blip
+    expect(room.locator("html")).to_have_attribute("data-socket", "disconnected")
+    wait_until_live(room)
+
+    # The exam room rejoined under a new peer id; the phone dropped the stale connection.
+    new_video = phone.locator(f'[data-testid="remote-video"]:not([data-peer-id="{old_peer}"])')
+    expect(new_video).to_have_count(1, timeout=10_000)
+    expect(phone.get_by_test_id("remote-video")).to_have_count(1)
+    expect(room.get_by_test_id("remote-video")).to_have_count(1)
+    wait_for_remote_video([room, phone], within_s=10)
+    expect(room.get_by_test_id("call-view")).to_have_attribute("data-call-state", "connected")
+    exam_room.screenshot("09-exam-room-after-reconnect")
+    exam_room.assert_clean()
+    specialist.assert_clean()
+
+
+def test_denied_camera_still_joins_to_see_and_hear_with_a_clear_message(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    consult = server.book()
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    # The specialist refuses camera and microphone, as with a "Block" in the browser prompt.
+    specialist.context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('denied by the e2e test', 'NotAllowedError'));"
+    )
+    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
+    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
+
+    expect(phone.get_by_test_id("call-message")).to_contain_text("未获得摄像头或麦克风权限")
+    wait_for_remote_video([phone], within_s=10)  # receive-only still sees the exam room
+    expect(phone.get_by_test_id("mute-button")).to_be_disabled()
+    expect(room.get_by_test_id("call-view")).to_have_attribute("data-call-state", "connected")
+    specialist.screenshot("10-specialist-camera-denied")
+    exam_room.assert_clean()
+    specialist.assert_clean()
