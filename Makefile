@@ -6,10 +6,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 export HOST PORT
 
-# Debian packages the test suite drives for real: a browser for e2e tests, Redis for fan-out tests.
-SYSTEM_PACKAGES := chromium redis-server
+# Debian packages the test suite drives for real: Chromium for e2e tests, Redis for fan-out
+# tests, PostgreSQL for the second SQL engine. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench system-deps clean vendor-socketio
+.PHONY: run test lint unit integration e2e bench system-deps clean vendor-socketio compose-check
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -63,6 +64,10 @@ bench: $(VENV)/.dev
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:
 	scripts/vendor-socketio.sh
+
+## compose-check: validate docker-compose.yml (needs Debian's docker-compose; no engine needed)
+compose-check:
+	JWT_SECRET=check TURN_SECRET=check docker-compose -f docker-compose.yml config -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -28,6 +28,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO / "test-artifacts" / "e2e"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
+VIDEO_STATE = """() => [...document.querySelectorAll('video')].map((v) => ({
+  testid: v.dataset.testid, peer: v.dataset.peerId, width: v.videoWidth, time: v.currentTime,
+  paused: v.paused, readyState: v.readyState, muted: v.muted,
+}))"""
+
 Kind = Literal["desktop", "phone"]
 CONTEXT_OPTIONS: dict[str, dict[str, Any]] = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
@@ -50,11 +55,24 @@ class Client:
     page: Page
     page_errors: list[str] = field(default_factory=list)
     offsite_requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
 
     def screenshot(self, label: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def dump(self, label: str) -> Path:
+        """What the user saw and what the page logged, for a failure screenshot's company."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{label}.txt"
+        videos = self.page.evaluate(VIDEO_STATE)
+        path.write_text(
+            f"url: {self.page.url}\n\n--- visible text ---\n{self.page.inner_text('body')}\n"
+            f"\n--- remote videos ---\n{videos}\n\n--- console ---\n" + "\n".join(self.console),
+            encoding="utf-8",
+        )
         return path
 
     def assert_clean(self) -> None:

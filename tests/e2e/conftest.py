@@ -51,6 +51,8 @@ def open_client(
             locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind], **options
         )
         context.grant_permissions(["camera", "microphone"])
+        # The client's negotiation trace (js/log.js) ends up in failure dumps.
+        context.add_init_script("localStorage.setItem('teleconsult.debug', '1')")
         client = Client(name or kind, context, context.new_page())
 
         def keep_on_loopback(route: Route) -> None:
@@ -61,6 +63,7 @@ def open_client(
                 route.abort()
 
         def console(message: ConsoleMessage) -> None:
+            client.console.append(f"{message.type}: {message.text}")
             if message.type == "error":
                 client.page_errors.append(f"console: {message.text}")
 
@@ -77,7 +80,8 @@ def open_client(
         for client in clients:
             try:
                 client.screenshot(f"{test}-{client.name}-failure")
+                client.dump(f"{test}-{client.name}-failure")
             except Exception as exc:  # a crashed page must not hide the test's own failure
-                print(f"no failure screenshot of {client.name}: {exc}")
+                print(f"no failure artifacts of {client.name}: {exc}")
     for client in clients:
         client.context.close()

@@ -54,7 +54,7 @@ async def test_booked_consult_gives_two_way_media_through_relayed_signaling(
             exam_room.video_frames.get(specialist.peer_id, 0) >= 10
             and specialist.video_frames.get(exam_room.peer_id, 0) >= 10
         ),
-        timeout=30,
+        within=30,
     )
     assert exam_room.audio_frames[specialist.peer_id] > 0
     assert specialist.audio_frames[exam_room.peer_id] > 0

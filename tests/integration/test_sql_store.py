@@ -20,37 +20,45 @@ from rooms.lifecycle import ConsultEvent, ConsultStatus
 from rooms.people import Role
 from rooms.sql.migrate import upgrade
 from rooms.sql.store import SqlConsultStore, create_engine
+from tests.support.postgres import empty_schema
 from tests.unit.fakes import NOON, consult_in
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlConsultStore]:
-    url = f"sqlite:///{tmp_path / 'test.db'}"
+async def fresh_database(url: str) -> None:
+    """An empty schema, then every migration, as on a new installation."""
+    if url.startswith("postgresql"):
+        await empty_schema(url)
     await asyncio.to_thread(upgrade, url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlConsultStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres").url
+    await fresh_database(url)
     sql = SqlConsultStore(create_engine(url))
     province = await sql.add_institution("Province", InstitutionLevel.PROVINCE, None)
     county = await sql.add_institution("County", InstitutionLevel.COUNTY, province.id)
     doctor = await sql.add_user("d", "Doctor", Role.EXAM_ROOM_DOCTOR, county.id, None, "h")
-    assert (province.id, county.id, doctor.id) == (1, 2, 1)
+    sql.test_ids = (county.id, doctor.id)  # type: ignore[attr-defined]
     yield sql
     await sql.close()
 
 
 def audit(action: str, consult_id: str) -> AuditEntry:
-    return AuditEntry(at=datetime.now(UTC), actor_id=1, action=action, consult_id=consult_id)
+    return AuditEntry(at=datetime.now(UTC), actor_id=None, action=action, consult_id=consult_id)
 
 
-def stored_consult(consult_id: str = "a" * 32) -> Consult:
-    return replace(
-        consult_in(
-            ConsultStatus.REQUESTED, specialist_id=None, institution_id=2, consult_id=consult_id
-        ),
-        requesting_doctor_id=1,
-    )
+def stored_consult(store: SqlConsultStore) -> Consult:
+    county_id, doctor_id = store.test_ids  # type: ignore[attr-defined]
+    return replace(consult_in(ConsultStatus.REQUESTED, specialist_id=None,
+                              institution_id=county_id), requesting_doctor_id=doctor_id)
 
 
 async def test_a_consult_round_trips_with_utc_times_and_intake(store: SqlConsultStore) -> None:
-    consult = replace(stored_consult(), intake={"血压": "148/95", "weeks": 32})
+    consult = replace(stored_consult(store), intake={"血压": "148/95", "weeks": 32})
     await store.add_consult(consult, audit("consult.book", consult.id))
     loaded = await store.get_consult(consult.id)
     assert loaded == consult
@@ -58,10 +66,10 @@ async def test_a_consult_round_trips_with_utc_times_and_intake(store: SqlConsult
 
 
 async def test_a_stale_update_is_refused_and_writes_nothing(store: SqlConsultStore) -> None:
-    consult = stored_consult()
+    consult = stored_consult(store)
     await store.add_consult(consult, audit("consult.book", consult.id))
     await store.update_consult(
-        consult.apply(ConsultEvent.ACCEPT, NOON, specialist_id=1),
+        consult.apply(ConsultEvent.ACCEPT, NOON),
         audit("consult.accept", consult.id),
     )
     with pytest.raises(ConcurrentUpdate):
@@ -82,7 +90,7 @@ async def test_a_stale_update_is_refused_and_writes_nothing(store: SqlConsultSto
 async def test_the_audit_log_cannot_be_rewritten_even_in_sql(
     store: SqlConsultStore, statement: str
 ) -> None:
-    consult = stored_consult()
+    consult = stored_consult(store)
     await store.add_consult(consult, audit("consult.book", consult.id))
     with pytest.raises(DBAPIError, match="append-only"):
         async with store.engine.begin() as conn:
@@ -90,10 +98,14 @@ async def test_the_audit_log_cannot_be_rewritten_even_in_sql(
     assert [e.action for e in await store.audit_trail(consult.id)] == ["consult.book"]
 
 
-async def test_sqlite_commits_durably(store: SqlConsultStore) -> None:
-    async with store.engine.connect() as conn:
+async def test_sqlite_commits_durably(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    await fresh_database(url)
+    engine = create_engine(url)
+    async with engine.connect() as conn:
         mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
         sync = (await conn.execute(text("PRAGMA synchronous"))).scalar()
+    await engine.dispose()
     assert (mode, sync) == ("wal", 2)  # 2 = FULL: fsync on every commit
 
 

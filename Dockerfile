@@ -1,0 +1,14 @@
+# teleconsult server image: one process serving REST, socket.io and the web client.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY rooms rooms
+COPY signaling signaling
+COPY media media
+COPY teleconsult teleconsult
+COPY web_client web_client
+RUN pip install --no-cache-dir .
+ENV HOST=0.0.0.0 PORT=8080 DATA_DIR=/data
+VOLUME /data
+EXPOSE 8080
+CMD ["teleconsult", "serve"]

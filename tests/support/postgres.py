@@ -1,0 +1,72 @@
+"""A throwaway PostgreSQL cluster (Debian's binaries) on a free loopback port."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tests.support.server import free_port
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs it)")
+    return found[-1]
+
+
+class PostgresServer:
+    """initdb + pg_ctl in a temporary directory; as root, runs them as the `postgres` user."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="teleconsult-pg-"))
+        self.data = self.root / "data"
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            self._as = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.root, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://teleconsult:teleconsult@127.0.0.1:{self.port}/teleconsult"
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run([*self._as, *cmd], check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> PostgresServer:
+        pwfile = self.root / "pw"
+        pwfile.write_text("teleconsult\n")
+        if self._as:
+            shutil.chown(pwfile, "postgres", "postgres")
+        self._run(_bin("initdb"), "-D", str(self.data), "-U", "teleconsult", "--auth=md5",
+                  f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l",
+                  str(self.root / "log"), "-o",
+                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+                  "-c fsync=off -c full_page_writes=off", "start")
+        self._run("env", "PGPASSWORD=teleconsult", _bin("createdb"), "-h", "127.0.0.1",
+                  "-p", str(self.port), "-U", "teleconsult", "teleconsult")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        subprocess.run([*self._as, _bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
+                        "stop"], capture_output=True, timeout=60, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+async def empty_schema(url: str) -> None:
+    """Drop everything in the database's public schema, as on a new installation."""
+    from sqlalchemy import text
+
+    from rooms.sql.store import create_engine
+
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
