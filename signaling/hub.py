@@ -63,3 +63,7 @@ class ConsultHub:
         await self.sio.emit(
             "consult-state", payload, to=[institution_channel(consult.requesting_institution_id)]
         )
+
+    async def consult_closed(self, consult_id: str) -> None:
+        """Take every connection out of a finished consult's channel."""
+        await self.sio.close_room(consult_channel(consult_id))

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from rooms.consult import MediaMode, PatientSummary
 from rooms.errors import DomainError
-from rooms.lifecycle import ConsultStatus
+from rooms.lifecycle import FINISHED, ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.service import Booking
 from signaling import errors
@@ -335,8 +335,9 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel] | None) 
                 user, consult_id, (await parse_body(request, EndConsultRequest)).conclusion
             )
         await request.app[HUB].consult_changed(consult)
-        if consult.status is ConsultStatus.ENDED or consult.status is ConsultStatus.CANCELLED:
+        if consult.status in FINISHED:
             ctx.presence.clear(consult.id)
+            await request.app[HUB].consult_closed(consult.id)
         return json_response(await Directory(service.store).consult_out(consult))
 
     handler.__name__ = f"{verb}_consult"
