@@ -7,7 +7,8 @@ PORT   ?= 8080
 export HOST PORT
 
 # Debian packages the test suite drives for real: Chromium for e2e tests, Redis for fan-out
-# tests, PostgreSQL for the second SQL engine. Installed by `make test` only when missing.
+# tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
+# are legible. Installed by `make test` only when missing.
 
 .PHONY: run test lint unit integration e2e bench system-deps clean vendor-socketio compose-check
 
@@ -32,6 +33,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

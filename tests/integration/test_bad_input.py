@@ -10,7 +10,7 @@ import jwt
 import pytest
 import socketio
 
-from tests.support.peer import Participant
+from tests.support.peer import Participant, eventually
 from tests.support.server import RunningServer
 
 VALID_SDP = "\r\n".join(
@@ -297,3 +297,35 @@ async def test_a_reconnect_loop_is_rate_limited() -> None:
             assert error_code(replies[-1]) == "rate_limited"
         finally:
             await p.close()
+
+
+async def test_an_oversized_candidate_is_refused(
+    server: RunningServer, pair: tuple[Participant, Participant, str]
+) -> None:
+    a, b, consult_id = pair
+    long_candidate = "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host" + " x" * 600
+    reply = await a.call(
+        "signal",
+        {
+            "consult_id": consult_id,
+            "to": b.peer_id,
+            "candidate": {"candidate": long_candidate, "sdpMid": "0"},
+        },
+    )
+    assert error_code(reply) == "invalid_sdp"
+    assert "larger than 1024 bytes" in reply["error"]["message"]
+
+
+async def test_a_packet_over_the_transport_ceiling_drops_only_that_connection(
+    server: RunningServer, pair: tuple[Participant, Participant, str]
+) -> None:
+    a, b, consult_id = pair
+    before = snapshot(server, consult_id)
+    await a.sio.emit(
+        "signal",
+        {"consult_id": consult_id, "to": b.peer_id, "candidate": {"candidate": "x" * 1_100_000}},
+    )
+    await eventually(lambda: not a.sio.connected, within=10)
+    await eventually(lambda: b.events_named("peer-left"), within=10)
+    assert b.sio.connected
+    assert snapshot(server, consult_id)[0]["status"] == before[0]["status"] == "live"
