@@ -29,7 +29,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _failed_key = pytest.StashKey[bool]()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync API keeps an event loop running on this thread while
+# Playwright is up, and the asyncio tests collected after tests/e2e could not start theirs.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

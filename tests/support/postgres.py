@@ -43,19 +43,53 @@ class PostgresServer:
         pwfile.write_text("teleconsult\n")
         if self._as:
             shutil.chown(pwfile, "postgres", "postgres")
-        self._run(_bin("initdb"), "-D", str(self.data), "-U", "teleconsult", "--auth=md5",
-                  f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8")
-        self._run(_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l",
-                  str(self.root / "log"), "-o",
-                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
-                  "-c fsync=off -c full_page_writes=off", "start")
-        self._run("env", "PGPASSWORD=teleconsult", _bin("createdb"), "-h", "127.0.0.1",
-                  "-p", str(self.port), "-U", "teleconsult", "teleconsult")
+        self._run(
+            _bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "teleconsult",
+            "--auth=md5",
+            f"--pwfile={pwfile}",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
+        self._run(
+            _bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+            "-c fsync=off -c full_page_writes=off",
+            "start",
+        )
+        self._run(
+            "env",
+            "PGPASSWORD=teleconsult",
+            _bin("createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "teleconsult",
+            "teleconsult",
+        )
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        subprocess.run([*self._as, _bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w",
-                        "stop"], capture_output=True, timeout=60, check=False)
+        subprocess.run(
+            [*self._as, _bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -35,7 +35,9 @@ async function request(method, path, body) {
   if (!response.ok) {
     const code = data?.code ?? `http_${response.status}`;
     // An expired or revoked token: nothing on this page can work any more, so sign in again.
-    if (response.status === 401 && path !== '/api/auth/login') goToLogin('expired');
+    if (response.status === 401 && path !== '/api/auth/login') {
+      goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
+    }
     throw new ApiError(response.status, code, data?.message ?? response.statusText, data?.details);
   }
   return data;

@@ -1,0 +1,88 @@
+// Consult cards and the client-side list of consults, shared by every page that lists them.
+
+import { h } from './dom.js';
+import { lang, t } from './i18n.js';
+
+export const SPECIALTIES = [
+  'obstetrics', 'paediatrics', 'child_growth', 'reproductive_medicine', 'ultrasound',
+  'ophthalmology', 'imaging', 'cardiology', 'neurology', 'general_medicine',
+];
+
+export const JOINABLE = new Set(['accepted', 'waiting', 'live']);
+const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
+
+export function formatTime(iso) {
+  if (!iso) return '';
+  return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' })
+    .format(new Date(iso));
+}
+
+function patientLine(p) {
+  const parts = [t(`sex.${p.sex}`)];
+  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
+  return parts.join(' · ');
+}
+
+export function statusBadge(status) {
+  return h('span', { class: 'badge', dataset: { status, testid: 'consult-status' } }, t(`status.${status}`));
+}
+
+/**
+ * One consult as a list item. `actions` are buttons (or other nodes) the page adds;
+ * `show` picks the counterpart to name: 'specialist' (exam room) or 'requester' (specialist).
+ */
+export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
+  const row = (key, value) => value ? [h('dt', {}, t(key)), h('dd', {}, value)] : [];
+  const who = show === 'requester'
+    ? row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
+    : row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist'));
+  return h('li', { class: 'consult-card', dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
+    h('div', { class: 'card-head' },
+      h('h3', { class: 'patient-name' }, c.patient.name),
+      statusBadge(c.status)),
+    h('dl', {},
+      row('consult.patient', patientLine(c.patient)),
+      row('consult.specialty', t(`specialty.${c.specialty}`)),
+      row('consult.reason', c.reason),
+      row('consult.summary', c.patient.summary),
+      row('consult.scheduledAt', formatTime(c.scheduled_at)),
+      who,
+      row('consult.closingNote', c.closing_note)),
+    actions.length ? h('div', { class: 'card-actions' }, actions) : null);
+}
+
+/** Active consults first (soonest first), finished ones after (most recent first). */
+export function sortConsults(list) {
+  const time = (c) => Date.parse(c.scheduled_at);
+  return [...list].sort((a, b) => {
+    const aa = ACTIVE.has(a.status), ba = ACTIVE.has(b.status);
+    if (aa !== ba) return aa ? -1 : 1;
+    return aa ? time(a) - time(b) : time(b) - time(a);
+  });
+}
+
+/** The consults a page knows about, kept current from REST answers and socket events. */
+export class ConsultStore {
+  constructor(onChange) {
+    this.byId = new Map();
+    this.onChange = onChange;
+  }
+
+  replaceAll(list) {
+    this.byId = new Map(list.map((c) => [c.id, c]));
+    this.onChange();
+  }
+
+  upsert(consult) {
+    this.byId.set(consult.id, consult);
+    this.onChange();
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  sorted(filter = () => true) {
+    return sortConsults([...this.byId.values()].filter(filter));
+  }
+}

@@ -1,0 +1,142 @@
+// Exam room (desktop): book a consult, follow the institution's consults live, run the call.
+
+import { api } from './api.js';
+import { CallView } from './call.js';
+import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
+import { $, h, say } from './dom.js';
+import { errorText } from './errors.js';
+import { onLangChange, t } from './i18n.js';
+import { bootPage } from './page.js';
+
+const { user, socket, consultToJoin } = await bootPage();
+
+const workspace = $('[data-testid="workspace"]');
+const form = $('[data-testid="book-form"]');
+const bookMessage = $('[data-testid="book-message"]');
+const list = $('[data-testid="consult-list"]');
+const empty = $('[data-testid="consult-list-empty"]');
+const specialtySelect = $('[data-testid="book-specialty"]');
+const specialistSelect = $('[data-testid="book-specialist"]');
+
+const store = new ConsultStore(renderList);
+const call = new CallView({
+  root: $('[data-call-root]'), socket, user,
+  onClose: () => { workspace.hidden = false; refresh(); },
+});
+
+function renderList() {
+  const consults = store.sorted();
+  list.replaceChildren(...consults.map((c) => consultCard(c, { actions: actionsFor(c) })));
+  empty.hidden = consults.length > 0;
+}
+
+function actionsFor(c) {
+  const actions = [];
+  if (JOINABLE.has(c.status)) {
+    actions.push(h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
+      onclick: () => join(c.id) }, t('consult.join')));
+  }
+  if (['requested', 'accepted', 'waiting'].includes(c.status)) {
+    actions.push(h('button', { type: 'button', dataset: { testid: 'consult-cancel' },
+      onclick: () => cancel(c) }, t('consult.cancel')));
+  }
+  return actions;
+}
+
+async function refresh() {
+  try {
+    store.replaceAll((await api.consults()).consults);
+  } catch (err) {
+    say(bookMessage, errorText(err), 'error');
+  }
+}
+
+function join(consultId) {
+  workspace.hidden = true;
+  call.join(consultId);
+}
+
+async function cancel(c) {
+  if (!confirm(t('consult.cancelConfirm', { patient: c.patient.name }))) return;
+  try {
+    store.upsert(await api.cancel(c.id, ''));
+  } catch (err) {
+    say(bookMessage, errorText(err), 'error');
+  }
+}
+
+// ---- booking form ----
+
+function fillSpecialties() {
+  const chosen = specialtySelect.value || 'obstetrics';
+  specialtySelect.replaceChildren(...SPECIALTIES.map((s) =>
+    h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`))));
+  specialtySelect.value = chosen;
+}
+
+let specialistsRequest = 0;
+async function loadSpecialists() {
+  const mine = ++specialistsRequest; // a slower answer for a previous specialty must not win
+  const any = specialistSelect.options[0];
+  specialistSelect.replaceChildren(any);
+  try {
+    const { specialists } = await api.specialists(specialtySelect.value);
+    if (mine !== specialistsRequest) return;
+    specialistSelect.append(...specialists.map((s) =>
+      h('option', { value: String(s.id) }, `${s.display_name} · ${s.institution_name}`)));
+  } catch (err) {
+    if (mine === specialistsRequest) say(bookMessage, errorText(err), 'error');
+  }
+}
+
+/** A datetime-local value ("YYYY-MM-DDTHH:MM") for now, in the browser's time zone. */
+function localNow() {
+  const d = new Date();
+  d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
+  return d.toISOString().slice(0, 16);
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (!form.reportValidity()) return;
+  const age = form.age.value.trim();
+  const patient = { name: form.patientName.value.trim(), sex: form.sex.value, summary: form.summary.value.trim() };
+  if (age !== '') patient.age_years = Number(age);
+  const booking = {
+    patient,
+    specialty: specialtySelect.value,
+    reason: form.reason.value.trim(),
+    // datetime-local is local wall time; toISOString() makes it an explicit UTC instant.
+    scheduled_at: new Date(form.scheduledAt.value).toISOString(),
+  };
+  if (specialistSelect.value) booking.specialist_id = Number(specialistSelect.value);
+  const submit = $('[data-testid="book-submit"]');
+  submit.disabled = true;
+  try {
+    const consult = await api.book(booking);
+    store.upsert(consult);
+    form.reset();
+    form.scheduledAt.value = localNow();
+    loadSpecialists(); // reset() went back to the first specialty
+    say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
+  } catch (err) {
+    say(bookMessage, errorText(err), 'error');
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+specialtySelect.addEventListener('change', loadSpecialists);
+fillSpecialties();
+form.scheduledAt.value = localNow();
+loadSpecialists();
+
+// ---- live updates ----
+
+socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+// After a reconnect we may have missed events; the list is cheap to reload.
+socket.on('connect', refresh);
+onLangChange(renderList);
+
+await refresh();
+if (consultToJoin) join(consultToJoin);

@@ -1,0 +1,373 @@
+// Every visible string, in zh-CN (the default: our users are Chinese hospitals) and English.
+// Static markup names its string with data-i18n (text), data-i18n-placeholder or
+// data-i18n-aria-label; scripts call t(key, {params}) and re-render on onLangChange.
+
+const STORAGE_KEY = 'teleconsult.lang';
+const DEFAULT_LANG = 'zh-CN';
+
+/** The choices in the switch, each named in its own language. */
+export const LANGUAGES = { 'zh-CN': '中文', en: 'English' };
+
+const SPECIALTY = {
+  'zh-CN': {
+    obstetrics: '产科', paediatrics: '儿科', child_growth: '儿童生长发育',
+    reproductive_medicine: '生殖医学', ultrasound: '超声', ophthalmology: '眼科',
+    imaging: '影像', cardiology: '心内科', neurology: '神经内科', general_medicine: '全科',
+  },
+  en: {
+    obstetrics: 'Obstetrics', paediatrics: 'Paediatrics', child_growth: 'Child growth',
+    reproductive_medicine: 'Reproductive medicine', ultrasound: 'Ultrasound',
+    ophthalmology: 'Ophthalmology', imaging: 'Imaging', cardiology: 'Cardiology',
+    neurology: 'Neurology', general_medicine: 'General medicine',
+  },
+};
+
+const prefixed = (prefix, table) =>
+  Object.fromEntries(Object.entries(table).map(([k, v]) => [`${prefix}.${k}`, v]));
+
+const DICTIONARIES = {
+  'zh-CN': {
+    'app.name': '远程会诊',
+    'lang.label': '语言',
+    'nav.logout': '退出登录',
+    'common.back': '返回',
+
+    'login.pageTitle': '登录 · 远程会诊',
+    'login.heading': '登录',
+    'login.username': '用户名',
+    'login.password': '密码',
+    'login.submit': '登录',
+    'login.session.expired': '登录已过期，请重新登录。',
+    'login.session.invalid': '登录信息无效，请重新登录。',
+
+    'examRoom.pageTitle': '诊室 · 远程会诊',
+    'examRoom.listHeading': '本院会诊',
+    'specialist.pageTitle': '专家 · 远程会诊',
+    'specialist.incoming': '待接收的会诊申请',
+    'specialist.noIncoming': '暂无新的申请',
+    'specialist.mine': '我的会诊',
+    'specialist.newRequest': '新的会诊申请：{patient}（{specialty}）',
+    'supervisor.pageTitle': '质控 · 远程会诊',
+    'supervisor.heading': '会诊记录',
+    'supervisor.refresh': '刷新',
+
+    'book.heading': '预约会诊',
+    'book.patient': '患者信息',
+    'book.patientName': '姓名',
+    'book.sex': '性别',
+    'book.age': '年龄（岁）',
+    'book.summary': '病情摘要',
+    'book.specialty': '会诊专科',
+    'book.specialist': '指定专家（可选）',
+    'book.anySpecialist': '任一值班专家',
+    'book.reason': '会诊目的',
+    'book.scheduledAt': '预约时间',
+    'book.submit': '提交会诊申请',
+    'book.done': '已提交 {patient} 的会诊申请。',
+
+    'sex.female': '女',
+    'sex.male': '男',
+    'sex.unknown': '未知',
+    'patient.age': '{age} 岁',
+
+    'status.requested': '待接收',
+    'status.accepted': '已接收',
+    'status.waiting': '等待入会',
+    'status.live': '会诊中',
+    'status.ended': '已结束',
+    'status.declined': '已拒绝',
+    'status.cancelled': '已取消',
+    'status.expired': '已过期',
+
+    'consults.empty': '暂无会诊',
+    'consult.patient': '患者',
+    'consult.specialty': '专科',
+    'consult.reason': '会诊目的',
+    'consult.summary': '病情摘要',
+    'consult.scheduledAt': '预约时间',
+    'consult.requester': '申请方',
+    'consult.specialist': '会诊专家',
+    'consult.anySpecialist': '待分配',
+    'consult.closingNote': '备注',
+    'consult.status': '状态',
+    'consult.join': '进入会诊',
+    'consult.cancel': '取消会诊',
+    'consult.cancelConfirm': '确定取消 {patient} 的会诊吗？',
+    'consult.accept': '接收',
+    'consult.decline': '拒绝',
+    'consult.declineReason': '拒绝原因',
+    'consult.declineConfirm': '确认拒绝',
+
+    'connection.lost': '与服务器的连接已断开，正在重新连接…',
+
+    'call.titleLoading': '会诊',
+    'call.title': '{patient} · {specialty}',
+    'call.localVideo': '本地画面',
+    'call.remoteVideo': '{name} 的画面',
+    'call.mute': '静音',
+    'call.unmute': '取消静音',
+    'call.cameraOff': '关闭摄像头',
+    'call.cameraOn': '打开摄像头',
+    'call.enableSound': '开启声音',
+    'call.leave': '暂时离开',
+    'call.hangUp': '结束会诊',
+    'call.back': '返回列表',
+    'call.conclusion': '会诊意见（可选）',
+    'call.state.closed': '未在会诊中',
+    'call.state.joining': '正在进入会诊…',
+    'call.state.waiting': '等待对方进入…',
+    'call.state.connecting': '正在建立视频连接…',
+    'call.state.connected': '已连接',
+    'call.state.reconnecting': '网络不稳定，正在重新连接…',
+    'call.state.ended': '会诊已结束',
+    'call.state.declined': '会诊已被拒绝',
+    'call.state.cancelled': '会诊已取消',
+    'call.state.expired': '会诊已过期',
+    'call.finished.ended': '会诊已结束。',
+    'call.finished.declined': '会诊已被拒绝。',
+    'call.finished.cancelled': '会诊已取消。',
+    'call.finished.expired': '会诊已过期。',
+    'call.media.denied': '未获得摄像头或麦克风权限。您仍可观看和收听对方；如需发言，请在浏览器设置中允许访问后重新进入。',
+    'call.media.missing': '未找到摄像头或麦克风。您仍可观看和收听对方。',
+    'call.media.busy': '摄像头或麦克风正被其他程序占用。您仍可观看和收听对方。',
+    'call.media.failed': '无法打开摄像头或麦克风。您仍可观看和收听对方。',
+    'call.media.insecure': '此页面未通过 HTTPS 打开，浏览器不允许使用摄像头和麦克风。您仍可观看和收听对方。',
+    'call.peer.joined': '{name} 已进入会诊。',
+    'call.peer.left': '{name} 已离开会诊。',
+    'call.peer.lost': '{name} 的网络已断开，等待其重新连接…',
+    'call.joinFailed': '无法进入会诊：{reason}',
+    'call.hangUpFailed': '无法结束会诊：{reason}',
+
+    'error.unknown': '操作失败，请稍后重试。',
+    'error.loadFailed': '页面加载失败：{reason}',
+    'error.network_error': '无法连接服务器，请检查网络。',
+    'error.timeout': '服务器没有响应，请稍后重试。',
+    'error.credentials_missing': '请输入用户名和密码。',
+    'error.bad_credentials': '用户名或密码错误。',
+    'error.rate_limited': '操作过于频繁，请稍后再试。',
+    'error.forbidden': '您没有权限进行此操作。',
+    'error.not_found': '未找到该会诊。',
+    'error.illegal_transition': '会诊当前状态不允许此操作。',
+    'error.consult_full': '会诊人数已满。',
+    'error.conflict': '会诊刚被他人更新，请刷新后重试。',
+    'error.invalid_booking': '预约信息有误，请检查。',
+    'error.invalid_payload': '提交的信息不完整或格式有误。',
+    'error.token_expired': '登录已过期，请重新登录。',
+    'error.payload_too_large': '提交的内容过大。',
+    'error.internal_error': '服务器内部错误，已记录，请稍后重试。',
+  },
+  en: {
+    'app.name': 'Teleconsult',
+    'lang.label': 'Language',
+    'nav.logout': 'Sign out',
+    'common.back': 'Back',
+
+    'login.pageTitle': 'Sign in · Teleconsult',
+    'login.heading': 'Sign in',
+    'login.username': 'Username',
+    'login.password': 'Password',
+    'login.submit': 'Sign in',
+    'login.session.expired': 'Your session has expired. Please sign in again.',
+    'login.session.invalid': 'Your sign-in is no longer valid. Please sign in again.',
+
+    'examRoom.pageTitle': 'Exam room · Teleconsult',
+    'examRoom.listHeading': 'Our consults',
+    'specialist.pageTitle': 'Specialist · Teleconsult',
+    'specialist.incoming': 'Incoming requests',
+    'specialist.noIncoming': 'No new requests',
+    'specialist.mine': 'My consults',
+    'specialist.newRequest': 'New consult request: {patient} ({specialty})',
+    'supervisor.pageTitle': 'Supervision · Teleconsult',
+    'supervisor.heading': 'Consult records',
+    'supervisor.refresh': 'Refresh',
+
+    'book.heading': 'Book a consult',
+    'book.patient': 'Patient',
+    'book.patientName': 'Name',
+    'book.sex': 'Sex',
+    'book.age': 'Age (years)',
+    'book.summary': 'Clinical summary',
+    'book.specialty': 'Specialty',
+    'book.specialist': 'Specialist (optional)',
+    'book.anySpecialist': 'Any on-duty specialist',
+    'book.reason': 'Reason for consult',
+    'book.scheduledAt': 'Scheduled time',
+    'book.submit': 'Request consult',
+    'book.done': 'Consult requested for {patient}.',
+
+    'sex.female': 'Female',
+    'sex.male': 'Male',
+    'sex.unknown': 'Unknown',
+    'patient.age': '{age} years',
+
+    'status.requested': 'Requested',
+    'status.accepted': 'Accepted',
+    'status.waiting': 'Waiting',
+    'status.live': 'Live',
+    'status.ended': 'Ended',
+    'status.declined': 'Declined',
+    'status.cancelled': 'Cancelled',
+    'status.expired': 'Expired',
+
+    'consults.empty': 'No consults yet',
+    'consult.patient': 'Patient',
+    'consult.specialty': 'Specialty',
+    'consult.reason': 'Reason',
+    'consult.summary': 'Summary',
+    'consult.scheduledAt': 'Scheduled',
+    'consult.requester': 'Requested by',
+    'consult.specialist': 'Specialist',
+    'consult.anySpecialist': 'Not yet assigned',
+    'consult.closingNote': 'Note',
+    'consult.status': 'Status',
+    'consult.join': 'Join',
+    'consult.cancel': 'Cancel consult',
+    'consult.cancelConfirm': 'Cancel the consult for {patient}?',
+    'consult.accept': 'Accept',
+    'consult.decline': 'Decline',
+    'consult.declineReason': 'Reason for declining',
+    'consult.declineConfirm': 'Decline request',
+
+    'connection.lost': 'Connection to the server lost, reconnecting…',
+
+    'call.titleLoading': 'Consult',
+    'call.title': '{patient} · {specialty}',
+    'call.localVideo': 'Your camera',
+    'call.remoteVideo': 'Video from {name}',
+    'call.mute': 'Mute',
+    'call.unmute': 'Unmute',
+    'call.cameraOff': 'Camera off',
+    'call.cameraOn': 'Camera on',
+    'call.enableSound': 'Turn sound on',
+    'call.leave': 'Step out',
+    'call.hangUp': 'End consult',
+    'call.back': 'Back to list',
+    'call.conclusion': 'Conclusion / advice (optional)',
+    'call.state.closed': 'Not in a consult',
+    'call.state.joining': 'Joining the consult…',
+    'call.state.waiting': 'Waiting for the other side to join…',
+    'call.state.connecting': 'Connecting video…',
+    'call.state.connected': 'Connected',
+    'call.state.reconnecting': 'Connection unstable, reconnecting…',
+    'call.state.ended': 'Consult ended',
+    'call.state.declined': 'Consult declined',
+    'call.state.cancelled': 'Consult cancelled',
+    'call.state.expired': 'Consult expired',
+    'call.finished.ended': 'The consult has ended.',
+    'call.finished.declined': 'The consult was declined.',
+    'call.finished.cancelled': 'The consult was cancelled.',
+    'call.finished.expired': 'The consult has expired.',
+    'call.media.denied': 'Camera or microphone access was denied. You can still see and hear the others; to speak, allow access in the browser settings and join again.',
+    'call.media.missing': 'No camera or microphone found. You can still see and hear the others.',
+    'call.media.busy': 'The camera or microphone is in use by another program. You can still see and hear the others.',
+    'call.media.failed': 'Could not open the camera or microphone. You can still see and hear the others.',
+    'call.media.insecure': 'This page was not opened over HTTPS, so the browser does not allow camera and microphone. You can still see and hear the others.',
+    'call.peer.joined': '{name} joined the consult.',
+    'call.peer.left': '{name} left the consult.',
+    'call.peer.lost': '{name} lost their connection; waiting for them to come back…',
+    'call.joinFailed': 'Could not join the consult: {reason}',
+    'call.hangUpFailed': 'Could not end the consult: {reason}',
+
+    'error.unknown': 'Something went wrong. Please try again.',
+    'error.loadFailed': 'The page could not load: {reason}',
+    'error.network_error': 'Cannot reach the server. Please check the network.',
+    'error.timeout': 'The server did not answer. Please try again.',
+    'error.credentials_missing': 'Please enter your username and password.',
+    'error.bad_credentials': 'Wrong username or password.',
+    'error.rate_limited': 'Too many attempts. Please wait a moment.',
+    'error.forbidden': 'You are not allowed to do that.',
+    'error.not_found': 'Consult not found.',
+    'error.illegal_transition': 'The consult is not in a state that allows this.',
+    'error.consult_full': 'The consult is full.',
+    'error.conflict': 'Someone else just changed this consult. Please refresh and try again.',
+    'error.invalid_booking': 'The booking is not valid. Please check it.',
+    'error.invalid_payload': 'Some information is missing or malformed.',
+    'error.token_expired': 'Your session has expired. Please sign in again.',
+    'error.payload_too_large': 'What you sent is too large.',
+    'error.internal_error': 'Server error (it has been logged). Please try again later.',
+  },
+};
+for (const [code, names] of Object.entries(SPECIALTY)) {
+  Object.assign(DICTIONARIES[code], prefixed('specialty', names));
+}
+
+const listeners = new Set();
+
+function stored() {
+  try {
+    const value = localStorage.getItem(STORAGE_KEY);
+    return value in DICTIONARIES ? value : DEFAULT_LANG;
+  } catch {
+    return DEFAULT_LANG; // storage can be blocked (privacy settings); the default still works
+  }
+}
+
+let current = stored();
+
+export function lang() {
+  return current;
+}
+
+export function has(key) {
+  return key in DICTIONARIES[current];
+}
+
+/** The string for `key` in the current language, with {name} placeholders filled in. */
+export function t(key, params = {}) {
+  const text = DICTIONARIES[current][key] ?? DICTIONARIES[DEFAULT_LANG][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
+}
+
+/** Keys present in one dictionary but not the other (the e2e suite asserts there are none). */
+export function missingKeys() {
+  const [a, b] = Object.values(DICTIONARIES).map((d) => new Set(Object.keys(d)));
+  return [...a].filter((k) => !b.has(k)).concat([...b].filter((k) => !a.has(k)));
+}
+
+export function onLangChange(callback) {
+  listeners.add(callback);
+}
+
+/** Translate every data-i18n* element under `root`. */
+export function applyTranslations(root = document) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+}
+
+export function setLang(code) {
+  if (!(code in DICTIONARIES)) return;
+  current = code;
+  try {
+    localStorage.setItem(STORAGE_KEY, code);
+  } catch {
+    // Not persisted, but the page still switches.
+  }
+  document.documentElement.lang = code;
+  applyTranslations();
+  for (const callback of listeners) callback(code);
+}
+
+/** Put a language <select> into every [data-lang-switch] placeholder. */
+function mountSwitches() {
+  for (const slot of document.querySelectorAll('[data-lang-switch]')) {
+    const select = document.createElement('select');
+    select.dataset.testid = 'lang-switch';
+    select.dataset.i18nAriaLabel = 'lang.label';
+    for (const [code, name] of Object.entries(LANGUAGES)) {
+      const option = new Option(name, code, false, code === current);
+      option.lang = code; // screen readers pronounce each name in its own language
+      select.add(option);
+    }
+    select.addEventListener('change', () => setLang(select.value));
+    onLangChange((code) => { select.value = code; });
+    slot.replaceChildren(select);
+  }
+}
+
+/** Call once per page, first thing: sets <html lang>, translates, mounts the switch. */
+export function initI18n() {
+  document.documentElement.lang = current;
+  mountSwitches();
+  applyTranslations();
+}

@@ -1,0 +1,53 @@
+// Sign-in page: username/password → token in sessionStorage → the page for the user's role.
+
+import { api } from './api.js';
+import { $, say } from './dom.js';
+import { errorText } from './errors.js';
+import { initI18n, onLangChange, t } from './i18n.js';
+import { HOME, getToken, setToken } from './session.js';
+
+initI18n();
+
+const form = $('[data-testid="login-form"]');
+const errorLine = $('[data-testid="login-error"]');
+const notice = $('[data-testid="login-notice"]');
+
+// Why we are here, if another page sent us back (?session=expired|invalid).
+const why = new URLSearchParams(location.search).get('session');
+const showNotice = () => {
+  if (why === 'expired' || why === 'invalid') say(notice, t(`login.session.${why}`), 'warn');
+};
+showNotice();
+onLangChange(showNotice);
+
+let lastError = null;
+onLangChange(() => lastError && say(errorLine, errorText(lastError), 'error'));
+
+// Already signed in in this tab: go straight to work.
+if (getToken()) {
+  api.me().then((user) => HOME[user.role] && location.replace(HOME[user.role]), () => {});
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  if (!username || !password) {
+    lastError = { code: 'credentials_missing' };
+    say(errorLine, errorText(lastError), 'error');
+    return;
+  }
+  const submit = $('[data-testid="login-submit"]');
+  submit.disabled = true;
+  say(errorLine, '');
+  lastError = null;
+  try {
+    const { token, user } = await api.login(username, password);
+    setToken(token);
+    location.assign(HOME[user.role] ?? '/');
+  } catch (err) {
+    lastError = err;
+    say(errorLine, errorText(err), 'error');
+    submit.disabled = false;
+  }
+});

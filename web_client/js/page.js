@@ -1,0 +1,80 @@
+// What every signed-in page does first: translate, check who is signed in (and on the right
+// page), wire the header, open the socket and report connection trouble.
+
+import { api } from './api.js';
+import { h } from './dom.js';
+import { initI18n, onLangChange, t } from './i18n.js';
+import { HOME, clearSession, getToken, goToLogin, takeLinkFragment } from './session.js';
+import { connectSocket } from './socket.js';
+
+/** A promise that never settles: the page is navigating away, nothing more should run. */
+const leaving = () => new Promise(() => {});
+
+/** Codes in connect_error.data that mean the token itself is no good: sign in again. */
+const TOKEN_REFUSALS = new Set(['token_missing', 'token_expired', 'token_invalid', 'token_wrong_audience']);
+
+export async function bootPage({ socket: wantSocket = true } = {}) {
+  initI18n();
+  const consultToJoin = takeLinkFragment();
+  if (!getToken()) {
+    goToLogin();
+    return leaving();
+  }
+  let user;
+  try {
+    user = await api.me();
+  } catch (err) {
+    if (err.status !== 401) showFatal(err);
+    return leaving();
+  }
+  const home = HOME[user.role];
+  if (home && home !== location.pathname) {
+    location.replace(home);
+    return leaving();
+  }
+
+  const who = document.querySelector('[data-testid="user-name"]');
+  if (who) who.textContent = `${user.display_name} · ${user.institution_name}`;
+
+  const socket = wantSocket ? connectSocket(getToken()) : null;
+  document.querySelector('[data-testid="logout-button"]')?.addEventListener('click', () => {
+    socket?.disconnect();
+    clearSession();
+    location.assign('/');
+  });
+  if (socket) watchConnection(socket);
+  return { user, socket, consultToJoin };
+}
+
+function watchConnection(socket) {
+  const banner = h('p', { class: 'connection-banner', role: 'alert', hidden: true, dataset: { testid: 'connection-banner' } });
+  document.querySelector('header')?.after(banner);
+  let key = null;
+  const show = (k) => {
+    key = k;
+    banner.textContent = k ? t(k) : '';
+    banner.hidden = !k;
+  };
+  onLangChange(() => show(key));
+  // Exposed on <html data-socket> for styles and for tests that must know the page is live.
+  const mark = (state) => { document.documentElement.dataset.socket = state; };
+  socket.on('connect', () => { mark('connected'); show(null); });
+  socket.on('connect_error', (err) => {
+    const code = err?.data?.code;
+    if (TOKEN_REFUSALS.has(code)) goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
+    else show('connection.lost');
+  });
+  socket.on('disconnect', (reason) => {
+    mark('disconnected');
+    show('connection.lost');
+    // socket.io retries by itself except when the server closed the connection on purpose;
+    // try once more then, and the handshake tells us (connect_error) if the token is the cause.
+    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
+  });
+}
+
+function showFatal(err) {
+  const main = document.querySelector('main');
+  main?.replaceChildren(h('p', { class: 'error', role: 'alert', dataset: { testid: 'page-error' } },
+    t('error.loadFailed', { reason: err?.message ?? '' })));
+}

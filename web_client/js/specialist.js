@@ -1,0 +1,109 @@
+// Specialist (phone first): incoming requests arrive live, accept/decline, join, run the call.
+
+import { api } from './api.js';
+import { CallView } from './call.js';
+import { ConsultStore, JOINABLE, consultCard } from './consults.js';
+import { $, h, say } from './dom.js';
+import { errorText } from './errors.js';
+import { onLangChange, t } from './i18n.js';
+import { bootPage } from './page.js';
+
+const { user, socket, consultToJoin } = await bootPage();
+
+const workspace = $('[data-testid="workspace"]');
+const message = $('[data-testid="specialist-message"]');
+const incomingList = $('[data-testid="incoming-list"]');
+const myList = $('[data-testid="my-list"]');
+const declining = new Set(); // consult ids whose decline form is open
+
+const store = new ConsultStore(render);
+const call = new CallView({
+  root: $('[data-call-root]'), socket, user,
+  onClose: () => { workspace.hidden = false; refresh(); },
+});
+
+// Requests still open to me: assigned to me, or unassigned in my specialty (the server only
+// sends those). Once someone else accepts one it is theirs and drops off this page.
+const isIncoming = (c) => c.status === 'requested' && (!c.specialist || c.specialist.id === user.id);
+const isMine = (c) => c.status !== 'requested' && c.specialist?.id === user.id;
+
+function render() {
+  const incoming = store.sorted(isIncoming);
+  const mine = store.sorted(isMine);
+  incomingList.replaceChildren(...incoming.map((c) => consultCard(c, { show: 'requester', actions: requestActions(c) })));
+  myList.replaceChildren(...mine.map((c) => consultCard(c, { show: 'requester', actions: myActions(c) })));
+  $('[data-testid="incoming-empty"]').hidden = incoming.length > 0;
+  $('[data-testid="my-empty"]').hidden = mine.length > 0;
+  $('[data-testid="incoming-count"]').textContent = incoming.length ? `(${incoming.length})` : '';
+  document.title = (incoming.length ? `(${incoming.length}) ` : '') + t('specialist.pageTitle');
+}
+
+function requestActions(c) {
+  if (declining.has(c.id)) return [declineForm(c)];
+  return [
+    h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-accept' },
+      onclick: (e) => act(e.currentTarget, () => api.accept(c.id)) }, t('consult.accept')),
+    h('button', { type: 'button', dataset: { testid: 'consult-decline' },
+      onclick: () => { declining.add(c.id); render(); } }, t('consult.decline')),
+  ];
+}
+
+function declineForm(c) {
+  const id = `decline-reason-${c.id}`;
+  const reason = h('textarea', { id, rows: 2, maxlength: 4000, dataset: { testid: 'decline-reason' } });
+  return h('form', { class: 'stack decline-form', onsubmit: (e) => {
+    e.preventDefault();
+    act(e.submitter, () => api.decline(c.id, reason.value.trim())).then(() => declining.delete(c.id));
+  } },
+  h('label', { for: id }, t('consult.declineReason')),
+  reason,
+  h('div', { class: 'card-actions' },
+    h('button', { type: 'submit', class: 'danger', dataset: { testid: 'decline-confirm' } }, t('consult.declineConfirm')),
+    h('button', { type: 'button', onclick: () => { declining.delete(c.id); render(); } }, t('common.back'))));
+}
+
+function myActions(c) {
+  if (!JOINABLE.has(c.status)) return [];
+  return [h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
+    onclick: () => join(c.id) }, t('consult.join'))];
+}
+
+/** Run a consult action from a button; the answer (the updated consult) replaces the card. */
+async function act(button, action) {
+  if (button) button.disabled = true;
+  try {
+    store.upsert(await action());
+    say(message, '');
+  } catch (err) {
+    if (button) button.disabled = false;
+    say(message, errorText(err), 'error');
+    // Most likely the request moved on without us hearing (taken by a colleague, cancelled):
+    // reload so the card shows where it stands now.
+    refresh();
+  }
+}
+
+function join(consultId) {
+  workspace.hidden = true;
+  call.join(consultId);
+}
+
+async function refresh() {
+  try {
+    store.replaceAll((await api.consults()).consults);
+  } catch (err) {
+    say(message, errorText(err), 'error');
+  }
+}
+
+socket.on('consult-requested', ({ consult }) => {
+  if (!consult) return;
+  store.upsert(consult);
+  say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
+});
+socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+socket.on('connect', refresh); // events missed while disconnected
+onLangChange(render);
+
+await refresh();
+if (consultToJoin) join(consultToJoin);

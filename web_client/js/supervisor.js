@@ -1,0 +1,40 @@
+// Supervisor/admin: a plain list of the consults they oversee (the full review UI comes later).
+
+import { api } from './api.js';
+import { formatTime, sortConsults, statusBadge } from './consults.js';
+import { $, h, say } from './dom.js';
+import { errorText } from './errors.js';
+import { onLangChange, t } from './i18n.js';
+import { bootPage } from './page.js';
+
+await bootPage({ socket: false });
+
+const body = $('[data-testid="consult-table"] tbody');
+const errorLine = $('[data-testid="supervisor-error"]');
+let consults = [];
+
+function render() {
+  body.replaceChildren(...sortConsults(consults).map((c) =>
+    h('tr', { dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
+      h('td', {}, formatTime(c.scheduled_at)),
+      h('td', {}, c.patient.name),
+      h('td', {}, t(`specialty.${c.specialty}`)),
+      h('td', {}, `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
+      h('td', {}, c.specialist?.display_name ?? '—'),
+      h('td', {}, statusBadge(c.status)))));
+  $('[data-testid="consult-list-empty"]').hidden = consults.length > 0;
+}
+
+async function refresh() {
+  try {
+    consults = (await api.consults()).consults;
+    say(errorLine, '');
+    render();
+  } catch (err) {
+    say(errorLine, errorText(err), 'error');
+  }
+}
+
+$('[data-testid="refresh-button"]').addEventListener('click', refresh);
+onLangChange(render);
+await refresh();
