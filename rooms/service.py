@@ -14,7 +14,7 @@ from typing import Any
 
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary
-from rooms.errors import IllegalTransition, InvalidBooking, NotFound
+from rooms.errors import ConcurrentUpdate, IllegalTransition, InvalidBooking, NotFound
 from rooms.institutions import InstitutionTree
 from rooms.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
 from rooms.people import Role, Specialty, User
@@ -23,6 +23,9 @@ from rooms.ports import ConsultQuery, ConsultStore
 from rooms.presence import presence_event
 
 Clock = Callable[[], datetime]
+
+PRESENCE_RETRIES = 5
+"""How often a presence-driven move is retried after losing a race with another change."""
 
 
 def utc_now() -> datetime:
@@ -172,17 +175,26 @@ class ConsultService:
     async def presence_changed(
         self, consult_id: str, present: list[User], actor: User | None
     ) -> Consult | None:
-        """Move the consult as far as the people present call for; the new consult if it moved."""
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
-        moved = None
-        while (event := presence_event(consult, present)) is not None:
-            consult = await self._move(
-                actor, consult, event, {"present": sorted(u.id for u in present)}
-            )
-            moved = consult
-        return moved
+        """Move the consult as far as the people present call for; the new consult if it moved.
+
+        Presence changes race (two people joining at once); a lost race is retried on the
+        freshly loaded consult, since the answer depends only on who is present now.
+        """
+        for _attempt in range(PRESENCE_RETRIES):
+            consult = await self.store.get_consult(consult_id)
+            if consult is None:
+                raise NotFound(f"no consult {consult_id}")
+            moved = None
+            try:
+                while (event := presence_event(consult, present)) is not None:
+                    consult = await self._move(
+                        actor, consult, event, {"present": sorted(u.id for u in present)}
+                    )
+                    moved = consult
+            except ConcurrentUpdate:
+                continue
+            return moved
+        raise ConcurrentUpdate(f"consult {consult_id} keeps changing; try joining again")
 
     async def audit(self, entry: AuditEntry) -> None:
         await self.store.append_audit(entry)

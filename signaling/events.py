@@ -153,17 +153,19 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         ):
             raise ConsultFull(f"the consult already has {len(room.participants)} participants")
         others = [self._peer(pid, u) for pid, u in room.participants.items() if pid != sid]
+        rejoining = sid in room.participants
         room = self.ctx.presence.enter(consult.id, sid, user)
+        try:
+            moved = await self.ctx.service.presence_changed(
+                consult.id, list(room.participants.values()), user
+            )
+        except DomainError:
+            if not rejoining:  # nobody has been told yet: this join never happened
+                self.ctx.presence.leave(sid)
+            raise
         await self.enter_room(sid, consult_channel(consult.id))
-        await self.emit(
-            "peer-joined",
-            {"consult_id": consult.id, "peer": self._peer(sid, user)},
-            room=consult_channel(consult.id),
-            skip_sid=sid,
-        )
-        moved = await self.ctx.service.presence_changed(
-            consult.id, list(room.participants.values()), user
-        )
+        await self.emit("peer-joined", {"consult_id": consult.id, "peer": self._peer(sid, user)},
+                        room=consult_channel(consult.id), skip_sid=sid)
         if moved is not None:
             consult = moved
             await self.hub.consult_changed(moved)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -120,3 +121,21 @@ async def test_ending_the_consult_tells_everyone_in_it(
         "consult.start",
         "consult.end",
     ]
+
+
+async def test_both_sides_joining_at_the_same_moment_both_get_in(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> None:
+    exam_room, specialist = exam_room_and_specialist
+    for _ in range(5):
+        consult = server.book()
+        await exam_room.connect(server.url, server.token("doctor.a"))
+        await specialist.connect(server.url, server.token("obstetrician"))
+        replies = await asyncio.gather(exam_room.join(consult["id"]),
+                                       specialist.join(consult["id"]))
+        assert [r["ok"] for r in replies] == [True, True], replies
+        now = server.request("GET", f"/api/consults/{consult['id']}",
+                             token=server.token("doctor.a"))
+        assert now.body["status"] == "live"
+        await exam_room.sio.disconnect()
+        await specialist.sio.disconnect()

@@ -22,7 +22,12 @@ async def test_a_consult_is_booked_joined_and_audited_on_postgresql(
         finally:
             await exam_room.close()
             await specialist.close()
-        trail = server.request("GET", f"/api/consults/{consult['id']}/audit",
-                               token=server.token("supervisor")).body["entries"]
-        assert [e["action"] for e in trail] == ["consult.book", "consult.accept",
-                                                "consult.open_room", "consult.start"]
+        trail = server.request(
+            "GET", f"/api/consults/{consult['id']}/audit", token=server.token("supervisor")
+        ).body["entries"]
+        assert [e["action"] for e in trail] == [
+            "consult.book",
+            "consult.accept",
+            "consult.open_room",
+            "consult.start",
+        ]

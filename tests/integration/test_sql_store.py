@@ -53,8 +53,10 @@ def audit(action: str, consult_id: str) -> AuditEntry:
 
 def stored_consult(store: SqlConsultStore) -> Consult:
     county_id, doctor_id = store.test_ids  # type: ignore[attr-defined]
-    return replace(consult_in(ConsultStatus.REQUESTED, specialist_id=None,
-                              institution_id=county_id), requesting_doctor_id=doctor_id)
+    return replace(
+        consult_in(ConsultStatus.REQUESTED, specialist_id=None, institution_id=county_id),
+        requesting_doctor_id=doctor_id,
+    )
 
 
 async def test_a_consult_round_trips_with_utc_times_and_intake(store: SqlConsultStore) -> None:

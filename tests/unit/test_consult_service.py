@@ -202,3 +202,29 @@ async def test_an_inactive_specialist_cannot_be_booked(
     store._users[OBSTETRICIAN.id] = replace(OBSTETRICIAN, active=False)
     with pytest.raises(InvalidBooking):
         await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+
+
+class LosesOneRace(InMemoryStore):
+    """A store where somebody else saves the consult just before our first update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.races_left = 1
+
+    async def update_consult(self, consult, audit):  # type: ignore[no-untyped-def]
+        if self.races_left:
+            self.races_left -= 1
+            raise ConcurrentUpdate("somebody else saved first")
+        return await super().update_consult(consult, audit)
+
+
+async def test_a_presence_move_that_loses_a_race_is_retried_on_the_fresh_consult() -> None:
+    store = LosesOneRace()
+    service = ConsultService(store, clock=lambda: NOON)
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    store.races_left = 0
+    await service.accept(OBSTETRICIAN, consult.id)
+    store.races_left = 1
+    live = await service.presence_changed(consult.id, [DOCTOR_A, OBSTETRICIAN], OBSTETRICIAN)
+    assert live is not None and live.status is ConsultStatus.LIVE
+    assert store.races_left == 0
