@@ -15,7 +15,7 @@ import socketio
 from pydantic import BaseModel, ValidationError
 
 from rooms.errors import ConsultFull, DomainError
-from rooms.people import User
+from rooms.people import Role, User
 from signaling import errors
 from signaling.context import Signaling
 from signaling.errors import ApiError
@@ -128,7 +128,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             ) from None
         await self.save_session(sid, {"user": user})
         await self.enter_room(sid, user_channel(user.id))
-        await self.enter_room(sid, institution_channel(user.institution_id))
+        if user.role is Role.EXAM_ROOM_DOCTOR:
+            # Only they may view every consult of their institution (the permission table).
+            await self.enter_room(sid, institution_channel(user.institution_id))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         await self._depart(sid, "disconnected")

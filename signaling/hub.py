@@ -64,6 +64,18 @@ class ConsultHub:
             "consult-state", payload, to=[institution_channel(consult.requesting_institution_id)]
         )
 
+    async def request_closed(self, consult: Consult) -> None:
+        """Tell every specialist who saw an open request that it left the queue.
+
+        Only the id and new status go out: once taken by a colleague, the consult is no longer
+        theirs to see (the permission table), so its details must not reach them.
+        """
+        specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
+        targets = [user_channel(s.id) for s in specialists if s.id != consult.specialist_id]
+        if targets:
+            await self.sio.emit("request-closed", {"consult_id": consult.id,
+                                                   "status": consult.status.value}, to=targets)
+
     async def consult_closed(self, consult_id: str) -> None:
         """Take every connection out of a finished consult's channel."""
         await self.sio.close_room(consult_channel(consult_id))

@@ -334,10 +334,14 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel] | None) 
             consult = await service.end(
                 user, consult_id, (await parse_body(request, EndConsultRequest)).conclusion
             )
-        await request.app[HUB].consult_changed(consult)
+        hub = request.app[HUB]
+        await hub.consult_changed(consult)
+        if consult.accepted_at is None or verb == "accept":
+            # It was an open request until now; others of the specialty may have it listed.
+            await hub.request_closed(consult)
         if consult.status in FINISHED:
             ctx.presence.clear(consult.id)
-            await request.app[HUB].consult_closed(consult.id)
+            await hub.consult_closed(consult.id)
         return json_response(await Directory(service.store).consult_out(consult))
 
     handler.__name__ = f"{verb}_consult"

@@ -66,7 +66,13 @@ class Participant:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for name in ("peer-joined", "peer-left", "consult-state", "consult-requested"):
+        for name in (
+            "peer-joined",
+            "peer-left",
+            "consult-state",
+            "consult-requested",
+            "request-closed",
+        ):
             self.sio.on(name, self._recorder(name))
         self.sio.on("signal", self._on_signal)
         self.sio.on("connect_error", self._on_connect_error)

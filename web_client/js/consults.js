@@ -78,6 +78,10 @@ export class ConsultStore {
     this.onChange();
   }
 
+  remove(id) {
+    if (this.byId.delete(id)) this.onChange();
+  }
+
   get(id) {
     return this.byId.get(id);
   }

@@ -102,6 +102,11 @@ socket.on('consult-requested', ({ consult }) => {
   say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+// An open request of my specialty left the queue (a colleague took it, or it was declined,
+// cancelled or expired); unless it became mine, it is no longer mine to see.
+socket.on('request-closed', ({ consult_id: id }) => {
+  if (store.get(id)?.specialist?.id !== user.id) store.remove(id);
+});
 socket.on('connect', refresh); // events missed while disconnected
 onLangChange(render);
 
