@@ -166,8 +166,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 self.ctx.presence.leave(sid)
             raise
         await self.enter_room(sid, consult_channel(consult.id))
-        await self.emit("peer-joined", {"consult_id": consult.id, "peer": self._peer(sid, user)},
-                        room=consult_channel(consult.id), skip_sid=sid)
+        await self.emit(
+            "peer-joined",
+            {"consult_id": consult.id, "peer": self._peer(sid, user)},
+            room=consult_channel(consult.id),
+            skip_sid=sid,
+        )
         if moved is not None:
             consult = moved
             await self.hub.consult_changed(moved)

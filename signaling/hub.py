@@ -73,8 +73,11 @@ class ConsultHub:
         specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
         targets = [user_channel(s.id) for s in specialists if s.id != consult.specialist_id]
         if targets:
-            await self.sio.emit("request-closed", {"consult_id": consult.id,
-                                                   "status": consult.status.value}, to=targets)
+            await self.sio.emit(
+                "request-closed",
+                {"consult_id": consult.id, "status": consult.status.value},
+                to=targets,
+            )
 
     async def consult_closed(self, consult_id: str) -> None:
         """Take every connection out of a finished consult's channel."""

@@ -131,11 +131,13 @@ async def test_both_sides_joining_at_the_same_moment_both_get_in(
         consult = server.book()
         await exam_room.connect(server.url, server.token("doctor.a"))
         await specialist.connect(server.url, server.token("obstetrician"))
-        replies = await asyncio.gather(exam_room.join(consult["id"]),
-                                       specialist.join(consult["id"]))
+        replies = await asyncio.gather(
+            exam_room.join(consult["id"]), specialist.join(consult["id"])
+        )
         assert [r["ok"] for r in replies] == [True, True], replies
-        now = server.request("GET", f"/api/consults/{consult['id']}",
-                             token=server.token("doctor.a"))
+        now = server.request(
+            "GET", f"/api/consults/{consult['id']}", token=server.token("doctor.a")
+        )
         assert now.body["status"] == "live"
         await exam_room.sio.disconnect()
         await specialist.sio.disconnect()

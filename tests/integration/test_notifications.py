@@ -9,12 +9,29 @@ from tests.support.server import RunningServer
 
 
 def add_second_obstetrician(server: RunningServer) -> None:
-    if server.request("POST", "/api/auth/login", {"username": "obstetrician2",
-                                                  "password": "demo-obstetrician2"}).status == 200:
+    if (
+        server.request(
+            "POST",
+            "/api/auth/login",
+            {"username": "obstetrician2", "password": "demo-obstetrician2"},
+        ).status
+        == 200
+    ):
         return
-    added = server.cli("user", "add", "--username", "obstetrician2", "--role", "specialist",
-                       "--specialty", "obstetrics", "--institution-id", "1", "--password-stdin",
-                       stdin="demo-obstetrician2\n")
+    added = server.cli(
+        "user",
+        "add",
+        "--username",
+        "obstetrician2",
+        "--role",
+        "specialist",
+        "--specialty",
+        "obstetrics",
+        "--institution-id",
+        "1",
+        "--password-stdin",
+        stdin="demo-obstetrician2\n",
+    )
     assert added.returncode == 0, added.stderr
 
 
@@ -22,26 +39,35 @@ async def test_a_request_taken_by_a_colleague_leaves_the_others_with_only_its_id
     server: RunningServer,
 ) -> None:
     add_second_obstetrician(server)
-    colleague, other_county, paediatrician = (Participant("obstetrician2"),
-                                              Participant("doctor.b"), Participant("paed"))
+    colleague, other_county, paediatrician = (
+        Participant("obstetrician2"),
+        Participant("doctor.b"),
+        Participant("paed"),
+    )
     await colleague.connect(server.url, server.token("obstetrician2"))
     await other_county.connect(server.url, server.token("doctor.b"))
     await paediatrician.connect(server.url, server.token("paediatrician"))
     try:
         booked = server.book(accept=False)
-        await eventually(lambda: any(e["consult"]["id"] == booked["id"]
-                                     for e in colleague.events_named("consult-requested")))
-        server.request("POST", f"/api/consults/{booked['id']}/accept", {},
-                       token=server.token("obstetrician"))
+        await eventually(
+            lambda: any(
+                e["consult"]["id"] == booked["id"]
+                for e in colleague.events_named("consult-requested")
+            )
+        )
+        server.request(
+            "POST", f"/api/consults/{booked['id']}/accept", {}, token=server.token("obstetrician")
+        )
         await eventually(lambda: colleague.events_named("request-closed"))
         assert colleague.events_named("request-closed") == [
-            {"consult_id": booked["id"], "status": "accepted"}]
+            {"consult_id": booked["id"], "status": "accepted"}
+        ]
         await asyncio.sleep(0.5)  # give any wrongly addressed event time to arrive
-        assert not [e for e in colleague.events_named("consult-state")
-                    if e["consult"]["id"] == booked["id"]], "details of a colleague's consult"
+        assert not [
+            e for e in colleague.events_named("consult-state") if e["consult"]["id"] == booked["id"]
+        ], "details of a colleague's consult"
         for outsider in (other_county, paediatrician):
-            seen = [name for name, data in outsider.events
-                    if booked["id"] in str(data)]
+            seen = [name for name, data in outsider.events if booked["id"] in str(data)]
             assert seen == [], f"{outsider.name} was told about another's consult: {seen}"
     finally:
         for p in (colleague, other_county, paediatrician):
@@ -53,10 +79,14 @@ async def test_the_booking_institution_hears_of_acceptance_live(server: RunningS
     await doctor.connect(server.url, server.token("doctor.a"))
     try:
         booked = server.book(accept=False)
-        server.request("POST", f"/api/consults/{booked['id']}/accept", {},
-                       token=server.token("obstetrician"))
-        await eventually(lambda: any(e["consult"]["id"] == booked["id"]
-                                     and e["consult"]["status"] == "accepted"
-                                     for e in doctor.events_named("consult-state")))
+        server.request(
+            "POST", f"/api/consults/{booked['id']}/accept", {}, token=server.token("obstetrician")
+        )
+        await eventually(
+            lambda: any(
+                e["consult"]["id"] == booked["id"] and e["consult"]["status"] == "accepted"
+                for e in doctor.events_named("consult-state")
+            )
+        )
     finally:
         await doctor.close()
