@@ -154,6 +154,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             len(room.participants) >= self.ctx.limits.max_participants_per_consult
         ):
             raise ConsultFull(f"the consult already has {len(room.participants)} participants")
+        if not self.server.manager.is_connected(sid, self.namespace):
+            # The client went away while we were checking; its disconnect has already run.
+            raise ApiError(errors.NOT_IN_CONSULT, "the connection closed while joining", 409)
         others = [self._peer(pid, u) for pid, u in room.participants.items() if pid != sid]
         rejoining = sid in room.participants
         room = self.ctx.presence.enter(consult.id, sid, user)
@@ -161,11 +164,16 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             moved = await self.ctx.service.presence_changed(
                 consult.id, list(room.participants.values()), user
             )
-        except DomainError:
-            if not rejoining:  # nobody has been told yet: this join never happened
+        except Exception:
+            if not rejoining:  # nobody has been told yet and the consult did not move
                 self.ctx.presence.leave(sid)
             raise
-        await self.enter_room(sid, consult_channel(consult.id))
+        try:
+            await self.enter_room(sid, consult_channel(consult.id))
+        except Exception:
+            # Disconnected mid-join: undo it the way any departure is undone, consult included.
+            await self._depart(sid, "disconnected")
+            raise
         await self.emit(
             "peer-joined",
             {"consult_id": consult.id, "peer": self._peer(sid, user)},

@@ -151,7 +151,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         return web.json_response({"code": code, "message": exc.reason}, status=exc.status)
+    except ConnectionResetError:
+        raise  # the client went away (e.g. a socket.io long-poll); nothing to answer
     except Exception:
+        if not request.path.startswith(("/api", "/healthz")):
+            raise
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(
             {"code": errors.INTERNAL, "message": "internal error; it has been logged"}, status=500

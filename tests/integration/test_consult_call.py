@@ -141,3 +141,21 @@ async def test_both_sides_joining_at_the_same_moment_both_get_in(
         assert now.body["status"] == "live"
         await exam_room.sio.disconnect()
         await specialist.sio.disconnect()
+
+
+async def test_a_client_that_vanishes_mid_join_leaves_no_ghost_in_the_room(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> None:
+    exam_room, specialist = exam_room_and_specialist
+    consult = server.book()
+    for _ in range(5):
+        vanishing = Participant("vanishing exam room")
+        await vanishing.connect(server.url, server.token("doctor.a"))
+        await vanishing.sio.emit("join", {"consult_id": consult["id"]})  # no wait for the ack
+        await vanishing.sio.disconnect()
+        await vanishing.close()
+    await asyncio.sleep(0.5)
+    await specialist.connect(server.url, server.token("obstetrician"))
+    reply = await specialist.join(consult["id"])
+    assert reply["ok"] and reply["peers"] == [], reply["peers"]
+    assert reply["consult"]["status"] == "waiting"
