@@ -1,0 +1,1298 @@
+"""Signalling benchmark: N concurrent consults through one `teleconsult serve` process.
+
+For each `--pairs N` it starts a fresh server (`tests/support/server.py`: `teleconsult demo`,
+then `teleconsult serve` on a free loopback port with a temporary DATA_DIR), books and accepts N
+consults over REST, then drives 2N socket.io clients (python-socketio `AsyncClient`, websocket
+transport only) from `--workers` worker processes, one event loop each. Every consult is a pair:
+an exam-room doctor (A) and a specialist (B), both clients in the same worker so that one clock
+times them. The parent runs the phases in lock-step across the workers and measures the server
+between them:
+
+1. connect     every client connects with `auth={"token": ...}`; per connection: from
+               `connect()` until socket.io's namespace CONNECT is acknowledged (TCP, websocket
+               upgrade, engine.io OPEN, JWT check and user lookup on the server).
+2. join-first  every A emits `join`; per consult: the ack's latency.
+3. join-second every B emits `join` (A is already in the room). Per consult:
+               - peer-joined: from B's `join` emit until A has received `peer-joined` for B;
+               - join ack:    from B's `join` emit until B has its ack (whose `peers` names A);
+               - peer ready:  the later of the two, i.e. until both sides know each other and
+                 either could send an offer. It includes the consult's move to in_progress,
+                 which the server writes to the database before acknowledging.
+4. signal      `--rounds` negotiations per consult: A emits an offer (a Chrome-like SDP of
+               ~5.1 KB with audio and video that passes signaling/sdp.py's `check_sdp`), then
+               trickles `--candidates` ICE candidates and `end_of_candidates`; B, on the offer,
+               emits an answer of similar size and its own candidates. Per negotiation:
+               - offer→answer round trip: from A's offer emit until A receives B's answer;
+               - candidate one-way: from a candidate's emit until the other side receives it.
+               Every emit waits for the server's ack; a refused ack is counted as an error.
+5. disconnect  every client disconnects (only its wall time is reported).
+
+Server memory per connection is (RSS with every consult joined - RSS before the first
+connection) / connections, from psutil on the server process; server CPU seconds per phase
+come from the same process. `--in-flight K` bounds how many consults are mid-operation at once
+(spread over the workers), so latencies are those of a server with about K concurrent
+operations, not of one giant burst; `--in-flight 0` sends everything at once.
+
+Identities (`--identities`): `distinct` (default) gives every consult its own exam-room doctor
+and specialist, with `--pairs-per-county` consults per county institution, as a province-wide
+deployment would. `shared` puts every consult on the demo users doctor.a and obstetrician; the
+server fans each consult's state changes out to every connection of those users and of County
+A, so the join phase then costs O(N²) messages: that measures the fan-out, not signalling.
+
+Clients and server share one machine (and its cores), so the figures are a lower bound on what
+the server alone could do. Nothing passes or fails on time. Everything is bounded by `--timeout`;
+a phase that runs out of time is cut short and reported with what it measured. All traffic
+stays on 127.0.0.1.
+
+    .venv/bin/python bench/signaling.py --pairs 100 1000          # table
+    .venv/bin/python bench/signaling.py --pairs 100 --json        # one JSON object on stdout
+    .venv/bin/python bench/signaling.py --table-from report.json  # table of a saved report
+
+Progress goes to stderr; see bench/README.md for the options and how to read the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_any
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import psutil
+import socketio
+
+if TYPE_CHECKING:
+    from tests.support.server import RunningServer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _use_repo_packages() -> None:
+    """Put the repository root first on sys.path.
+
+    Run as `python bench/signaling.py`, this file's folder leads sys.path and the file's name
+    would shadow the `signaling` package; project modules are imported inside functions, after
+    this has run.
+    """
+    here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if str(Path(p or os.curdir).resolve()) != here]
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+
+
+_use_repo_packages()
+
+PHASES = ("connect", "join-first", "join-second", "signal", "disconnect")
+SERVER_ENV = {
+    # The benchmark joins far more often than a person would; lift the per-user join and
+    # login rate limits, keep the participant limit at its default of 8.
+    "JOINS_PER_MINUTE": "1000000",
+    "LOGIN_ATTEMPTS_PER_MINUTE": "1000000",
+    "MAX_PARTICIPANTS_PER_CONSULT": "8",
+}
+MACHINE_NOTE = (
+    "clients and server share this machine's CPUs; figures include client-side overhead "
+    "and are a lower bound on what the server alone could do"
+)
+
+
+# ---- realistic signalling payloads ---------------------------------------------------------
+
+_AUDIO_CODECS: list[tuple[int, str, str | None]] = [
+    (111, "opus/48000/2", "minptime=10;useinbandfec=1"),
+    (63, "red/48000/2", "111/111"),
+    (9, "G722/8000", None),
+    (0, "PCMU/8000", None),
+    (8, "PCMA/8000", None),
+    (13, "CN/8000", None),
+    (110, "telephone-event/48000", None),
+    (126, "telephone-event/8000", None),
+]
+_H264 = "level-asymmetry-allowed=1;packetization-mode={};profile-level-id={}"
+_VIDEO_CODECS: list[tuple[int, str, str | None, int | None]] = [
+    (96, "VP8/90000", None, 97),
+    (98, "VP9/90000", "profile-id=0", 99),
+    (100, "VP9/90000", "profile-id=2", 101),
+    (102, "H264/90000", _H264.format(1, "42001f"), 103),
+    (104, "H264/90000", _H264.format(0, "42001f"), 105),
+    (106, "H264/90000", _H264.format(1, "42e01f"), 107),
+    (108, "H264/90000", _H264.format(0, "42e01f"), 109),
+    (127, "H264/90000", _H264.format(1, "4d001f"), 125),
+    (39, "H264/90000", _H264.format(1, "64001f"), 40),
+    (45, "AV1/90000", "level-idx=5;profile=0;tier=0", 46),
+    (112, "red/90000", None, 113),
+    (114, "ulpfec/90000", None, None),
+]
+_VIDEO_FEEDBACK = ("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli")
+
+
+def _hex(seed: int, n: int) -> str:
+    """n pseudo-random hex digits, deterministic in `seed`."""
+    out: list[str] = []
+    x = seed * 2654435761 + 1
+    while len(out) < n:
+        x = (x * 6364136223846793005 + 1442695040888963407) % 2**64
+        out.append(f"{x >> 32:08x}")
+    return "".join(out)[:n]
+
+
+def ice_ufrag(pair: int, side: str) -> str:
+    return _hex(pair * 2 + (side == "b"), 4)
+
+
+def chrome_sdp(kind: str, pair: int, side: str, version: int) -> str:
+    """A session description shaped like Chrome's for one audio and one video track (~5.1 KB)."""
+    seed = pair * 2 + (side == "b")
+    stream = _hex(seed + 7, 8) + "-" + _hex(seed + 8, 4) + "-" + _hex(seed + 9, 12)
+    fingerprint = ":".join(_hex(seed + 11, 64)[i : i + 2].upper() for i in range(0, 64, 2))
+    cname = _hex(seed + 13, 16)
+    setup = "actpass" if kind == "offer" else "active"
+    lines = [
+        "v=0",
+        f"o=- {int(_hex(seed, 15), 16)} {version + 2} IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        "a=extmap-allow-mixed",
+        f"a=msid-semantic: WMS {stream}",
+    ]
+    common = [
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        f"a=ice-ufrag:{ice_ufrag(pair, side)}",
+        f"a=ice-pwd:{_hex(seed + 17, 24)}",
+        "a=ice-options:trickle",
+        f"a=fingerprint:sha-256 {fingerprint}",
+        f"a=setup:{setup}",
+    ]
+    audio_ssrc = int(_hex(seed + 19, 8), 16) % 2**31
+    lines += [
+        "m=audio 9 UDP/TLS/RTP/SAVPF " + " ".join(str(pt) for pt, _, _ in _AUDIO_CODECS),
+        *common,
+        "a=mid:0",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=sendrecv",
+        f"a=msid:{stream} {_hex(seed + 23, 8)}-audio",
+        "a=rtcp-mux",
+        "a=rtcp-rsize",
+    ]
+    for pt, name, fmtp in _AUDIO_CODECS:
+        lines.append(f"a=rtpmap:{pt} {name}")
+        if pt == 111:
+            lines.append(f"a=rtcp-fb:{pt} transport-cc")
+        if fmtp:
+            lines.append(f"a=fmtp:{pt} {fmtp}")
+    lines += [f"a=ssrc:{audio_ssrc} cname:{cname}", f"a=ssrc:{audio_ssrc} msid:{stream} audio"]
+    payload_types = []
+    for pt, _, _, rtx in _VIDEO_CODECS:
+        payload_types += [pt] if rtx is None else [pt, rtx]
+    video_ssrc = int(_hex(seed + 29, 8), 16) % 2**31
+    rtx_ssrc = int(_hex(seed + 31, 8), 16) % 2**31
+    lines += [
+        "m=video 9 UDP/TLS/RTP/SAVPF " + " ".join(str(pt) for pt in payload_types),
+        *common,
+        "a=mid:1",
+        "a=extmap:14 urn:ietf:params:rtp-hdrext:toffset",
+        "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+        "a=extmap:13 urn:3gpp:video-orientation",
+        "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+        "a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+        "a=extmap:6 http://www.webrtc.org/experiments/rtp-hdrext/video-content-type",
+        "a=extmap:7 http://www.webrtc.org/experiments/rtp-hdrext/video-timing",
+        "a=extmap:8 http://www.webrtc.org/experiments/rtp-hdrext/color-space",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "a=extmap:11 urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+        "a=sendrecv",
+        f"a=msid:{stream} {_hex(seed + 37, 8)}-video",
+        "a=rtcp-mux",
+        "a=rtcp-rsize",
+    ]
+    for pt, name, fmtp, rtx in _VIDEO_CODECS:
+        lines.append(f"a=rtpmap:{pt} {name}")
+        if not name.startswith(("red", "ulpfec")):
+            lines += [f"a=rtcp-fb:{pt} {fb}" for fb in _VIDEO_FEEDBACK]
+        if fmtp:
+            lines.append(f"a=fmtp:{pt} {fmtp}")
+        if rtx is not None:
+            lines += [f"a=rtpmap:{rtx} rtx/90000", f"a=fmtp:{rtx} apt={pt}"]
+    lines += [
+        f"a=ssrc-group:FID {video_ssrc} {rtx_ssrc}",
+        f"a=ssrc:{video_ssrc} cname:{cname}",
+        f"a=ssrc:{video_ssrc} msid:{stream} video",
+        f"a=ssrc:{rtx_ssrc} cname:{cname}",
+        f"a=ssrc:{rtx_ssrc} msid:{stream} video",
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def ice_candidates(pair: int, side: str, round_: int, count: int) -> list[dict[str, Any]]:
+    """`count` Chrome-style trickled candidates (host udp/tcp, srflx, relay), unique per round."""
+    ufrag = ice_ufrag(pair, side)
+    octet = 10 if side == "a" else 20
+    out = []
+    for i in range(count):
+        port = 50000 + (round_ * 64 + i) % 15000
+        kind = i % 4
+        if kind == 0:
+            text = f"1 udp 2122260223 192.168.1.{octet} {port} typ host"
+        elif kind == 1:
+            text = f"1 tcp 1518280447 192.168.1.{octet} 9 typ host tcptype active"
+        elif kind == 2:
+            text = (
+                f"1 udp 1686052607 203.0.113.{octet} {port} typ srflx "
+                f"raddr 192.168.1.{octet} rport {port}"
+            )
+        else:
+            text = f"1 udp 41885695 198.51.100.7 {port} typ relay raddr 203.0.113.{octet} rport 0"
+        foundation = int(_hex(pair * 8 + i, 8), 16) % 4294967295
+        out.append(
+            {
+                "candidate": f"candidate:{foundation} {text} generation {round_} ufrag {ufrag} "
+                f"network-id 1 network-cost 10",
+                "sdpMid": "0",
+                "sdpMLineIndex": 0,
+                "usernameFragment": ufrag,
+            }
+        )
+    return out
+
+
+def check_payloads(candidates: int) -> tuple[int, int]:
+    """Sizes of the offer and answer, after making sure the server would accept them."""
+    from signaling.limits import Limits
+    from signaling.sdp import check_candidate, check_sdp
+
+    limits = Limits()
+    offer, answer = chrome_sdp("offer", 0, "a", 0), chrome_sdp("answer", 0, "b", 0)
+    for sdp in (offer, answer):
+        check_sdp(sdp, limits.max_sdp_bytes)
+    for side in "ab":
+        for c in ice_candidates(0, side, 0, candidates):
+            check_candidate(c["candidate"], limits.max_candidate_bytes)
+    return len(offer.encode()), len(answer.encode())
+
+
+# ---- statistics ----------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an already sorted, non-empty sequence."""
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | int | None]:
+    """n, p50, p99, max and mean of durations in seconds, reported in milliseconds."""
+    if not values:
+        return {"n": 0, "p50_ms": None, "p99_ms": None, "max_ms": None, "mean_ms": None}
+    xs = sorted(values)
+    return {
+        "n": len(xs),
+        "p50_ms": round(percentile(xs, 50) * 1000, 2),
+        "p99_ms": round(percentile(xs, 99) * 1000, 2),
+        "max_ms": round(xs[-1] * 1000, 2),
+        "mean_ms": round(sum(xs) / len(xs) * 1000, 2),
+    }
+
+
+# ---- worker processes: the clients ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    index: int
+    consult_id: str
+    exam_token: str
+    specialist_token: str
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    worker: int
+    url: str
+    pairs: list[PairSpec]
+    in_flight: int
+    rounds: int
+    candidates: int
+    op_timeout: float
+
+
+@dataclass
+class PhaseReport:
+    """What one worker measured in one phase; merged by the parent."""
+
+    phase: str
+    wall_s: float = 0.0
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    error_samples: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def sample(self, metric: str, seconds: float) -> None:
+        self.samples.setdefault(metric, []).append(seconds)
+
+    def error(self, code: str, detail: str) -> None:
+        self.errors[code] += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(f"{self.phase}: {code}: {detail}"[:300])
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the pipe (the parent cannot unpickle classes of a spawned main)."""
+        return {
+            "phase": self.phase,
+            "wall_s": self.wall_s,
+            "samples": self.samples,
+            "errors": dict(self.errors),
+            "error_samples": self.error_samples,
+            "counts": dict(self.counts),
+        }
+
+
+class Refused(Exception):
+    """The server acknowledged an event with ok=false (or something unexpected)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+@dataclass
+class Pair:
+    """One consult's two clients and what the event handlers need to time them."""
+
+    spec: PairSpec
+    a: socketio.AsyncClient | None = None
+    b: socketio.AsyncClient | None = None
+    a_peer: str = ""
+    b_peer: str = ""
+    usable: bool = True
+    peer_joined: asyncio.Future[float] | None = None
+    answer: asyncio.Future[float] | None = None
+    a_done: asyncio.Event = field(default_factory=asyncio.Event)
+    """A has received B's end_of_candidates in the current round."""
+    b_done: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: dict[str, float] = field(default_factory=dict)
+    """Candidate line → when it was emitted, for the one-way latency."""
+    round: int = 0
+
+
+class Fleet:
+    """The clients of one worker process and the phases it runs over them."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.pairs = [Pair(p) for p in spec.pairs]
+        self.http: aiohttp.ClientSession | None = None
+        self.report = PhaseReport("setup")
+        self.closing = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.counts: Counter[str] = Counter()
+
+    # -- helpers --
+
+    async def call(self, client: socketio.AsyncClient, event: str, data: Any) -> dict[str, Any]:
+        """Emit with an ack; the ack if ok, `Refused` otherwise."""
+        try:
+            ack = await client.call(event, data, timeout=self.spec.op_timeout)
+        except socketio.exceptions.TimeoutError:
+            raise Refused("ack_timeout", f"no ack to {event} in {self.spec.op_timeout}s") from None
+        if not isinstance(ack, dict):
+            raise Refused("bad_ack", f"{event} ack is {ack!r}")
+        if not ack.get("ok"):
+            error = ack.get("error") or {}
+            raise Refused(str(error.get("code", "refused")), str(error.get("message", ack)))
+        self.counts[f"{event}_acked"] += 1
+        return ack
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except Refused as exc:
+                self.report.error(exc.code, str(exc))
+            except Exception as exc:
+                self.report.error(type(exc).__name__, str(exc))
+
+        task = asyncio.create_task(guarded())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _client(self, pair: Pair, side: str) -> socketio.AsyncClient:
+        client = socketio.AsyncClient(
+            reconnection=False,
+            handle_sigint=False,
+            http_session=self.http,
+            request_timeout=self.spec.op_timeout,
+        )
+
+        async def on_signal(data: dict[str, Any]) -> None:
+            await self._on_signal(pair, side, data)
+
+        async def on_peer_joined(data: dict[str, Any]) -> None:
+            now = time.perf_counter()
+            if side == "a" and pair.peer_joined is not None and not pair.peer_joined.done():
+                pair.b_peer = str(data.get("peer", {}).get("peer_id", ""))
+                pair.peer_joined.set_result(now)
+
+        async def on_consult_state(_data: Any) -> None:
+            self.counts["consult_state_events"] += 1
+
+        async def on_disconnect(reason: Any = None) -> None:
+            if not self.closing:
+                self.report.error(
+                    "unexpected_disconnect", f"pair {pair.spec.index}{side}: {reason}"
+                )
+                pair.usable = False
+
+        client.on("signal", on_signal)
+        client.on("peer-joined", on_peer_joined)
+        client.on("consult-state", on_consult_state)
+        client.on("disconnect", on_disconnect)
+        return client
+
+    async def _on_signal(self, pair: Pair, side: str, data: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        self.counts["signals_received"] += 1
+        expected_from = pair.a_peer if side == "b" else pair.b_peer
+        if data.get("from") != expected_from:
+            self.report.error(
+                "wrong_sender", f"signal from {data.get('from')}, not {expected_from}"
+            )
+            return
+        if "candidate" in data:
+            sent = pair.sent.pop(data["candidate"]["candidate"], None)
+            if sent is None:
+                self.report.error("unknown_candidate", data["candidate"]["candidate"][:80])
+            else:
+                self.report.sample("candidate_one_way", now - sent)
+        elif data.get("end_of_candidates"):
+            (pair.a_done if side == "a" else pair.b_done).set()
+        elif side == "b" and data.get("description", {}).get("type") == "offer":
+            self.spawn(self._answer(pair))
+        elif side == "a" and data.get("description", {}).get("type") == "answer":
+            if pair.answer is not None and not pair.answer.done():
+                pair.answer.set_result(now)
+        else:
+            self.report.error("unexpected_signal", json.dumps(data)[:120])
+
+    async def _trickle(self, pair: Pair, side: str) -> None:
+        client = pair.a if side == "a" else pair.b
+        to = pair.b_peer if side == "a" else pair.a_peer
+        assert client is not None
+        base = {"consult_id": pair.spec.consult_id, "to": to}
+        for candidate in ice_candidates(pair.spec.index, side, pair.round, self.spec.candidates):
+            pair.sent[candidate["candidate"]] = time.perf_counter()
+            await self.call(client, "signal", {**base, "candidate": candidate})
+        await self.call(client, "signal", {**base, "end_of_candidates": True})
+
+    async def _answer(self, pair: Pair) -> None:
+        assert pair.b is not None
+        sdp = chrome_sdp("answer", pair.spec.index, "b", pair.round)
+        description = {"type": "answer", "sdp": sdp}
+        await self.call(
+            pair.b,
+            "signal",
+            {"consult_id": pair.spec.consult_id, "to": pair.a_peer, "description": description},
+        )
+        await self._trickle(pair, "b")
+
+    # -- phases, each per consult --
+
+    async def connect(self, pair: Pair) -> None:
+        for side, token in (("a", pair.spec.exam_token), ("b", pair.spec.specialist_token)):
+            client = self._client(pair, side)
+            if side == "a":
+                pair.a = client
+            else:
+                pair.b = client
+            started = time.perf_counter()
+            await client.connect(
+                self.spec.url,
+                auth={"token": token},
+                transports=["websocket"],
+                wait_timeout=self.spec.op_timeout,
+            )
+            self.report.sample("connect", time.perf_counter() - started)
+
+    async def join_first(self, pair: Pair) -> None:
+        assert pair.a is not None
+        started = time.perf_counter()
+        ack = await self.call(pair.a, "join", {"consult_id": pair.spec.consult_id})
+        self.report.sample("join_first_ack", time.perf_counter() - started)
+        pair.a_peer = str(ack["peer_id"])
+
+    async def join_second(self, pair: Pair) -> None:
+        assert pair.b is not None
+        pair.peer_joined = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
+        ack = await self.call(pair.b, "join", {"consult_id": pair.spec.consult_id})
+        acked = time.perf_counter()
+        pair.b_peer = pair.b_peer or str(ack["peer_id"])
+        if not any(p.get("peer_id") == pair.a_peer for p in ack.get("peers", [])):
+            raise Refused("peer_missing", f"join ack of pair {pair.spec.index} does not name A")
+        joined = await asyncio.wait_for(pair.peer_joined, self.spec.op_timeout)
+        if pair.b_peer != ack["peer_id"]:
+            raise Refused("peer_mismatch", "peer-joined named another peer than B's join ack")
+        self.report.sample("join_second_ack", acked - started)
+        self.report.sample("peer_joined", joined - started)
+        self.report.sample("peer_ready", max(joined, acked) - started)
+
+    async def negotiate(self, pair: Pair) -> None:
+        assert pair.a is not None
+        loop = asyncio.get_running_loop()
+        for round_ in range(self.spec.rounds):
+            pair.round = round_
+            pair.answer = loop.create_future()
+            pair.a_done.clear()
+            pair.b_done.clear()
+            sdp = chrome_sdp("offer", pair.spec.index, "a", round_)
+            description = {"type": "offer", "sdp": sdp}
+            started = time.perf_counter()
+            await self.call(
+                pair.a,
+                "signal",
+                {"consult_id": pair.spec.consult_id, "to": pair.b_peer, "description": description},
+            )
+            await self._trickle(pair, "a")
+            answered = await asyncio.wait_for(pair.answer, self.spec.op_timeout)
+            self.report.sample("offer_answer_rtt", answered - started)
+            await asyncio.wait_for(pair.a_done.wait(), self.spec.op_timeout)
+            await asyncio.wait_for(pair.b_done.wait(), self.spec.op_timeout)
+            if pair.sent:
+                raise Refused("candidates_lost", f"{len(pair.sent)} candidates never arrived")
+
+    async def disconnect(self, pair: Pair) -> None:
+        for client in (pair.a, pair.b):
+            if client is not None and client.connected:
+                await client.disconnect()
+
+    # -- running a phase --
+
+    async def run_phase(self, phase: str, budget: float) -> PhaseReport:
+        self.report = report = PhaseReport(phase)
+        self.counts = Counter()
+        step: Callable[[Pair], Awaitable[None]] = {
+            "connect": self.connect,
+            "join-first": self.join_first,
+            "join-second": self.join_second,
+            "signal": self.negotiate,
+            "disconnect": self.disconnect,
+        }[phase]
+        if phase == "connect" and self.http is None:
+            self.http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
+            )
+        if phase == "disconnect":
+            self.closing = True
+        limit = asyncio.Semaphore(self.spec.in_flight or len(self.pairs) or 1)
+
+        async def one(pair: Pair) -> None:
+            async with limit:
+                try:
+                    await step(pair)
+                except Refused as exc:
+                    pair.usable = False
+                    report.error(exc.code, str(exc))
+                except TimeoutError:
+                    pair.usable = False
+                    report.error("timeout", f"pair {pair.spec.index} timed out")
+                except Exception as exc:
+                    pair.usable = False
+                    report.error(type(exc).__name__, str(exc) or repr(exc))
+
+        chosen = [p for p in self.pairs if p.usable or phase == "disconnect"]
+        started = time.perf_counter()
+        jobs = {asyncio.create_task(one(p)): p for p in chosen}
+        if jobs:
+            _, pending = await asyncio.wait(jobs, timeout=max(budget, 0.1))
+            for job in pending:
+                job.cancel()
+                jobs[job].usable = False
+            if pending:
+                report.errors["phase_timeout"] += len(pending)
+                report.error_samples.append(
+                    f"{phase}: {len(pending)} consults unfinished after {budget:.0f}s"
+                )
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self.tasks:
+            # B's answers and candidates run as tasks of their own; their last acks belong
+            # to this phase too.
+            await asyncio.wait(self.tasks, timeout=max(budget - (time.perf_counter() - started), 1))
+        report.wall_s = time.perf_counter() - started
+        report.counts.update(self.counts)
+        report.counts["consults"] = len(chosen)
+        if phase == "disconnect" and self.http is not None:
+            await self.http.close()
+        return report
+
+
+async def _worker(conn: Connection, spec: WorkerSpec) -> None:
+    # A dropped connection is counted as `unexpected_disconnect`; engine.io's own error lines
+    # for it ("packet queue is empty, aborting") would only flood stderr.
+    logging.getLogger("engineio.client").setLevel(logging.CRITICAL)
+    logging.getLogger("socketio.client").setLevel(logging.CRITICAL)
+    loop = asyncio.get_running_loop()
+    fleet = Fleet(spec)
+    conn.send(("ready", spec.worker))
+    while True:
+        message = await loop.run_in_executor(None, conn.recv)
+        if message[0] == "stop":
+            break
+        _, phase, budget = message
+        conn.send(("report", (await fleet.run_phase(phase, budget)).as_dict()))
+    if not fleet.closing:
+        await fleet.run_phase("disconnect", spec.op_timeout)
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of a worker process: runs phases on command until told to stop."""
+    try:
+        asyncio.run(_worker(conn, spec))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            conn.send(("fatal", traceback.format_exc()))
+
+
+# ---- the parent: server, setup, phases -----------------------------------------------------
+
+
+def raise_fd_limit(needed: int) -> dict[str, int]:
+    """Raise the soft open-files limit (inherited by the server and workers) to `needed`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return {"soft": int(soft), "hard": int(hard), "needed": needed}
+
+
+async def seed_identities(
+    env: dict[str, str], pairs: int, per_county: int
+) -> list[tuple[str, str, int]]:
+    """Per consult a new exam-room doctor and specialist: (doctor token, specialist token, id).
+
+    Written straight into the server's database before it starts, and tokens minted with its
+    secret, as `teleconsult user add` and `teleconsult token` would (logins cost an argon2
+    verification each, which is not what this benchmark measures).
+    """
+    from rooms.institutions import InstitutionLevel
+    from rooms.people import Role, Specialty
+    from signaling.passwords import hash_password
+    from teleconsult.bootstrap import build_store, build_tokens
+    from teleconsult.config import load_settings
+
+    settings = load_settings(env)
+    store = build_store(settings)
+    tokens = build_tokens(settings)
+    try:
+        institutions = await store.institutions()
+        province = next(i for i in institutions if i.level is InstitutionLevel.PROVINCE)
+        city = next((i for i in institutions if i.level is InstitutionLevel.CITY), province)
+        password_hash = hash_password("bench-password")
+        counties = [
+            await store.add_institution(f"Bench County {c}", InstitutionLevel.COUNTY, city.id)
+            for c in range(math.ceil(pairs / per_county))
+        ]
+        out = []
+        for i in range(pairs):
+            doctor = await store.add_user(
+                f"bench.doctor.{i}",
+                f"Bench Doctor {i}",
+                Role.EXAM_ROOM_DOCTOR,
+                counties[i // per_county].id,
+                None,
+                password_hash,
+            )
+            specialist = await store.add_user(
+                f"bench.obstetrician.{i}",
+                f"Bench Obstetrician {i}",
+                Role.SPECIALIST,
+                province.id,
+                Specialty.OBSTETRICS,
+                password_hash,
+            )
+            out.append((tokens.issue(doctor)[0], tokens.issue(specialist)[0], specialist.id))
+        return out
+    finally:
+        await store.close()
+
+
+async def book_consults(
+    url: str, identities: Sequence[tuple[str, str, int]], concurrency: int = 16
+) -> tuple[list[str], list[str]]:
+    """Book one consult per identity pair over REST and have its specialist accept it.
+
+    The consult ids, and the server errors (5xx) that were retried on the way.
+    """
+    limit = asyncio.Semaphore(concurrency)
+    retried: list[str] = []
+    body: dict[str, Any] = {
+        "patient": {"name": "测试患者 Bench Patient", "sex": "female", "age_years": 30},
+        "specialty": "obstetrics",
+        "reason": "signalling benchmark",
+        "scheduled_at": "2026-11-23T10:00:00+08:00",
+    }
+    async with aiohttp.ClientSession() as http:
+
+        async def post(path: str, token: str, payload: dict[str, Any], expect: int) -> Any:
+            for attempt in range(4):
+                headers = {"Authorization": f"Bearer {token}"}
+                async with http.post(f"{url}{path}", json=payload, headers=headers) as reply:
+                    if reply.status == expect:
+                        return await reply.json()
+                    status, text = reply.status, await reply.text()
+                if status < 500 or attempt == 3:
+                    raise RuntimeError(f"POST {path} failed: {status} {text}")
+                retried.append(f"POST {path}: {status} {text[:160]}")
+                await asyncio.sleep(0.5 * (attempt + 1))
+            raise AssertionError("unreachable")
+
+        async def book(doctor: str, specialist: str, specialist_id: int) -> str:
+            async with limit:
+                booking = {**body, "specialist_id": specialist_id}
+                consult_id = str((await post("/api/consults", doctor, booking, 201))["id"])
+                await post(f"/api/consults/{consult_id}/accept", specialist, {}, 200)
+                return consult_id
+
+        ids = await asyncio.gather(*(book(*ident) for ident in identities))
+        return list(ids), retried
+
+
+def user_id(server: RunningServer, username: str) -> int:
+    reply = server.request("GET", "/api/me", token=server.token(username))
+    return int(reply.body["id"])
+
+
+def log_problems(log_path: Path) -> dict[str, Any]:
+    """WARNING/ERROR lines and tracebacks in the server log: a count and a few distinct ones."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return {"count": 0, "samples": []}
+    all_lines = text.splitlines()
+    lines = []
+    for number, line in enumerate(all_lines):
+        if " WARNING " in line or " ERROR " in line or " CRITICAL " in line:
+            lines.append(line)
+        elif line.startswith("Traceback"):
+            # The exception itself is the first unindented line after the traceback.
+            rest = all_lines[number + 1 :]
+            lines.append(next((x for x in rest if x and not x.startswith(" ")), line))
+    distinct: dict[str, str] = {}
+    for line in lines:
+        # Drop the timestamp so repeats of one message collapse into one sample.
+        key = line.split(" ", 2)[-1] if line[:2].isdigit() else line
+        distinct.setdefault(key[:160], line[:300])
+    return {"count": len(lines), "samples": list(distinct.values())[:8]}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Workers:
+    """The worker processes and the parent's end of their pipes."""
+
+    processes: list[BaseProcess]
+    conns: list[Connection]
+
+    def ask(self, phase: str, budget: float, grace: float) -> list[dict[str, Any]]:
+        """Run one phase on every worker; the reports of those that answered in time."""
+        for conn in self.conns:
+            conn.send(("phase", phase, budget))
+        return self.collect(budget + grace)
+
+    def collect(self, timeout: float) -> list[dict[str, Any]]:
+        reports: list[dict[str, Any]] = []
+        waiting = list(self.conns)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            ready = wait_for_any(waiting, timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError(f"{len(waiting)} workers did not report in {timeout:.0f}s")
+            for conn in ready:
+                assert isinstance(conn, Connection)
+                waiting.remove(conn)
+                kind, payload = conn.recv()
+                if kind == "fatal":
+                    raise RuntimeError(f"a worker crashed:\n{payload}")
+                if kind == "report":
+                    reports.append(payload)
+        return reports
+
+    def stop(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))
+        for process in self.processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+
+
+def start_workers(
+    count: int, url: str, pairs: list[PairSpec], args: argparse.Namespace, timeout: float
+) -> Workers:
+    ctx = mp.get_context("spawn")
+    count = max(1, min(count, len(pairs)))
+    in_flight = math.ceil(args.in_flight / count) if args.in_flight else 0
+    processes: list[BaseProcess] = []
+    conns: list[Connection] = []
+    for w in range(count):
+        parent_end, child_end = ctx.Pipe()
+        spec = WorkerSpec(
+            worker=w,
+            url=url,
+            pairs=pairs[w::count],
+            in_flight=in_flight,
+            rounds=args.rounds,
+            candidates=args.candidates,
+            op_timeout=args.op_timeout,
+        )
+        process = ctx.Process(target=worker_main, args=(child_end, spec), daemon=True)
+        process.start()
+        child_end.close()
+        processes.append(process)
+        conns.append(parent_end)
+    workers = Workers(processes, conns)
+    deadline = time.monotonic() + timeout
+    for conn in conns:
+        if not conn.poll(max(0.0, deadline - time.monotonic())):
+            workers.stop()
+            raise TimeoutError("workers did not start")
+        kind, payload = conn.recv()
+        if kind != "ready":
+            workers.stop()
+            raise RuntimeError(f"a worker failed to start:\n{payload}")
+    return workers
+
+
+OPERATIONS = {
+    # phase -> (what one operation is, the sample or count that numbers them)
+    "connect": ("connection", "connect"),
+    "join-first": ("join", "join_first_ack"),
+    "join-second": ("join", "peer_ready"),
+    "signal": ("signal event", "signal_acked"),
+}
+
+
+def merge(reports: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {}
+    errors: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    error_samples: list[str] = []
+    for r in reports:
+        for metric, values in r["samples"].items():
+            samples.setdefault(metric, []).extend(values)
+        errors.update(r["errors"])
+        counts.update(r["counts"])
+        error_samples += r["error_samples"]
+    return {
+        "wall_s": round(wall_s, 3),
+        "latency": {metric: summarize(values) for metric, values in sorted(samples.items())},
+        "errors": dict(errors),
+        "error_samples": error_samples[:8],
+        "counts": dict(counts),
+    }
+
+
+def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str, Any]:
+    """One server, `pairs` consults, every phase; partial results if time or clients run out."""
+    from tests.support.server import RunningServer
+
+    run_started = time.perf_counter()
+    connections = 2 * pairs
+    result: dict[str, Any] = {
+        "pairs": pairs,
+        "connections": connections,
+        "complete": False,
+        "fd_limit": raise_fd_limit(connections + 1024),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "phases": {},
+        "errors": {},
+        "memory": {},
+        "server_cpu_s": {},
+    }
+    server = RunningServer(env_overrides=dict(SERVER_ENV))
+    workers: Workers | None = None
+    try:
+        log(f"{pairs} pairs: setting up server, identities and consults")
+        setup_started = time.perf_counter()
+        setup: dict[str, float] = {}
+        if args.identities == "distinct":
+            demo = server.cli("demo")
+            if demo.returncode != 0:
+                raise RuntimeError(f"teleconsult demo failed:\n{demo.stdout}\n{demo.stderr}")
+            identities = asyncio.run(seed_identities(server.env(), pairs, args.pairs_per_county))
+            setup["identities_s"] = time.perf_counter() - setup_started
+            server.start()
+        else:
+            server.start()
+            shared = (
+                server.token("doctor.a"),
+                server.token("obstetrician"),
+                user_id(server, "obstetrician"),
+            )
+            identities = [shared] * pairs
+        booking_started = time.perf_counter()
+        consult_ids, retried = asyncio.run(book_consults(server.url, identities))
+        if retried:
+            result["setup_retries"] = {"count": len(retried), "samples": retried[:5]}
+            log(f"{pairs} pairs: {len(retried)} bookings retried after a server error")
+        setup["bookings_s"] = time.perf_counter() - booking_started
+        specs = [
+            PairSpec(i, consult_ids[i], identities[i][0], identities[i][1]) for i in range(pairs)
+        ]
+        assert server.process is not None
+        proc = psutil.Process(server.process.pid)
+        result["server_pid"] = proc.pid
+        log(f"{pairs} pairs: server pid {proc.pid}, {server.url}")
+        workers = start_workers(args.workers, server.url, specs, args, timeout=120)
+        result["setup_s"] = round(time.perf_counter() - setup_started, 3)
+        result["setup_parts_s"] = {k: round(v, 3) for k, v in setup.items()}
+        log(f"{pairs} pairs: setup took {result['setup_s']:.1f}s {result['setup_parts_s']}")
+        result["workers"] = len(workers.processes)
+
+        rss = {"before_connect": proc.memory_info().rss}
+        cpu_before = sum(proc.cpu_times()[:2])
+        peak_fds = proc.num_fds()
+        errors: Counter[str] = Counter()
+        for phase in PHASES:
+            budget = deadline - time.monotonic() - 15
+            if budget <= 1 and phase != "disconnect":
+                errors["out_of_time"] += 1
+                log(f"{pairs} pairs: out of time before {phase}")
+                continue
+            log(f"{pairs} pairs: {phase}")
+            started = time.perf_counter()
+            reports = workers.ask(
+                phase, max(budget, 10.0 if phase == "disconnect" else 1.0), grace=30
+            )
+            merged = merge(reports, time.perf_counter() - started)
+            cpu_now = sum(proc.cpu_times()[:2])
+            result["server_cpu_s"][phase] = round(cpu_now - cpu_before, 3)
+            if phase in OPERATIONS:
+                what, key = OPERATIONS[phase]
+                ops = merged["counts"].get(key) or merged["latency"].get(key, {}).get("n") or 0
+                merged["operations"] = {
+                    "what": what,
+                    "count": ops,
+                    "per_s": round(ops / merged["wall_s"], 1) if merged["wall_s"] else None,
+                    "server_cpu_ms_each": round((cpu_now - cpu_before) * 1000 / ops, 3)
+                    if ops
+                    else None,
+                }
+            cpu_before = cpu_now
+            rss[f"after_{phase}"] = proc.memory_info().rss
+            peak_fds = max(peak_fds, proc.num_fds())
+            result["phases"][phase] = merged
+            errors.update(merged["errors"])
+        result["errors"] = dict(errors)
+        result["server_fds_peak"] = peak_fds
+        mib = 1024 * 1024
+        result["memory"] = {f"rss_{k}_mib": round(v / mib, 1) for k, v in rss.items()}
+        if "after_connect" in rss:
+            per_conn = (rss["after_connect"] - rss["before_connect"]) / connections
+            result["memory"]["per_connection_connected_kib"] = round(per_conn / 1024, 1)
+        if "after_join-second" in rss:
+            per_conn = (rss["after_join-second"] - rss["before_connect"]) / connections
+            result["memory"]["per_connection_kib"] = round(per_conn / 1024, 1)
+        result["complete"] = not errors
+    except Exception as exc:
+        result["errors"]["aborted"] = 1
+        result["aborted"] = f"{type(exc).__name__}: {exc}"[:2000]
+        log(f"{pairs} pairs aborted: {result['aborted']}")
+    finally:
+        if workers is not None:
+            workers.stop()
+        server.stop()
+        result["server_log"] = log_problems(server.log_path)
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            kept = args.keep_logs / f"server-{pairs}-pairs.log"
+            with contextlib.suppress(OSError):
+                shutil.copyfile(server.log_path, kept)
+                result["server_log"]["kept_at"] = str(kept)
+        server.cleanup()
+    result["wall_s"] = round(time.perf_counter() - run_started, 3)
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return result
+
+
+# ---- output --------------------------------------------------------------------------------
+
+
+def _ms(stats: dict[str, Any] | None) -> str:
+    if not stats or not stats.get("n"):
+        return "—"
+    return f"{stats['p50_ms']:.1f} / {stats['p99_ms']:.1f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    runs: list[dict[str, Any]] = report["runs"]
+    cfg = report["config"]
+
+    def lat(phase: str, metric: str) -> list[str]:
+        return [_ms(r["phases"].get(phase, {}).get("latency", {}).get(metric)) for r in runs]
+
+    def wall(phase: str) -> list[str]:
+        out = []
+        for r in runs:
+            p = r["phases"].get(phase)
+            if p is None:
+                out.append("—")
+                continue
+            rate = p.get("operations", {}).get("per_s")
+            out.append(f"{p['wall_s']:.2f}" + (f" ({rate:.0f}/s)" if rate else ""))
+        return out
+
+    def cpu_each(phase: str) -> list[str]:
+        out = []
+        for r in runs:
+            each = r["phases"].get(phase, {}).get("operations", {}).get("server_cpu_ms_each")
+            out.append("—" if each is None else f"{each:.2f}")
+        return out
+
+    def val(key: str, section: str | None = None, fmt: str = "{}") -> list[str]:
+        out = []
+        for r in runs:
+            v = r.get(section, {}).get(key) if section else r.get(key)
+            out.append("—" if v is None else fmt.format(v))
+        return out
+
+    rows: list[tuple[str, list[str]]] = [
+        ("connections", [str(r["connections"]) for r in runs]),
+        (
+            "machine load average (1 min) before / after",
+            [
+                f"{r['load_average_before'][0]:.2f} / {r.get('load_average_after', ['?'])[0]}"
+                for r in runs
+            ],
+        ),
+        ("setup (demo, identities, bookings, workers) s", val("setup_s")),
+        ("connect: wall s (connections/s)", wall("connect")),
+        ("connect: per connection p50 / p99 ms", lat("connect", "connect")),
+        ("join (1st participant): wall s (joins/s)", wall("join-first")),
+        ("join (1st participant): ack p50 / p99 ms", lat("join-first", "join_first_ack")),
+        ("join (2nd participant): wall s (joins/s)", wall("join-second")),
+        ("  2nd join → 1st gets peer-joined p50 / p99 ms", lat("join-second", "peer_joined")),
+        ("  2nd join → 2nd gets ack p50 / p99 ms", lat("join-second", "join_second_ack")),
+        ("  peer ready (later of both) p50 / p99 ms", lat("join-second", "peer_ready")),
+        ("signal: wall s (signal events/s)", wall("signal")),
+        ("  offer → answer round trip p50 / p99 ms", lat("signal", "offer_answer_rtt")),
+        ("  candidate one-way p50 / p99 ms", lat("signal", "candidate_one_way")),
+        ("disconnect: wall s", wall("disconnect")),
+        ("server RSS before connecting MiB", val("rss_before_connect_mib", "memory")),
+        ("server RSS all connected MiB", val("rss_after_connect_mib", "memory")),
+        ("server RSS all joined MiB", val("rss_after_join-second_mib", "memory")),
+        ("server RSS after signalling MiB", val("rss_after_signal_mib", "memory")),
+        (
+            "server memory per connection, connected KiB",
+            val("per_connection_connected_kib", "memory"),
+        ),
+        ("server memory per connection, joined KiB", val("per_connection_kib", "memory")),
+        ("server open fds (peak)", val("server_fds_peak")),
+    ]
+    for phase in PHASES:
+        rows.append((f"server CPU s during {phase}", val(phase, "server_cpu_s")))
+    rows += [
+        ("server CPU per connection ms", cpu_each("connect")),
+        (
+            "server CPU per join (1st / 2nd participant) ms",
+            [
+                f"{a} / {b}"
+                for a, b in zip(cpu_each("join-first"), cpu_each("join-second"), strict=True)
+            ],
+        ),
+        ("server CPU per signal event ms", cpu_each("signal")),
+    ]
+    rows += [
+        (
+            "consult-state events received by clients",
+            [
+                str(
+                    sum(
+                        p.get("counts", {}).get("consult_state_events", 0)
+                        for p in r["phases"].values()
+                    )
+                )
+                for r in runs
+            ],
+        ),
+        ("errors (by code below)", [str(sum(r["errors"].values())) for r in runs]),
+        ("server log warnings/errors", [str(r["server_log"]["count"]) for r in runs]),
+        (
+            "setup: bookings retried after a 5xx",
+            [str(r.get("setup_retries", {}).get("count", 0)) for r in runs],
+        ),
+        ("wall time of the run s", val("wall_s")),
+    ]
+    width = max(len(name) for name, _ in rows) + 2
+    cols = [max(14, *(len(v[i]) for _, v in rows)) + 2 for i in range(len(runs))]
+    header = "".ljust(width) + "".join(
+        f"{r['pairs']} pairs".rjust(c) for r, c in zip(runs, cols, strict=True)
+    )
+    lines = [
+        "teleconsult signalling benchmark",
+        f"machine: {report['machine']['cpus']} CPUs, Python {report['machine']['python']}; "
+        f"{MACHINE_NOTE}",
+        f"clients: {cfg['workers']} worker processes, python-socketio over websocket; "
+        f"in flight: {cfg['in_flight'] or 'all'} consults; identities: {cfg['identities']}"
+        + (
+            f" ({cfg['pairs_per_county']} consults per county)"
+            if cfg["identities"] == "distinct"
+            else ""
+        ),
+        f"payloads: offer {cfg['offer_bytes']} B, answer {cfg['answer_bytes']} B, "
+        f"{cfg['candidates']} candidates + end-of-candidates per side, {cfg['rounds']} "
+        f"negotiation(s) per consult",
+        "",
+        header,
+    ]
+    for name, values in rows:
+        lines.append(
+            name.ljust(width) + "".join(v.rjust(c) for v, c in zip(values, cols, strict=True))
+        )
+    for r in runs:
+        samples = [s for p in r["phases"].values() for s in p.get("error_samples", [])]
+        if r.get("aborted"):
+            samples.insert(0, r["aborted"])
+        if r["errors"]:
+            by_code = ", ".join(f"{k}={v}" for k, v in r["errors"].items())
+            lines += ["", f"{r['pairs']} pairs — errors: {by_code}"]
+        if samples:
+            lines += [f"{r['pairs']} pairs — error samples:", *(f"  {s}" for s in samples)]
+        if r.get("setup_retries"):
+            lines += [
+                "",
+                f"{r['pairs']} pairs — bookings retried:",
+                *(f"  {s}" for s in r["setup_retries"]["samples"]),
+            ]
+        if r["server_log"]["samples"]:
+            lines += [
+                "",
+                f"{r['pairs']} pairs — server log:",
+                *(f"  {s}" for s in r["server_log"]["samples"]),
+            ]
+    lines += ["", f"total wall time: {report['wall_s']:.1f} s"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Signalling benchmark: N concurrent consults through one server process.",
+    )
+    p.add_argument("--pairs", type=int, nargs="+", default=[100, 1000], help="consults per run")
+    p.add_argument("--workers", type=int, default=2, help="client worker processes")
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=100,
+        help="consults mid-operation at once across all workers (0 = everything at once)",
+    )
+    p.add_argument("--rounds", type=int, default=2, help="offer/answer negotiations per consult")
+    p.add_argument("--candidates", type=int, default=4, help="ICE candidates per side per round")
+    p.add_argument("--identities", choices=["distinct", "shared"], default="distinct")
+    p.add_argument("--pairs-per-county", type=int, default=10)
+    p.add_argument("--op-timeout", type=float, default=60.0, help="seconds for any one operation")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole benchmark")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--keep-logs", type=Path, metavar="DIR", help="copy each run's server log into DIR"
+    )
+    p.add_argument(
+        "--table-from",
+        type=Path,
+        metavar="FILE",
+        help="run nothing; print the table of a report saved earlier with --json",
+    )
+    args = p.parse_args(argv)
+    if min(args.pairs) < 1 or args.workers < 1 or args.rounds < 1 or args.pairs_per_county < 1:
+        p.error("--pairs, --workers, --rounds and --pairs-per-county must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.table_from is not None:
+        print(table(json.loads(args.table_from.read_text())))
+        return 0
+    started = time.perf_counter()
+    deadline = time.monotonic() + args.timeout
+    offer_bytes, answer_bytes = check_payloads(args.candidates)
+    runs = []
+    for pairs in args.pairs:
+        if time.monotonic() > deadline - 30:
+            runs.append({"pairs": pairs, "skipped": "out of time"})
+            continue
+        runs.append(run_once(pairs, args, deadline))
+    report: dict[str, Any] = {
+        "benchmark": "signaling",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "note": MACHINE_NOTE,
+        },
+        "config": {
+            "workers": args.workers,
+            "in_flight": args.in_flight,
+            "rounds": args.rounds,
+            "candidates": args.candidates,
+            "identities": args.identities,
+            "pairs_per_county": args.pairs_per_county,
+            "op_timeout_s": args.op_timeout,
+            "timeout_s": args.timeout,
+            "offer_bytes": offer_bytes,
+            "answer_bytes": answer_bytes,
+        },
+        "definitions": {
+            "connect": "connect() call until the socket.io namespace is connected",
+            "join_first_ack": "1st participant's join emit until its ack",
+            "peer_joined": "2nd participant's join emit until the 1st receives peer-joined",
+            "join_second_ack": "2nd participant's join emit until its ack (naming the 1st)",
+            "peer_ready": "2nd participant's join emit until both of the above have happened",
+            "offer_answer_rtt": "A's offer emit until A receives B's answer (B answers at once)",
+            "candidate_one_way": "a candidate's emit until the other participant receives it",
+            "per_connection_kib": "(server RSS all joined - RSS before connecting) / connections",
+        },
+        "runs": [r for r in runs if "skipped" not in r],
+        "skipped": [r for r in runs if "skipped" in r],
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(table(report))
+    # Slow or partial runs are results, not failures; only a run that could not be set up
+    # or lost its workers makes the exit status non-zero.
+    return 1 if any(r.get("aborted") for r in report["runs"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
