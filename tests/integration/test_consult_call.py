@@ -146,7 +146,7 @@ async def test_both_sides_joining_at_the_same_moment_both_get_in(
 async def test_a_client_that_vanishes_mid_join_leaves_no_ghost_in_the_room(
     server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
 ) -> None:
-    exam_room, specialist = exam_room_and_specialist
+    _, specialist = exam_room_and_specialist
     consult = server.book()
     for _ in range(5):
         vanishing = Participant("vanishing exam room")
