@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,20 @@ async def exam_room_and_specialist(
     yield exam_room, specialist
     await exam_room.close()
     await specialist.close()
+
+
+@pytest.fixture
+async def live_consult(
+    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+) -> tuple[Participant, Participant, dict[str, Any]]:
+    """Doctor A and the obstetrician, both joined to a fresh accepted consult (now live)."""
+    exam_room, specialist = exam_room_and_specialist
+    consult = server.book()
+    await exam_room.connect(server.url, server.token("doctor.a"))
+    await specialist.connect(server.url, server.token("obstetrician"))
+    assert (await exam_room.join(consult["id"]))["ok"]
+    assert (await specialist.join(consult["id"]))["consult"]["status"] == "live"
+    return exam_room, specialist, consult
 
 
 async def test_booked_consult_gives_two_way_media_through_relayed_signaling(
@@ -73,14 +88,9 @@ async def test_booked_consult_gives_two_way_media_through_relayed_signaling(
 
 
 async def test_a_dropped_connection_is_seen_as_peer_left_disconnected(
-    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+    live_consult: tuple[Participant, Participant, dict[str, Any]],
 ) -> None:
-    exam_room, specialist = exam_room_and_specialist
-    consult = server.book()
-    await exam_room.connect(server.url, server.token("doctor.a"))
-    await specialist.connect(server.url, server.token("obstetrician"))
-    await exam_room.join(consult["id"])
-    await specialist.join(consult["id"])
+    exam_room, specialist, _ = live_consult
     gone = specialist.peer_id
     await specialist.sio.disconnect()
     await eventually(lambda: exam_room.events_named("peer-left"))
@@ -89,14 +99,9 @@ async def test_a_dropped_connection_is_seen_as_peer_left_disconnected(
 
 
 async def test_ending_the_consult_tells_everyone_in_it(
-    server: RunningServer, exam_room_and_specialist: tuple[Participant, Participant]
+    server: RunningServer, live_consult: tuple[Participant, Participant, dict[str, Any]]
 ) -> None:
-    exam_room, specialist = exam_room_and_specialist
-    consult = server.book()
-    await exam_room.connect(server.url, server.token("doctor.a"))
-    await specialist.connect(server.url, server.token("obstetrician"))
-    await exam_room.join(consult["id"])
-    await specialist.join(consult["id"])
+    exam_room, specialist, consult = live_consult
     ended = server.request(
         "POST",
         f"/api/consults/{consult['id']}/end",

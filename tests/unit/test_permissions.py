@@ -14,18 +14,10 @@ from rooms.lifecycle import ConsultStatus
 from rooms.people import User
 from rooms.permissions import Action, ensure_permitted, is_permitted
 from tests.unit.fakes import (
-    ADMIN,
     COUNTY_B,
-    DISABLED_DOCTOR_A,
-    DOCTOR_A,
     DOCTOR_B,
     EVERYONE,
     INSTITUTIONS,
-    OBSTETRICIAN,
-    OBSTETRICIAN_2,
-    PAEDIATRICIAN,
-    SUPERVISOR,
-    SUPERVISOR_B,
     consult_in,
 )
 
@@ -123,18 +115,3 @@ def test_permission_matrix(username: str, consult_name: str, action: Action) -> 
 def test_a_refusal_names_the_role_and_the_action() -> None:
     with pytest.raises(PermissionDenied, match="exam_room_doctor may not join_consult"):
         ensure_permitted(DOCTOR_B, Action.JOIN_CONSULT, ASSIGNED_A, TREE)
-
-
-def test_the_fixtures_are_the_people_the_matrix_names() -> None:
-    named = {
-        DOCTOR_A,
-        DOCTOR_B,
-        OBSTETRICIAN,
-        OBSTETRICIAN_2,
-        PAEDIATRICIAN,
-        SUPERVISOR,
-        SUPERVISOR_B,
-        ADMIN,
-        DISABLED_DOCTOR_A,
-    }
-    assert named == set(EVERYONE)
