@@ -52,3 +52,9 @@ class InvalidBooking(DomainError):
     """A booking that is well-formed but makes no sense (e.g. a specialist of another specialty)."""
 
     code = "invalid_booking"
+
+
+class StorageBusy(DomainError):
+    """The database stayed locked by other writers past its wait; nothing was written."""
+
+    code = "busy"

@@ -14,6 +14,7 @@ from rooms.errors import (
     InvalidBooking,
     NotFound,
     PermissionDenied,
+    StorageBusy,
 )
 
 
@@ -63,6 +64,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     ConcurrentUpdate: 409,
     ConsultFull: 409,
     InvalidBooking: 422,
+    StorageBusy: 503,
 }
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, and_, event, func, insert, or_, select, update
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary, Sex
-from rooms.errors import ConcurrentUpdate
+from rooms.errors import ConcurrentUpdate, StorageBusy
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
@@ -46,6 +49,24 @@ def create_engine(database_url: str) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
+
+
+def busy_is_retryable(method: Method) -> Method:
+    """Report a write that timed out waiting for SQLite's lock as `StorageBusy`, not a crash."""
+
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except OperationalError as exc:
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise StorageBusy("the database is busy; nothing was saved, try again") from exc
+            raise
+
+    return guarded  # type: ignore[return-value]
 
 
 def _user(row: Row[Any]) -> User:
@@ -135,6 +156,7 @@ class SqlConsultStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @busy_is_retryable
     async def add_institution(
         self, name: str, level: InstitutionLevel, parent_id: int | None
     ) -> Institution:
@@ -156,6 +178,7 @@ class SqlConsultStore:
             for r in rows
         ]
 
+    @busy_is_retryable
     async def add_user(
         self,
         username: str,
@@ -213,6 +236,7 @@ class SqlConsultStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
+    @busy_is_retryable
     async def add_consult(self, consult: Consult, audit: AuditEntry) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(insert(consults).values(**_consult_values(consult)))
@@ -223,6 +247,7 @@ class SqlConsultStore:
             row = (await conn.execute(select(consults).where(consults.c.id == consult_id))).first()
         return _consult(row) if row else None
 
+    @busy_is_retryable
     async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
         values = _consult_values(consult)
         values["version"] = consult.version + 1
@@ -261,6 +286,7 @@ class SqlConsultStore:
         async with self.engine.connect() as conn:
             return [_consult(r) for r in (await conn.execute(stmt)).all()]
 
+    @busy_is_retryable
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(insert(audit_log).values(**_audit_values(entry)))

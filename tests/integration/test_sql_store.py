@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from rooms.audit import AuditEntry
 from rooms.consult import Consult
-from rooms.errors import ConcurrentUpdate
+from rooms.errors import ConcurrentUpdate, StorageBusy
 from rooms.institutions import InstitutionLevel
 from rooms.lifecycle import ConsultEvent, ConsultStatus
 from rooms.people import Role
@@ -115,3 +116,22 @@ def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'twice.db'}"
     upgrade(url)
     upgrade(url)
+
+
+async def test_a_write_that_waits_too_long_for_the_lock_is_a_clear_busy_error(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    await fresh_database(url)
+    sql = SqlConsultStore(create_engine(url))
+    blocker = sqlite3.connect(tmp_path / "locked.db")
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        with pytest.raises(StorageBusy) as caught:
+            await sql.add_institution("Province", InstitutionLevel.PROVINCE, None)
+        assert caught.value.code == "busy"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert await sql.institutions() == []
+    await sql.close()
