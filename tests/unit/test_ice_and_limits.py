@@ -43,12 +43,12 @@ def test_no_ice_servers_by_default() -> None:
 
 def test_turn_is_added_with_fresh_credentials_when_a_secret_is_set() -> None:
     config = IceConfig(
-        servers=[{"urls": "stun:stun.hospital.example:3478"}],
+        servers=[{"urls": "stun:ice.hospital.example:3478"}],
         turn_urls=["turn:turn.hospital.example:3478"],
         turn_secret="k",
     )
     servers = ice_servers_for(config, 7)
-    assert servers[0] == {"urls": "stun:stun.hospital.example:3478"}
+    assert servers[0] == {"urls": "stun:ice.hospital.example:3478"}
     assert servers[1]["urls"] == ["turn:turn.hospital.example:3478"]
     assert servers[1]["username"].endswith(":7")
 
