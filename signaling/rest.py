@@ -15,7 +15,6 @@ from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import text
 
 from rooms.consult import MediaMode, PatientSummary
 from rooms.errors import DomainError
@@ -169,10 +168,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     "GET", "/healthz", "Liveness and database check", response=HealthOut, authenticated=False
 )
 async def healthz(request: web.Request) -> web.Response:
-    engine = getattr(request.app[SIGNALING].service.store, "engine", None)
-    if engine is not None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+    await request.app[SIGNALING].service.store.ping()
     return json_response(HealthOut(status="ok", database="ok"))
 
 

@@ -127,6 +127,9 @@ class InMemoryStore:
     async def count_users(self) -> int:
         return len(self._users)
 
+    async def ping(self) -> None:
+        return None
+
     async def add_consult(self, consult: Consult, audit: AuditEntry) -> None:
         self._consults[consult.id] = consult
         self.audit_log.append(audit)
