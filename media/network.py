@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 import aioice.ice
 
-_original = aioice.ice.get_host_addresses
-
 
 def announce_only(addresses: Sequence[str]) -> None:
     """Make every aiortc peer in this process gather host candidates on `addresses` only."""
@@ -25,8 +23,3 @@ def announce_only(addresses: Sequence[str]) -> None:
         return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = configured
-
-
-def announce_all_interfaces() -> None:
-    """Back to aioice's own choice of addresses."""
-    aioice.ice.get_host_addresses = _original

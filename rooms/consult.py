@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rooms.lifecycle import ConsultEvent, ConsultStatus, next_status
+from rooms.lifecycle import FINISHED, ConsultEvent, ConsultStatus, next_status
 from rooms.people import Specialty
 
 
@@ -67,11 +67,6 @@ class Consult:
             stamps["accepted_at"] = at
         elif event is ConsultEvent.START and self.started_at is None:
             stamps["started_at"] = at
-        elif status in (
-            ConsultStatus.ENDED,
-            ConsultStatus.DECLINED,
-            ConsultStatus.CANCELLED,
-            ConsultStatus.EXPIRED,
-        ):
+        elif status in FINISHED:
             stamps["ended_at"] = at
         return replace(self, status=status, **stamps, **changes)

@@ -28,9 +28,6 @@ class InstitutionTree:
     def __init__(self, institutions: Iterable[Institution]) -> None:
         self._by_id = {inst.id: inst for inst in institutions}
 
-    def get(self, institution_id: int) -> Institution | None:
-        return self._by_id.get(institution_id)
-
     def lineage(self, institution_id: int) -> list[int]:
         """The institution itself followed by its ancestors up to the root."""
         chain: list[int] = []
@@ -43,3 +40,7 @@ class InstitutionTree:
     def is_within(self, institution_id: int, ancestor_id: int) -> bool:
         """True when `institution_id` is `ancestor_id` or lies somewhere below it."""
         return ancestor_id in self.lineage(institution_id)
+
+    def subtree(self, root_id: int) -> frozenset[int]:
+        """`root_id` and every institution below it."""
+        return frozenset(i for i in self._by_id if self.is_within(i, root_id))

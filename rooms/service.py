@@ -136,12 +136,9 @@ class ConsultService:
                 requesting_institution_ids=frozenset({user.institution_id}), statuses=wanted
             )
         else:
-            below = frozenset(
-                i.id
-                for i in await self.store.institutions()
-                if tree.is_within(i.id, user.institution_id)
+            query = ConsultQuery(
+                requesting_institution_ids=tree.subtree(user.institution_id), statuses=wanted
             )
-            query = ConsultQuery(requesting_institution_ids=below, statuses=wanted)
         consults = await self.store.list_consults(query)
         return [c for c in consults if is_permitted(user, Action.VIEW_CONSULT, c, tree)]
 
@@ -195,9 +192,6 @@ class ConsultService:
                 continue
             return moved
         raise ConcurrentUpdate(f"consult {consult_id} keeps changing; try joining again")
-
-    async def audit(self, entry: AuditEntry) -> None:
-        await self.store.append_audit(entry)
 
     async def audit_trail(self, user: User, consult_id: str) -> list[AuditEntry]:
         await self._load(user, consult_id, Action.VIEW_AUDIT)

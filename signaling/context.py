@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from rooms.people import User
 from rooms.service import ConsultService
@@ -22,7 +21,6 @@ class Signaling:
     tokens: TokenIssuer
     limits: Limits = field(default_factory=Limits)
     ice: IceConfig = field(default_factory=IceConfig)
-    join_link_ttl: timedelta = timedelta(minutes=30)
     presence: PresenceRegistry = field(default_factory=PresenceRegistry)
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)

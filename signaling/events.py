@@ -22,7 +22,7 @@ from signaling.errors import ApiError
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
 from signaling.schemas import JoinEvent, LeaveEvent, SignalEvent
-from signaling.sdp import SdpProblem, check_candidate, check_sdp
+from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp
 from signaling.views import Directory
 
 log = logging.getLogger(__name__)
@@ -181,9 +181,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             skip_sid=sid,
         )
         if moved is not None:
-            consult = moved
-            await self.hub.consult_changed(moved)
-        out = await Directory(self.ctx.service.store).consult_out(consult)
+            out = await self.hub.consult_changed(moved)
+        else:
+            out = await Directory(self.ctx.service.store).consult_out(consult)
         return {
             "ok": True,
             "peer_id": sid,
@@ -204,22 +204,15 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_signal(self, sid: str, data: Any) -> Ack:
         event = self._parse(SignalEvent, data, "signal")
         limits = self.ctx.limits
-        if event.description is not None and event.description.type != "rollback":
-            if len(event.description.sdp.encode()) > limits.max_sdp_bytes:
-                raise ApiError(
-                    errors.SDP_TOO_LARGE,
-                    f"session description is larger than {limits.max_sdp_bytes} bytes",
-                    413,
-                )
-            try:
+        try:
+            if event.description is not None and event.description.type != "rollback":
                 check_sdp(event.description.sdp, limits.max_sdp_bytes)
-            except SdpProblem as exc:
-                raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        if event.candidate is not None:
-            try:
+            if event.candidate is not None:
                 check_candidate(event.candidate.candidate, limits.max_candidate_bytes)
-            except SdpProblem as exc:
-                raise ApiError(errors.INVALID_SDP, str(exc)) from None
+        except SdpTooLarge as exc:
+            raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
+        except SdpProblem as exc:
+            raise ApiError(errors.INVALID_SDP, str(exc)) from None
         if self.ctx.presence.consult_of(sid) != event.consult_id:
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
         if self.ctx.presence.consult_of(event.to) != event.consult_id or event.to == sid:

@@ -7,13 +7,12 @@ python-socketio's Redis manager carries these emits across signaling processes.
 
 from __future__ import annotations
 
-from typing import Any
-
 import socketio
 
 from rooms.consult import Consult
 from rooms.people import Role
 from rooms.ports import ConsultStore
+from signaling.schemas import ConsultOut
 from signaling.views import Directory
 
 
@@ -34,13 +33,13 @@ class ConsultHub:
         self.sio = sio
         self.store = store
 
-    async def _payload(self, consult: Consult) -> dict[str, Any]:
-        out = await Directory(self.store).consult_out(consult)
-        return {"consult": out.model_dump(mode="json")}
+    async def consult_changed(self, consult: Consult) -> ConsultOut:
+        """Tell the consult room, the booking institution and the specialist of a new status.
 
-    async def consult_changed(self, consult: Consult) -> None:
-        """Tell the consult room, the booking institution and the specialist of a new status."""
-        payload = await self._payload(consult)
+        Returns the client view it sent, for the caller to answer with as well.
+        """
+        view = await Directory(self.store).consult_out(consult)
+        payload = {"consult": view.model_dump(mode="json")}
         rooms = [
             consult_channel(consult.id),
             institution_channel(consult.requesting_institution_id),
@@ -49,10 +48,15 @@ class ConsultHub:
         if consult.specialist_id is not None:
             rooms.append(user_channel(consult.specialist_id))
         await self.sio.emit("consult-state", payload, to=rooms)
+        return view
 
-    async def consult_requested(self, consult: Consult) -> None:
-        """Reach the specialists who could take a new request: the named one, or the specialty."""
-        payload = await self._payload(consult)
+    async def consult_requested(self, consult: Consult) -> ConsultOut:
+        """Reach the specialists who could take a new request: the named one, or the specialty.
+
+        Returns the client view it sent, for the caller to answer with as well.
+        """
+        view = await Directory(self.store).consult_out(consult)
+        payload = {"consult": view.model_dump(mode="json")}
         if consult.specialist_id is not None:
             targets = [consult.specialist_id]
         else:
@@ -63,6 +67,7 @@ class ConsultHub:
         await self.sio.emit(
             "consult-state", payload, to=[institution_channel(consult.requesting_institution_id)]
         )
+        return view
 
     async def request_closed(self, consult: Consult) -> None:
         """Tell every specialist who saw an open request that it left the queue.

@@ -55,6 +55,3 @@ class PresenceRegistry:
         for peer_id in room.participants:
             self._room_of_peer.pop(peer_id, None)
         return list(room.participants)
-
-    def peer_count(self) -> int:
-        return len(self._room_of_peer)

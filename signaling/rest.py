@@ -11,16 +11,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from rooms.consult import MediaMode, PatientSummary
+from rooms.consult import Consult, MediaMode, PatientSummary
 from rooms.errors import DomainError
 from rooms.lifecycle import FINISHED, ConsultStatus
 from rooms.people import Role, Specialty, User
-from rooms.service import Booking
+from rooms.service import Booking, ConsultService
 from signaling import errors
 from signaling.auth import bearer_token
 from signaling.context import Signaling
@@ -33,6 +33,7 @@ from signaling.schemas import (
     BookConsultRequest,
     ConsultListOut,
     ConsultOut,
+    EmptyRequest,
     EndConsultRequest,
     HealthOut,
     LoginOut,
@@ -287,8 +288,7 @@ async def book_consult(request: web.Request) -> web.Response:
             media_mode=MediaMode(body.media_mode),
         ),
     )
-    await request.app[HUB].consult_requested(consult)
-    return json_response(await Directory(ctx.service.store).consult_out(consult), 201)
+    return json_response(await request.app[HUB].consult_requested(consult), 201)
 
 
 @api.route(
@@ -305,7 +305,21 @@ async def get_consult(request: web.Request) -> web.Response:
     return json_response(await Directory(service.store).consult_out(consult))
 
 
-def _transition_endpoint(verb: str, summary: str, body: type[BaseModel] | None) -> None:
+Transition = Callable[[ConsultService, User, str, Any], Awaitable[Consult]]
+
+
+def left_the_open_queue(consult: Consult) -> bool:
+    """Whether a change made through this API just took the consult out of `requested`.
+
+    Of the moves these endpoints make, only accept leads to `accepted`, and a consult that
+    finished without ever being accepted (declined, cancelled) was an open request until now.
+    """
+    return consult.status is ConsultStatus.ACCEPTED or (
+        consult.status in FINISHED and consult.accepted_at is None
+    )
+
+
+def _transition_endpoint(verb: str, summary: str, body: type[BaseModel], act: Transition) -> None:
     @api.route(
         "POST",
         f"/api/consults/{{consult_id}}/{verb}",
@@ -317,45 +331,45 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel] | None) 
     async def handler(request: web.Request) -> web.Response:
         user = await current_user(request)
         ctx = request.app[SIGNALING]
-        service = ctx.service
-        consult_id = consult_id_of(request)
-        if verb == "accept":
-            await parse_body(request, _Empty)
-            consult = await service.accept(user, consult_id)
-        elif verb == "decline":
-            consult = await service.decline(
-                user, consult_id, (await parse_body(request, ReasonRequest)).reason
-            )
-        elif verb == "cancel":
-            consult = await service.cancel(
-                user, consult_id, (await parse_body(request, ReasonRequest)).reason
-            )
-        else:
-            consult = await service.end(
-                user, consult_id, (await parse_body(request, EndConsultRequest)).conclusion
-            )
+        consult = await act(
+            ctx.service, user, consult_id_of(request), await parse_body(request, body)
+        )
         hub = request.app[HUB]
-        await hub.consult_changed(consult)
-        if consult.accepted_at is None or verb == "accept":
-            # It was an open request until now; others of the specialty may have it listed.
+        view = await hub.consult_changed(consult)
+        if left_the_open_queue(consult):
+            # Others of the specialty may have it listed as open.
             await hub.request_closed(consult)
         if consult.status in FINISHED:
             ctx.presence.clear(consult.id)
             await hub.consult_closed(consult.id)
-        return json_response(await Directory(service.store).consult_out(consult))
+        return json_response(view)
 
     handler.__name__ = f"{verb}_consult"
 
 
-class _Empty(BaseModel):
-    model_config = {"extra": "forbid"}
-
-
-_transition_endpoint("accept", "Accept a requested consult (specialists)", _Empty)
-_transition_endpoint("decline", "Decline a requested consult (specialists)", ReasonRequest)
-_transition_endpoint("cancel", "Cancel a consult before it goes live", ReasonRequest)
 _transition_endpoint(
-    "end", "End a consult; the conclusion becomes part of the record", EndConsultRequest
+    "accept",
+    "Accept a requested consult (specialists)",
+    EmptyRequest,
+    lambda service, user, consult_id, _body: service.accept(user, consult_id),
+)
+_transition_endpoint(
+    "decline",
+    "Decline a requested consult (specialists)",
+    ReasonRequest,
+    lambda service, user, consult_id, body: service.decline(user, consult_id, body.reason),
+)
+_transition_endpoint(
+    "cancel",
+    "Cancel a consult before it goes live",
+    ReasonRequest,
+    lambda service, user, consult_id, body: service.cancel(user, consult_id, body.reason),
+)
+_transition_endpoint(
+    "end",
+    "End a consult; the conclusion becomes part of the record",
+    EndConsultRequest,
+    lambda service, user, consult_id, body: service.end(user, consult_id, body.conclusion),
 )
 
 
@@ -379,7 +393,3 @@ async def consult_audit(request: web.Request) -> web.Response:
             ]
         )
     )
-
-
-def endpoint_table() -> list[Endpoint]:
-    return list(api.endpoints)

@@ -52,6 +52,10 @@ class BookConsultRequest(Strict):
     media_mode: Literal[MediaMode.P2P] = MediaMode.P2P
 
 
+class EmptyRequest(Strict):
+    """A body with nothing in it: `{}` (or no body at all)."""
+
+
 class ReasonRequest(Strict):
     reason: LongText = ""
 

@@ -17,10 +17,14 @@ class SdpProblem(ValueError):
     pass
 
 
+class SdpTooLarge(SdpProblem):
+    pass
+
+
 def check_sdp(sdp: str, max_bytes: int) -> None:
     """Raise `SdpProblem` unless `sdp` is a plausible RFC 8866 session description."""
     if len(sdp.encode()) > max_bytes:
-        raise SdpProblem(f"session description is larger than {max_bytes} bytes")
+        raise SdpTooLarge(f"session description is larger than {max_bytes} bytes")
     lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
     if len(lines) < 4:
         raise SdpProblem("session description is too short")

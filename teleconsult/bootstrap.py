@@ -40,7 +40,6 @@ def build_app(settings: Settings) -> web.Application:
         tokens=build_tokens(settings),
         limits=settings.limits,
         ice=settings.ice,
-        join_link_ttl=settings.join_link_ttl,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     if settings.media_address:
