@@ -23,6 +23,10 @@ class Action(StrEnum):
     JOIN_CONSULT = "join_consult"
     END_CONSULT = "end_consult"
     VIEW_AUDIT = "view_audit"
+    RECORD_CONSULT = "record_consult"
+    """Start and stop recording (the participants' consent is still needed)."""
+    VIEW_RECORDINGS = "view_recordings"
+    """List a consult's recordings and play them back."""
 
 
 class Scope(StrEnum):
@@ -43,6 +47,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.CANCEL_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.JOIN_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.VIEW_RECORDINGS: Scope.REQUESTING_INSTITUTION,
     },
     Role.SPECIALIST: {
         Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
@@ -50,15 +55,19 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.JOIN_CONSULT: Scope.ASSIGNED,
         Action.END_CONSULT: Scope.ASSIGNED,
+        Action.RECORD_CONSULT: Scope.ASSIGNED,
+        Action.VIEW_RECORDINGS: Scope.ASSIGNED,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.CANCEL_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

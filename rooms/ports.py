@@ -10,6 +10,7 @@ from rooms.consult import Consult
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
+from rooms.recordings import ConsentAnswer, Recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,25 @@ class ConsultStore(Protocol):
     async def ping(self) -> None:
         """Raise unless the database answers."""
         ...
+
+
+class RecordingStore(Protocol):
+    """Durable metadata of recorded tracks and the consent answers that allowed them.
+
+    A `Recording` is added when its track starts being written (status `recording`) and
+    finished when its file is finalized, so a crash leaves a row that recovery completes.
+    """
+
+    async def add_recording(self, recording: Recording, audit: AuditEntry) -> None: ...
+
+    async def finish_recording(self, recording: Recording, audit: AuditEntry) -> None: ...
+
+    async def get_recording(self, recording_id: str) -> Recording | None: ...
+
+    async def list_recordings(self, consult_id: str) -> list[Recording]: ...
+
+    async def unfinished_recordings(self) -> list[Recording]: ...
+
+    async def add_consent(self, answer: ConsentAnswer, audit: AuditEntry) -> None: ...
+
+    async def consents(self, consult_id: str) -> list[ConsentAnswer]: ...

@@ -7,12 +7,14 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
+from signaling import recordings_api  # noqa: F401  (registers the recordings endpoints)
+from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
 from signaling.hub import ConsultHub
 from signaling.openapi import build_openapi
-from signaling.rest import HUB, SIGNALING, api, error_middleware
+from signaling.rest import HUB, MEDIA, SIGNALING, api, error_middleware
 
 
 def create_app(
@@ -30,7 +32,16 @@ def create_app(
         max_http_buffer_size=ctx.limits.transport_max_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
-    sio.register_namespace(ConsultEvents(ctx, hub))
+    media = None
+    if ctx.media is not None and ctx.recordings is not None:
+        media = ConsultMedia(sio, ctx.presence, hub, ctx.recordings, ctx.media)
+        app[MEDIA] = media
+
+        async def drain_media(_app: web.Application) -> None:
+            await media.drain()
+
+        app.on_shutdown.append(drain_media)
+    sio.register_namespace(ConsultEvents(ctx, hub, media))
     sio.attach(app)
     app[SIGNALING] = ctx
     app[HUB] = hub

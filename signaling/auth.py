@@ -84,3 +84,63 @@ def bearer_token(header: str | None) -> str | None:
     if header and header.startswith("Bearer "):
         return header[len("Bearer ") :].strip() or None
     return None
+
+
+PLAYBACK_AUDIENCE_SUFFIX = ":playback"
+
+
+class PlaybackTokens:
+    """Short-lived links to one recording for one user: a `<video>` cannot send a header.
+
+    Signed with the same secret but for another audience, so a playback token is never accepted
+    as a login token nor the other way round, and it names the one recording it opens.
+    """
+
+    def __init__(self, secret: str, audience: str, ttl: timedelta) -> None:
+        self._secret = secret
+        self.audience = audience + PLAYBACK_AUDIENCE_SUFFIX
+        self.ttl = ttl
+
+    def issue(
+        self, user: User, recording_id: str, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        issued = now or datetime.now(UTC)
+        expires = issued + self.ttl
+        payload = {
+            "sub": str(user.id),
+            "rec": recording_id,
+            "iss": ISSUER,
+            "aud": self.audience,
+            "iat": int(issued.timestamp()),
+            "exp": int(expires.timestamp()),
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), expires
+
+    def verify(self, token: str | None, recording_id: str) -> int:
+        """The user id the link was made for; `ApiError` (401) otherwise."""
+        if not token:
+            raise ApiError(errors.TOKEN_MISSING, "no playback link token (access=…)", 401)
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+            if payload.get("rec") != recording_id:
+                raise ApiError(
+                    errors.TOKEN_INVALID, "the playback link is for another recording", 401
+                )
+            return int(payload["sub"])
+        except jwt.ExpiredSignatureError:
+            raise ApiError(
+                errors.TOKEN_EXPIRED, "the playback link has expired: ask for a new one", 401
+            ) from None
+        except jwt.InvalidAudienceError:
+            raise ApiError(
+                errors.TOKEN_WRONG_AUDIENCE, "this token is not a playback link", 401
+            ) from None
+        except (jwt.InvalidTokenError, KeyError, ValueError):
+            raise ApiError(errors.TOKEN_INVALID, "the playback link is not valid", 401) from None

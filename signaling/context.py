@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rooms.media_port import MediaNode, RecordingFiles
 from rooms.people import User
+from rooms.recording_service import RecordingService
 from rooms.service import ConsultService
 from signaling import errors
-from signaling.auth import TokenIssuer
+from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.errors import ApiError
 from signaling.ice import IceConfig
 from signaling.limits import Limits
@@ -22,6 +24,11 @@ class Signaling:
     limits: Limits = field(default_factory=Limits)
     ice: IceConfig = field(default_factory=IceConfig)
     presence: PresenceRegistry = field(default_factory=PresenceRegistry)
+    media: MediaNode | None = None
+    """The relay and recorder; None runs peer-to-peer only (relay events are refused)."""
+    recordings: RecordingService | None = None
+    recording_files: RecordingFiles | None = None
+    playback: PlaybackTokens | None = None
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

@@ -55,6 +55,8 @@ PAYLOAD_TOO_LARGE = "payload_too_large"
 NOT_IN_CONSULT = "not_in_consult"
 UNKNOWN_PEER = "unknown_peer"
 RATE_LIMITED = "rate_limited"
+RELAY_UNAVAILABLE = "relay_unavailable"
+RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 INTERNAL = "internal_error"
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {

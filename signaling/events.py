@@ -14,14 +14,25 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from rooms.consult import Consult
 from rooms.errors import ConsultFull, DomainError
 from rooms.people import Role, User
 from signaling import errors
+from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
-from signaling.schemas import JoinEvent, LeaveEvent, SignalEvent
+from signaling.schemas import (
+    ConsultEvent,
+    JoinEvent,
+    LeaveEvent,
+    RecordingConsentEvent,
+    RelayAnswerEvent,
+    RelayCandidateEvent,
+    RelayPublishEvent,
+    SignalEvent,
+)
 from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp
 from signaling.views import Directory
 
@@ -56,10 +67,15 @@ def acknowledged(
 
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, ctx: Signaling, hub: ConsultHub) -> None:
+    def __init__(self, ctx: Signaling, hub: ConsultHub, media: ConsultMedia | None = None) -> None:
         super().__init__("/")
         self.ctx = ctx
         self.hub = hub
+        self.media = media
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
+        return await super().trigger_event(event.replace("-", "_"), *args)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -105,6 +121,11 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             {"consult_id": consult_id, "peer_id": sid, "reason": reason},
             room=consult_channel(consult_id),
         )
+        if self.media is not None:
+            try:
+                await self.media.departed(consult_id, sid, user)
+            except Exception:
+                log.exception("media of consult %s did not follow %s leaving", consult_id, sid)
         present = list(self.ctx.presence.room(consult_id).participants.values())
         try:
             moved = await self.ctx.service.presence_changed(consult_id, present, user)
@@ -180,17 +201,27 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             room=consult_channel(consult.id),
             skip_sid=sid,
         )
-        if moved is not None:
-            out = await self.hub.consult_changed(moved)
+        current_consult = moved or consult
+        if self.media is not None:
+            current_consult = await self.media.joined(current_consult, sid, user)
+        if current_consult is not consult:
+            out = await self.hub.consult_changed(current_consult)
         else:
-            out = await Directory(self.ctx.service.store).consult_out(consult)
-        return {
+            out = await Directory(self.ctx.service.store).consult_out(current_consult)
+        ack: Ack = {
             "ok": True,
             "peer_id": sid,
             "consult": out.model_dump(mode="json"),
             "peers": others,
             "ice_servers": ice_servers_for(self.ctx.ice, user.id),
+            "media_path": current_consult.media_mode.value,
+            "media_path_reason": None,
+            "recording": None,
         }
+        if self.media is not None:
+            ack.update(self.media.path_view(current_consult))
+            ack["recording"] = self.media.recording_view(consult.id)
+        return ack
 
     @acknowledged
     async def on_leave(self, sid: str, data: Any) -> Ack:
@@ -223,3 +254,81 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         relayed["from"] = sid
         await self.emit("signal", relayed, to=event.to)
         return {"ok": True}
+
+    # ---- media: relay signaling and recording ----------------------------------------------
+
+    async def _in_consult(self, sid: str, consult_id: str) -> tuple[ConsultMedia, User, Consult]:
+        """The media side, the user and the consult, for a participant of that consult."""
+        if self.media is None:
+            raise ApiError(errors.RELAY_UNAVAILABLE, "this server runs without a media relay", 503)
+        user = await self._user(sid)
+        if self.ctx.presence.consult_of(sid) != consult_id:
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult first", 409)
+        consult = await self.ctx.service.store.get_consult(consult_id)
+        if consult is None:
+            raise ApiError(errors.NOT_IN_CONSULT, "the consult is gone", 409)
+        return self.media, user, consult
+
+    def _check_sdp(self, sdp: str) -> None:
+        try:
+            check_sdp(sdp, self.ctx.limits.max_sdp_bytes)
+        except SdpTooLarge as exc:
+            raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
+        except SdpProblem as exc:
+            raise ApiError(errors.INVALID_SDP, str(exc)) from None
+
+    @acknowledged
+    async def on_relay_publish(self, sid: str, data: Any) -> Ack:
+        event = self._parse(RelayPublishEvent, data, "relay-publish")
+        self._check_sdp(event.description.sdp)
+        media, user, consult = await self._in_consult(sid, event.consult_id)
+        answer = await media.publish(consult, sid, user, event)
+        return {"ok": True, "description": {"type": "answer", "sdp": answer}}
+
+    @acknowledged
+    async def on_relay_answer(self, sid: str, data: Any) -> Ack:
+        event = self._parse(RelayAnswerEvent, data, "relay-answer")
+        self._check_sdp(event.description.sdp)
+        media, _user, consult = await self._in_consult(sid, event.consult_id)
+        await media.subscriber_answer(consult, sid, event)
+        return {"ok": True}
+
+    @acknowledged
+    async def on_relay_candidate(self, sid: str, data: Any) -> Ack:
+        event = self._parse(RelayCandidateEvent, data, "relay-candidate")
+        try:
+            check_candidate(event.candidate.candidate, self.ctx.limits.max_candidate_bytes)
+        except SdpProblem as exc:
+            raise ApiError(errors.INVALID_SDP, str(exc)) from None
+        media, _user, consult = await self._in_consult(sid, event.consult_id)
+        await media.candidate(consult, sid, event)
+        return {"ok": True}
+
+    @acknowledged
+    async def on_p2p_failed(self, sid: str, data: Any) -> Ack:
+        event = self._parse(ConsultEvent, data, "p2p-failed")
+        media, user, consult = await self._in_consult(sid, event.consult_id)
+        consult = await media.p2p_failed(consult, user)
+        return {"ok": True, "media_path": consult.media_mode.value}
+
+    @acknowledged
+    async def on_recording_start(self, sid: str, data: Any) -> Ack:
+        event = self._parse(ConsultEvent, data, "recording-start")
+        media, user, _consult = await self._in_consult(sid, event.consult_id)
+        assert self.ctx.recordings is not None
+        consult = await self.ctx.recordings.authorize_recording(user, event.consult_id)
+        return {"ok": True, "recording": await media.start_recording(consult, user)}
+
+    @acknowledged
+    async def on_recording_consent(self, sid: str, data: Any) -> Ack:
+        event = self._parse(RecordingConsentEvent, data, "recording-consent")
+        media, user, consult = await self._in_consult(sid, event.consult_id)
+        return {"ok": True, "recording": await media.consent(consult, user, event)}
+
+    @acknowledged
+    async def on_recording_stop(self, sid: str, data: Any) -> Ack:
+        event = self._parse(ConsultEvent, data, "recording-stop")
+        media, user, _consult = await self._in_consult(sid, event.consult_id)
+        assert self.ctx.recordings is not None
+        consult = await self.ctx.recordings.authorize_recording(user, event.consult_id)
+        return {"ok": True, "recording": await media.stop_recording(consult, user)}

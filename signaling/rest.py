@@ -23,6 +23,7 @@ from rooms.people import Role, Specialty, User
 from rooms.service import Booking, ConsultService
 from signaling import errors
 from signaling.auth import bearer_token
+from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.hub import ConsultHub
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SIGNALING = web.AppKey("signaling", Signaling)
 HUB = web.AppKey("hub", ConsultHub)
+MEDIA = web.AppKey("media", ConsultMedia)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -340,6 +342,10 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel], act: Tr
             # Others of the specialty may have it listed as open.
             await hub.request_closed(consult)
         if consult.status in FINISHED:
+            media = request.app.get(MEDIA)
+            if media is not None:
+                # Stop recording and drop the relay before the room empties.
+                await media.consult_finished(consult.id)
             ctx.presence.clear(consult.id)
             await hub.consult_closed(consult.id)
         return json_response(view)

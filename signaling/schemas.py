@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from rooms.consult import MediaMode, Sex
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty
+from rooms.recordings import TrackSource
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 PeerId = Annotated[
@@ -193,3 +194,80 @@ class SignalEvent(Strict):
                 "a signal carries exactly one of description, candidate or end_of_candidates"
             )
         return self
+
+
+# ---- relay and recording events ------------------------------------------------------------
+
+Mid = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+class OfferDescription(Strict):
+    type: Literal["offer"]
+    sdp: str
+
+
+class AnswerDescription(Strict):
+    type: Literal["answer"]
+    sdp: str
+
+
+class RelayPublishEvent(Strict):
+    """The client's offer on its publish connection, naming the source of each sending mid."""
+
+    consult_id: ConsultId
+    description: OfferDescription
+    sources: Annotated[dict[Mid, TrackSource], Field(max_length=8)]
+
+    @model_validator(mode="after")
+    def _one_camera_one_microphone_one_second(self) -> RelayPublishEvent:
+        named = list(self.sources.values())
+        if any(named.count(source) > 1 for source in TrackSource):
+            raise ValueError("each source (camera, microphone, second) may be published once")
+        return self
+
+
+class RelayAnswerEvent(Strict):
+    consult_id: ConsultId
+    description: AnswerDescription
+
+
+class RelayCandidateEvent(Strict):
+    consult_id: ConsultId
+    leg: Literal["publish", "subscribe"]
+    candidate: IceCandidate
+
+
+class ConsultEvent(Strict):
+    """An event that names only its consult (`p2p-failed`, `recording-start`, `recording-stop`)."""
+
+    consult_id: ConsultId
+
+
+class RecordingConsentEvent(Strict):
+    consult_id: ConsultId
+    granted: bool
+
+
+class RecordingOut(BaseModel):
+    id: str
+    consult_id: str
+    participant: PersonRef
+    source: TrackSource
+    kind: str
+    codec: str
+    container: str
+    started_offset_s: float
+    duration_s: float
+    bytes: int
+    sha256: str
+    recovered: bool
+    created_at: datetime
+
+
+class RecordingListOut(BaseModel):
+    recordings: list[RecordingOut]
+
+
+class PlaybackOut(BaseModel):
+    url: str
+    expires_at: datetime

@@ -32,6 +32,11 @@ class Settings:
     public_url: str = ""
     redis_url: str | None = None
     media_address: str | None = None
+    media_port_min: int | None = None
+    media_port_max: int | None = None
+    relay_video_codec: str = "VP8"
+    recordings_dir: Path = Path("data/recordings")
+    playback_ttl: timedelta = timedelta(minutes=10)
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
 
@@ -69,6 +74,31 @@ def _ice_servers(raw: str | None) -> list[dict[str, Any]]:
     return servers
 
 
+VIDEO_CODECS = ("VP8", "H264")
+
+
+def _port_range(env: Mapping[str, str]) -> tuple[int | None, int | None]:
+    low, high = env.get("MEDIA_PORT_MIN") or "", env.get("MEDIA_PORT_MAX") or ""
+    if not low and not high:
+        return None, None
+    if not low or not high:
+        raise ConfigError("set both MEDIA_PORT_MIN and MEDIA_PORT_MAX, or neither")
+    port_min, port_max = _int(env, "MEDIA_PORT_MIN", 0), _int(env, "MEDIA_PORT_MAX", 0)
+    if not 1024 <= port_min <= port_max <= 65535:
+        raise ConfigError(
+            f"MEDIA_PORT_MIN..MEDIA_PORT_MAX must lie within 1024..65535 with MIN <= MAX, "
+            f"not {port_min}..{port_max}"
+        )
+    return port_min, port_max
+
+
+def _video_codec(env: Mapping[str, str]) -> str:
+    codec = (env.get("RELAY_VIDEO_CODEC") or "VP8").upper()
+    if codec not in VIDEO_CODECS:
+        raise ConfigError(f"RELAY_VIDEO_CODEC must be one of {', '.join(VIDEO_CODECS)}")
+    return codec
+
+
 def jwt_secret_in(data_dir: Path) -> str:
     """The JWT secret kept in the data directory, created (mode 0600) on first use."""
     path = data_dir / "jwt_secret"
@@ -86,6 +116,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
     limits = Limits()
+    port_min, port_max = _port_range(env)
     overrides = {
         name: _int(env, name.upper(), getattr(limits, name)) for name in Limits.__dataclass_fields__
     }
@@ -101,6 +132,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
         media_address=env.get("MEDIA_ADDRESS") or None,
+        media_port_min=port_min,
+        media_port_max=port_max,
+        relay_video_codec=_video_codec(env),
+        recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "recordings").resolve(),
+        playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),
         ice=IceConfig(
             servers=_ice_servers(env.get("ICE_SERVERS")),
             turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],

@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -101,4 +103,39 @@ audit_log = Table(
     Column("consult_id", String(32), ForeignKey("consults.id"), nullable=True),
     Column("detail", JSON, nullable=False),
     Index("ix_audit_consult", "consult_id"),
+)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("participant_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("codec", String(20), nullable=False),
+    Column("container", String(20), nullable=False),
+    Column("storage_key", String(300), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("started_offset_s", Float, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("duration_s", Float, nullable=False, default=0.0),
+    Column("bytes", BigInteger, nullable=False, default=0),
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("recovered", Boolean, nullable=False, default=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_recordings_consult", "consult_id"),
+    Index("ix_recordings_status", "status"),
+)
+
+recording_consents = Table(
+    "recording_consents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Index("ix_recording_consents_consult", "consult_id"),
 )

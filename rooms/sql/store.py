@@ -31,7 +31,15 @@ from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
-from rooms.sql.schema import audit_log, consults, institutions, users
+from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
+from rooms.sql.schema import (
+    audit_log,
+    consults,
+    institutions,
+    recording_consents,
+    recordings,
+    users,
+)
 
 
 def async_url(database_url: str) -> str:
@@ -155,6 +163,48 @@ def _audit_values(entry: AuditEntry) -> dict[str, Any]:
         "action": entry.action,
         "consult_id": entry.consult_id,
         "detail": entry.detail,
+    }
+
+
+def _recording(row: Row[Any]) -> Recording:
+    return Recording(
+        id=row.id,
+        consult_id=row.consult_id,
+        participant_id=row.participant_id,
+        source=TrackSource(row.source),
+        kind=row.kind,
+        codec=row.codec,
+        container=row.container,
+        storage_key=row.storage_key,
+        started_at=row.started_at,
+        started_offset_s=row.started_offset_s,
+        status=RecordingStatus(row.status),
+        duration_s=row.duration_s,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        recovered=row.recovered,
+        finished_at=row.finished_at,
+    )
+
+
+def _recording_values(rec: Recording) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "consult_id": rec.consult_id,
+        "participant_id": rec.participant_id,
+        "source": rec.source.value,
+        "kind": rec.kind,
+        "codec": rec.codec,
+        "container": rec.container,
+        "storage_key": rec.storage_key,
+        "started_at": rec.started_at,
+        "started_offset_s": rec.started_offset_s,
+        "status": rec.status.value,
+        "duration_s": rec.duration_s,
+        "bytes": rec.bytes,
+        "sha256": rec.sha256,
+        "recovered": rec.recovered,
+        "finished_at": rec.finished_at,
     }
 
 
@@ -320,6 +370,76 @@ class SqlConsultStore:
                 action=r.action,
                 consult_id=r.consult_id,
                 detail=r.detail,
+            )
+            for r in rows
+        ]
+
+    @busy_is_retryable
+    async def add_recording(self, recording: Recording, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(recordings).values(**_recording_values(recording)))
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    @busy_is_retryable
+    async def finish_recording(self, recording: Recording, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(recordings)
+                .where(recordings.c.id == recording.id)
+                .values(**_recording_values(recording))
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def get_recording(self, recording_id: str) -> Recording | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(recordings).where(recordings.c.id == recording_id))
+            ).first()
+        return _recording(row) if row else None
+
+    async def list_recordings(self, consult_id: str) -> list[Recording]:
+        stmt = (
+            select(recordings)
+            .where(recordings.c.consult_id == consult_id)
+            .order_by(recordings.c.started_at, recordings.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_recording(r) for r in (await conn.execute(stmt)).all()]
+
+    async def unfinished_recordings(self) -> list[Recording]:
+        stmt = select(recordings).where(recordings.c.status == RecordingStatus.RECORDING.value)
+        async with self.engine.connect() as conn:
+            return [_recording(r) for r in (await conn.execute(stmt)).all()]
+
+    @busy_is_retryable
+    async def add_consent(self, answer: ConsentAnswer, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(recording_consents).values(
+                    consult_id=answer.consult_id,
+                    user_id=answer.user_id,
+                    granted=answer.granted,
+                    at=answer.at,
+                    session_id=answer.session_id,
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def consents(self, consult_id: str) -> list[ConsentAnswer]:
+        stmt = (
+            select(recording_consents)
+            .where(recording_consents.c.consult_id == consult_id)
+            .order_by(recording_consents.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            ConsentAnswer(
+                consult_id=r.consult_id,
+                user_id=r.user_id,
+                granted=r.granted,
+                at=r.at,
+                session_id=r.session_id,
             )
             for r in rows
         ]

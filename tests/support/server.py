@@ -86,7 +86,11 @@ class RunningServer:
             elif line.startswith("SPECIALIST_URL="):
                 self.specialist_url = line.split("=", 1)[1]
         self.demo_consult_id = self.exam_room_url.split("consult=")[1].split("&")[0]
-        log = self.log_path.open("wb")
+        return self.launch()
+
+    def launch(self) -> RunningServer:
+        """Start `teleconsult serve` on the existing data directory and wait until it answers."""
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "teleconsult", "serve"],
             env=self.env(),
@@ -106,6 +110,13 @@ class RunningServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not come up:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a power cut or the OOM killer would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

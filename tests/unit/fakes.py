@@ -13,6 +13,7 @@ from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
+from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
 
 PROVINCE, CITY, COUNTY_A, COUNTY_B, TOWNSHIP_A = 1, 2, 3, 4, 5
 INSTITUTIONS = [
@@ -80,6 +81,8 @@ class InMemoryStore:
         self._passwords: dict[int, str] = {}
         self._consults: dict[str, Consult] = {}
         self.audit_log: list[AuditEntry] = []
+        self.recordings: dict[str, Recording] = {}
+        self.consent_answers: list[ConsentAnswer] = []
         self._ids = itertools.count(100)
 
     async def add_institution(
@@ -162,3 +165,27 @@ class InMemoryStore:
 
     async def audit_trail(self, consult_id: str) -> list[AuditEntry]:
         return [e for e in self.audit_log if e.consult_id == consult_id]
+
+    async def add_recording(self, recording: Recording, audit: AuditEntry) -> None:
+        self.recordings[recording.id] = recording
+        self.audit_log.append(audit)
+
+    async def finish_recording(self, recording: Recording, audit: AuditEntry) -> None:
+        self.recordings[recording.id] = recording
+        self.audit_log.append(audit)
+
+    async def get_recording(self, recording_id: str) -> Recording | None:
+        return self.recordings.get(recording_id)
+
+    async def list_recordings(self, consult_id: str) -> list[Recording]:
+        return [r for r in self.recordings.values() if r.consult_id == consult_id]
+
+    async def unfinished_recordings(self) -> list[Recording]:
+        return [r for r in self.recordings.values() if r.status is RecordingStatus.RECORDING]
+
+    async def add_consent(self, answer: ConsentAnswer, audit: AuditEntry) -> None:
+        self.consent_answers.append(answer)
+        self.audit_log.append(audit)
+
+    async def consents(self, consult_id: str) -> list[ConsentAnswer]:
+        return [a for a in self.consent_answers if a.consult_id == consult_id]

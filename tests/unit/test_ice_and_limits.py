@@ -101,6 +101,23 @@ def test_settings_have_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'teleconsult.db'}"
     assert settings.ice.servers == []
     assert settings.redis_url is None
+    assert (settings.media_port_min, settings.media_port_max) == (None, None)
+    assert settings.relay_video_codec == "VP8"
+    assert settings.recordings_dir == tmp_path / "recordings"
+    assert settings.playback_ttl.total_seconds() == 600
+
+
+def test_the_media_port_range_and_codec_are_settings(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "MEDIA_PORT_MIN": "40000",
+            "MEDIA_PORT_MAX": "40100",
+            "RELAY_VIDEO_CODEC": "h264",
+        }
+    )
+    assert (settings.media_port_min, settings.media_port_max) == (40000, 40100)
+    assert settings.relay_video_codec == "H264"
 
 
 def test_limits_are_overridable_by_their_upper_case_names(tmp_path: Path) -> None:
@@ -113,11 +130,23 @@ def test_limits_are_overridable_by_their_upper_case_names(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "eighty"), ("ICE_SERVERS", "[1]"), ("ICE_SERVERS", "{"), ("MAX_SDP_BYTES", "-1")],
+    [
+        ("PORT", "eighty"),
+        ("ICE_SERVERS", "[1]"),
+        ("ICE_SERVERS", "{"),
+        ("MAX_SDP_BYTES", "-1"),
+        ("MEDIA_PORT_MIN", "40000"),
+        ("RELAY_VIDEO_CODEC", "VP9"),
+    ],
 )
 def test_bad_settings_are_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_an_upside_down_media_port_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MEDIA_PORT_MIN"):
+        load_settings({"MEDIA_PORT_MIN": "50000", "MEDIA_PORT_MAX": "40000"})
 
 
 def test_the_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:

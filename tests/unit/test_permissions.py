@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.END_CONSULT,
+        A.VIEW_RECORDINGS,
     },
     ("doctor.a", "open_a"): {
         A.BOOK_CONSULT,
@@ -46,6 +47,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.END_CONSULT,
+        A.VIEW_RECORDINGS,
     },
     ("doctor.a", "assigned_b"): set(),
     ("doctor.b", "assigned_a"): set(),
@@ -56,6 +58,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.END_CONSULT,
+        A.VIEW_RECORDINGS,
     },
     # specialists: what is assigned to them, and open requests of their specialty
     ("obst", "assigned_a"): {
@@ -64,6 +67,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.DECLINE_CONSULT,
         A.JOIN_CONSULT,
         A.END_CONSULT,
+        A.RECORD_CONSULT,
+        A.VIEW_RECORDINGS,
     },
     ("obst", "open_a"): {A.VIEW_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT},
     ("obst", "assigned_b"): {
@@ -72,6 +77,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.DECLINE_CONSULT,
         A.JOIN_CONSULT,
         A.END_CONSULT,
+        A.RECORD_CONSULT,
+        A.VIEW_RECORDINGS,
     },
     ("obst2", "assigned_a"): set(),
     ("obst2", "open_a"): {A.VIEW_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT},
@@ -80,16 +87,16 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     ("paed", "open_a"): set(),
     ("paed", "assigned_b"): set(),
     # supervisors: their institution's subtree, read-only
-    ("sup", "assigned_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT},
-    ("sup", "open_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT},
-    ("sup", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT},
+    ("sup", "assigned_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
+    ("sup", "open_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
+    ("sup", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
     ("sup.b", "assigned_a"): set(),
     ("sup.b", "open_a"): set(),
-    ("sup.b", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT},
+    ("sup.b", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
     # admins: their subtree; may cancel, never take part in the call
-    ("admin", "assigned_a"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT},
-    ("admin", "open_a"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT},
-    ("admin", "assigned_b"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT},
+    ("admin", "assigned_a"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
+    ("admin", "open_a"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
+    ("admin", "assigned_b"): {A.VIEW_CONSULT, A.CANCEL_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS},
     # a disabled account may do nothing at all
     ("old", "assigned_a"): set(),
     ("old", "open_a"): set(),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from signaling.auth import TokenIssuer, bearer_token
+from signaling.auth import PlaybackTokens, TokenIssuer, bearer_token
 from signaling.errors import ApiError
 from tests.unit.fakes import DOCTOR_A
 
@@ -86,3 +86,48 @@ def test_bearer_header_parsing() -> None:
     assert bearer_token("Bearer abc") == "abc"
     assert bearer_token("Basic abc") is None
     assert bearer_token(None) is None
+
+
+# ---- playback links ---------------------------------------------------------------------------
+
+REC = "ab" * 16
+
+
+def playback() -> PlaybackTokens:
+    return PlaybackTokens(SECRET, "teleconsult", timedelta(minutes=10))
+
+
+def playback_code(token: str | None, recording_id: str = REC) -> str:
+    with pytest.raises(ApiError) as caught:
+        playback().verify(token, recording_id)
+    assert caught.value.status == 401
+    return caught.value.code
+
+
+def test_a_playback_link_opens_its_recording_for_its_user() -> None:
+    token, _ = playback().issue(DOCTOR_A, REC)
+    assert playback().verify(token, REC) == DOCTOR_A.id
+
+
+def test_a_playback_link_does_not_open_another_recording() -> None:
+    token, _ = playback().issue(DOCTOR_A, REC)
+    assert playback_code(token, "cd" * 16) == "token_invalid"
+
+
+def test_an_expired_playback_link_is_refused_as_expired() -> None:
+    token, _ = playback().issue(DOCTOR_A, REC, now=datetime.now(UTC) - timedelta(hours=1))
+    assert playback_code(token) == "token_expired"
+
+
+def test_a_login_token_is_not_a_playback_link_nor_the_other_way_round() -> None:
+    login, _ = issuer().issue(DOCTOR_A)
+    assert playback_code(login) == "token_wrong_audience"
+    link, _ = playback().issue(DOCTOR_A, REC)
+    assert code_of(link) == "token_wrong_audience"
+
+
+def test_a_forged_playback_link_is_refused() -> None:
+    forged = PlaybackTokens("f" * 48, "teleconsult", timedelta(minutes=10))
+    token, _ = forged.issue(DOCTOR_A, REC)
+    assert playback_code(token) == "token_invalid"
+    assert playback_code(None) == "token_missing"

@@ -1,0 +1,87 @@
+"""What signaling needs from a media node (the relay and its recorder), as an interface.
+
+`media/` implements it in this process today; because signaling only sees this protocol, a media
+node can later run in another process. Participants are named by their `peer_id` (one
+connection); the node learns which user a peer is from `participant_joined`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from rooms.recordings import Recording, TrackSource
+
+Leg = Literal["publish", "subscribe"]
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedTrack:
+    """One m-section of a subscribe offer: whose track it carries."""
+
+    peer_id: str
+    source: TrackSource
+    kind: str
+
+
+OfferSink = Callable[[str, str, str, dict[str, ForwardedTrack]], Awaitable[None]]
+"""(consult_id, peer_id, offer_sdp, tracks_by_mid): deliver a subscribe offer to a participant."""
+
+
+class MediaNode(Protocol):
+    def on_offer(self, sink: OfferSink) -> None:
+        """Where the node sends subscribe offers (signaling delivers them as `relay-offer`)."""
+        ...
+
+    async def publish(
+        self,
+        consult_id: str,
+        peer_id: str,
+        user_id: int,
+        offer_sdp: str,
+        sources: dict[str, TrackSource],
+    ) -> str:
+        """Answer a participant's publish offer (first or renegotiated)."""
+        ...
+
+    async def subscriber_answer(self, consult_id: str, peer_id: str, answer_sdp: str) -> None: ...
+
+    async def add_candidate(
+        self,
+        consult_id: str,
+        peer_id: str,
+        leg: Leg,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None: ...
+
+    async def leave(self, consult_id: str, peer_id: str) -> None:
+        """The participant left: stop forwarding and recording their tracks."""
+        ...
+
+    async def record(self, consult_id: str, started_at: datetime, user_ids: set[int]) -> None:
+        """Record the tracks of these users (now and as they publish); starts a session if none."""
+        ...
+
+    async def stop_recording(self, consult_id: str) -> list[Recording]:
+        """Stop and finalize every track's file; the finished recordings."""
+        ...
+
+    async def close_consult(self, consult_id: str) -> list[Recording]:
+        """The consult ended: stop recording (finalized recordings returned) and drop its relay."""
+        ...
+
+
+class RecordingFiles(Protocol):
+    """Reading finished recordings' bytes from recording storage (local disk, later S3)."""
+
+    def size(self, storage_key: str) -> int:
+        """The file's size in bytes; raises `NotFound` if it is missing."""
+        ...
+
+    def chunks(self, storage_key: str, first: int, last: int) -> AsyncIterator[bytes]:
+        """The bytes `first`..`last` (inclusive), in chunks, read off the event loop."""
+        ...
