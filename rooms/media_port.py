@@ -35,6 +35,11 @@ class MediaNode(Protocol):
         """Where the node sends subscribe offers (signaling delivers them as `relay-offer`)."""
         ...
 
+    async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:
+        """A participant of a relayed consult: they are offered the others' tracks, publishing
+        or not (a participant without a camera still sees and hears the others)."""
+        ...
+
     async def publish(
         self,
         consult_id: str,

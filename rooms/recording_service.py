@@ -128,7 +128,13 @@ class RecordingService:
             AuditEntry(
                 at=self.clock(),
                 actor_id=None,
-                action="recording.recovered" if recording.recovered else "recording.finalized",
+                action=(
+                    "recording.empty"
+                    if recording.status is RecordingStatus.EMPTY
+                    else "recording.recovered"
+                    if recording.recovered
+                    else "recording.finalized"
+                ),
                 consult_id=recording.consult_id,
                 detail={
                     "recording": recording.id,

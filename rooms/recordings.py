@@ -30,6 +30,8 @@ class RecordingStatus(StrEnum):
     """Being written; a crash leaves it like this until recovery finalizes it."""
     READY = "ready"
     """Finalized: indexed, hashed and renamed into place."""
+    EMPTY = "empty"
+    """The track ended before a single frame could be written: there is no file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,9 @@ class Recording:
             recovered=recovered,
             finished_at=at,
         )
+
+    def empty(self, at: datetime) -> Recording:
+        return replace(self, status=RecordingStatus.EMPTY, finished_at=at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,8 @@ class ConsultMedia:
         if moved is None:
             return consult
         self._state(consult.id).reason = reason
+        for sid, user in self.presence.room(consult.id).participants.items():
+            await self.node.join(consult.id, sid, user.id)
         await self.sio.emit(
             "media-path",
             {"consult_id": consult.id, "path": MediaMode.RELAY.value, "reason": reason.value},
@@ -125,6 +127,9 @@ class ConsultMedia:
         reason = relay_reason(consult.media_mode, peers)
         if reason is not None:
             consult = await self._move_to_relay(consult, reason, user)
+        elif consult.media_mode is MediaMode.RELAY:
+            self._state(consult.id)
+            await self.node.join(consult.id, sid, user.id)
         session = self._state(consult.id).recording
         if session.joined(user.id):
             await self._ask_consent(consult.id, sid, session)

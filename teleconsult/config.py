@@ -35,7 +35,7 @@ class Settings:
     media_port_min: int | None = None
     media_port_max: int | None = None
     relay_video_codec: str = "VP8"
-    recordings_dir: Path = Path("data/recordings")
+    recordings_dir: Path = Path("data/media")
     playback_ttl: timedelta = timedelta(minutes=10)
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
@@ -135,7 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_port_min=port_min,
         media_port_max=port_max,
         relay_video_codec=_video_codec(env),
-        recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "recordings").resolve(),
+        recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "media").resolve(),
         playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),
         ice=IceConfig(
             servers=_ice_servers(env.get("ICE_SERVERS")),

@@ -103,7 +103,7 @@ def test_settings_have_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.redis_url is None
     assert (settings.media_port_min, settings.media_port_max) == (None, None)
     assert settings.relay_video_codec == "VP8"
-    assert settings.recordings_dir == tmp_path / "recordings"
+    assert settings.recordings_dir == tmp_path / "media"
     assert settings.playback_ttl.total_seconds() == 600
 
 

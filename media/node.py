@@ -1,0 +1,143 @@
+"""The media node in this process: one forwarding relay per consult, and its recorder.
+
+It implements `rooms.media_port.MediaNode`, the only thing signaling knows of media. A consult's
+relay is made when its first participant publishes and dropped when the consult ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from media.consult_recorder import ConsultRecorder
+from media.relay import ConsultRelay, PublishedTrack, RelayConfig
+from media.storage import LocalRecordingStorage
+from rooms.media_port import ForwardedTrack, Leg, OfferSink
+from rooms.recording_service import RecordingService
+from rooms.recordings import Recording, TrackSource
+
+log = logging.getLogger(__name__)
+
+
+class LocalMediaNode:
+    def __init__(
+        self,
+        config: RelayConfig,
+        storage: LocalRecordingStorage,
+        ledger: RecordingService,
+        partial_dir: Path,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.ledger = ledger
+        self.partial_dir = partial_dir
+        self._relays: dict[str, ConsultRelay] = {}
+        self._users: dict[str, dict[str, int]] = {}
+        """consult_id → peer_id → user_id of everyone who published."""
+        self._recorders: dict[str, ConsultRecorder] = {}
+        self._sink: OfferSink | None = None
+
+    def on_offer(self, sink: OfferSink) -> None:
+        self._sink = sink
+
+    def _relay(self, consult_id: str) -> ConsultRelay:
+        relay = self._relays.get(consult_id)
+        if relay is None:
+
+            async def send_offer(peer_id: str, sdp: str, tracks: dict[str, PublishedTrack]) -> None:
+                if self._sink is None:
+                    return
+                await self._sink(
+                    consult_id,
+                    peer_id,
+                    sdp,
+                    {
+                        mid: ForwardedTrack(t.participant_id, TrackSource(t.source), t.kind)
+                        for mid, t in tracks.items()
+                    },
+                )
+
+            relay = ConsultRelay(consult_id, self.config, send_offer)
+            self._relays[consult_id] = relay
+        return relay
+
+    async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:
+        self._users.setdefault(consult_id, {})[peer_id] = user_id
+        await self._relay(consult_id).join(peer_id)
+
+    async def publish(
+        self,
+        consult_id: str,
+        peer_id: str,
+        user_id: int,
+        offer_sdp: str,
+        sources: dict[str, TrackSource],
+    ) -> str:
+        self._users.setdefault(consult_id, {})[peer_id] = user_id
+        relay = self._relay(consult_id)
+        return await relay.publish(peer_id, offer_sdp, {m: s.value for m, s in sources.items()})
+
+    async def subscriber_answer(self, consult_id: str, peer_id: str, answer_sdp: str) -> None:
+        await self._relay(consult_id).subscriber_answer(peer_id, answer_sdp)
+
+    async def add_candidate(
+        self,
+        consult_id: str,
+        peer_id: str,
+        leg: Leg,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        await self._relay(consult_id).add_candidate(
+            peer_id, leg, candidate, sdp_mid, sdp_mline_index
+        )
+
+    async def leave(self, consult_id: str, peer_id: str) -> None:
+        relay = self._relays.get(consult_id)
+        if relay is not None:
+            await relay.remove(peer_id)
+        self._users.get(consult_id, {}).pop(peer_id, None)
+
+    async def record(self, consult_id: str, started_at: datetime, user_ids: set[int]) -> None:
+        recorder = self._recorders.get(consult_id)
+        if recorder is None:
+            relay = self._relay(consult_id)
+            recorder = ConsultRecorder(
+                consult_id,
+                started_at,
+                relay,
+                self._users.setdefault(consult_id, {}),
+                self.storage,
+                self.ledger,
+                self.partial_dir,
+            )
+            self._recorders[consult_id] = recorder
+            relay.add_tap(recorder)
+        recorder.allow(user_ids)
+
+    async def stop_recording(self, consult_id: str) -> list[Recording]:
+        recorder = self._recorders.pop(consult_id, None)
+        if recorder is None:
+            return []
+        relay = self._relays.get(consult_id)
+        if relay is not None:
+            relay.remove_tap(recorder)
+        return await recorder.stop()
+
+    async def close_consult(self, consult_id: str) -> list[Recording]:
+        finished = await self.stop_recording(consult_id)
+        relay = self._relays.pop(consult_id, None)
+        self._users.pop(consult_id, None)
+        if relay is not None:
+            await relay.close()
+        return finished
+
+    async def close(self) -> None:
+        """Server shutdown: finalize every recording, close every relay."""
+        for consult_id in list(self._relays):
+            try:
+                await self.close_consult(consult_id)
+            except Exception:
+                log.exception("closing the media of consult %s", consult_id)
