@@ -10,11 +10,17 @@ import socketio
 from aiohttp import web
 
 import web_client
-from media.network import announce_only
+from media.files import StoredRecordingFiles
+from media.network import announce_only, use_port_range
+from media.node import LocalMediaNode
+from media.recovery import recover_recordings
+from media.relay import RelayConfig
+from media.storage import LocalRecordingStorage
+from rooms.recording_service import RecordingService
 from rooms.service import ConsultService
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
-from signaling.auth import TokenIssuer
+from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret
@@ -33,24 +39,50 @@ def build_tokens(settings: Settings) -> TokenIssuer:
     return TokenIssuer(resolved_jwt_secret(settings), settings.jwt_audience, settings.token_ttl)
 
 
+def relay_config(settings: Settings) -> RelayConfig:
+    return RelayConfig(
+        address=settings.media_address,
+        port_min=settings.media_port_min,
+        port_max=settings.media_port_max,
+        ice_servers=[],
+        video_codec=settings.relay_video_codec,
+    )
+
+
 def build_app(settings: Settings) -> web.Application:
     store = build_store(settings)
+    recordings = RecordingService(store)
+    storage = LocalRecordingStorage(settings.recordings_dir)
+    partial_dir = storage.partial_dir
+    if settings.media_address:
+        announce_only([settings.media_address])
+    if settings.media_port_min is not None and settings.media_port_max is not None:
+        use_port_range(settings.media_port_min, settings.media_port_max)
+    node = LocalMediaNode(relay_config(settings), storage, recordings, partial_dir)
+    secret = resolved_jwt_secret(settings)
     ctx = Signaling(
         service=ConsultService(store),
         tokens=build_tokens(settings),
         limits=settings.limits,
         ice=settings.ice,
+        media=node,
+        recordings=recordings,
+        recording_files=StoredRecordingFiles(storage),
+        playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    if settings.media_address:
-        announce_only([settings.media_address])
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)
 
-    async def close_store(_app: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        # Recordings the previous process left unfinished (a crash) are finalized first.
+        recovered = await recover_recordings(partial_dir, storage, recordings)
+        if recovered:
+            print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
         yield
+        await node.close()
         await store.close()
 
-    app.cleanup_ctx.append(close_store)
+    app.cleanup_ctx.append(lifecycle)
     return app
 
 
