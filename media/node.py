@@ -6,18 +6,30 @@ relay is made when its first participant publishes and dropped when the consult 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from media.consult_recorder import ConsultRecorder
-from media.relay import ConsultRelay, PublishedTrack, RelayConfig
+from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
 from media.storage import LocalRecordingStorage
+from rooms.errors import MediaRefused
 from rooms.media_port import ForwardedTrack, Leg, OfferSink
 from rooms.recording_service import RecordingService
 from rooms.recordings import Recording, TrackSource
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """The relay's refusals, as the domain error signaling maps to `media_refused`."""
+    try:
+        yield
+    except RelayError as exc:
+        raise MediaRefused(str(exc)) from None
 
 
 class LocalMediaNode:
@@ -64,7 +76,8 @@ class LocalMediaNode:
 
     async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:
         self._users.setdefault(consult_id, {})[peer_id] = user_id
-        await self._relay(consult_id).join(peer_id)
+        with refusals():
+            await self._relay(consult_id).join(peer_id)
 
     async def publish(
         self,
@@ -76,10 +89,14 @@ class LocalMediaNode:
     ) -> str:
         self._users.setdefault(consult_id, {})[peer_id] = user_id
         relay = self._relay(consult_id)
-        return await relay.publish(peer_id, offer_sdp, {m: s.value for m, s in sources.items()})
+        with refusals():
+            return await relay.publish(
+                peer_id, offer_sdp, {m: s.value for m, s in sources.items()}
+            )
 
     async def subscriber_answer(self, consult_id: str, peer_id: str, answer_sdp: str) -> None:
-        await self._relay(consult_id).subscriber_answer(peer_id, answer_sdp)
+        with refusals():
+            await self._relay(consult_id).subscriber_answer(peer_id, answer_sdp)
 
     async def add_candidate(
         self,
@@ -90,9 +107,10 @@ class LocalMediaNode:
         sdp_mid: str | None,
         sdp_mline_index: int | None,
     ) -> None:
-        await self._relay(consult_id).add_candidate(
-            peer_id, leg, candidate, sdp_mid, sdp_mline_index
-        )
+        with refusals():
+            await self._relay(consult_id).add_candidate(
+                peer_id, leg, candidate, sdp_mid, sdp_mline_index
+            )
 
     async def leave(self, consult_id: str, peer_id: str) -> None:
         relay = self._relays.get(consult_id)

@@ -58,3 +58,10 @@ class StorageBusy(DomainError):
     """The database stayed locked by other writers past its wait; nothing was written."""
 
     code = "busy"
+
+
+class MediaRefused(DomainError):
+    """The media relay cannot use what it was sent (e.g. an offer without the consult's codec);
+    nothing changed."""
+
+    code = "media_refused"

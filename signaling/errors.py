@@ -12,6 +12,7 @@ from rooms.errors import (
     DomainError,
     IllegalTransition,
     InvalidBooking,
+    MediaRefused,
     NotFound,
     PermissionDenied,
     StorageBusy,
@@ -66,6 +67,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     ConcurrentUpdate: 409,
     ConsultFull: 409,
     InvalidBooking: 422,
+    MediaRefused: 422,
     StorageBusy: 503,
 }
 

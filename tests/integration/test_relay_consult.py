@@ -310,3 +310,103 @@ async def test_a_recording_cut_by_sigkill_is_recovered_finalized_and_playable_af
     assert "recording.recovered" in [e["action"] for e in trail]
     assert killed_at  # the kill happened after ≥ 4 s of recording
     assert not list((relay_server.data_dir / "media").glob("partial/*.part"))
+
+
+async def h264_only_offer() -> tuple[str, str]:
+    """A well-formed publish offer whose video cannot be VP8 (the consult's codec)."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+    from aiortc.mediastreams import VideoStreamTrack
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        transceiver.setCodecPreferences(
+            [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+        )
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp, str(transceiver.mid)
+    finally:
+        await pc.close()
+
+
+async def test_bad_relay_and_recording_events_get_clear_errors_and_change_nothing(
+    relay_server: RunningServer, people: list[RelayParticipant]
+) -> None:
+    consult = relay_server.book()
+    cid = consult["id"]
+    exam_room = await joined(relay_server, people, cid, "doctor.a")
+    specialist = await joined(relay_server, people, cid, "obstetrician")
+    assert (await exam_room.call("p2p-failed", {"consult_id": cid}))["media_path"] == "relay"
+
+    async def code(participant: RelayParticipant, event: str, payload: Any) -> str:
+        reply = await participant.call(event, payload)
+        assert reply["ok"] is False, reply
+        return str(reply["error"]["code"])
+
+    sdp, mid = await h264_only_offer()
+    publish = {"consult_id": cid, "description": {"type": "offer", "sdp": sdp}}
+    assert await code(exam_room, "relay-publish", {**publish, "sources": {mid: "camera"}}) == (
+        "media_refused"
+    )
+    assert (
+        await code(exam_room, "relay-publish", {**publish, "sources": {mid: "microwave"}})
+        == "invalid_payload"
+    )
+    assert (
+        await code(
+            exam_room, "relay-publish", {**publish, "sources": {"0": "camera", "1": "camera"}}
+        )
+        == "invalid_payload"
+    )
+    huge = {"type": "offer", "sdp": sdp + "a=x-padding:" + "x" * 60_000 + "\r\n"}
+    assert await code(
+        exam_room, "relay-publish", {**publish, "description": huge, "sources": {mid: "camera"}}
+    ) in {"sdp_too_large", "message_too_large"}
+    garbage = {"type": "offer", "sdp": "v=0\r\nthis is not sdp"}
+    assert (
+        await code(exam_room, "relay-publish", {**publish, "description": garbage, "sources": {}})
+        == "invalid_sdp"
+    )
+    assert (
+        await code(
+            exam_room,
+            "relay-candidate",
+            {"consult_id": cid, "leg": "publish", "candidate": {"candidate": "rm -rf /"}},
+        )
+        == "invalid_sdp"
+    )
+    assert (
+        await code(
+            exam_room,
+            "relay-candidate",
+            {"consult_id": cid, "leg": "sideways", "candidate": {"candidate": "candidate:1"}},
+        )
+        == "invalid_payload"
+    )
+    assert await code(exam_room, "recording-consent", {"consult_id": cid, "granted": True}) == (
+        "illegal_transition"
+    )
+    assert await code(specialist, "recording-stop", {"consult_id": cid}) == "illegal_transition"
+    assert await code(exam_room, "recording-start", {"consult_id": cid}) == "forbidden"
+    assert await code(specialist, "recording-start", {"consult_id": "nope"}) == "invalid_payload"
+    assert await code(specialist, "recording-start", {"consult_id": cid, "extra": 1}) == (
+        "invalid_payload"
+    )
+
+    outsider = RelayParticipant("doctor.b")
+    people.append(outsider)
+    await outsider.connect(relay_server.url, relay_server.token("doctor.b"))
+    assert await code(outsider, "recording-start", {"consult_id": cid}) == "not_in_consult"
+    assert await code(outsider, "relay-publish", {**publish, "sources": {mid: "camera"}}) == (
+        "not_in_consult"
+    )
+
+    # Nothing changed: still on the relay, not recording, and a good publish still works.
+    state = relay_server.request(
+        "GET", f"/api/consults/{cid}", token=relay_server.token("doctor.a")
+    )
+    assert state.body["media_mode"] == "relay" and state.body["status"] == "live"
+    assert (await exam_room.publish())["ok"]
+    assert not any(
+        e["recording"]["state"] != "off" for e in exam_room.events_named("recording-state")
+    )
