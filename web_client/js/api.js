@@ -59,4 +59,7 @@ export const api = {
   decline: (id, reason) => post(consultPath(id, 'decline'), { reason }),
   cancel: (id, reason) => post(consultPath(id, 'cancel'), { reason }),
   end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
+  recordings: (id) => request('GET', consultPath(id, 'recordings')),
+  /** A short-lived link to the recording's file, for a <video>/<audio> src. */
+  playback: (recordingId) => post(`/api/recordings/${encodeURIComponent(recordingId)}/playback`),
 };

@@ -1,6 +1,13 @@
-// The call view shared by the exam room and specialist pages: local preview, one <video> per
-// remote participant, mic/camera/hang-up controls, a status line and plain-language messages.
-// It owns the consult room membership: join, rejoin after a socket reconnect, leave, end.
+// The call view shared by the exam room and specialist pages: local preview, a tile per remote
+// participant (plus one per second source), mic/camera/second-source/recording/hang-up
+// controls, a status line and plain-language messages. It owns the consult room membership
+// (join, rejoin after a socket reconnect, leave, end) and the media path:
+//
+//   p2p    one direct link per remote participant (peer.js), as long as the consult is on it;
+//   relay  two connections to the server's relay (relay.js), from the moment the join ack or a
+//          `media-path` event says so. The same camera/microphone stream and the same tiles
+//          carry on; the users do nothing. A direct link that does not come up despite its ICE
+//          restarts is reported with `p2p-failed`, and the server decides.
 
 import { api } from './api.js';
 import { errorText } from './errors.js';
@@ -8,11 +15,16 @@ import { h } from './dom.js';
 import { onLangChange, t } from './i18n.js';
 import { debug } from './log.js';
 import { PeerLink } from './peer.js';
+import { RecordingControls } from './recording.js';
+import { RelayLink } from './relay.js';
+import { openSecond, secondOptions } from './second-source.js';
 import { notify, request, whenConnected } from './socket.js';
 
 const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
 /** Tries of `join` when the server answers `conflict` (a simultaneous join won the race). */
 const JOIN_ATTEMPTS = 4;
+/** After the server keeps the direct path despite a `p2p-failed`, wait this long to say it again. */
+const P2P_REPORT_INTERVAL_MS = 30000;
 
 /** What getUserMedia's error means for the user (they can still join to see and hear). */
 function mediaErrorKey(err) {
@@ -29,6 +41,9 @@ function mediaErrorKey(err) {
       return 'call.media.failed';
   }
 }
+
+/** A remote tile's key: a participant's camera + microphone, or their second source. */
+const tileKey = (peerId, source) => (source === 'second' ? `${peerId}:second` : peerId);
 
 export class CallView {
   /**
@@ -47,12 +62,24 @@ export class CallView {
     this.peerId = null;
     this.iceServers = [];
     this.localStream = null;
-    this.peers = new Map(); // peer_id → {link, user, tile, video}
+    this.second = null; // our second source {track, stream} while it is shared
+    this.people = new Map(); // peer_id → user|null: everyone else in the room
+    this.links = new Map(); // peer_id → PeerLink, on the peer-to-peer path
+    this.relay = null; // RelayLink, on the relay path
+    this.path = 'p2p';
+    this.tiles = new Map(); // tile key → {key, peerId, source, tile, video, caption}
+    this.lastP2pReport = 0; // when we last sent `p2p-failed` (ms since the epoch)
     this.active = false; // in a consult room (or trying to be)
     this.rejoinPending = false;
     this.attempts = 0;
     this.early = []; // [event, payload] that arrived while our join ack was on its way
     this.message = null; // {key, params, kind} so it can be re-rendered in another language
+    this.recording = new RecordingControls({
+      user,
+      request: (event, payload = {}) => request(this.socket, event, { consult_id: this.consultId, ...payload }),
+      say: (key, params, kind) => this.say(key, params, kind),
+      errorText,
+    });
     this.build(root);
     this.listen();
     onLangChange(() => this.render());
@@ -63,7 +90,10 @@ export class CallView {
     const button = (testid, key, onclick, extra = {}, translate = true) =>
       h('button', { type: 'button', dataset: { testid, i18n: translate ? key : undefined }, onclick, ...extra }, t(key));
     this.title = h('h2', { class: 'call-title', id: 'call-title', dataset: { testid: 'call-title' } });
-    this.statusLine = h('p', { class: 'call-status', role: 'status', dataset: { testid: 'call-status' } });
+    this.pathBadge = h('span', { class: 'path-badge', hidden: true, dataset: { testid: 'media-path' } });
+    this.statusText = h('span');
+    this.statusLine = h('p', { class: 'call-status', role: 'status', dataset: { testid: 'call-status' } },
+      this.statusText, ' ', this.pathBadge);
     this.messageLine = h('p', {
       class: 'call-message', 'aria-live': 'assertive', hidden: true, dataset: { testid: 'call-message' },
     });
@@ -73,12 +103,22 @@ export class CallView {
       dataset: { testid: 'local-video' }, 'aria-label': t('call.localVideo'),
     });
     this.localVideo.muted = true; // the attribute alone does not mute a MediaStream in every browser
+    this.secondVideo = h('video', {
+      class: 'local-second', autoplay: true, playsinline: true, muted: true, hidden: true,
+      dataset: { testid: 'local-second-video' },
+    });
+    this.secondVideo.muted = true;
     // The label says what a press will do ("Mute" / "Unmute"); data-off drives the styling.
     this.micButton = button('mute-button', 'call.mute', () => this.toggle('audio'), {}, false);
     this.cameraButton = button('camera-button', 'call.cameraOff', () => this.toggle('video'), {}, false);
+    this.secondButton = button('second-button', 'second.share', () => this.toggleSecond(), {}, false);
     this.soundButton = button('enable-sound-button', 'call.enableSound', () => this.enableSound(), { hidden: true });
     this.leaveButton = button('leave-button', 'call.leave', () => this.leave());
     this.hangupButton = button('hangup-button', 'call.hangUp', () => this.hangUp(), { class: 'danger' });
+    this.secondHeading = h('p', { class: 'picker-heading' });
+    this.secondChoices = h('div', { class: 'card-actions' });
+    this.secondPicker = h('div', { class: 'second-picker', hidden: true, dataset: { testid: 'second-picker' } },
+      this.secondHeading, this.secondChoices);
     this.conclusion = h('textarea', {
       rows: 3, maxlength: 4000, dataset: { testid: 'conclusion-input' }, id: 'call-conclusion',
     });
@@ -91,13 +131,15 @@ export class CallView {
     this.ended = h('div', { class: 'call-ended', hidden: true, role: 'alert', dataset: { testid: 'call-ended' } },
       this.endedText, this.endedNote,
       button('call-back-button', 'call.back', () => this.close()));
+    const rec = this.recording;
     this.controls = h('div', { class: 'controls' },
-      this.micButton, this.cameraButton, this.soundButton, this.leaveButton, this.hangupButton);
+      this.micButton, this.cameraButton, this.secondButton, rec.startButton, rec.stopButton,
+      this.soundButton, this.leaveButton, this.hangupButton);
 
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
-      h('header', { class: 'call-header' }, this.title, this.statusLine),
-      this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo),
-      this.messageLine, this.controls, this.conclusionBox, this.ended);
+      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting),
+      this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
+      this.messageLine, this.controls, this.secondPicker, this.conclusionBox, this.ended, rec.dialog);
     root.replaceChildren(this.view);
   }
 
@@ -112,14 +154,16 @@ export class CallView {
       this.early.push([kind, p]);
       return true;
     };
-    s.on('peer-joined', (p) => mine(p) && !held('peer-joined', p) && this.peerJoined(p));
-    s.on('peer-left', (p) => mine(p) && !held('peer-left', p) && this.peerLeft(p));
-    s.on('signal', (p) => mine(p) && !held('signal', p) && this.route(p));
+    for (const kind of Object.keys(this.roomEvents())) {
+      s.on(kind, (p) => mine(p) && !held(kind, p) && this.roomEvents()[kind](p));
+    }
     s.on('consult-state', ({ consult }) => {
       if (!this.active || consult?.id !== this.consultId) return;
       this.consult = consult;
-      if (FINISHED.has(consult.status)) this.finish(consult);
-      else this.render();
+      this.recording.setConsult(consult);
+      if (FINISHED.has(consult.status)) return this.finish(consult);
+      if (this.peerId && consult.media_mode === 'relay') this.usePath('relay');
+      this.render();
     });
     s.on('disconnect', () => {
       if (!this.active) return;
@@ -128,9 +172,22 @@ export class CallView {
     });
     s.on('connect', () => {
       // The server forgot our old peer id with the old connection; the others were told we
-      // left. Start over: new peer id, fresh peer connections with whoever is there now.
+      // left. Start over: new peer id, fresh connections with whoever is there now.
       if (this.active && this.rejoinPending) this.enterRoom();
     });
+  }
+
+  /** Events about the consult room, by name; they wait for our join ack (see listen()). */
+  roomEvents() {
+    return {
+      'peer-joined': (p) => this.peerJoined(p),
+      'peer-left': (p) => this.peerLeft(p),
+      signal: (p) => this.route(p),
+      'media-path': (p) => this.usePath(p.path),
+      'relay-offer': (p) => this.relayOffer(p),
+      'recording-consent-requested': (p) => this.recording.askConsent(p.requested_by),
+      'recording-state': (p) => this.recording.update(p.recording),
+    };
   }
 
   /** Open the call view and join `consultId` (camera/mic first, then the room). */
@@ -183,8 +240,10 @@ export class CallView {
     const attempt = ++this.attempts;
     const current = () => this.active && attempt === this.attempts;
     this.rejoinPending = false;
-    this.closePeers();
+    // Connections go; tiles stay until the join ack says who is still here.
+    this.closeConnections();
     this.peerId = null;
+    this.path = 'p2p';
     this.early = [];
     this.render();
     await whenConnected(this.socket);
@@ -212,34 +271,36 @@ export class CallView {
     this.peerId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
     this.consult = ack.consult ?? this.consult;
+    this.recording.setConsult(this.consult);
     if (this.consult && FINISHED.has(this.consult.status)) return this.finish(this.consult);
-    debug('joined as', this.peerId, 'with', (ack.peers ?? []).map((p) => p.peer_id));
+    this.recording.update(ack.recording, { announce: false });
+    const relay = ack.media_path === 'relay' || this.consult?.media_mode === 'relay';
+    this.path = relay ? 'relay' : 'p2p';
+    debug('joined as', this.peerId, 'on', this.path, 'with', (ack.peers ?? []).map((p) => p.peer_id));
+    const here = new Set((ack.peers ?? []).map((p) => p.peer_id));
+    for (const peerId of [...this.people.keys()]) if (!here.has(peerId)) this.forget(peerId);
     for (const peer of ack.peers ?? []) {
       // They were here first: we arrived, so we make the first offer to each of them.
-      if (peer.peer_id !== this.peerId) this.addPeer(peer, { initiator: true });
+      if (peer.peer_id !== this.peerId) this.meet(peer, { initiator: true });
     }
+    if (relay) this.openRelay();
     const early = this.early;
     this.early = [];
-    for (const [kind, payload] of early) {
-      if (kind === 'peer-joined') this.peerJoined(payload);
-      else if (kind === 'peer-left') this.peerLeft(payload);
-      else this.route(payload);
-    }
+    const handlers = this.roomEvents();
+    for (const [kind, payload] of early) handlers[kind](payload);
     this.render();
   }
 
   peerJoined({ peer }) {
     if (peer.peer_id === this.peerId) return;
-    const known = this.peers.get(peer.peer_id);
-    if (known) this.nameTile(known, peer.user); // met already: in our join ack, or by its offer
-    else this.addPeer(peer);
+    this.meet(peer); // met already (in our join ack, or by its offer): only named here
     this.say('call.peer.joined', { name: peer.user?.display_name ?? '' });
   }
 
   peerLeft({ peer_id: peerId, reason }) {
-    const peer = this.peers.get(peerId);
-    this.removePeer(peerId);
-    const name = peer?.user?.display_name ?? '';
+    const user = this.people.get(peerId);
+    this.forget(peerId);
+    const name = user?.display_name ?? '';
     this.say(reason === 'disconnected' ? 'call.peer.lost' : 'call.peer.left', { name }, 'warn');
   }
 
@@ -259,62 +320,66 @@ export class CallView {
     }
   }
 
-  /** Hand a signal to its peer's link; an offer may come before (or without) peer-joined. */
-  route(signal) {
-    const peer = this.peers.get(signal.from) ?? this.addPeer({ peer_id: signal.from, user: null });
-    peer.link.handle(signal);
+  // ---- participants and their tiles -------------------------------------------------------------
+
+  /** A remote participant is in the room: their tile, and a direct link on the p2p path. */
+  meet(peer, { initiator = false } = {}) {
+    const known = this.people.has(peer.peer_id);
+    const user = peer.user ?? this.people.get(peer.peer_id) ?? null;
+    this.people.set(peer.peer_id, user);
+    this.tile(peer.peer_id, 'camera');
+    if (this.path === 'p2p' && (!known || !this.links.has(peer.peer_id))) this.addLink(peer.peer_id, initiator);
+    this.render();
   }
 
-  /** Meet a remote participant: a tile with its <video>, and a peer connection to it. */
-  addPeer(peer, { initiator = false } = {}) {
-    this.removePeer(peer.peer_id);
-    const video = h('video', {
-      autoplay: true, playsinline: true, dataset: { testid: 'remote-video', peerId: peer.peer_id },
-    });
-    const caption = h('figcaption');
-    const tile = h('figure', { class: 'remote-tile', dataset: { peerId: peer.peer_id } }, video, caption);
-    this.remotes.append(tile);
-    const entry = { tile, video, caption };
-    this.nameTile(entry, peer.user);
-    entry.link = new PeerLink({
-      label: peer.peer_id,
-      polite: this.peerId < peer.peer_id,
-      initiator,
-      iceServers: this.iceServers,
-      localStream: this.localStream,
-      send: (msg) => this.signal(peer.peer_id, msg),
-      onStream: (stream) => this.showRemote(video, stream),
-      onStateChange: () => this.render(),
-    });
-    this.peers.set(peer.peer_id, entry);
+  /** They left: their link and every tile of theirs go. */
+  forget(peerId) {
+    this.people.delete(peerId);
+    this.links.get(peerId)?.close();
+    this.links.delete(peerId);
+    for (const source of ['camera', 'second']) this.removeTile(tileKey(peerId, source));
     this.render();
+  }
+
+  /** The tile for a participant's camera or second source, made on first use. */
+  tile(peerId, source) {
+    const key = tileKey(peerId, source);
+    let entry = this.tiles.get(key);
+    if (entry) return entry;
+    const video = h('video', {
+      autoplay: true, playsinline: true, dataset: { testid: 'remote-video', peerId, source },
+    });
+    if (source === 'second') video.muted = true; // pictures only; the sound is on the camera tile
+    const caption = h('figcaption');
+    const tile = h('figure', { class: 'remote-tile', dataset: { peerId, source } }, video, caption);
+    // A person's second source sits right after their camera.
+    const after = source === 'second' ? this.tiles.get(peerId)?.tile : null;
+    if (after) after.after(tile);
+    else this.remotes.append(tile);
+    entry = { key, peerId, source, tile, video, caption };
+    this.tiles.set(key, entry);
+    this.nameTile(entry);
     return entry;
   }
 
-  nameTile(entry, user) {
-    entry.user = user;
-    entry.caption.textContent = user?.display_name ?? '';
-    entry.video.setAttribute('aria-label', t('call.remoteVideo', { name: user?.display_name ?? '' }));
+  nameTile(entry) {
+    const name = this.people.get(entry.peerId)?.display_name ?? '';
+    const second = entry.source === 'second';
+    entry.caption.textContent = second ? t('second.caption', { name }) : name;
+    entry.video.setAttribute('aria-label', t(second ? 'second.remoteVideo' : 'call.remoteVideo', { name }));
   }
 
-  removePeer(peerId) {
-    const entry = this.peers.get(peerId);
+  removeTile(key) {
+    const entry = this.tiles.get(key);
     if (!entry) return;
-    this.peers.delete(peerId);
-    entry.link.close();
+    this.tiles.delete(key);
+    entry.video.srcObject = null;
     entry.tile.remove();
-    this.render();
   }
 
-  closePeers() {
-    for (const peerId of [...this.peers.keys()]) this.removePeer(peerId);
-  }
-
-  signal(to, msg) {
-    // While the socket is down, drop signals instead of letting socket.io buffer them: after
-    // the reconnect we rejoin under a new peer id and renegotiate from scratch anyway.
-    if (!this.socket.connected || !this.peerId) return;
-    notify(this.socket, 'signal', { consult_id: this.consultId, to, ...msg });
+  removeAllTiles() {
+    for (const key of [...this.tiles.keys()]) this.removeTile(key);
+    this.people.clear();
   }
 
   showRemote(video, stream) {
@@ -331,12 +396,215 @@ export class CallView {
   }
 
   enableSound() {
-    for (const { video } of this.peers.values()) {
+    for (const { video, source } of this.tiles.values()) {
+      if (source === 'second') continue;
       video.muted = false;
       video.play().catch(() => {});
     }
     this.soundButton.hidden = true;
   }
+
+  // ---- peer-to-peer path ----------------------------------------------------------------------
+
+  /** Hand a signal to its peer's link; an offer may come before (or without) peer-joined. */
+  route(signal) {
+    if (this.path !== 'p2p') return; // a late signal from the direct path we left
+    if (!this.links.has(signal.from)) this.meet({ peer_id: signal.from, user: null });
+    this.links.get(signal.from)?.handle(signal);
+  }
+
+  addLink(peerId, initiator) {
+    this.links.get(peerId)?.close();
+    const link = new PeerLink({
+      label: peerId,
+      polite: this.peerId < peerId,
+      initiator,
+      iceServers: this.iceServers,
+      localStream: this.localStream,
+      second: this.second,
+      send: (msg) => this.signal(peerId, msg),
+      onStream: (stream, source) => {
+        if (this.links.get(peerId) === link) this.showRemote(this.tile(peerId, source).video, stream);
+      },
+      onStreamGone: (source) => {
+        if (this.links.get(peerId) === link) this.removeTile(tileKey(peerId, source));
+      },
+      onStateChange: () => this.render(),
+      onFailed: () => this.reportP2pFailed(),
+    });
+    this.links.set(peerId, link);
+    return link;
+  }
+
+  signal(to, msg) {
+    // While the socket is down, drop signals instead of letting socket.io buffer them: after
+    // the reconnect we rejoin under a new peer id and renegotiate from scratch anyway.
+    if (!this.socket.connected || !this.peerId) return;
+    notify(this.socket, 'signal', { consult_id: this.consultId, to, ...msg });
+  }
+
+  /** A direct link does not come up: ask the server to carry the media (it may say no). */
+  async reportP2pFailed() {
+    if (this.path !== 'p2p' || !this.peerId || !this.socket.connected) return;
+    if (Date.now() - this.lastP2pReport < P2P_REPORT_INTERVAL_MS) return;
+    this.lastP2pReport = Date.now();
+    debug('reporting p2p-failed');
+    try {
+      const ack = await request(this.socket, 'p2p-failed', { consult_id: this.consultId });
+      if (ack.media_path === 'relay') this.usePath('relay');
+    } catch (err) {
+      console.warn('p2p-failed refused', err.code, err.message); // the links keep trying
+    }
+  }
+
+  // ---- relay path -----------------------------------------------------------------------------
+
+  /** Follow the server onto the relay (never back: a consult on the relay stays there). */
+  usePath(path) {
+    if (path !== 'relay' || !this.active || !this.peerId) return;
+    if (this.path === 'relay' && this.relay) return;
+    debug('media path → relay');
+    this.path = 'relay';
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.openRelay();
+    this.render();
+  }
+
+  openRelay() {
+    if (this.relay) return;
+    const consultId = this.consultId;
+    const relay = new RelayLink({
+      iceServers: this.iceServers,
+      localStream: this.localStream,
+      second: this.second,
+      request: (event, payload) => request(this.socket, event, { consult_id: consultId, ...payload }),
+      notify: (event, payload) => {
+        if (this.socket.connected) notify(this.socket, event, { consult_id: consultId, ...payload });
+      },
+      onFeeds: (feeds) => this.relay === relay && this.showFeeds(feeds),
+      onStateChange: () => this.render(),
+      onError: (err) => {
+        if (this.relay !== relay) return;
+        console.warn('relay refused', err.code, err.message);
+        this.say('call.relay.failed', { reason: errorText(err) }, 'error');
+      },
+      onFailed: () => this.relay === relay && this.rejoin(),
+    });
+    this.relay = relay;
+    relay.publish();
+  }
+
+  relayOffer(payload) {
+    if (!this.relay) this.usePath('relay');
+    this.relay?.handleOffer(payload);
+  }
+
+  /** What the relay sends us: each feed on its participant's tile; second sources come and go. */
+  showFeeds(feeds) {
+    const seconds = new Set();
+    for (const feed of feeds) {
+      if (!this.people.has(feed.peerId) || feed.user) this.people.set(feed.peerId, feed.user ?? null);
+      const entry = this.tile(feed.peerId, feed.source);
+      this.nameTile(entry);
+      this.showRemote(entry.video, feed.stream);
+      if (feed.source === 'second') seconds.add(entry.key);
+    }
+    for (const entry of [...this.tiles.values()]) {
+      if (entry.source === 'second' && !seconds.has(entry.key)) this.removeTile(entry.key);
+    }
+    this.render();
+  }
+
+  /** The relay connections broke for good: leave and join again, which rebuilds them. */
+  async rejoin() {
+    if (!this.active) return;
+    debug('relay failed; rejoining');
+    this.say('call.relay.rejoining', {}, 'warn');
+    this.closeConnections();
+    if (this.peerId && this.socket.connected) {
+      // Wait for the leave to be taken before joining again: the server handles events concurrently.
+      await request(this.socket, 'leave', { consult_id: this.consultId }).catch(() => {});
+    }
+    if (this.active) this.enterRoom();
+  }
+
+  closeConnections() {
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.relay?.close();
+    this.relay = null;
+  }
+
+  // ---- second source --------------------------------------------------------------------------
+
+  toggleSecond() {
+    if (this.second) this.stopSecond();
+    else if (!this.secondPicker.hidden) this.secondPicker.hidden = true;
+    else this.pickSecond();
+  }
+
+  /** Offer the sources there are: other cameras (a capture card is one) and the screen. */
+  async pickSecond() {
+    const main = this.localStream?.getVideoTracks()[0]?.getSettings().deviceId;
+    const options = await secondOptions(main);
+    if (!options.length) {
+      this.say('second.none', {}, 'warn');
+      return;
+    }
+    let cameras = 0;
+    const label = (o) => (o.kind === 'screen' ? t('second.screen') : o.label || t('second.device', { n: ++cameras }));
+    this.secondChoices.replaceChildren(
+      ...options.map((o) => h('button', {
+        type: 'button', dataset: { testid: 'second-option', kind: o.kind }, onclick: () => this.startSecond(o),
+      }, label(o))),
+      h('button', { type: 'button', dataset: { testid: 'second-cancel' }, onclick: () => { this.secondPicker.hidden = true; } },
+        t('second.cancel')));
+    this.secondPicker.hidden = false;
+  }
+
+  async startSecond(option) {
+    this.secondPicker.hidden = true;
+    let second;
+    try {
+      second = await openSecond(option);
+    } catch (err) {
+      console.warn('second source failed', err);
+      if (err?.name !== 'NotAllowedError' || option.kind !== 'screen') {
+        this.say('second.failed', { reason: t(mediaErrorKey(err)) }, 'warn');
+      }
+      return; // closing the screen picker is no error
+    }
+    if (!this.active) {
+      second.track.stop();
+      return;
+    }
+    this.stopSecond({ quiet: true });
+    this.second = second;
+    // "Stop sharing" in the browser's own bar ends the track: stop it here too.
+    second.track.addEventListener('ended', () => this.second === second && this.stopSecond());
+    this.secondVideo.srcObject = second.stream;
+    this.secondVideo.hidden = false;
+    for (const link of this.links.values()) link.setSecond(second);
+    this.relay?.setSecond(second);
+    this.render();
+  }
+
+  stopSecond({ quiet = false } = {}) {
+    const second = this.second;
+    if (!second) return;
+    this.second = null;
+    second.track.stop();
+    this.secondVideo.srcObject = null;
+    this.secondVideo.hidden = true;
+    if (!quiet) {
+      for (const link of this.links.values()) link.setSecond(null);
+      this.relay?.setSecond(null);
+    }
+    this.render();
+  }
+
+  // ---- controls -------------------------------------------------------------------------------
 
   toggle(kind) {
     const tracks = kind === 'audio' ? this.localStream?.getAudioTracks() : this.localStream?.getVideoTracks();
@@ -381,6 +649,7 @@ export class CallView {
     this.active = false;
     this.controls.hidden = true;
     this.stage.hidden = true;
+    this.secondPicker.hidden = true;
     this.conclusionBox.hidden = true;
     this.ended.hidden = false;
     this.endedNote.textContent = consult?.closing_note ?? '';
@@ -390,8 +659,12 @@ export class CallView {
 
   stop() {
     this.active = false;
-    this.closePeers();
+    this.closeConnections();
+    this.removeAllTiles();
+    this.path = 'p2p';
     this.peerId = null;
+    this.stopSecond({ quiet: true });
+    this.recording.reset();
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
     this.localStream = null;
     this.localVideo.srcObject = null;
@@ -414,8 +687,11 @@ export class CallView {
     if (!this.active) return FINISHED.has(status) ? status : 'closed';
     if (!this.socket.connected || this.rejoinPending) return 'reconnecting';
     if (!this.peerId) return 'joining';
-    const states = [...this.peers.values()].map((p) => p.link.state);
-    if (!states.length) return 'waiting';
+    if (!this.people.size) return 'waiting';
+    const states = this.path === 'relay'
+      ? [this.relay?.state ?? 'new']
+      : [...this.links.values()].map((link) => link.state);
+    if (!states.length) return 'connecting';
     if (states.some((s) => s === 'disconnected' || s === 'failed')) return 'reconnecting';
     if (states.some((s) => s === 'connected')) return 'connected';
     return 'connecting';
@@ -424,11 +700,15 @@ export class CallView {
   render() {
     const state = this.callState();
     this.view.dataset.callState = state;
+    this.view.dataset.mediaPath = this.path;
     const c = this.consult;
     this.title.textContent = c
       ? t('call.title', { patient: c.patient?.name ?? '', specialty: t(`specialty.${c.specialty}`) })
       : t('call.titleLoading');
-    this.statusLine.textContent = t(`call.state.${state}`);
+    this.statusText.textContent = t(`call.state.${state}`);
+    this.pathBadge.hidden = !this.active || !this.peerId;
+    this.pathBadge.textContent = t(`call.path.${this.path}`);
+    this.pathBadge.dataset.path = this.path;
     if (this.message) {
       this.messageLine.textContent = t(this.message.key, this.message.params);
       this.messageLine.dataset.kind = this.message.kind;
@@ -441,7 +721,12 @@ export class CallView {
     const camOff = this.cameraButton.dataset.off === 'true';
     this.micButton.textContent = t(micOff ? 'call.unmute' : 'call.mute');
     this.cameraButton.textContent = t(camOff ? 'call.cameraOn' : 'call.cameraOff');
+    this.secondButton.textContent = t(this.second ? 'second.stop' : 'second.share');
+    this.secondButton.dataset.active = this.second ? 'true' : 'false';
+    this.secondHeading.textContent = t('second.choose');
     this.localVideo.setAttribute('aria-label', t('call.localVideo'));
-    for (const entry of this.peers.values()) this.nameTile(entry, entry.user);
+    this.secondVideo.setAttribute('aria-label', t('second.localVideo'));
+    for (const entry of this.tiles.values()) this.nameTile(entry);
+    this.recording.render();
   }
 }

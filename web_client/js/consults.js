@@ -2,6 +2,7 @@
 
 import { h } from './dom.js';
 import { lang, t } from './i18n.js';
+import { recordingsSection } from './recordings.js';
 
 export const SPECIALTIES = [
   'obstetrics', 'paediatrics', 'child_growth', 'reproductive_medicine', 'ultrasound',
@@ -10,6 +11,8 @@ export const SPECIALTIES = [
 
 export const JOINABLE = new Set(['accepted', 'waiting', 'live']);
 const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
+/** Consults whose recordings, if any, can be reviewed: those that took place and are over. */
+export const HAS_RECORDINGS = new Set(['ended']);
 
 export function formatTime(iso) {
   if (!iso) return '';
@@ -30,6 +33,7 @@ export function statusBadge(status) {
 /**
  * One consult as a list item. `actions` are buttons (or other nodes) the page adds;
  * `show` picks the counterpart to name: 'specialist' (exam room) or 'requester' (specialist).
+ * A finished consult (`ended`) also gets its recordings section.
  */
 export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
   const row = (key, value) => value ? [h('dt', {}, t(key)), h('dd', {}, value)] : [];
@@ -48,7 +52,8 @@ export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
       row('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
       row('consult.closingNote', c.closing_note)),
-    actions.length ? h('div', { class: 'card-actions' }, actions) : null);
+    actions.length ? h('div', { class: 'card-actions' }, actions) : null,
+    HAS_RECORDINGS.has(c.status) ? recordingsSection(c.id) : null);
 }
 
 /** Active consults first (soonest first), finished ones after (most recent first). */

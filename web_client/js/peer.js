@@ -7,7 +7,13 @@
 // gathering had started, Chromium (seen in 156) may never emit candidates for its answer and
 // the call hangs in "connecting". So the first offer has one author — the participant who
 // arrived last (the "initiator") — and the other side attaches its media when that offer comes.
-// A watchdog restarts ICE on any link that does not connect in time, whatever the cause.
+// A watchdog restarts ICE on any link that does not connect in time, whatever the cause; when
+// the second restart in a row does not connect either, the direct path is reported as failed
+// (the page then asks the server to move the consult to its relay).
+//
+// A second video source (ultrasound capture, shared screen) rides its own transceiver with its
+// own MediaStream; the receiving side tells it from the camera by its m-section: the camera and
+// microphone always come first, so the stream that arrives on the lowest m-section is the camera.
 
 import { debug } from './log.js';
 
@@ -19,6 +25,13 @@ const CONNECT_TIMEOUT_MS = 5000;
 const POLITE_DELAY_MS = 1500;
 /** A non-initiator that hears no offer this long makes the first offer itself. */
 const OFFER_WAIT_MS = 2000;
+/**
+ * ICE restarts in a row that may fail before the direct path is given up (≈ 15 s with
+ * CONNECT_TIMEOUT_MS: 5 s to connect, then 5 s after each of two restarts).
+ */
+const RESTARTS_BEFORE_GIVING_UP = 2;
+
+/** @typedef {{track: MediaStreamTrack, stream: MediaStream}} SecondSource */
 
 export class PeerLink {
   /**
@@ -28,16 +41,28 @@ export class PeerLink {
    * @param {boolean} o.initiator true when we joined after them: we make the first offer
    * @param {RTCIceServer[]} o.iceServers  from the join ack ([] on loopback)
    * @param {MediaStream|null} o.localStream  null = receive only (no camera/mic)
+   * @param {SecondSource|null} [o.second]  our second video source, if one is being shared
    * @param {(msg: object) => void} o.send  sends {description}|{candidate}|{end_of_candidates}
-   * @param {(stream: MediaStream) => void} o.onStream  a remote track arrived
+   * @param {(stream: MediaStream, source: 'camera'|'second') => void} o.onStream  a remote track arrived
+   * @param {(source: 'second') => void} [o.onStreamGone]  the remote stopped its second source
    * @param {() => void} o.onStateChange  connection state changed
+   * @param {() => void} [o.onFailed]  the direct path did not come up despite ICE restarts
+   *   (said again after each further restart that fails)
    */
-  constructor({ label, polite, initiator, iceServers, localStream, send, onStream, onStateChange }) {
+  constructor({
+    label, polite, initiator, iceServers, localStream, second = null, send, onStream,
+    onStreamGone = () => {}, onStateChange, onFailed = () => {},
+  }) {
     this.label = label;
     this.polite = polite;
     this.localStream = localStream;
+    this.second = second;
     this.send = send;
+    this.onStreamGone = onStreamGone;
     this.onStateChange = onStateChange;
+    this.onFailed = onFailed;
+    this.secondTransceiver = null; // ours, once the second source has been on this link
+    this.restarts = 0; // ICE restarts since the link was last connected
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswer = false;
@@ -47,7 +72,10 @@ export class PeerLink {
     // Signals are handled one at a time, in arrival order: an answer must not overtake the
     // offer it answers, and candidates need the remote description they belong to.
     this.queue = Promise.resolve();
-    this.remoteStream = new MediaStream();
+    this.remoteStream = new MediaStream(); // their camera + microphone
+    this.remoteSecond = null; // their second source: {stream, from} (from = their MediaStream)
+    this.mainStreamId = null; // id of their MediaStream that carries the camera
+    this.mainMid = Infinity; // the lowest m-section that brought it
 
     const pc = (this.pc = new RTCPeerConnection({ iceServers }));
 
@@ -72,9 +100,13 @@ export class PeerLink {
       else if (candidate.candidate) this.send({ candidate: candidate.toJSON() });
     };
 
-    pc.ontrack = ({ track }) => {
+    pc.ontrack = ({ track, streams, transceiver }) => {
+      if (this.isSecond(streams[0], transceiver)) {
+        this.showSecond(track, streams[0], onStream);
+        return;
+      }
       if (!this.remoteStream.getTracks().includes(track)) this.remoteStream.addTrack(track);
-      onStream(this.remoteStream);
+      onStream(this.remoteStream, 'camera');
     };
 
     pc.oniceconnectionstatechange = () => this.watchConnectivity();
@@ -83,6 +115,39 @@ export class PeerLink {
     if (initiator) this.attachMedia();
     else this.later('offerWait', OFFER_WAIT_MS, () => this.attachMedia());
     this.later('connect', CONNECT_TIMEOUT_MS, () => this.restartIce('not connected in time'));
+  }
+
+  /**
+   * Whether a remote track belongs to their second source: it came in a MediaStream other than
+   * the one on the lowest m-section (camera and microphone are always attached first).
+   */
+  isSecond(stream, transceiver) {
+    if (!stream) return false; // a sender that names no stream: treat as the camera
+    const mid = Number.parseInt(transceiver?.mid ?? '', 10);
+    const order = Number.isNaN(mid) ? Infinity : mid;
+    if (this.mainStreamId === null || order < this.mainMid) {
+      this.mainStreamId = stream.id;
+      this.mainMid = order;
+    }
+    return stream.id !== this.mainStreamId;
+  }
+
+  /** Their second source arrived (again): one stream of its own, gone when they stop it. */
+  showSecond(track, from, onStream) {
+    if (this.remoteSecond?.from !== from) {
+      const stream = new MediaStream();
+      this.remoteSecond = { stream, from };
+      // The sender stopping its second source removes the track from its stream here.
+      from.addEventListener('removetrack', () => {
+        if (this.remoteSecond?.from !== from || from.getTracks().length) return;
+        this.remoteSecond = null;
+        this.onStreamGone('second');
+      });
+    }
+    const { stream } = this.remoteSecond;
+    for (const old of stream.getTracks()) if (old !== track) stream.removeTrack(old);
+    if (!stream.getTracks().includes(track)) stream.addTrack(track);
+    onStream(stream, 'second');
   }
 
   /** "new" | "connecting" | "connected" | "disconnected" | "failed" | "closed" */
@@ -110,6 +175,28 @@ export class PeerLink {
       const present = this.pc.getTransceivers().some((t) => t.receiver.track.kind === kind);
       if (!present) this.pc.addTransceiver(kind, { direction: 'recvonly' });
     }
+    if (this.second) this.setSecond(this.second);
+  }
+
+  /**
+   * Start, replace or stop (null) sending our second source. It always gets a transceiver of
+   * its own (never one of the camera's), kept for the next share: stopping makes it inactive.
+   * @param {SecondSource|null} second
+   */
+  setSecond(second) {
+    this.second = second;
+    if (!this.mediaAttached || this.closed) return; // attachMedia() adds it with the camera
+    const transceiver = this.secondTransceiver;
+    if (!transceiver) {
+      if (!second) return;
+      this.secondTransceiver = this.pc.addTransceiver(second.track, {
+        direction: 'sendonly', streams: [second.stream],
+      });
+      return;
+    }
+    transceiver.sender.replaceTrack(second?.track ?? null).catch((err) => console.warn('replaceTrack', err));
+    if (second) transceiver.sender.setStreams(second.stream);
+    transceiver.direction = second ? 'sendonly' : 'inactive'; // renegotiates
   }
 
   sendDescription() {
@@ -133,17 +220,29 @@ export class PeerLink {
       this.later('connect', DISCONNECTED_GRACE_MS, () => this.restartIce('disconnected too long'));
     } else if (conn === 'connected') {
       clearTimeout(this.timers.connect);
+      this.restarts = 0;
     }
     this.onStateChange();
+  }
+
+  /** Report that the direct path does not work (the ICE restarts carry on regardless). */
+  giveUp() {
+    if (this.closed) return;
+    debug('p2p failing', this.label, 'after', this.restarts, 'restarts');
+    this.onFailed();
   }
 
   restartIce(why) {
     this.later('restart', this.polite ? POLITE_DELAY_MS : 0, () => {
       if (this.pc.connectionState === 'connected') return;
-      debug('ICE restart', this.label, why);
+      this.restarts += 1;
+      debug('ICE restart', this.label, why, this.restarts);
       this.attachMedia(); // an ICE restart needs an offer; make sure it carries our media
       this.pc.restartIce();
-      this.later('connect', CONNECT_TIMEOUT_MS, () => this.restartIce('restart did not connect'));
+      this.later('connect', CONNECT_TIMEOUT_MS, () => {
+        if (this.restarts >= RESTARTS_BEFORE_GIVING_UP) this.giveUp();
+        this.restartIce('restart did not connect');
+      });
     });
   }
 

@@ -1,11 +1,13 @@
-// Supervisor/admin: a plain list of the consults they oversee (the full review UI comes later).
+// Supervisor/admin: a plain list of the consults they oversee, with each finished consult's
+// recordings under its row (the full review UI comes later).
 
 import { api } from './api.js';
-import { formatTime, sortConsults, statusBadge } from './consults.js';
+import { HAS_RECORDINGS, formatTime, sortConsults, statusBadge } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import { bootPage } from './page.js';
+import { recordingsSection } from './recordings.js';
 
 await bootPage({ socket: false });
 
@@ -14,14 +16,20 @@ const errorLine = $('[data-testid="supervisor-error"]');
 let consults = [];
 
 function render() {
-  body.replaceChildren(...sortConsults(consults).map((c) =>
+  body.replaceChildren(...sortConsults(consults).flatMap((c) => [
     h('tr', { dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
       h('td', {}, formatTime(c.scheduled_at)),
       h('td', {}, c.patient.name),
       h('td', {}, t(`specialty.${c.specialty}`)),
       h('td', {}, `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
       h('td', {}, c.specialist?.display_name ?? '—'),
-      h('td', {}, statusBadge(c.status)))));
+      h('td', {}, statusBadge(c.status))),
+    // A finished consult's recordings, under its row and as wide as the table.
+    HAS_RECORDINGS.has(c.status)
+      ? h('tr', { class: 'recordings-row', dataset: { consultId: c.id } },
+        h('td', { colspan: 6 }, recordingsSection(c.id)))
+      : null,
+  ].filter(Boolean)));
   $('[data-testid="consult-list-empty"]').hidden = consults.length > 0;
 }
 
