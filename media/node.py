@@ -90,9 +90,7 @@ class LocalMediaNode:
         self._users.setdefault(consult_id, {})[peer_id] = user_id
         relay = self._relay(consult_id)
         with refusals():
-            return await relay.publish(
-                peer_id, offer_sdp, {m: s.value for m, s in sources.items()}
-            )
+            return await relay.publish(peer_id, offer_sdp, {m: s.value for m, s in sources.items()})
 
     async def subscriber_answer(self, consult_id: str, peer_id: str, answer_sdp: str) -> None:
         with refusals():

@@ -17,7 +17,11 @@ Connections (LiveKit style): each participant has two peer connections to the re
   `ForwardingReceiver` in it and sets the codec preference; aiortc then uses those transceivers
   for the offer's m-sections. `sources` (mid -> `camera` | `microphone` | `second`) names each
   sending m-section; the track key is `"<participant_id>/<source>"`. A renegotiated offer adds or
-  removes tracks (an m-section that stops sending removes its track).
+  removes tracks (an m-section that stops sending removes its track). A source stopped and
+  started again on the same m-section is a new track on the same receiver: it follows the SSRCs
+  (media, RTX) the new offer names (aiortc registers them only once), forgets the old stream's
+  losses, and its subscribers' legs, reused or new, rebase on its first packet even when the
+  SSRC is the old one.
 - subscribe: the relay offers the other participants' tracks, one sendonly m-section each with a
   `ForwardingSender` swapped in before `createOffer` (so the SDP's a=ssrc is its own), and
   delivers the offer with `send_offer(participant_id, sdp, tracks_by_mid)`; the browser answers

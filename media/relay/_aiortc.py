@@ -59,7 +59,8 @@ MANGLED_TRANSCEIVER_ATTRIBUTES = (TRANSCEIVER_RECEIVER, TRANSCEIVER_SENDER)
 # Single-underscore internals used as they are (checked by the pin test too):
 #   RTCDtlsTransport._send_rtp(data)                 SRTP-protect and send one RTP/RTCP packet
 #   RTCDtlsTransport._register_rtp_receiver(r, p)    route RTP/RTCP of these SSRCs/PTs to r
-#   RTCDtlsTransport._rtp_router.ssrc_table          also route the RTX SSRCs (see receiver.py)
+#   RTCDtlsTransport._rtp_router.ssrc_table          also route the RTX SSRCs, and the SSRCs of
+#                                                    a re-published source (see receiver.py)
 #   RTCRtpReceiver._run_rtcp / _send_rtcp / _send_rtcp_nack / _send_rtcp_pli / _set_rtcp_ssrc
 #   RTCRtpReceiver._handle_rtp_packet / _handle_rtcp_packet (overridden)
 #   RTCRtpSender._run_rtp / _handle_rtcp_packet (overridden), _retransmit, _ssrc, _rtx_ssrc,

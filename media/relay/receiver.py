@@ -105,6 +105,46 @@ class ForwardingReceiver(RTCRtpReceiver):
         _aiortc.set_private(self, _aiortc.RECEIVER_STARTED, True)
         self._forwarding = True
 
+    def start_track(self, ssrc: int | None, rtx_ssrc: int | None) -> None:
+        """A track starts on this m-section (first publish, or a source started again).
+
+        A re-published source starts a new stream: the previous one's missing packets are not
+        NACKed, and the SSRCs named by the publish offer are followed (a browser may change them).
+        """
+        if self._nack is not None:
+            self._nack = NackGenerator()
+        self.follow_ssrcs(ssrc, rtx_ssrc)
+
+    def follow_ssrcs(self, ssrc: int | None, rtx_ssrc: int | None) -> None:
+        """Route the SSRCs the latest publish offer names for this m-section (media, RTX).
+
+        Before `receive()` there is nothing to do (it takes them from the negotiated
+        parameters); after it, aiortc never registers SSRCs again, so packets on new ones would
+        be dropped by its router (two video tracks share the payload types) and PLIs and REMBs
+        would name the old SSRC. An offer naming no SSRC changes nothing.
+        """
+        if not self._forwarding or ssrc is None:
+            return
+        rtx = {rtx_ssrc: ssrc} if rtx_ssrc is not None else {}
+        if ssrc == self.media_ssrc and rtx == self._rtx_ssrc:
+            return
+        table = self.transport._rtp_router.ssrc_table
+        keep = {ssrc, *rtx}
+        for old in (self.media_ssrc, *self._rtx_ssrc):
+            if old is None or old in keep:
+                continue
+            self._remote_streams.pop(old, None)  # no more Receiver Reports about it
+            if table.get(old) is self:
+                del table[old]
+        for new in keep:
+            table[new] = self
+        if ssrc != self.media_ssrc:
+            self.media_ssrc = ssrc
+            self.sender_clock = None  # another stream: wait for its own Sender Report
+            if self._nack is not None:
+                self._nack = NackGenerator()
+        self._rtx_ssrc = rtx
+
     async def _handle_rtcp_packet(self, packet: AnyRtcpPacket) -> None:
         await super()._handle_rtcp_packet(packet)
         if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.media_ssrc:

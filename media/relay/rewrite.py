@@ -11,7 +11,9 @@ timestamps:
   on a new SSRC) the offsets are recomputed so the leg continues where it stopped: the next
   sequence number, and the timestamp advanced by the wall time elapsed;
 - packets of a source the leg has left, or older than the first packet it forwarded of its
-  current source, are dropped (they would collide with numbers already used).
+  current source, are dropped (they would collide with numbers already used). After an
+  explicit `switch_source` (the leg now carries another track) the first packet is taken
+  whatever its SSRC: a track re-published on the same m-section keeps the old one's SSRC.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ class StreamRewriter:
         return self._last_seq, self._last_ts
 
     def switch_source(self) -> None:
-        """The leg will carry another source: rebase on its next packet, drop the old one's."""
+        """The leg will carry another source: rebase on its next packet (whatever its SSRC, even
+        the old one's), then drop the old one's."""
         self._retire()
 
     def rewrite(self, ssrc: int, seq: int, ts: int, now: float) -> tuple[int, int] | None:
@@ -72,7 +75,11 @@ class StreamRewriter:
         """
         if ssrc != self._source:
             if ssrc in self._retired:
-                return None
+                if self._source is not None:
+                    return None  # a straggler of a source the leg has left
+                # The leg's new track is sent on an SSRC it carried before (a publisher that
+                # stopped a source and started it again on the same m-section).
+                self._retired.remove(ssrc)
             self._retire()
             self._rebase(ssrc, seq, ts, now)
         elif (seq - self._first_seq) % SEQ_MOD >= _SEQ_HALF:

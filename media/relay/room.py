@@ -18,7 +18,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
 from media import network
 from media.relay import _aiortc
@@ -42,6 +42,23 @@ _MSID_UNSAFE = re.compile(r"[^A-Za-z0-9._+~\-]")
 def msid_token(text: str) -> str:
     """`text` usable as an SDP msid id (RFC 8830: token characters, at most 64)."""
     return _MSID_UNSAFE.sub("_", text)[:64] or "_"
+
+
+def _offered_ssrcs(media: MediaDescription) -> tuple[int | None, int | None]:
+    """The (media, RTX) SSRCs an m-section of the publish offer sends on, as far as it says.
+
+    `a=ssrc-group:FID <media> <rtx>` when present (browsers), else aiortc's own reading: the
+    first `a=ssrc`, and the second as RTX when there are exactly two.
+    """
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and len(group.items) == 2:
+            first, second = group.items
+            if isinstance(first, int) and isinstance(second, int):
+                return first, second
+    ssrcs = list(dict.fromkeys(s.ssrc for s in media.ssrc))
+    if not ssrcs:
+        return None, None
+    return ssrcs[0], ssrcs[1] if len(ssrcs) == 2 else None
 
 
 @dataclass(eq=False)
@@ -89,6 +106,8 @@ class _PublishedMedia:
     kind: str
     sending: bool
     source: str | None
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
 
 
 class ConsultRelay:
@@ -316,7 +335,8 @@ class ConsultRelay:
                 if not offers_codec(media, self._preferences[media.kind]):
                     wanted = codec_name(media.kind, self.config.video_codec)
                     raise RelayError(f"the m-section with mid {mid} does not offer {wanted}")
-            plan.append(_PublishedMedia(mid, media.kind, sending, source))
+            ssrc, rtx_ssrc = _offered_ssrcs(media) if sending else (None, None)
+            plan.append(_PublishedMedia(mid, media.kind, sending, source, ssrc, rtx_ssrc))
         unknown = set(sources) - {m.mid for m in plan}
         if unknown:
             raise RelayError(f"sources name m-sections not in the offer: {sorted(unknown)}")
@@ -346,19 +366,25 @@ class ConsultRelay:
     ) -> bool:
         """Add and remove the participant's tracks as the negotiated offer says; any change?"""
         by_mid = {t.mid: t for t in pc.getTransceivers()}
-        wanted = {m.mid: m.source for m in plan if m.sending and m.source is not None}
+        wanted = {m.mid: (m.source, m) for m in plan if m.sending and m.source is not None}
         changed = False
         for mid, track in list(part.tracks.items()):
-            if wanted.get(mid) != track.info.source:
+            entry = wanted.get(mid)
+            if entry is None or entry[0] != track.info.source:
                 self._remove_track(part, mid)
                 changed = True
-        for mid, source in wanted.items():
-            if mid in part.tracks:
+        for mid, (source, media) in wanted.items():
+            kept = part.tracks.get(mid)
+            if kept is not None:
+                kept.receiver.follow_ssrcs(media.ssrc, media.rtx_ssrc)
                 continue
             transceiver = by_mid.get(mid)
             receiver = transceiver.receiver if transceiver is not None else None
             if not isinstance(receiver, ForwardingReceiver):
                 raise RelayError(f"no forwarding receiver for mid {mid}")  # pragma: no cover
+            # The m-section may have carried a track before (a source stopped and started
+            # again): its receiver starts afresh, on the SSRCs this offer names.
+            receiver.start_track(media.ssrc, media.rtx_ssrc)
             kind = SOURCES[source]
             info = PublishedTrack(
                 key=f"{part.id}/{source}",

@@ -124,8 +124,8 @@ class ForwardingSender(RTCRtpSender):
         `ntp` is the wall-clock time of the packet's timestamp (for Sender Reports),
         `abs_send_time` the 24-bit abs-send-time value, `now` a monotonic time in seconds.
         """
-        if not self._ready or not self._enabled:
-            return
+        if not (self.active and self._ready and self._enabled):
+            return  # also a packet of a track the leg has just left (the fan-out's snapshot)
         mapped = self._rewriter.rewrite(packet.ssrc, packet.sequence_number, packet.timestamp, now)
         if mapped is None:
             return

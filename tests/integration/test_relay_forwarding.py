@@ -787,3 +787,86 @@ async def test_a_failing_tap_does_not_stop_forwarding(consult: Consult) -> None:
     await consult.join("A", "camera")
     await eventually(lambda: b.frames["A/camera"] >= 5, "B decoding A despite the tap")
     assert consult.relay.stats()["tap_errors"] > 0
+
+
+async def lose_one_upstream_packet(sender: RTCRtpSender) -> list[bytes]:
+    """Drop the next RTP packet the publisher's sender sends; its payload, once dropped."""
+    transport = sender.transport
+    original = transport._send_rtp
+    dropped: list[bytes] = []
+
+    async def lose(data: bytes) -> None:
+        if (
+            not dropped
+            and not is_rtcp(data)
+            and struct.unpack_from("!L", data, 8)[0] == (sender._ssrc)
+        ):
+            dropped.append(RtpPacket.parse(data).payload)
+            return
+        await original(data)
+
+    transport._send_rtp = lose  # type: ignore[method-assign]
+    return dropped
+
+
+@pytest.mark.parametrize(
+    ("stopped", "new_ssrc"),
+    [("inactive", False), ("recvonly", True)],
+    ids=["inactive-same-ssrc", "recvonly-new-ssrc"],
+)
+async def test_a_source_stopped_and_started_again_on_the_same_mid_is_forwarded_again(
+    consult: Consult, stopped: str, new_ssrc: bool
+) -> None:
+    b = await consult.join("B")
+    a = await consult.join("A", "camera", "microphone", "second")
+    tap = RecordingTap()
+    consult.relay.add_tap(tap)
+    await b.decoded("A/second")
+    second = next(t for t, s in a.published if s == "second")
+    mid = second.mid
+    old_ssrc = a.publisher_sender("second")._ssrc
+    sub_mid = b.subscribe_transceiver("A/second").mid
+    relay_sub = consult.relay.peer_connections("B")["subscribe"]
+
+    # The browser stops the source: the m-section stops sending, the relay drops the track.
+    second.direction = stopped
+    await a.publish()
+    await eventually(lambda: b.receiving() == {"A/camera", "A/microphone"}, "second gone")
+    await eventually(lambda: relay_sub.signalingState == "stable", "B's answer at the relay")
+    assert tap.removed == ["A/second"]
+
+    # ... and starts it again on the same m-section, under the same source name.
+    if new_ssrc:
+        # As a browser that restarts the stream on new SSRCs (media and RTX).
+        old = a.publisher_sender("second")
+        await old.stop()
+        _aiortc.replace_sender(second, RTCRtpSender(PatternVideo(), old.transport))
+    second.direction = "sendonly"
+    offers = len(b.offers)
+    await a.publish()
+    assert second.mid == mid
+    sender = a.publisher_sender("second")
+    assert (sender._ssrc != old_ssrc) is new_ssrc
+
+    await eventually(lambda: len(b.offers) > offers, "a fresh subscribe offer for B")
+    await b.offered(lambda keys: "A/second" in keys, "A's second source again")
+    assert b.subscribe_transceiver("A/second").mid == sub_mid  # the freed m-section, reused
+    assert [t.key for t in tap.added].count("A/second") == 2
+    decoded = b.frames["A/second"]
+    await eventually(lambda: b.frames["A/second"] >= decoded + 10, "B decoding second again")
+    assert b.frames["A/camera"] > 0
+    stats = consult.relay.stats()["tracks"]["A/second"]
+    assert stats["packets_forwarded"] > 0
+    assert stats["plis_sent"] >= 1  # the re-added leg asked the publisher for a keyframe
+    await eventually(lambda: sender._ssrc in tap.ssrcs.get("A/second", set()), "tap: new SSRC")
+
+    # A packet lost upstream is recovered through the (new) RTX SSRC and forwarded.
+    dropped = await lose_one_upstream_packet(sender)
+    leg_ssrc = b.leg_ssrc("A/second")
+    payloads: list[bytes] = []
+    spy_rtp(
+        b.subscribe_transceiver("A/second").receiver,
+        lambda p: payloads.append(p.payload) if p.ssrc == leg_ssrc else None,
+    )
+    await eventually(lambda: bool(dropped) and dropped[0] in payloads, "the lost packet")
+    assert consult.relay.stats()["tracks"]["A/second"]["rtx_received"] >= 1
