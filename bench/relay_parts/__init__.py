@@ -1,0 +1,1 @@
+"""Parts of the relay benchmark (`bench/relay.py`): child processes, media source, analysis."""
