@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench system-deps clean vendor-socketio compose-check
+.PHONY: run test lint unit integration e2e bench bench-relay system-deps clean vendor-socketio compose-check
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ lint: $(VENV)/.dev
 ## bench: signaling benchmark at 100 and 1000 pairs (prints a table; --json for JSON)
 bench: $(VENV)/.dev
 	$(PY) bench/signaling.py --pairs 100 1000
+
+## bench-relay: forwarding relay vs transcoding relay, latency, recording cost (about 3 minutes)
+bench-relay: $(VENV)/.dev
+	$(PY) bench/relay.py
 
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -53,31 +56,40 @@ class TokenIssuer:
         """The token's claims; `ApiError` (401) naming what is wrong otherwise."""
         if not token:
             raise ApiError(errors.TOKEN_MISSING, "no token: log in first", 401)
-        try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            )
+        with refusals("the token", "log in again", "the token was issued for another service"):
+            payload = decode(token, self._secret, self.audience)
             return Claims(
                 user_id=int(payload["sub"]),
                 role=Role(payload["role"]),
                 institution_id=int(payload["inst"]),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             )
-        except jwt.ExpiredSignatureError:
-            raise ApiError(
-                errors.TOKEN_EXPIRED, "the token has expired: log in again", 401
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise ApiError(
-                errors.TOKEN_WRONG_AUDIENCE, "the token was issued for another service", 401
-            ) from None
-        except (jwt.InvalidTokenError, KeyError, ValueError):
-            raise ApiError(errors.TOKEN_INVALID, "the token is not valid", 401) from None
+
+
+def decode(token: str, secret: str, audience: str) -> dict[str, Any]:
+    """The verified payload: signature, algorithm, `exp`, `aud` and `iss` all checked."""
+    payload: dict[str, Any] = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],
+        audience=audience,
+        issuer=ISSUER,
+        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+    )
+    return payload
+
+
+@contextlib.contextmanager
+def refusals(what: str, remedy: str, wrong_audience: str) -> Iterator[None]:
+    """PyJWT's errors as 401 `ApiError`s with their stable codes."""
+    try:
+        yield
+    except jwt.ExpiredSignatureError:
+        raise ApiError(errors.TOKEN_EXPIRED, f"{what} has expired: {remedy}", 401) from None
+    except jwt.InvalidAudienceError:
+        raise ApiError(errors.TOKEN_WRONG_AUDIENCE, wrong_audience, 401) from None
+    except (jwt.InvalidTokenError, KeyError, ValueError):
+        raise ApiError(errors.TOKEN_INVALID, f"{what} is not valid", 401) from None
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -120,27 +132,12 @@ class PlaybackTokens:
         """The user id the link was made for; `ApiError` (401) otherwise."""
         if not token:
             raise ApiError(errors.TOKEN_MISSING, "no playback link token (access=…)", 401)
-        try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            )
+        with refusals(
+            "the playback link", "ask for a new one", "this token is not a playback link"
+        ):
+            payload = decode(token, self._secret, self.audience)
             if payload.get("rec") != recording_id:
                 raise ApiError(
                     errors.TOKEN_INVALID, "the playback link is for another recording", 401
                 )
             return int(payload["sub"])
-        except jwt.ExpiredSignatureError:
-            raise ApiError(
-                errors.TOKEN_EXPIRED, "the playback link has expired: ask for a new one", 401
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise ApiError(
-                errors.TOKEN_WRONG_AUDIENCE, "this token is not a playback link", 401
-            ) from None
-        except (jwt.InvalidTokenError, KeyError, ValueError):
-            raise ApiError(errors.TOKEN_INVALID, "the playback link is not valid", 401) from None
