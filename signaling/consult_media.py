@@ -145,7 +145,8 @@ class ConsultMedia:
         if user.id in self._users_present(consult_id):
             return  # still there in another tab
         if not self.presence.room(consult_id).participants:
-            await self._finish(consult_id, close=True)
+            # Everybody left: finalize off the disconnect's path (remuxing takes a moment).
+            self._finish_later(consult_id, close=True)
             return
         if state.recording.state is not SessionState.OFF:
             started = state.recording.left(user.id, self.recordings.clock())
@@ -317,7 +318,8 @@ class ConsultMedia:
             log.warning("finishing the media of consult %s: %s", consult_id, exc.message)
         except Exception:
             log.exception("finishing the media of consult %s failed", consult_id)
-        if close and state is not None and not state.finishing:
+        others_finishing = state.finishing - {asyncio.current_task()} if state else set()
+        if close and state is not None and not others_finishing:
             self._consults.pop(consult_id, None)
 
     async def consult_finished(self, consult_id: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.e2e.browser import Client
 from tests.support.server import RunningServer
@@ -66,3 +68,21 @@ def wait_for_remote_video(pages: list[Page], within_s: float) -> None:
     for page in pages:
         remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
         page.wait_for_function(REMOTE_VIDEO_PLAYS, polling=250, timeout=remaining_ms)
+
+
+def cuttable_sockets(client: Client) -> Callable[[], None]:
+    """Route the client's socket.io websockets through the test; the returned call cuts them,
+    so the page sees its transport die, as on a network blip."""
+    sockets: list[WebSocketRoute] = []
+
+    def proxy(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    client.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
+
+    def cut() -> None:
+        for ws in sockets:
+            ws.close()
+
+    return cut

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import WebSocketRoute, expect
+from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
 from tests.e2e.flows import (
+    cuttable_sockets,
     open_call_link,
     sign_in,
     unique_patient,
@@ -129,21 +129,13 @@ def test_call_recovers_by_itself_after_the_signaling_connection_drops(
     consult = server.book()
     exam_room = open_client("desktop", "exam-room")
     specialist = open_client("phone", "specialist")
-    # Route the exam room's socket.io websocket through the test so the test can cut it.
-    sockets: list[WebSocketRoute] = []
-
-    def proxy(ws: WebSocketRoute) -> None:
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    exam_room.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
+    cut_signaling = cuttable_sockets(exam_room)
     room = open_call_link(exam_room, server, "doctor.a", consult["id"])
     phone = open_call_link(specialist, server, "obstetrician", consult["id"])
     wait_for_remote_video([room, phone], within_s=10)
     old_peer = phone.get_by_test_id("remote-video").get_attribute("data-peer-id")
 
-    for ws in sockets:
-        ws.close()  # the page sees its transport die, as on a network blip
+    cut_signaling()
     expect(room.locator("html")).to_have_attribute("data-socket", "disconnected")
     wait_until_live(room)
 

@@ -16,7 +16,12 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import open_call_link, wait_for_remote_video, wait_until_live
+from tests.e2e.flows import (
+    cuttable_sockets,
+    open_call_link,
+    wait_for_remote_video,
+    wait_until_live,
+)
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -241,13 +246,7 @@ def test_after_a_signaling_drop_on_the_relay_the_page_rejoins_and_keeps_recordin
     consult = server.book()
     exam_room = open_client("desktop", "exam-room")
     specialist = open_client("phone", "specialist")
-    sockets: list[WebSocketRoute] = []
-
-    def proxy(ws: WebSocketRoute) -> None:
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    exam_room.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
+    cut_signaling = cuttable_sockets(exam_room)
     room = open_call_link(exam_room, server, "doctor.a", consult["id"])
     phone = open_call_link(specialist, server, "obstetrician", consult["id"])
     wait_for_remote_video([room, phone], within_s=15)
@@ -260,8 +259,7 @@ def test_after_a_signaling_drop_on_the_relay_the_page_rejoins_and_keeps_recordin
     wait_for_remote_video([room, phone], within_s=20)
     old_peer = phone.get_by_test_id("remote-video").get_attribute("data-peer-id")
 
-    for ws in sockets:
-        ws.close()  # the exam room's transport dies, as on a network blip
+    cut_signaling()
     expect(room.locator("html")).to_have_attribute("data-socket", "disconnected")
     wait_until_live(room)
     # Back under a new peer id and on the relay at once; the doctor already consented to this
