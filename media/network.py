@@ -17,6 +17,13 @@ This module wraps those two places of `aioice.ice` once per process (aioice 0.13
   inside its configured range without changing what other peers in the process do.
 
 With no choice made anywhere, aioice behaves exactly as it does unwrapped.
+
+Sockets bound inside a `gathering` block (the relay's) also read in batches: asyncio's datagram
+transport (`_SelectorDatagramTransport._read_ready`, CPython 3.11) takes one datagram per
+selector wake-up, while video arrives in bursts (a 720p frame is several packets back to back).
+`_read_in_batches` replaces that callback with one that reads up to `MAX_BATCH` queued datagrams
+per wake-up, with the same error handling. `TELECONSULT_UDP_BATCH=0` in the environment (or
+`network.batch_reads = False` before gathering) keeps asyncio's own reader.
 """
 
 from __future__ import annotations
@@ -25,8 +32,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import random
 import types
+from asyncio import selector_events
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -46,6 +55,13 @@ _scoped_addresses: ContextVar[tuple[str, ...] | None] = ContextVar(
     "ice_host_addresses", default=None
 )
 _scoped_ports: ContextVar[tuple[int, int] | None] = ContextVar("ice_port_range", default=None)
+_scoped_batch: ContextVar[bool] = ContextVar("ice_batch_reads", default=False)
+
+batch_reads: bool = os.environ.get("TELECONSULT_UDP_BATCH", "1") != "0"
+"""Whether sockets bound in a `gathering` block read queued datagrams in batches."""
+MAX_BATCH = 32
+"""At most this many datagrams per wake-up, so one busy socket cannot starve the loop."""
+_SELECTOR_DATAGRAM_TRANSPORT: type = getattr(selector_events, "_SelectorDatagramTransport")  # noqa: B009
 
 
 class PortRangeExhausted(OSError):
@@ -104,9 +120,11 @@ def gathering(
     _install()
     address_token = _scoped_addresses.set(chosen) if chosen is not None else None
     port_token = _scoped_ports.set(ports) if ports is not None else None
+    batch_token = _scoped_batch.set(True)
     try:
         yield
     finally:
+        _scoped_batch.reset(batch_token)
         if port_token is not None:
             _scoped_ports.reset(port_token)
         if address_token is not None:
@@ -140,12 +158,16 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     return [a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
 
-class _LoopInPortRange:
-    """The running loop, except that ephemeral UDP binds take a port from the range."""
+class _LoopForIce:
+    """The running loop, except that UDP endpoints take a port from the range (if one is set)
+    and read in batches (if `batch`)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, ports: tuple[int, int]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, ports: tuple[int, int] | None, batch: bool
+    ) -> None:
         self._loop = loop
         self._ports = ports
+        self._batch = batch
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loop, name)
@@ -156,7 +178,18 @@ class _LoopInPortRange:
         local_addr: tuple[str, int] | None = None,
         **kwargs: Any,
     ) -> tuple[asyncio.DatagramTransport, asyncio.DatagramProtocol]:
-        if local_addr is None or local_addr[1] != 0:
+        transport, protocol = await self._bind(protocol_factory, local_addr, **kwargs)
+        if self._batch:
+            _read_in_batches(transport)
+        return transport, protocol
+
+    async def _bind(
+        self,
+        protocol_factory: Callable[[], asyncio.DatagramProtocol],
+        local_addr: tuple[str, int] | None,
+        **kwargs: Any,
+    ) -> tuple[asyncio.DatagramTransport, asyncio.DatagramProtocol]:
+        if self._ports is None or local_addr is None or local_addr[1] != 0:
             return await self._loop.create_datagram_endpoint(
                 protocol_factory, local_addr=local_addr, **kwargs
             )
@@ -178,8 +211,50 @@ class _LoopInPortRange:
         raise exhausted
 
 
+def _read_in_batches(transport: asyncio.BaseTransport) -> bool:
+    """Make a selector datagram transport read up to MAX_BATCH datagrams per wake-up.
+
+    `_SelectorDatagramTransport.__init__` registers `self._read_ready` with the selector (by
+    `call_soon`, done once `create_datagram_endpoint` returns); re-registering the fd replaces
+    that handle, and the instance attribute is what `resume_reading` registers. Error handling
+    is asyncio's, per datagram: would-block ends the batch, OSError goes to
+    `protocol.error_received` (and ends the batch, as it ends asyncio's one read), anything else
+    is `_fatal_error`. Other transports (uvloop, proactor) are left alone. True if installed.
+    """
+    if not isinstance(transport, _SELECTOR_DATAGRAM_TRANSPORT):
+        return False
+    if transport.is_closing():
+        return False
+    t: Any = transport
+    sock = t._sock
+    max_size = t.max_size
+
+    def read_ready() -> None:
+        for _ in range(MAX_BATCH):
+            if t._conn_lost:
+                return
+            try:
+                data, addr = sock.recvfrom(max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                t._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                t._fatal_error(exc, "Fatal read error on datagram transport")
+                return
+            t._protocol.datagram_received(data, addr)
+
+    t._read_ready = read_ready
+    if not t._paused:
+        t._loop._add_reader(t._sock_fd, read_ready)
+    return True
+
+
 class _AsyncioForIce(types.ModuleType):
-    """`asyncio` as `aioice.ice` sees it: the same, but `get_running_loop` knows the port range."""
+    """`asyncio` as `aioice.ice` sees it: `get_running_loop` knows the range and batching."""
 
     def __init__(self) -> None:
         super().__init__("asyncio")
@@ -190,9 +265,10 @@ class _AsyncioForIce(types.ModuleType):
     def get_running_loop(self) -> Any:
         loop = asyncio.get_running_loop()
         ports = _scoped_ports.get() or _global_ports
-        if ports is None:
+        batch = batch_reads and _scoped_batch.get()
+        if ports is None and not batch:
             return loop
-        return _LoopInPortRange(loop, ports)
+        return _LoopForIce(loop, ports, batch)
 
 
 def _install() -> None:

@@ -134,3 +134,82 @@ def test_bad_ranges_are_refused() -> None:
         network.announce_only([])
     with pytest.raises(TypeError):
         network.announce_only("127.0.0.1")
+
+
+class Recorder(asyncio.DatagramProtocol):
+    """Counts datagrams, and how many had arrived when the loop first got past the first one."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.errors: list[Exception] = []
+        self.first_wakeup: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.append(data)
+        if len(self.received) == 1:
+            # Runs after the reader callback that delivered this datagram returns.
+            asyncio.get_running_loop().call_soon(self._after_first_wakeup)
+
+    def _after_first_wakeup(self) -> None:
+        if not self.first_wakeup.done():
+            self.first_wakeup.set_result(len(self.received))
+
+    def error_received(self, exc: Exception) -> None:
+        self.errors.append(exc)
+
+
+async def burst_through_ice_socket(count: int) -> tuple[int, list[bytes]]:
+    """Bind as aioice does inside `gathering`, send `count` datagrams at once, read them."""
+    with network.gathering():
+        loop = getattr(aioice.ice, "asyncio").get_running_loop()  # noqa: B009 - as aioice does
+        transport, protocol = await loop.create_datagram_endpoint(
+            Recorder, local_addr=("127.0.0.1", 0)
+        )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for i in range(count):
+                sender.sendto(b"%d" % i, ("127.0.0.1", port))
+        first = await asyncio.wait_for(protocol.first_wakeup, 5)
+        await eventually(lambda: len(protocol.received) == count, "every datagram read")
+        return first, protocol.received
+    finally:
+        transport.close()
+
+
+async def test_ice_sockets_read_queued_datagrams_in_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(network, "batch_reads", True)  # whatever TELECONSULT_UDP_BATCH says
+    first, received = await burst_through_ice_socket(network.MAX_BATCH + 8)
+    assert first == network.MAX_BATCH  # one wake-up, capped
+    assert received == [b"%d" % i for i in range(network.MAX_BATCH + 8)]  # all, in order
+
+
+async def test_batching_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(network, "batch_reads", False)
+    first, received = await burst_through_ice_socket(5)
+    assert first == 1  # asyncio's own reader: one datagram per wake-up
+    assert len(received) == 5
+
+
+async def test_sockets_outside_gathering_keep_asyncios_reader() -> None:
+    assert getattr(aioice.ice, "asyncio").get_running_loop() is asyncio.get_running_loop()  # noqa: B009
+
+
+async def test_a_batched_read_error_goes_to_error_received(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(network, "batch_reads", True)
+    port = free_range(1)[0]  # nobody listens there: the ICMP error comes back on recvfrom
+    with network.gathering():
+        loop = getattr(aioice.ice, "asyncio").get_running_loop()  # noqa: B009 - as aioice does
+        transport, protocol = await loop.create_datagram_endpoint(
+            Recorder, remote_addr=("127.0.0.1", port)
+        )
+    try:
+        assert transport._read_ready.__qualname__.startswith("_read_in_batches")
+        transport.sendto(b"ping")
+        await eventually(lambda: bool(protocol.errors), "error_received called")
+        assert isinstance(protocol.errors[0], ConnectionRefusedError)
+        assert not transport.is_closing()  # an OSError is not fatal, as in asyncio
+    finally:
+        transport.close()

@@ -198,3 +198,28 @@ def test_aioice_binds_host_candidates_where_network_py_wraps_it() -> None:
     assert "loop.create_datagram_endpoint(" in gather
     assert "local_addr=(address, 0)" in gather
     assert "get_host_addresses(" in source(aioice.ice.Connection.gather_candidates)
+
+
+def test_asyncio_datagram_reader_where_network_py_replaces_it() -> None:
+    """media.network._read_in_batches re-registers the reader of CPython 3.11's transport."""
+    from asyncio import selector_events
+
+    transport_class = network._SELECTOR_DATAGRAM_TRANSPORT
+    assert transport_class is selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+    init = " ".join(source(transport_class.__init__).split())
+    assert "self._loop.call_soon(self._add_reader, self._sock_fd, self._read_ready)" in init
+    read = source(transport_class._read_ready)  # the per-datagram semantics we repeat
+    assert "data, addr = self._sock.recvfrom(self.max_size)" in read
+    assert "except (BlockingIOError, InterruptedError):" in read
+    assert "except OSError as exc:\n            self._protocol.error_received(exc)" in read
+    assert "self._fatal_error(exc, 'Fatal read error on datagram transport')" in read
+    assert "self._protocol.datagram_received(data, addr)" in read
+    selector_transport = selector_events._SelectorTransport  # type: ignore[attr-defined]
+    assert "self._add_reader(self._sock_fd, self._read_ready)" in source(
+        selector_transport.resume_reading
+    )
+    assert "self._paused = False" in source(selector_transport.__init__)
+    # Adding a reader for an fd that has one replaces (and cancels) the old handle.
+    add_reader = source(selector_events.BaseSelectorEventLoop._add_reader)  # type: ignore[attr-defined]
+    assert "self._selector.modify(" in add_reader
+    assert "reader.cancel()" in add_reader
