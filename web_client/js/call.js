@@ -64,6 +64,9 @@ export class CallView {
     this.localStream = null;
     this.second = null; // our second source {track, stream} while it is shared
     this.people = new Map(); // peer_id → user|null: everyone else in the room
+    // peer_ids that left: a relay offer already on its way may still list their tracks, and must
+    // not bring their tile back (peer ids are never reused).
+    this.departed = new Set();
     this.links = new Map(); // peer_id → PeerLink, on the peer-to-peer path
     this.relay = null; // RelayLink, on the relay path
     this.path = 'p2p';
@@ -299,6 +302,7 @@ export class CallView {
 
   peerLeft({ peer_id: peerId, reason }) {
     const user = this.people.get(peerId);
+    this.departed.add(peerId);
     this.forget(peerId);
     const name = user?.display_name ?? '';
     this.say(reason === 'disconnected' ? 'call.peer.lost' : 'call.peer.left', { name }, 'warn');
@@ -504,6 +508,7 @@ export class CallView {
   showFeeds(feeds) {
     const seconds = new Set();
     for (const feed of feeds) {
+      if (this.departed.has(feed.peerId)) continue;
       if (!this.people.has(feed.peerId) || feed.user) this.people.set(feed.peerId, feed.user ?? null);
       const entry = this.tile(feed.peerId, feed.source);
       this.nameTile(entry);
