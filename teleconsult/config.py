@@ -99,6 +99,13 @@ def _video_codec(env: Mapping[str, str]) -> str:
     return codec
 
 
+def _loopback_host(host: str | None) -> str | None:
+    """A server that listens on loopback only serves browsers on this machine: its relay then
+    announces that loopback address too (aioice would announce the LAN addresses)."""
+    host = host or "127.0.0.1"
+    return host if host.startswith("127.") else None
+
+
 def jwt_secret_in(data_dir: Path) -> str:
     """The JWT secret kept in the data directory, created (mode 0600) on first use."""
     path = data_dir / "jwt_secret"
@@ -131,7 +138,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         join_link_ttl=timedelta(seconds=_int(env, "JOIN_LINK_TTL_SECONDS", 30 * 60)),
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
-        media_address=env.get("MEDIA_ADDRESS") or None,
+        media_address=env.get("MEDIA_ADDRESS") or _loopback_host(env.get("HOST")),
         media_port_min=port_min,
         media_port_max=port_max,
         relay_video_codec=_video_codec(env),

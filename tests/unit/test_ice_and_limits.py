@@ -103,6 +103,17 @@ def test_settings_have_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.redis_url is None
     assert (settings.media_port_min, settings.media_port_max) == (None, None)
     assert settings.relay_video_codec == "VP8"
+    assert settings.media_address == "127.0.0.1"  # listening on loopback: relay on loopback
+
+
+def test_a_server_listening_beyond_loopback_announces_its_configured_media_address(
+    tmp_path: Path,
+) -> None:
+    assert load_settings({"DATA_DIR": str(tmp_path), "HOST": "0.0.0.0"}).media_address is None
+    settings = load_settings(
+        {"DATA_DIR": str(tmp_path), "HOST": "0.0.0.0", "MEDIA_ADDRESS": "10.1.2.3"}
+    )
+    assert settings.media_address == "10.1.2.3"
     assert settings.recordings_dir == tmp_path / "media"
     assert settings.playback_ttl.total_seconds() == 600
 
