@@ -754,6 +754,7 @@ async def book_consults(
         "specialty": "obstetrics",
         "reason": "signalling benchmark",
         "scheduled_at": "2026-11-23T10:00:00+08:00",
+        "intake": {"gestational_week": 32},
     }
     async with aiohttp.ClientSession() as http:
 

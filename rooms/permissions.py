@@ -27,6 +27,10 @@ class Action(StrEnum):
     """Start and stop recording (the participants' consent is still needed)."""
     VIEW_RECORDINGS = "view_recordings"
     """List a consult's recordings and play them back."""
+    EXPORT_CONSULT = "export_consult"
+    """Export the consult record (with recordings metadata and audit trail) as FHIR."""
+    ADD_NOTE = "add_note"
+    """Take notes during the consult (the same people who may join it)."""
 
 
 class Scope(StrEnum):
@@ -46,28 +50,34 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.CANCEL_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.JOIN_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.ADD_NOTE: Scope.REQUESTING_INSTITUTION,
         Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.VIEW_RECORDINGS: Scope.REQUESTING_INSTITUTION,
+        Action.EXPORT_CONSULT: Scope.REQUESTING_INSTITUTION,
     },
     Role.SPECIALIST: {
         Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.ACCEPT_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.JOIN_CONSULT: Scope.ASSIGNED,
+        Action.ADD_NOTE: Scope.ASSIGNED,
         Action.END_CONSULT: Scope.ASSIGNED,
         Action.RECORD_CONSULT: Scope.ASSIGNED,
         Action.VIEW_RECORDINGS: Scope.ASSIGNED,
+        Action.EXPORT_CONSULT: Scope.ASSIGNED,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
+        Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.CANCEL_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
+        Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

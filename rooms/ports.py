@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rooms.audit import AuditEntry
 from rooms.consult import Consult
@@ -11,6 +11,9 @@ from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.recordings import ConsentAnswer, Recording
+
+if TYPE_CHECKING:  # rooms.notes uses these ports; the import is for the annotations only
+    from rooms.notes import Note
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +104,15 @@ class RecordingStore(Protocol):
     async def add_consent(self, answer: ConsentAnswer, audit: AuditEntry) -> None: ...
 
     async def consents(self, consult_id: str) -> list[ConsentAnswer]: ...
+
+
+class NoteStore(Protocol):
+    """Notes taken during consults: append-only (no update, no delete)."""
+
+    async def add_note(self, note: Note, audit: AuditEntry) -> None:
+        """Save the note together with its audit entry, or neither."""
+        ...
+
+    async def list_notes(self, consult_id: str) -> list[Note]:
+        """The consult's notes, oldest first."""
+        ...

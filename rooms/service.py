@@ -16,6 +16,7 @@ from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary
 from rooms.errors import ConcurrentUpdate, IllegalTransition, InvalidBooking, NotFound
 from rooms.institutions import InstitutionTree
+from rooms.intake import IntakeForms, shipped_forms
 from rooms.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.permissions import Action, ensure_permitted, is_permitted
@@ -46,9 +47,16 @@ class Booking:
 
 
 class ConsultService:
-    def __init__(self, store: ConsultStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: ConsultStore,
+        clock: Clock = utc_now,
+        intake_forms: IntakeForms | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        # Loaded (and checked) here, so a bad definition file stops start-up.
+        self.intake_forms = intake_forms if intake_forms is not None else shipped_forms()
 
     async def institution_tree(self) -> InstitutionTree:
         return InstitutionTree(await self.store.institutions())
@@ -96,6 +104,7 @@ class ConsultService:
             specialist_id=booking.specialist_id,
         )
         ensure_permitted(user, Action.BOOK_CONSULT, consult, await self.institution_tree())
+        self.intake_forms.check(booking.specialty, booking.intake)  # InvalidIntake
         if booking.specialist_id is not None:
             specialist = await self.store.get_user(booking.specialist_id)
             if (

@@ -7,7 +7,12 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 
-from signaling import recordings_api  # noqa: F401  (registers the recordings endpoints)
+import signaling.intake_api  # (registers the intake form endpoints)
+import signaling.notes_api  # noqa: F401  (registers the notes endpoint)
+from signaling import (  # noqa: F401  (register their endpoints)
+    fhir_api,
+    recordings_api,
+)
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.errors import ApiError

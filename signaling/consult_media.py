@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import socketio
@@ -84,6 +85,13 @@ class ConsultMedia:
             "pending": sorted(session.pending),
             "declined_by": declined,
         }
+
+    def recording_started_at(self, consult_id: str) -> datetime | None:
+        """When the consult's running recording session started; None if none is running."""
+        state = self._consults.get(consult_id)
+        if state is None or state.recording.state is not SessionState.RECORDING:
+            return None
+        return state.recording.started_at
 
     def path_view(self, consult: Consult) -> dict[str, Any]:
         reason = (self._consults.get(consult.id) or ConsultMediaState()).reason

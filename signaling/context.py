@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rooms.media_port import MediaNode, RecordingFiles
+from rooms.notes import NoteService
 from rooms.people import User
 from rooms.recording_service import RecordingService
 from rooms.service import ConsultService
@@ -29,6 +30,8 @@ class Signaling:
     recordings: RecordingService | None = None
     recording_files: RecordingFiles | None = None
     playback: PlaybackTokens | None = None
+    notes: NoteService | None = None
+    """Notes taken during consults; None on a server built without them (refused)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

@@ -17,6 +17,7 @@ from rooms.errors import (
     PermissionDenied,
     StorageBusy,
 )
+from rooms.intake import InvalidIntake
 
 
 class ApiError(Exception):
@@ -67,14 +68,25 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     ConcurrentUpdate: 409,
     ConsultFull: 409,
     InvalidBooking: 422,
+    InvalidIntake: 422,
     MediaRefused: 422,
     StorageBusy: 503,
 }
 
 
+def _intake_field(name: str) -> str:
+    return "intake" if name == "(intake)" else f"intake.{name}"
+
+
 def from_domain(error: DomainError) -> ApiError:
     status = next((s for cls, s in _DOMAIN_STATUS.items() if isinstance(error, cls)), 400)
-    return ApiError(error.code, error.message, status)
+    details = None
+    if isinstance(error, InvalidIntake):
+        details = [
+            {"field": _intake_field(p.field), "problem": p.message, "reason": p.reason}
+            for p in error.problems
+        ]
+    return ApiError(error.code, error.message, status, details)
 
 
 def from_validation(error: ValidationError, what: str) -> ApiError:

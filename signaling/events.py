@@ -23,10 +23,12 @@ from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
+from signaling.notes_api import note_service, notes_out
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
     LeaveEvent,
+    NoteAddEvent,
     RecordingConsentEvent,
     RelayAnswerEvent,
     RelayCandidateEvent,
@@ -221,6 +223,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         if self.media is not None:
             ack.update(self.media.path_view(current_consult))
             ack["recording"] = self.media.recording_view(consult.id)
+        if self.ctx.notes is not None:
+            store = self.ctx.service.store
+            found = await self.ctx.notes.store.list_notes(consult.id)
+            ack["notes"] = [n.model_dump(mode="json") for n in await notes_out(store, found)]
         return ack
 
     @acknowledged
@@ -332,3 +338,24 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         assert self.ctx.recordings is not None
         consult = await self.ctx.recordings.authorize_recording(user, event.consult_id)
         return {"ok": True, "recording": await media.stop_recording(consult, user)}
+
+    # ---- notes -------------------------------------------------------------------------------
+
+    @acknowledged
+    async def on_note_add(self, sid: str, data: Any) -> Ack:
+        event = self._parse(NoteAddEvent, data, "note-add")
+        user = await self._user(sid)
+        notes = note_service(self.ctx)
+        if self.ctx.presence.consult_of(sid) != event.consult_id:
+            await notes.authorize(user, event.consult_id)  # forbidden / not_found come first
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult before taking notes", 409)
+        started = self.media.recording_started_at(event.consult_id) if self.media else None
+        note = await notes.add(user, event.consult_id, event.text, started)
+        (out,) = await notes_out(self.ctx.service.store, [note])
+        view = out.model_dump(mode="json")
+        await self.emit(
+            "note-added",
+            {"consult_id": event.consult_id, "note": view},
+            room=consult_channel(event.consult_id),
+        )
+        return {"ok": True, "note": view}

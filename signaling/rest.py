@@ -261,7 +261,7 @@ async def list_consults(request: web.Request) -> web.Response:
     body=BookConsultRequest,
     response=ConsultOut,
     status=201,
-    errors=("forbidden", "invalid_booking", errors.INVALID_PAYLOAD),
+    errors=("forbidden", "invalid_booking", "invalid_intake", errors.INVALID_PAYLOAD),
 )
 async def book_consult(request: web.Request) -> web.Response:
     user = await current_user(request)

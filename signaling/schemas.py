@@ -271,3 +271,26 @@ class RecordingListOut(BaseModel):
 class PlaybackOut(BaseModel):
     url: str
     expires_at: datetime
+
+
+# ---- notes ---------------------------------------------------------------------------------
+
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+"""`rooms.notes.MAX_NOTE_CHARS` characters after trimming."""
+
+
+class NoteAddEvent(Strict):
+    consult_id: ConsultId
+    text: NoteText
+
+
+class NoteOut(BaseModel):
+    id: str
+    author: PersonRef
+    text: str
+    at: datetime
+    recording_offset_s: float | None
+
+
+class NoteListOut(BaseModel):
+    notes: list[NoteOut]

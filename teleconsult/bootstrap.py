@@ -16,6 +16,7 @@ from media.node import LocalMediaNode
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
+from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
 from rooms.service import ConsultService
 from rooms.sql.store import SqlConsultStore, create_engine
@@ -69,6 +70,7 @@ def build_app(settings: Settings) -> web.Application:
         recordings=recordings,
         recording_files=StoredRecordingFiles(storage),
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
+        notes=NoteService(store),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

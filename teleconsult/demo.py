@@ -129,7 +129,7 @@ async def ready_consult(service: ConsultService) -> str:
             specialty=Specialty.OBSTETRICS,
             reason="妊娠期高血压会诊 Gestational hypertension review",
             scheduled_at=datetime.now(UTC),
-            intake={"gestational_week": 32, "blood_pressure": "148/95"},
+            intake={"gestational_week": 32, "bp_systolic": 148, "bp_diastolic": 95},
             specialist_id=specialist.id,
             media_mode=MediaMode.P2P,
         ),

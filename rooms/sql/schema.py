@@ -139,3 +139,15 @@ recording_consents = Table(
     Column("session_id", String(32), nullable=False),
     Index("ix_recording_consents_consult", "consult_id"),
 )
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("recording_offset_s", Float, nullable=True),
+    Index("ix_notes_consult", "consult_id", "at"),
+)

@@ -29,6 +29,7 @@ from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate, StorageBusy
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
+from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
@@ -36,6 +37,7 @@ from rooms.sql.schema import (
     audit_log,
     consults,
     institutions,
+    notes,
     recording_consents,
     recordings,
     users,
@@ -440,6 +442,39 @@ class SqlConsultStore:
                 granted=r.granted,
                 at=r.at,
                 session_id=r.session_id,
+            )
+            for r in rows
+        ]
+
+    @busy_is_retryable
+    async def add_note(self, note: Note, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(notes).values(
+                    id=note.id,
+                    consult_id=note.consult_id,
+                    author_id=note.author_id,
+                    text=note.text,
+                    at=note.at,
+                    recording_offset_s=note.recording_offset_s,
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def list_notes(self, consult_id: str) -> list[Note]:
+        stmt = (
+            select(notes).where(notes.c.consult_id == consult_id).order_by(notes.c.at, notes.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Note(
+                id=r.id,
+                consult_id=r.consult_id,
+                author_id=r.author_id,
+                text=r.text,
+                at=r.at,
+                recording_offset_s=r.recording_offset_s,
             )
             for r in rows
         ]

@@ -39,6 +39,23 @@ def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
     room.get_by_test_id("book-summary").fill("孕 34 周 血压 150/96")
     room.get_by_test_id("book-specialty").select_option("obstetrics")
     room.get_by_test_id("book-reason").fill("妊娠期高血压 请产科会诊")
+    # The obstetric intake form: the browser refuses a missing gestational week itself ...
+    week = room.get_by_test_id("intake-gestational_week")
+    expect(week).to_have_attribute("required", "")
+    room.get_by_test_id("book-submit").click()
+    assert week.evaluate("(el) => el.validity.valueMissing")
+    # ... and a value past the browser's check comes back from the server next to its field.
+    week.evaluate("(el) => el.removeAttribute('max')")
+    week.fill("45")
+    room.get_by_test_id("book-submit").click()
+    expect(room.get_by_test_id("intake-error-gestational_week")).to_contain_text("42")
+    expect(week).to_have_attribute("aria-invalid", "true")
+    # Chromium logs the deliberate 422 as a failed resource load.
+    exam_room.page_errors = [e for e in exam_room.page_errors if "422" not in e]
+    week.fill("34")
+    room.get_by_test_id("intake-bp_systolic").fill("150")
+    room.get_by_test_id("intake-bp_diastolic").fill("96")
+    room.get_by_test_id("intake-fetal_presentation").select_option("cephalic")
     room.get_by_test_id("book-submit").click()
     expect(room.get_by_test_id("book-message")).to_contain_text(patient)
 
@@ -48,6 +65,10 @@ def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
         .filter(has_text=patient)
     )
     expect(request_card).to_be_visible(timeout=10_000)
+    # The specialist sees the intake with the form's labels and units.
+    expect(request_card.get_by_test_id("consult-intake")).to_contain_text("孕周")
+    expect(request_card.get_by_test_id("consult-intake-gestational_week")).to_have_text("34 周")
+    expect(request_card.get_by_test_id("consult-intake-fetal_presentation")).to_have_text("头位")
     # Only the `consult-requested` socket event announces a request; a list reload does not.
     expect(phone.get_by_test_id("specialist-message")).to_contain_text(patient)
     specialist.screenshot("01-specialist-incoming-request")

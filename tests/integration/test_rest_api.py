@@ -15,6 +15,7 @@ def booking(**overrides: Any) -> dict[str, Any]:
         "specialty": "obstetrics",
         "reason": "review",
         "scheduled_at": "2026-11-23T09:00:00Z",
+        "intake": {"gestational_week": 30},
     }
     body.update(overrides)
     return body
@@ -234,9 +235,82 @@ def test_the_openapi_document_describes_every_endpoint(server: RunningServer) ->
         "/api/consults/{consult_id}/cancel",
         "/api/consults/{consult_id}/end",
         "/api/consults/{consult_id}/audit",
+        "/api/intake-forms",
+        "/api/intake-forms/{specialty}",
     }
     book = doc["paths"]["/api/consults"]["post"]
     assert book["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "BookConsultRequest"
     )
     assert "BookConsultRequest" in doc["components"]["schemas"]
+
+
+# ---- intake forms ---------------------------------------------------------------------------
+
+
+def test_every_specialty_has_an_intake_form_with_labels_in_both_languages(
+    server: RunningServer,
+) -> None:
+    reply = server.request("GET", "/api/intake-forms", token=server.token("doctor.a"))
+    assert reply.status == 200
+    forms = {f["specialty"]: f for f in reply.body["forms"]}
+    assert len(forms) == 10
+    assert forms["cardiology"]["form"] == "default"
+    week = next(f for f in forms["obstetrics"]["fields"] if f["name"] == "gestational_week")
+    assert week["type"] == "number" and (week["min"], week["max"], week["integer"]) == (4, 42, True)
+    assert week["required"] is True
+    assert week["label"] == {"zh-CN": "孕周", "en": "Gestational week"}
+    assert week["unit"] == {"zh-CN": "周", "en": "weeks"}
+    one = server.request(
+        "GET", "/api/intake-forms/child_growth", token=server.token("obstetrician")
+    )
+    assert one.status == 200 and one.body == forms["child_growth"]
+
+
+def test_intake_forms_need_a_token_and_a_known_specialty(server: RunningServer) -> None:
+    assert server.request("GET", "/api/intake-forms").body["code"] == "token_missing"
+    reply = server.request("GET", "/api/intake-forms/astrology", token=server.token("doctor.a"))
+    assert (reply.status, reply.body["code"]) == (404, "not_found")
+
+
+def test_a_booking_with_a_bad_intake_is_refused_field_by_field_and_nothing_is_stored(
+    server: RunningServer,
+) -> None:
+    before = consult_count(server)
+    bad = booking(intake={"gestational_week": 45, "fundal_height_cm": "tall", "bp": 120})
+    reply = server.request("POST", "/api/consults", bad, token=server.token("doctor.a"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_intake")
+    assert [(d["field"], d["reason"]) for d in reply.body["details"]] == [
+        ("intake.gestational_week", "above_max"),
+        ("intake.fundal_height_cm", "not_a_number"),
+        ("intake.bp", "unknown_field"),
+    ]
+    assert all(d["problem"] for d in reply.body["details"])
+    assert consult_count(server) == before
+    missing = server.request(
+        "POST", "/api/consults", booking(intake={}), token=server.token("doctor.a")
+    )
+    assert missing.body["details"] == [
+        {"field": "intake.gestational_week", "problem": "is required", "reason": "required"}
+    ]
+    assert consult_count(server) == before
+
+
+def test_a_booking_with_a_good_intake_is_stored_and_returned(server: RunningServer) -> None:
+    intake = {
+        "birth_date": "2019-05-01",
+        "height_cm": 101.5,
+        "weight_kg": 15.2,
+        "bone_age_years": 6,
+    }
+    reply = server.request(
+        "POST",
+        "/api/consults",
+        booking(specialty="child_growth", intake=intake),
+        token=server.token("doctor.a"),
+    )
+    assert reply.status == 201 and reply.body["intake"] == intake
+    again = server.request(
+        "GET", f"/api/consults/{reply.body['id']}", token=server.token("doctor.a")
+    )
+    assert again.body["intake"] == intake

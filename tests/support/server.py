@@ -20,6 +20,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 
 
+VALID_INTAKES: dict[str, dict[str, Any]] = {
+    "obstetrics": {"gestational_week": 32, "bp_systolic": 148, "bp_diastolic": 95},
+    "child_growth": {"birth_date": "2019-05-01", "height_cm": 101.5, "weight_kg": 15.2},
+    "paediatrics": {"weight_kg": 12.4},
+    "ultrasound": {"exam_type": "obstetric", "gestational_week": 24},
+}
+"""An answer that fits each specialty's shipped intake form (others need none)."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -183,13 +192,18 @@ class RunningServer:
         specialty: str = "obstetrics",
         specialist: str | None = "obstetrician",
         accept: bool = True,
+        intake: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Book a consult as `username`, accepted by `specialist` unless told otherwise."""
+        """Book a consult as `username`, accepted by `specialist` unless told otherwise.
+
+        Without `intake`, the specialty's sample answer (`VALID_INTAKES`) is sent.
+        """
         body: dict[str, Any] = {
             "patient": {"name": "测试患者 Test Patient", "sex": "female", "age_years": 30},
             "specialty": specialty,
             "reason": "integration test",
             "scheduled_at": "2026-11-23T10:00:00+08:00",
+            "intake": VALID_INTAKES.get(specialty, {}) if intake is None else intake,
         }
         reply = self.request("POST", "/api/consults", body, token=self.token(username))
         if reply.status != 201:

@@ -11,6 +11,7 @@ from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
+from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
@@ -83,6 +84,7 @@ class InMemoryStore:
         self.audit_log: list[AuditEntry] = []
         self.recordings: dict[str, Recording] = {}
         self.consent_answers: list[ConsentAnswer] = []
+        self.notes: list[Note] = []
         self._ids = itertools.count(100)
 
     async def add_institution(
@@ -189,3 +191,10 @@ class InMemoryStore:
 
     async def consents(self, consult_id: str) -> list[ConsentAnswer]:
         return [a for a in self.consent_answers if a.consult_id == consult_id]
+
+    async def add_note(self, note: Note, audit: AuditEntry) -> None:
+        self.notes.append(note)
+        self.audit_log.append(audit)
+
+    async def list_notes(self, consult_id: str) -> list[Note]:
+        return sorted((n for n in self.notes if n.consult_id == consult_id), key=lambda n: n.at)

@@ -15,8 +15,10 @@ from rooms.errors import (
     NotFound,
     PermissionDenied,
 )
+from rooms.intake import InvalidIntake
 from rooms.lifecycle import ConsultEvent, ConsultStatus
 from rooms.people import Specialty
+from rooms.ports import ConsultQuery
 from rooms.presence import presence_event
 from rooms.service import Booking, ConsultService
 from tests.unit.fakes import (
@@ -40,6 +42,7 @@ def booking(
         specialty=specialty,
         reason="raised blood pressure",
         scheduled_at=NOON,
+        intake={"gestational_week": 32} if specialty is Specialty.OBSTETRICS else {},
         specialist_id=specialist_id,
     )
 
@@ -228,3 +231,20 @@ async def test_a_presence_move_that_loses_a_race_is_retried_on_the_fresh_consult
     live = await service.presence_changed(consult.id, [DOCTOR_A, OBSTETRICIAN], OBSTETRICIAN)
     assert live is not None and live.status is ConsultStatus.LIVE
     assert store.races_left == 0
+
+
+async def test_a_booking_whose_intake_does_not_fit_the_form_is_refused_and_not_stored(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    bad = replace(booking(), intake={"gestational_week": 50, "blood_pressure": "148/95"})
+    with pytest.raises(InvalidIntake) as caught:
+        await service.book(DOCTOR_A, bad)
+    assert [(p.field, p.reason) for p in caught.value.problems] == [
+        ("gestational_week", "above_max"),
+        ("blood_pressure", "unknown_field"),
+    ]
+    mine = ConsultQuery(requesting_institution_ids=frozenset({DOCTOR_A.institution_id}))
+    assert await store.list_consults(mine) == []
+    good = await service.book(DOCTOR_A, booking())
+    assert good.intake == {"gestational_week": 32}
+    assert [c.id for c in await store.list_consults(mine)] == [good.id]

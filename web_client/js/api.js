@@ -55,11 +55,13 @@ export const api = {
   consults: () => request('GET', '/api/consults'),
   consult: (id) => request('GET', consultPath(id)),
   book: (booking) => post('/api/consults', booking),
+  intakeForms: () => request('GET', '/api/intake-forms'),
   accept: (id) => post(consultPath(id, 'accept')),
   decline: (id, reason) => post(consultPath(id, 'decline'), { reason }),
   cancel: (id, reason) => post(consultPath(id, 'cancel'), { reason }),
   end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
   recordings: (id) => request('GET', consultPath(id, 'recordings')),
+  notes: (id) => request('GET', consultPath(id, 'notes')),
   /** A short-lived link to the recording's file, for a <video>/<audio> src. */
   playback: (recordingId) => post(`/api/recordings/${encodeURIComponent(recordingId)}/playback`),
 };

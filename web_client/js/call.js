@@ -10,10 +10,12 @@
 //          restarts is reported with `p2p-failed`, and the server decides.
 
 import { api } from './api.js';
+import { recordLink } from './consults.js';
 import { errorText } from './errors.js';
 import { h } from './dom.js';
 import { onLangChange, t } from './i18n.js';
 import { debug } from './log.js';
+import { NotesPanel } from './notes.js';
 import { PeerLink } from './peer.js';
 import { RecordingControls } from './recording.js';
 import { RelayLink } from './relay.js';
@@ -83,6 +85,10 @@ export class CallView {
       say: (key, params, kind) => this.say(key, params, kind),
       errorText,
     });
+    this.notes = new NotesPanel({
+      request: (event, payload = {}) => request(this.socket, event, { consult_id: this.consultId, ...payload }),
+      errorText,
+    });
     this.build(root);
     this.listen();
     onLangChange(() => this.render());
@@ -133,6 +139,7 @@ export class CallView {
     this.endedNote = h('p', { class: 'closing-note', hidden: true });
     this.ended = h('div', { class: 'call-ended', hidden: true, role: 'alert', dataset: { testid: 'call-ended' } },
       this.endedText, this.endedNote,
+      this.recordLink = recordLink(null),
       button('call-back-button', 'call.back', () => this.close()));
     const rec = this.recording;
     this.controls = h('div', { class: 'controls' },
@@ -142,7 +149,7 @@ export class CallView {
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
       h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting),
       this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
-      this.messageLine, this.controls, this.secondPicker, this.conclusionBox, this.ended, rec.dialog);
+      this.messageLine, this.controls, this.secondPicker, this.notes.root, this.conclusionBox, this.ended, rec.dialog);
     root.replaceChildren(this.view);
   }
 
@@ -190,6 +197,7 @@ export class CallView {
       'relay-offer': (p) => this.relayOffer(p),
       'recording-consent-requested': (p) => this.recording.askConsent(p.requested_by),
       'recording-state': (p) => this.recording.update(p.recording),
+      'note-added': (p) => this.notes.add(p.note),
     };
   }
 
@@ -205,6 +213,7 @@ export class CallView {
     this.stage.hidden = false;
     this.hangupButton.disabled = false;
     this.conclusionBox.hidden = this.user.role !== 'specialist';
+    this.notes.reset();
     this.render();
     await this.startLocalMedia();
     await this.enterRoom();
@@ -277,6 +286,8 @@ export class CallView {
     this.recording.setConsult(this.consult);
     if (this.consult && FINISHED.has(this.consult.status)) return this.finish(this.consult);
     this.recording.update(ack.recording, { announce: false });
+    this.notes.setNotes(ack.notes ?? []);
+    this.notes.setOpen(true);
     const relay = ack.media_path === 'relay' || this.consult?.media_mode === 'relay';
     this.path = relay ? 'relay' : 'p2p';
     debug('joined as', this.peerId, 'on', this.path, 'with', (ack.peers ?? []).map((p) => p.peer_id));
@@ -656,9 +667,11 @@ export class CallView {
     this.stage.hidden = true;
     this.secondPicker.hidden = true;
     this.conclusionBox.hidden = true;
+    this.notes.setOpen(false); // the notes stay on screen to read, no more can be added
     this.ended.hidden = false;
     this.endedNote.textContent = consult?.closing_note ?? '';
     this.endedNote.hidden = !consult?.closing_note;
+    this.recordLink.replaceWith(this.recordLink = recordLink(consult));
     this.render();
   }
 
@@ -733,5 +746,6 @@ export class CallView {
     this.secondVideo.setAttribute('aria-label', t('second.localVideo'));
     for (const entry of this.tiles.values()) this.nameTile(entry);
     this.recording.render();
+    this.notes.render();
   }
 }

@@ -2,6 +2,7 @@
 
 import { h } from './dom.js';
 import { lang, t } from './i18n.js';
+import { intakeSection } from './intake.js';
 import { recordingsSection } from './recordings.js';
 
 export const SPECIALTIES = [
@@ -52,8 +53,22 @@ export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
       row('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
       row('consult.closingNote', c.closing_note)),
+    intakeSection(c),
     actions.length ? h('div', { class: 'card-actions' }, actions) : null,
+    HAS_RECORDINGS.has(c.status) ? recordLink(c) : null,
     HAS_RECORDINGS.has(c.status) ? recordingsSection(c.id) : null);
+}
+
+/**
+ * A link to the printable record of a finished consult (opens in a new tab); an empty,
+ * hidden placeholder for any other consult.
+ */
+export function recordLink(c) {
+  if (!HAS_RECORDINGS.has(c?.status)) return h('a', { hidden: true });
+  return h('a', {
+    class: 'record-link', href: `/consult-record.html#consult=${encodeURIComponent(c.id)}`,
+    target: '_blank', rel: 'noopener', dataset: { testid: 'consult-record-link', i18n: 'record.open' },
+  }, t('record.open'));
 }
 
 /** Active consults first (soonest first), finished ones after (most recent first). */

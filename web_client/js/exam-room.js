@@ -6,6 +6,10 @@ import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js'
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
+import {
+  clearIntakeProblems, intakeForm, loadIntakeForms, localized, readIntake, renderIntakeFields,
+  showIntakeProblems,
+} from './intake.js';
 import { bootPage } from './page.js';
 
 const { user, socket, consultToJoin } = await bootPage();
@@ -17,6 +21,8 @@ const list = $('[data-testid="consult-list"]');
 const empty = $('[data-testid="consult-list-empty"]');
 const specialtySelect = $('[data-testid="book-specialty"]');
 const specialistSelect = $('[data-testid="book-specialist"]');
+const intakeFields = $('[data-intake-fields]');
+const intakeTitle = $('[data-testid="book-intake-title"]');
 
 const store = new ConsultStore(renderList);
 const call = new CallView({
@@ -89,6 +95,23 @@ async function loadSpecialists() {
   }
 }
 
+/** Show the chosen specialty's intake form, keeping what was typed into fields it shares. */
+function renderIntake(keep = readIntake(intakeFields)) {
+  const form = intakeForm(specialtySelect.value);
+  renderIntakeFields(intakeFields, form, keep);
+  intakeTitle.textContent = form ? localized(form.title) : t('intake.title');
+}
+
+async function loadIntake() {
+  try {
+    await loadIntakeForms();
+    renderIntake();
+    renderList(); // cards show intake answers with the forms' labels
+  } catch (err) {
+    say(bookMessage, errorText(err), 'error');
+  }
+}
+
 /** A datetime-local value ("YYYY-MM-DDTHH:MM") for now, in the browser's time zone. */
 function localNow() {
   const d = new Date();
@@ -110,6 +133,8 @@ form.addEventListener('submit', async (event) => {
     scheduled_at: new Date(form.scheduledAt.value).toISOString(),
   };
   if (specialistSelect.value) booking.specialist_id = Number(specialistSelect.value);
+  booking.intake = readIntake(intakeFields);
+  clearIntakeProblems(intakeFields);
   const submit = $('[data-testid="book-submit"]');
   submit.disabled = true;
   try {
@@ -118,25 +143,29 @@ form.addEventListener('submit', async (event) => {
     form.reset();
     form.scheduledAt.value = localNow();
     loadSpecialists(); // reset() went back to the first specialty
+    renderIntake({});
     say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
   } catch (err) {
-    say(bookMessage, errorText(err), 'error');
+    const unplaced = err?.code === 'invalid_intake'
+      ? showIntakeProblems(intakeFields, intakeForm(specialtySelect.value), err.details) : [];
+    say(bookMessage, [errorText(err), ...unplaced].join(' '), 'error');
   } finally {
     submit.disabled = false;
   }
 });
 
-specialtySelect.addEventListener('change', loadSpecialists);
+specialtySelect.addEventListener('change', () => { loadSpecialists(); renderIntake(); });
 fillSpecialties();
 form.scheduledAt.value = localNow();
 loadSpecialists();
+loadIntake();
 
 // ---- live updates ----
 
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
-onLangChange(renderList);
+onLangChange(() => { renderList(); renderIntake(); });
 
 await refresh();
 if (consultToJoin) join(consultToJoin);

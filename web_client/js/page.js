@@ -13,7 +13,11 @@ const leaving = () => new Promise(() => {});
 /** Codes in connect_error.data that mean the token itself is no good: sign in again. */
 const TOKEN_REFUSALS = new Set(['token_missing', 'token_expired', 'token_invalid', 'token_wrong_audience']);
 
-export async function bootPage({ socket: wantSocket = true } = {}) {
+/**
+ * `anyRole`: the page serves every role (e.g. the printable consult record) instead of sending
+ * each user to the page of their role.
+ */
+export async function bootPage({ socket: wantSocket = true, anyRole = false } = {}) {
   initI18n();
   const consultToJoin = takeLinkFragment();
   if (!getToken()) {
@@ -28,7 +32,7 @@ export async function bootPage({ socket: wantSocket = true } = {}) {
     return leaving();
   }
   const home = HOME[user.role];
-  if (home && home !== location.pathname) {
+  if (home && home !== location.pathname && !anyRole) {
     location.replace(home);
     return leaving();
   }

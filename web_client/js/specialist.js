@@ -6,6 +6,7 @@ import { ConsultStore, JOINABLE, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
+import { loadIntakeForms } from './intake.js';
 import { bootPage } from './page.js';
 
 const { user, socket, consultToJoin } = await bootPage();
@@ -109,6 +110,8 @@ socket.on('request-closed', ({ consult_id: id }) => {
 });
 socket.on('connect', refresh); // events missed while disconnected
 onLangChange(render);
+// Cards show the intake with its form's labels and units once the forms are here.
+loadIntakeForms().then(render, (err) => say(message, errorText(err), 'error'));
 
 await refresh();
 if (consultToJoin) join(consultToJoin);

@@ -2,7 +2,7 @@
 // recordings under its row (the full review UI comes later).
 
 import { api } from './api.js';
-import { HAS_RECORDINGS, formatTime, sortConsults, statusBadge } from './consults.js';
+import { HAS_RECORDINGS, formatTime, recordLink, sortConsults, statusBadge } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -27,7 +27,7 @@ function render() {
     // A finished consult's recordings, under its row and as wide as the table.
     HAS_RECORDINGS.has(c.status)
       ? h('tr', { class: 'recordings-row', dataset: { consultId: c.id } },
-        h('td', { colspan: 6 }, recordingsSection(c.id)))
+        h('td', { colspan: 6 }, recordLink(c), recordingsSection(c.id)))
       : null,
   ].filter(Boolean)));
   $('[data-testid="consult-list-empty"]').hidden = consults.length > 0;

@@ -1,0 +1,69 @@
+"""Export use case: a consult's record as a FHIR R4 Bundle, permission-checked and audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.audit import AuditEntry
+from rooms.errors import NotFound
+from rooms.fhir import consult_bundle
+from rooms.institutions import InstitutionTree
+from rooms.people import User
+from rooms.permissions import Action, ensure_permitted
+from rooms.ports import ConsultStore, RecordingStore
+from rooms.recordings import Recording, RecordingStatus
+from rooms.service import Clock, utc_now
+
+
+class ExportService:
+    """Builds the FHIR export of one consult for a user the permission table allows.
+
+    `recordings` is None on a server that does not record: the bundle then has no
+    DocumentReferences.
+    """
+
+    def __init__(
+        self, store: ConsultStore, recordings: RecordingStore | None, clock: Clock = utc_now
+    ) -> None:
+        self.store = store
+        self.recordings = recordings
+        self.clock = clock
+
+    async def fhir_bundle(self, user: User, consult_id: str, base_url: str) -> dict[str, Any]:
+        """The consult as a FHIR Bundle; the export itself is audited (`consult.exported`)
+        before the bundle is built, so the bundle's audit trail includes it."""
+        consult = await self.store.get_consult(consult_id)
+        if consult is None:
+            raise NotFound(f"no consult {consult_id}")
+        institutions = await self.store.institutions()
+        ensure_permitted(user, Action.EXPORT_CONSULT, consult, InstitutionTree(institutions))
+        now = self.clock()
+        await self.store.append_audit(
+            AuditEntry(
+                at=now,
+                actor_id=user.id,
+                action="consult.exported",
+                consult_id=consult.id,
+                detail={"format": "fhir-r4"},
+            )
+        )
+        recordings: list[Recording] = []
+        if self.recordings is not None:
+            recordings = [
+                r
+                for r in await self.recordings.list_recordings(consult.id)
+                if r.status is RecordingStatus.READY
+            ]
+        audit = await self.store.audit_trail(consult.id)
+        user_ids = {consult.requesting_doctor_id, *(r.participant_id for r in recordings)}
+        user_ids.update(e.actor_id for e in audit if e.actor_id is not None)
+        if consult.specialist_id is not None:
+            user_ids.add(consult.specialist_id)
+        people: dict[int, User] = {}
+        for user_id in sorted(user_ids):
+            found = await self.store.get_user(user_id)
+            if found is not None:
+                people[user_id] = found
+        return consult_bundle(
+            consult, people, institutions, recordings, audit, base_url, generated_at=now
+        )

@@ -1,0 +1,143 @@
+// The printable record of one consult (`/consult-record.html#consult=<id>`): patient, intake,
+// reason, participants, times, the notes taken during the call (with the time and the recording
+// offset), the conclusion, and the recordings with their duration and SHA-256. Any signed-in
+// user may open it; the server decides what they may see (the consult, its notes, its
+// recordings), and a refusal is said in words.
+
+import { api } from './api.js';
+import { formatTime } from './consults.js';
+import { $, h, say } from './dom.js';
+import { errorText } from './errors.js';
+import { lang, onLangChange, t } from './i18n.js';
+import { intakeSection, loadIntakeForms } from './intake.js';
+import { noteItem } from './notes.js';
+import { bootPage } from './page.js';
+import { clock } from './recording.js';
+
+/** The consult id in the fragment, read before bootPage wipes the fragment. */
+function consultIdFromLink() {
+  const id = new URLSearchParams(location.hash.slice(1)).get('consult');
+  return id && /^[0-9a-f]{32}$/.test(id) ? id : null;
+}
+
+const linked = consultIdFromLink();
+await bootPage({ socket: false, anyRole: true });
+const sheet = $('[data-testid="consult-record"]');
+const errorLine = $('[data-testid="record-error"]');
+// Keep the address reloadable and printable (the fragment holds no token).
+if (linked) history.replaceState(history.state, '', `${location.pathname}#consult=${linked}`);
+
+const data = { consult: null, notes: [], recordings: null, recordingsProblem: null, notesProblem: null };
+
+const row = (key, value) =>
+  value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
+
+function section(key, testid, ...body) {
+  return h('section', { dataset: { testid } }, h('h2', {}, t(key)), ...body);
+}
+
+function patientLine(p) {
+  const parts = [p.name, t(`sex.${p.sex}`)];
+  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
+  return parts.join(' · ');
+}
+
+function participants(c) {
+  const people = new Map();
+  const add = (person, role) => {
+    if (person?.id !== undefined && !people.has(person.id)) people.set(person.id, { person, role });
+  };
+  add(c.requesting_doctor, t('record.requestingDoctor'));
+  if (c.specialist) add(c.specialist, t('consult.specialist'));
+  for (const n of data.notes) add(n.author, t('record.tookNotes'));
+  for (const r of data.recordings ?? []) add(r.participant, t('record.recorded'));
+  return h('ul', { class: 'record-people', dataset: { testid: 'record-participants' } },
+    [...people.values()].map(({ person, role }) => h('li', {}, `${person.display_name} · ${role}`)));
+}
+
+function megabytes(bytes) {
+  return new Intl.NumberFormat(lang(), { maximumFractionDigits: 2 }).format((bytes ?? 0) / 1e6);
+}
+
+function recordingsBody() {
+  if (data.recordingsProblem) return h('p', { class: 'empty' }, data.recordingsProblem());
+  if (!data.recordings?.length) return h('p', { class: 'empty' }, t('recordings.none'));
+  const th = (key) => h('th', { scope: 'col' }, t(key));
+  return h('div', { class: 'table-wrap' }, h('table', { dataset: { testid: 'record-recordings' } },
+    h('thead', {}, h('tr', {}, th('record.participant'), th('record.source'), th('record.starts'),
+      th('record.duration'), th('record.size'), th('record.sha256'))),
+    h('tbody', {}, data.recordings.map((r) => h('tr', { dataset: { testid: 'record-recording', recordingId: r.id } },
+      h('td', {}, r.participant?.display_name ?? ''),
+      h('td', {}, `${t(`recordings.source.${r.source}`)} (${r.codec})`),
+      h('td', {}, clock(r.started_offset_s ?? 0)),
+      h('td', {}, clock(r.duration_s ?? 0)),
+      h('td', {}, t('record.megabytes', { n: megabytes(r.bytes) })),
+      h('td', { class: 'hash' }, r.sha256))))));
+}
+
+function render() {
+  const c = data.consult;
+  if (!c) return;
+  document.title = `${c.patient.name} · ${t('record.pageTitle')}`;
+  const notes = data.notesProblem
+    ? h('p', { class: 'empty' }, data.notesProblem())
+    : data.notes.length
+      ? h('ol', { class: 'note-list', dataset: { testid: 'note-list' } }, data.notes.map((n) => noteItem(n, { withDate: true })))
+      : h('p', { class: 'empty' }, t('notes.none'));
+  sheet.replaceChildren(
+    h('header', {},
+      h('h1', { id: 'record-heading' }, t('record.heading')),
+      h('p', {}, `${t(`specialty.${c.specialty}`)} · ${t(`status.${c.status}`)} · ${c.id}`)),
+    section('record.patient', 'record-patient', h('dl', {},
+      row('consult.patient', patientLine(c.patient)),
+      row('consult.summary', c.patient.summary))),
+    section('record.consult', 'record-consult', h('dl', {},
+      row('consult.specialty', t(`specialty.${c.specialty}`)),
+      row('consult.reason', c.reason),
+      row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
+      row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')))),
+    section('record.intake', 'record-intake', intakeSection(c) ?? h('p', { class: 'empty' }, t('record.noIntake'))),
+    section('record.participants', 'record-participants-section', participants(c)),
+    section('record.times', 'record-times', h('dl', {},
+      row('consult.scheduledAt', formatTime(c.scheduled_at)),
+      row('record.requestedAt', formatTime(c.requested_at)),
+      row('record.acceptedAt', formatTime(c.accepted_at)),
+      row('record.startedAt', formatTime(c.started_at)),
+      row('record.endedAt', formatTime(c.ended_at)))),
+    section('notes.heading', 'record-notes', notes),
+    section('record.conclusion', 'record-conclusion', c.status === 'ended' && c.closing_note
+      ? h('p', { class: 'conclusion-text', dataset: { testid: 'record-conclusion-text' } }, c.closing_note)
+      : h('p', { class: 'empty' }, c.status === 'ended' ? t('record.noConclusion') : c.closing_note || t('record.noConclusion'))),
+    section('recordings.heading', 'record-recordings-section', recordingsBody()),
+    h('p', { class: 'printed' }, t('record.printedAt', { time: formatTime(new Date().toISOString()) })));
+  sheet.hidden = false;
+}
+
+/** What a refused or failed part of the record says instead of its content. */
+function problem(err, forbiddenKey, failedKey) {
+  if (err.status === 403) return () => t(forbiddenKey);
+  return () => t(failedKey, { reason: errorText(err) });
+}
+
+async function load(consultId) {
+  try {
+    data.consult = await api.consult(consultId);
+  } catch (err) {
+    say(errorLine, t('record.loadFailed', { reason: errorText(err) }), 'error');
+    return;
+  }
+  // Without the intake forms the answers still show, under their raw names.
+  const [notes, recordings] = await Promise.allSettled([
+    api.notes(consultId), api.recordings(consultId), loadIntakeForms(),
+  ]);
+  if (notes.status === 'fulfilled') data.notes = notes.value.notes ?? [];
+  else data.notesProblem = problem(notes.reason, 'error.forbidden', 'record.partFailed');
+  if (recordings.status === 'fulfilled') data.recordings = recordings.value.recordings ?? [];
+  else data.recordingsProblem = problem(recordings.reason, 'recordings.forbidden', 'recordings.loadFailed');
+  render();
+}
+
+$('[data-testid="record-print"]').addEventListener('click', () => window.print());
+onLangChange(render);
+if (linked) await load(linked);
+else say(errorLine, t('record.missing'), 'error');
