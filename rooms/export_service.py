@@ -10,7 +10,7 @@ from rooms.fhir import consult_bundle
 from rooms.institutions import InstitutionTree
 from rooms.people import User
 from rooms.permissions import Action, ensure_permitted
-from rooms.ports import ConsultStore, RecordingStore
+from rooms.ports import ConsultStore, NoteStore, RecordingStore
 from rooms.recordings import Recording, RecordingStatus
 from rooms.service import Clock, utc_now
 
@@ -23,11 +23,16 @@ class ExportService:
     """
 
     def __init__(
-        self, store: ConsultStore, recordings: RecordingStore | None, clock: Clock = utc_now
+        self,
+        store: ConsultStore,
+        recordings: RecordingStore | None,
+        clock: Clock = utc_now,
+        notes: NoteStore | None = None,
     ) -> None:
         self.store = store
         self.recordings = recordings
         self.clock = clock
+        self.notes = notes
 
     async def fhir_bundle(self, user: User, consult_id: str, base_url: str) -> dict[str, Any]:
         """The consult as a FHIR Bundle; the export itself is audited (`consult.exported`)
@@ -54,8 +59,10 @@ class ExportService:
                 for r in await self.recordings.list_recordings(consult.id)
                 if r.status is RecordingStatus.READY
             ]
+        notes = await self.notes.list_notes(consult.id) if self.notes is not None else []
         audit = await self.store.audit_trail(consult.id)
         user_ids = {consult.requesting_doctor_id, *(r.participant_id for r in recordings)}
+        user_ids.update(n.author_id for n in notes)
         user_ids.update(e.actor_id for e in audit if e.actor_id is not None)
         if consult.specialist_id is not None:
             user_ids.add(consult.specialist_id)
@@ -65,5 +72,12 @@ class ExportService:
             if found is not None:
                 people[user_id] = found
         return consult_bundle(
-            consult, people, institutions, recordings, audit, base_url, generated_at=now
+            consult,
+            people,
+            institutions,
+            recordings,
+            audit,
+            base_url,
+            generated_at=now,
+            notes=notes,
         )

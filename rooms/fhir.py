@@ -22,6 +22,7 @@ from rooms.audit import AuditEntry
 from rooms.consult import Consult, Sex
 from rooms.institutions import Institution
 from rooms.lifecycle import ConsultStatus
+from rooms.notes import Note
 from rooms.people import User
 from rooms.recordings import Recording, RecordingStatus
 
@@ -131,6 +132,7 @@ def consult_bundle(
     audit_entries: Iterable[AuditEntry],
     base_url: str,
     generated_at: datetime | None = None,
+    notes: Iterable[Note] = (),
 ) -> dict[str, Any]:
     """The consult as a FHIR R4 `collection` Bundle (a JSON-ready dict).
 
@@ -316,6 +318,27 @@ def consult_bundle(
         if specialist is not None:
             communication["sender"] = specialist
         add(names.urn("conclusion", consult.id), communication)
+
+    # -- Communication: each note taken during the call, on the recording's timeline ------------
+    for note in notes:
+        note_resource: dict[str, Any] = {
+            "resourceType": "Communication",
+            "identifier": [{"system": names.system("note"), "value": note.id}],
+            "status": "completed",
+            "category": [
+                {"coding": [{"system": CS_COMMUNICATION, "code": "note"}], "text": "note"}
+            ],
+            "subject": patient_ref,
+            "encounter": encounter_ref,
+            "sent": _instant(note.at),
+            "sender": practitioner(note.author_id),
+            "payload": [{"contentString": note.text}],
+        }
+        if note.recording_offset_s is not None:
+            note_resource["extension"] = [
+                {"url": EXT_TIMELINE_OFFSET, "valueDecimal": round(note.recording_offset_s, 3)}
+            ]
+        add(names.urn("note", note.id), note_resource)
 
     # -- DocumentReference: one per recorded track -----------------------------------------------
     recording_refs: dict[str, dict[str, Any]] = {}

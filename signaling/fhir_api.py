@@ -26,7 +26,8 @@ async def consult_fhir(request: web.Request) -> web.Response:
     user = await current_user(request)
     ctx = request.app[SIGNALING]
     recordings = ctx.recordings.store if ctx.recordings is not None else None
-    bundle = await ExportService(ctx.service.store, recordings).fhir_bundle(
+    notes = ctx.notes.store if ctx.notes is not None else None
+    bundle = await ExportService(ctx.service.store, recordings, notes=notes).fhir_bundle(
         user, consult_id_of(request), base_url_of(request)
     )
     return web.Response(

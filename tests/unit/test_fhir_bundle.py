@@ -24,10 +24,12 @@ from rooms.fhir import (
     APPOINTMENT_STATUS,
     ENCOUNTER_STATUS,
     EXT_SHA256,
+    EXT_TIMELINE_OFFSET,
     V3_ACT_CODE,
     consult_bundle,
 )
 from rooms.lifecycle import ConsultStatus
+from rooms.notes import Note
 from rooms.recordings import Recording, TrackSource
 from tests.unit.fakes import (
     ADMIN,
@@ -281,6 +283,26 @@ def test_the_conclusion_is_a_communication_from_the_specialist() -> None:
     assert by_url[communication["sender"]["reference"]]["name"][0]["text"] == "Obstetrician"
     assert by_url[communication["encounter"]["reference"]]["resourceType"] == "Encounter"
     assert communication["sent"] == "2026-11-23T12:20:00Z"
+
+
+def test_each_note_is_a_communication_from_its_author_on_the_recording_timeline() -> None:
+    consult = ended_consult()
+    notes = [
+        Note("n1" * 16, consult.id, DOCTOR_A.id, "Fundal height 32 cm", NOON, 12.5),
+        Note("n2" * 16, consult.id, OBSTETRICIAN.id, "Advise growth scan", NOON, None),
+    ]
+    bundle = consult_bundle(consult, PEOPLE, INSTITUTIONS, [], AUDIT, BASE, NOON, notes=notes)
+    validate(bundle)
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    taken = [c for c in resources(bundle, "Communication") if c["category"][0]["text"] == "note"]
+    assert [c["payload"][0]["contentString"] for c in taken] == [
+        "Fundal height 32 cm",
+        "Advise growth scan",
+    ]
+    authors = [by_url[c["sender"]["reference"]]["name"][0]["text"] for c in taken]
+    assert authors == [DOCTOR_A.display_name, OBSTETRICIAN.display_name]
+    assert taken[0]["extension"] == [{"url": EXT_TIMELINE_OFFSET, "valueDecimal": 12.5}]
+    assert "extension" not in taken[1]
 
 
 def test_each_recording_is_a_document_reference() -> None:
