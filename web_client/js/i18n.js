@@ -128,7 +128,7 @@ const DICTIONARIES = {
     'call.leave': '暂时离开',
     'call.hangUp': '结束会诊',
     'call.back': '返回列表',
-    'call.conclusion': '会诊意见（可选）',
+    'call.conclusion': '会诊意见与建议（可选）',
     'call.state.closed': '未在会诊中',
     'call.state.joining': '正在进入会诊…',
     'call.state.waiting': '等待对方进入…',
