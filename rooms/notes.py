@@ -15,13 +15,12 @@ from typing import Protocol
 
 from rooms.audit import AuditEntry
 from rooms.consult import Consult
-from rooms.errors import DomainError, IllegalTransition, NotFound
-from rooms.institutions import InstitutionTree
+from rooms.errors import DomainError, IllegalTransition
 from rooms.lifecycle import ConsultStatus
 from rooms.people import User
-from rooms.permissions import Action, ensure_permitted
+from rooms.permissions import Action
 from rooms.ports import ConsultStore, NoteStore
-from rooms.service import Clock, utc_now
+from rooms.service import Clock, load_permitted, utc_now
 
 MAX_NOTE_CHARS = 2000
 """Longest note, in characters after trimming: a paragraph of findings, not a report."""
@@ -82,11 +81,7 @@ class NoteService:
         self.clock = clock
 
     async def _consult(self, user: User, consult_id: str, action: Action) -> Consult:
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
-        ensure_permitted(user, action, consult, InstitutionTree(await self.store.institutions()))
-        return consult
+        return await load_permitted(self.store, user, consult_id, action)
 
     async def authorize(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may add notes to it now; raises otherwise."""

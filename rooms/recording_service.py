@@ -13,14 +13,13 @@ from typing import Any, Protocol
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode
 from rooms.errors import ConcurrentUpdate, IllegalTransition, NotFound
-from rooms.institutions import InstitutionTree
 from rooms.lifecycle import ConsultStatus
 from rooms.media_path import RelayReason
 from rooms.people import User
-from rooms.permissions import Action, ensure_permitted
+from rooms.permissions import Action
 from rooms.ports import ConsultStore, RecordingStore
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
-from rooms.service import Clock, utc_now
+from rooms.service import Clock, load_permitted, utc_now
 
 MEDIA_PATH_RETRIES = 5
 
@@ -35,12 +34,7 @@ class RecordingService:
         self.clock = clock
 
     async def _consult(self, user: User, consult_id: str, action: Action) -> Consult:
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
-        tree = InstitutionTree(await self.store.institutions())
-        ensure_permitted(user, action, consult, tree)
-        return consult
+        return await load_permitted(self.store, user, consult_id, action)
 
     async def authorize_recording(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may start or stop its recording now."""

@@ -33,6 +33,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def load_permitted(
+    store: ConsultStore, user: User, consult_id: str, action: Action
+) -> Consult:
+    """The consult, if it exists and the permission table gives `user` `action` on it."""
+    consult = await store.get_consult(consult_id)
+    if consult is None:
+        raise NotFound(f"no consult {consult_id}")
+    ensure_permitted(user, action, consult, InstitutionTree(await store.institutions()))
+    return consult
+
+
 @dataclass(frozen=True, slots=True)
 class Booking:
     """What an exam-room doctor fills in to request a consult."""
@@ -62,11 +73,7 @@ class ConsultService:
         return InstitutionTree(await self.store.institutions())
 
     async def _load(self, user: User, consult_id: str, action: Action) -> Consult:
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
-        ensure_permitted(user, action, consult, await self.institution_tree())
-        return consult
+        return await load_permitted(self.store, user, consult_id, action)
 
     async def _move(
         self,
