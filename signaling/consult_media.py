@@ -25,8 +25,6 @@ from rooms.media_port import ForwardedTrack, MediaNode
 from rooms.people import User
 from rooms.recording_service import RecordingService
 from rooms.recordings import RecordingSession, SessionState
-from signaling import errors
-from signaling.errors import ApiError
 from signaling.hub import ConsultHub, consult_channel
 from signaling.presence import PresenceRegistry
 from signaling.schemas import (
@@ -343,7 +341,3 @@ class ConsultMedia:
             await asyncio.gather(*tasks, return_exceptions=True)
         for consult_id in list(self._consults):
             await self._finish(consult_id, close=True)
-
-
-def not_in_consult() -> ApiError:
-    return ApiError(errors.NOT_IN_CONSULT, "join the consult first", 409)

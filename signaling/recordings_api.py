@@ -17,7 +17,8 @@ from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.ranges import UnsatisfiableRange, parse_range
 from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response
-from signaling.schemas import PersonRef, PlaybackOut, RecordingListOut, RecordingOut
+from signaling.schemas import PlaybackOut, RecordingListOut, RecordingOut
+from signaling.views import Directory
 
 MEDIA_TYPES = {
     ("webm", "video"): "video/webm",
@@ -40,15 +41,11 @@ def recording_id_of(request: web.Request) -> str:
     return recording_id
 
 
-async def recording_out(ctx: Signaling, rec: Recording) -> RecordingOut:
-    person = await ctx.service.store.get_user(rec.participant_id)
+async def recording_out(directory: Directory, rec: Recording) -> RecordingOut:
     return RecordingOut(
         id=rec.id,
         consult_id=rec.consult_id,
-        participant=PersonRef(
-            id=rec.participant_id,
-            display_name=person.display_name if person else f"user {rec.participant_id}",
-        ),
+        participant=await directory.person(rec.participant_id),
         source=rec.source,
         kind=rec.kind,
         codec=rec.codec,
@@ -73,7 +70,10 @@ async def list_recordings(request: web.Request) -> web.Response:
     user = await current_user(request)
     ctx = request.app[SIGNALING]
     found = await _recordings(ctx).list_recordings(user, consult_id_of(request))
-    return json_response(RecordingListOut(recordings=[await recording_out(ctx, r) for r in found]))
+    directory = Directory(ctx.service.store)
+    return json_response(
+        RecordingListOut(recordings=[await recording_out(directory, r) for r in found])
+    )
 
 
 @api.route(
