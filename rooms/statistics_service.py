@@ -28,6 +28,8 @@ class StatisticsReport:
     statistics: Statistics
     institutions: dict[int, Institution]
     """Every institution a row may name, by id."""
+    scope: list[Institution]
+    """The institutions the user may filter by (their own and everything below it), by id."""
     consults: int
     """How many consults were counted."""
 
@@ -51,6 +53,7 @@ class StatisticsService:
         known = await self.store.institutions()
         tree = InstitutionTree(known)
         scope = tree.subtree(user.institution_id)
+        mine = [i for i in known if i.id in scope]
         if institution_id is not None:
             if institution_id not in scope:
                 # Unknown ids get the same answer, so ids outside one's subtree are not probed.
@@ -71,6 +74,7 @@ class StatisticsService:
             specialty=specialty,
             statistics=compute(counted, period),
             institutions={i.id: i for i in known},
+            scope=mine,
             consults=len(counted),
         )
 

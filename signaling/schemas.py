@@ -352,3 +352,5 @@ class StatisticsOut(BaseModel):
     rows: list[StatisticsRowOut]
     months: list[StatisticsMonthOut]
     overall: FiguresOut
+    institutions: list[InstitutionRef]
+    """The institutions the caller may filter by (their own and everything below it)."""

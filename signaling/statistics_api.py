@@ -23,6 +23,7 @@ from signaling.rest import SIGNALING, api, current_user, json_response
 from signaling.schemas import (
     DurationOut,
     FiguresOut,
+    InstitutionRef,
     StatisticsMonthOut,
     StatisticsOut,
     StatisticsQuery,
@@ -132,6 +133,7 @@ def statistics_out(report: StatisticsReport) -> StatisticsOut:
             for month, figures in stats.months
         ],
         overall=figures_out(stats.overall),
+        institutions=[InstitutionRef(id=i.id, name=i.name) for i in report.scope],
     )
 
 
