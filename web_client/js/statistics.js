@@ -124,7 +124,7 @@ export function mountStatistics(container) {
     const title = h('h3', { id: `stats-chart-${name}-title` });
     const box = h('div', {
       class: 'stats-chart', role: 'img', 'aria-labelledby': `stats-chart-${name}-title`,
-      style: 'width: 100%; height: 300px;', dataset: { testid: `stats-chart-${name}` },
+      style: 'width: 100%; height: 320px;', dataset: { testid: `stats-chart-${name}` },
     });
     ui.charts[name] = { title, box, chart: null };
     return h('figure', { class: 'stats-figure' }, title, box);
@@ -223,8 +223,8 @@ export function mountStatistics(container) {
       aria: { enabled: true },
       animation: false,
       tooltip: { trigger: 'axis' },
-      legend: { top: 0 },
-      grid: { left: 48, right: 16, top: 56, bottom: 32 },
+      legend: { bottom: 0 },
+      grid: { left: 48, right: 16, top: 36, bottom: 84 },
       xAxis: { type: 'category', data: months },
     };
     return {
