@@ -308,3 +308,14 @@ def test_a_longer_period_is_allowed_when_max_statistics_months_says_so() -> None
 def test_without_a_token_nothing_is_counted(scenario: Scenario, path: str) -> None:
     reply = scenario.server.request("GET", f"{path}?{scenario.period}")
     assert (reply.status, reply.body["code"]) == (401, "token_missing")
+
+
+def test_the_openapi_document_lists_both_statistics_endpoints(scenario: Scenario) -> None:
+    doc = scenario.server.request("GET", "/api/openapi.json").body
+    assert doc["paths"]["/api/statistics"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]["$ref"].endswith("StatisticsOut")
+    assert (
+        "invalid_period"
+        in doc["paths"]["/api/statistics.csv"]["get"]["responses"]["4XX"]["description"]
+    )
