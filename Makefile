@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench bench-relay system-deps clean vendor-socketio compose-check
+.PHONY: run test lint unit integration e2e bench bench-relay system-deps clean vendor-socketio vendor-echarts compose-check
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-relay: $(VENV)/.dev
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:
 	scripts/vendor-socketio.sh
+
+## vendor-echarts: refresh the vendored Apache ECharts build (supervisor statistics charts) at the pinned version
+vendor-echarts:
+	scripts/vendor-echarts.sh
 
 ## compose-check: validate docker-compose.yml (needs Debian's docker-compose; no engine needed)
 compose-check:

@@ -31,6 +31,8 @@ class Action(StrEnum):
     """Export the consult record (with recordings metadata and audit trail) as FHIR."""
     ADD_NOTE = "add_note"
     """Take notes during the consult (the same people who may join it)."""
+    VIEW_STATISTICS = "view_statistics"
+    """Count the consult in statistics (and export them as CSV); see rooms/statistics.py."""
 
 
 class Scope(StrEnum):
@@ -71,6 +73,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -78,6 +81,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""
@@ -103,6 +107,12 @@ def is_permitted(user: User, action: Action, consult: Consult, tree: Institution
         return False
     scope = PERMISSIONS.get(user.role, {}).get(action)
     return scope is not None and _in_scope(scope, user, consult, tree)
+
+
+def grants(user: User, action: Action) -> bool:
+    """True when the table gives `user`'s role `action` on at least some consults (for actions
+    over many consults, such as statistics, before each consult is checked)."""
+    return user.active and action in PERMISSIONS.get(user.role, {})
 
 
 def ensure_permitted(user: User, action: Action, consult: Consult, tree: InstitutionTree) -> None:

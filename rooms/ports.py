@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from rooms.audit import AuditEntry
@@ -72,6 +73,14 @@ class ConsultStore(Protocol):
         ...
 
     async def list_consults(self, query: ConsultQuery) -> list[Consult]: ...
+
+    async def consults_for_statistics(
+        self, institution_ids: frozenset[int], since: datetime, until: datetime
+    ) -> list[Consult]:
+        """Every consult requested by one of `institution_ids` with since <= requested_at <
+        until, oldest first. Unlike `list_consults` there is no row limit: statistics count
+        them all."""
+        ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 

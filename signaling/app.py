@@ -12,6 +12,7 @@ import signaling.notes_api  # noqa: F401  (registers the notes endpoint)
 from signaling import (  # noqa: F401  (register their endpoints)
     fhir_api,
     recordings_api,
+    statistics_api,
 )
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling

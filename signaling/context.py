@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
 from rooms.recording_service import RecordingService
 from rooms.service import ConsultService
+from rooms.statistics import DEFAULT_REPORT_TIMEZONE
 from signaling import errors
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.errors import ApiError
@@ -32,6 +34,8 @@ class Signaling:
     playback: PlaybackTokens | None = None
     notes: NoteService | None = None
     """Notes taken during consults; None on a server built without them (refused)."""
+    report_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_REPORT_TIMEZONE))
+    """The zone statistics cut months in (REPORT_TIMEZONE)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

@@ -18,6 +18,7 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.statistics import InvalidPeriod
 
 
 class ApiError(Exception):
@@ -70,6 +71,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidBooking: 422,
     InvalidIntake: 422,
     MediaRefused: 422,
+    InvalidPeriod: 422,
     StorageBusy: 503,
 }
 

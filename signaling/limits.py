@@ -38,3 +38,8 @@ class Limits:
 
     login_attempts_per_minute: int = 10
     """Failed logins per username per minute before further attempts get `rate_limited`."""
+
+    max_statistics_months: int = 24
+    """Longest statistics period (whole months, both ends included) one request may ask for:
+    two years of trends without letting one request load a decade of consults. Longer
+    periods get `invalid_period`."""

@@ -294,3 +294,63 @@ class NoteOut(BaseModel):
 
 class NoteListOut(BaseModel):
     notes: list[NoteOut]
+
+
+# ---- statistics (docs/statistics.md) -------------------------------------------------------
+
+MonthText = Annotated[str, StringConstraints(max_length=7)]
+
+
+class StatisticsQuery(Strict):
+    """`GET /api/statistics[.csv]` query: months as YYYY-MM (checked by rooms.statistics)."""
+
+    from_: MonthText = Field(alias="from")
+    to: MonthText
+    institution: int | None = Field(default=None, ge=1)
+    specialty: Specialty | None = None
+
+
+class DurationOut(BaseModel):
+    count: int
+    median_s: float | None
+    p90_s: float | None
+
+
+class FiguresOut(BaseModel):
+    requested: int
+    held: int
+    declined: int
+    expired: int
+    cancelled: int
+    ended_unheld: int
+    open: int
+    time_to_accept: DurationOut
+    booking_to_start: DurationOut
+    duration: DurationOut
+    relayed: int
+    peer_to_peer: int
+    relay_share: float | None
+
+
+class StatisticsRowOut(FiguresOut):
+    month: str
+    institution_id: int
+    institution_name: str
+    specialty: Specialty
+
+
+class StatisticsMonthOut(FiguresOut):
+    month: str
+
+
+class StatisticsOut(BaseModel):
+    from_month: str
+    to_month: str
+    timezone: str
+    institution_id: int | None
+    specialty: Specialty | None
+    rows: list[StatisticsRowOut]
+    months: list[StatisticsMonthOut]
+    overall: FiguresOut
+    institutions: list[InstitutionRef]
+    """The institutions the caller may filter by (their own and everything below it)."""

@@ -71,6 +71,7 @@ def build_app(settings: Settings) -> web.Application:
         recording_files=StoredRecordingFiles(storage),
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
         notes=NoteService(store),
+        report_timezone=settings.report_timezone,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 
@@ -37,6 +39,7 @@ class Settings:
     relay_video_codec: str = "VP8"
     recordings_dir: Path = Path("data/media")
     playback_ttl: timedelta = timedelta(minutes=10)
+    report_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_REPORT_TIMEZONE))
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
 
@@ -106,6 +109,13 @@ def _loopback_host(host: str | None) -> str | None:
     return host if host.startswith("127.") else None
 
 
+def _report_timezone(env: Mapping[str, str]) -> ZoneInfo:
+    try:
+        return report_timezone(env.get("REPORT_TIMEZONE") or DEFAULT_REPORT_TIMEZONE)
+    except ValueError as exc:
+        raise ConfigError(f"REPORT_TIMEZONE: {exc}") from None
+
+
 def jwt_secret_in(data_dir: Path) -> str:
     """The JWT secret kept in the data directory, created (mode 0600) on first use."""
     path = data_dir / "jwt_secret"
@@ -144,6 +154,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         relay_video_codec=_video_codec(env),
         recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "media").resolve(),
         playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),
+        report_timezone=_report_timezone(env),
         ice=IceConfig(
             servers=_ice_servers(env.get("ICE_SERVERS")),
             turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -350,6 +351,23 @@ class SqlConsultStore:
         if query.statuses:
             stmt = stmt.where(consults.c.status.in_([s.value for s in query.statuses]))
         stmt = stmt.order_by(consults.c.scheduled_at.desc()).limit(query.limit)
+        async with self.engine.connect() as conn:
+            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+
+    async def consults_for_statistics(
+        self, institution_ids: frozenset[int], since: datetime, until: datetime
+    ) -> list[Consult]:
+        if not institution_ids:
+            return []
+        stmt = (
+            select(consults)
+            .where(
+                consults.c.requesting_institution_id.in_(sorted(institution_ids)),
+                consults.c.requested_at >= since,
+                consults.c.requested_at < until,
+            )
+            .order_by(consults.c.requested_at, consults.c.id)
+        )
         async with self.engine.connect() as conn:
             return [_consult(r) for r in (await conn.execute(stmt)).all()]
 

@@ -162,6 +162,16 @@ class InMemoryStore:
 
         return [c for c in self._consults.values() if matches(c)][: query.limit]
 
+    async def consults_for_statistics(
+        self, institution_ids: frozenset[int], since: datetime, until: datetime
+    ) -> list[Consult]:
+        found = [
+            c
+            for c in self._consults.values()
+            if c.requesting_institution_id in institution_ids and since <= c.requested_at < until
+        ]
+        return sorted(found, key=lambda c: (c.requested_at, c.id))
+
     async def append_audit(self, entry: AuditEntry) -> None:
         self.audit_log.append(entry)
 

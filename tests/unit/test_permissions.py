@@ -12,7 +12,7 @@ from rooms.errors import PermissionDenied
 from rooms.institutions import InstitutionTree
 from rooms.lifecycle import ConsultStatus
 from rooms.people import User
-from rooms.permissions import Action, ensure_permitted, is_permitted
+from rooms.permissions import Action, ensure_permitted, grants, is_permitted
 from tests.unit.fakes import (
     COUNTY_B,
     DOCTOR_B,
@@ -97,12 +97,36 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     ("paed", "open_a"): set(),
     ("paed", "assigned_b"): set(),
     # supervisors: their institution's subtree, read-only
-    ("sup", "assigned_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS, A.EXPORT_CONSULT},
-    ("sup", "open_a"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS, A.EXPORT_CONSULT},
-    ("sup", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS, A.EXPORT_CONSULT},
+    ("sup", "assigned_a"): {
+        A.VIEW_CONSULT,
+        A.VIEW_AUDIT,
+        A.VIEW_RECORDINGS,
+        A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
+    },
+    ("sup", "open_a"): {
+        A.VIEW_CONSULT,
+        A.VIEW_AUDIT,
+        A.VIEW_RECORDINGS,
+        A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
+    },
+    ("sup", "assigned_b"): {
+        A.VIEW_CONSULT,
+        A.VIEW_AUDIT,
+        A.VIEW_RECORDINGS,
+        A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
+    },
     ("sup.b", "assigned_a"): set(),
     ("sup.b", "open_a"): set(),
-    ("sup.b", "assigned_b"): {A.VIEW_CONSULT, A.VIEW_AUDIT, A.VIEW_RECORDINGS, A.EXPORT_CONSULT},
+    ("sup.b", "assigned_b"): {
+        A.VIEW_CONSULT,
+        A.VIEW_AUDIT,
+        A.VIEW_RECORDINGS,
+        A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
+    },
     # admins: their subtree; may cancel, never take part in the call
     ("admin", "assigned_a"): {
         A.VIEW_CONSULT,
@@ -110,6 +134,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
     },
     ("admin", "open_a"): {
         A.VIEW_CONSULT,
@@ -117,6 +142,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
     },
     ("admin", "assigned_b"): {
         A.VIEW_CONSULT,
@@ -124,6 +150,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
+        A.VIEW_STATISTICS,
     },
     # a disabled account may do nothing at all
     ("old", "assigned_a"): set(),
@@ -150,3 +177,9 @@ def test_permission_matrix(username: str, consult_name: str, action: Action) -> 
 def test_a_refusal_names_the_role_and_the_action() -> None:
     with pytest.raises(PermissionDenied, match="exam_room_doctor may not join_consult"):
         ensure_permitted(DOCTOR_B, Action.JOIN_CONSULT, ASSIGNED_A, TREE)
+
+
+@pytest.mark.parametrize("username", sorted(USERS))
+def test_only_active_supervisors_and_admins_are_granted_statistics_at_all(username: str) -> None:
+    expected = username in {"sup", "sup.b", "admin"}
+    assert grants(USERS[username], Action.VIEW_STATISTICS) is expected

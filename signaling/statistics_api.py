@@ -1,0 +1,217 @@
+"""Consult statistics (supervisors, admins): JSON for the charts, CSV for spreadsheets.
+
+The figures and their definitions are in `rooms.statistics` and docs/statistics.md. The CSV is
+written for Excel on Chinese Windows: UTF-8 with a byte-order mark (without it Excel reads the
+institution names as GBK), one row per (month, institution, specialty), institution names not
+ids, and text cells that a spreadsheet would run as a formula defused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from rooms.people import User
+from rooms.statistics import DurationSummary, Figures, Period
+from rooms.statistics_service import StatisticsReport, StatisticsService
+from signaling import errors
+from signaling.errors import ApiError
+from signaling.rest import SIGNALING, api, current_user, json_response
+from signaling.schemas import (
+    DurationOut,
+    FiguresOut,
+    InstitutionRef,
+    StatisticsMonthOut,
+    StatisticsOut,
+    StatisticsQuery,
+    StatisticsRowOut,
+)
+
+CSV_BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula (or becomes one) in Excel and LibreOffice."""
+
+CSV_COLUMNS = (
+    "month",
+    "institution",
+    "specialty",
+    "requested",
+    "held",
+    "declined",
+    "expired",
+    "cancelled",
+    "ended_unheld",
+    "open",
+    "time_to_accept_median_min",
+    "time_to_accept_p90_min",
+    "booking_to_start_median_min",
+    "booking_to_start_p90_min",
+    "duration_median_min",
+    "duration_p90_min",
+    "relayed",
+    "peer_to_peer",
+    "relay_share_percent",
+)
+"""The CSV header, in order (documented in docs/statistics.md)."""
+
+
+def parse_query(request: web.Request) -> StatisticsQuery:
+    """The query string as `StatisticsQuery`; `invalid_payload` naming the first problem."""
+    params: dict[str, str] = {}
+    for key, value in request.query.items():
+        if key in params:
+            raise ApiError(errors.INVALID_PAYLOAD, f"query parameter {key!r} given twice", 422)
+        params[key] = value
+    try:
+        return StatisticsQuery.model_validate(params)
+    except ValidationError as exc:
+        raise errors.from_validation(exc, "query") from None
+
+
+async def load_report(request: web.Request) -> tuple[User, StatisticsService, StatisticsReport]:
+    user = await current_user(request)
+    ctx = request.app[SIGNALING]
+    query = parse_query(request)
+    period = Period.parse(
+        query.from_, query.to, ctx.report_timezone, ctx.limits.max_statistics_months
+    )
+    service = StatisticsService(ctx.service.store, ctx.service.clock)
+    report = await service.report(user, period, query.institution, query.specialty)
+    return user, service, report
+
+
+def _duration(d: DurationSummary) -> DurationOut:
+    return DurationOut(count=d.count, median_s=d.median_s, p90_s=d.p90_s)
+
+
+def figures_out(f: Figures) -> FiguresOut:
+    return FiguresOut(
+        requested=f.requested,
+        held=f.held,
+        declined=f.declined,
+        expired=f.expired,
+        cancelled=f.cancelled,
+        ended_unheld=f.ended_unheld,
+        open=f.open,
+        time_to_accept=_duration(f.time_to_accept),
+        booking_to_start=_duration(f.booking_to_start),
+        duration=_duration(f.duration),
+        relayed=f.relayed,
+        peer_to_peer=f.peer_to_peer,
+        relay_share=f.relay_share,
+    )
+
+
+def institution_name(report: StatisticsReport, institution_id: int) -> str:
+    found = report.institutions.get(institution_id)
+    return found.name if found else f"#{institution_id}"
+
+
+def statistics_out(report: StatisticsReport) -> StatisticsOut:
+    stats = report.statistics
+    return StatisticsOut(
+        from_month=str(report.period.first),
+        to_month=str(report.period.last),
+        timezone=report.period.tz.key,
+        institution_id=report.institution_id,
+        specialty=report.specialty,
+        rows=[
+            StatisticsRowOut(
+                month=str(row.month),
+                institution_id=row.institution_id,
+                institution_name=institution_name(report, row.institution_id),
+                specialty=row.specialty,
+                **figures_out(row.figures).model_dump(),
+            )
+            for row in stats.rows
+        ],
+        months=[
+            StatisticsMonthOut(month=str(month), **figures_out(figures).model_dump())
+            for month, figures in stats.months
+        ],
+        overall=figures_out(stats.overall),
+        institutions=[InstitutionRef(id=i.id, name=i.name) for i in report.scope],
+    )
+
+
+def safe_cell(text: str) -> str:
+    """`text` as a spreadsheet shows it, never runs it: formula starts get a leading `'`."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _minutes(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def statistics_csv(report: StatisticsReport) -> str:
+    out = io.StringIO()
+    out.write(CSV_BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report.statistics.rows:
+        f = row.figures
+        writer.writerow(
+            [
+                str(row.month),
+                safe_cell(institution_name(report, row.institution_id)),
+                safe_cell(row.specialty.value),
+                f.requested,
+                f.held,
+                f.declined,
+                f.expired,
+                f.cancelled,
+                f.ended_unheld,
+                f.open,
+                _minutes(f.time_to_accept.median_s),
+                _minutes(f.time_to_accept.p90_s),
+                _minutes(f.booking_to_start.median_s),
+                _minutes(f.booking_to_start.p90_s),
+                _minutes(f.duration.median_s),
+                _minutes(f.duration.p90_s),
+                f.relayed,
+                f.peer_to_peer,
+                "" if f.relay_share is None else f"{100 * f.relay_share:.1f}",
+            ]
+        )
+    return out.getvalue()
+
+
+STATISTICS_ERRORS = ("forbidden", "invalid_period", errors.INVALID_PAYLOAD)
+
+
+@api.route(
+    "GET",
+    "/api/statistics",
+    "Consult statistics per month, institution and specialty (`?from=YYYY-MM&to=YYYY-MM"
+    "[&institution=][&specialty=]`; supervisors, admins)",
+    response=StatisticsOut,
+    errors=STATISTICS_ERRORS,
+)
+async def get_statistics(request: web.Request) -> web.Response:
+    _user, _service, report = await load_report(request)
+    return json_response(statistics_out(report))
+
+
+@api.route(
+    "GET",
+    "/api/statistics.csv",
+    "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
+    errors=STATISTICS_ERRORS,
+)
+async def get_statistics_csv(request: web.Request) -> web.Response:
+    user, service, report = await load_report(request)
+    body = statistics_csv(report)
+    await service.exported(user, report, len(report.statistics.rows))
+    name = f"teleconsult-statistics-{report.period.first}_{report.period.last}.csv"
+    return web.Response(
+        text=body,
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": f'attachment; filename="{name}"',
+        },
+    )

@@ -1,0 +1,90 @@
+"""The statistics query of the SQL store (SQLite and PostgreSQL, migrated by Alembic): a date
+range over a set of institutions with no row limit, month edges cut in the report zone, and
+expired consults (nothing in the server expires consults yet, so they are stored directly)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rooms.consult import Consult, MediaMode
+from rooms.institutions import InstitutionLevel
+from rooms.lifecycle import ConsultStatus
+from rooms.ports import ConsultQuery
+from rooms.sql.store import SqlConsultStore
+from rooms.statistics import Period, compute
+from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FEB = Period.parse("2026-02", "2026-02", SHANGHAI, 24)
+
+
+def requested(store: SqlConsultStore, at: datetime, n: int, **changes: object) -> Consult:  # noqa: F811
+    return replace(
+        stored_consult(store),
+        id=f"{n:032x}",
+        requested_at=at,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+async def test_the_range_is_half_open_in_the_report_zone_and_oldest_first(
+    store: SqlConsultStore,  # noqa: F811
+) -> None:
+    edge = FEB.since.astimezone(UTC)  # 2026-01-31 16:00 UTC
+    inside_last = FEB.until.astimezone(UTC) - timedelta(microseconds=1)
+    consults = [
+        requested(store, edge - timedelta(seconds=1), 1),  # 31 Jan 23:59:59 in Shanghai
+        requested(store, inside_last, 2),
+        requested(store, edge, 3),
+        requested(store, FEB.until.astimezone(UTC), 4),  # 1 Mar 00:00 in Shanghai
+        # 23:30 UTC on the last day of January is 1 February in Shanghai.
+        requested(store, datetime(2026, 1, 31, 23, 30, tzinfo=UTC), 5),
+    ]
+    for c in consults:
+        await store.add_consult(c, audit("consult.book", c.id))
+    county_id, _doctor_id = store.test_ids  # type: ignore[attr-defined]
+    found = await store.consults_for_statistics(frozenset({county_id}), FEB.since, FEB.until)
+    assert [c.id for c in found] == [f"{n:032x}" for n in (3, 5, 2)]
+    assert found[0] == consults[2]
+
+
+async def test_only_the_given_institutions_are_loaded(store: SqlConsultStore) -> None:  # noqa: F811
+    county_id, _doctor_id = store.test_ids  # type: ignore[attr-defined]
+    other = await store.add_institution("Other county", InstitutionLevel.COUNTY, None)
+    at = datetime(2026, 2, 10, tzinfo=UTC)
+    mine = requested(store, at, 1)
+    theirs = requested(store, at, 2, requesting_institution_id=other.id)
+    for c in (mine, theirs):
+        await store.add_consult(c, audit("consult.book", c.id))
+    assert [
+        c.id
+        for c in await store.consults_for_statistics(frozenset({county_id}), FEB.since, FEB.until)
+    ] == [mine.id]
+    both = frozenset({county_id, other.id})
+    assert len(await store.consults_for_statistics(both, FEB.since, FEB.until)) == 2
+    assert await store.consults_for_statistics(frozenset(), FEB.since, FEB.until) == []
+
+
+async def test_more_consults_than_the_list_limit_are_all_counted_with_expired_ones(
+    store: SqlConsultStore,  # noqa: F811
+) -> None:
+    total = ConsultQuery().limit + 25
+    at = datetime(2026, 2, 10, 2, tzinfo=UTC)
+    for n in range(total):
+        status = ConsultStatus.EXPIRED if n % 5 == 0 else ConsultStatus.REQUESTED
+        c = requested(
+            store,
+            at + timedelta(minutes=n),
+            n,
+            status=status,
+            ended_at=at + timedelta(hours=1) if status is ConsultStatus.EXPIRED else None,
+            media_mode=MediaMode.P2P,
+        )
+        await store.add_consult(c, audit("consult.book", c.id))
+    county_id, _doctor_id = store.test_ids  # type: ignore[attr-defined]
+    found = await store.consults_for_statistics(frozenset({county_id}), FEB.since, FEB.until)
+    assert len(found) == total
+    figures = compute(found, FEB).overall
+    assert (figures.requested, figures.expired, figures.open) == (total, 45, total - 45)

@@ -1,0 +1,332 @@
+// Consult statistics for supervisors and admins (docs/statistics.md): a period and filters, three
+// charts (Apache ECharts, vendored: vendor/echarts/), the same figures as a table (the accessible
+// alternative to the charts) and a CSV download. `mountStatistics(container)` renders into any
+// element, e.g. <section id="statistics"> of the supervisor page.
+
+import { ApiError } from './api.js';
+import { SPECIALTIES } from './consults.js';
+import { h } from './dom.js';
+import { errorText } from './errors.js';
+import { lang, onLangChange, t } from './i18n.js';
+import { getToken, goToLogin } from './session.js';
+
+const ECHARTS_SRC = '/vendor/echarts/echarts.min.js';
+/** How many months the period pickers start with (this month and the ones before it). */
+const DEFAULT_MONTHS = 6;
+/** Outcome series of the stacked bars, in stacking order; together they make `requested`. */
+const OUTCOMES = ['held', 'declined', 'expired', 'cancelled', 'ended_unheld', 'open'];
+const OUTCOME_COLOURS = {
+  held: '#1b6e3a', declined: '#b3261e', expired: '#8a5a00', cancelled: '#5b6570',
+  ended_unheld: '#9c6ade', open: '#0b5c8a',
+};
+
+let echartsLoading = null;
+
+/** The ECharts global, loading the vendored UMD build as a classic script on first use. */
+export function loadECharts() {
+  if (window.echarts) return Promise.resolve(window.echarts);
+  echartsLoading ??= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = ECHARTS_SRC;
+    script.onload = () => resolve(window.echarts);
+    script.onerror = () => {
+      echartsLoading = null;
+      reject(new Error(`could not load ${ECHARTS_SRC}`));
+    };
+    document.head.append(script);
+  });
+  return echartsLoading;
+}
+
+/** 'YYYY-MM' of the month `back` months before now (local time). */
+function monthText(back = 0) {
+  const d = new Date();
+  d.setDate(1);
+  d.setMonth(d.getMonth() - back);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}`;
+}
+
+/** Seconds as minutes with one decimal, in the reader's language; '—' when there is none. */
+function minutes(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  return new Intl.NumberFormat(lang(), { maximumFractionDigits: 1, minimumFractionDigits: 1 })
+    .format(seconds / 60);
+}
+
+function percent(share) {
+  if (share === null || share === undefined) return '—';
+  return new Intl.NumberFormat(lang(), { style: 'percent', maximumFractionDigits: 1 }).format(share);
+}
+
+const toMinutes = (seconds) => (seconds === null || seconds === undefined ? null : +(seconds / 60).toFixed(1));
+
+function query({ from, to, institution, specialty }) {
+  const params = new URLSearchParams({ from, to });
+  if (institution) params.set('institution', institution);
+  if (specialty) params.set('specialty', specialty);
+  return params.toString();
+}
+
+/** GET with the bearer token; the Response, or ApiError with the server's code. */
+async function authorizedGet(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${getToken()}` } });
+  } catch (err) {
+    throw new ApiError(0, 'network_error', String(err?.message ?? err));
+  }
+  if (!response.ok) {
+    let data = null;
+    try { data = await response.json(); } catch { /* not JSON */ }
+    const code = data?.code ?? `http_${response.status}`;
+    if (response.status === 401) goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
+    throw new ApiError(response.status, code, data?.message ?? response.statusText, data?.details);
+  }
+  return response;
+}
+
+/** The file name the server proposes in Content-Disposition, or `fallback`. */
+function attachmentName(response, fallback) {
+  const found = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') ?? '');
+  return found ? found[1] : fallback;
+}
+
+function field(id, labelKey, control) {
+  const label = h('label', { for: id });
+  label.dataset.i18n = labelKey;
+  label.textContent = t(labelKey);
+  control.id = id;
+  return h('div', { class: 'stack stats-field' }, label, control);
+}
+
+export function mountStatistics(container) {
+  const ui = {
+    from: h('input', { type: 'month', required: true, value: monthText(DEFAULT_MONTHS - 1), dataset: { testid: 'stats-from' } }),
+    to: h('input', { type: 'month', required: true, value: monthText(0), dataset: { testid: 'stats-to' } }),
+    institution: h('select', { dataset: { testid: 'stats-institution' } }),
+    specialty: h('select', { dataset: { testid: 'stats-specialty' } }),
+    apply: h('button', { type: 'submit', class: 'primary', dataset: { testid: 'stats-apply' } }),
+    download: h('button', { type: 'button', dataset: { testid: 'stats-download' } }),
+    status: h('p', { class: 'error', role: 'alert', hidden: true, dataset: { testid: 'stats-error' } }),
+    heading: h('h2', { id: 'stats-heading' }),
+    zone: h('p', { class: 'who', dataset: { testid: 'stats-timezone' } }),
+    charts: {},
+    table: h('table', { dataset: { testid: 'stats-table' } }),
+    empty: h('p', { class: 'empty', hidden: true, dataset: { testid: 'stats-empty' } }),
+  };
+  const form = h('form', { class: 'stats-filters', dataset: { testid: 'stats-form' } },
+    field('stats-from', 'stats.from', ui.from),
+    field('stats-to', 'stats.to', ui.to),
+    field('stats-institution', 'stats.institution', ui.institution),
+    field('stats-specialty', 'stats.specialty', ui.specialty),
+    h('div', { class: 'stats-actions' }, ui.apply, ui.download));
+  const chartBox = (name) => {
+    const title = h('h3', { id: `stats-chart-${name}-title` });
+    const box = h('div', {
+      class: 'stats-chart', role: 'img', 'aria-labelledby': `stats-chart-${name}-title`,
+      style: 'width: 100%; height: 320px;', dataset: { testid: `stats-chart-${name}` },
+    });
+    ui.charts[name] = { title, box, chart: null };
+    return h('figure', { class: 'stats-figure' }, title, box);
+  };
+  container.classList.add('card');
+  container.setAttribute('aria-labelledby', 'stats-heading');
+  container.replaceChildren(
+    ui.heading, ui.zone, form, ui.status,
+    h('div', { class: 'stats-charts', style: 'display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr));' },
+      chartBox('outcomes'), chartBox('waits'), chartBox('media')),
+    h('div', { class: 'table-wrap' }, ui.table),
+    ui.empty,
+  );
+
+  let data = null;
+  let echarts = null;
+  let selectedInstitution = '';
+
+  const current = () => ({
+    from: ui.from.value, to: ui.to.value,
+    institution: ui.institution.value, specialty: ui.specialty.value,
+  });
+
+  function showError(err) {
+    ui.status.textContent = err ? errorText(err) : '';
+    ui.status.hidden = !err;
+  }
+
+  function renderFilters() {
+    const chosenSpecialty = ui.specialty.value;
+    ui.specialty.replaceChildren(
+      new Option(t('stats.allSpecialties'), ''),
+      ...SPECIALTIES.map((s) => new Option(t(`specialty.${s}`), s)),
+    );
+    ui.specialty.value = chosenSpecialty;
+    const institutions = data?.institutions ?? [];
+    ui.institution.replaceChildren(
+      new Option(t('stats.allInstitutions'), ''),
+      ...institutions.map((i) => new Option(i.name, String(i.id))),
+    );
+    ui.institution.value = selectedInstitution;
+  }
+
+  function renderText() {
+    for (const el of container.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    ui.heading.textContent = t('stats.heading');
+    ui.apply.textContent = t('stats.apply');
+    ui.download.textContent = t('stats.download');
+    ui.zone.textContent = data ? t('stats.timezone', { zone: data.timezone }) : '';
+    ui.charts.outcomes.title.textContent = t('stats.chart.outcomes');
+    ui.charts.waits.title.textContent = t('stats.chart.waits');
+    ui.charts.media.title.textContent = t('stats.chart.media');
+  }
+
+  const COLUMNS = [
+    ['month', (r) => r.month],
+    ['institution', (r) => r.institution_name],
+    ['specialty', (r) => (r.specialty ? t(`specialty.${r.specialty}`) : '')],
+    ['requested', (r) => r.requested],
+    ['held', (r) => r.held],
+    ['declined', (r) => r.declined],
+    ['expired', (r) => r.expired],
+    ['cancelled', (r) => r.cancelled],
+    ['ended_unheld', (r) => r.ended_unheld],
+    ['open', (r) => r.open],
+    ['time_to_accept', (r) => minutes(r.time_to_accept.median_s)],
+    ['booking_to_start', (r) => minutes(r.booking_to_start.median_s)],
+    ['duration', (r) => minutes(r.duration.median_s)],
+    ['relay_share', (r) => percent(r.relay_share)],
+  ];
+
+  function renderTable() {
+    const rows = data?.rows ?? [];
+    const head = h('thead', {}, h('tr', {}, COLUMNS.map(([name]) =>
+      h('th', { scope: 'col' }, t(`stats.col.${name}`)))));
+    const cells = (r, testid, dataset) => h('tr', { dataset: { testid, ...dataset } },
+      COLUMNS.map(([name, value], i) => (i === 0
+        ? h('th', { scope: 'row', dataset: { field: name } }, value(r))
+        : h('td', { dataset: { field: name } }, value(r)))));
+    const body = h('tbody', {}, rows.map((r) => cells(r, 'stats-row', {
+      month: r.month, institution: String(r.institution_id), specialty: r.specialty,
+    })));
+    const foot = data
+      ? h('tfoot', {}, cells({
+        ...data.overall, month: t('stats.total'), institution_name: '', specialty: null,
+      }, 'stats-total', {}))
+      : null;
+    ui.table.replaceChildren(h('caption', { class: 'visually-hidden' }, t('stats.tableCaption')), head, body, foot);
+    ui.empty.textContent = t('stats.empty');
+    ui.empty.hidden = !data || rows.length > 0;
+  }
+
+  function chartOptions() {
+    const months = data.months.map((m) => m.month);
+    const base = {
+      aria: { enabled: true },
+      animation: false,
+      tooltip: { trigger: 'axis' },
+      legend: { bottom: 0 },
+      grid: { left: 48, right: 16, top: 36, bottom: 84 },
+      xAxis: { type: 'category', data: months },
+    };
+    return {
+      outcomes: {
+        ...base,
+        yAxis: { type: 'value', minInterval: 1, name: t('stats.axis.consults') },
+        series: OUTCOMES.map((name) => ({
+          name: t(`stats.col.${name}`), type: 'bar', stack: 'outcomes',
+          itemStyle: { color: OUTCOME_COLOURS[name] },
+          data: data.months.map((m) => m[name]),
+        })),
+      },
+      waits: {
+        ...base,
+        yAxis: { type: 'value', name: t('stats.axis.minutes') },
+        series: [
+          ['time_to_accept', '#0b5c8a'], ['booking_to_start', '#8a5a00'], ['duration', '#1b6e3a'],
+        ].map(([name, color]) => ({
+          name: t(`stats.median.${name}`), type: 'line', connectNulls: false, itemStyle: { color },
+          data: data.months.map((m) => toMinutes(m[name].median_s)),
+        })),
+      },
+      media: {
+        ...base,
+        yAxis: { type: 'value', minInterval: 1, name: t('stats.axis.held') },
+        series: [['relayed', '#0b5c8a'], ['peer_to_peer', '#5fa8d3']].map(([name, color]) => ({
+          name: t(`stats.col.${name}`), type: 'bar', stack: 'media', itemStyle: { color },
+          data: data.months.map((m) => m[name]),
+        })),
+      },
+    };
+  }
+
+  function renderCharts() {
+    if (!echarts || !data) return;
+    const options = chartOptions();
+    for (const [name, slot] of Object.entries(ui.charts)) {
+      slot.chart ??= echarts.init(slot.box);
+      slot.chart.setOption(options[name], { notMerge: true });
+    }
+    container.dataset.chartsReady = 'true';
+  }
+
+  function render() {
+    renderText();
+    renderFilters();
+    renderTable();
+    renderCharts();
+  }
+
+  async function refresh() {
+    const wanted = current();
+    selectedInstitution = wanted.institution;
+    ui.apply.disabled = true;
+    container.setAttribute('aria-busy', 'true');
+    try {
+      const response = await authorizedGet(`/api/statistics?${query(wanted)}`);
+      data = await response.json();
+      showError(null);
+      try {
+        echarts ??= await loadECharts();
+      } catch (err) {
+        showError(new ApiError(0, 'charts_unavailable', t('stats.chartsUnavailable')));
+      }
+      render();
+      container.dataset.loaded = `${data.from_month}..${data.to_month}`;
+    } catch (err) {
+      showError(err);
+    } finally {
+      ui.apply.disabled = false;
+      container.removeAttribute('aria-busy');
+    }
+  }
+
+  async function downloadCsv() {
+    ui.download.disabled = true;
+    try {
+      const response = await authorizedGet(`/api/statistics.csv?${query(current())}`);
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const link = h('a', { href: url, download: attachmentName(response, 'statistics.csv'), hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      showError(null);
+    } catch (err) {
+      showError(err);
+    } finally {
+      ui.download.disabled = false;
+    }
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    refresh();
+  });
+  ui.download.addEventListener('click', downloadCsv);
+  const resize = () => { for (const slot of Object.values(ui.charts)) slot.chart?.resize(); };
+  window.addEventListener('resize', resize);
+  onLangChange(render);
+  renderText();
+  renderFilters();
+  return { ready: refresh(), refresh, resize };
+}
