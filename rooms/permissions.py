@@ -31,6 +31,10 @@ class Action(StrEnum):
     """Export the consult record (with recordings metadata and audit trail) as FHIR."""
     ADD_NOTE = "add_note"
     """Take notes during the consult (the same people who may join it)."""
+    REVIEW_CONSULT = "review_consult"
+    """Open a consult's review (record, recordings timeline, comments); audited."""
+    COMMENT_CONSULT = "comment_consult"
+    """Add a supervisor's review comment to a consult (append-only)."""
 
 
 class Scope(StrEnum):
@@ -71,6 +75,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -78,6 +84,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

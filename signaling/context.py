@@ -8,6 +8,7 @@ from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
 from rooms.recording_service import RecordingService
+from rooms.review import ReviewService
 from rooms.service import ConsultService
 from signaling import errors
 from signaling.auth import PlaybackTokens, TokenIssuer
@@ -32,6 +33,8 @@ class Signaling:
     playback: PlaybackTokens | None = None
     notes: NoteService | None = None
     """Notes taken during consults; None on a server built without them (refused)."""
+    review: ReviewService | None = None
+    """Supervisor review (filters, review timeline, comments); None: refused."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 
