@@ -18,6 +18,7 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.review import InvalidComment, InvalidFilter
 
 
 class ApiError(Exception):
@@ -71,6 +72,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidIntake: 422,
     MediaRefused: 422,
     StorageBusy: 503,
+    InvalidFilter: 422,
+    InvalidComment: 422,
 }
 
 
