@@ -15,6 +15,7 @@ from rooms.consult import MediaMode, Sex
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty
 from rooms.recordings import TrackSource
+from rooms.review import MAX_COMMENT_CHARS, MAX_OFFSET, MAX_PAGE
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 PeerId = Annotated[
@@ -312,16 +313,14 @@ class ConsultSearchQuery(Strict):
     scheduled_from: AwareDatetime | None = Field(default=None, alias="from")
     scheduled_to: AwareDatetime | None = Field(default=None, alias="to")
     recorded: Literal["yes", "no"] | None = None
-    limit: Annotated[int, Field(ge=1, le=200)] = 200
-    """`rooms.review.MAX_PAGE`."""
-    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
-    """`rooms.review.MAX_OFFSET`."""
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
 
 
 CommentText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS)
 ]
-"""`rooms.review.MAX_COMMENT_CHARS` characters after trimming."""
+"""At most `rooms.review.MAX_COMMENT_CHARS` characters after trimming."""
 
 
 class CommentRequest(Strict):
