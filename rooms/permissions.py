@@ -33,6 +33,10 @@ class Action(StrEnum):
     """Take notes during the consult (the same people who may join it)."""
     VIEW_STATISTICS = "view_statistics"
     """Count the consult in statistics (and export them as CSV); see rooms/statistics.py."""
+    REVIEW_CONSULT = "review_consult"
+    """Open a consult's review (record, recordings timeline, comments); audited."""
+    COMMENT_CONSULT = "comment_consult"
+    """Add a supervisor's review comment to a consult (append-only)."""
 
 
 class Scope(StrEnum):
@@ -74,6 +78,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
+        Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -82,6 +88,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
+        Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

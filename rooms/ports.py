@@ -13,8 +13,9 @@ from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.recordings import ConsentAnswer, Recording
 
-if TYPE_CHECKING:  # rooms.notes uses these ports; the import is for the annotations only
+if TYPE_CHECKING:  # rooms.notes/review use these ports; the imports are for annotations only
     from rooms.notes import Note
+    from rooms.review import Comment
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,17 @@ class ConsultQuery:
     unassigned_specialty: Specialty | None = None
     statuses: frozenset[ConsultStatus] = frozenset()
     limit: int = 200
+    # Narrowing criteria (AND), used by the supervisor's filters (`rooms.review`):
+    specialties: frozenset[Specialty] = frozenset()
+    """Only these specialties; empty means any."""
+    scheduled_from: datetime | None = None
+    """Scheduled at or after this instant (UTC-aware)."""
+    scheduled_before: datetime | None = None
+    """Scheduled strictly before this instant (UTC-aware): the range is half-open."""
+    recorded: bool | None = None
+    """True: with at least one finished recording; False: with none; None: either."""
+    offset: int = 0
+    """How many matching consults to skip (newest scheduled first, then by id)."""
 
 
 class ConsultStore(Protocol):
@@ -124,4 +136,16 @@ class NoteStore(Protocol):
 
     async def list_notes(self, consult_id: str) -> list[Note]:
         """The consult's notes, oldest first."""
+        ...
+
+
+class CommentStore(Protocol):
+    """Supervisors' review comments on consults: append-only (no update, no delete)."""
+
+    async def add_comment(self, comment: Comment, audit: AuditEntry) -> None:
+        """Save the comment together with its audit entry, or neither."""
+        ...
+
+    async def list_comments(self, consult_id: str) -> list[Comment]:
+        """The consult's comments, oldest first."""
         ...

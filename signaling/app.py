@@ -8,7 +8,8 @@ import socketio
 from aiohttp import web
 
 import signaling.intake_api  # (registers the intake form endpoints)
-import signaling.notes_api  # noqa: F401  (registers the notes endpoint)
+import signaling.notes_api  # (registers the notes endpoint)
+import signaling.review_api  # noqa: F401  (registers the supervisor review endpoints)
 from signaling import (  # noqa: F401  (register their endpoints)
     fhir_api,
     recordings_api,

@@ -9,6 +9,7 @@ from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
 from rooms.recording_service import RecordingService
+from rooms.review import ReviewService
 from rooms.service import ConsultService
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE
 from signaling import errors
@@ -36,6 +37,8 @@ class Signaling:
     """Notes taken during consults; None on a server built without them (refused)."""
     report_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_REPORT_TIMEZONE))
     """The zone statistics cut months in (REPORT_TIMEZONE)."""
+    review: ReviewService | None = None
+    """Supervisor review (filters, review timeline, comments); None: refused."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

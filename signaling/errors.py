@@ -18,6 +18,7 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.review import InvalidComment, InvalidFilter
 from rooms.statistics import InvalidPeriod
 
 
@@ -73,6 +74,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     MediaRefused: 422,
     InvalidPeriod: 422,
     StorageBusy: 503,
+    InvalidFilter: 422,
+    InvalidComment: 422,
 }
 
 

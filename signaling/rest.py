@@ -20,6 +20,7 @@ from rooms.consult import Consult, MediaMode, PatientSummary
 from rooms.errors import DomainError
 from rooms.lifecycle import FINISHED, ConsultStatus
 from rooms.people import Role, Specialty, User
+from rooms.review import SEARCH_ROLES, ConsultFilter
 from rooms.service import Booking, ConsultService
 from signaling import errors
 from signaling.auth import bearer_token
@@ -34,6 +35,7 @@ from signaling.schemas import (
     BookConsultRequest,
     ConsultListOut,
     ConsultOut,
+    ConsultSearchQuery,
     EmptyRequest,
     EndConsultRequest,
     HealthOut,
@@ -239,18 +241,67 @@ async def specialists(request: web.Request) -> web.Response:
     )
 
 
+REPEATABLE_QUERY = frozenset({"status", "specialty"})
+"""Query parameters of `GET /api/consults` that may be given more than once."""
+
+
+def search_query(request: web.Request) -> ConsultSearchQuery:
+    """The consult list's query, validated; `invalid_payload` naming the first bad one."""
+    raw: dict[str, Any] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        if key in REPEATABLE_QUERY:
+            raw[key] = values
+        elif len(values) > 1:
+            raise ApiError(errors.INVALID_PAYLOAD, f"query parameter {key} is given twice", 422)
+        else:
+            raw[key] = values[0]
+    try:
+        return ConsultSearchQuery.model_validate(raw)
+    except ValidationError as exc:
+        raise errors.from_validation(exc, "query") from None
+
+
+def consult_filter(query: ConsultSearchQuery) -> ConsultFilter:
+    return ConsultFilter(
+        institution_id=query.institution,
+        specialties=frozenset(query.specialty),
+        statuses=frozenset(query.status),
+        scheduled_from=query.scheduled_from.astimezone(UTC) if query.scheduled_from else None,
+        scheduled_before=query.scheduled_to.astimezone(UTC) if query.scheduled_to else None,
+        recorded=None if query.recorded is None else query.recorded == "yes",
+        limit=query.limit,
+        offset=query.offset,
+    )
+
+
 @api.route(
-    "GET", "/api/consults", "Consults I work with (`?status=` repeatable)", response=ConsultListOut
+    "GET",
+    "/api/consults",
+    "Consults I work with (`?status=` repeatable); supervisors and admins also filter by "
+    "`institution`, `specialty` (repeatable), `from`/`to` (scheduled, ISO 8601 with offset, "
+    "[from, to)), `recorded=yes|no`, and page with `limit`/`offset`",
+    response=ConsultListOut,
+    errors=(errors.INVALID_PAYLOAD, "forbidden"),
 )
 async def list_consults(request: web.Request) -> web.Response:
     user = await current_user(request)
-    try:
-        statuses = [ConsultStatus(s) for s in request.query.getall("status", [])]
-    except ValueError:
-        raise ApiError(errors.INVALID_PAYLOAD, "unknown status filter", 422) from None
-    service = request.app[SIGNALING].service
-    directory = Directory(service.store)
-    found = await service.list_for(user, statuses)
+    query = search_query(request)
+    ctx = request.app[SIGNALING]
+    directory = Directory(ctx.service.store)
+    if user.role in SEARCH_ROLES and ctx.review is not None:
+        page = await ctx.review.search(user, consult_filter(query))
+        return json_response(
+            ConsultListOut(
+                consults=[await directory.consult_out(c) for c in page.consults],
+                next_offset=page.next_offset,
+            )
+        )
+    if query.model_fields_set - {"status"}:
+        raise ApiError(
+            "forbidden", "only supervisors and admins filter consults beyond status", 403
+        )
+    found = await ctx.service.list_for(user, query.status)
     return json_response(ConsultListOut(consults=[await directory.consult_out(c) for c in found]))
 
 
@@ -388,12 +439,19 @@ _transition_endpoint(
 )
 async def consult_audit(request: web.Request) -> web.Response:
     user = await current_user(request)
-    entries = await request.app[SIGNALING].service.audit_trail(user, consult_id_of(request))
+    service = request.app[SIGNALING].service
+    entries = await service.audit_trail(user, consult_id_of(request))
+    directory = Directory(service.store)
     return json_response(
         AuditTrailOut(
             entries=[
                 AuditEntryOut(
-                    id=e.id, at=e.at, actor_id=e.actor_id, action=e.action, detail=e.detail
+                    id=e.id,
+                    at=e.at,
+                    actor_id=e.actor_id,
+                    actor=await directory.person(e.actor_id) if e.actor_id is not None else None,
+                    action=e.action,
+                    detail=e.detail,
                 )
                 for e in entries
             ]

@@ -15,6 +15,7 @@ from rooms.consult import MediaMode, Sex
 from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty
 from rooms.recordings import TrackSource
+from rooms.review import MAX_COMMENT_CHARS, MAX_OFFSET, MAX_PAGE
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 PeerId = Annotated[
@@ -121,6 +122,8 @@ class ConsultOut(BaseModel):
 
 class ConsultListOut(BaseModel):
     consults: list[ConsultOut]
+    next_offset: int | None = None
+    """Supervisor searches: the `offset` of the next page; None when this was the last."""
 
 
 class SpecialistOut(BaseModel):
@@ -138,6 +141,8 @@ class AuditEntryOut(BaseModel):
     id: int | None
     at: datetime
     actor_id: int | None
+    actor: PersonRef | None = None
+    """The actor's name; None for the system itself."""
     action: str
     detail: dict[str, Any]
 
@@ -354,3 +359,85 @@ class StatisticsOut(BaseModel):
     overall: FiguresOut
     institutions: list[InstitutionRef]
     """The institutions the caller may filter by (their own and everything below it)."""
+
+
+# ---- supervisor review ---------------------------------------------------------------------
+
+
+class ConsultSearchQuery(Strict):
+    """`GET /api/consults` query parameters; all but `status` are for supervisors and admins."""
+
+    status: list[ConsultStatus] = Field(default_factory=list, max_length=len(ConsultStatus))
+    specialty: list[Specialty] = Field(default_factory=list, max_length=len(Specialty))
+    institution: Annotated[int, Field(ge=1)] | None = None
+    scheduled_from: AwareDatetime | None = Field(default=None, alias="from")
+    scheduled_to: AwareDatetime | None = Field(default=None, alias="to")
+    recorded: Literal["yes", "no"] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
+    offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+
+
+CommentText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS)
+]
+"""At most `rooms.review.MAX_COMMENT_CHARS` characters after trimming."""
+
+
+class CommentRequest(Strict):
+    text: CommentText
+    timeline_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class CommentOut(BaseModel):
+    id: str
+    author: PersonRef
+    text: str
+    at: datetime
+    timeline_s: float | None
+
+
+class CommentListOut(BaseModel):
+    comments: list[CommentOut]
+
+
+class TimelineSessionOut(BaseModel):
+    index: int
+    started_at: datetime
+    start_s: float
+    duration_s: float
+
+
+class TimelineTrackOut(BaseModel):
+    recording: RecordingOut
+    session: int
+    start_s: float
+    end_s: float
+
+
+class TimelineMarkerOut(BaseModel):
+    note: NoteOut
+    session: int | None
+    at_s: float | None
+
+
+class TimelineOut(BaseModel):
+    duration_s: float
+    sessions: list[TimelineSessionOut]
+    tracks: list[TimelineTrackOut]
+    markers: list[TimelineMarkerOut]
+
+
+class ReviewOut(BaseModel):
+    consult: ConsultOut
+    timeline: TimelineOut
+
+
+class InstitutionOut(BaseModel):
+    id: int
+    name: str
+    level: str
+    parent_id: int | None
+
+
+class InstitutionListOut(BaseModel):
+    institutions: list[InstitutionOut]

@@ -18,6 +18,7 @@ from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
 from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
+from rooms.review import ReviewService
 from rooms.service import ConsultService
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
@@ -72,6 +73,7 @@ def build_app(settings: Settings) -> web.Application:
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
         notes=NoteService(store),
         report_timezone=settings.report_timezone,
+        review=ReviewService(store),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

@@ -151,3 +151,15 @@ notes = Table(
     Column("recording_offset_s", Float, nullable=True),
     Index("ix_notes_consult", "consult_id", "at"),
 )
+
+review_comments = Table(
+    "review_comments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("timeline_s", Float, nullable=True),
+    Index("ix_review_comments_consult", "consult_id", "at"),
+)

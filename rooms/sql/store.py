@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     and_,
     event,
+    exists,
     func,
     insert,
     or_,
@@ -34,6 +35,7 @@ from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
+from rooms.review import Comment
 from rooms.sql.schema import (
     audit_log,
     consults,
@@ -41,6 +43,7 @@ from rooms.sql.schema import (
     notes,
     recording_consents,
     recordings,
+    review_comments,
     users,
 )
 
@@ -350,7 +353,25 @@ class SqlConsultStore:
         stmt = select(consults).where(or_(*whose))
         if query.statuses:
             stmt = stmt.where(consults.c.status.in_([s.value for s in query.statuses]))
-        stmt = stmt.order_by(consults.c.scheduled_at.desc()).limit(query.limit)
+        if query.specialties:
+            stmt = stmt.where(consults.c.specialty.in_([s.value for s in query.specialties]))
+        if query.scheduled_from is not None:
+            stmt = stmt.where(consults.c.scheduled_at >= query.scheduled_from)
+        if query.scheduled_before is not None:
+            stmt = stmt.where(consults.c.scheduled_at < query.scheduled_before)
+        if query.recorded is not None:
+            has_recording = exists().where(
+                and_(
+                    recordings.c.consult_id == consults.c.id,
+                    recordings.c.status == RecordingStatus.READY.value,
+                )
+            )
+            stmt = stmt.where(has_recording if query.recorded else ~has_recording)
+        stmt = (
+            stmt.order_by(consults.c.scheduled_at.desc(), consults.c.id)
+            .limit(query.limit)
+            .offset(query.offset)
+        )
         async with self.engine.connect() as conn:
             return [_consult(r) for r in (await conn.execute(stmt)).all()]
 
@@ -493,6 +514,41 @@ class SqlConsultStore:
                 text=r.text,
                 at=r.at,
                 recording_offset_s=r.recording_offset_s,
+            )
+            for r in rows
+        ]
+
+    @busy_is_retryable
+    async def add_comment(self, comment: Comment, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(review_comments).values(
+                    id=comment.id,
+                    consult_id=comment.consult_id,
+                    author_id=comment.author_id,
+                    text=comment.text,
+                    at=comment.at,
+                    timeline_s=comment.timeline_s,
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def list_comments(self, consult_id: str) -> list[Comment]:
+        stmt = (
+            select(review_comments)
+            .where(review_comments.c.consult_id == consult_id)
+            .order_by(review_comments.c.at, review_comments.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Comment(
+                id=r.id,
+                consult_id=r.consult_id,
+                author_id=r.author_id,
+                text=r.text,
+                at=r.at,
+                timeline_s=r.timeline_s,
             )
             for r in rows
         ]

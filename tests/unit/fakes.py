@@ -15,6 +15,7 @@ from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
+from rooms.review import Comment
 
 PROVINCE, CITY, COUNTY_A, COUNTY_B, TOWNSHIP_A = 1, 2, 3, 4, 5
 INSTITUTIONS = [
@@ -85,6 +86,7 @@ class InMemoryStore:
         self.recordings: dict[str, Recording] = {}
         self.consent_answers: list[ConsentAnswer] = []
         self.notes: list[Note] = []
+        self.comments: list[Comment] = []
         self._ids = itertools.count(100)
 
     async def add_institution(
@@ -158,9 +160,24 @@ class InMemoryStore:
                 or (query.specialist_id is not None and c.specialist_id == query.specialist_id)
                 or (c.specialist_id is None and c.specialty is query.unassigned_specialty)
             )
-            return whose and (not query.statuses or c.status in query.statuses)
+            recorded = any(
+                r.consult_id == c.id and r.status is RecordingStatus.READY
+                for r in self.recordings.values()
+            )
+            return (
+                whose
+                and (not query.statuses or c.status in query.statuses)
+                and (not query.specialties or c.specialty in query.specialties)
+                and (query.scheduled_from is None or c.scheduled_at >= query.scheduled_from)
+                and (query.scheduled_before is None or c.scheduled_at < query.scheduled_before)
+                and (query.recorded is None or recorded is query.recorded)
+            )
 
-        return [c for c in self._consults.values() if matches(c)][: query.limit]
+        found = sorted(
+            (c for c in self._consults.values() if matches(c)),
+            key=lambda c: (-c.scheduled_at.timestamp(), c.id),
+        )
+        return found[query.offset : query.offset + query.limit]
 
     async def consults_for_statistics(
         self, institution_ids: frozenset[int], since: datetime, until: datetime
@@ -208,3 +225,10 @@ class InMemoryStore:
 
     async def list_notes(self, consult_id: str) -> list[Note]:
         return sorted((n for n in self.notes if n.consult_id == consult_id), key=lambda n: n.at)
+
+    async def add_comment(self, comment: Comment, audit: AuditEntry) -> None:
+        self.comments.append(comment)
+        self.audit_log.append(audit)
+
+    async def list_comments(self, consult_id: str) -> list[Comment]:
+        return sorted((c for c in self.comments if c.consult_id == consult_id), key=lambda c: c.at)

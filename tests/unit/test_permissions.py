@@ -31,6 +31,17 @@ OPEN_A = consult_in(ConsultStatus.REQUESTED, specialist_id=None)
 # County B's consult, assigned to OBSTETRICIAN.
 ASSIGNED_B = consult_in(ConsultStatus.ACCEPTED, institution_id=COUNTY_B)
 
+# What supervisors may do in their subtree: read, review, comment; never take part or change it.
+SUPERVISING = {
+    A.VIEW_CONSULT,
+    A.VIEW_AUDIT,
+    A.VIEW_RECORDINGS,
+    A.EXPORT_CONSULT,
+    A.REVIEW_CONSULT,
+    A.COMMENT_CONSULT,
+    A.VIEW_STATISTICS,
+}
+
 EXPECTED: dict[tuple[str, str], set[Action]] = {
     # exam-room doctors: their own institution's consults only
     ("doctor.a", "assigned_a"): {
@@ -97,36 +108,12 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     ("paed", "open_a"): set(),
     ("paed", "assigned_b"): set(),
     # supervisors: their institution's subtree, read-only
-    ("sup", "assigned_a"): {
-        A.VIEW_CONSULT,
-        A.VIEW_AUDIT,
-        A.VIEW_RECORDINGS,
-        A.EXPORT_CONSULT,
-        A.VIEW_STATISTICS,
-    },
-    ("sup", "open_a"): {
-        A.VIEW_CONSULT,
-        A.VIEW_AUDIT,
-        A.VIEW_RECORDINGS,
-        A.EXPORT_CONSULT,
-        A.VIEW_STATISTICS,
-    },
-    ("sup", "assigned_b"): {
-        A.VIEW_CONSULT,
-        A.VIEW_AUDIT,
-        A.VIEW_RECORDINGS,
-        A.EXPORT_CONSULT,
-        A.VIEW_STATISTICS,
-    },
+    ("sup", "assigned_a"): SUPERVISING,
+    ("sup", "open_a"): SUPERVISING,
+    ("sup", "assigned_b"): SUPERVISING,
     ("sup.b", "assigned_a"): set(),
     ("sup.b", "open_a"): set(),
-    ("sup.b", "assigned_b"): {
-        A.VIEW_CONSULT,
-        A.VIEW_AUDIT,
-        A.VIEW_RECORDINGS,
-        A.EXPORT_CONSULT,
-        A.VIEW_STATISTICS,
-    },
+    ("sup.b", "assigned_b"): SUPERVISING,
     # admins: their subtree; may cancel, never take part in the call
     ("admin", "assigned_a"): {
         A.VIEW_CONSULT,
@@ -135,6 +122,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
         A.VIEW_STATISTICS,
+        A.REVIEW_CONSULT,
+        A.COMMENT_CONSULT,
     },
     ("admin", "open_a"): {
         A.VIEW_CONSULT,
@@ -143,6 +132,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
         A.VIEW_STATISTICS,
+        A.REVIEW_CONSULT,
+        A.COMMENT_CONSULT,
     },
     ("admin", "assigned_b"): {
         A.VIEW_CONSULT,
@@ -151,6 +142,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
         A.VIEW_STATISTICS,
+        A.REVIEW_CONSULT,
+        A.COMMENT_CONSULT,
     },
     # a disabled account may do nothing at all
     ("old", "assigned_a"): set(),

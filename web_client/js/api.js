@@ -53,6 +53,15 @@ export const api = {
   specialists: (specialty) =>
     request('GET', `/api/specialists?specialty=${encodeURIComponent(specialty)}`),
   consults: () => request('GET', '/api/consults'),
+  /** Supervisors/admins: `params` is a URLSearchParams of the filters (docs/supervisor-review.md). */
+  searchConsults: (params) => request('GET', `/api/consults?${params}`),
+  institutions: () => request('GET', '/api/institutions'),
+  /** A consult for review, with its timeline (the server audits the viewing). */
+  review: (id) => request('GET', consultPath(id, 'review')),
+  comments: (id) => request('GET', consultPath(id, 'comments')),
+  addComment: (id, text, timelineS) =>
+    post(consultPath(id, 'comments'), timelineS === null ? { text } : { text, timeline_s: timelineS }),
+  audit: (id) => request('GET', consultPath(id, 'audit')),
   consult: (id) => request('GET', consultPath(id)),
   book: (booking) => post('/api/consults', booking),
   intakeForms: () => request('GET', '/api/intake-forms'),
