@@ -31,6 +31,10 @@ class Action(StrEnum):
     """Export the consult record (with recordings metadata and audit trail) as FHIR."""
     ADD_NOTE = "add_note"
     """Take notes during the consult (the same people who may join it)."""
+    ATTACH_FILE = "attach_file"
+    """Attach a file (image, PDF) to the consult while it is not finished."""
+    VIEW_ATTACHMENTS = "view_attachments"
+    """List a consult's attachments and read them (the same people who may view the consult)."""
 
 
 class Scope(StrEnum):
@@ -51,12 +55,15 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.CANCEL_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.JOIN_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.ADD_NOTE: Scope.REQUESTING_INSTITUTION,
+        Action.ATTACH_FILE: Scope.REQUESTING_INSTITUTION,
+        Action.VIEW_ATTACHMENTS: Scope.REQUESTING_INSTITUTION,
         Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.VIEW_RECORDINGS: Scope.REQUESTING_INSTITUTION,
         Action.EXPORT_CONSULT: Scope.REQUESTING_INSTITUTION,
     },
     Role.SPECIALIST: {
         Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
+        Action.VIEW_ATTACHMENTS: Scope.SPECIALTY_QUEUE,
         Action.ACCEPT_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.JOIN_CONSULT: Scope.ASSIGNED,
@@ -68,12 +75,14 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ATTACHMENTS: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ATTACHMENTS: Scope.INSTITUTION_SUBTREE,
         Action.CANCEL_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,

@@ -12,7 +12,8 @@ from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.recordings import ConsentAnswer, Recording
 
-if TYPE_CHECKING:  # rooms.notes uses these ports; the import is for the annotations only
+if TYPE_CHECKING:  # rooms.notes/attachments use these ports; imports for the annotations only
+    from rooms.attachments import Attachment
     from rooms.notes import Note
 
 
@@ -115,4 +116,26 @@ class NoteStore(Protocol):
 
     async def list_notes(self, consult_id: str) -> list[Note]:
         """The consult's notes, oldest first."""
+        ...
+
+
+class AttachmentStore(Protocol):
+    """Attachments' metadata (their bytes are in `rooms.attachments.AttachmentFiles`)."""
+
+    async def add_attachment(
+        self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
+    ) -> None:
+        """Save the attachment together with its audit entry, or neither.
+
+        Raises `TooManyAttachments` (nothing written) when the consult already holds
+        `max_per_consult`; the count and the insert are one transaction.
+        """
+        ...
+
+    async def count_attachments(self, consult_id: str) -> int: ...
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None: ...
+
+    async def list_attachments(self, consult_id: str) -> list[Attachment]:
+        """The consult's attachments, oldest first."""
         ...
