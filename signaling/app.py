@@ -10,6 +10,7 @@ from aiohttp import web
 import signaling.intake_api  # (registers the intake form endpoints)
 import signaling.notes_api  # noqa: F401  (registers the notes endpoint)
 from signaling import (  # noqa: F401  (register their endpoints)
+    attachments_api,
     fhir_api,
     recordings_api,
 )

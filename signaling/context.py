@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rooms.attachments import AttachmentService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -32,6 +33,8 @@ class Signaling:
     playback: PlaybackTokens | None = None
     notes: NoteService | None = None
     """Notes taken during consults; None on a server built without them (refused)."""
+    attachments: AttachmentService | None = None
+    """Files attached to consults; None on a server built without them (refused)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

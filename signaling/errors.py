@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rooms.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
 from rooms.errors import (
     ConcurrentUpdate,
     ConsultFull,
@@ -70,6 +71,9 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidBooking: 422,
     InvalidIntake: 422,
     MediaRefused: 422,
+    InvalidAttachment: 422,
+    AttachmentTooLarge: 413,
+    TooManyAttachments: 409,
     StorageBusy: 503,
 }
 

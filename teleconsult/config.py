@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 
@@ -39,6 +40,7 @@ class Settings:
     playback_ttl: timedelta = timedelta(minutes=10)
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
+    attachments: AttachmentLimits = field(default_factory=AttachmentLimits)
 
     @property
     def base_url(self) -> str:
@@ -119,6 +121,13 @@ def jwt_secret_in(data_dir: Path) -> str:
     return secret
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -151,6 +160,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
         ),
         limits=Limits(**overrides),
+        attachments=AttachmentLimits(
+            max_bytes=_positive(env, "ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES),
+            max_per_consult=_positive(env, "ATTACHMENTS_PER_CONSULT", ATTACHMENTS_PER_CONSULT),
+        ),
     )
 
 
