@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp.http import HttpProcessingError
 
 from rooms.attachments import (
     ALLOWED_TYPES,
@@ -84,8 +85,16 @@ def content_disposition(file_name: str) -> str:
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
+def malformed(exc: Exception) -> ApiError:
+    reason = getattr(exc, "message", None) or str(exc)
+    return ApiError(errors.INVALID_PAYLOAD, f"malformed multipart body: {reason[:200]}", 400)
+
+
 async def _file_part(reader: MultipartReader) -> BodyPartReader:
-    part = await reader.next()
+    try:
+        part = await reader.next()
+    except (HttpProcessingError, ValueError) as exc:
+        raise malformed(exc) from None
     if not isinstance(part, BodyPartReader) or part.name != UPLOAD_FIELD:
         raise ApiError(
             errors.INVALID_PAYLOAD,
@@ -98,9 +107,13 @@ async def _file_part(reader: MultipartReader) -> BodyPartReader:
 
 
 async def _chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(UPLOAD_CHUNK_BYTES):
-        yield chunk
-    if await reader.next() is not None:
+    try:
+        while chunk := await part.read_chunk(UPLOAD_CHUNK_BYTES):
+            yield chunk
+        another = await reader.next()
+    except (HttpProcessingError, ValueError) as exc:
+        raise malformed(exc) from None
+    if another is not None:
         raise InvalidAttachment("send one file per request")
 
 

@@ -500,22 +500,15 @@ class SqlConsultStore:
         self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
     ) -> None:
         async with self.engine.begin() as conn:
-            # Lock the consult's row (PostgreSQL; SQLite has one writer anyway) so that two
-            # uploads at once cannot both pass the count.
+            # Two uploads at once must not both pass the count. PostgreSQL: lock the consult's
+            # row first. SQLite: the insert comes before the count, because it is the insert
+            # that takes the database's single write lock (a plain SELECT starts no
+            # transaction in Python's sqlite3), so the count then sees every committed row.
             await conn.execute(
                 select(consults.c.id)
                 .where(consults.c.id == attachment.consult_id)
                 .with_for_update()
             )
-            held = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(attachments)
-                    .where(attachments.c.consult_id == attachment.consult_id)
-                )
-            ).scalar_one()
-            if held >= max_per_consult:
-                raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
             await conn.execute(
                 insert(attachments).values(
                     id=attachment.id,
@@ -529,6 +522,16 @@ class SqlConsultStore:
                     uploaded_at=attachment.uploaded_at,
                 )
             )
+            held = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(attachments)
+                    .where(attachments.c.consult_id == attachment.consult_id)
+                )
+            ).scalar_one()
+            if held > max_per_consult:
+                # Leaving the block with an error rolls the insert back.
+                raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
             await conn.execute(insert(audit_log).values(**_audit_values(audit)))
 
     async def count_attachments(self, consult_id: str) -> int:
