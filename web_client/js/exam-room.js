@@ -1,6 +1,7 @@
 // Exam room (desktop): book a consult, follow the institution's consults live, run the call.
 
 import { api } from './api.js';
+import { ACCEPT, UploadQueue, attachmentAdded } from './attachments.js';
 import { CallView } from './call.js';
 import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
@@ -23,6 +24,9 @@ const specialtySelect = $('[data-testid="book-specialty"]');
 const specialistSelect = $('[data-testid="book-specialist"]');
 const intakeFields = $('[data-intake-fields]');
 const intakeTitle = $('[data-testid="book-intake-title"]');
+const fileInput = $('[data-testid="book-files"]');
+fileInput.accept = ACCEPT;
+const uploads = new UploadQueue($('[data-testid="upload-list"]'));
 
 const store = new ConsultStore(renderList);
 const call = new CallView({
@@ -139,12 +143,15 @@ form.addEventListener('submit', async (event) => {
   submit.disabled = true;
   try {
     const consult = await api.book(booking);
+    const files = [...fileInput.files]; // before reset() empties the input
     store.upsert(consult);
     form.reset();
     form.scheduledAt.value = localNow();
     loadSpecialists(); // reset() went back to the first specialty
     renderIntake({});
     say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
+    // The booking stands; its files follow one by one, each with its own result.
+    if (files.length) uploads.add(consult.id, files, consult.patient.name);
   } catch (err) {
     const unplaced = err?.code === 'invalid_intake'
       ? showIntakeProblems(intakeFields, intakeForm(specialtySelect.value), err.details) : [];
@@ -163,6 +170,7 @@ loadIntake();
 // ---- live updates ----
 
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+socket.on('attachment-added', attachmentAdded);
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });
