@@ -76,8 +76,8 @@ def test_the_doctor_books_with_an_image_and_the_phone_shows_its_thumbnail_live(
     expect(items.nth(0)).to_contain_text("B超 32周.png")
     expect(items.nth(1)).to_contain_text("超声报告.pdf")
     expect(items.nth(1)).to_have_attribute("data-media-type", "application/pdf")
+    items.nth(0).scroll_into_view_if_needed()  # thumbnails load once on screen
     phone.wait_for_function(THUMBNAIL_DECODED, arg=request_card.element_handle(), timeout=10_000)
-    request_card.scroll_into_view_if_needed()
     specialist.screenshot("40-specialist-request-with-attachments")
 
     # The PDF opens in a tab of its own, from the bytes fetched with the token.
@@ -90,6 +90,7 @@ def test_the_doctor_books_with_an_image_and_the_phone_shows_its_thumbnail_live(
     # The exam room's own card shows them too.
     room_card = room.get_by_test_id("consult-item").filter(has_text=patient)
     expect(room_card.get_by_test_id("attachment-item")).to_have_count(2)
+    room_card.get_by_test_id("attachment-item").nth(0).scroll_into_view_if_needed()
     room.wait_for_function(THUMBNAIL_DECODED, arg=room_card.element_handle(), timeout=10_000)
     exam_room.screenshot("41-exam-room-booked-with-attachments")
 

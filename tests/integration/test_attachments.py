@@ -20,6 +20,7 @@ from tests.support.images import jpeg, pdf, png
 from tests.support.peer import eventually
 from tests.support.relay_peer import RelayParticipant
 from tests.support.server import RunningServer
+from tests.unit.test_fhir_bundle import validate
 
 MAX_BYTES = 8 * 1024
 PER_CONSULT = 4
@@ -428,3 +429,24 @@ def test_the_endpoints_are_in_the_openapi_document(server: RunningServer) -> Non
         "application/pdf",
         "image/webp",
     }
+
+
+def test_the_fhir_export_carries_each_attachment_as_a_valid_document_reference(
+    server: RunningServer,
+) -> None:
+    consult = server.book(accept=False)
+    added = upload_file(server, consult["id"], "B超.png", "image/png", png()).json()
+    reply = send(server, "GET", f"/api/consults/{consult['id']}/fhir", server.token("supervisor"))
+    assert reply.status == 200
+    bundle = reply.json()
+    validate(bundle)
+    documents = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DocumentReference"
+    ]
+    [document] = documents
+    attachment = document["content"][0]["attachment"]
+    assert attachment["title"] == "B超.png"
+    assert attachment["url"] == f"{server.url}{added['content_url']}"
+    assert attachment["size"] == added["bytes"]

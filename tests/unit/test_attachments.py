@@ -27,6 +27,7 @@ from rooms.consult import Consult
 from rooms.errors import IllegalTransition, NotFound, PermissionDenied
 from rooms.lifecycle import ConsultStatus
 from rooms.people import User
+from teleconsult.config import ConfigError, load_settings
 from tests.unit.fakes import (
     ADMIN,
     DISABLED_DOCTOR_A,
@@ -450,3 +451,25 @@ async def test_a_missing_file_is_not_found_and_not_audited_as_viewed(
     with pytest.raises(NotFound):
         await attachments.open(SUPERVISOR, added.id)
     assert audit_actions(store) == ["attachment.added"]
+
+
+def test_the_limits_are_read_from_the_environment() -> None:
+    settings = load_settings({"ATTACHMENT_MAX_BYTES": "1024", "ATTACHMENTS_PER_CONSULT": "3"})
+    assert settings.attachments == AttachmentLimits(max_bytes=1024, max_per_consult=3)
+    assert load_settings({}).attachments == AttachmentLimits()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("ATTACHMENT_MAX_BYTES", "0", "at least 1"),
+        ("ATTACHMENT_MAX_BYTES", "20MB", "whole number"),
+        ("ATTACHMENTS_PER_CONSULT", "0", "at least 1"),
+        ("ATTACHMENTS_PER_CONSULT", "-2", "negative"),
+    ],
+)
+def test_a_bad_limit_stops_start_up_naming_the_variable(
+    name: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{name}.*{problem}"):
+        load_settings({name: value})

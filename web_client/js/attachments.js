@@ -4,7 +4,8 @@
 //
 // The bytes are served only with the bearer token, which an <img src> or a plain link cannot
 // send, so they are fetched with the Authorization header into a blob: URL. Every fetch is
-// audited by the server (attachment.viewed), so each file is fetched at most once per page.
+// audited by the server (attachment.viewed), so each file is fetched at most once per page, and
+// a thumbnail only once it is on screen.
 
 import { ApiError, api } from './api.js';
 import { h } from './dom.js';
@@ -99,15 +100,29 @@ async function openInTab(attachment, problem) {
   }
 }
 
+// A thumbnail's bytes are fetched when it first comes into view: a long list (a supervisor's)
+// does not download, and audit as viewed, every image it holds.
+const pending = new WeakMap(); // <img> → attachment
+const onScreen = new IntersectionObserver((entries) => {
+  for (const { isIntersecting, target } of entries) {
+    if (!isIntersecting || !pending.has(target)) continue;
+    const attachment = pending.get(target);
+    pending.delete(target);
+    onScreen.unobserve(target);
+    attachmentUrl(attachment).then(
+      (url) => { target.src = url; },
+      () => { target.replaceWith(h('span', { class: 'attachment-broken', role: 'img', 'aria-label': attachment.file_name }, '⚠')); },
+    );
+  }
+}, { rootMargin: '200px' });
+
 function thumbnail(attachment) {
   const img = h('img', {
-    class: 'attachment-thumb', alt: attachment.file_name, loading: 'lazy',
+    class: 'attachment-thumb', alt: attachment.file_name,
     dataset: { testid: 'attachment-thumbnail' },
   });
-  attachmentUrl(attachment).then(
-    (url) => { img.src = url; },
-    () => { img.replaceWith(h('span', { class: 'attachment-broken', role: 'img', 'aria-label': attachment.file_name }, '⚠')); },
-  );
+  pending.set(img, attachment);
+  onScreen.observe(img);
   return img;
 }
 
