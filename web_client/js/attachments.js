@@ -88,13 +88,16 @@ export function attachmentUrl(attachment) {
 /** Open a PDF (or an image full size) in a new tab: the tab opens on the click, the bytes follow. */
 async function openInTab(attachment, problem) {
   const tab = window.open('', '_blank');
+  if (!tab) {
+    problem.textContent = t('attachments.popupBlocked');
+    problem.hidden = false;
+    return;
+  }
   try {
-    const url = await attachmentUrl(attachment);
-    if (tab) tab.location.href = url;
-    else location.assign(url);
+    tab.location.href = await attachmentUrl(attachment);
     problem.hidden = true;
   } catch (err) {
-    tab?.close();
+    tab.close();
     problem.textContent = t('attachments.openFailed', { reason: errorText(err) });
     problem.hidden = false;
   }
