@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
 from tests.e2e.flows import sign_in, unique_patient
-from tests.support.images import pdf, png
+from tests.support.images import jpeg, pdf, png
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -104,10 +104,20 @@ def test_the_doctor_books_with_an_image_and_the_phone_shows_its_thumbnail_live(
     assert actions.count(("attachment.added", trail[0]["actor_id"])) == 2
     assert ("attachment.viewed", obstetrician["id"]) in actions
 
+    # The refused file is replaced by a good one from the card: it uploads, and the phone
+    # hears of it live.
+    room_card.get_by_test_id("card-add-files").set_input_files(
+        [{"name": "胎心监护.jpg", "mimeType": "image/jpeg", "buffer": jpeg(160, 120)}]
+    )
+    expect(room_card.get_by_test_id("upload-item")).to_have_attribute("data-state", "done")
+    expect(room_card.get_by_test_id("attachment-item")).to_have_count(3)
+    expect(items).to_have_count(3)
+    expect(items.nth(2)).to_contain_text("胎心监护.jpg")
+
     # The printable record lists them.
     room.goto(f"{server.url}/consult-record.html#consult={consult_id}")
     rows = room.get_by_test_id("record-attachment")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("B超 32周.png")
     expect(rows.nth(0)).to_contain_text("image/png")
     # Chromium's PDF viewer loads its own parts (chrome://, chrome-extension://): browser

@@ -219,6 +219,35 @@ export function attachmentAdded({ consult_id: consultId, attachment }) {
   if (section) section.add(attachment);
 }
 
+const adders = new Map(); // consult id → the card's "add files" control (kept across re-renders)
+
+/**
+ * "Add files" on an exam-room card of a consult that is not finished: a file input and its own
+ * upload list (progress, refusal, retry), for files forgotten at booking or refused then.
+ */
+export function attachmentAdder(consult) {
+  let adder = adders.get(consult.id);
+  if (!adder) {
+    const id = `add-files-${consult.id}`;
+    const list = h('ul', { class: 'upload-list', hidden: true, dataset: { testid: 'card-upload-list' } });
+    const queue = new UploadQueue(list);
+    const label = h('label', { for: id, class: 'button-like', dataset: { i18n: 'attachments.add' } }, t('attachments.add'));
+    const input = h('input', {
+      id, type: 'file', multiple: true, accept: ACCEPT, class: 'visually-hidden',
+      dataset: { testid: 'card-add-files' },
+      onchange: () => {
+        const files = [...input.files];
+        input.value = ''; // the same file may be chosen again
+        if (files.length) queue.add(consult.id, files, consult.patient.name);
+      },
+    });
+    onLangChange(() => { label.textContent = t('attachments.add'); });
+    adder = h('div', { class: 'attachment-adder' }, label, input, list);
+    adders.set(consult.id, adder);
+  }
+  return adder;
+}
+
 /**
  * The booking form's upload list: each chosen file uploads after the booking succeeded, one at
  * a time, with its own progress bar and result; a refused or failed file keeps a retry button

@@ -1,7 +1,7 @@
 // Exam room (desktop): book a consult, follow the institution's consults live, run the call.
 
 import { api } from './api.js';
-import { ACCEPT, UploadQueue, attachmentAdded } from './attachments.js';
+import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
 import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
@@ -46,6 +46,7 @@ function actionsFor(c) {
     actions.push(h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
       onclick: () => join(c.id) }, t('consult.join')));
   }
+  if (['requested', 'accepted', 'waiting', 'live'].includes(c.status)) actions.push(attachmentAdder(c));
   if (['requested', 'accepted', 'waiting'].includes(c.status)) {
     actions.push(h('button', { type: 'button', dataset: { testid: 'consult-cancel' },
       onclick: () => cancel(c) }, t('consult.cancel')));
