@@ -10,7 +10,7 @@ from rooms.fhir import consult_bundle
 from rooms.institutions import InstitutionTree
 from rooms.people import User
 from rooms.permissions import Action, ensure_permitted
-from rooms.ports import ConsultStore, NoteStore, RecordingStore
+from rooms.ports import AttachmentStore, ConsultStore, NoteStore, RecordingStore
 from rooms.recordings import Recording, RecordingStatus
 from rooms.service import Clock, utc_now
 
@@ -28,11 +28,13 @@ class ExportService:
         recordings: RecordingStore | None,
         clock: Clock = utc_now,
         notes: NoteStore | None = None,
+        attachments: AttachmentStore | None = None,
     ) -> None:
         self.store = store
         self.recordings = recordings
         self.clock = clock
         self.notes = notes
+        self.attachments = attachments
 
     async def fhir_bundle(self, user: User, consult_id: str, base_url: str) -> dict[str, Any]:
         """The consult as a FHIR Bundle; the export itself is audited (`consult.exported`)
@@ -60,9 +62,15 @@ class ExportService:
                 if r.status is RecordingStatus.READY
             ]
         notes = await self.notes.list_notes(consult.id) if self.notes is not None else []
+        attached = (
+            await self.attachments.list_attachments(consult.id)
+            if self.attachments is not None
+            else []
+        )
         audit = await self.store.audit_trail(consult.id)
         user_ids = {consult.requesting_doctor_id, *(r.participant_id for r in recordings)}
         user_ids.update(n.author_id for n in notes)
+        user_ids.update(a.uploader_id for a in attached)
         user_ids.update(e.actor_id for e in audit if e.actor_id is not None)
         if consult.specialist_id is not None:
             user_ids.add(consult.specialist_id)
@@ -80,4 +88,5 @@ class ExportService:
             base_url,
             generated_at=now,
             notes=notes,
+            attachments=attached,
         )

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rooms.attachments import Attachment
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, Sex
 from rooms.institutions import Institution
@@ -41,6 +42,7 @@ CS_INSTITUTION_LEVEL = f"{CANONICAL}:CodeSystem:institution-level"
 CS_AUDIT_ACTION = f"{CANONICAL}:CodeSystem:audit-action"
 CS_COMMUNICATION = f"{CANONICAL}:CodeSystem:communication-category"
 CS_RECORDING_SOURCE = f"{CANONICAL}:CodeSystem:recording-source"
+CS_DOCUMENT_KIND = f"{CANONICAL}:CodeSystem:document-kind"
 
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -84,6 +86,8 @@ _AUDIT_ACTION_CODE: dict[str, str] = {
     "consult.exported": "R",
     "recording.playback_granted": "R",
     "recording.accessed": "R",
+    "attachment.added": "C",
+    "attachment.viewed": "R",
 }
 """FHIR AuditEvent.action (C create, R read, U update, E execute) of known teleconsult actions;
 anything else is an update (U) of the consult."""
@@ -133,12 +137,14 @@ def consult_bundle(
     base_url: str,
     generated_at: datetime | None = None,
     notes: Iterable[Note] = (),
+    attachments: Iterable[Attachment] = (),
 ) -> dict[str, Any]:
     """The consult as a FHIR R4 `collection` Bundle (a JSON-ready dict).
 
     `people` must hold every user the consult, its recordings and its audit entries name
     (a missing one is exported as a display-only reference); `institutions` the requesting
-    institution and its ancestors. Only finished (`ready`) recordings become DocumentReferences.
+    institution and its ancestors. Only finished (`ready`) recordings become DocumentReferences,
+    and so does every attachment of the booking.
     """
     names = _Names(base_url)
     by_id = {inst.id: inst for inst in institutions}
@@ -385,6 +391,42 @@ def consult_bundle(
         add(urn, document)
         recording_refs[rec.id] = _ref(urn)
 
+    # -- DocumentReference: one per attachment of the booking -------------------------------------
+    attachment_refs: dict[str, dict[str, Any]] = {}
+    for att in attachments:
+        urn = names.urn("attachment", att.id)
+        add(
+            urn,
+            {
+                "resourceType": "DocumentReference",
+                "identifier": [{"system": names.system("attachment"), "value": att.id}],
+                "status": "current",
+                "type": {
+                    "coding": [{"system": CS_DOCUMENT_KIND, "code": "attachment"}],
+                    "text": "consult attachment",
+                },
+                "subject": patient_ref,
+                "date": _instant(att.uploaded_at),
+                "author": [practitioner(att.uploader_id)],
+                "description": att.file_name,
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": att.media_type,
+                            # Reading the bytes needs a bearer token with the view permission.
+                            "url": f"{names.base_url}/api/attachments/{att.id}/content",
+                            "size": att.bytes,
+                            "title": att.file_name,
+                            "creation": _instant(att.uploaded_at),
+                            "extension": [{"url": EXT_SHA256, "valueString": att.sha256}],
+                        }
+                    }
+                ],
+                "context": {"encounter": [encounter_ref]},
+            },
+        )
+        attachment_refs[att.id] = _ref(urn)
+
     # -- AuditEvent: one per audit entry ----------------------------------------------------------
     for index, entry in enumerate(audit_entries):
         key = entry.id if entry.id is not None else f"{consult.id}-{index}"
@@ -413,6 +455,16 @@ def consult_bundle(
                 {
                     "what": recording_refs.get(recording_id)
                     or {"identifier": {"system": names.system("recording"), "value": recording_id}}
+                }
+            )
+        attachment_id = entry.detail.get("attachment")
+        if isinstance(attachment_id, str):
+            entities.append(
+                {
+                    "what": attachment_refs.get(attachment_id)
+                    or {
+                        "identifier": {"system": names.system("attachment"), "value": attachment_id}
+                    }
                 }
             )
         add(

@@ -37,6 +37,10 @@ class Action(StrEnum):
     """Open a consult's review (record, recordings timeline, comments); audited."""
     COMMENT_CONSULT = "comment_consult"
     """Add a supervisor's review comment to a consult (append-only)."""
+    ATTACH_FILE = "attach_file"
+    """Attach a file (image, PDF) to the consult while it is not finished."""
+    VIEW_ATTACHMENTS = "view_attachments"
+    """List a consult's attachments and read them (the same people who may view the consult)."""
 
 
 class Scope(StrEnum):
@@ -57,12 +61,15 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.CANCEL_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.JOIN_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.ADD_NOTE: Scope.REQUESTING_INSTITUTION,
+        Action.ATTACH_FILE: Scope.REQUESTING_INSTITUTION,
+        Action.VIEW_ATTACHMENTS: Scope.REQUESTING_INSTITUTION,
         Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.VIEW_RECORDINGS: Scope.REQUESTING_INSTITUTION,
         Action.EXPORT_CONSULT: Scope.REQUESTING_INSTITUTION,
     },
     Role.SPECIALIST: {
         Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
+        Action.VIEW_ATTACHMENTS: Scope.SPECIALTY_QUEUE,
         Action.ACCEPT_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.JOIN_CONSULT: Scope.ASSIGNED,
@@ -74,6 +81,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ATTACHMENTS: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,
         Action.EXPORT_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -83,6 +91,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ATTACHMENTS: Scope.INSTITUTION_SUBTREE,
         Action.CANCEL_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_AUDIT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_RECORDINGS: Scope.INSTITUTION_SUBTREE,

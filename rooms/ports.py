@@ -13,7 +13,8 @@ from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.recordings import ConsentAnswer, Recording
 
-if TYPE_CHECKING:  # rooms.notes/review use these ports; the imports are for annotations only
+if TYPE_CHECKING:  # rooms.notes/review/attachments use these ports; for the annotations only
+    from rooms.attachments import Attachment
     from rooms.notes import Note
     from rooms.review import Comment
 
@@ -148,4 +149,26 @@ class CommentStore(Protocol):
 
     async def list_comments(self, consult_id: str) -> list[Comment]:
         """The consult's comments, oldest first."""
+        ...
+
+
+class AttachmentStore(Protocol):
+    """Attachments' metadata (their bytes are in `rooms.attachments.AttachmentFiles`)."""
+
+    async def add_attachment(
+        self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
+    ) -> None:
+        """Save the attachment together with its audit entry, or neither.
+
+        Raises `TooManyAttachments` (nothing written) when the consult already holds
+        `max_per_consult`; the count and the insert are one transaction.
+        """
+        ...
+
+    async def count_attachments(self, consult_id: str) -> int: ...
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None: ...
+
+    async def list_attachments(self, consult_id: str) -> list[Attachment]:
+        """The consult's attachments, oldest first."""
         ...

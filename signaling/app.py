@@ -11,6 +11,7 @@ import signaling.intake_api  # (registers the intake form endpoints)
 import signaling.notes_api  # (registers the notes endpoint)
 import signaling.review_api  # noqa: F401  (registers the supervisor review endpoints)
 from signaling import (  # noqa: F401  (register their endpoints)
+    attachments_api,
     fhir_api,
     recordings_api,
     statistics_api,

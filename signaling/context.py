@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from rooms.attachments import AttachmentService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -39,6 +40,8 @@ class Signaling:
     """The zone statistics cut months in (REPORT_TIMEZONE)."""
     review: ReviewService | None = None
     """Supervisor review (filters, review timeline, comments); None: refused."""
+    attachments: AttachmentService | None = None
+    """Files attached to consults; None on a server built without them (refused)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

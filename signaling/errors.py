@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rooms.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
 from rooms.errors import (
     ConcurrentUpdate,
     ConsultFull,
@@ -73,6 +74,9 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidIntake: 422,
     MediaRefused: 422,
     InvalidPeriod: 422,
+    InvalidAttachment: 422,
+    AttachmentTooLarge: 413,
+    TooManyAttachments: 409,
     StorageBusy: 503,
     InvalidFilter: 422,
     InvalidComment: 422,

@@ -27,9 +27,10 @@ async def consult_fhir(request: web.Request) -> web.Response:
     ctx = request.app[SIGNALING]
     recordings = ctx.recordings.store if ctx.recordings is not None else None
     notes = ctx.notes.store if ctx.notes is not None else None
-    bundle = await ExportService(ctx.service.store, recordings, notes=notes).fhir_bundle(
-        user, consult_id_of(request), base_url_of(request)
-    )
+    attachments = ctx.attachments.store if ctx.attachments is not None else None
+    bundle = await ExportService(
+        ctx.service.store, recordings, notes=notes, attachments=attachments
+    ).fhir_bundle(user, consult_id_of(request), base_url_of(request))
     return web.Response(
         text=json.dumps(bundle, ensure_ascii=False),
         content_type=FHIR_JSON,

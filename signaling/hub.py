@@ -69,6 +69,22 @@ class ConsultHub:
         )
         return view
 
+    async def attachment_added(self, consult: Consult, payload: dict[str, object]) -> None:
+        """Tell everyone who may see the consult's attachments of a new one: the consult room,
+        the booking institution, and the specialist (or, while the request is open, every
+        specialist of the specialty, who saw it in `consult-requested`)."""
+        rooms = [
+            consult_channel(consult.id),
+            institution_channel(consult.requesting_institution_id),
+            user_channel(consult.requesting_doctor_id),
+        ]
+        if consult.specialist_id is not None:
+            rooms.append(user_channel(consult.specialist_id))
+        else:
+            specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
+            rooms.extend(user_channel(s.id) for s in specialists if s.active)
+        await self.sio.emit("attachment-added", payload, to=rooms)
+
     async def request_closed(self, consult: Consult) -> None:
         """Tell every specialist who saw an open request that it left the queue.
 

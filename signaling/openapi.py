@@ -37,9 +37,27 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": _ref(ep.body, schemas)}},
             }
+        if ep.upload_field is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": [ep.upload_field],
+                            "properties": {ep.upload_field: {"type": "string", "format": "binary"}},
+                        }
+                    }
+                },
+            }
         ok: dict[str, Any] = {"description": "success"}
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _ref(ep.response, schemas)}}
+        elif ep.binary_response:
+            ok["content"] = {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in ep.binary_response
+            }
         op["responses"][str(ep.status)] = ok
         failure = {
             "description": "error: `{code, message}`"

@@ -68,6 +68,10 @@ class Endpoint:
     status: int
     authenticated: bool
     errors: tuple[str, ...]
+    upload_field: str | None = None
+    """The body is `multipart/form-data` with one file in this field (instead of JSON)."""
+    binary_response: tuple[str, ...] = ()
+    """The success response is raw bytes of one of these media types (instead of JSON)."""
 
 
 class Api:
@@ -88,10 +92,23 @@ class Api:
         status: int = 200,
         authenticated: bool = True,
         errors: tuple[str, ...] = (),
+        upload_field: str | None = None,
+        binary_response: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, summary, body, response, status, authenticated, errors)
+                Endpoint(
+                    method,
+                    path,
+                    summary,
+                    body,
+                    response,
+                    status,
+                    authenticated,
+                    errors,
+                    upload_field,
+                    binary_response,
+                )
             )
             self.routes.route(method, path)(handler)
             return handler

@@ -441,3 +441,30 @@ class InstitutionOut(BaseModel):
 
 class InstitutionListOut(BaseModel):
     institutions: list[InstitutionOut]
+
+
+# ---- attachments ---------------------------------------------------------------------------
+
+
+class AttachmentOut(BaseModel):
+    id: str
+    consult_id: str
+    file_name: str
+    media_type: str
+    bytes: int
+    sha256: str
+    uploaded_by: PersonRef
+    uploaded_at: datetime
+    content_url: str
+    """`GET` it with the bearer token; the bytes come with `media_type`."""
+
+
+class AttachmentListOut(BaseModel):
+    attachments: list[AttachmentOut]
+
+
+class AttachmentAddedEvent(BaseModel):
+    """Sent as `attachment-added` to everyone who may see the consult's attachments."""
+
+    consult_id: str
+    attachment: AttachmentOut

@@ -10,12 +10,14 @@ import socketio
 from aiohttp import web
 
 import web_client
+from media.attachments import LocalAttachmentFiles
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
+from rooms.attachments import AttachmentService
 from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
 from rooms.review import ReviewService
@@ -74,6 +76,9 @@ def build_app(settings: Settings) -> web.Application:
         notes=NoteService(store),
         report_timezone=settings.report_timezone,
         review=ReviewService(store),
+        attachments=AttachmentService(
+            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments
+        ),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
@@ -42,6 +43,7 @@ class Settings:
     report_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_REPORT_TIMEZONE))
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
+    attachments: AttachmentLimits = field(default_factory=AttachmentLimits)
 
     @property
     def base_url(self) -> str:
@@ -129,6 +131,13 @@ def jwt_secret_in(data_dir: Path) -> str:
     return secret
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -162,6 +171,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
         ),
         limits=Limits(**overrides),
+        attachments=AttachmentLimits(
+            max_bytes=_positive(env, "ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES),
+            max_per_consult=_positive(env, "ATTACHMENTS_PER_CONSULT", ATTACHMENTS_PER_CONSULT),
+        ),
     )
 
 

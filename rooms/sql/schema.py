@@ -163,3 +163,18 @@ review_comments = Table(
     Column("timeline_s", Float, nullable=True),
     Index("ix_review_comments_consult", "consult_id", "at"),
 )
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("uploader_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("file_name", String(200), nullable=False),
+    Column("media_type", String(40), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("storage_key", String(300), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    Index("ix_attachments_consult", "consult_id", "uploaded_at"),
+)

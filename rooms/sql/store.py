@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from rooms.attachments import Attachment, TooManyAttachments
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate, StorageBusy
@@ -37,6 +38,7 @@ from rooms.ports import ConsultQuery
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
 from rooms.review import Comment
 from rooms.sql.schema import (
+    attachments,
     audit_log,
     consults,
     institutions,
@@ -212,6 +214,20 @@ def _recording_values(rec: Recording) -> dict[str, Any]:
         "recovered": rec.recovered,
         "finished_at": rec.finished_at,
     }
+
+
+def _attachment(row: Row[Any]) -> Attachment:
+    return Attachment(
+        id=row.id,
+        consult_id=row.consult_id,
+        uploader_id=row.uploader_id,
+        file_name=row.file_name,
+        media_type=row.media_type,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        storage_key=row.storage_key,
+        uploaded_at=row.uploaded_at,
+    )
 
 
 class SqlConsultStore:
@@ -552,3 +568,66 @@ class SqlConsultStore:
             )
             for r in rows
         ]
+
+    async def add_attachment(
+        self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
+    ) -> None:
+        async with self.engine.begin() as conn:
+            # Two uploads at once must not both pass the count. PostgreSQL: lock the consult's
+            # row first. SQLite: the insert comes before the count, because it is the insert
+            # that takes the database's single write lock (a plain SELECT starts no
+            # transaction in Python's sqlite3), so the count then sees every committed row.
+            await conn.execute(
+                select(consults.c.id)
+                .where(consults.c.id == attachment.consult_id)
+                .with_for_update()
+            )
+            await conn.execute(
+                insert(attachments).values(
+                    id=attachment.id,
+                    consult_id=attachment.consult_id,
+                    uploader_id=attachment.uploader_id,
+                    file_name=attachment.file_name,
+                    media_type=attachment.media_type,
+                    bytes=attachment.bytes,
+                    sha256=attachment.sha256,
+                    storage_key=attachment.storage_key,
+                    uploaded_at=attachment.uploaded_at,
+                )
+            )
+            held = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(attachments)
+                    .where(attachments.c.consult_id == attachment.consult_id)
+                )
+            ).scalar_one()
+            if held > max_per_consult:
+                # Leaving the block with an error rolls the insert back.
+                raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def count_attachments(self, consult_id: str) -> int:
+        stmt = select(func.count()).select_from(attachments)
+        async with self.engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(stmt.where(attachments.c.consult_id == consult_id))
+                ).scalar_one()
+            )
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(attachments).where(attachments.c.id == attachment_id))
+            ).first()
+        return _attachment(row) if row else None
+
+    async def list_attachments(self, consult_id: str) -> list[Attachment]:
+        stmt = (
+            select(attachments)
+            .where(attachments.c.consult_id == consult_id)
+            .order_by(attachments.c.uploaded_at, attachments.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [_attachment(r) for r in (await conn.execute(stmt)).all()]

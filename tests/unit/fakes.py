@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from rooms.attachments import Attachment, StoredFile, TooManyAttachments
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary, Sex
-from rooms.errors import ConcurrentUpdate
+from rooms.errors import ConcurrentUpdate, NotFound
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.notes import Note
@@ -87,6 +90,7 @@ class InMemoryStore:
         self.consent_answers: list[ConsentAnswer] = []
         self.notes: list[Note] = []
         self.comments: list[Comment] = []
+        self.attachments: list[Attachment] = []
         self._ids = itertools.count(100)
 
     async def add_institution(
@@ -232,3 +236,45 @@ class InMemoryStore:
 
     async def list_comments(self, consult_id: str) -> list[Comment]:
         return sorted((c for c in self.comments if c.consult_id == consult_id), key=lambda c: c.at)
+
+    async def add_attachment(
+        self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
+    ) -> None:
+        if await self.count_attachments(attachment.consult_id) >= max_per_consult:
+            raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
+        self.attachments.append(attachment)
+        self.audit_log.append(audit)
+
+    async def count_attachments(self, consult_id: str) -> int:
+        return sum(1 for a in self.attachments if a.consult_id == consult_id)
+
+    async def get_attachment(self, attachment_id: str) -> Attachment | None:
+        return next((a for a in self.attachments if a.id == attachment_id), None)
+
+    async def list_attachments(self, consult_id: str) -> list[Attachment]:
+        return [a for a in self.attachments if a.consult_id == consult_id]
+
+
+class InMemoryAttachmentFiles:
+    """`AttachmentFiles` in a dictionary: a file appears only once its stream ended cleanly."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.streams_read = 0
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes]) -> StoredFile:
+        self.streams_read += 1
+        data = b"".join([chunk async for chunk in chunks])
+        self.files[key] = data
+        return StoredFile(len(data), hashlib.sha256(data).hexdigest())
+
+    async def delete(self, key: str) -> None:
+        self.files.pop(key, None)
+
+    def size(self, key: str) -> int:
+        if key not in self.files:
+            raise NotFound(key)
+        return len(self.files[key])
+
+    async def chunks(self, key: str) -> AsyncIterator[bytes]:
+        yield self.files[key]

@@ -16,6 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
+from rooms.attachments import Attachment
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, PatientSummary, Sex
 from rooms.errors import PermissionDenied
@@ -326,6 +327,67 @@ def test_each_recording_is_a_document_reference() -> None:
         assert encounter_urls == [
             e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"
         ]
+
+
+ULTRASOUND_STILL = Attachment(
+    id="a" * 32,
+    consult_id="c" * 32,
+    uploader_id=DOCTOR_A.id,
+    file_name="B超 32周.png",
+    media_type="image/png",
+    bytes=4321,
+    sha256="cd" * 32,
+    storage_key=f"{'c' * 32}/{'a' * 32}",
+    uploaded_at=NOON,
+)
+
+
+def test_each_attachment_is_a_document_reference_from_its_uploader() -> None:
+    audit = [
+        *AUDIT,
+        AuditEntry(NOON, DOCTOR_A.id, "attachment.added", "c" * 32, {"attachment": "a" * 32}, 5),
+    ]
+    bundle = consult_bundle(
+        ended_consult(),
+        PEOPLE,
+        INSTITUTIONS,
+        [],
+        audit,
+        BASE,
+        NOON,
+        attachments=[ULTRASOUND_STILL],
+    )
+    validate(bundle)
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    (document,) = resources(bundle, "DocumentReference")
+    assert document["identifier"][0]["value"] == "a" * 32
+    assert document["description"] == "B超 32周.png"
+    assert by_url[document["author"][0]["reference"]]["name"] == [{"text": DOCTOR_A.display_name}]
+    attachment = document["content"][0]["attachment"]
+    assert attachment == {
+        "contentType": "image/png",
+        "url": f"{BASE}/api/attachments/{'a' * 32}/content",
+        "size": 4321,
+        "title": "B超 32周.png",
+        "creation": "2026-11-23T12:00:00Z",
+        "extension": [{"url": EXT_SHA256, "valueString": "cd" * 32}],
+    }
+    added = resources(bundle, "AuditEvent")[-1]
+    assert added["action"] == "C"
+    assert by_url[added["entity"][1]["what"]["reference"]] is document
+
+
+async def test_the_export_includes_the_consults_attachments() -> None:
+    store = InMemoryStore()
+    consult = ended_consult()
+    await store.add_consult(consult, AUDIT[0])
+    await store.add_attachment(ULTRASOUND_STILL, AUDIT[0], 20)
+    bundle = await ExportService(store, None, attachments=store).fhir_bundle(
+        SUPERVISOR, consult.id, BASE
+    )
+    validate(bundle)
+    (document,) = resources(bundle, "DocumentReference")
+    assert document["content"][0]["attachment"]["title"] == ULTRASOUND_STILL.file_name
 
 
 def test_unfinished_recordings_are_left_out() -> None:

@@ -34,6 +34,7 @@ ASSIGNED_B = consult_in(ConsultStatus.ACCEPTED, institution_id=COUNTY_B)
 # What supervisors may do in their subtree: read, review, comment; never take part or change it.
 SUPERVISING = {
     A.VIEW_CONSULT,
+    A.VIEW_ATTACHMENTS,
     A.VIEW_AUDIT,
     A.VIEW_RECORDINGS,
     A.EXPORT_CONSULT,
@@ -50,6 +51,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.ADD_NOTE,
+        A.ATTACH_FILE,
+        A.VIEW_ATTACHMENTS,
         A.END_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
@@ -60,6 +63,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.ADD_NOTE,
+        A.ATTACH_FILE,
+        A.VIEW_ATTACHMENTS,
         A.END_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
@@ -73,6 +78,8 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.CANCEL_CONSULT,
         A.JOIN_CONSULT,
         A.ADD_NOTE,
+        A.ATTACH_FILE,
+        A.VIEW_ATTACHMENTS,
         A.END_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
@@ -80,6 +87,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     # specialists: what is assigned to them, and open requests of their specialty
     ("obst", "assigned_a"): {
         A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
         A.ACCEPT_CONSULT,
         A.DECLINE_CONSULT,
         A.JOIN_CONSULT,
@@ -89,9 +97,15 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
     },
-    ("obst", "open_a"): {A.VIEW_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT},
+    ("obst", "open_a"): {
+        A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
+        A.ACCEPT_CONSULT,
+        A.DECLINE_CONSULT,
+    },
     ("obst", "assigned_b"): {
         A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
         A.ACCEPT_CONSULT,
         A.DECLINE_CONSULT,
         A.JOIN_CONSULT,
@@ -102,7 +116,12 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.EXPORT_CONSULT,
     },
     ("obst2", "assigned_a"): set(),
-    ("obst2", "open_a"): {A.VIEW_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT},
+    ("obst2", "open_a"): {
+        A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
+        A.ACCEPT_CONSULT,
+        A.DECLINE_CONSULT,
+    },
     ("obst2", "assigned_b"): set(),
     ("paed", "assigned_a"): set(),
     ("paed", "open_a"): set(),
@@ -117,6 +136,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     # admins: their subtree; may cancel, never take part in the call
     ("admin", "assigned_a"): {
         A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
         A.CANCEL_CONSULT,
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,
@@ -127,6 +147,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     },
     ("admin", "open_a"): {
         A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
         A.CANCEL_CONSULT,
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,
@@ -137,6 +158,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     },
     ("admin", "assigned_b"): {
         A.VIEW_CONSULT,
+        A.VIEW_ATTACHMENTS,
         A.CANCEL_CONSULT,
         A.VIEW_AUDIT,
         A.VIEW_RECORDINGS,

@@ -71,6 +71,7 @@ export const api = {
   end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
   recordings: (id) => request('GET', consultPath(id, 'recordings')),
   notes: (id) => request('GET', consultPath(id, 'notes')),
+  attachments: (id) => request('GET', consultPath(id, 'attachments')),
   /** A short-lived link to the recording's file, for a <video>/<audio> src. */
   playback: (recordingId) => post(`/api/recordings/${encodeURIComponent(recordingId)}/playback`),
 };

@@ -1,10 +1,12 @@
 // The printable record of one consult (`/consult-record.html#consult=<id>`): patient, intake,
 // reason, participants, times, the notes taken during the call (with the time and the recording
-// offset), the conclusion, and the recordings with their duration and SHA-256. Any signed-in
+// offset), the conclusion, the attachments (name, type, size, SHA-256) and the recordings with
+// their duration and SHA-256. Any signed-in
 // user may open it; the server decides what they may see (the consult, its notes, its
 // recordings), and a refusal is said in words.
 
 import { api } from './api.js';
+import { sizeText } from './attachments.js';
 import { formatTime } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
@@ -27,7 +29,10 @@ const errorLine = $('[data-testid="record-error"]');
 // Keep the address reloadable and printable (the fragment holds no token).
 if (linked) history.replaceState(history.state, '', `${location.pathname}#consult=${linked}`);
 
-const data = { consult: null, notes: [], recordings: null, recordingsProblem: null, notesProblem: null };
+const data = {
+  consult: null, notes: [], recordings: null, recordingsProblem: null, notesProblem: null,
+  attachments: [], attachmentsProblem: null,
+};
 
 const row = (key, value) =>
   value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
@@ -75,6 +80,22 @@ function recordingsBody() {
       h('td', { class: 'hash' }, r.sha256))))));
 }
 
+function attachmentsBody() {
+  if (data.attachmentsProblem) return h('p', { class: 'empty' }, data.attachmentsProblem());
+  if (!data.attachments.length) return h('p', { class: 'empty' }, t('record.noAttachments'));
+  const th = (key) => h('th', { scope: 'col' }, t(key));
+  return h('div', { class: 'table-wrap' }, h('table', { dataset: { testid: 'record-attachments' } },
+    h('thead', {}, h('tr', {}, th('record.fileName'), th('record.fileType'), th('record.size'),
+      th('record.uploadedBy'), th('record.uploadedAt'), th('record.sha256'))),
+    h('tbody', {}, data.attachments.map((a) => h('tr', { dataset: { testid: 'record-attachment', attachmentId: a.id } },
+      h('td', { class: 'file-name' }, a.file_name),
+      h('td', {}, a.media_type),
+      h('td', {}, sizeText(a.bytes)),
+      h('td', {}, a.uploaded_by?.display_name ?? ''),
+      h('td', {}, formatTime(a.uploaded_at)),
+      h('td', { class: 'hash' }, a.sha256))))));
+}
+
 function render() {
   const c = data.consult;
   if (!c) return;
@@ -97,6 +118,7 @@ function render() {
       row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
       row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')))),
     section('record.intake', 'record-intake', intakeSection(c) ?? h('p', { class: 'empty' }, t('record.noIntake'))),
+    section('record.attachments', 'record-attachments-section', attachmentsBody()),
     section('record.participants', 'record-participants-section', participants(c)),
     section('record.times', 'record-times', h('dl', {},
       row('consult.scheduledAt', formatTime(c.scheduled_at)),
@@ -127,9 +149,11 @@ async function load(consultId) {
     return;
   }
   // Without the intake forms the answers still show, under their raw names.
-  const [notes, recordings] = await Promise.allSettled([
-    api.notes(consultId), api.recordings(consultId), loadIntakeForms(),
+  const [notes, recordings, attachments] = await Promise.allSettled([
+    api.notes(consultId), api.recordings(consultId), api.attachments(consultId), loadIntakeForms(),
   ]);
+  if (attachments.status === 'fulfilled') data.attachments = attachments.value.attachments ?? [];
+  else data.attachmentsProblem = problem(attachments.reason, 'attachments.forbidden', 'record.partFailed');
   if (notes.status === 'fulfilled') data.notes = notes.value.notes ?? [];
   else data.notesProblem = problem(notes.reason, 'error.forbidden', 'record.partFailed');
   if (recordings.status === 'fulfilled') data.recordings = recordings.value.recordings ?? [];

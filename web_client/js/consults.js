@@ -1,5 +1,6 @@
 // Consult cards and the client-side list of consults, shared by every page that lists them.
 
+import { attachmentsSection } from './attachments.js';
 import { h } from './dom.js';
 import { lang, t } from './i18n.js';
 import { intakeSection } from './intake.js';
@@ -54,6 +55,7 @@ export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
       who,
       row('consult.closingNote', c.closing_note)),
     intakeSection(c),
+    attachmentsSection(c.id),
     actions.length ? h('div', { class: 'card-actions' }, actions) : null,
     HAS_RECORDINGS.has(c.status) ? recordLink(c) : null,
     HAS_RECORDINGS.has(c.status) ? recordingsSection(c.id) : null);

@@ -1,6 +1,7 @@
 // Exam room (desktop): book a consult, follow the institution's consults live, run the call.
 
 import { api } from './api.js';
+import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
 import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
@@ -23,6 +24,9 @@ const specialtySelect = $('[data-testid="book-specialty"]');
 const specialistSelect = $('[data-testid="book-specialist"]');
 const intakeFields = $('[data-intake-fields]');
 const intakeTitle = $('[data-testid="book-intake-title"]');
+const fileInput = $('[data-testid="book-files"]');
+fileInput.accept = ACCEPT;
+const uploads = new UploadQueue($('[data-testid="upload-list"]'));
 
 const store = new ConsultStore(renderList);
 const call = new CallView({
@@ -42,6 +46,7 @@ function actionsFor(c) {
     actions.push(h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
       onclick: () => join(c.id) }, t('consult.join')));
   }
+  if (['requested', 'accepted', 'waiting', 'live'].includes(c.status)) actions.push(attachmentAdder(c));
   if (['requested', 'accepted', 'waiting'].includes(c.status)) {
     actions.push(h('button', { type: 'button', dataset: { testid: 'consult-cancel' },
       onclick: () => cancel(c) }, t('consult.cancel')));
@@ -139,12 +144,15 @@ form.addEventListener('submit', async (event) => {
   submit.disabled = true;
   try {
     const consult = await api.book(booking);
+    const files = [...fileInput.files]; // before reset() empties the input
     store.upsert(consult);
     form.reset();
     form.scheduledAt.value = localNow();
     loadSpecialists(); // reset() went back to the first specialty
     renderIntake({});
     say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
+    // The booking stands; its files follow one by one, each with its own result.
+    if (files.length) uploads.add(consult.id, files, consult.patient.name);
   } catch (err) {
     const unplaced = err?.code === 'invalid_intake'
       ? showIntakeProblems(intakeFields, intakeForm(specialtySelect.value), err.details) : [];
@@ -163,6 +171,7 @@ loadIntake();
 // ---- live updates ----
 
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+socket.on('attachment-added', attachmentAdded);
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

@@ -1,6 +1,7 @@
 // Specialist (phone first): incoming requests arrive live, accept/decline, join, run the call.
 
 import { api } from './api.js';
+import { attachmentAdded } from './attachments.js';
 import { CallView } from './call.js';
 import { ConsultStore, JOINABLE, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
@@ -103,6 +104,7 @@ socket.on('consult-requested', ({ consult }) => {
   say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+socket.on('attachment-added', attachmentAdded); // files the exam room adds after booking
 // An open request of my specialty left the queue (a colleague took it, or it was declined,
 // cancelled or expired); unless it became mine, it is no longer mine to see.
 socket.on('request-closed', ({ consult_id: id }) => {
