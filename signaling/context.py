@@ -42,6 +42,9 @@ class Signaling:
     """Supervisor review (filters, review timeline, comments); None: refused."""
     attachments: AttachmentService | None = None
     """Files attached to consults; None on a server built without them (refused)."""
+    public_url: str = ""
+    """The server's address for others (`PUBLIC_URL`), used in exported identifiers and links;
+    empty: the address each request reached."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

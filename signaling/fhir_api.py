@@ -12,8 +12,13 @@ from signaling.rest import SIGNALING, api, consult_id_of, current_user
 
 
 def base_url_of(request: web.Request) -> str:
-    """The server's address as the client reached it; names identifiers and recording URLs."""
-    return f"{request.scheme}://{request.host}"
+    """The server's public address: names identifiers and recording URLs in the bundle.
+
+    `PUBLIC_URL` when it is set (behind a proxy, and so that a client's `Host` header cannot
+    choose the identifiers); otherwise the address the client reached.
+    """
+    public_url = request.app[SIGNALING].public_url
+    return public_url or f"{request.scheme}://{request.host}"
 
 
 @api.route(

@@ -75,6 +75,7 @@ def build_app(settings: Settings) -> web.Application:
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
         notes=NoteService(store),
         report_timezone=settings.report_timezone,
+        public_url=settings.public_url,
         review=ReviewService(store),
         attachments=AttachmentService(
             store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments

@@ -5,6 +5,7 @@ Validation uses `fhir.resources` (FHIR R4B models, the R4 line it ships; see doc
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from typing import Any
 
@@ -123,3 +124,25 @@ def test_an_unknown_consult_is_not_found(server: RunningServer) -> None:
 def test_the_endpoint_is_in_the_openapi_document(server: RunningServer) -> None:
     document = server.request("GET", "/api/openapi.json").body
     assert "get" in document["paths"]["/api/consults/{consult_id}/fhir"]
+
+
+def test_with_public_url_set_the_bundle_is_named_by_it_not_by_the_host_header() -> None:
+    public = "https://teleconsult.hospital.example"
+    with RunningServer(env_overrides={"PUBLIC_URL": public}) as server:
+        consult = server.book(accept=False)
+        request = urllib.request.Request(
+            server.url + fhir_path(consult["id"]),
+            headers={
+                "Authorization": f"Bearer {server.token('doctor.a')}",
+                "Host": "attacker.example",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            bundle = json.loads(response.read())
+    systems = {
+        identifier["system"]
+        for entry in bundle["entry"]
+        for identifier in entry["resource"].get("identifier", [])
+    }
+    assert systems and all(s.startswith(public + "/") for s in systems)
+    assert "attacker.example" not in json.dumps(bundle)
