@@ -1,8 +1,9 @@
 """The clinical day in real browsers, ending in the supervisor's review: the exam-room doctor
-books with an intake form, the specialist (phone) accepts, they talk on the relay with the
-recording consented, both take notes, the specialist concludes; the supervisor finds the consult
-with the filters, opens it, plays the recordings side by side and in sync, clicks a note marker
-and every track jumps there, adds a comment, and sees the viewing in the audit trail."""
+books with an intake form and an ultrasound still, the specialist's phone shows both and
+accepts, they talk on the relay with the recording consented, both take notes, the specialist
+concludes; the supervisor finds the consult with the filters, opens it, plays the recordings
+side by side and in sync, clicks a note marker and every track jumps there, adds a comment,
+and sees the viewing in the audit trail."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Client
 from tests.e2e.flows import HOME, sign_in, unique_patient, wait_for_remote_video
+from tests.e2e.test_attachments import THUMBNAIL_DECODED
 from tests.e2e.test_relay_recording import (
     MARK_STREAMS,
     NEW_STREAMS_SAME_TILES,
     give_consent_if_asked,
     wait_for_recordings,
 )
+from tests.support.images import png
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +73,12 @@ def book_with_intake(room: Page, patient: str) -> None:
     room.get_by_test_id("intake-bp_systolic").fill("152")
     room.get_by_test_id("intake-bp_diastolic").fill("98")
     room.get_by_test_id("intake-fetal_presentation").select_option("cephalic")
+    room.get_by_test_id("book-files").set_input_files(
+        [{"name": "B超 33周.png", "mimeType": "image/png", "buffer": png(320, 240)}]
+    )
     room.get_by_test_id("book-submit").click()
     expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+    expect(room.get_by_test_id("upload-item")).to_have_attribute("data-state", "done")
 
 
 def add_note(page: Page, text: str) -> None:
@@ -106,6 +113,12 @@ def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_au
         .filter(has_text=patient)
     )
     expect(request_card).to_be_visible(timeout=10_000)
+    # The phone shows the intake and the image before the specialist accepts.
+    expect(request_card.get_by_test_id("consult-intake-gestational_week")).to_have_text("33 周")
+    image = request_card.get_by_test_id("attachment-item")
+    expect(image).to_contain_text("B超 33周.png")
+    image.scroll_into_view_if_needed()  # thumbnails load once on screen
+    phone.wait_for_function(THUMBNAIL_DECODED, arg=request_card.element_handle(), timeout=10_000)
     request_card.get_by_test_id("consult-accept").click()
     my_card = (
         phone.get_by_test_id("my-list").get_by_test_id("consult-item").filter(has_text=patient)
