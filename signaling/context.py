@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from rooms.duty import EscalationService, PushSubscriptions, RosterService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -15,6 +17,7 @@ from signaling.errors import ApiError
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 from signaling.presence import PresenceRegistry
+from signaling.push import WebPushSender
 from signaling.ratelimit import RateLimiter
 
 
@@ -32,6 +35,15 @@ class Signaling:
     playback: PlaybackTokens | None = None
     notes: NoteService | None = None
     """Notes taken during consults; None on a server built without them (refused)."""
+    roster: RosterService | None = None
+    """The on-duty roster; None on a server built without it (roster endpoints refused)."""
+    escalation: EscalationService | None = None
+    """Who is told of a request and when; None tells the whole specialty at once, no steps."""
+    push: PushSubscriptions | None = None
+    pusher: WebPushSender | None = None
+    """Web Push with the server's VAPID key; None sends no pushes."""
+    duty_tick: timedelta = timedelta(seconds=15)
+    """How often the escalation scheduler wakes (`DUTY_TICK_SECONDS`)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

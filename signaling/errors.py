@@ -18,6 +18,8 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.push import InvalidSubscription
+from rooms.roster import InvalidShift
 
 
 class ApiError(Exception):
@@ -70,6 +72,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidBooking: 422,
     InvalidIntake: 422,
     MediaRefused: 422,
+    InvalidShift: 422,
+    InvalidSubscription: 422,
     StorageBusy: 503,
 }
 
@@ -86,6 +90,8 @@ def from_domain(error: DomainError) -> ApiError:
             {"field": _intake_field(p.field), "problem": p.message, "reason": p.reason}
             for p in error.problems
         ]
+    if isinstance(error, InvalidShift):
+        details = [{"field": "(shift)", "problem": error.message, "reason": error.reason}]
     return ApiError(error.code, error.message, status, details)
 
 
