@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import pytest_asyncio
 
 from rooms.duty import EscalationService
 from rooms.escalation import EscalationConfig
@@ -31,6 +32,15 @@ TICK = timedelta(microseconds=1)
 @pytest.fixture
 async def server() -> AsyncIterator[InProcessServer]:
     # The scheduler's own loop sleeps an hour: the test drives every tick itself.
+    running = InProcessServer(env={"ESCALATE_AFTER_SECONDS": "600", "DUTY_TICK_SECONDS": "3600"})
+    await running.start()
+    yield running
+    await running.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared() -> AsyncIterator[InProcessServer]:
+    """One server for the bad-input cases, which change nothing."""
     running = InProcessServer(env={"ESCALATE_AFTER_SECONDS": "600", "DUTY_TICK_SECONDS": "3600"})
     await running.start()
     yield running
@@ -227,27 +237,28 @@ BAD_SHIFTS = [
 
 
 @pytest.mark.parametrize(("change", "reason"), BAD_SHIFTS)
+@pytest.mark.asyncio(loop_scope="module")
 async def test_bad_roster_input_is_refused_with_its_code(
-    server: InProcessServer, change: dict[str, Any], reason: str
+    shared: InProcessServer, change: dict[str, Any], reason: str
 ) -> None:
     start = T0
     end = T0 + timedelta(hours=change.get("end_offset_h", 8))
-    status, body = await server.request(
+    status, body = await shared.request(
         "POST",
         "/api/roster/shifts",
         {
-            "specialist_id": await server.user_id(change.get("username", "obstetrician")),
+            "specialist_id": await shared.user_id(change.get("username", "obstetrician")),
             "specialty": "obstetrics",
             "start": start.isoformat(),
             "end": end.isoformat(),
         },
-        token=await server.token("admin"),
+        token=await shared.token("admin"),
     )
     assert (status, body["code"], body["details"][0]["reason"]) == (422, "invalid_shift", reason)
-    status, listed = await server.request(
+    status, listed = await shared.request(
         "GET",
         "/api/roster/shifts?from=" + quote((T0 - timedelta(days=1)).isoformat()),
-        token=await server.token("admin"),
+        token=await shared.token("admin"),
     )
     assert listed["shifts"] == [], "nothing half-applied"
 
@@ -291,31 +302,33 @@ async def test_bad_roster_input_is_refused_with_its_code(
         ),
     ],
 )
+@pytest.mark.asyncio(loop_scope="module")
 async def test_malformed_shifts_are_refused_naming_the_field(
-    server: InProcessServer, body: dict[str, Any], field: str
+    shared: InProcessServer, body: dict[str, Any], field: str
 ) -> None:
-    status, reply = await server.request(
+    status, reply = await shared.request(
         "POST",
         "/api/roster/shifts",
-        {"specialist_id": await server.user_id("obstetrician"), **body},
-        token=await server.token("admin"),
+        {"specialist_id": await shared.user_id("obstetrician"), **body},
+        token=await shared.token("admin"),
     )
     assert (status, reply["code"]) == (422, "invalid_payload")
     assert reply["details"][0]["field"] == field
 
 
 @pytest.mark.parametrize("username", ["supervisor", "obstetrician", "doctor.a"])
-async def test_only_admins_keep_the_roster(server: InProcessServer, username: str) -> None:
-    status, reply = await server.request(
+@pytest.mark.asyncio(loop_scope="module")
+async def test_only_admins_keep_the_roster(shared: InProcessServer, username: str) -> None:
+    status, reply = await shared.request(
         "POST",
         "/api/roster/shifts",
         {
-            "specialist_id": await server.user_id("obstetrician"),
+            "specialist_id": await shared.user_id("obstetrician"),
             "specialty": "obstetrics",
             "start": T0.isoformat(),
             "end": (T0 + timedelta(hours=8)).isoformat(),
         },
-        token=await server.token(username),
+        token=await shared.token(username),
     )
     assert (status, reply["code"]) == (403, "forbidden")
 
