@@ -10,6 +10,7 @@ import {
   clearIntakeProblems, intakeForm, loadIntakeForms, localized, readIntake, renderIntakeFields,
   showIntakeProblems,
 } from './intake.js';
+import { NoticeBoard } from './notices.js';
 import { bootPage } from './page.js';
 
 const { user, socket, consultToJoin } = await bootPage();
@@ -25,6 +26,7 @@ const intakeFields = $('[data-intake-fields]');
 const intakeTitle = $('[data-testid="book-intake-title"]');
 
 const store = new ConsultStore(renderList);
+const notices = new NoticeBoard(() => renderList());
 const call = new CallView({
   root: $('[data-call-root]'), socket, user,
   onClose: () => { workspace.hidden = false; refresh(); },
@@ -32,7 +34,10 @@ const call = new CallView({
 
 function renderList() {
   const consults = store.sorted();
-  list.replaceChildren(...consults.map((c) => consultCard(c, { actions: actionsFor(c) })));
+  list.replaceChildren(...consults.map((c) => consultCard(c, {
+    actions: actionsFor(c),
+    extra: c.status === 'requested' ? notices.section(c.id) : null,
+  })));
   empty.hidden = consults.length > 0;
 }
 
@@ -52,6 +57,8 @@ function actionsFor(c) {
 async function refresh() {
   try {
     store.replaceAll((await api.consults()).consults);
+    // Who has been told of each open request so far (escalation steps).
+    for (const c of store.sorted((x) => x.status === 'requested')) notices.load(c.id);
   } catch (err) {
     say(bookMessage, errorText(err), 'error');
   }
@@ -163,6 +170,8 @@ loadIntake();
 // ---- live updates ----
 
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+// Each escalation step of our requests: who was told, and when.
+socket.on('consult-escalated', (step) => step?.consult_id && notices.add(step));
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

@@ -9,7 +9,7 @@ import { onLangChange, t } from './i18n.js';
 import { bootPage } from './page.js';
 import { recordingsSection } from './recordings.js';
 
-await bootPage({ socket: false });
+await bootPage({ socket: false, alsoFor: ['admin'] });
 
 const body = $('[data-testid="consult-table"] tbody');
 const errorLine = $('[data-testid="supervisor-error"]');
