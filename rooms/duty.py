@@ -19,6 +19,7 @@ from rooms.consult import Consult
 from rooms.errors import NotFound
 from rooms.escalation import (
     REMINDED,
+    STEPS,
     EscalationConfig,
     Notice,
     NoticeKind,
@@ -41,7 +42,13 @@ from rooms.roster import MAX_SHIFT, InvalidShift, Shift, check_shift
 from rooms.service import Clock, load_permitted, utc_now
 
 SCAN_LIMIT = 500
-"""Most consults one tick looks at per kind (open requests, consults near their time)."""
+"""Most consults one tick looks at per kind (open requests, consults near their time), the most
+recently requested first."""
+
+CATCH_UP = timedelta(hours=24)
+"""How long after its last step was due a request is still looked at: steps missed while the
+server was down are sent if it comes back within this; older open requests are left alone (they
+would otherwise fill every tick's scan)."""
 
 MAX_ROSTER_SPAN = timedelta(days=62)
 """Longest window one roster listing covers (two months of shifts)."""
@@ -163,25 +170,38 @@ class EscalationService:
         self.config = config or EscalationConfig()
         self.clock = clock
 
-    async def _staff(self, consult: Consult, now: datetime, tree: InstitutionTree) -> Staff:
+    async def _staff(
+        self,
+        consult: Consult,
+        now: datetime,
+        tree: InstitutionTree,
+        seen: dict[Specialty, tuple[list[Shift], list[User]]],
+        supervisors: list[User],
+    ) -> Staff:
+        """The people a consult's notices can reach; `seen` keeps one lookup per specialty."""
+        if consult.specialty not in seen:
+            seen[consult.specialty] = (
+                await self.store.shifts_between(
+                    now - MAX_SHIFT, now + timedelta(seconds=1), consult.specialty
+                ),
+                await self.store.list_users(Role.SPECIALIST, consult.specialty),
+            )
+        shifts, specialists = seen[consult.specialty]
         lineage = set(tree.lineage(consult.requesting_institution_id))
         return Staff(
-            shifts=await self.store.shifts_between(
-                now - MAX_SHIFT, now + timedelta(seconds=1), consult.specialty
-            ),
-            specialists=await self.store.list_users(Role.SPECIALIST, consult.specialty),
-            supervisors=[
-                u
-                for u in await self.store.list_users(Role.SUPERVISOR)
-                if u.institution_id in lineage
-            ],
+            shifts=shifts,
+            specialists=specialists,
+            supervisors=[u for u in supervisors if u.institution_id in lineage],
         )
 
     async def due(self, now: datetime | None = None) -> list[Claimed]:
         """Every notice due at `now` (default: the clock) and not yet claimed, unclaimed."""
         now = now or self.clock()
+        last_step = (len(STEPS) - 1) * self.config.escalate_after
         consults = await self.store.consults_with_status(
-            frozenset({ConsultStatus.REQUESTED}), limit=SCAN_LIMIT
+            frozenset({ConsultStatus.REQUESTED}),
+            requested_since=now - last_step - CATCH_UP,
+            limit=SCAN_LIMIT,
         )
         consults += await self.store.consults_with_status(
             REMINDED, now, now + self.config.reminder_before, limit=SCAN_LIMIT
@@ -193,9 +213,11 @@ class EscalationService:
             return []
         sent = await self.store.sent_notices([c.id for c in consults])
         tree = InstitutionTree(await self.store.institutions())
+        supervisors = await self.store.list_users(Role.SUPERVISOR)
+        seen: dict[Specialty, tuple[list[Shift], list[User]]] = {}
         out = []
         for consult in consults:
-            staff = await self._staff(consult, now, tree)
+            staff = await self._staff(consult, now, tree, seen, supervisors)
             for notice in due_notices(consult, now, self.config, staff, sent.get(consult.id, {})):
                 out.append(Claimed(consult, notice))
         return out

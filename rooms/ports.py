@@ -147,9 +147,11 @@ class DutyStore(Protocol):
         statuses: frozenset[ConsultStatus],
         scheduled_from: datetime | None = None,
         scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
         limit: int = 500,
     ) -> list[Consult]:
-        """Consults in these statuses (scheduled within `[from, to]` when given), oldest first."""
+        """Consults in these statuses (scheduled within `[from, to]`, requested at or after
+        `requested_since`, when given), most recently requested first."""
         ...
 
     async def claim_notice(self, consult_id: str, sent: Sent, audit: AuditEntry) -> bool:

@@ -537,6 +537,7 @@ class SqlConsultStore:
         statuses: frozenset[ConsultStatus],
         scheduled_from: datetime | None = None,
         scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
         limit: int = 500,
     ) -> list[Consult]:
         stmt = select(consults).where(consults.c.status.in_([s.value for s in statuses]))
@@ -544,7 +545,9 @@ class SqlConsultStore:
             stmt = stmt.where(consults.c.scheduled_at >= scheduled_from)
         if scheduled_to is not None:
             stmt = stmt.where(consults.c.scheduled_at <= scheduled_to)
-        stmt = stmt.order_by(consults.c.requested_at, consults.c.id).limit(limit)
+        if requested_since is not None:
+            stmt = stmt.where(consults.c.requested_at >= requested_since)
+        stmt = stmt.order_by(consults.c.requested_at.desc(), consults.c.id).limit(limit)
         async with self.engine.connect() as conn:
             return [_consult(r) for r in (await conn.execute(stmt)).all()]
 

@@ -16,11 +16,9 @@ from urllib.parse import quote
 import pytest
 import pytest_asyncio
 
-from rooms.duty import EscalationService
+from rooms.duty import CATCH_UP, EscalationService
 from rooms.escalation import EscalationConfig
-from rooms.people import Role, Specialty
 from rooms.sql.store import SqlConsultStore, create_engine
-from signaling.passwords import hash_password
 from signaling.rest import DUTY
 from tests.support.inprocess import T0, InProcessServer
 from tests.support.peer import Participant, eventually
@@ -83,27 +81,10 @@ async def tick(server: InProcessServer) -> list[Any]:
     return await server.app[DUTY].tick()
 
 
-async def add_backup(server: InProcessServer) -> None:
-    # The demo seeds one obstetrician; a backup joins through the store like `user add` does.
-    assert server.settings is not None
-    store = SqlConsultStore(create_engine(server.settings.database_url))
-    try:
-        await store.add_user(
-            "obstetrician2",
-            "赵敏 (产科) Zhao Min",
-            Role.SPECIALIST,
-            1,
-            Specialty.OBSTETRICS,
-            hash_password("demo-obstetrician2"),
-        )
-    finally:
-        await store.close()
-
-
 async def test_a_request_nobody_accepts_escalates_on_schedule_and_the_booking_doctor_sees_each_step(
     server: InProcessServer, people: list[Participant]
 ) -> None:
-    await add_backup(server)
+    # The demo seeds a backup obstetrician (obstetrician2).
     await server.add_shift("obstetrician", T0 - timedelta(hours=1), T0 + timedelta(hours=8), 0)
     await server.add_shift("obstetrician2", T0 - timedelta(hours=1), T0 + timedelta(hours=8), 1)
     doctor = await connected(server, people, "doctor.a")
@@ -340,3 +321,18 @@ async def test_an_admin_removes_a_shift_and_it_is_gone(server: InProcessServer) 
     assert status == 200
     status, again = await server.request("DELETE", f"/api/roster/shifts/{shift['id']}", token=admin)
     assert (status, again["code"]) == (404, "not_found")
+
+
+async def test_missed_steps_are_caught_up_within_a_day_and_older_requests_are_left_alone(
+    server: InProcessServer,
+) -> None:
+    await server.add_shift("obstetrician", T0 - timedelta(hours=1), T0 + timedelta(hours=8))
+    first = (await server.book())["id"]
+    server.clock.advance(timedelta(seconds=1))
+    second = (await server.book())["id"]
+    # The server "was down": the first request is just past the catch-up window, the second
+    # just inside it; only the second one's missed steps go out, in order.
+    server.clock.set(T0 + 2 * STEP + CATCH_UP + timedelta(microseconds=500_000))
+    sent = await tick(server)
+    assert [(c.consult.id, c.notice.step) for c in sent] == [(second, 1), (second, 2)]
+    assert first != second
