@@ -33,6 +33,7 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
     admin.get_by_test_id("shift-specialty").select_option("paediatrics")
     expect(admin.get_by_test_id("shift-specialist")).to_contain_text("张伟")
     # A shift that ends before it starts is refused with the rule it broke, nothing added.
+    expect(admin.get_by_test_id("shift-item").first).to_be_visible()  # the demo's week is listed
     before = admin.get_by_test_id("shift-item").count()
     admin.get_by_test_id("shift-end").fill("2020-01-01T08:00")
     admin.get_by_test_id("shift-submit").click()
@@ -101,6 +102,15 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
     mine = phone.get_by_test_id("my-list").get_by_test_id("consult-item").filter(has_text=patient)
     expect(mine).to_have_attribute("data-status", "accepted")
     expect(room_card).to_have_attribute("data-status", "accepted")
+
+    # The admin's link to the consult records stays there (no bounce back to the roster), and a
+    # supervisor-step deep link marks its consult.
+    admin.get_by_test_id("supervisor-link").click()
+    admin.wait_for_url(f"{server.url}/supervisor.html")
+    admin.goto(f"{server.url}/supervisor.html?consult={consult_id}")
+    expect(admin.locator(f'tr[data-consult-id="{consult_id}"]')).to_have_attribute(
+        "data-linked", "true"
+    )
 
     admin_client.assert_clean()
     exam_room.assert_clean()

@@ -14,10 +14,15 @@ await bootPage({ socket: false, alsoFor: ['admin'] });
 const body = $('[data-testid="consult-table"] tbody');
 const errorLine = $('[data-testid="supervisor-error"]');
 let consults = [];
+// A push notification's deep link (`?consult=<id>`, step 2 of escalation) marks that consult.
+const linked = new URLSearchParams(location.search).get('consult');
 
 function render() {
   body.replaceChildren(...sortConsults(consults).flatMap((c) => [
-    h('tr', { dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
+    h('tr', {
+      dataset: { testid: 'consult-item', consultId: c.id, status: c.status, ...(c.id === linked ? { linked: 'true' } : {}) },
+      'aria-current': c.id === linked ? 'true' : undefined,
+    },
       h('td', {}, formatTime(c.scheduled_at)),
       h('td', {}, c.patient.name),
       h('td', {}, t(`specialty.${c.specialty}`)),
@@ -38,6 +43,7 @@ async function refresh() {
     consults = (await api.consults()).consults;
     say(errorLine, '');
     render();
+    if (linked) document.querySelector(`tr[data-linked="true"]`)?.scrollIntoView({ block: 'center' });
   } catch (err) {
     say(errorLine, errorText(err), 'error');
   }
