@@ -336,3 +336,35 @@ async def test_missed_steps_are_caught_up_within_a_day_and_older_requests_are_le
     sent = await tick(server)
     assert [(c.consult.id, c.notice.step) for c in sent] == [(second, 1), (second, 2)]
     assert first != second
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize(
+    ("username", "status"),
+    [("admin", 200), ("supervisor", 200), ("obstetrician", 403), ("doctor.a", 403)],
+)
+async def test_admins_and_supervisors_see_the_roster_others_do_not(
+    shared: InProcessServer, username: str, status: int
+) -> None:
+    got, _ = await shared.request("GET", "/api/roster/shifts", token=await shared.token(username))
+    assert got == status
+
+
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("from=yesterday", "invalid_payload"),
+        ("from=2026-11-23T08:00:00", "invalid_payload"),
+        ("specialty=surgery", "invalid_payload"),
+        ("from=2026-11-01T00:00:00Z&to=2027-02-01T00:00:00Z", "invalid_shift"),
+        ("from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", "invalid_shift"),
+    ],
+)
+async def test_bad_roster_listings_are_refused_with_their_code(
+    shared: InProcessServer, query: str, code: str
+) -> None:
+    status, reply = await shared.request(
+        "GET", f"/api/roster/shifts?{query}", token=await shared.token("admin")
+    )
+    assert (status, reply["code"]) == (422, code)

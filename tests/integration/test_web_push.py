@@ -251,3 +251,15 @@ async def test_an_http_endpoint_off_loopback_is_refused_even_when_loopback_http_
         "POST", "/api/push/subscriptions", _sub(endpoint="http://10.1.2.3/push/1"), token=token
     )
     assert (status, reply["code"]) == (422, "invalid_subscription")
+
+
+async def test_only_the_owner_of_a_subscription_removes_it(server: InProcessServer) -> None:
+    sub = _sub()
+    owner, other = await server.token("obstetrician"), await server.token("paediatrician")
+    status, _ = await server.request("POST", "/api/push/subscriptions", sub, token=owner)
+    assert status == 201
+    gone = {"endpoint": sub["endpoint"]}
+    status, reply = await server.request("DELETE", "/api/push/subscriptions", gone, token=other)
+    assert (status, reply["code"]) == (404, "not_found")
+    status, _ = await server.request("DELETE", "/api/push/subscriptions", gone, token=owner)
+    assert status == 200
