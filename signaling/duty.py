@@ -104,9 +104,10 @@ def push_messages(consult: Consult, notice: Notice) -> list[tuple[list[int], Pus
                         consult_id=cid,
                         url=url,
                         title=f"会诊即将开始 · {zh}",
-                        body=f"预约时间 {consult.scheduled_at.isoformat()}",
+                        body="预约时间",
                         title_en=f"Consult starts soon · {en}",
-                        body_en=f"Scheduled for {consult.scheduled_at.isoformat()}",
+                        body_en="Scheduled for",
+                        scheduled_at=consult.scheduled_at.isoformat(),
                     ),
                 )
             )

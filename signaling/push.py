@@ -43,6 +43,8 @@ class PushMessage:
     body: str
     title_en: str
     body_en: str
+    scheduled_at: str | None = None
+    """ISO 8601 (UTC) of a reminded consult's time; the service worker shows it in local time."""
 
     def payload(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False).encode()

@@ -13,7 +13,14 @@ self.addEventListener('push', (event) => {
     data = {};
   }
   const title = (zh() ? data.title : data.title_en) || data.title || '远程会诊 Teleconsult';
-  const body = (zh() ? data.body : data.body_en) || data.body || '';
+  let body = (zh() ? data.body : data.body_en) || data.body || '';
+  if (data.scheduled_at) {
+    // A reminder: the scheduled time in the phone's own time zone and language.
+    const when = new Date(data.scheduled_at);
+    if (!Number.isNaN(when.getTime())) {
+      body += ` ${new Intl.DateTimeFormat(zh() ? 'zh-CN' : 'en', { dateStyle: 'short', timeStyle: 'short' }).format(when)}`;
+    }
+  }
   // Only our own pages: a path on this origin.
   const url = typeof data.url === 'string' && data.url.startsWith('/') ? data.url : '/';
   event.waitUntil(self.registration.showNotification(title, {

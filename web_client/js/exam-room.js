@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
+import { ConsultStore, JOINABLE, SPECIALTIES, consultCard, formatTime } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -172,6 +172,10 @@ loadIntake();
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 // Each escalation step of our requests: who was told, and when.
 socket.on('consult-escalated', (step) => step?.consult_id && notices.add(step));
+socket.on('consult-reminder', ({ consult_id: id }) => {
+  const c = store.get(id);
+  if (c) say(bookMessage, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+});
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

@@ -555,6 +555,7 @@ Object.assign(DICTIONARIES['zh-CN'], {
   'notices.told': '通知：{names}',
   'notices.nobody': '没有其他可通知的人',
   'notices.fallback': '无人值班，已通知全部专家',
+  'reminder.soon': '会诊即将开始：{patient}，预约时间 {time}',
 });
 Object.assign(DICTIONARIES.en, {
   'admin.pageTitle': 'Duty roster · Teleconsult',
@@ -595,6 +596,7 @@ Object.assign(DICTIONARIES.en, {
   'notices.told': 'told: {names}',
   'notices.nobody': 'nobody else to tell',
   'notices.fallback': 'nobody on duty, all specialists told',
+  'reminder.soon': 'Consult starting soon: {patient}, scheduled for {time}',
 });
 for (const [code, names] of Object.entries(SPECIALTY)) {
   Object.assign(DICTIONARIES[code], prefixed('specialty', names));

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, consultCard } from './consults.js';
+import { ConsultStore, JOINABLE, consultCard, formatTime } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -130,6 +130,10 @@ socket.on('consult-requested', ({ consult }) => {
   say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+socket.on('consult-reminder', ({ consult_id: id }) => {
+  const c = store.get(id);
+  if (c) say(message, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+});
 // An open request of my specialty left the queue (a colleague took it, or it was declined,
 // cancelled or expired); unless it became mine, it is no longer mine to see.
 socket.on('request-closed', ({ consult_id: id }) => {
