@@ -88,6 +88,9 @@ _AUDIT_ACTION_CODE: dict[str, str] = {
     "recording.accessed": "R",
     "attachment.added": "C",
     "attachment.viewed": "R",
+    "consult.notified": "E",
+    "consult.escalated": "E",
+    "consult.reminded": "E",
 }
 """FHIR AuditEvent.action (C create, R read, U update, E execute) of known teleconsult actions;
 anything else is an update (U) of the consult."""

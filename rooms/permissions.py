@@ -41,6 +41,10 @@ class Action(StrEnum):
     """Attach a file (image, PDF) to the consult while it is not finished."""
     VIEW_ATTACHMENTS = "view_attachments"
     """List a consult's attachments and read them (the same people who may view the consult)."""
+    VIEW_ROSTER = "view_roster"
+    """See the on-duty roster (shifts of specialists; `Scope.STAFF_SUBTREE`)."""
+    MANAGE_ROSTER = "manage_roster"
+    """Add and remove duty shifts (`Scope.STAFF_SUBTREE`)."""
 
 
 class Scope(StrEnum):
@@ -52,6 +56,10 @@ class Scope(StrEnum):
     """Consults assigned to the user, or still unassigned in the user's specialty."""
     INSTITUTION_SUBTREE = "institution_subtree"
     """Consults booked by the user's institution or any institution below it."""
+    STAFF_SUBTREE = "staff_subtree"
+    """Not about a consult: the people (e.g. specialists on the roster) employed by the user's
+    institution or any institution below it. Checked with `is_permitted_on_staff`; never
+    grants anything on a consult."""
 
 
 PERMISSIONS: dict[Role, dict[Action, Scope]] = {
@@ -88,6 +96,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
         Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -99,6 +108,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
         Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
+        Action.MANAGE_ROSTER: Scope.STAFF_SUBTREE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""
@@ -115,6 +126,8 @@ def _in_scope(scope: Scope, user: User, consult: Consult, tree: InstitutionTree)
         return consult.specialty == user.specialty
     if scope is Scope.INSTITUTION_SUBTREE:
         return tree.is_within(consult.requesting_institution_id, user.institution_id)
+    if scope is Scope.STAFF_SUBTREE:
+        return False  # a scope over people, not consults
     raise AssertionError(f"unhandled scope {scope}")  # pragma: no cover - enum is exhaustive
 
 
@@ -136,3 +149,25 @@ def ensure_permitted(user: User, action: Action, consult: Consult, tree: Institu
     """Raise `PermissionDenied` unless `user` may do `action` on `consult`."""
     if not is_permitted(user, action, consult, tree):
         raise PermissionDenied(f"a {user.role.value} may not {action.value} on this consult")
+
+
+def is_permitted_on_staff(
+    user: User, action: Action, institution_id: int, tree: InstitutionTree
+) -> bool:
+    """True when the table gives `user`'s role `action` over staff of `institution_id`.
+
+    Only `Scope.STAFF_SUBTREE` entries grant anything here: the staff member's institution must
+    be the user's own or lie below it.
+    """
+    if not user.active:
+        return False
+    scope = PERMISSIONS.get(user.role, {}).get(action)
+    return scope is Scope.STAFF_SUBTREE and tree.is_within(institution_id, user.institution_id)
+
+
+def ensure_permitted_on_staff(
+    user: User, action: Action, institution_id: int, tree: InstitutionTree
+) -> None:
+    """Raise `PermissionDenied` unless `user` may do `action` over staff of `institution_id`."""
+    if not is_permitted_on_staff(user, action, institution_id, tree):
+        raise PermissionDenied(f"a {user.role.value} may not {action.value} here")

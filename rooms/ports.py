@@ -13,10 +13,15 @@ from rooms.lifecycle import ConsultStatus
 from rooms.people import Role, Specialty, User
 from rooms.recordings import ConsentAnswer, Recording
 
-if TYPE_CHECKING:  # rooms.notes/review/attachments use these ports; for the annotations only
+if TYPE_CHECKING:  # the use cases in rooms use these ports; the imports are for annotations only
+    from datetime import datetime
+
     from rooms.attachments import Attachment
+    from rooms.escalation import NoticeKind, Sent
     from rooms.notes import Note
+    from rooms.push import PushSubscription
     from rooms.review import Comment
+    from rooms.roster import Shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +177,56 @@ class AttachmentStore(Protocol):
     async def list_attachments(self, consult_id: str) -> list[Attachment]:
         """The consult's attachments, oldest first."""
         ...
+
+
+class DutyStore(Protocol):
+    """The duty roster, push subscriptions and the notices sent about consults."""
+
+    async def add_shift(self, shift: Shift, audit: AuditEntry) -> None:
+        """Save the shift together with its audit entry, or neither."""
+        ...
+
+    async def get_shift(self, shift_id: str) -> Shift | None: ...
+
+    async def remove_shift(self, shift_id: str, audit: AuditEntry) -> bool:
+        """Delete the shift (and write the audit entry); False if there was no such shift."""
+        ...
+
+    async def shifts_between(
+        self, start: datetime, end: datetime, specialty: Specialty | None = None
+    ) -> list[Shift]:
+        """Shifts that overlap `[start, end)`, earliest first."""
+        ...
+
+    async def consults_with_status(
+        self,
+        statuses: frozenset[ConsultStatus],
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Consult]:
+        """Consults in these statuses (scheduled within `[from, to]`, requested at or after
+        `requested_since`, when given), most recently requested first."""
+        ...
+
+    async def claim_notice(self, consult_id: str, sent: Sent, audit: AuditEntry) -> bool:
+        """Record that `sent.kind` goes out for the consult, with its audit entry, atomically.
+
+        False, writing nothing, when that kind was already claimed for the consult (by this or
+        another process): the caller must then not send it.
+        """
+        ...
+
+    async def sent_notices(self, consult_ids: list[str]) -> dict[str, dict[NoticeKind, Sent]]: ...
+
+    async def save_push_subscription(self, subscription: PushSubscription, keep: int) -> None:
+        """Keep the subscription (replacing one with the same endpoint) and at most `keep` of
+        its user's subscriptions, the newest."""
+        ...
+
+    async def remove_push_subscription(self, endpoint: str, user_id: int | None = None) -> bool:
+        """Forget the subscription (only if it is `user_id`'s, when given)."""
+        ...
+
+    async def push_subscriptions(self, user_ids: list[int]) -> list[PushSubscription]: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import socketio
@@ -12,17 +13,19 @@ import signaling.notes_api  # (registers the notes endpoint)
 import signaling.review_api  # noqa: F401  (registers the supervisor review endpoints)
 from signaling import (  # noqa: F401  (register their endpoints)
     attachments_api,
+    duty_api,
     fhir_api,
     recordings_api,
     statistics_api,
 )
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
+from signaling.duty import DutyDispatcher
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
 from signaling.hub import ConsultHub
 from signaling.openapi import build_openapi
-from signaling.rest import HUB, MEDIA, SIGNALING, api, error_middleware
+from signaling.rest import DUTY, HUB, MEDIA, SIGNALING, api, error_middleware
 
 
 def create_app(
@@ -49,6 +52,18 @@ def create_app(
             await media.drain()
 
         app.on_shutdown.append(drain_media)
+    if ctx.escalation is not None:
+        dispatcher = DutyDispatcher(sio, hub, ctx.escalation, ctx.pusher, ctx.duty_tick)
+        app[DUTY] = dispatcher
+
+        async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
+            dispatcher.start()
+            yield
+            await dispatcher.stop()
+            if ctx.pusher is not None:
+                await ctx.pusher.close()
+
+        app.cleanup_ctx.append(duty_scheduler)
     sio.register_namespace(ConsultEvents(ctx, hub, media))
     sio.attach(app)
     app[SIGNALING] = ctx

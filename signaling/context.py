@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from rooms.attachments import AttachmentService
+from rooms.duty import EscalationService, PushSubscriptions, RosterService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -19,6 +21,7 @@ from signaling.errors import ApiError
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 from signaling.presence import PresenceRegistry
+from signaling.push import WebPushSender
 from signaling.ratelimit import RateLimiter
 
 
@@ -45,6 +48,15 @@ class Signaling:
     public_url: str = ""
     """The server's address for others (`PUBLIC_URL`), used in exported identifiers and links;
     empty: the address each request reached."""
+    roster: RosterService | None = None
+    """The on-duty roster; None on a server built without it (roster endpoints refused)."""
+    escalation: EscalationService | None = None
+    """Who is told of a request and when; None tells the whole specialty at once, no steps."""
+    push: PushSubscriptions | None = None
+    pusher: WebPushSender | None = None
+    """Web Push with the server's VAPID key; None sends no pushes."""
+    duty_tick: timedelta = timedelta(seconds=15)
+    """How often the escalation scheduler wakes (`DUTY_TICK_SECONDS`)."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

@@ -19,7 +19,9 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.push import InvalidSubscription
 from rooms.review import InvalidComment, InvalidFilter
+from rooms.roster import InvalidShift
 from rooms.statistics import InvalidPeriod
 
 
@@ -77,6 +79,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidAttachment: 422,
     AttachmentTooLarge: 413,
     TooManyAttachments: 409,
+    InvalidShift: 422,
+    InvalidSubscription: 422,
     StorageBusy: 503,
     InvalidFilter: 422,
     InvalidComment: 422,
@@ -95,6 +99,8 @@ def from_domain(error: DomainError) -> ApiError:
             {"field": _intake_field(p.field), "problem": p.message, "reason": p.reason}
             for p in error.problems
         ]
+    if isinstance(error, InvalidShift):
+        details = [{"field": "(shift)", "problem": error.message, "reason": error.reason}]
     return ApiError(error.code, error.message, status, details)
 
 

@@ -50,20 +50,24 @@ class ConsultHub:
         await self.sio.emit("consult-state", payload, to=rooms)
         return view
 
-    async def consult_requested(self, consult: Consult) -> ConsultOut:
-        """Reach the specialists who could take a new request: the named one, or the specialty.
+    async def consult_requested(
+        self, consult: Consult, targets: list[int] | None = None
+    ) -> ConsultOut:
+        """Reach the specialists who could take a new request: `targets` when the roster chose
+        them (`signaling.duty`), else the named specialist, or the whole specialty.
 
         Returns the client view it sent, for the caller to answer with as well.
         """
         view = await Directory(self.store).consult_out(consult)
         payload = {"consult": view.model_dump(mode="json")}
-        if consult.specialist_id is not None:
+        if targets is not None:
+            pass
+        elif consult.specialist_id is not None:
             targets = [consult.specialist_id]
         else:
             specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
             targets = [s.id for s in specialists if s.active]
-        if targets:
-            await self.sio.emit("consult-requested", payload, to=[user_channel(t) for t in targets])
+        await self.offer_request(view, targets)
         await self.sio.emit(
             "consult-state", payload, to=[institution_channel(consult.requesting_institution_id)]
         )
@@ -84,6 +88,15 @@ class ConsultHub:
             specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
             rooms.extend(user_channel(s.id) for s in specialists if s.active)
         await self.sio.emit("attachment-added", payload, to=rooms)
+
+    async def offer_request(self, view: ConsultOut, targets: list[int]) -> None:
+        """Show an open request to these specialists (`consult-requested`)."""
+        if targets:
+            await self.sio.emit(
+                "consult-requested",
+                {"consult": view.model_dump(mode="json")},
+                to=[user_channel(t) for t in targets],
+            )
 
     async def request_closed(self, consult: Consult) -> None:
         """Tell every specialist who saw an open request that it left the queue.

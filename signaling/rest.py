@@ -26,6 +26,7 @@ from signaling import errors
 from signaling.auth import bearer_token
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
+from signaling.duty import DutyDispatcher
 from signaling.errors import ApiError
 from signaling.hub import ConsultHub
 from signaling.passwords import verify_password
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 SIGNALING = web.AppKey("signaling", Signaling)
 HUB = web.AppKey("hub", ConsultHub)
 MEDIA = web.AppKey("media", ConsultMedia)
+DUTY = web.AppKey("duty", DutyDispatcher)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -358,7 +360,13 @@ async def book_consult(request: web.Request) -> web.Response:
             media_mode=MediaMode(body.media_mode),
         ),
     )
-    return json_response(await request.app[HUB].consult_requested(consult), 201)
+    dispatcher = request.app.get(DUTY)
+    if dispatcher is not None:
+        # The roster decides who hears of it first (step 0); see docs/roster-and-escalation.md.
+        view = await dispatcher.booked(consult)
+    else:
+        view = await request.app[HUB].consult_requested(consult)
+    return json_response(view, 201)
 
 
 @api.route(

@@ -468,3 +468,77 @@ class AttachmentAddedEvent(BaseModel):
 
     consult_id: str
     attachment: AttachmentOut
+
+
+# ---- duty roster, escalation notices, Web Push ---------------------------------------------
+
+ShiftId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Base64Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+=*$")
+]
+
+
+class ShiftIn(Strict):
+    specialist_id: Annotated[int, Field(ge=1)]
+    specialty: Specialty
+    start: AwareDatetime
+    end: AwareDatetime
+    tier: Annotated[int, Field(ge=0, le=3)] = 0
+
+
+class ShiftOut(BaseModel):
+    id: str
+    specialist: PersonRef
+    specialty: Specialty
+    start: datetime
+    end: datetime
+    tier: int
+
+
+class ShiftListOut(BaseModel):
+    shifts: list[ShiftOut]
+
+
+class OnDutyOut(BaseModel):
+    specialty: Specialty
+    at: datetime
+    on_duty: list[ShiftOut]
+
+
+class PushKeysIn(Strict):
+    p256dh: Base64Url
+    auth: Annotated[
+        str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_\-]+=*$")
+    ]
+
+
+class PushSubscriptionIn(Strict):
+    endpoint: Annotated[str, StringConstraints(min_length=8, max_length=1000)]
+    keys: PushKeysIn
+    expirationTime: int | None = None
+
+
+class PushUnsubscribeIn(Strict):
+    endpoint: Annotated[str, StringConstraints(min_length=8, max_length=1000)]
+
+
+class VapidKeyOut(BaseModel):
+    public_key: str
+    """The server's VAPID public key, base64url (uncompressed P-256 point): the browser's
+    `applicationServerKey`."""
+
+
+class NoticeOut(BaseModel):
+    kind: Literal["notify", "next_on_duty", "supervisors", "reminder"]
+    step: int | None
+    at: datetime
+    recipients: list[PersonRef]
+    fallback: bool = False
+
+
+class NoticeListOut(BaseModel):
+    notices: list[NoticeOut]
+
+
+class SubscribedOut(BaseModel):
+    endpoint: str

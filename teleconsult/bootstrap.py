@@ -18,16 +18,19 @@ from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
 from rooms.attachments import AttachmentService
+from rooms.duty import EscalationService, PushSubscriptions, RosterService
+from rooms.escalation import EscalationConfig
 from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
 from rooms.review import ReviewService
-from rooms.service import ConsultService
+from rooms.service import Clock, ConsultService, utc_now
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
+from signaling.push import WebPushSender
 from teleconsult import __version__
-from teleconsult.config import Settings, resolved_jwt_secret
+from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
 log = logging.getLogger("teleconsult")
 
@@ -53,8 +56,11 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
-def build_app(settings: Settings) -> web.Application:
+def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
+    """The whole server. `clock` is the one time source of the consult and duty use cases
+    (tests pass a controllable one to step through escalation)."""
     store = build_store(settings)
+    push = PushSubscriptions(store, settings.push_allow_http_loopback, clock)
     recordings = RecordingService(store)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir
@@ -65,7 +71,7 @@ def build_app(settings: Settings) -> web.Application:
     node = LocalMediaNode(relay_config(settings), storage, recordings, partial_dir)
     secret = resolved_jwt_secret(settings)
     ctx = Signaling(
-        service=ConsultService(store),
+        service=ConsultService(store, clock),
         tokens=build_tokens(settings),
         limits=settings.limits,
         ice=settings.ice,
@@ -73,13 +79,26 @@ def build_app(settings: Settings) -> web.Application:
         recordings=recordings,
         recording_files=StoredRecordingFiles(storage),
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
-        notes=NoteService(store),
+        notes=NoteService(store, clock),
         report_timezone=settings.report_timezone,
         public_url=settings.public_url,
-        review=ReviewService(store),
+        review=ReviewService(store, clock),
         attachments=AttachmentService(
-            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments
+            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
         ),
+        roster=RosterService(store, clock),
+        escalation=EscalationService(
+            store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
+        ),
+        push=push,
+        pusher=WebPushSender(
+            vapid_key_in(settings.data_dir),
+            settings.vapid_subject,
+            push,
+            settings.push_timeout,
+            settings.push_ttl,
+        ),
+        duty_tick=settings.duty_tick,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

@@ -8,7 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from rooms.institutions import InstitutionLevel
 from rooms.people import Role, Specialty
@@ -19,7 +19,7 @@ from signaling.passwords import hash_password
 from teleconsult import __version__
 from teleconsult.bootstrap import build_store, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings
-from teleconsult.demo import USERS, demo_links, seed
+from teleconsult.demo import USERS, demo_links, ensure_roster, seed
 
 
 def _with_store(settings: Settings, work: Callable[[SqlConsultStore], Awaitable[int]]) -> int:
@@ -55,6 +55,7 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
 
     async def work(store: SqlConsultStore) -> int:
         seeded = await seed(store)
+        await ensure_roster(store, datetime.now(UTC))
         links = await demo_links(settings, ConsultService(store), build_tokens(settings))
         print(
             "Demo data "

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives import serialization
+from py_vapid import Vapid02
+
 from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
@@ -44,6 +47,22 @@ class Settings:
     ice: IceConfig = field(default_factory=IceConfig)
     limits: Limits = field(default_factory=Limits)
     attachments: AttachmentLimits = field(default_factory=AttachmentLimits)
+    escalate_after: timedelta = timedelta(minutes=10)
+    """ESCALATE_AFTER_SECONDS: how long each escalation step waits for somebody to accept."""
+    reminder_before: timedelta = timedelta(minutes=15)
+    """REMINDER_BEFORE_SECONDS: how long before the scheduled time the reminder goes out."""
+    duty_tick: timedelta = timedelta(seconds=15)
+    """DUTY_TICK_SECONDS: how often the escalation scheduler wakes (a step is at most this
+    late)."""
+    push_timeout: timedelta = timedelta(seconds=10)
+    """PUSH_TIMEOUT_SECONDS: longest wait for a push service to take one notification."""
+    push_ttl: timedelta = timedelta(hours=1)
+    """PUSH_TTL_SECONDS: how long a push service keeps a notification for an offline phone."""
+    vapid_subject: str = "mailto:teleconsult@localhost"
+    """VAPID_SUBJECT: the contact push services see in the VAPID token (mailto: or https:)."""
+    push_allow_http_loopback: bool = False
+    """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
+    service); otherwise only https endpoints are accepted."""
 
     @property
     def base_url(self) -> str:
@@ -138,6 +157,45 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+VAPID_KEY_FILE = "vapid_private_key.pem"
+
+
+def vapid_key_in(data_dir: Path) -> Vapid02:
+    """The server's VAPID key pair kept in the data directory, created (mode 0600) on first use."""
+    path = data_dir / VAPID_KEY_FILE
+    if path.exists():
+        return Vapid02.from_pem(path.read_bytes())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    vapid = Vapid02()
+    vapid.generate_keys()
+    pem = vapid.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return Vapid02.from_pem(path.read_bytes())
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return vapid
+
+
+def _vapid_subject(env: Mapping[str, str]) -> str:
+    subject = env.get("VAPID_SUBJECT") or "mailto:teleconsult@localhost"
+    if not subject.startswith(("mailto:", "https://")):
+        raise ConfigError("VAPID_SUBJECT must be a mailto: or https: URL")
+    return subject
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: int) -> timedelta:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return timedelta(seconds=value)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -175,6 +233,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_bytes=_positive(env, "ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES),
             max_per_consult=_positive(env, "ATTACHMENTS_PER_CONSULT", ATTACHMENTS_PER_CONSULT),
         ),
+        escalate_after=_positive_seconds(env, "ESCALATE_AFTER_SECONDS", 600),
+        reminder_before=_positive_seconds(env, "REMINDER_BEFORE_SECONDS", 900),
+        duty_tick=_positive_seconds(env, "DUTY_TICK_SECONDS", 15),
+        push_timeout=_positive_seconds(env, "PUSH_TIMEOUT_SECONDS", 10),
+        push_ttl=_positive_seconds(env, "PUSH_TTL_SECONDS", 3600),
+        vapid_subject=_vapid_subject(env),
+        push_allow_http_loopback=(env.get("PUSH_ALLOW_HTTP_LOOPBACK") or "") in ("1", "true"),
     )
 
 

@@ -7,13 +7,15 @@ doctor and the obstetrician exists, and prints one-click join links with short-l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from rooms.audit import AuditEntry
 from rooms.consult import MediaMode, PatientSummary, Sex
 from rooms.institutions import InstitutionLevel
 from rooms.lifecycle import JOINABLE
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery, ConsultStore
+from rooms.roster import Shift, on_duty
 from rooms.service import Booking, ConsultService
 from rooms.sql.store import SqlConsultStore
 from signaling.auth import TokenIssuer
@@ -67,11 +69,54 @@ USERS = [
         "obstetrician", "王芳 (产科) Wang Fang", Role.SPECIALIST, PROVINCE, Specialty.OBSTETRICS
     ),
     DemoUser(
+        "obstetrician2", "赵敏 (产科) Zhao Min", Role.SPECIALIST, PROVINCE, Specialty.OBSTETRICS
+    ),
+    DemoUser(
         "paediatrician", "张伟 (儿科) Zhang Wei", Role.SPECIALIST, PROVINCE, Specialty.PAEDIATRICS
     ),
     DemoUser("doctor.a", "刘医生 (A县) Dr Liu", Role.EXAM_ROOM_DOCTOR, COUNTY_A),
     DemoUser("doctor.b", "陈医生 (B县) Dr Chen", Role.EXAM_ROOM_DOCTOR, COUNTY_B),
 ]
+
+
+DEMO_ROSTER: list[tuple[str, Specialty, int]] = [
+    ("obstetrician", Specialty.OBSTETRICS, 0),
+    ("obstetrician2", Specialty.OBSTETRICS, 1),
+    ("paediatrician", Specialty.PAEDIATRICS, 0),
+]
+"""Who the demo puts on duty, around the clock: (username, specialty, tier 0 primary/1 backup)."""
+
+DEMO_ROSTER_DAYS = 7
+
+
+async def ensure_roster(store: SqlConsultStore, now: datetime) -> int:
+    """Put the demo's specialists on duty for the coming week (24-hour shifts from midnight
+    UTC), unless somebody is on duty for obstetrics now. Returns how many shifts it added."""
+    current = await store.shifts_between(now, now + timedelta(seconds=1), Specialty.OBSTETRICS)
+    if on_duty(current, Specialty.OBSTETRICS, now):
+        return 0
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    added = 0
+    for username, specialty, tier in DEMO_ROSTER:
+        found = await store.credentials(username)
+        if found is None:
+            continue  # a database seeded before this user was part of the demo
+        for day in range(DEMO_ROSTER_DAYS):
+            start = midnight + timedelta(days=day)
+            shift = Shift(
+                Shift.new_id(), found[0].id, specialty, start, start + timedelta(days=1), tier
+            )
+            await store.add_shift(
+                shift,
+                AuditEntry(
+                    at=now,
+                    actor_id=None,
+                    action="roster.shift_added",
+                    detail={"shift": shift.id, "specialist_id": shift.specialist_id, "demo": True},
+                ),
+            )
+            added += 1
+    return added
 
 
 @dataclass(frozen=True)

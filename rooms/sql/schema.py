@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 
 
@@ -150,6 +151,43 @@ notes = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("recording_offset_s", Float, nullable=True),
     Index("ix_notes_consult", "consult_id", "at"),
+)
+
+duty_shifts = Table(
+    "duty_shifts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("specialist_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("specialty", String(40), nullable=False),
+    Column("start_at", UTCDateTime, nullable=False),
+    Column("end_at", UTCDateTime, nullable=False),
+    Column("tier", Integer, nullable=False, default=0),
+    Index("ix_duty_shifts_specialty_time", "specialty", "start_at", "end_at"),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("endpoint", String(1000), nullable=False, unique=True),
+    Column("p256dh", String(100), nullable=False),
+    Column("auth", String(50), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_push_subscriptions_user", "user_id"),
+)
+
+consult_notices = Table(
+    "consult_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("fallback", Boolean, nullable=False, default=False),
+    # The claim: a kind of notice goes out once per consult, whichever process gets here first.
+    UniqueConstraint("consult_id", "kind", name="uq_consult_notices_kind"),
 )
 
 review_comments = Table(

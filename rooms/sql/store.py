@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     and_,
+    delete,
     event,
     exists,
     func,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -30,19 +31,25 @@ from rooms.attachments import Attachment, TooManyAttachments
 from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate, StorageBusy
+from rooms.escalation import NoticeKind, Sent
 from rooms.institutions import Institution, InstitutionLevel
 from rooms.lifecycle import ConsultStatus
 from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.ports import ConsultQuery
+from rooms.push import PushSubscription
 from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
 from rooms.review import Comment
+from rooms.roster import Shift
 from rooms.sql.schema import (
     attachments,
     audit_log,
+    consult_notices,
     consults,
+    duty_shifts,
     institutions,
     notes,
+    push_subscriptions,
     recording_consents,
     recordings,
     review_comments,
@@ -631,3 +638,166 @@ class SqlConsultStore:
         )
         async with self.engine.connect() as conn:
             return [_attachment(r) for r in (await conn.execute(stmt)).all()]
+
+    # ---- duty roster, notices, push subscriptions ---------------------------------------
+
+    @busy_is_retryable
+    async def add_shift(self, shift: Shift, audit: AuditEntry) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(duty_shifts).values(
+                    id=shift.id,
+                    specialist_id=shift.specialist_id,
+                    specialty=shift.specialty.value,
+                    start_at=shift.start,
+                    end_at=shift.end,
+                    tier=shift.tier,
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def get_shift(self, shift_id: str) -> Shift | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(duty_shifts).where(duty_shifts.c.id == shift_id))
+            ).first()
+        return _shift(row) if row else None
+
+    @busy_is_retryable
+    async def remove_shift(self, shift_id: str, audit: AuditEntry) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(duty_shifts).where(duty_shifts.c.id == shift_id))
+            if result.rowcount != 1:
+                return False
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        return True
+
+    async def shifts_between(
+        self, start: datetime, end: datetime, specialty: Specialty | None = None
+    ) -> list[Shift]:
+        stmt = select(duty_shifts).where(
+            and_(duty_shifts.c.start_at < end, duty_shifts.c.end_at > start)
+        )
+        if specialty is not None:
+            stmt = stmt.where(duty_shifts.c.specialty == specialty.value)
+        stmt = stmt.order_by(duty_shifts.c.start_at, duty_shifts.c.id)
+        async with self.engine.connect() as conn:
+            return [_shift(r) for r in (await conn.execute(stmt)).all()]
+
+    async def consults_with_status(
+        self,
+        statuses: frozenset[ConsultStatus],
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Consult]:
+        stmt = select(consults).where(consults.c.status.in_([s.value for s in statuses]))
+        if scheduled_from is not None:
+            stmt = stmt.where(consults.c.scheduled_at >= scheduled_from)
+        if scheduled_to is not None:
+            stmt = stmt.where(consults.c.scheduled_at <= scheduled_to)
+        if requested_since is not None:
+            stmt = stmt.where(consults.c.requested_at >= requested_since)
+        stmt = stmt.order_by(consults.c.requested_at.desc(), consults.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+
+    @busy_is_retryable
+    async def claim_notice(self, consult_id: str, sent: Sent, audit: AuditEntry) -> bool:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(consult_notices).values(
+                        consult_id=consult_id,
+                        kind=sent.kind.value,
+                        at=sent.at,
+                        recipients=list(sent.recipients),
+                        fallback=sent.fallback,
+                    )
+                )
+                await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        except IntegrityError:
+            return False  # claimed before, by this process or another
+        return True
+
+    async def sent_notices(self, consult_ids: list[str]) -> dict[str, dict[NoticeKind, Sent]]:
+        if not consult_ids:
+            return {}
+        stmt = (
+            select(consult_notices)
+            .where(consult_notices.c.consult_id.in_(consult_ids))
+            .order_by(consult_notices.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        out: dict[str, dict[NoticeKind, Sent]] = {}
+        for r in rows:
+            kind = NoticeKind(r.kind)
+            out.setdefault(r.consult_id, {})[kind] = Sent(
+                kind, r.at, tuple(int(i) for i in r.recipients), bool(r.fallback)
+            )
+        return out
+
+    @busy_is_retryable
+    async def save_push_subscription(self, subscription: PushSubscription, keep: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(push_subscriptions).where(
+                    push_subscriptions.c.endpoint == subscription.endpoint
+                )
+            )
+            await conn.execute(
+                insert(push_subscriptions).values(
+                    user_id=subscription.user_id,
+                    endpoint=subscription.endpoint,
+                    p256dh=subscription.p256dh,
+                    auth=subscription.auth,
+                    created_at=subscription.created_at,
+                )
+            )
+            ids = (
+                await conn.execute(
+                    select(push_subscriptions.c.id)
+                    .where(push_subscriptions.c.user_id == subscription.user_id)
+                    .order_by(push_subscriptions.c.id.desc())
+                )
+            ).scalars()
+            stale = list(ids)[keep:]
+            if stale:
+                await conn.execute(
+                    delete(push_subscriptions).where(push_subscriptions.c.id.in_(stale))
+                )
+
+    @busy_is_retryable
+    async def remove_push_subscription(self, endpoint: str, user_id: int | None = None) -> bool:
+        stmt = delete(push_subscriptions).where(push_subscriptions.c.endpoint == endpoint)
+        if user_id is not None:
+            stmt = stmt.where(push_subscriptions.c.user_id == user_id)
+        async with self.engine.begin() as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    async def push_subscriptions(self, user_ids: list[int]) -> list[PushSubscription]:
+        if not user_ids:
+            return []
+        stmt = (
+            select(push_subscriptions)
+            .where(push_subscriptions.c.user_id.in_(user_ids))
+            .order_by(push_subscriptions.c.id)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            PushSubscription(r.user_id, r.endpoint, r.p256dh, r.auth, r.created_at) for r in rows
+        ]
+
+
+def _shift(row: Row[Any]) -> Shift:
+    return Shift(
+        id=row.id,
+        specialist_id=row.specialist_id,
+        specialty=Specialty(row.specialty),
+        start=row.start_at,
+        end=row.end_at,
+        tier=row.tier,
+    )

@@ -18,6 +18,7 @@ HOME = {
     "obstetrician": "/specialist.html",
     "paediatrician": "/specialist.html",
     "supervisor": "/supervisor.html",
+    "admin": "/admin.html",
 }
 
 # True once every remote <video> has frames (videoWidth > 0) and its clock moved since the

@@ -121,6 +121,7 @@ async def test_ending_the_consult_tells_everyone_in_it(
     )
     assert [e["action"] for e in trail.body["entries"]] == [
         "consult.book",
+        "consult.notified",  # step 0: who the roster told (docs/roster-and-escalation.md)
         "consult.accept",
         "consult.open_room",
         "consult.start",

@@ -84,7 +84,7 @@ async def test_a_supervisor_exports_a_valid_fhir_bundle(server: RunningServer) -
     }
     assert refs and refs <= full_urls
     audit_codes = [e["type"]["code"] for e in resources(bundle, "AuditEvent")]
-    assert audit_codes[:2] == ["consult.book", "consult.accept"]
+    assert audit_codes[:3] == ["consult.book", "consult.notified", "consult.accept"]
     assert audit_codes[-1] == "consult.exported"
 
 

@@ -3,36 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from tests.support.peer import Participant, eventually
 from tests.support.server import RunningServer
 
 
 def add_second_obstetrician(server: RunningServer) -> None:
-    if (
-        server.request(
-            "POST",
-            "/api/auth/login",
-            {"username": "obstetrician2", "password": "demo-obstetrician2"},
-        ).status
-        == 200
-    ):
-        return
-    added = server.cli(
-        "user",
-        "add",
-        "--username",
-        "obstetrician2",
-        "--role",
-        "specialist",
-        "--specialty",
-        "obstetrics",
-        "--institution-id",
-        "1",
-        "--password-stdin",
-        stdin="demo-obstetrician2\n",
+    """The demo's backup obstetrician, put on primary duty now too, so step 0 reaches them."""
+    reply = server.request(
+        "GET", "/api/specialists?specialty=obstetrics", token=server.token("obstetrician2")
     )
-    assert added.returncode == 0, added.stderr
+    me = server.request("GET", "/api/me", token=server.token("obstetrician2")).body
+    assert any(s["id"] == me["id"] for s in reply.body["specialists"])
+    now = datetime.now(UTC)
+    added = server.request(
+        "POST",
+        "/api/roster/shifts",
+        {
+            "specialist_id": me["id"],
+            "specialty": "obstetrics",
+            "start": (now - timedelta(minutes=1)).isoformat(),
+            "end": (now + timedelta(hours=2)).isoformat(),
+            "tier": 0,
+        },
+        token=server.token("admin"),
+    )
+    assert added.status == 201, added.body
 
 
 async def test_a_request_taken_by_a_colleague_leaves_the_others_with_only_its_id(

@@ -27,6 +27,7 @@ async def test_a_consult_is_booked_joined_and_audited_on_postgresql(
         ).body["entries"]
         assert [e["action"] for e in trail] == [
             "consult.book",
+            "consult.notified",
             "consult.accept",
             "consult.open_room",
             "consult.start",

@@ -198,3 +198,61 @@ def test_a_refusal_names_the_role_and_the_action() -> None:
 def test_only_active_supervisors_and_admins_are_granted_statistics_at_all(username: str) -> None:
     expected = username in {"sup", "sup.b", "admin"}
     assert grants(USERS[username], Action.VIEW_STATISTICS) is expected
+
+
+# ---- the roster: a scope over staff (specialists by institution), not over consults ----------
+
+from rooms.permissions import (  # noqa: E402
+    ensure_permitted_on_staff,
+    is_permitted_on_staff,
+)
+from tests.unit.fakes import PROVINCE  # noqa: E402
+
+ROSTER_ACTIONS = (A.VIEW_ROSTER, A.MANAGE_ROSTER)
+STAFF_AT = {"province": PROVINCE, "county_b": COUNTY_B}
+EXPECTED_ON_STAFF: dict[tuple[str, str], set[Action]] = {
+    ("doctor.a", "province"): set(),
+    ("doctor.a", "county_b"): set(),
+    ("doctor.b", "province"): set(),
+    ("doctor.b", "county_b"): set(),
+    ("obst", "province"): set(),
+    ("obst", "county_b"): set(),
+    ("obst2", "province"): set(),
+    ("obst2", "county_b"): set(),
+    ("paed", "province"): set(),
+    ("paed", "county_b"): set(),
+    # supervisors see the roster of their subtree
+    ("sup", "province"): {A.VIEW_ROSTER},
+    ("sup", "county_b"): {A.VIEW_ROSTER},
+    ("sup.b", "province"): set(),
+    ("sup.b", "county_b"): {A.VIEW_ROSTER},
+    # admins keep the roster of their subtree
+    ("admin", "province"): {A.VIEW_ROSTER, A.MANAGE_ROSTER},
+    ("admin", "county_b"): {A.VIEW_ROSTER, A.MANAGE_ROSTER},
+    ("old", "province"): set(),
+    ("old", "county_b"): set(),
+}
+STAFF_CASES = [(u, where, a) for (u, where) in EXPECTED_ON_STAFF for a in Action]
+
+
+def test_the_staff_matrix_covers_every_user_and_place() -> None:
+    assert {u for u, _ in EXPECTED_ON_STAFF} == set(USERS)
+    assert {w for _, w in EXPECTED_ON_STAFF} == set(STAFF_AT)
+
+
+@pytest.mark.parametrize(("username", "where", "action"), STAFF_CASES)
+def test_staff_permission_matrix(username: str, where: str, action: Action) -> None:
+    allowed = action in EXPECTED_ON_STAFF[(username, where)]
+    assert is_permitted_on_staff(USERS[username], action, STAFF_AT[where], TREE) is allowed
+
+
+def test_roster_actions_never_grant_anything_on_a_consult() -> None:
+    for user in USERS.values():
+        for consult in CONSULTS.values():
+            for action in ROSTER_ACTIONS:
+                assert not is_permitted(user, action, consult, TREE)
+
+
+def test_a_roster_refusal_names_the_role_and_the_action() -> None:
+    with pytest.raises(PermissionDenied, match="supervisor may not manage_roster"):
+        ensure_permitted_on_staff(USERS["sup"], A.MANAGE_ROSTER, PROVINCE, TREE)

@@ -74,4 +74,11 @@ export const api = {
   attachments: (id) => request('GET', consultPath(id, 'attachments')),
   /** A short-lived link to the recording's file, for a <video>/<audio> src. */
   playback: (recordingId) => post(`/api/recordings/${encodeURIComponent(recordingId)}/playback`),
+  notices: (id) => request('GET', consultPath(id, 'notices')),
+  vapidPublicKey: () => request('GET', '/api/push/vapid-public-key'),
+  subscribePush: (subscription) => post('/api/push/subscriptions', subscription),
+  shifts: (from, to) => request('GET',
+    `/api/roster/shifts?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
+  addShift: (shift) => post('/api/roster/shifts', shift),
+  removeShift: (id) => request('DELETE', `/api/roster/shifts/${encodeURIComponent(id)}`),
 };

@@ -35,9 +35,10 @@ export function statusBadge(status) {
 /**
  * One consult as a list item. `actions` are buttons (or other nodes) the page adds;
  * `show` picks the counterpart to name: 'specialist' (exam room) or 'requester' (specialist).
- * A finished consult (`ended`) also gets its recordings section.
+ * A finished consult (`ended`) also gets its recordings section; `extra` is a node the page
+ * adds under the details (e.g. the escalation steps).
  */
-export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
+export function consultCard(c, { actions = [], show = 'specialist', extra = null } = {}) {
   const row = (key, value) => value ? [h('dt', {}, t(key)), h('dd', {}, value)] : [];
   const who = show === 'requester'
     ? row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
@@ -56,6 +57,7 @@ export function consultCard(c, { actions = [], show = 'specialist' } = {}) {
       row('consult.closingNote', c.closing_note)),
     intakeSection(c),
     attachmentsSection(c.id),
+    extra,
     actions.length ? h('div', { class: 'card-actions' }, actions) : null,
     HAS_RECORDINGS.has(c.status) ? recordLink(c) : null,
     HAS_RECORDINGS.has(c.status) ? recordingsSection(c.id) : null);

@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, SPECIALTIES, consultCard } from './consults.js';
+import { ConsultStore, JOINABLE, SPECIALTIES, consultCard, formatTime } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -11,6 +11,7 @@ import {
   clearIntakeProblems, intakeForm, loadIntakeForms, localized, readIntake, renderIntakeFields,
   showIntakeProblems,
 } from './intake.js';
+import { NoticeBoard } from './notices.js';
 import { bootPage } from './page.js';
 
 const { user, socket, consultToJoin } = await bootPage();
@@ -29,6 +30,7 @@ fileInput.accept = ACCEPT;
 const uploads = new UploadQueue($('[data-testid="upload-list"]'));
 
 const store = new ConsultStore(renderList);
+const notices = new NoticeBoard(() => renderList());
 const call = new CallView({
   root: $('[data-call-root]'), socket, user,
   onClose: () => { workspace.hidden = false; refresh(); },
@@ -36,7 +38,10 @@ const call = new CallView({
 
 function renderList() {
   const consults = store.sorted();
-  list.replaceChildren(...consults.map((c) => consultCard(c, { actions: actionsFor(c) })));
+  list.replaceChildren(...consults.map((c) => consultCard(c, {
+    actions: actionsFor(c),
+    extra: c.status === 'requested' ? notices.section(c.id) : null,
+  })));
   empty.hidden = consults.length > 0;
 }
 
@@ -57,6 +62,8 @@ function actionsFor(c) {
 async function refresh() {
   try {
     store.replaceAll((await api.consults()).consults);
+    // Who has been told of each open request so far (escalation steps).
+    for (const c of store.sorted((x) => x.status === 'requested')) notices.load(c.id);
   } catch (err) {
     say(bookMessage, errorText(err), 'error');
   }
@@ -172,6 +179,12 @@ loadIntake();
 
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 socket.on('attachment-added', attachmentAdded);
+// Each escalation step of our requests: who was told, and when.
+socket.on('consult-escalated', (step) => step?.consult_id && notices.add(step));
+socket.on('consult-reminder', ({ consult_id: id }) => {
+  const c = store.get(id);
+  if (c) say(bookMessage, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+});
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

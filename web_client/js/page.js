@@ -15,9 +15,10 @@ const TOKEN_REFUSALS = new Set(['token_missing', 'token_expired', 'token_invalid
 
 /**
  * `anyRole`: the page serves every role (e.g. the printable consult record) instead of sending
- * each user to the page of their role.
+ * each user to the page of their role; `alsoFor`: roles this page serves besides its own
+ * (admins open the supervisor page from their roster page).
  */
-export async function bootPage({ socket: wantSocket = true, anyRole = false } = {}) {
+export async function bootPage({ socket: wantSocket = true, anyRole = false, alsoFor = [] } = {}) {
   initI18n();
   const consultToJoin = takeLinkFragment();
   if (!getToken()) {
@@ -32,7 +33,7 @@ export async function bootPage({ socket: wantSocket = true, anyRole = false } = 
     return leaving();
   }
   const home = HOME[user.role];
-  if (home && home !== location.pathname && !anyRole) {
+  if (home && home !== location.pathname && !anyRole && !alsoFor.includes(user.role)) {
     location.replace(home);
     return leaving();
   }

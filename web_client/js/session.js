@@ -8,7 +8,7 @@ export const HOME = {
   exam_room_doctor: '/exam-room.html',
   specialist: '/specialist.html',
   supervisor: '/supervisor.html',
-  admin: '/supervisor.html',
+  admin: '/admin.html',
 };
 
 export function getToken() {

@@ -3,12 +3,13 @@
 import { api } from './api.js';
 import { attachmentAdded } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, consultCard } from './consults.js';
+import { ConsultStore, JOINABLE, consultCard, formatTime } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import { loadIntakeForms } from './intake.js';
 import { bootPage } from './page.js';
+import { pushControl } from './push.js';
 
 const { user, socket, consultToJoin } = await bootPage();
 
@@ -17,6 +18,10 @@ const message = $('[data-testid="specialist-message"]');
 const incomingList = $('[data-testid="incoming-list"]');
 const myList = $('[data-testid="my-list"]');
 const declining = new Set(); // consult ids whose decline form is open
+// A notification's deep link: /specialist.html?consult=<id> opens that request, ready to accept.
+const linked = new URLSearchParams(location.search).get('consult');
+const deepLinked = linked && /^[0-9a-f]{32}$/.test(linked) ? linked : null;
+$('[data-push-slot]').replaceChildren(pushControl());
 
 const store = new ConsultStore(render);
 const call = new CallView({
@@ -32,12 +37,34 @@ const isMine = (c) => c.status !== 'requested' && c.specialist?.id === user.id;
 function render() {
   const incoming = store.sorted(isIncoming);
   const mine = store.sorted(isMine);
-  incomingList.replaceChildren(...incoming.map((c) => consultCard(c, { show: 'requester', actions: requestActions(c) })));
+  incomingList.replaceChildren(...incoming.map((c) => markLinked(consultCard(c, { show: 'requester', actions: requestActions(c) }), c)));
   myList.replaceChildren(...mine.map((c) => consultCard(c, { show: 'requester', actions: myActions(c) })));
   $('[data-testid="incoming-empty"]').hidden = incoming.length > 0;
   $('[data-testid="my-empty"]').hidden = mine.length > 0;
   $('[data-testid="incoming-count"]').textContent = incoming.length ? `(${incoming.length})` : '';
   document.title = (incoming.length ? `(${incoming.length}) ` : '') + t('specialist.pageTitle');
+}
+
+function markLinked(card, c) {
+  if (c.id === deepLinked) {
+    card.dataset.linked = 'true';
+    card.setAttribute('aria-current', 'true');
+  }
+  return card;
+}
+
+/** Bring the deep-linked request into view (loading it if the list does not have it). */
+async function openLinked() {
+  if (!deepLinked) return;
+  if (!store.get(deepLinked)) {
+    try {
+      store.upsert(await api.consult(deepLinked));
+    } catch (err) {
+      say(message, errorText(err), 'error');
+      return;
+    }
+  }
+  document.querySelector(`[data-consult-id="${deepLinked}"]`)?.scrollIntoView({ block: 'center' });
 }
 
 function requestActions(c) {
@@ -105,6 +132,10 @@ socket.on('consult-requested', ({ consult }) => {
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 socket.on('attachment-added', attachmentAdded); // files the exam room adds after booking
+socket.on('consult-reminder', ({ consult_id: id }) => {
+  const c = store.get(id);
+  if (c) say(message, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+});
 // An open request of my specialty left the queue (a colleague took it, or it was declined,
 // cancelled or expired); unless it became mine, it is no longer mine to see.
 socket.on('request-closed', ({ consult_id: id }) => {
@@ -116,4 +147,5 @@ onLangChange(render);
 loadIntakeForms().then(render, (err) => say(message, errorText(err), 'error'));
 
 await refresh();
+await openLinked();
 if (consultToJoin) join(consultToJoin);

@@ -15,7 +15,7 @@ const STATUSES = ['requested', 'accepted', 'waiting', 'live', 'ended', 'declined
 /** Consults per page (the server's most is rooms.review.MAX_PAGE = 200). */
 const PAGE = 50;
 
-await bootPage({ socket: false });
+await bootPage({ socket: false, alsoFor: ['admin'] });
 
 const body = $('[data-testid="consult-table"] tbody');
 const errorLine = $('[data-testid="supervisor-error"]');
@@ -24,6 +24,8 @@ const more = $('[data-testid="filter-more"]');
 let consults = [];
 let nextOffset = null;
 let institutions = [];
+// A push notification's deep link (`?consult=<id>`, step 2 of escalation) marks that consult.
+const linked = new URLSearchParams(location.search).get('consult');
 
 /** "2026-11-23" in this browser's zone → that local midnight as ISO 8601 with its offset. */
 export function localMidnight(day, plusDays = 0) {
@@ -76,7 +78,9 @@ function openReview(c) {
 function render() {
   body.replaceChildren(...consults.map((c) =>
     h('tr', {
-      class: 'clickable', dataset: { testid: 'consult-item', consultId: c.id, status: c.status },
+      class: 'clickable',
+      dataset: { testid: 'consult-item', consultId: c.id, status: c.status, ...(c.id === linked ? { linked: 'true' } : {}) },
+      'aria-current': c.id === linked ? 'true' : undefined,
       onclick: (e) => { if (!e.target.closest('button, a')) openReview(c); },
     },
     h('td', {}, formatTime(c.scheduled_at)),
@@ -99,6 +103,7 @@ async function search({ append = false } = {}) {
     nextOffset = page.next_offset ?? null;
     say(errorLine, '');
     render();
+    if (linked) document.querySelector(`tr[data-linked="true"]`)?.scrollIntoView({ block: 'center' });
   } catch (err) {
     say(errorLine, errorText(err), 'error');
   }

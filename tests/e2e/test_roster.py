@@ -1,0 +1,117 @@
+"""The duty roster in real browsers: an admin puts a paediatrician on duty on the roster page,
+the exam-room doctor books, the on-duty specialist's phone shows it live, the push control
+answers with a clear message (this offline Chromium has no push service), the deep link of a
+notification opens the request ready to accept, and the booking doctor's card shows who was
+notified."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.browser import Client
+from tests.e2e.flows import sign_in, unique_patient
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+
+def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    admin_client = open_client("desktop", "admin")
+    admin = admin_client.page
+    admin.goto(f"{server.url}/")
+    admin.get_by_test_id("login-username").fill("admin")
+    admin.get_by_test_id("login-password").fill("demo-admin")
+    admin.get_by_test_id("login-submit").click()
+    admin.wait_for_url(f"{server.url}/admin.html")
+    expect(admin.get_by_test_id("supervisor-link")).to_have_attribute("href", "/supervisor.html")
+
+    admin.get_by_test_id("shift-specialty").select_option("paediatrics")
+    expect(admin.get_by_test_id("shift-specialist")).to_contain_text("张伟")
+    # A shift that ends before it starts is refused with the rule it broke, nothing added.
+    expect(admin.get_by_test_id("shift-item").first).to_be_visible()  # the demo's week is listed
+    before = admin.get_by_test_id("shift-item").count()
+    admin.get_by_test_id("shift-end").fill("2020-01-01T08:00")
+    admin.get_by_test_id("shift-submit").click()
+    expect(admin.get_by_test_id("roster-message")).to_contain_text("结束时间必须晚于开始时间")
+    expect(admin.get_by_test_id("shift-item")).to_have_count(before)
+    admin_client.page_errors = [e for e in admin_client.page_errors if "422" not in e]
+    # Now a proper one: from now for eight hours (the form's defaults after a reload).
+    admin.reload()
+    admin.get_by_test_id("shift-specialty").select_option("paediatrics")
+    expect(admin.get_by_test_id("shift-specialist")).to_contain_text("张伟")
+    admin.get_by_test_id("shift-submit").click()
+    expect(admin.get_by_test_id("roster-message")).to_contain_text("已添加值班")
+    expect(
+        admin.locator('[data-testid="shift-item"][data-specialty="paediatrics"]').first
+    ).to_contain_text("张伟")
+    admin_client.screenshot("roster-01-admin-roster")
+
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    room = sign_in(exam_room, server, "doctor.a")
+    phone = sign_in(specialist, server, "paediatrician")
+
+    # Notifications refused: the control says how to allow them.
+    phone.get_by_test_id("push-enable").click()
+    expect(phone.get_by_test_id("push-message")).to_contain_text("通知权限未开启")
+    # Allowed, but this offline Chromium has no push service: subscribing fails, said clearly.
+    specialist.context.grant_permissions(["notifications"], origin=server.url)
+    phone.get_by_test_id("push-enable").click()
+    push_message = phone.get_by_test_id("push-message")
+    expect(push_message).to_be_visible()
+    expect(push_message).to_have_attribute("data-kind", "error")
+    expect(push_message).to_contain_text("无法订阅推送通知")
+    expect(push_message).to_contain_text("请保持本页打开")
+    specialist.page_errors = [e for e in specialist.page_errors if "push" not in e.lower()]
+
+    patient = unique_patient()
+    room.get_by_test_id("book-patient-name").fill(patient)
+    room.get_by_test_id("book-patient-sex").select_option("male")
+    room.get_by_test_id("book-specialty").select_option("paediatrics")
+    room.get_by_test_id("book-reason").fill("发热三天 请儿科会诊")
+    room.get_by_test_id("intake-weight_kg").fill("12.5")
+    room.get_by_test_id("book-submit").click()
+    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+
+    request_card = (
+        phone.get_by_test_id("incoming-list")
+        .get_by_test_id("consult-item")
+        .filter(has_text=patient)
+    )
+    expect(request_card).to_be_visible(timeout=10_000)
+    expect(phone.get_by_test_id("specialist-message")).to_contain_text(patient)
+    specialist.screenshot("roster-02-specialist-request-live")
+
+    room_card = room.get_by_test_id("consult-item").filter(has_text=patient)
+    step0 = room_card.locator('[data-testid="notice-step"][data-step="0"]')
+    expect(step0).to_contain_text("已通知值班专家")
+    expect(step0).to_contain_text("张伟")
+    exam_room.screenshot("roster-03-booking-doctor-sees-step")
+
+    # A notification's deep link opens the request, marked, ready to accept.
+    consult_id = room_card.get_attribute("data-consult-id")
+    phone.goto(f"{server.url}/specialist.html?consult={consult_id}")
+    linked = phone.locator(f'[data-consult-id="{consult_id}"][data-linked="true"]')
+    expect(linked).to_be_visible()
+    linked.get_by_test_id("consult-accept").click()
+    mine = phone.get_by_test_id("my-list").get_by_test_id("consult-item").filter(has_text=patient)
+    expect(mine).to_have_attribute("data-status", "accepted")
+    expect(room_card).to_have_attribute("data-status", "accepted")
+
+    # The admin's link to the consult records stays there (no bounce back to the roster), and a
+    # supervisor-step deep link marks its consult.
+    admin.get_by_test_id("supervisor-link").click()
+    admin.wait_for_url(f"{server.url}/supervisor.html")
+    admin.goto(f"{server.url}/supervisor.html?consult={consult_id}")
+    expect(admin.locator(f'tr[data-consult-id="{consult_id}"]')).to_have_attribute(
+        "data-linked", "true"
+    )
+
+    admin_client.assert_clean()
+    exam_room.assert_clean()
+    specialist.assert_clean()
