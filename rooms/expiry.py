@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from rooms.consult import Consult
+from rooms.errors import ConcurrentUpdate, IllegalTransition
 from rooms.lifecycle import ConsultStatus
+from rooms.service import ConsultService
 
 EXPIRING = frozenset({ConsultStatus.REQUESTED, ConsultStatus.ACCEPTED})
 """The statuses the expiry rule applies to (the only ones `EXPIRE` leads out of)."""
@@ -45,3 +48,60 @@ class ExpiryRules:
     def oldest_scheduled(self, now: datetime) -> datetime:
         """Consults scheduled before this instant may be due: the bound for a store query."""
         return now - min(self.request_grace, self.accepted_grace)
+
+
+EXPIRY_SCAN_LIMIT = 500
+"""Most consults one expiry pass moves; the rest are moved by the next passes."""
+
+
+class ExpiringStore(Protocol):
+    async def consults_with_status(
+        self,
+        statuses: frozenset[ConsultStatus],
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Consult]: ...
+
+
+class ExpiryService:
+    """Expires what the rules say is due, through the consult lifecycle (audited, no actor)."""
+
+    def __init__(self, consults: ConsultService, store: ExpiringStore, rules: ExpiryRules) -> None:
+        self.consults = consults
+        self.store = store
+        self.rules = rules
+
+    async def expire_due(self) -> list[Consult]:
+        """Expire every consult due at the consult service's now; the expired consults.
+
+        A consult somebody changed meanwhile (accepted at the last moment, opened) is left to
+        that change: the lifecycle refuses the move or the version check loses the race, and
+        the next pass looks again.
+        """
+        now = self.consults.clock()
+        candidates = await self.store.consults_with_status(
+            EXPIRING, scheduled_to=self.rules.oldest_scheduled(now), limit=EXPIRY_SCAN_LIMIT
+        )
+        expired = []
+        for consult in candidates:
+            due_at = self.rules.expires_at(consult)
+            if due_at is None or now < due_at:
+                continue
+            try:
+                expired.append(
+                    await self.consults.expire(
+                        consult, {"reason": EXPIRY_REASONS[consult.status], "due_at": str(due_at)}
+                    )
+                )
+            except (ConcurrentUpdate, IllegalTransition):
+                continue
+        return expired
+
+
+EXPIRY_REASONS = {
+    ConsultStatus.REQUESTED: "not_accepted_in_time",
+    ConsultStatus.ACCEPTED: "not_opened_in_time",
+}
+"""The reason code written to the audit entry of each expiry."""

@@ -178,6 +178,14 @@ class ConsultService:
         consult = await self._load(user, consult_id, Action.END_CONSULT)
         return await self._move(user, consult, ConsultEvent.END, closing_note=conclusion)
 
+    async def expire(self, consult: Consult, detail: dict[str, Any]) -> Consult:
+        """Expire `consult` (nobody acted in time): the system's move, audited without an actor.
+
+        Raises `IllegalTransition` if it is no longer expirable, `ConcurrentUpdate` if somebody
+        changed it since it was loaded.
+        """
+        return await self._move(None, consult, ConsultEvent.EXPIRE, detail)
+
     async def authorize_join(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may enter its room now; raises otherwise."""
         consult = await self._load(user, consult_id, Action.JOIN_CONSULT)

@@ -53,7 +53,9 @@ def create_app(
 
         app.on_shutdown.append(drain_media)
     if ctx.escalation is not None:
-        dispatcher = DutyDispatcher(sio, hub, ctx.escalation, ctx.pusher, ctx.duty_tick)
+        dispatcher = DutyDispatcher(
+            sio, hub, ctx.escalation, ctx.pusher, ctx.duty_tick, expiry=ctx.expiry
+        )
         app[DUTY] = dispatcher
 
         async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:

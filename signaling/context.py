@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from rooms.attachments import AttachmentService
 from rooms.duty import EscalationService, PushSubscriptions, RosterService
+from rooms.expiry import ExpiryService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -55,6 +56,8 @@ class Signaling:
     push: PushSubscriptions | None = None
     pusher: WebPushSender | None = None
     """Web Push with the server's VAPID key; None sends no pushes."""
+    expiry: ExpiryService | None = None
+    """Expires requests nobody accepted and consults nobody opened; None: nothing expires."""
     duty_tick: timedelta = timedelta(seconds=15)
     """How often the escalation scheduler wakes (`DUTY_TICK_SECONDS`)."""
     join_limiter: RateLimiter = field(init=False)

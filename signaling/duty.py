@@ -1,8 +1,10 @@
 """Sends what the duty rules make due: new requests, escalation steps, reminders.
 
 `DutyDispatcher.booked` sends step 0 of a request just booked; `DutyDispatcher.run` wakes every
-`DUTY_TICK_SECONDS`, asks `rooms.duty.EscalationService` what is due at the injected clock's
-now, and sends only what it won the database claim for. Each notice goes out as:
+`DUTY_TICK_SECONDS`, first expires what `rooms.expiry` says is due (announced as
+`consult-state` and `request-closed`), then asks `rooms.duty.EscalationService` what is due at
+the injected clock's now, and sends only what it won the database claim for. Each notice
+goes out as:
 
 - live socket.io events: `consult-requested` to the specialists it reaches (steps 0 and 1),
   `consult-escalated` (every step, with who was told) to the booking institution, the booking
@@ -22,6 +24,7 @@ import socketio
 from rooms.consult import Consult
 from rooms.duty import Claimed, EscalationService
 from rooms.escalation import Notice, NoticeKind
+from rooms.expiry import ExpiryService
 from rooms.people import Specialty
 from signaling.hub import ConsultHub, institution_channel, user_channel
 from signaling.push import PushMessage, WebPushSender
@@ -122,8 +125,10 @@ class DutyDispatcher:
         escalation: EscalationService,
         pusher: WebPushSender | None,
         tick: timedelta,
+        expiry: ExpiryService | None = None,
     ) -> None:
         self.sio = sio
+        self.expiry = expiry
         self.hub = hub
         self.escalation = escalation
         self.pusher = pusher
@@ -150,6 +155,18 @@ class DutyDispatcher:
         for c in claimed:
             await self.send(c)
         return claimed
+
+    async def expire_due(self) -> list[Consult]:
+        """Expire what is due (`rooms.expiry`) and tell those who saw it; the expired consults."""
+        if self.expiry is None:
+            return []
+        expired = await self.expiry.expire_due()
+        for consult in expired:
+            await self.hub.consult_changed(consult)
+            if consult.accepted_at is None:
+                # An open request leaves the specialists' queues (only its id and status go out).
+                await self.hub.request_closed(consult)
+        return expired
 
     async def send(self, claimed: Claimed) -> None:
         consult, notice = claimed.consult, claimed.notice
@@ -208,6 +225,7 @@ class DutyDispatcher:
         """Tick until cancelled; a failing tick is logged and the next one tries again."""
         while True:
             try:
+                await self.expire_due()
                 await self.tick()
             except Exception:
                 log.exception("duty tick failed; trying again in %.0f s", self.tick_interval)

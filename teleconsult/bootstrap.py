@@ -20,6 +20,7 @@ from media.storage import LocalRecordingStorage
 from rooms.attachments import AttachmentService
 from rooms.duty import EscalationService, PushSubscriptions, RosterService
 from rooms.escalation import EscalationConfig
+from rooms.expiry import ExpiryService
 from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
 from rooms.review import ReviewService
@@ -70,8 +71,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         use_port_range(settings.media_port_min, settings.media_port_max)
     node = LocalMediaNode(relay_config(settings), storage, recordings, partial_dir)
     secret = resolved_jwt_secret(settings)
+    consults = ConsultService(store, clock)
     ctx = Signaling(
-        service=ConsultService(store, clock),
+        service=consults,
         tokens=build_tokens(settings),
         limits=settings.limits,
         ice=settings.ice,
@@ -98,6 +100,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             settings.push_timeout,
             settings.push_ttl,
         ),
+        expiry=ExpiryService(consults, store, settings.expiry),
         duty_tick=settings.duty_tick,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
 from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
+from rooms.expiry import ExpiryRules
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
@@ -60,6 +61,9 @@ class Settings:
     """PUSH_TTL_SECONDS: how long a push service keeps a notification for an offline phone."""
     vapid_subject: str = "mailto:teleconsult@localhost"
     """VAPID_SUBJECT: the contact push services see in the VAPID token (mailto: or https:)."""
+    expiry: ExpiryRules = field(default_factory=ExpiryRules)
+    """REQUEST_EXPIRES_AFTER_SECONDS / ACCEPTED_EXPIRES_AFTER_SECONDS: when an unanswered
+    request, or an accepted consult nobody opened, expires (counted from its scheduled time)."""
     push_allow_http_loopback: bool = False
     """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
     service); otherwise only https endpoints are accepted."""
@@ -240,6 +244,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         push_ttl=_positive_seconds(env, "PUSH_TTL_SECONDS", 3600),
         vapid_subject=_vapid_subject(env),
         push_allow_http_loopback=(env.get("PUSH_ALLOW_HTTP_LOOPBACK") or "") in ("1", "true"),
+        expiry=ExpiryRules(
+            request_grace=_positive_seconds(env, "REQUEST_EXPIRES_AFTER_SECONDS", 2 * 3600),
+            accepted_grace=_positive_seconds(env, "ACCEPTED_EXPIRES_AFTER_SECONDS", 24 * 3600),
+        ),
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from rooms.expiry import ExpiryRules
 from rooms.lifecycle import ConsultStatus
+from teleconsult.config import ConfigError, load_settings
 from tests.unit.fakes import NOON, consult_in
 
 RULES = ExpiryRules(request_grace=timedelta(hours=2), accepted_grace=timedelta(hours=24))
@@ -56,3 +57,20 @@ def test_the_store_query_bound_covers_the_shorter_grace() -> None:
 def test_a_negative_grace_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         ExpiryRules(request_grace=timedelta(minutes=-1))
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "default"),
+    [
+        ("REQUEST_EXPIRES_AFTER_SECONDS", "request_grace", timedelta(hours=2)),
+        ("ACCEPTED_EXPIRES_AFTER_SECONDS", "accepted_grace", timedelta(hours=24)),
+    ],
+)
+def test_each_expiry_setting_has_a_default_an_override_and_refuses_nonsense(
+    env: str, field: str, default: timedelta
+) -> None:
+    assert getattr(load_settings({}).expiry, field) == default
+    assert getattr(load_settings({env: "600"}).expiry, field) == timedelta(minutes=10)
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(ConfigError, match=env):
+            load_settings({env: bad})
