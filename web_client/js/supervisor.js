@@ -98,11 +98,14 @@ function render() {
 
 async function search({ append = false } = {}) {
   try {
-    const page = await api.searchConsults(filterParams(append ? nextOffset : 0));
+    const params = filterParams(append ? nextOffset : 0);
+    const page = await api.searchConsults(params);
     consults = append ? [...consults, ...page.consults] : page.consults;
     nextOffset = page.next_offset ?? null;
     say(errorLine, '');
     render();
+    // Which search the table shows (the query string), for scripts and tests to wait on.
+    body.closest('table').dataset.query = String(params);
     if (linked) document.querySelector(`tr[data-linked="true"]`)?.scrollIntoView({ block: 'center' });
   } catch (err) {
     say(errorLine, errorText(err), 'error');
