@@ -76,6 +76,15 @@ def test_the_obstetrician_invites_the_paediatrician_who_joins_and_all_three_see_
     exam_room.screenshot("72-exam-room-multidisciplinary")
     obstetrician.screenshot("73-obstetrician-multidisciplinary")
     paediatrician.screenshot("74-paediatrician-multidisciplinary")
+
+    # The obstetrician ends it for all; the invitee keeps reading the record they took part in.
+    phone.get_by_test_id("hangup-button").click()
+    for page in pages:
+        expect(page.get_by_test_id("call-ended")).to_be_visible()
+    paed.goto(f"{server.url}/consult-record.html#consult={consult['id']}")
+    expect(paed.get_by_test_id("record-participants")).to_contain_text(
+        f"{PAEDIATRICIAN} · 受邀专家（多学科会诊）"
+    )
     for client in (exam_room, obstetrician, paediatrician):
         client.assert_clean()
 
