@@ -16,6 +16,7 @@ from tests.support.server import RunningServer
 pytestmark = pytest.mark.e2e
 
 PAEDIATRICIAN = "张伟 (儿科) Zhang Wei"
+INVITED_ROLE = "受邀专家\uff08多学科会诊\uff09"  # the record's role label, full-width brackets
 
 
 def user_id(server: RunningServer, username: str) -> int:
@@ -83,7 +84,7 @@ def test_the_obstetrician_invites_the_paediatrician_who_joins_and_all_three_see_
         expect(page.get_by_test_id("call-ended")).to_be_visible()
     paed.goto(f"{server.url}/consult-record.html#consult={consult['id']}")
     expect(paed.get_by_test_id("record-participants")).to_contain_text(
-        f"{PAEDIATRICIAN} · 受邀专家（多学科会诊）"
+        f"{PAEDIATRICIAN} · {INVITED_ROLE}"
     )
     for client in (exam_room, obstetrician, paediatrician):
         client.assert_clean()
