@@ -54,6 +54,10 @@ class Consult:
     """Why it was declined or cancelled, or the specialist's conclusion when ended."""
     version: int = 0
     """Bumped on every saved change; stores use it to refuse lost updates."""
+    invited_ids: frozenset[int] = frozenset()
+    """Specialists the assigned specialist invited into this consult (a multi-disciplinary
+    consult, `rooms.invitations`); loaded by the store with the consult, so that the permission
+    table can decide `Scope.INVITED` from the consult alone."""
 
     @staticmethod
     def new_id() -> str:

@@ -74,6 +74,7 @@ class ExportService:
         user_ids.update(e.actor_id for e in audit if e.actor_id is not None)
         if consult.specialist_id is not None:
             user_ids.add(consult.specialist_id)
+        user_ids.update(consult.invited_ids)
         people: dict[int, User] = {}
         for user_id in sorted(user_ids):
             found = await self.store.get_user(user_id)

@@ -289,6 +289,11 @@ def consult_bundle(
         encounter_participants.append(
             {"type": _participation("CON", "consultant"), "individual": specialist}
         )
+    # Invited specialists of a multi-disciplinary consult advise too: further consultants.
+    encounter_participants.extend(
+        {"type": _participation("CON", "consultant"), "individual": practitioner(uid)}
+        for uid in sorted(consult.invited_ids)
+    )
     encounter: dict[str, Any] = {
         "resourceType": "Encounter",
         "identifier": consult_identifier,

@@ -45,6 +45,11 @@ class Action(StrEnum):
     """See the on-duty roster (shifts of specialists; `Scope.STAFF_SUBTREE`)."""
     MANAGE_ROSTER = "manage_roster"
     """Add and remove duty shifts (`Scope.STAFF_SUBTREE`)."""
+    INVITE_SPECIALIST = "invite_specialist"
+    """Invite another specialist into the consult, or withdraw an invitation (the assigned
+    specialist only; `rooms.invitations`)."""
+    DECLINE_INVITATION = "decline_invitation"
+    """Turn down one's own invitation into a consult (`Scope.INVITED`)."""
 
 
 class Scope(StrEnum):
@@ -56,13 +61,18 @@ class Scope(StrEnum):
     """Consults assigned to the user, or still unassigned in the user's specialty."""
     INSTITUTION_SUBTREE = "institution_subtree"
     """Consults booked by the user's institution or any institution below it."""
+    INVITED = "invited"
+    """Consults the user is invited into as a further specialist (`Consult.invited_ids`)."""
     STAFF_SUBTREE = "staff_subtree"
     """Not about a consult: the people (e.g. specialists on the roster) employed by the user's
     institution or any institution below it. Checked with `is_permitted_on_staff`; never
     grants anything on a consult."""
 
 
-PERMISSIONS: dict[Role, dict[Action, Scope]] = {
+Scopes = Scope | tuple[Scope, ...]
+"""A table entry: one scope, or several of which any one suffices."""
+
+PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
     Role.EXAM_ROOM_DOCTOR: {
         Action.BOOK_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.VIEW_CONSULT: Scope.REQUESTING_INSTITUTION,
@@ -76,16 +86,21 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.EXPORT_CONSULT: Scope.REQUESTING_INSTITUTION,
     },
     Role.SPECIALIST: {
-        Action.VIEW_CONSULT: Scope.SPECIALTY_QUEUE,
-        Action.VIEW_ATTACHMENTS: Scope.SPECIALTY_QUEUE,
+        # An invited specialist takes part (view, join, notes, files, recordings) but does not
+        # run the consult: ending, recording, accepting/declining the request, inviting and
+        # exporting stay with the assigned specialist.
+        Action.VIEW_CONSULT: (Scope.SPECIALTY_QUEUE, Scope.INVITED),
+        Action.VIEW_ATTACHMENTS: (Scope.SPECIALTY_QUEUE, Scope.INVITED),
         Action.ACCEPT_CONSULT: Scope.SPECIALTY_QUEUE,
         Action.DECLINE_CONSULT: Scope.SPECIALTY_QUEUE,
-        Action.JOIN_CONSULT: Scope.ASSIGNED,
-        Action.ADD_NOTE: Scope.ASSIGNED,
+        Action.JOIN_CONSULT: (Scope.ASSIGNED, Scope.INVITED),
+        Action.ADD_NOTE: (Scope.ASSIGNED, Scope.INVITED),
         Action.END_CONSULT: Scope.ASSIGNED,
         Action.RECORD_CONSULT: Scope.ASSIGNED,
-        Action.VIEW_RECORDINGS: Scope.ASSIGNED,
+        Action.VIEW_RECORDINGS: (Scope.ASSIGNED, Scope.INVITED),
         Action.EXPORT_CONSULT: Scope.ASSIGNED,
+        Action.INVITE_SPECIALIST: Scope.ASSIGNED,
+        Action.DECLINE_INVITATION: Scope.INVITED,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -126,6 +141,8 @@ def _in_scope(scope: Scope, user: User, consult: Consult, tree: InstitutionTree)
         return consult.specialty == user.specialty
     if scope is Scope.INSTITUTION_SUBTREE:
         return tree.is_within(consult.requesting_institution_id, user.institution_id)
+    if scope is Scope.INVITED:
+        return user.id in consult.invited_ids
     if scope is Scope.STAFF_SUBTREE:
         return False  # a scope over people, not consults
     raise AssertionError(f"unhandled scope {scope}")  # pragma: no cover - enum is exhaustive
@@ -135,8 +152,11 @@ def is_permitted(user: User, action: Action, consult: Consult, tree: Institution
     """True when the table gives `user`'s role `action` on this consult."""
     if not user.active:
         return False
-    scope = PERMISSIONS.get(user.role, {}).get(action)
-    return scope is not None and _in_scope(scope, user, consult, tree)
+    entry = PERMISSIONS.get(user.role, {}).get(action)
+    if entry is None:
+        return False
+    scopes = entry if isinstance(entry, tuple) else (entry,)
+    return any(_in_scope(scope, user, consult, tree) for scope in scopes)
 
 
 def grants(user: User, action: Action) -> bool:

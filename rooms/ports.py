@@ -26,11 +26,13 @@ if TYPE_CHECKING:  # the use cases in rooms use these ports; the imports are for
 
 @dataclass(frozen=True, slots=True)
 class ConsultQuery:
-    """Which consults to list. Criteria combine with OR across the three 'whose' fields."""
+    """Which consults to list. Criteria combine with OR across the four 'whose' fields."""
 
     requesting_institution_ids: frozenset[int] = frozenset()
     specialist_id: int | None = None
     unassigned_specialty: Specialty | None = None
+    invited_specialist_id: int | None = None
+    """Consults this specialist is invited into (`rooms.invitations`)."""
     statuses: frozenset[ConsultStatus] = frozenset()
     limit: int = 200
     # Narrowing criteria (AND), used by the supervisor's filters (`rooms.review`):

@@ -140,12 +140,16 @@ class ConsultService:
         return await self._load(user, consult_id, Action.VIEW_CONSULT)
 
     async def list_for(self, user: User, statuses: Iterable[ConsultStatus] = ()) -> list[Consult]:
-        """The consults this user works with: their institution's, their queue, their subtree."""
+        """The consults this user works with: their institution's, their queue (and the consults
+        they are invited into), their subtree."""
         tree = await self.institution_tree()
         wanted = frozenset(statuses)
         if user.role is Role.SPECIALIST:
             query = ConsultQuery(
-                specialist_id=user.id, unassigned_specialty=user.specialty, statuses=wanted
+                specialist_id=user.id,
+                unassigned_specialty=user.specialty,
+                invited_specialist_id=user.id,
+                statuses=wanted,
             )
         elif user.role is Role.EXAM_ROOM_DOCTOR:
             query = ConsultQuery(

@@ -15,6 +15,7 @@ from signaling import (  # noqa: F401  (register their endpoints)
     attachments_api,
     duty_api,
     fhir_api,
+    invitations_api,
     recordings_api,
     statistics_api,
 )
@@ -66,7 +67,9 @@ def create_app(
                 await ctx.pusher.close()
 
         app.cleanup_ctx.append(duty_scheduler)
-    sio.register_namespace(ConsultEvents(ctx, hub, media))
+    events = ConsultEvents(ctx, hub, media)
+    sio.register_namespace(events)
+    app[invitations_api.EVENTS] = events
     sio.attach(app)
     app[SIGNALING] = ctx
     app[HUB] = hub

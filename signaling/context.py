@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from rooms.attachments import AttachmentService
 from rooms.duty import EscalationService, PushSubscriptions, RosterService
 from rooms.expiry import ExpiryService
+from rooms.invitations import InvitationService
 from rooms.media_port import MediaNode, RecordingFiles
 from rooms.notes import NoteService
 from rooms.people import User
@@ -60,6 +61,8 @@ class Signaling:
     """Expires requests nobody accepted and consults nobody opened; None: nothing expires."""
     duty_tick: timedelta = timedelta(seconds=15)
     """How often the escalation scheduler wakes (`DUTY_TICK_SECONDS`)."""
+    invitations: InvitationService | None = None
+    """Invitations of further specialists (multi-disciplinary consults); None: refused."""
     join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 

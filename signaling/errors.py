@@ -19,6 +19,7 @@ from rooms.errors import (
     StorageBusy,
 )
 from rooms.intake import InvalidIntake
+from rooms.invitations import AlreadyInvited, InvalidInvitation, TooManyInvitations
 from rooms.push import InvalidSubscription
 from rooms.review import InvalidComment, InvalidFilter
 from rooms.roster import InvalidShift
@@ -84,6 +85,9 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     StorageBusy: 503,
     InvalidFilter: 422,
     InvalidComment: 422,
+    InvalidInvitation: 422,
+    AlreadyInvited: 409,
+    TooManyInvitations: 409,
 }
 
 

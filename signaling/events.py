@@ -139,6 +139,18 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         if moved is not None:
             await self.hub.consult_changed(moved)
 
+    async def remove_from_consult(self, consult_id: str, user_id: int, reason: str) -> None:
+        """Take every connection of `user_id` out of the consult room (an invitation that was
+        withdrawn or declined): they are told (`removed-from-consult`), the others see them
+        leave, and the consult follows as after any departure."""
+        room = self.ctx.presence.room(consult_id)
+        for sid, user in list(room.participants.items()):
+            if user.id == user_id:
+                await self.emit(
+                    "removed-from-consult", {"consult_id": consult_id, "reason": reason}, to=sid
+                )
+                await self._depart(sid, reason)
+
     # ---- events ----------------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

@@ -47,7 +47,32 @@ class ConsultHub:
         ]
         if consult.specialist_id is not None:
             rooms.append(user_channel(consult.specialist_id))
+        rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
         await self.sio.emit("consult-state", payload, to=rooms)
+        return view
+
+    async def specialist_invited(self, consult: Consult, specialist_id: int) -> ConsultOut:
+        """Tell everyone of the consult's new invitee list, and the invitee that they are
+        invited (`consult-invited`, with the consult as they may now see it)."""
+        view = await self.consult_changed(consult)
+        await self.sio.emit(
+            "consult-invited",
+            {"consult": view.model_dump(mode="json")},
+            to=user_channel(specialist_id),
+        )
+        return view
+
+    async def invitation_closed(
+        self, consult: Consult, specialist_id: int, reason: str
+    ) -> ConsultOut:
+        """Tell everyone of the shorter invitee list, and the former invitee (who may no longer
+        see the consult: only its id) that the invitation is gone (`invitation-closed`)."""
+        view = await self.consult_changed(consult)
+        await self.sio.emit(
+            "invitation-closed",
+            {"consult_id": consult.id, "reason": reason},
+            to=user_channel(specialist_id),
+        )
         return view
 
     async def consult_requested(
@@ -84,6 +109,7 @@ class ConsultHub:
         ]
         if consult.specialist_id is not None:
             rooms.append(user_channel(consult.specialist_id))
+            rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
         else:
             specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
             rooms.extend(user_channel(s.id) for s in specialists if s.active)

@@ -118,6 +118,12 @@ class ConsultOut(BaseModel):
     requesting_institution: InstitutionRef
     requesting_doctor: PersonRef
     specialist: PersonRef | None
+    invited: list[PersonRef] = []
+    """Further specialists invited into the consult (multi-disciplinary), by id."""
+
+
+class InviteRequest(Strict):
+    specialist_id: Annotated[int, Field(ge=1)]
 
 
 class ConsultListOut(BaseModel):

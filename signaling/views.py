@@ -67,4 +67,5 @@ class Directory:
                 if consult.specialist_id is not None
                 else None
             ),
+            invited=[await self.person(i) for i in sorted(consult.invited_ids)],
         )

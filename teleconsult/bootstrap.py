@@ -21,6 +21,7 @@ from rooms.attachments import AttachmentService
 from rooms.duty import EscalationService, PushSubscriptions, RosterService
 from rooms.escalation import EscalationConfig
 from rooms.expiry import ExpiryService
+from rooms.invitations import InvitationService
 from rooms.notes import NoteService
 from rooms.recording_service import RecordingService
 from rooms.review import ReviewService
@@ -102,6 +103,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ),
         expiry=ExpiryService(consults, store, settings.expiry),
         duty_tick=settings.duty_tick,
+        invitations=InvitationService(store, clock, settings.invited_specialists),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)

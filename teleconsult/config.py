@@ -17,6 +17,7 @@ from py_vapid import Vapid02
 
 from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
 from rooms.expiry import ExpiryRules
+from rooms.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
@@ -64,6 +65,9 @@ class Settings:
     expiry: ExpiryRules = field(default_factory=ExpiryRules)
     """REQUEST_EXPIRES_AFTER_SECONDS / ACCEPTED_EXPIRES_AFTER_SECONDS: when an unanswered
     request, or an accepted consult nobody opened, expires (counted from its scheduled time)."""
+    invited_specialists: int = MAX_INVITED_SPECIALISTS
+    """INVITED_SPECIALISTS_PER_CONSULT: further specialists the assigned specialist may invite
+    into one consult (a multi-disciplinary consult); must fit MAX_PARTICIPANTS_PER_CONSULT."""
     push_allow_http_loopback: bool = False
     """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
     service); otherwise only https endpoints are accepted."""
@@ -200,6 +204,23 @@ def _positive_seconds(env: Mapping[str, str], name: str, default: int) -> timede
     return timedelta(seconds=value)
 
 
+def _invited_specialists(env: Mapping[str, str], max_participants: int) -> int:
+    """INVITED_SPECIALISTS_PER_CONSULT, checked against the consult room's participant limit:
+    invitations nobody could take up (the room full) would only disappoint the invitees. Unset,
+    it is the default lowered to what the room holds (0: no invitations)."""
+    room = max(0, max_participants - PARTICIPANTS_BESIDES_INVITEES)
+    if not env.get("INVITED_SPECIALISTS_PER_CONSULT"):
+        return min(MAX_INVITED_SPECIALISTS, room)
+    value = _positive(env, "INVITED_SPECIALISTS_PER_CONSULT", MAX_INVITED_SPECIALISTS)
+    if value > room:
+        raise ConfigError(
+            f"INVITED_SPECIALISTS_PER_CONSULT ({value}) + {PARTICIPANTS_BESIDES_INVITEES} "
+            f"(the exam room and the assigned specialist) exceeds "
+            f"MAX_PARTICIPANTS_PER_CONSULT ({max_participants})"
+        )
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -208,6 +229,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     overrides = {
         name: _int(env, name.upper(), getattr(limits, name)) for name in Limits.__dataclass_fields__
     }
+    invited = _invited_specialists(env, overrides["max_participants_per_consult"])
     return Settings(
         host=env.get("HOST") or "127.0.0.1",
         port=_int(env, "PORT", 8080),
@@ -243,6 +265,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         push_timeout=_positive_seconds(env, "PUSH_TIMEOUT_SECONDS", 10),
         push_ttl=_positive_seconds(env, "PUSH_TTL_SECONDS", 3600),
         vapid_subject=_vapid_subject(env),
+        invited_specialists=invited,
         push_allow_http_loopback=(env.get("PUSH_ALLOW_HTTP_LOOPBACK") or "") in ("1", "true"),
         expiry=ExpiryRules(
             request_grace=_positive_seconds(env, "REQUEST_EXPIRES_AFTER_SECONDS", 2 * 3600),

@@ -216,3 +216,15 @@ attachments = Table(
     Column("uploaded_at", UTCDateTime, nullable=False),
     Index("ix_attachments_consult", "consult_id", "uploaded_at"),
 )
+
+consult_invitations = Table(
+    "consult_invitations",
+    metadata,
+    # A row while the invitation stands; declining or withdrawing deletes it (the audit log
+    # keeps the history). One invitation per specialist per consult.
+    Column("consult_id", String(32), ForeignKey("consults.id"), primary_key=True),
+    Column("specialist_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("invited_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("invited_at", UTCDateTime, nullable=False),
+    Index("ix_consult_invitations_specialist", "specialist_id"),
+)

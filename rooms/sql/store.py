@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from rooms.attachments import Attachment, TooManyAttachments
@@ -33,6 +33,7 @@ from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate, StorageBusy
 from rooms.escalation import NoticeKind, Sent
 from rooms.institutions import Institution, InstitutionLevel
+from rooms.invitations import Invitation
 from rooms.lifecycle import ConsultStatus
 from rooms.notes import Note
 from rooms.people import Role, Specialty, User
@@ -44,6 +45,7 @@ from rooms.roster import Shift
 from rooms.sql.schema import (
     attachments,
     audit_log,
+    consult_invitations,
     consult_notices,
     consults,
     duty_shifts,
@@ -169,6 +171,22 @@ def _consult_values(consult: Consult) -> dict[str, Any]:
         "closing_note": consult.closing_note,
         "version": consult.version,
     }
+
+
+async def _consults(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Consult]:
+    """Consults of these rows, each with its invited specialists (one query for all)."""
+    found = [_consult(r) for r in rows]
+    if not found:
+        return found
+    invited: dict[str, set[int]] = {}
+    stmt = select(consult_invitations.c.consult_id, consult_invitations.c.specialist_id).where(
+        consult_invitations.c.consult_id.in_([c.id for c in found])
+    )
+    for r in (await conn.execute(stmt)).all():
+        invited.setdefault(r.consult_id, set()).add(int(r.specialist_id))
+    return [
+        replace(c, invited_ids=frozenset(invited[c.id])) if c.id in invited else c for c in found
+    ]
 
 
 def _audit_values(entry: AuditEntry) -> dict[str, Any]:
@@ -339,7 +357,8 @@ class SqlConsultStore:
     async def get_consult(self, consult_id: str) -> Consult | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(consults).where(consults.c.id == consult_id))).first()
-        return _consult(row) if row else None
+            found = await _consults(conn, [row] if row else [])
+        return found[0] if found else None
 
     @busy_is_retryable
     async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
@@ -371,6 +390,14 @@ class SqlConsultStore:
                     consults.c.specialty == query.unassigned_specialty.value,
                 )
             )
+        if query.invited_specialist_id is not None:
+            whose.append(
+                consults.c.id.in_(
+                    select(consult_invitations.c.consult_id).where(
+                        consult_invitations.c.specialist_id == query.invited_specialist_id
+                    )
+                )
+            )
         if not whose:
             return []
         stmt = select(consults).where(or_(*whose))
@@ -396,7 +423,59 @@ class SqlConsultStore:
             .offset(query.offset)
         )
         async with self.engine.connect() as conn:
-            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+            return await _consults(conn, list((await conn.execute(stmt)).all()))
+
+    async def _bump(self, conn: AsyncConnection, consult: Consult) -> None:
+        """Take the consult's next version, or `ConcurrentUpdate` if it moved meanwhile."""
+        result = await conn.execute(
+            update(consults)
+            .where(and_(consults.c.id == consult.id, consults.c.version == consult.version))
+            .values(version=consult.version + 1)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(
+                f"consult {consult.id} was changed by someone else; reload and try again"
+            )
+
+    @busy_is_retryable
+    async def add_invitation(
+        self, consult: Consult, invitation: Invitation, audit: AuditEntry
+    ) -> Consult:
+        async with self.engine.begin() as conn:
+            await self._bump(conn, consult)
+            await conn.execute(
+                insert(consult_invitations).values(
+                    consult_id=invitation.consult_id,
+                    specialist_id=invitation.specialist_id,
+                    invited_by=invitation.invited_by,
+                    invited_at=invitation.at,
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        return replace(
+            consult,
+            version=consult.version + 1,
+            invited_ids=consult.invited_ids | {invitation.specialist_id},
+        )
+
+    @busy_is_retryable
+    async def remove_invitation(
+        self, consult: Consult, specialist_id: int, audit: AuditEntry
+    ) -> Consult:
+        async with self.engine.begin() as conn:
+            await self._bump(conn, consult)
+            await conn.execute(
+                delete(consult_invitations).where(
+                    and_(
+                        consult_invitations.c.consult_id == consult.id,
+                        consult_invitations.c.specialist_id == specialist_id,
+                    )
+                )
+            )
+            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        return replace(
+            consult, version=consult.version + 1, invited_ids=consult.invited_ids - {specialist_id}
+        )
 
     async def consults_for_statistics(
         self, institution_ids: frozenset[int], since: datetime, until: datetime
@@ -413,7 +492,7 @@ class SqlConsultStore:
             .order_by(consults.c.requested_at, consults.c.id)
         )
         async with self.engine.connect() as conn:
-            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+            return await _consults(conn, list((await conn.execute(stmt)).all()))
 
     @busy_is_retryable
     async def append_audit(self, entry: AuditEntry) -> None:
@@ -701,7 +780,7 @@ class SqlConsultStore:
             stmt = stmt.where(consults.c.requested_at >= requested_since)
         stmt = stmt.order_by(consults.c.requested_at.desc(), consults.c.id).limit(limit)
         async with self.engine.connect() as conn:
-            return [_consult(r) for r in (await conn.execute(stmt)).all()]
+            return await _consults(conn, list((await conn.execute(stmt)).all()))
 
     @busy_is_retryable
     async def claim_notice(self, consult_id: str, sent: Sent, audit: AuditEntry) -> bool:

@@ -13,6 +13,7 @@ from rooms.audit import AuditEntry
 from rooms.consult import Consult, MediaMode, PatientSummary, Sex
 from rooms.errors import ConcurrentUpdate, NotFound
 from rooms.institutions import Institution, InstitutionLevel
+from rooms.invitations import Invitation
 from rooms.lifecycle import ConsultStatus
 from rooms.notes import Note
 from rooms.people import Role, Specialty, User
@@ -157,12 +158,27 @@ class InMemoryStore:
         self.audit_log.append(audit)
         return saved
 
+    async def add_invitation(
+        self, consult: Consult, invitation: Invitation, audit: AuditEntry
+    ) -> Consult:
+        return await self.update_consult(
+            replace(consult, invited_ids=consult.invited_ids | {invitation.specialist_id}), audit
+        )
+
+    async def remove_invitation(
+        self, consult: Consult, specialist_id: int, audit: AuditEntry
+    ) -> Consult:
+        return await self.update_consult(
+            replace(consult, invited_ids=consult.invited_ids - {specialist_id}), audit
+        )
+
     async def list_consults(self, query: ConsultQuery) -> list[Consult]:
         def matches(c: Consult) -> bool:
             whose = (
                 c.requesting_institution_id in query.requesting_institution_ids
                 or (query.specialist_id is not None and c.specialist_id == query.specialist_id)
                 or (c.specialist_id is None and c.specialty is query.unassigned_specialty)
+                or query.invited_specialist_id in c.invited_ids
             )
             recorded = any(
                 r.consult_id == c.id and r.status is RecordingStatus.READY

@@ -40,6 +40,7 @@ from tests.unit.fakes import (
     INSTITUTIONS,
     NOON,
     OBSTETRICIAN,
+    PAEDIATRICIAN,
     SUPERVISOR,
     InMemoryStore,
     consult_in,
@@ -235,6 +236,19 @@ def test_encounter_is_virtual_with_period_reason_and_provider() -> None:
         by_url[p["individual"]["reference"]]["name"][0]["text"] for p in encounter["participant"]
     }
     assert individuals == {"Dr A", "Obstetrician"}
+
+
+def test_invited_specialists_are_further_consultants_of_the_encounter() -> None:
+    consult = replace(ended_consult(), invited_ids=frozenset({PAEDIATRICIAN.id}))
+    bundle = full_bundle(consult)
+    validate(bundle)
+    (encounter,) = resources(bundle, "Encounter")
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    roles = [
+        (p["type"][0]["coding"][0]["code"], by_url[p["individual"]["reference"]]["name"][0]["text"])
+        for p in encounter["participant"]
+    ]
+    assert roles == [("REF", "Dr A"), ("CON", "Obstetrician"), ("CON", "Paediatrician")]
 
 
 def test_appointment_names_doctor_specialist_and_patient() -> None:

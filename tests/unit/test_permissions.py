@@ -6,6 +6,8 @@ derived from `rooms.permissions.PERMISSIONS`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rooms.errors import PermissionDenied
@@ -18,6 +20,7 @@ from tests.unit.fakes import (
     DOCTOR_B,
     EVERYONE,
     INSTITUTIONS,
+    PAEDIATRICIAN,
     consult_in,
 )
 
@@ -30,6 +33,56 @@ ASSIGNED_A = consult_in(ConsultStatus.ACCEPTED)
 OPEN_A = consult_in(ConsultStatus.REQUESTED, specialist_id=None)
 # County B's consult, assigned to OBSTETRICIAN.
 ASSIGNED_B = consult_in(ConsultStatus.ACCEPTED, institution_id=COUNTY_B)
+# County A's consult, assigned to OBSTETRICIAN, who invited PAEDIATRICIAN (multi-disciplinary).
+INVITED_A = replace(consult_in(ConsultStatus.LIVE), invited_ids=frozenset({PAEDIATRICIAN.id}))
+
+# What the consult's own specialist may do: all of it, including inviting colleagues.
+RUNNING = {
+    A.VIEW_CONSULT,
+    A.VIEW_ATTACHMENTS,
+    A.ACCEPT_CONSULT,
+    A.DECLINE_CONSULT,
+    A.JOIN_CONSULT,
+    A.ADD_NOTE,
+    A.END_CONSULT,
+    A.RECORD_CONSULT,
+    A.VIEW_RECORDINGS,
+    A.EXPORT_CONSULT,
+    A.INVITE_SPECIALIST,
+}
+# What an invited specialist may do: take part and read, decline the invitation; never end,
+# record, accept/decline the request, export or invite others.
+INVITED = {
+    A.VIEW_CONSULT,
+    A.VIEW_ATTACHMENTS,
+    A.JOIN_CONSULT,
+    A.ADD_NOTE,
+    A.VIEW_RECORDINGS,
+    A.DECLINE_INVITATION,
+}
+EXAM_ROOM = {
+    A.BOOK_CONSULT,
+    A.VIEW_CONSULT,
+    A.CANCEL_CONSULT,
+    A.JOIN_CONSULT,
+    A.ADD_NOTE,
+    A.ATTACH_FILE,
+    A.VIEW_ATTACHMENTS,
+    A.END_CONSULT,
+    A.VIEW_RECORDINGS,
+    A.EXPORT_CONSULT,
+}
+ADMINISTERING = {
+    A.VIEW_CONSULT,
+    A.VIEW_ATTACHMENTS,
+    A.CANCEL_CONSULT,
+    A.VIEW_AUDIT,
+    A.VIEW_RECORDINGS,
+    A.EXPORT_CONSULT,
+    A.VIEW_STATISTICS,
+    A.REVIEW_CONSULT,
+    A.COMMENT_CONSULT,
+}
 
 # What supervisors may do in their subtree: read, review, comment; never take part or change it.
 SUPERVISING = {
@@ -96,6 +149,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.RECORD_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
+        A.INVITE_SPECIALIST,
     },
     ("obst", "open_a"): {
         A.VIEW_CONSULT,
@@ -114,6 +168,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.RECORD_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
+        A.INVITE_SPECIALIST,
     },
     ("obst2", "assigned_a"): set(),
     ("obst2", "open_a"): {
@@ -171,8 +226,23 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
     ("old", "assigned_a"): set(),
     ("old", "open_a"): set(),
     ("old", "assigned_b"): set(),
+    # a multi-disciplinary consult: the paediatrician is invited into the obstetrician's consult
+    ("doctor.a", "invited_a"): EXAM_ROOM,
+    ("doctor.b", "invited_a"): set(),
+    ("obst", "invited_a"): RUNNING,
+    ("obst2", "invited_a"): set(),
+    ("paed", "invited_a"): INVITED,
+    ("sup", "invited_a"): SUPERVISING,
+    ("sup.b", "invited_a"): set(),
+    ("admin", "invited_a"): ADMINISTERING,
+    ("old", "invited_a"): set(),
 }
-CONSULTS = {"assigned_a": ASSIGNED_A, "open_a": OPEN_A, "assigned_b": ASSIGNED_B}
+CONSULTS = {
+    "assigned_a": ASSIGNED_A,
+    "open_a": OPEN_A,
+    "assigned_b": ASSIGNED_B,
+    "invited_a": INVITED_A,
+}
 USERS = {u.username: u for u in EVERYONE}
 CASES = [(user, consult, action) for (user, consult) in EXPECTED for action in Action]
 
@@ -187,6 +257,24 @@ def test_permission_matrix(username: str, consult_name: str, action: Action) -> 
     user: User = USERS[username]
     allowed = action in EXPECTED[(username, consult_name)]
     assert is_permitted(user, action, CONSULTS[consult_name], TREE) is allowed
+
+
+@pytest.mark.parametrize(
+    "action", [A.END_CONSULT, A.RECORD_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT]
+)
+def test_an_invited_specialist_never_runs_the_consult(action: Action) -> None:
+    for status in ConsultStatus:
+        consult = replace(consult_in(status), invited_ids=frozenset({PAEDIATRICIAN.id}))
+        assert not is_permitted(PAEDIATRICIAN, action, consult, TREE)
+    unassigned = replace(
+        consult_in(ConsultStatus.REQUESTED, specialist_id=None),
+        invited_ids=frozenset({PAEDIATRICIAN.id}),
+    )
+    assert not is_permitted(PAEDIATRICIAN, action, unassigned, TREE)
+
+
+def test_an_invited_specialist_never_invites_others() -> None:
+    assert not is_permitted(PAEDIATRICIAN, A.INVITE_SPECIALIST, INVITED_A, TREE)
 
 
 def test_a_refusal_names_the_role_and_the_action() -> None:

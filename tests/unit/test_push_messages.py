@@ -11,6 +11,7 @@ import pytest
 from rooms.escalation import Notice, NoticeKind
 from rooms.lifecycle import ConsultStatus
 from signaling.duty import push_messages
+from signaling.invitations_api import invited_push
 from tests.unit.fakes import DOCTOR_A, NOON, OBSTETRICIAN, SUPERVISOR, consult_in
 
 CONSULT = replace(
@@ -56,3 +57,15 @@ def test_no_notification_names_the_patient_or_the_reason(kind: NoticeKind) -> No
         for secret in (consult.patient.name, "子痫前期", "preeclampsia", "County A"):
             assert secret not in text
         assert "产科" in message.title and "Obstetrics" in message.title_en
+
+
+def test_an_invitation_push_names_the_specialty_links_to_the_specialist_page_and_no_patient() -> (
+    None
+):
+    message = invited_push(replace(consult_in(ConsultStatus.LIVE), reason="子痫前期 preeclampsia"))
+    assert message.kind == "invited"
+    assert message.url == f"/specialist.html?consult={CID}"
+    assert "产科" in message.title and "Obstetrics" in message.title_en
+    payload = json.loads(message.payload())
+    text = json.dumps(payload, ensure_ascii=False)
+    assert "Patient" not in text and "preeclampsia" not in text and "子痫" not in text

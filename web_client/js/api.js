@@ -52,6 +52,12 @@ export const api = {
   me: () => request('GET', '/api/me'),
   specialists: (specialty) =>
     request('GET', `/api/specialists?specialty=${encodeURIComponent(specialty)}`),
+  /** Active specialists of every specialty: colleagues to invite into a consult. */
+  allSpecialists: () => request('GET', '/api/specialists'),
+  invite: (id, specialistId) => post(consultPath(id, 'invitations'), { specialist_id: specialistId }),
+  /** Withdraw an invitation (the assigned specialist) or decline one's own (the invitee). */
+  removeInvitation: (id, userId) =>
+    request('DELETE', consultPath(id, `invitations/${encodeURIComponent(userId)}`)),
   consults: () => request('GET', '/api/consults'),
   /** Supervisors/admins: `params` is a URLSearchParams of the filters (docs/supervisor-review.md). */
   searchConsults: (params) => request('GET', `/api/consults?${params}`),

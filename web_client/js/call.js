@@ -14,6 +14,7 @@ import { recordLink } from './consults.js';
 import { errorText } from './errors.js';
 import { h } from './dom.js';
 import { onLangChange, t } from './i18n.js';
+import { InvitePanel } from './invitations.js';
 import { debug } from './log.js';
 import { NotesPanel } from './notes.js';
 import { PeerLink } from './peer.js';
@@ -54,8 +55,11 @@ export class CallView {
    * @param {import('./socket.js').Socket} o.socket
    * @param {object} o.user        the signed-in user (from /api/me)
    * @param {() => void} o.onClose called when the user goes back to the list
+   * @param {(() => void)|null} o.onRemoved called when the server took us out of the room
+   *   (our invitation was withdrawn), after onClose
    */
-  constructor({ root, socket, user, onClose }) {
+  constructor({ root, socket, user, onClose, onRemoved = null }) {
+    this.onRemoved = onRemoved;
     this.socket = socket;
     this.user = user;
     this.onClose = onClose;
@@ -87,6 +91,13 @@ export class CallView {
     });
     this.notes = new NotesPanel({
       request: (event, payload = {}) => request(this.socket, event, { consult_id: this.consultId, ...payload }),
+      errorText,
+    });
+    // The assigned specialist invites colleagues from inside the call (multi-disciplinary).
+    this.invite = new InvitePanel({
+      user,
+      onChange: (consult) => { this.consult = consult; this.invite.setConsult(consult); this.render(); },
+      say: (key, params, kind) => this.say(key, params, kind),
       errorText,
     });
     this.build(root);
@@ -149,7 +160,7 @@ export class CallView {
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
       h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting),
       this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
-      this.messageLine, this.controls, this.secondPicker, this.notes.root, this.conclusionBox, this.ended, rec.dialog);
+      this.messageLine, this.controls, this.secondPicker, this.invite.root, this.notes.root, this.conclusionBox, this.ended, rec.dialog);
     root.replaceChildren(this.view);
   }
 
@@ -171,9 +182,18 @@ export class CallView {
       if (!this.active || consult?.id !== this.consultId) return;
       this.consult = consult;
       this.recording.setConsult(consult);
+      this.invite.setConsult(consult);
       if (FINISHED.has(consult.status)) return this.finish(consult);
       if (this.peerId && consult.media_mode === 'relay') this.usePath('relay');
       this.render();
+    });
+    // Our invitation into this consult was withdrawn (or declined elsewhere): the server took
+    // us out of the room; go back to the list and say why.
+    s.on('removed-from-consult', (p) => {
+      if (!mine(p)) return;
+      this.stop();
+      this.close();
+      this.onRemoved?.();
     });
     s.on('disconnect', () => {
       if (!this.active) return;
@@ -284,6 +304,7 @@ export class CallView {
     this.iceServers = ack.ice_servers ?? [];
     this.consult = ack.consult ?? this.consult;
     this.recording.setConsult(this.consult);
+    this.invite.setConsult(this.consult);
     if (this.consult && FINISHED.has(this.consult.status)) return this.finish(this.consult);
     this.recording.update(ack.recording, { announce: false });
     this.notes.setNotes(ack.notes ?? []);
@@ -745,6 +766,11 @@ export class CallView {
     this.localVideo.setAttribute('aria-label', t('call.localVideo'));
     this.secondVideo.setAttribute('aria-label', t('second.localVideo'));
     for (const entry of this.tiles.values()) this.nameTile(entry);
+    // An invited specialist takes part but does not end the consult (the permission table):
+    // no hang-up (ending) and no conclusion; they leave instead.
+    const invitee = this.user.role === 'specialist' && c?.specialist && c.specialist.id !== this.user.id;
+    this.hangupButton.hidden = Boolean(invitee);
+    if (invitee) this.conclusionBox.hidden = true;
     this.recording.render();
     this.notes.render();
   }

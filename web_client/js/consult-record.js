@@ -54,6 +54,7 @@ function participants(c) {
   };
   add(c.requesting_doctor, t('record.requestingDoctor'));
   if (c.specialist) add(c.specialist, t('consult.specialist'));
+  for (const p of c.invited ?? []) add(p, t('record.invitedSpecialist'));
   for (const n of data.notes) add(n.author, t('record.tookNotes'));
   for (const r of data.recordings ?? []) add(r.participant, t('record.recorded'));
   return h('ul', { class: 'record-people', dataset: { testid: 'record-participants' } },

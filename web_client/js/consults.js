@@ -54,6 +54,7 @@ export function consultCard(c, { actions = [], show = 'specialist', extra = null
       row('consult.summary', c.patient.summary),
       row('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
+      row('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
       row('consult.closingNote', c.closing_note)),
     intakeSection(c),
     attachmentsSection(c.id),

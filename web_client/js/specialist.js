@@ -8,6 +8,7 @@ import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import { loadIntakeForms } from './intake.js';
+import { InvitePanel } from './invitations.js';
 import { bootPage } from './page.js';
 import { pushControl } from './push.js';
 
@@ -17,6 +18,8 @@ const workspace = $('[data-testid="workspace"]');
 const message = $('[data-testid="specialist-message"]');
 const incomingList = $('[data-testid="incoming-list"]');
 const myList = $('[data-testid="my-list"]');
+const invitedList = $('[data-testid="invited-list"]');
+const invitePanels = new Map(); // consult id → InvitePanel, kept across re-renders
 const declining = new Set(); // consult ids whose decline form is open
 // A notification's deep link: /specialist.html?consult=<id> opens that request, ready to accept.
 const linked = new URLSearchParams(location.search).get('consult');
@@ -27,20 +30,28 @@ const store = new ConsultStore(render);
 const call = new CallView({
   root: $('[data-call-root]'), socket, user,
   onClose: () => { workspace.hidden = false; refresh(); },
+  onRemoved: () => say(message, t('call.removed'), 'warn'),
 });
 
 // Requests still open to me: assigned to me, or unassigned in my specialty (the server only
 // sends those). Once someone else accepts one it is theirs and drops off this page.
 const isIncoming = (c) => c.status === 'requested' && (!c.specialist || c.specialist.id === user.id);
 const isMine = (c) => c.status !== 'requested' && c.specialist?.id === user.id;
+// Consults a colleague invited me into (a multi-disciplinary consult): I join, or decline.
+const isInvited = (c) => c.specialist?.id !== user.id && (c.invited ?? []).some((p) => p.id === user.id);
 
 function render() {
   const incoming = store.sorted(isIncoming);
   const mine = store.sorted(isMine);
   incomingList.replaceChildren(...incoming.map((c) => markLinked(consultCard(c, { show: 'requester', actions: requestActions(c) }), c)));
-  myList.replaceChildren(...mine.map((c) => consultCard(c, { show: 'requester', actions: myActions(c) })));
+  myList.replaceChildren(...mine.map((c) => consultCard(c, { show: 'requester', actions: myActions(c), extra: invitePanel(c) })));
+  const invited = store.sorted(isInvited);
+  invitedList.replaceChildren(...invited.map((c) => markLinked(consultCard(c, { show: 'requester', actions: invitedActions(c),
+    extra: h('p', { class: 'invited-by' }, t('invite.invitedBy', { name: c.specialist?.display_name ?? '' })) }), c)));
   $('[data-testid="incoming-empty"]').hidden = incoming.length > 0;
   $('[data-testid="my-empty"]').hidden = mine.length > 0;
+  $('[data-testid="invited-empty"]').hidden = invited.length > 0;
+  $('[data-testid="invited-count"]').textContent = invited.length ? `(${invited.length})` : '';
   $('[data-testid="incoming-count"]').textContent = incoming.length ? `(${incoming.length})` : '';
   document.title = (incoming.length ? `(${incoming.length}) ` : '') + t('specialist.pageTitle');
 }
@@ -91,6 +102,36 @@ function declineForm(c) {
     h('button', { type: 'button', onclick: () => { declining.delete(c.id); render(); } }, t('common.back'))));
 }
 
+function invitePanel(c) {
+  if (!JOINABLE.has(c.status)) return null;
+  let panel = invitePanels.get(c.id);
+  if (!panel) {
+    panel = new InvitePanel({ user, onChange: (consult) => store.upsert(consult),
+      say: (key, params, kind) => say(message, t(key, params), kind), errorText });
+    invitePanels.set(c.id, panel);
+  }
+  panel.setConsult(c);
+  return panel.root;
+}
+
+function invitedActions(c) {
+  return [
+    ...myActions(c),
+    h('button', { type: 'button', dataset: { testid: 'invitation-decline' },
+      onclick: async (e) => {
+        e.currentTarget.disabled = true;
+        try {
+          await api.removeInvitation(c.id, user.id);
+          store.remove(c.id);
+          say(message, t('specialist.invitationDeclined'), 'ok');
+        } catch (err) {
+          say(message, errorText(err), 'error');
+          refresh();
+        }
+      } }, t('invite.decline')),
+  ];
+}
+
 function myActions(c) {
   if (!JOINABLE.has(c.status)) return [];
   return [h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
@@ -131,6 +172,21 @@ socket.on('consult-requested', ({ consult }) => {
   say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
+// A colleague invited me into their consult: it shows under "invited to", ready to join.
+socket.on('consult-invited', ({ consult }) => {
+  if (!consult) return;
+  store.upsert(consult);
+  say(message, t('specialist.invitedYou', {
+    inviter: consult.specialist?.display_name ?? '', patient: consult.patient.name,
+    specialty: t(`specialty.${consult.specialty}`),
+  }), 'ok');
+});
+// My invitation ended (withdrawn, or declined from another of my devices): no longer mine to see.
+socket.on('invitation-closed', ({ consult_id: id, reason }) => {
+  if (!store.get(id)) return;
+  store.remove(id);
+  if (reason === 'withdrawn') say(message, t('specialist.invitationWithdrawn'), 'ok');
+});
 socket.on('attachment-added', attachmentAdded); // files the exam room adds after booking
 socket.on('consult-reminder', ({ consult_id: id }) => {
   const c = store.get(id);
