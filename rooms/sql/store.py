@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Row,
+    Table,
     and_,
     delete,
     event,
@@ -588,72 +589,34 @@ class SqlConsultStore:
         ]
 
     @busy_is_retryable
-    async def add_note(self, note: Note, audit: AuditEntry) -> None:
+    async def _append(self, table: Table, values: dict[str, Any], audit: AuditEntry) -> None:
+        """Insert one append-only row (a note, a comment) and its audit entry, or neither."""
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(notes).values(
-                    id=note.id,
-                    consult_id=note.consult_id,
-                    author_id=note.author_id,
-                    text=note.text,
-                    at=note.at,
-                    recording_offset_s=note.recording_offset_s,
-                )
-            )
+            await conn.execute(insert(table).values(**values))
             await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+
+    async def _consult_rows(
+        self, table: Table, consult_id: str, *order: ColumnElement[Any]
+    ) -> Sequence[Row[Any]]:
+        """A consult's rows of `table` (which has a `consult_id` column), in `order`."""
+        stmt = select(table).where(table.c.consult_id == consult_id).order_by(*order)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).all()
+
+    async def add_note(self, note: Note, audit: AuditEntry) -> None:
+        await self._append(notes, asdict(note), audit)
 
     async def list_notes(self, consult_id: str) -> list[Note]:
-        stmt = (
-            select(notes).where(notes.c.consult_id == consult_id).order_by(notes.c.at, notes.c.id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [
-            Note(
-                id=r.id,
-                consult_id=r.consult_id,
-                author_id=r.author_id,
-                text=r.text,
-                at=r.at,
-                recording_offset_s=r.recording_offset_s,
-            )
-            for r in rows
-        ]
+        rows = await self._consult_rows(notes, consult_id, notes.c.at, notes.c.id)
+        return [Note(**r._mapping) for r in rows]
 
-    @busy_is_retryable
     async def add_comment(self, comment: Comment, audit: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(review_comments).values(
-                    id=comment.id,
-                    consult_id=comment.consult_id,
-                    author_id=comment.author_id,
-                    text=comment.text,
-                    at=comment.at,
-                    timeline_s=comment.timeline_s,
-                )
-            )
-            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        await self._append(review_comments, asdict(comment), audit)
 
     async def list_comments(self, consult_id: str) -> list[Comment]:
-        stmt = (
-            select(review_comments)
-            .where(review_comments.c.consult_id == consult_id)
-            .order_by(review_comments.c.at, review_comments.c.id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-        return [
-            Comment(
-                id=r.id,
-                consult_id=r.consult_id,
-                author_id=r.author_id,
-                text=r.text,
-                at=r.at,
-                timeline_s=r.timeline_s,
-            )
-            for r in rows
-        ]
+        table = review_comments
+        rows = await self._consult_rows(table, consult_id, table.c.at, table.c.id)
+        return [Comment(**r._mapping) for r in rows]
 
     async def add_attachment(
         self, attachment: Attachment, audit: AuditEntry, max_per_consult: int

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.support.peer import Participant
 from tests.support.postgres import PostgresServer
 
 
@@ -13,3 +14,13 @@ from tests.support.postgres import PostgresServer
 def postgres() -> Iterator[PostgresServer]:
     with PostgresServer() as pg:
         yield pg
+
+
+@pytest.fixture
+async def people() -> AsyncIterator[list[Participant]]:
+    """Socket.io participants a test connects (see `tests.support.inprocess.connected`);
+    closed when the test ends."""
+    made: list[Participant] = []
+    yield made
+    for p in made:
+        await p.close()

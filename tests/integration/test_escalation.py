@@ -20,7 +20,7 @@ from rooms.duty import CATCH_UP, EscalationService
 from rooms.escalation import EscalationConfig
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.rest import DUTY
-from tests.support.inprocess import T0, InProcessServer
+from tests.support.inprocess import T0, InProcessServer, connected
 from tests.support.peer import Participant, eventually
 
 STEP = timedelta(seconds=600)
@@ -43,25 +43,6 @@ async def shared() -> AsyncIterator[InProcessServer]:
     await running.start()
     yield running
     await running.cleanup()
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[Participant]]:
-    made: list[Participant] = []
-    yield made
-    for p in made:
-        await p.close()
-
-
-async def connected(
-    server: InProcessServer, people: list[Participant], username: str
-) -> Participant:
-    person = Participant(username)
-    for name in ("consult-escalated", "consult-reminder"):
-        person.sio.on(name, person._recorder(name))
-    people.append(person)
-    await person.connect(server.url, await server.token(username))
-    return person
 
 
 def steps_seen(person: Participant, consult_id: str) -> list[tuple[int | None, list[str]]]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from signaling.rest import DUTY
-from tests.support.inprocess import T0, InProcessServer
+from tests.support.inprocess import T0, InProcessServer, connected
 from tests.support.peer import Participant, eventually
 
 REQUEST_GRACE = timedelta(hours=2)
@@ -36,23 +36,6 @@ async def server() -> AsyncIterator[InProcessServer]:
     await running.start()
     yield running
     await running.cleanup()
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[Participant]]:
-    made: list[Participant] = []
-    yield made
-    for p in made:
-        await p.close()
-
-
-async def connected(
-    server: InProcessServer, people: list[Participant], username: str
-) -> Participant:
-    person = Participant(username)
-    people.append(person)
-    await person.connect(server.url, await server.token(username))
-    return person
 
 
 async def expire_due(server: InProcessServer) -> list[str]:

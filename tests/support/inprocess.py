@@ -22,6 +22,7 @@ from rooms.sql.migrate import upgrade
 from teleconsult.bootstrap import build_app, build_store
 from teleconsult.config import Settings, load_settings
 from teleconsult.demo import seed
+from tests.support.peer import Participant
 from tests.support.server import VALID_INTAKES, free_port
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
@@ -167,3 +168,15 @@ class InProcessServer:
         )
         assert status == 201, body
         return dict(body)
+
+
+async def connected(
+    server: InProcessServer, people: list[Participant], username: str
+) -> Participant:
+    """`username` connected over socket.io, recording the duty events too; added to `people`."""
+    person = Participant(username)
+    for name in ("consult-escalated", "consult-reminder"):
+        person.sio.on(name, person._recorder(name))
+    people.append(person)
+    await person.connect(server.url, await server.token(username))
+    return person
