@@ -78,7 +78,7 @@ def test_the_doctor_books_with_an_image_and_the_phone_shows_its_thumbnail_live(
     expect(items.nth(1)).to_have_attribute("data-media-type", "application/pdf")
     items.nth(0).scroll_into_view_if_needed()  # thumbnails load once on screen
     phone.wait_for_function(THUMBNAIL_DECODED, arg=request_card.element_handle(), timeout=10_000)
-    specialist.screenshot("40-specialist-request-with-attachments")
+    specialist.screenshot("44-specialist-request-with-attachments")
 
     # The PDF opens in a tab of its own, from the bytes fetched with the token.
     with specialist.context.expect_page() as opened:
@@ -92,7 +92,7 @@ def test_the_doctor_books_with_an_image_and_the_phone_shows_its_thumbnail_live(
     expect(room_card.get_by_test_id("attachment-item")).to_have_count(2)
     room_card.get_by_test_id("attachment-item").nth(0).scroll_into_view_if_needed()
     room.wait_for_function(THUMBNAIL_DECODED, arg=room_card.element_handle(), timeout=10_000)
-    exam_room.screenshot("41-exam-room-booked-with-attachments")
+    exam_room.screenshot("45-exam-room-booked-with-attachments")
 
     # The specialist's looks are in the audit trail.
     consult_id = room_card.get_attribute("data-consult-id")
