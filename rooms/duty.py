@@ -33,7 +33,9 @@ from rooms.people import Role, Specialty, User
 from rooms.permissions import Action, ensure_permitted_on_staff, is_permitted_on_staff
 from rooms.ports import ConsultStore, DutyStore
 from rooms.push import (
+    KNOWN_PUSH_SERVICES,
     MAX_SUBSCRIPTIONS_PER_USER,
+    InvalidSubscription,
     PushSubscription,
     check_endpoint,
     check_keys,
@@ -266,13 +268,20 @@ class EscalationService:
 class PushSubscriptions:
     """Keeps the browsers (phones) that asked to be woken for a user's notices."""
 
-    def __init__(self, store: Store, allow_http_loopback: bool, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: Store,
+        allow_http_loopback: bool,
+        clock: Clock = utc_now,
+        allowed_hosts: tuple[str, ...] = KNOWN_PUSH_SERVICES,
+    ) -> None:
         self.store = store
         self.allow_http_loopback = allow_http_loopback
+        self.allowed_hosts = allowed_hosts
         self.clock = clock
 
     async def subscribe(self, user: User, endpoint: str, p256dh: str, auth: str) -> None:
-        check_endpoint(endpoint, self.allow_http_loopback)
+        check_endpoint(endpoint, self.allow_http_loopback, self.allowed_hosts)
         check_keys(p256dh, auth)
         await self.store.save_push_subscription(
             PushSubscription(user.id, endpoint, p256dh, auth, self.clock()),
@@ -283,7 +292,16 @@ class PushSubscriptions:
         return await self.store.remove_push_subscription(endpoint, user.id)
 
     async def for_users(self, user_ids: list[int]) -> list[PushSubscription]:
-        return await self.store.push_subscriptions(user_ids)
+        """The users' subscriptions the server may still post to: one registered before
+        `PUSH_SERVICE_HOSTS` was narrowed is skipped, not sent to."""
+        kept = []
+        for sub in await self.store.push_subscriptions(user_ids):
+            try:
+                check_endpoint(sub.endpoint, self.allow_http_loopback, self.allowed_hosts)
+            except InvalidSubscription:
+                continue
+            kept.append(sub)
+        return kept
 
     async def gone(self, endpoint: str) -> None:
         """The push service says this subscription no longer exists (404/410): forget it."""

@@ -23,6 +23,18 @@ MAX_ENDPOINT_CHARS = 1000
 MAX_SUBSCRIPTIONS_PER_USER = 10
 """Devices per user that get pushes; registering another drops that user's oldest one."""
 
+KNOWN_PUSH_SERVICES: tuple[str, ...] = (
+    "fcm.googleapis.com",  # Chrome, Chromium-based browsers on Android and desktop
+    "updates.push.services.mozilla.com",  # Firefox
+    "web.push.apple.com",  # Safari (macOS, iOS home-screen apps)
+    "notify.windows.com",  # Edge (Windows Push Notification Services, per-region hosts)
+)
+"""The push services an https endpoint may point at by default (`PUSH_SERVICE_HOSTS`).
+
+The server POSTs to whatever endpoint a signed-in user registers, so an open list would let
+any user make the server send requests into the hospital network (server-side request
+forgery). A host matches an entry exactly or as a subdomain of it."""
+
 
 class InvalidSubscription(DomainError):
     """A push subscription that cannot be used; nothing was saved."""
@@ -55,8 +67,21 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def check_endpoint(endpoint: str, allow_http_loopback: bool) -> str:
-    """The endpoint, if the server may post to it: https, or http on loopback when allowed."""
+def is_allowed_push_host(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """True when `host` is one of `allowed_hosts` or a subdomain of one (`*` allows any)."""
+    host = host.lower().rstrip(".")
+    return any(
+        entry == "*" or host == entry or host.endswith("." + entry) for entry in allowed_hosts
+    )
+
+
+def check_endpoint(
+    endpoint: str,
+    allow_http_loopback: bool,
+    allowed_hosts: tuple[str, ...] = KNOWN_PUSH_SERVICES,
+) -> str:
+    """The endpoint, if the server may post to it: https to an allowed push service, or http
+    on loopback when allowed (a local test push service)."""
     if len(endpoint) > MAX_ENDPOINT_CHARS:
         raise InvalidSubscription(f"the endpoint is longer than {MAX_ENDPOINT_CHARS} characters")
     try:
@@ -67,11 +92,15 @@ def check_endpoint(endpoint: str, allow_http_loopback: bool) -> str:
         raise InvalidSubscription("the endpoint is not a URL") from None
     if not host or parts.username or parts.password:
         raise InvalidSubscription("the endpoint needs a host and no credentials")
-    if parts.scheme == "https":
-        return endpoint
     if parts.scheme == "http" and allow_http_loopback and is_loopback_host(host):
         return endpoint
-    raise InvalidSubscription("the endpoint must be an https URL")
+    if parts.scheme != "https":
+        raise InvalidSubscription("the endpoint must be an https URL")
+    if not is_allowed_push_host(host, allowed_hosts):
+        raise InvalidSubscription(
+            f"{host} is not a push service this server posts to (PUSH_SERVICE_HOSTS)"
+        )
+    return endpoint
 
 
 def check_keys(p256dh: str, auth: str) -> None:

@@ -62,7 +62,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """The whole server. `clock` is the one time source of the consult and duty use cases
     (tests pass a controllable one to step through escalation)."""
     store = build_store(settings)
-    push = PushSubscriptions(store, settings.push_allow_http_loopback, clock)
+    push = PushSubscriptions(
+        store, settings.push_allow_http_loopback, clock, settings.push_service_hosts
+    )
     recordings = RecordingService(store)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir

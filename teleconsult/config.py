@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from py_vapid import Vapid02
 from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
 from rooms.expiry import ExpiryRules
 from rooms.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
+from rooms.push import KNOWN_PUSH_SERVICES
 from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
@@ -68,6 +70,8 @@ class Settings:
     invited_specialists: int = MAX_INVITED_SPECIALISTS
     """INVITED_SPECIALISTS_PER_CONSULT: further specialists the assigned specialist may invite
     into one consult (a multi-disciplinary consult); must fit MAX_PARTICIPANTS_PER_CONSULT."""
+    push_service_hosts: tuple[str, ...] = KNOWN_PUSH_SERVICES
+    """PUSH_SERVICE_HOSTS: the push services (hosts, subdomains included) endpoints may point at."""
     push_allow_http_loopback: bool = False
     """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
     service); otherwise only https endpoints are accepted."""
@@ -190,6 +194,22 @@ def vapid_key_in(data_dir: Path) -> Vapid02:
     return vapid
 
 
+def _push_service_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("PUSH_SERVICE_HOSTS")
+    if raw is None or not raw.strip():
+        return KNOWN_PUSH_SERVICES
+    hosts = tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if host != "*" and not re.fullmatch(
+            r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", host
+        ):
+            raise ConfigError(
+                f"PUSH_SERVICE_HOSTS: {host!r} is not a host name (comma-separated, e.g. "
+                "fcm.googleapis.com,push.hospital.example; * allows any https host)"
+            )
+    return hosts
+
+
 def _vapid_subject(env: Mapping[str, str]) -> str:
     subject = env.get("VAPID_SUBJECT") or "mailto:teleconsult@localhost"
     if not subject.startswith(("mailto:", "https://")):
@@ -267,6 +287,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         vapid_subject=_vapid_subject(env),
         invited_specialists=invited,
         push_allow_http_loopback=(env.get("PUSH_ALLOW_HTTP_LOOPBACK") or "") in ("1", "true"),
+        push_service_hosts=_push_service_hosts(env),
         expiry=ExpiryRules(
             request_grace=_positive_seconds(env, "REQUEST_EXPIRES_AFTER_SECONDS", 2 * 3600),
             accepted_grace=_positive_seconds(env, "ACCEPTED_EXPIRES_AFTER_SECONDS", 24 * 3600),

@@ -211,7 +211,7 @@ async def test_the_vapid_key_is_made_once_kept_private_and_survives_a_restart(
 
 
 def _sub(**change: Any) -> dict[str, Any]:
-    sub = Browser().subscription("https://push.example.test/push/1")
+    sub = Browser().subscription("https://fcm.googleapis.com/fcm/send/test-1")
     for name, value in change.items():
         if name in ("p256dh", "auth"):
             sub["keys"][name] = value
@@ -225,6 +225,10 @@ def _sub(**change: Any) -> dict[str, Any]:
     [
         (_sub(endpoint="http://push.example.test/push/1"), "invalid_subscription"),
         (_sub(endpoint="ftp://127.0.0.1/push/1"), "invalid_subscription"),
+        # Not a known push service: the server would post into the hospital network (SSRF).
+        (_sub(endpoint="https://10.0.0.5/push/1"), "invalid_subscription"),
+        (_sub(endpoint="https://his.hospital.example/api/orders"), "invalid_subscription"),
+        (_sub(endpoint="https://fcm.googleapis.com.evil.example/x"), "invalid_subscription"),
         (_sub(p256dh=b64url(b"\x04" + bytes(10))), "invalid_subscription"),
         (_sub(auth=b64url(bytes(8))), "invalid_subscription"),
         (_sub(auth="not base64!"), "invalid_payload"),

@@ -6,7 +6,14 @@ import base64
 
 import pytest
 
-from rooms.push import MAX_ENDPOINT_CHARS, InvalidSubscription, check_endpoint, check_keys
+from rooms.push import (
+    KNOWN_PUSH_SERVICES,
+    MAX_ENDPOINT_CHARS,
+    InvalidSubscription,
+    check_endpoint,
+    check_keys,
+)
+from teleconsult.config import ConfigError, load_settings
 
 
 def b64(raw: bytes) -> str:
@@ -67,3 +74,51 @@ def test_keys_of_the_right_shape_are_accepted() -> None:
 def test_keys_of_the_wrong_shape_are_refused(p256dh: str, auth: str) -> None:
     with pytest.raises(InvalidSubscription):
         check_keys(p256dh, auth)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        "https://web.push.apple.com/QGx",
+        "https://wns2-par02p.notify.windows.com/w/?token=abc",  # a regional subdomain
+    ],
+)
+def test_the_known_push_services_are_accepted_by_default(url: str) -> None:
+    assert check_endpoint(url, allow_http_loopback=False) == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.5/push",  # an address inside the hospital network
+        "https://his.hospital.example/api/orders",
+        "https://fcm.googleapis.com.evil.example/x",  # a look-alike suffix
+        "https://evilfcm.googleapis.com/x",  # not a subdomain
+        "https://127.0.0.1/x",
+    ],
+)
+def test_https_endpoints_outside_the_push_services_are_refused(url: str) -> None:
+    with pytest.raises(InvalidSubscription, match="PUSH_SERVICE_HOSTS"):
+        check_endpoint(url, allow_http_loopback=True)
+
+
+def test_the_push_service_list_is_a_setting_and_star_allows_any_https_host() -> None:
+    assert load_settings({}).push_service_hosts == KNOWN_PUSH_SERVICES
+    hosts = load_settings({"PUSH_SERVICE_HOSTS": "push.hospital.example, FCM.googleapis.com."})
+    assert hosts.push_service_hosts == ("push.hospital.example", "fcm.googleapis.com")
+    own = "https://a.push.hospital.example/p/1"
+    assert check_endpoint(own, False, hosts.push_service_hosts) == own
+    with pytest.raises(InvalidSubscription):
+        check_endpoint("https://web.push.apple.com/x", False, hosts.push_service_hosts)
+    anyone = load_settings({"PUSH_SERVICE_HOSTS": "*"}).push_service_hosts
+    assert check_endpoint("https://10.0.0.5/p", False, anyone) == "https://10.0.0.5/p"
+
+
+@pytest.mark.parametrize(
+    "value", ["https://fcm.googleapis.com", "fcm", "a b.example", "-x.example"]
+)
+def test_a_push_service_entry_that_is_not_a_host_name_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="PUSH_SERVICE_HOSTS"):
+        load_settings({"PUSH_SERVICE_HOSTS": value})
