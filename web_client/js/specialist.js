@@ -115,6 +115,8 @@ function invitePanel(c) {
 }
 
 function invitedActions(c) {
+  // A finished consult's invitation is part of its record: nothing left to decline.
+  if (!JOINABLE.has(c.status)) return myActions(c);
   return [
     ...myActions(c),
     h('button', { type: 'button', dataset: { testid: 'invitation-decline' },
