@@ -19,8 +19,10 @@ Escalation stops as soon as the consult leaves `requested` (accepted, declined, 
 expired): nothing is due for it any more. Several due steps (a server that was down) are all
 returned, in order, each told only the people earlier steps did not reach.
 
-A reminder goes once to the assigned specialist and the booking doctor when an accepted consult
-(`accepted` or `waiting`) is within `reminder_before` of its scheduled time: due from
+A reminder goes once to the assigned specialist, the booking doctor and the specialists still
+invited into the consult (`rooms.invitations`; one who declined or was withdrawn is no longer in
+`invited_ids`) when an accepted consult (`accepted` or `waiting`) is within `reminder_before` of
+its scheduled time: due from
 `scheduled_at - reminder_before` (included) until `scheduled_at` (excluded); a reminder that
 would arrive after the scheduled time is dropped as noise.
 
@@ -49,7 +51,7 @@ class NoticeKind(StrEnum):
     SUPERVISORS = "supervisors"
     """Step 2: still nobody; the supervisors over the booking institution."""
     REMINDER = "reminder"
-    """Before the scheduled time: the assigned specialist and the booking doctor."""
+    """Before the scheduled time: the assigned specialist, the booking doctor, the invitees."""
 
 
 STEPS: tuple[NoticeKind, ...] = (
@@ -146,6 +148,13 @@ def _recipients_for(
     raise AssertionError(f"not an escalation step: {kind}")  # pragma: no cover
 
 
+def reminded(consult: Consult) -> tuple[int, ...]:
+    """Who a consult's reminder goes to: the assigned specialist, the booking doctor, then the
+    specialists invited into it (by id), each once."""
+    people = [r for r in (consult.specialist_id, consult.requesting_doctor_id) if r is not None]
+    return tuple(people + sorted(consult.invited_ids - set(people)))
+
+
 def due_notices(
     consult: Consult,
     now: datetime,
@@ -173,9 +182,7 @@ def due_notices(
         and NoticeKind.REMINDER not in sent
         and consult.scheduled_at - config.reminder_before <= now < consult.scheduled_at
     ):
-        recipients = tuple(
-            r for r in (consult.specialist_id, consult.requesting_doctor_id) if r is not None
-        )
+        recipients = reminded(consult)
         due.append(
             Notice(
                 consult.id,

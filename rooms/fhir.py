@@ -268,6 +268,17 @@ def consult_bundle(
                 "status": "accepted",
             },
             specialist_slot,
+            # Invited specialists of a multi-disciplinary consult: further consultants, optional
+            # to the appointment; an invitation stands until declined (which removes it).
+            *(
+                {
+                    "type": _participation("CON", "consultant"),
+                    "actor": practitioner(uid),
+                    "required": "optional",
+                    "status": "accepted",
+                }
+                for uid in sorted(consult.invited_ids)
+            ),
             {"actor": patient_ref, "required": "required", "status": "accepted"},
         ],
     }

@@ -8,7 +8,8 @@ goes out as:
 
 - live socket.io events: `consult-requested` to the specialists it reaches (steps 0 and 1),
   `consult-escalated` (every step, with who was told) to the booking institution, the booking
-  doctor and, for step 2, the supervisors; `consult-reminder` to the reminded people;
+  doctor and, for step 2, the supervisors; `consult-reminder` to the reminded people (the
+  assigned specialist, the booking doctor and the invited specialists);
 - a Web Push notification to every registered browser of those people (`signaling.push`).
 """
 
@@ -93,15 +94,22 @@ def push_messages(consult: Consult, notice: Notice) -> list[tuple[list[int], Pus
                 ),
             )
         ]
+    # The reminder: each side to the page it works in; invited specialists (everyone reminded
+    # but the assigned specialist and the booking doctor) to the specialist page, like the
+    # assigned specialist.
+    sides = (consult.specialist_id, consult.requesting_doctor_id)
+    invitees = [r for r in notice.recipients if r not in sides]
     messages = []
     for who, url in (
-        (consult.specialist_id, specialist_link(cid)),
-        (consult.requesting_doctor_id, f"/exam-room.html?consult={cid}"),
+        ([consult.specialist_id], specialist_link(cid)),
+        ([consult.requesting_doctor_id], f"/exam-room.html?consult={cid}"),
+        (invitees, specialist_link(cid)),
     ):
-        if who is not None and who in notice.recipients:
+        people = [r for r in who if r is not None and r in notice.recipients]
+        if people:
             messages.append(
                 (
-                    [who],
+                    people,
                     PushMessage(
                         kind=notice.kind.value,
                         consult_id=cid,

@@ -92,6 +92,10 @@ consults = Table(
     Index("ix_consults_institution", "requesting_institution_id"),
     Index("ix_consults_specialist", "specialist_id"),
     Index("ix_consults_specialty_status", "specialty", "status"),
+    # Statistics: the consults of some institutions requested in a time range.
+    Index("ix_consults_institution_requested", "requesting_institution_id", "requested_at"),
+    # The expiry and reminder scans: consults in some statuses scheduled before/around a time.
+    Index("ix_consults_status_scheduled", "status", "scheduled_at"),
 )
 
 audit_log = Table(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import FilePayload, Page, WebSocketRoute, expect
 
 from tests.e2e.browser import Client
 from tests.support.server import RunningServer
@@ -61,6 +61,87 @@ def open_call_link(client: Client, server: RunningServer, username: str, consult
 
 def unique_patient() -> str:
     return f"测试 E2E {uuid.uuid4().hex[:8]}"
+
+
+OBSTETRIC_INTAKE = {
+    "gestational_week": "33",
+    "bp_systolic": "152",
+    "bp_diastolic": "98",
+    "fetal_presentation": "cephalic",
+}
+"""Answers to every required field of the obstetric intake form."""
+
+
+def fill_intake(room: Page, intake: Mapping[str, str]) -> None:
+    """Answer intake fields by their key (`intake-<key>`): choose in a select, type otherwise."""
+    for key, value in intake.items():
+        field = room.get_by_test_id(f"intake-{key}")
+        if field.evaluate("(el) => el.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+
+
+def fill_booking(
+    room: Page,
+    patient: str,
+    *,
+    specialty: str = "obstetrics",
+    reason: str = "妊娠期高血压 请产科会诊",
+    sex: str | None = None,
+    age: int | None = None,
+    summary: str | None = None,
+    intake: Mapping[str, str] = OBSTETRIC_INTAKE,
+    files: Sequence[FilePayload] = (),
+) -> None:
+    """Fill the exam room's booking form (without sending it); the fields left None keep the
+    form's defaults. The specialty is chosen before the intake, whose form it brings."""
+    room.get_by_test_id("book-patient-name").fill(patient)
+    if sex is not None:
+        room.get_by_test_id("book-patient-sex").select_option(sex)
+    if age is not None:
+        room.get_by_test_id("book-patient-age").fill(str(age))
+    if summary is not None:
+        room.get_by_test_id("book-summary").fill(summary)
+    room.get_by_test_id("book-specialty").select_option(specialty)
+    room.get_by_test_id("book-reason").fill(reason)
+    fill_intake(room, intake)
+    if files:
+        room.get_by_test_id("book-files").set_input_files(list(files))
+
+
+def submit_booking(room: Page, patient: str) -> None:
+    """Send the booking form; the exam room confirms the booking by the patient's name."""
+    room.get_by_test_id("book-submit").click()
+    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+
+
+def book(
+    room: Page,
+    patient: str,
+    *,
+    specialty: str = "obstetrics",
+    reason: str = "妊娠期高血压 请产科会诊",
+    sex: str | None = None,
+    age: int | None = None,
+    summary: str | None = None,
+    intake: Mapping[str, str] = OBSTETRIC_INTAKE,
+    files: Sequence[FilePayload] = (),
+) -> None:
+    """Book a consult through the exam room's form, as the doctor does (`fill_booking`), and
+    wait until the page confirms it."""
+    fill_booking(
+        room,
+        patient,
+        specialty=specialty,
+        reason=reason,
+        sex=sex,
+        age=age,
+        summary=summary,
+        intake=intake,
+        files=files,
+    )
+    submit_booking(room, patient)
 
 
 def wait_for_remote_video(pages: list[Page], within_s: float) -> None:

@@ -10,8 +10,11 @@ from playwright.sync_api import expect
 from tests.e2e.browser import Client
 from tests.e2e.flows import (
     cuttable_sockets,
+    fill_booking,
+    fill_intake,
     open_call_link,
     sign_in,
+    submit_booking,
     unique_patient,
     wait_for_remote_video,
     wait_until_live,
@@ -33,12 +36,15 @@ def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
     room = sign_in(exam_room, server, "doctor.a")
     phone = sign_in(specialist, server, "obstetrician")
     patient = unique_patient()
-    room.get_by_test_id("book-patient-name").fill(patient)
-    room.get_by_test_id("book-patient-sex").select_option("female")
-    room.get_by_test_id("book-patient-age").fill("31")
-    room.get_by_test_id("book-summary").fill("孕 34 周 血压 150/96")
-    room.get_by_test_id("book-specialty").select_option("obstetrics")
-    room.get_by_test_id("book-reason").fill("妊娠期高血压 请产科会诊")
+    fill_booking(
+        room,
+        patient,
+        sex="female",
+        age=31,
+        summary="孕 34 周 血压 150/96",
+        reason="妊娠期高血压 请产科会诊",
+        intake={},
+    )
     # The obstetric intake form: the browser refuses a missing gestational week itself ...
     week = room.get_by_test_id("intake-gestational_week")
     expect(week).to_have_attribute("required", "")
@@ -52,12 +58,16 @@ def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
     expect(week).to_have_attribute("aria-invalid", "true")
     # Chromium logs the deliberate 422 as a failed resource load.
     exam_room.page_errors = [e for e in exam_room.page_errors if "422" not in e]
-    week.fill("34")
-    room.get_by_test_id("intake-bp_systolic").fill("150")
-    room.get_by_test_id("intake-bp_diastolic").fill("96")
-    room.get_by_test_id("intake-fetal_presentation").select_option("cephalic")
-    room.get_by_test_id("book-submit").click()
-    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+    fill_intake(
+        room,
+        {
+            "gestational_week": "34",
+            "bp_systolic": "150",
+            "bp_diastolic": "96",
+            "fetal_presentation": "cephalic",
+        },
+    )
+    submit_booking(room, patient)
 
     request_card = (
         phone.get_by_test_id("incoming-list")

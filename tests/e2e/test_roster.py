@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import sign_in, unique_patient
+from tests.e2e.flows import book, sign_in, unique_patient
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -70,13 +70,14 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
     specialist.page_errors = [e for e in specialist.page_errors if "push" not in e.lower()]
 
     patient = unique_patient()
-    room.get_by_test_id("book-patient-name").fill(patient)
-    room.get_by_test_id("book-patient-sex").select_option("male")
-    room.get_by_test_id("book-specialty").select_option("paediatrics")
-    room.get_by_test_id("book-reason").fill("发热三天 请儿科会诊")
-    room.get_by_test_id("intake-weight_kg").fill("12.5")
-    room.get_by_test_id("book-submit").click()
-    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
+    book(
+        room,
+        patient,
+        sex="male",
+        specialty="paediatrics",
+        reason="发热三天 请儿科会诊",
+        intake={"weight_kg": "12.5"},
+    )
 
     request_card = (
         phone.get_by_test_id("incoming-list")

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import HOME, sign_in, unique_patient, wait_for_remote_video
+from tests.e2e.flows import HOME, book, sign_in, unique_patient, wait_for_remote_video
 from tests.e2e.test_attachments import THUMBNAIL_DECODED
 from tests.e2e.test_relay_recording import (
     MARK_STREAMS,
@@ -75,21 +75,20 @@ LISTED_IDS = """() => [...document.querySelectorAll('[data-testid="consult-item"
 
 
 def book_with_intake(room: Page, patient: str) -> None:
-    room.get_by_test_id("book-patient-name").fill(patient)
-    room.get_by_test_id("book-patient-sex").select_option("female")
-    room.get_by_test_id("book-patient-age").fill("29")
-    room.get_by_test_id("book-summary").fill("孕 33 周 血压 152/98")
-    room.get_by_test_id("book-specialty").select_option("obstetrics")
-    room.get_by_test_id("book-reason").fill("妊娠期高血压 请产科会诊")
-    room.get_by_test_id("intake-gestational_week").fill("33")
-    room.get_by_test_id("intake-bp_systolic").fill("152")
-    room.get_by_test_id("intake-bp_diastolic").fill("98")
-    room.get_by_test_id("intake-fetal_presentation").select_option("cephalic")
-    room.get_by_test_id("book-files").set_input_files(
-        [{"name": "B超 33周.png", "mimeType": "image/png", "buffer": png(320, 240)}]
+    book(
+        room,
+        patient,
+        sex="female",
+        age=29,
+        summary="孕 33 周 血压 152/98",
+        intake={
+            "gestational_week": "33",
+            "bp_systolic": "152",
+            "bp_diastolic": "98",
+            "fetal_presentation": "cephalic",
+        },
+        files=[{"name": "B超 33周.png", "mimeType": "image/png", "buffer": png(320, 240)}],
     )
-    room.get_by_test_id("book-submit").click()
-    expect(room.get_by_test_id("book-message")).to_contain_text(patient)
     expect(room.get_by_test_id("upload-item")).to_have_attribute("data-state", "done")
 
 

@@ -3,7 +3,8 @@
 Nobody accepts: step 1 goes out exactly `ESCALATE_AFTER_SECONDS` after booking (not before),
 step 2 another period later; the booking doctor sees each step live and the audit trail has
 them; ticking again, restarting or a second process never sends a step twice. Accepting stops
-escalation. The reminder goes once before the scheduled time. Bad roster input is refused.
+escalation. The reminder goes once before the scheduled time, to the invited specialists too.
+Bad roster input is refused.
 """
 
 from __future__ import annotations
@@ -172,10 +173,23 @@ async def test_the_reminder_goes_once_before_the_scheduled_time(
 ) -> None:
     doctor = await connected(server, people, "doctor.a")
     specialist = await connected(server, people, "obstetrician")
+    invitee = await connected(server, people, "paediatrician")
+    declined = await connected(server, people, "obstetrician2")
     scheduled = T0 + timedelta(hours=1)
     cid = (await server.book(scheduled_at=scheduled))["id"]
+    assigned = await server.token("obstetrician")
+    status, _ = await server.request("POST", f"/api/consults/{cid}/accept", {}, token=assigned)
+    assert status == 200
+    for colleague in ("paediatrician", "obstetrician2"):
+        body = {"specialist_id": await server.user_id(colleague)}
+        status, _ = await server.request(
+            "POST", f"/api/consults/{cid}/invitations", body, token=assigned
+        )
+        assert status == 201
     status, _ = await server.request(
-        "POST", f"/api/consults/{cid}/accept", {}, token=await server.token("obstetrician")
+        "DELETE",
+        f"/api/consults/{cid}/invitations/{await server.user_id('obstetrician2')}",
+        token=await server.token("obstetrician2"),
     )
     assert status == 200
     reminder_at = scheduled - timedelta(minutes=15)
@@ -185,9 +199,10 @@ async def test_the_reminder_goes_once_before_the_scheduled_time(
     assert [c.notice.kind.value for c in await tick(server)] == ["reminder"]
     server.clock.advance(timedelta(minutes=5))
     assert await tick(server) == []
-    for person in (doctor, specialist):
+    for person in (doctor, specialist, invitee):
         await eventually(lambda p=person: p.events_named("consult-reminder"))
         assert [e["consult_id"] for e in person.events_named("consult-reminder")] == [cid]
+    assert declined.events_named("consult-reminder") == [], "declined: no longer reminded"
 
 
 BAD_SHIFTS = [

@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     NOON,
     OBSTETRICIAN,
     OBSTETRICIAN_2,
+    PAEDIATRICIAN,
     SUPERVISOR,
     consult_in,
 )
@@ -159,6 +160,20 @@ def test_the_reminder_is_due_from_reminder_before_until_the_scheduled_time() -> 
     assert reminder.recipients == (OBSTETRICIAN.id, DOCTOR_A.id)
     assert due(accepted, accepted.scheduled_at - TICK) != []
     assert due(accepted, accepted.scheduled_at) == [], "a reminder after the time is noise"
+
+
+def test_the_reminder_also_goes_to_the_specialists_still_invited() -> None:
+    accepted = replace(
+        consult_in(ConsultStatus.ACCEPTED),
+        scheduled_at=NOON + timedelta(hours=2),
+        invited_ids=frozenset({PAEDIATRICIAN.id, OBS3.id}),
+    )
+    at = accepted.scheduled_at - CONFIG.reminder_before
+    [reminder] = due(accepted, at)
+    assert reminder.recipients == (OBSTETRICIAN.id, DOCTOR_A.id, PAEDIATRICIAN.id, OBS3.id)
+    declined = replace(accepted, invited_ids=frozenset({OBS3.id}))
+    [reminder] = due(declined, at)
+    assert reminder.recipients == (OBSTETRICIAN.id, DOCTOR_A.id, OBS3.id), "declined: not told"
 
 
 def test_the_reminder_goes_once() -> None:

@@ -40,6 +40,7 @@ from tests.unit.fakes import (
     INSTITUTIONS,
     NOON,
     OBSTETRICIAN,
+    OBSTETRICIAN_2,
     PAEDIATRICIAN,
     SUPERVISOR,
     InMemoryStore,
@@ -249,6 +250,40 @@ def test_invited_specialists_are_further_consultants_of_the_encounter() -> None:
         for p in encounter["participant"]
     ]
     assert roles == [("REF", "Dr A"), ("CON", "Obstetrician"), ("CON", "Paediatrician")]
+
+
+def test_invited_specialists_are_optional_consultants_of_the_appointment() -> None:
+    consult = replace(
+        consult_in(S.ACCEPTED),
+        patient=PatientSummary("P", Sex.FEMALE),
+        invited_ids=frozenset({PAEDIATRICIAN.id, OBSTETRICIAN_2.id}),
+    )
+    bundle = consult_bundle(consult, PEOPLE, INSTITUTIONS, [], [], BASE, NOON)
+    validate(bundle)
+    (appointment,) = resources(bundle, "Appointment")
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    slots = [
+        (
+            p["type"][0]["coding"][0]["code"] if "type" in p else None,
+            by_url[p["actor"]["reference"]]["resourceType"],
+            by_url[p["actor"]["reference"]].get("name", [{}])[0].get("text"),
+            p["required"],
+            p["status"],
+        )
+        for p in appointment["participant"]
+    ]
+    assert slots == [
+        ("REF", "Practitioner", "Dr A", "required", "accepted"),
+        ("CON", "Practitioner", "Obstetrician", "required", "accepted"),
+        ("CON", "Practitioner", "Paediatrician", "optional", "accepted"),
+        ("CON", "Practitioner", "Obstetrician 2", "optional", "accepted"),
+        (None, "Patient", "P", "required", "accepted"),
+    ]
+    # Each invitee is one Practitioner, shared with the Encounter's participants.
+    (encounter,) = resources(bundle, "Encounter")
+    assert [p["actor"] for p in appointment["participant"][2:4]] == [
+        p["individual"] for p in encounter["participant"][2:]
+    ]
 
 
 def test_appointment_names_doctor_specialist_and_patient() -> None:

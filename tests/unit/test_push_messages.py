@@ -12,7 +12,15 @@ from rooms.escalation import Notice, NoticeKind
 from rooms.lifecycle import ConsultStatus
 from signaling.duty import push_messages
 from signaling.invitations_api import invited_push
-from tests.unit.fakes import DOCTOR_A, NOON, OBSTETRICIAN, SUPERVISOR, consult_in
+from tests.unit.fakes import (
+    DOCTOR_A,
+    NOON,
+    OBSTETRICIAN,
+    OBSTETRICIAN_2,
+    PAEDIATRICIAN,
+    SUPERVISOR,
+    consult_in,
+)
 
 CONSULT = replace(
     consult_in(ConsultStatus.REQUESTED, specialist_id=None),
@@ -43,6 +51,21 @@ def test_a_reminder_sends_each_side_to_its_own_page() -> None:
     assert [(who, m.url) for who, m in push_messages(accepted, notice)] == [
         ([OBSTETRICIAN.id], f"/specialist.html?consult={CID}"),
         ([DOCTOR_A.id], f"/exam-room.html?consult={CID}"),
+    ]
+
+
+def test_a_reminder_sends_the_invited_specialists_to_the_specialist_page() -> None:
+    accepted = replace(
+        consult_in(ConsultStatus.ACCEPTED),
+        scheduled_at=NOON + timedelta(hours=1),
+        invited_ids=frozenset({PAEDIATRICIAN.id, OBSTETRICIAN_2.id}),
+    )
+    recipients = (OBSTETRICIAN.id, DOCTOR_A.id, OBSTETRICIAN_2.id, PAEDIATRICIAN.id)
+    notice = Notice(CID, NoticeKind.REMINDER, NOON, recipients)
+    assert [(who, m.url) for who, m in push_messages(accepted, notice)] == [
+        ([OBSTETRICIAN.id], f"/specialist.html?consult={CID}"),
+        ([DOCTOR_A.id], f"/exam-room.html?consult={CID}"),
+        ([OBSTETRICIAN_2.id, PAEDIATRICIAN.id], f"/specialist.html?consult={CID}"),
     ]
 
 
