@@ -28,6 +28,20 @@ def consult_channel(consult_id: str) -> str:
     return f"consult:{consult_id}"
 
 
+def party_channels(consult: Consult) -> list[str]:
+    """The channels of everyone taking part in a consult: its room, the booking institution,
+    the requesting doctor, the specialist (once assigned) and the invited specialists."""
+    rooms = [
+        consult_channel(consult.id),
+        institution_channel(consult.requesting_institution_id),
+        user_channel(consult.requesting_doctor_id),
+    ]
+    if consult.specialist_id is not None:
+        rooms.append(user_channel(consult.specialist_id))
+    rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
+    return rooms
+
+
 class ConsultHub:
     def __init__(self, sio: socketio.AsyncServer, store: ConsultStore) -> None:
         self.sio = sio
@@ -40,15 +54,7 @@ class ConsultHub:
         """
         view = await Directory(self.store).consult_out(consult)
         payload = {"consult": view.model_dump(mode="json")}
-        rooms = [
-            consult_channel(consult.id),
-            institution_channel(consult.requesting_institution_id),
-            user_channel(consult.requesting_doctor_id),
-        ]
-        if consult.specialist_id is not None:
-            rooms.append(user_channel(consult.specialist_id))
-        rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
-        await self.sio.emit("consult-state", payload, to=rooms)
+        await self.sio.emit("consult-state", payload, to=party_channels(consult))
         return view
 
     async def specialist_invited(self, consult: Consult, specialist_id: int) -> ConsultOut:
@@ -102,15 +108,8 @@ class ConsultHub:
         """Tell everyone who may see the consult's attachments of a new one: the consult room,
         the booking institution, and the specialist (or, while the request is open, every
         specialist of the specialty, who saw it in `consult-requested`)."""
-        rooms = [
-            consult_channel(consult.id),
-            institution_channel(consult.requesting_institution_id),
-            user_channel(consult.requesting_doctor_id),
-        ]
-        if consult.specialist_id is not None:
-            rooms.append(user_channel(consult.specialist_id))
-            rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
-        else:
+        rooms = party_channels(consult)
+        if consult.specialist_id is None:
             specialists = await self.store.list_users(Role.SPECIALIST, consult.specialty)
             rooms.extend(user_channel(s.id) for s in specialists if s.active)
         await self.sio.emit("attachment-added", payload, to=rooms)
