@@ -218,10 +218,11 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         current_consult = moved or consult
         if self.media is not None:
             current_consult = await self.media.joined(current_consult, sid, user)
+        directory = Directory(self.ctx.service.store)
         if current_consult is not consult:
             out = await self.hub.consult_changed(current_consult)
         else:
-            out = await Directory(self.ctx.service.store).consult_out(current_consult)
+            out = await directory.consult_out(current_consult)
         ack: Ack = {
             "ok": True,
             "peer_id": sid,
@@ -236,9 +237,8 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             ack.update(self.media.path_view(current_consult))
             ack["recording"] = self.media.recording_view(consult.id)
         if self.ctx.notes is not None:
-            store = self.ctx.service.store
             found = await self.ctx.notes.store.list_notes(consult.id)
-            ack["notes"] = [n.model_dump(mode="json") for n in await notes_out(store, found)]
+            ack["notes"] = [n.model_dump(mode="json") for n in await notes_out(directory, found)]
         return ack
 
     @acknowledged
@@ -363,7 +363,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before taking notes", 409)
         started = self.media.recording_started_at(event.consult_id) if self.media else None
         note = await notes.add(user, event.consult_id, event.text, started)
-        (out,) = await notes_out(self.ctx.service.store, [note])
+        (out,) = await notes_out(Directory(self.ctx.service.store), [note])
         view = out.model_dump(mode="json")
         await self.emit(
             "note-added",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from rooms.notes import Note, NoteService
-from rooms.ports import ConsultStore
 from signaling import errors
 from signaling.context import Signaling
 from signaling.errors import ApiError
@@ -24,9 +23,8 @@ def note_service(ctx: Signaling) -> NoteService:
     return ctx.notes
 
 
-async def notes_out(store: ConsultStore, notes: list[Note]) -> list[NoteOut]:
+async def notes_out(directory: Directory, notes: list[Note]) -> list[NoteOut]:
     """Notes as the client sees them, each author's name resolved."""
-    directory = Directory(store)
     return [
         NoteOut(
             id=note.id,
@@ -50,4 +48,4 @@ async def list_notes(request: web.Request) -> web.Response:
     user = await current_user(request)
     ctx = request.app[SIGNALING]
     found = await note_service(ctx).list(user, consult_id_of(request))
-    return json_response(NoteListOut(notes=await notes_out(ctx.service.store, found)))
+    return json_response(NoteListOut(notes=await notes_out(Directory(ctx.service.store), found)))

@@ -37,8 +37,8 @@ def review_service(ctx: Signaling) -> ReviewService:
     return ctx.review
 
 
-async def timeline_out(directory: Directory, ctx: Signaling, timeline: Timeline) -> TimelineOut:
-    notes = await notes_out(ctx.service.store, [m.note for m in timeline.markers])
+async def timeline_out(directory: Directory, timeline: Timeline) -> TimelineOut:
+    notes = await notes_out(directory, [m.note for m in timeline.markers])
     return TimelineOut(
         duration_s=round(timeline.duration_s, 3),
         sessions=[
@@ -92,7 +92,7 @@ async def open_review(request: web.Request) -> web.Response:
     return json_response(
         ReviewOut(
             consult=await directory.consult_out(review.consult),
-            timeline=await timeline_out(directory, ctx, review.timeline),
+            timeline=await timeline_out(directory, review.timeline),
         )
     )
 
