@@ -6,7 +6,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -149,17 +149,27 @@ def _report_timezone(env: Mapping[str, str]) -> ZoneInfo:
         raise ConfigError(f"REPORT_TIMEZONE: {exc}") from None
 
 
+def _kept_secret(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The secret kept in `path`, made by `make` and written (mode 0600) on first use; if
+    another process writes it first, theirs."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = make()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secret)
+            return secret
+    return path.read_bytes()
+
+
 def jwt_secret_in(data_dir: Path) -> str:
     """The JWT secret kept in the data directory, created (mode 0600) on first use."""
-    path = data_dir / "jwt_secret"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret)
-    return secret
+    secret = _kept_secret(data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48).encode())
+    return secret.decode().strip()
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -174,24 +184,18 @@ VAPID_KEY_FILE = "vapid_private_key.pem"
 
 def vapid_key_in(data_dir: Path) -> Vapid02:
     """The server's VAPID key pair kept in the data directory, created (mode 0600) on first use."""
-    path = data_dir / VAPID_KEY_FILE
-    if path.exists():
-        return Vapid02.from_pem(path.read_bytes())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    vapid = Vapid02()
-    vapid.generate_keys()
-    pem = vapid.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return Vapid02.from_pem(path.read_bytes())
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    return vapid
+
+    def new_pem() -> bytes:
+        vapid = Vapid02()
+        vapid.generate_keys()
+        pem: bytes = vapid.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return pem
+
+    return Vapid02.from_pem(_kept_secret(data_dir / VAPID_KEY_FILE, new_pem))
 
 
 def _push_service_hosts(env: Mapping[str, str]) -> tuple[str, ...]:
