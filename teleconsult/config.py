@@ -222,10 +222,7 @@ def _vapid_subject(env: Mapping[str, str]) -> str:
 
 
 def _positive_seconds(env: Mapping[str, str], name: str, default: int) -> timedelta:
-    value = _int(env, name, default)
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return timedelta(seconds=value)
+    return timedelta(seconds=_positive(env, name, default))
 
 
 def _invited_specialists(env: Mapping[str, str], max_participants: int) -> int:
