@@ -26,7 +26,15 @@ from rooms.ports import ConsultStore
 from signaling import errors
 from signaling.context import Signaling
 from signaling.errors import ApiError
-from signaling.rest import HUB, SIGNALING, api, consult_id_of, current_user, json_response
+from signaling.rest import (
+    HUB,
+    SIGNALING,
+    api,
+    consult_id_of,
+    current_user,
+    hex_id_of,
+    json_response,
+)
 from signaling.schemas import AttachmentAddedEvent, AttachmentListOut, AttachmentOut
 from signaling.views import Directory
 
@@ -48,13 +56,6 @@ def attachment_service(ctx: Signaling) -> AttachmentService:
     if ctx.attachments is None:
         raise ApiError(errors.INTERNAL, "this server was built without attachments", 500)
     return ctx.attachments
-
-
-def attachment_id_of(request: web.Request) -> str:
-    attachment_id = request.match_info["attachment_id"]
-    if len(attachment_id) != 32 or any(c not in "0123456789abcdef" for c in attachment_id):
-        raise ApiError("not_found", f"no attachment {attachment_id[:40]}", 404)
-    return attachment_id
 
 
 def content_url(attachment: Attachment) -> str:
@@ -192,7 +193,7 @@ async def list_attachments(request: web.Request) -> web.Response:
 async def attachment_content(request: web.Request) -> web.StreamResponse:
     user = await current_user(request)
     service = attachment_service(request.app[SIGNALING])
-    attachment = await service.open(user, attachment_id_of(request))
+    attachment = await service.open(user, hex_id_of(request, "attachment"))
     response = web.StreamResponse(
         status=200,
         headers={

@@ -16,7 +16,7 @@ from signaling import errors
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.ranges import UnsatisfiableRange, parse_range
-from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response
+from signaling.rest import SIGNALING, api, consult_id_of, current_user, hex_id_of, json_response
 from signaling.schemas import PlaybackOut, RecordingListOut, RecordingOut
 from signaling.views import Directory
 
@@ -32,13 +32,6 @@ def _recordings(ctx: Signaling) -> RecordingService:
     if ctx.recordings is None:
         raise ApiError(errors.RELAY_UNAVAILABLE, "this server does not record", 503)
     return ctx.recordings
-
-
-def recording_id_of(request: web.Request) -> str:
-    recording_id = request.match_info["recording_id"]
-    if len(recording_id) != 32 or any(c not in "0123456789abcdef" for c in recording_id):
-        raise ApiError("not_found", f"no recording {recording_id[:40]}", 404)
-    return recording_id
 
 
 async def recording_out(directory: Directory, rec: Recording) -> RecordingOut:
@@ -86,7 +79,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 async def grant_playback(request: web.Request) -> web.Response:
     user = await current_user(request)
     ctx = request.app[SIGNALING]
-    recording = await _recordings(ctx).grant_playback(user, recording_id_of(request))
+    recording = await _recordings(ctx).grant_playback(user, hex_id_of(request, "recording"))
     assert ctx.playback is not None
     token, expires = ctx.playback.issue(user, recording.id)
     url = f"/api/recordings/{recording.id}/media?access={token}"
@@ -105,7 +98,7 @@ async def recording_media(request: web.Request) -> web.StreamResponse:
     recordings = _recordings(ctx)
     if ctx.playback is None or ctx.recording_files is None:
         raise ApiError(errors.RELAY_UNAVAILABLE, "this server does not serve recordings", 503)
-    recording_id = recording_id_of(request)
+    recording_id = hex_id_of(request, "recording")
     user_id = ctx.playback.verify(request.query.get("access"), recording_id)
     user = await ctx.service.store.get_user(user_id)
     if user is None or not user.active:

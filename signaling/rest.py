@@ -150,6 +150,14 @@ def consult_id_of(request: web.Request) -> str:
     return request.match_info["consult_id"]
 
 
+def hex_id_of(request: web.Request, kind: str) -> str:
+    """The 32-hex-digit id in the path parameter `<kind>_id`; `not_found` for anything else."""
+    found = request.match_info[f"{kind}_id"]
+    if len(found) != 32 or any(c not in "0123456789abcdef" for c in found):
+        raise ApiError("not_found", f"no {kind} {found[:40]}", 404)
+    return found
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as `{code, message}` with the status that fits it."""
