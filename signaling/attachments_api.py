@@ -24,7 +24,7 @@ from rooms.attachments import (
 )
 from rooms.ports import ConsultStore
 from signaling import errors
-from signaling.context import Signaling
+from signaling.context import Signaling, built_with
 from signaling.errors import ApiError
 from signaling.rest import (
     HUB,
@@ -53,9 +53,7 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 
 
 def attachment_service(ctx: Signaling) -> AttachmentService:
-    if ctx.attachments is None:
-        raise ApiError(errors.INTERNAL, "this server was built without attachments", 500)
-    return ctx.attachments
+    return built_with(ctx.attachments, "attachments")
 
 
 def content_url(attachment: Attachment) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from rooms.attachments import AttachmentService
@@ -25,6 +26,16 @@ from signaling.limits import Limits
 from signaling.presence import PresenceRegistry
 from signaling.push import WebPushSender
 from signaling.ratelimit import RateLimiter
+
+T = TypeVar("T")
+
+
+def built_with(part: T | None, what: str) -> T:
+    """A part of the server that may be left out (`Signaling`'s optional fields);
+    `ApiError` (500) naming `what` on a server built without it."""
+    if part is None:
+        raise ApiError(errors.INTERNAL, f"this server was built without {what}", 500)
+    return part
 
 
 @dataclass

@@ -11,7 +11,7 @@ from rooms.escalation import STEPS
 from rooms.people import Specialty
 from rooms.roster import Shift
 from signaling import errors
-from signaling.context import Signaling
+from signaling.context import Signaling, built_with
 from signaling.errors import ApiError
 from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response, parse_body
 from signaling.schemas import (
@@ -32,21 +32,16 @@ DEFAULT_ROSTER_WINDOW = timedelta(days=7)
 
 
 def _roster(ctx: Signaling) -> RosterService:
-    if ctx.roster is None:
-        raise ApiError(errors.INTERNAL, "this server was built without a duty roster", 500)
-    return ctx.roster
+    return built_with(ctx.roster, "a duty roster")
 
 
 def _escalation(ctx: Signaling) -> EscalationService:
-    if ctx.escalation is None:
-        raise ApiError(errors.INTERNAL, "this server was built without escalation", 500)
-    return ctx.escalation
+    return built_with(ctx.escalation, "escalation")
 
 
 def _push(ctx: Signaling) -> PushSubscriptions:
-    if ctx.push is None or ctx.pusher is None:
-        raise ApiError(errors.INTERNAL, "this server was built without Web Push", 500)
-    return ctx.push
+    built_with(ctx.pusher, "Web Push")  # subscriptions are of no use without a sender
+    return built_with(ctx.push, "Web Push")
 
 
 async def _shift_out(directory: Directory, shift: Shift) -> ShiftOut:

@@ -17,9 +17,8 @@ from aiohttp import web
 from rooms.consult import Consult
 from rooms.invitations import InvitationService
 from signaling import errors
-from signaling.context import Signaling
+from signaling.context import Signaling, built_with
 from signaling.duty import SPECIALTY_NAMES, specialist_link
-from signaling.errors import ApiError
 from signaling.events import ConsultEvents
 from signaling.push import PushMessage
 from signaling.rest import (
@@ -40,9 +39,7 @@ EVENTS = web.AppKey("events", ConsultEvents)
 
 
 def invitation_service(ctx: Signaling) -> InvitationService:
-    if ctx.invitations is None:
-        raise ApiError(errors.INTERNAL, "this server was built without invitations", 500)
-    return ctx.invitations
+    return built_with(ctx.invitations, "invitations")
 
 
 def invited_push(consult: Consult) -> PushMessage:

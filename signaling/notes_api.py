@@ -9,18 +9,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from rooms.notes import Note, NoteService
-from signaling import errors
-from signaling.context import Signaling
-from signaling.errors import ApiError
+from signaling.context import Signaling, built_with
 from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response
 from signaling.schemas import NoteListOut, NoteOut
 from signaling.views import Directory
 
 
 def note_service(ctx: Signaling) -> NoteService:
-    if ctx.notes is None:
-        raise ApiError(errors.INTERNAL, "this server was built without notes", 500)
-    return ctx.notes
+    return built_with(ctx.notes, "notes")
 
 
 async def notes_out(directory: Directory, notes: list[Note]) -> list[NoteOut]:

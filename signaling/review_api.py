@@ -11,8 +11,7 @@ from aiohttp import web
 from rooms.institutions import InstitutionTree
 from rooms.review import Comment, ReviewService, Timeline
 from signaling import errors
-from signaling.context import Signaling
-from signaling.errors import ApiError
+from signaling.context import Signaling, built_with
 from signaling.notes_api import notes_out
 from signaling.recordings_api import recording_out
 from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response, parse_body
@@ -32,9 +31,7 @@ from signaling.views import Directory
 
 
 def review_service(ctx: Signaling) -> ReviewService:
-    if ctx.review is None:
-        raise ApiError(errors.INTERNAL, "this server was built without supervisor review", 500)
-    return ctx.review
+    return built_with(ctx.review, "supervisor review")
 
 
 async def timeline_out(directory: Directory, timeline: Timeline) -> TimelineOut:
