@@ -83,14 +83,16 @@ class RosterService:
         tree = await institution_tree(self.store)
         ensure_permitted_on_staff(user, Action.VIEW_ROSTER, user.institution_id, tree)
         shifts = await self.store.shifts_between(start, end, specialty)
-        visible = []
-        for shift in shifts:
-            specialist = await self.store.get_user(shift.specialist_id)
-            if specialist is not None and is_permitted_on_staff(
-                user, Action.VIEW_ROSTER, specialist.institution_id, tree
-            ):
-                visible.append(shift)
-        return visible
+        if not shifts:
+            return []
+        # One query for the people, not one per shift (two months of shifts are hundreds).
+        home = {u.id: u.institution_id for u in await self.store.list_users()}
+        return [
+            shift
+            for shift in shifts
+            if shift.specialist_id in home
+            and is_permitted_on_staff(user, Action.VIEW_ROSTER, home[shift.specialist_id], tree)
+        ]
 
     async def add(
         self,
