@@ -476,19 +476,22 @@ class SqlConsultStore:
         )
 
     async def consults_for_statistics(
-        self, institution_ids: frozenset[int], since: datetime, until: datetime
+        self,
+        institution_ids: frozenset[int],
+        since: datetime,
+        until: datetime,
+        specialty: Specialty | None = None,
     ) -> list[Consult]:
         if not institution_ids:
             return []
-        stmt = (
-            select(consults)
-            .where(
-                consults.c.requesting_institution_id.in_(sorted(institution_ids)),
-                consults.c.requested_at >= since,
-                consults.c.requested_at < until,
-            )
-            .order_by(consults.c.requested_at, consults.c.id)
+        stmt = select(consults).where(
+            consults.c.requesting_institution_id.in_(sorted(institution_ids)),
+            consults.c.requested_at >= since,
+            consults.c.requested_at < until,
         )
+        if specialty is not None:
+            stmt = stmt.where(consults.c.specialty == specialty.value)
+        stmt = stmt.order_by(consults.c.requested_at, consults.c.id)
         async with self.engine.connect() as conn:
             return await _consults(conn, list((await conn.execute(stmt)).all()))
 
