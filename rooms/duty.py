@@ -41,7 +41,7 @@ from rooms.push import (
     check_keys,
 )
 from rooms.roster import MAX_SHIFT, InvalidShift, Shift, check_shift
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.service import Clock, institution_tree, load_permitted, utc_now
 
 SCAN_LIMIT = 500
 """Most consults one tick looks at per kind (open requests, consults near their time), the most
@@ -72,9 +72,6 @@ class RosterService:
         self.store = store
         self.clock = clock
 
-    async def _tree(self) -> InstitutionTree:
-        return InstitutionTree(await self.store.institutions())
-
     async def list(
         self, user: User, start: datetime, end: datetime, specialty: Specialty | None = None
     ) -> list[Shift]:
@@ -83,17 +80,19 @@ class RosterService:
             raise InvalidShift(
                 "bad_window", f"list at most {MAX_ROSTER_SPAN.days} days, end after start"
             )
-        tree = await self._tree()
+        tree = await institution_tree(self.store)
         ensure_permitted_on_staff(user, Action.VIEW_ROSTER, user.institution_id, tree)
         shifts = await self.store.shifts_between(start, end, specialty)
-        visible = []
-        for shift in shifts:
-            specialist = await self.store.get_user(shift.specialist_id)
-            if specialist is not None and is_permitted_on_staff(
-                user, Action.VIEW_ROSTER, specialist.institution_id, tree
-            ):
-                visible.append(shift)
-        return visible
+        if not shifts:
+            return []
+        # One query for the people, not one per shift (two months of shifts are hundreds).
+        home = {u.id: u.institution_id for u in await self.store.list_users()}
+        return [
+            shift
+            for shift in shifts
+            if shift.specialist_id in home
+            and is_permitted_on_staff(user, Action.VIEW_ROSTER, home[shift.specialist_id], tree)
+        ]
 
     async def add(
         self,
@@ -109,9 +108,8 @@ class RosterService:
             Shift(Shift.new_id(), specialist_id, specialty, start, end, tier), specialist
         )
         assert specialist is not None  # check_shift refuses a missing specialist
-        ensure_permitted_on_staff(
-            user, Action.MANAGE_ROSTER, specialist.institution_id, await self._tree()
-        )
+        tree = await institution_tree(self.store)
+        ensure_permitted_on_staff(user, Action.MANAGE_ROSTER, specialist.institution_id, tree)
         await self.store.add_shift(
             shift,
             AuditEntry(
@@ -128,9 +126,8 @@ class RosterService:
         specialist = await self.store.get_user(shift.specialist_id) if shift else None
         if shift is None or specialist is None:
             raise NotFound(f"no shift {shift_id}")
-        ensure_permitted_on_staff(
-            user, Action.MANAGE_ROSTER, specialist.institution_id, await self._tree()
-        )
+        tree = await institution_tree(self.store)
+        ensure_permitted_on_staff(user, Action.MANAGE_ROSTER, specialist.institution_id, tree)
         entry = AuditEntry(
             at=self.clock(),
             actor_id=user.id,
@@ -214,7 +211,7 @@ class EscalationService:
         if not consults:
             return []
         sent = await self.store.sent_notices([c.id for c in consults])
-        tree = InstitutionTree(await self.store.institutions())
+        tree = await institution_tree(self.store)
         supervisors = await self.store.list_users(Role.SUPERVISOR)
         seen: dict[Specialty, tuple[list[Shift], list[User]]] = {}
         out = []

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from rooms.audit import AuditEntry
-from rooms.errors import NotFound
 from rooms.fhir import consult_bundle
 from rooms.institutions import InstitutionTree
 from rooms.people import User
 from rooms.permissions import Action, ensure_permitted
 from rooms.ports import AttachmentStore, ConsultStore, NoteStore, RecordingStore
 from rooms.recordings import Recording, RecordingStatus
-from rooms.service import Clock, utc_now
+from rooms.service import Clock, load_consult, utc_now
 
 
 class ExportService:
@@ -39,9 +38,7 @@ class ExportService:
     async def fhir_bundle(self, user: User, consult_id: str, base_url: str) -> dict[str, Any]:
         """The consult as a FHIR Bundle; the export itself is audited (`consult.exported`)
         before the bundle is built, so the bundle's audit trail includes it."""
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
+        consult = await load_consult(self.store, consult_id)
         institutions = await self.store.institutions()
         ensure_permitted(user, Action.EXPORT_CONSULT, consult, InstitutionTree(institutions))
         now = self.clock()

@@ -22,12 +22,11 @@ from typing import Protocol
 from rooms.audit import AuditEntry
 from rooms.consult import Consult
 from rooms.errors import DomainError, IllegalTransition, NotFound, PermissionDenied
-from rooms.institutions import InstitutionTree
 from rooms.lifecycle import JOINABLE
 from rooms.people import Role, User
 from rooms.permissions import Action, ensure_permitted, is_permitted
 from rooms.ports import ConsultStore
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.service import Clock, institution_tree, load_consult, load_permitted, utc_now
 
 MAX_INVITED_SPECIALISTS = 4
 """Specialists one consult may hold invitations for at once (`INVITED_SPECIALISTS_PER_CONSULT`).
@@ -136,10 +135,8 @@ class InvitationService:
     async def remove(self, user: User, consult_id: str, specialist_id: int) -> Consult:
         """End an invitation: withdrawn by the assigned specialist, or declined by the invitee
         (`specialist_id` is then the user's own id)."""
-        consult = await self.store.get_consult(consult_id)
-        if consult is None:
-            raise NotFound(f"no consult {consult_id}")
-        tree = InstitutionTree(await self.store.institutions())
+        consult = await load_consult(self.store, consult_id)
+        tree = await institution_tree(self.store)
         if specialist_id == user.id and is_permitted(
             user, Action.DECLINE_INVITATION, consult, tree
         ):

@@ -95,11 +95,15 @@ class ConsultStore(Protocol):
     async def list_consults(self, query: ConsultQuery) -> list[Consult]: ...
 
     async def consults_for_statistics(
-        self, institution_ids: frozenset[int], since: datetime, until: datetime
+        self,
+        institution_ids: frozenset[int],
+        since: datetime,
+        until: datetime,
+        specialty: Specialty | None = None,
     ) -> list[Consult]:
         """Every consult requested by one of `institution_ids` with since <= requested_at <
-        until, oldest first. Unlike `list_consults` there is no row limit: statistics count
-        them all."""
+        until (of `specialty`, when given), oldest first. Unlike `list_consults` there is no
+        row limit: statistics count them all."""
         ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...

@@ -25,14 +25,13 @@ from typing import Protocol
 from rooms.audit import AuditEntry
 from rooms.consult import Consult
 from rooms.errors import DomainError, PermissionDenied
-from rooms.institutions import InstitutionTree
 from rooms.lifecycle import ConsultStatus
 from rooms.notes import Note
 from rooms.people import Role, Specialty, User
 from rooms.permissions import Action, is_permitted
 from rooms.ports import CommentStore, ConsultQuery, ConsultStore, NoteStore, RecordingStore
 from rooms.recordings import Recording, RecordingStatus
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.service import Clock, institution_tree, load_permitted, utc_now
 
 MAX_PAGE = 200
 """Most consults one search answers; the client pages on with `offset`."""
@@ -265,7 +264,7 @@ class ReviewService:
         """One page of the consults of `user`'s subtree that match `wanted`, newest first."""
         if user.role not in SEARCH_ROLES or not user.active:
             raise PermissionDenied(f"a {user.role.value} may not search consults with filters")
-        tree = InstitutionTree(await self.store.institutions())
+        tree = await institution_tree(self.store)
         root = user.institution_id
         if wanted.institution_id is not None:
             if not tree.lineage(wanted.institution_id):

@@ -33,14 +33,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def institution_tree(store: ConsultStore) -> InstitutionTree:
+    """The institution hierarchy as storage holds it now."""
+    return InstitutionTree(await store.institutions())
+
+
+async def load_consult(store: ConsultStore, consult_id: str) -> Consult:
+    """The consult, or `NotFound`."""
+    consult = await store.get_consult(consult_id)
+    if consult is None:
+        raise NotFound(f"no consult {consult_id}")
+    return consult
+
+
 async def load_permitted(
     store: ConsultStore, user: User, consult_id: str, action: Action
 ) -> Consult:
     """The consult, if it exists and the permission table gives `user` `action` on it."""
-    consult = await store.get_consult(consult_id)
-    if consult is None:
-        raise NotFound(f"no consult {consult_id}")
-    ensure_permitted(user, action, consult, InstitutionTree(await store.institutions()))
+    consult = await load_consult(store, consult_id)
+    ensure_permitted(user, action, consult, await institution_tree(store))
     return consult
 
 
@@ -68,9 +79,6 @@ class ConsultService:
         self.clock = clock
         # Loaded (and checked) here, so a bad definition file stops start-up.
         self.intake_forms = intake_forms if intake_forms is not None else shipped_forms()
-
-    async def institution_tree(self) -> InstitutionTree:
-        return InstitutionTree(await self.store.institutions())
 
     async def _load(self, user: User, consult_id: str, action: Action) -> Consult:
         return await load_permitted(self.store, user, consult_id, action)
@@ -110,7 +118,7 @@ class ConsultService:
             requested_at=now,
             specialist_id=booking.specialist_id,
         )
-        ensure_permitted(user, Action.BOOK_CONSULT, consult, await self.institution_tree())
+        ensure_permitted(user, Action.BOOK_CONSULT, consult, await institution_tree(self.store))
         self.intake_forms.check(booking.specialty, booking.intake)  # InvalidIntake
         if booking.specialist_id is not None:
             specialist = await self.store.get_user(booking.specialist_id)
@@ -142,7 +150,7 @@ class ConsultService:
     async def list_for(self, user: User, statuses: Iterable[ConsultStatus] = ()) -> list[Consult]:
         """The consults this user works with: their institution's, their queue (and the consults
         they are invited into), their subtree."""
-        tree = await self.institution_tree()
+        tree = await institution_tree(self.store)
         wanted = frozenset(statuses)
         if user.role is Role.SPECIALIST:
             query = ConsultQuery(
@@ -206,9 +214,7 @@ class ConsultService:
         freshly loaded consult, since the answer depends only on who is present now.
         """
         for _attempt in range(PRESENCE_RETRIES):
-            consult = await self.store.get_consult(consult_id)
-            if consult is None:
-                raise NotFound(f"no consult {consult_id}")
+            consult = await load_consult(self.store, consult_id)
             moved = None
             try:
                 while (event := presence_event(consult, present)) is not None:

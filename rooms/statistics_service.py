@@ -61,13 +61,10 @@ class StatisticsService:
                     f"institution {institution_id} is not within your institution's subtree"
                 )
             scope = tree.subtree(institution_id)
-        found = await self.store.consults_for_statistics(scope, period.since, period.until)
-        counted = [
-            c
-            for c in found
-            if (specialty is None or c.specialty is specialty)
-            and is_permitted(user, Action.VIEW_STATISTICS, c, tree)
-        ]
+        found = await self.store.consults_for_statistics(
+            scope, period.since, period.until, specialty
+        )
+        counted = [c for c in found if is_permitted(user, Action.VIEW_STATISTICS, c, tree)]
         return StatisticsReport(
             period=period,
             institution_id=institution_id,

@@ -349,11 +349,8 @@ class SqlConsultStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
-    @busy_is_retryable
     async def add_consult(self, consult: Consult, audit: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(consults).values(**_consult_values(consult)))
-            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        await self._append(consults, _consult_values(consult), audit)
 
     async def get_consult(self, consult_id: str) -> Consult | None:
         async with self.engine.connect() as conn:
@@ -479,19 +476,22 @@ class SqlConsultStore:
         )
 
     async def consults_for_statistics(
-        self, institution_ids: frozenset[int], since: datetime, until: datetime
+        self,
+        institution_ids: frozenset[int],
+        since: datetime,
+        until: datetime,
+        specialty: Specialty | None = None,
     ) -> list[Consult]:
         if not institution_ids:
             return []
-        stmt = (
-            select(consults)
-            .where(
-                consults.c.requesting_institution_id.in_(sorted(institution_ids)),
-                consults.c.requested_at >= since,
-                consults.c.requested_at < until,
-            )
-            .order_by(consults.c.requested_at, consults.c.id)
+        stmt = select(consults).where(
+            consults.c.requesting_institution_id.in_(sorted(institution_ids)),
+            consults.c.requested_at >= since,
+            consults.c.requested_at < until,
         )
+        if specialty is not None:
+            stmt = stmt.where(consults.c.specialty == specialty.value)
+        stmt = stmt.order_by(consults.c.requested_at, consults.c.id)
         async with self.engine.connect() as conn:
             return await _consults(conn, list((await conn.execute(stmt)).all()))
 
@@ -518,11 +518,8 @@ class SqlConsultStore:
             for r in rows
         ]
 
-    @busy_is_retryable
     async def add_recording(self, recording: Recording, audit: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(recordings).values(**_recording_values(recording)))
-            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        await self._append(recordings, _recording_values(recording), audit)
 
     @busy_is_retryable
     async def finish_recording(self, recording: Recording, audit: AuditEntry) -> None:
@@ -555,28 +552,11 @@ class SqlConsultStore:
         async with self.engine.connect() as conn:
             return [_recording(r) for r in (await conn.execute(stmt)).all()]
 
-    @busy_is_retryable
     async def add_consent(self, answer: ConsentAnswer, audit: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(recording_consents).values(
-                    consult_id=answer.consult_id,
-                    user_id=answer.user_id,
-                    granted=answer.granted,
-                    at=answer.at,
-                    session_id=answer.session_id,
-                )
-            )
-            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        await self._append(recording_consents, asdict(answer), audit)
 
     async def consents(self, consult_id: str) -> list[ConsentAnswer]:
-        stmt = (
-            select(recording_consents)
-            .where(recording_consents.c.consult_id == consult_id)
-            .order_by(recording_consents.c.id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._consult_rows(recording_consents, consult_id, recording_consents.c.id)
         return [
             ConsentAnswer(
                 consult_id=r.consult_id,
@@ -590,7 +570,7 @@ class SqlConsultStore:
 
     @busy_is_retryable
     async def _append(self, table: Table, values: dict[str, Any], audit: AuditEntry) -> None:
-        """Insert one append-only row (a note, a comment) and its audit entry, or neither."""
+        """Insert one row (a consult, a note, a notice...) and its audit entry, or neither."""
         async with self.engine.begin() as conn:
             await conn.execute(insert(table).values(**values))
             await conn.execute(insert(audit_log).values(**_audit_values(audit)))
@@ -631,19 +611,7 @@ class SqlConsultStore:
                 .where(consults.c.id == attachment.consult_id)
                 .with_for_update()
             )
-            await conn.execute(
-                insert(attachments).values(
-                    id=attachment.id,
-                    consult_id=attachment.consult_id,
-                    uploader_id=attachment.uploader_id,
-                    file_name=attachment.file_name,
-                    media_type=attachment.media_type,
-                    bytes=attachment.bytes,
-                    sha256=attachment.sha256,
-                    storage_key=attachment.storage_key,
-                    uploaded_at=attachment.uploaded_at,
-                )
-            )
+            await conn.execute(insert(attachments).values(**asdict(attachment)))
             held = (
                 await conn.execute(
                     select(func.count())
@@ -673,30 +641,22 @@ class SqlConsultStore:
         return _attachment(row) if row else None
 
     async def list_attachments(self, consult_id: str) -> list[Attachment]:
-        stmt = (
-            select(attachments)
-            .where(attachments.c.consult_id == consult_id)
-            .order_by(attachments.c.uploaded_at, attachments.c.id)
-        )
-        async with self.engine.connect() as conn:
-            return [_attachment(r) for r in (await conn.execute(stmt)).all()]
+        table = attachments
+        rows = await self._consult_rows(table, consult_id, table.c.uploaded_at, table.c.id)
+        return [_attachment(r) for r in rows]
 
     # ---- duty roster, notices, push subscriptions ---------------------------------------
 
-    @busy_is_retryable
     async def add_shift(self, shift: Shift, audit: AuditEntry) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(duty_shifts).values(
-                    id=shift.id,
-                    specialist_id=shift.specialist_id,
-                    specialty=shift.specialty.value,
-                    start_at=shift.start,
-                    end_at=shift.end,
-                    tier=shift.tier,
-                )
-            )
-            await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+        values = {
+            "id": shift.id,
+            "specialist_id": shift.specialist_id,
+            "specialty": shift.specialty.value,
+            "start_at": shift.start,
+            "end_at": shift.end,
+            "tier": shift.tier,
+        }
+        await self._append(duty_shifts, values, audit)
 
     async def get_shift(self, shift_id: str) -> Shift | None:
         async with self.engine.connect() as conn:
@@ -745,20 +705,16 @@ class SqlConsultStore:
         async with self.engine.connect() as conn:
             return await _consults(conn, list((await conn.execute(stmt)).all()))
 
-    @busy_is_retryable
     async def claim_notice(self, consult_id: str, sent: Sent, audit: AuditEntry) -> bool:
+        values = {
+            "consult_id": consult_id,
+            "kind": sent.kind.value,
+            "at": sent.at,
+            "recipients": list(sent.recipients),
+            "fallback": sent.fallback,
+        }
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(consult_notices).values(
-                        consult_id=consult_id,
-                        kind=sent.kind.value,
-                        at=sent.at,
-                        recipients=list(sent.recipients),
-                        fallback=sent.fallback,
-                    )
-                )
-                await conn.execute(insert(audit_log).values(**_audit_values(audit)))
+            await self._append(consult_notices, values, audit)
         except IntegrityError:
             return False  # claimed before, by this process or another
         return True

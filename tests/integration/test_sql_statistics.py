@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from rooms.consult import Consult, MediaMode
 from rooms.institutions import InstitutionLevel
 from rooms.lifecycle import ConsultStatus
+from rooms.people import Specialty
 from rooms.ports import ConsultQuery
 from rooms.sql.store import SqlConsultStore
 from rooms.statistics import Period, compute
@@ -65,6 +66,19 @@ async def test_only_the_given_institutions_are_loaded(store: SqlConsultStore) ->
     both = frozenset({county_id, other.id})
     assert len(await store.consults_for_statistics(both, FEB.since, FEB.until)) == 2
     assert await store.consults_for_statistics(frozenset(), FEB.since, FEB.until) == []
+
+
+async def test_a_specialty_narrows_the_query(store: SqlConsultStore) -> None:  # noqa: F811
+    county_id, _doctor_id = store.test_ids  # type: ignore[attr-defined]
+    at = datetime(2026, 2, 10, tzinfo=UTC)
+    obstetrics = requested(store, at, 1, specialty=Specialty.OBSTETRICS)
+    cardiology = requested(store, at, 2, specialty=Specialty.CARDIOLOGY)
+    for c in (obstetrics, cardiology):
+        await store.add_consult(c, audit("consult.book", c.id))
+    county = frozenset({county_id})
+    found = await store.consults_for_statistics(county, FEB.since, FEB.until, Specialty.CARDIOLOGY)
+    assert [c.id for c in found] == [cardiology.id]
+    assert len(await store.consults_for_statistics(county, FEB.since, FEB.until)) == 2
 
 
 async def test_more_consults_than_the_list_limit_are_all_counted_with_expired_ones(

@@ -200,12 +200,18 @@ class InMemoryStore:
         return found[query.offset : query.offset + query.limit]
 
     async def consults_for_statistics(
-        self, institution_ids: frozenset[int], since: datetime, until: datetime
+        self,
+        institution_ids: frozenset[int],
+        since: datetime,
+        until: datetime,
+        specialty: Specialty | None = None,
     ) -> list[Consult]:
         found = [
             c
             for c in self._consults.values()
-            if c.requesting_institution_id in institution_ids and since <= c.requested_at < until
+            if c.requesting_institution_id in institution_ids
+            and since <= c.requested_at < until
+            and (specialty is None or c.specialty is specialty)
         ]
         return sorted(found, key=lambda c: (c.requested_at, c.id))
 
