@@ -170,10 +170,7 @@ class DutyDispatcher:
             return []
         expired = await self.expiry.expire_due()
         for consult in expired:
-            await self.hub.consult_changed(consult)
-            if consult.accepted_at is None:
-                # An open request leaves the specialists' queues (only its id and status go out).
-                await self.hub.request_closed(consult)
+            await self.hub.status_changed(consult)
         return expired
 
     async def send(self, claimed: Claimed) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socketio
 
 from rooms.consult import Consult
+from rooms.lifecycle import FINISHED, ConsultStatus
 from rooms.people import Role
 from rooms.ports import ConsultStore
 from signaling.schemas import ConsultOut
@@ -40,6 +41,17 @@ def party_channels(consult: Consult) -> list[str]:
         rooms.append(user_channel(consult.specialist_id))
     rooms.extend(user_channel(i) for i in sorted(consult.invited_ids))
     return rooms
+
+
+def left_the_open_queue(consult: Consult) -> bool:
+    """Whether the change that led to `consult` just took it out of `requested`.
+
+    Only accept leads from `requested` to `accepted`; a consult that finished without ever being
+    accepted (declined, cancelled, expired) was an open request until now.
+    """
+    return consult.status is ConsultStatus.ACCEPTED or (
+        consult.status in FINISHED and consult.accepted_at is None
+    )
 
 
 class ConsultHub:
@@ -122,6 +134,15 @@ class ConsultHub:
                 {"consult": view.model_dump(mode="json")},
                 to=[user_channel(t) for t in targets],
             )
+
+    async def status_changed(self, consult: Consult) -> ConsultOut:
+        """Announce a consult's new status: `consult-state` to its parties and, if it just left
+        the open queue, `request-closed` to the colleagues who had it listed. Returns the view.
+        """
+        view = await self.consult_changed(consult)
+        if left_the_open_queue(consult):
+            await self.request_closed(consult)
+        return view
 
     async def request_closed(self, consult: Consult) -> None:
         """Tell every specialist who saw an open request that it left the queue.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from rooms.consult import Consult, MediaMode, PatientSummary
 from rooms.errors import DomainError
-from rooms.lifecycle import FINISHED, ConsultStatus
+from rooms.lifecycle import FINISHED
 from rooms.people import Role, Specialty, User
 from rooms.review import SEARCH_ROLES, ConsultFilter
 from rooms.service import Booking, ConsultService
@@ -394,17 +394,6 @@ async def get_consult(request: web.Request) -> web.Response:
 Transition = Callable[[ConsultService, User, str, Any], Awaitable[Consult]]
 
 
-def left_the_open_queue(consult: Consult) -> bool:
-    """Whether a change made through this API just took the consult out of `requested`.
-
-    Of the moves these endpoints make, only accept leads to `accepted`, and a consult that
-    finished without ever being accepted (declined, cancelled) was an open request until now.
-    """
-    return consult.status is ConsultStatus.ACCEPTED or (
-        consult.status in FINISHED and consult.accepted_at is None
-    )
-
-
 def _transition_endpoint(verb: str, summary: str, body: type[BaseModel], act: Transition) -> None:
     @api.route(
         "POST",
@@ -421,10 +410,7 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel], act: Tr
             ctx.service, user, consult_id_of(request), await parse_body(request, body)
         )
         hub = request.app[HUB]
-        view = await hub.consult_changed(consult)
-        if left_the_open_queue(consult):
-            # Others of the specialty may have it listed as open.
-            await hub.request_closed(consult)
+        view = await hub.status_changed(consult)
         if consult.status in FINISHED:
             media = request.app.get(MEDIA)
             if media is not None:
