@@ -7,7 +7,7 @@
 
 import { api } from './api.js';
 import { sizeText } from './attachments.js';
-import { formatTime } from './consults.js';
+import { formatTime, patientLine } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { lang, onLangChange, t } from './i18n.js';
@@ -39,12 +39,6 @@ const row = (key, value) =>
 
 function section(key, testid, ...body) {
   return h('section', { dataset: { testid } }, h('h2', {}, t(key)), ...body);
-}
-
-function patientLine(p) {
-  const parts = [p.name, t(`sex.${p.sex}`)];
-  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
-  return parts.join(' · ');
 }
 
 function participants(c) {
@@ -111,7 +105,7 @@ function render() {
       h('h1', { id: 'record-heading' }, t('record.heading')),
       h('p', {}, `${t(`specialty.${c.specialty}`)} · ${t(`status.${c.status}`)} · ${c.id}`)),
     section('record.patient', 'record-patient', h('dl', {},
-      row('consult.patient', patientLine(c.patient)),
+      row('consult.patient', patientLine(c.patient, { withName: true })),
       row('consult.summary', c.patient.summary))),
     section('record.consult', 'record-consult', h('dl', {},
       row('consult.specialty', t(`specialty.${c.specialty}`)),

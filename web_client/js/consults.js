@@ -1,7 +1,7 @@
 // Consult cards and the client-side list of consults, shared by every page that lists them.
 
 import { attachmentsSection } from './attachments.js';
-import { h } from './dom.js';
+import { h, say } from './dom.js';
 import { lang, t } from './i18n.js';
 import { intakeSection } from './intake.js';
 import { recordingsSection } from './recordings.js';
@@ -22,8 +22,9 @@ export function formatTime(iso) {
     .format(new Date(iso));
 }
 
-function patientLine(p) {
-  const parts = [t(`sex.${p.sex}`)];
+/** "female · 32 years"; with `withName`, the patient's name first. */
+export function patientLine(p, { withName = false } = {}) {
+  const parts = withName ? [p.name, t(`sex.${p.sex}`)] : [t(`sex.${p.sex}`)];
   if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
   return parts.join(' · ');
 }
@@ -114,4 +115,12 @@ export class ConsultStore {
   sorted(filter = () => true) {
     return sortConsults([...this.byId.values()].filter(filter));
   }
+}
+
+/** `consult-reminder` events: a consult the page shows starts soon; say so in `region`. */
+export function announceReminders(socket, store, region) {
+  socket.on('consult-reminder', ({ consult_id: id }) => {
+    const c = store.get(id);
+    if (c) say(region, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+  });
 }

@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, SPECIALTIES, consultCard, formatTime } from './consults.js';
+import { ConsultStore, JOINABLE, SPECIALTIES, announceReminders, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -181,10 +181,7 @@ socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 socket.on('attachment-added', attachmentAdded);
 // Each escalation step of our requests: who was told, and when.
 socket.on('consult-escalated', (step) => step?.consult_id && notices.add(step));
-socket.on('consult-reminder', ({ consult_id: id }) => {
-  const c = store.get(id);
-  if (c) say(bookMessage, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
-});
+announceReminders(socket, store, bookMessage);
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

@@ -4,7 +4,7 @@
 // trail of who did and viewed what. Opening the page is itself audited (`consult.reviewed`).
 
 import { api } from './api.js';
-import { formatTime, statusBadge } from './consults.js';
+import { formatTime, patientLine, statusBadge } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, lang, onLangChange, t } from './i18n.js';
@@ -32,12 +32,6 @@ const state = { review: null, comments: [], audit: [], player: null };
 const row = (key, value) =>
   value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
 
-function patientLine(p) {
-  const parts = [p.name, t(`sex.${p.sex}`)];
-  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
-  return parts.join(' · ');
-}
-
 function describeTrack(rec) {
   return t('recordings.item', {
     name: rec.participant?.display_name ?? '',
@@ -53,7 +47,7 @@ function renderRecord() {
   $('[data-testid="review-record-body"]').replaceChildren(
     h('p', {}, statusBadge(c.status), ' ', t(`specialty.${c.specialty}`), ' · ', c.id),
     h('dl', { class: 'review-facts' },
-      row('consult.patient', patientLine(c.patient)),
+      row('consult.patient', patientLine(c.patient, { withName: true })),
       row('consult.summary', c.patient.summary),
       row('consult.reason', c.reason),
       row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
