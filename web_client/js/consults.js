@@ -29,6 +29,10 @@ export function patientLine(p, { withName = false } = {}) {
   return parts.join(' · ');
 }
 
+/** A <dt>/<dd> pair for a definition list, or nothing when there is no value. */
+export const detailRow = (key, value) =>
+  value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
+
 export function statusBadge(status) {
   return h('span', { class: 'badge', dataset: { status, testid: 'consult-status' } }, t(`status.${status}`));
 }
@@ -40,23 +44,22 @@ export function statusBadge(status) {
  * adds under the details (e.g. the escalation steps).
  */
 export function consultCard(c, { actions = [], show = 'specialist', extra = null } = {}) {
-  const row = (key, value) => value ? [h('dt', {}, t(key)), h('dd', {}, value)] : [];
   const who = show === 'requester'
-    ? row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
-    : row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist'));
+    ? detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
+    : detailRow('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist'));
   return h('li', { class: 'consult-card', dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
     h('div', { class: 'card-head' },
       h('h3', { class: 'patient-name' }, c.patient.name),
       statusBadge(c.status)),
     h('dl', {},
-      row('consult.patient', patientLine(c.patient)),
-      row('consult.specialty', t(`specialty.${c.specialty}`)),
-      row('consult.reason', c.reason),
-      row('consult.summary', c.patient.summary),
-      row('consult.scheduledAt', formatTime(c.scheduled_at)),
+      detailRow('consult.patient', patientLine(c.patient)),
+      detailRow('consult.specialty', t(`specialty.${c.specialty}`)),
+      detailRow('consult.reason', c.reason),
+      detailRow('consult.summary', c.patient.summary),
+      detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
-      row('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
-      row('consult.closingNote', c.closing_note)),
+      detailRow('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
+      detailRow('consult.closingNote', c.closing_note)),
     intakeSection(c),
     attachmentsSection(c.id),
     extra,
