@@ -4,7 +4,7 @@ import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
 import { ConsultStore, JOINABLE, SPECIALTIES, announceReminders, consultCard } from './consults.js';
-import { $, h, say } from './dom.js';
+import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import {
@@ -124,13 +124,6 @@ async function loadIntake() {
   }
 }
 
-/** A datetime-local value ("YYYY-MM-DDTHH:MM") for now, in the browser's time zone. */
-function localNow() {
-  const d = new Date();
-  d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
-  return d.toISOString().slice(0, 16);
-}
-
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.reportValidity()) return;
@@ -154,7 +147,7 @@ form.addEventListener('submit', async (event) => {
     const files = [...fileInput.files]; // before reset() empties the input
     store.upsert(consult);
     form.reset();
-    form.scheduledAt.value = localNow();
+    form.scheduledAt.value = localDateTime();
     loadSpecialists(); // reset() went back to the first specialty
     renderIntake({});
     say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
@@ -171,7 +164,7 @@ form.addEventListener('submit', async (event) => {
 
 specialtySelect.addEventListener('change', () => { loadSpecialists(); renderIntake(); });
 fillSpecialties();
-form.scheduledAt.value = localNow();
+form.scheduledAt.value = localDateTime();
 loadSpecialists();
 loadIntake();
 
