@@ -2,7 +2,7 @@
 // page (consult records) is a link away.
 
 import { api } from './api.js';
-import { SPECIALTIES, formatTime } from './consults.js';
+import { formatTime, specialtyOptions } from './consults.js';
 import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, onLangChange, t } from './i18n.js';
@@ -98,8 +98,7 @@ form.addEventListener('submit', async (event) => {
   }
 });
 
-specialtySelect.replaceChildren(...SPECIALTIES.map((s) =>
-  h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`))));
+specialtySelect.replaceChildren(...specialtyOptions());
 specialtySelect.addEventListener('change', loadSpecialists);
 form.start.value = localDateTime();
 form.end.value = localDateTime(Date.now() + 8 * 3600 * 1000);

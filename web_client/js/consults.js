@@ -6,10 +6,14 @@ import { lang, t } from './i18n.js';
 import { intakeSection } from './intake.js';
 import { recordingsSection } from './recordings.js';
 
-export const SPECIALTIES = [
+const SPECIALTIES = [
   'obstetrics', 'paediatrics', 'child_growth', 'reproductive_medicine', 'ultrasound',
   'ophthalmology', 'imaging', 'cardiology', 'neurology', 'general_medicine',
 ];
+
+/** One <option> per specialty, labelled in the page's language (and relabelled on a switch). */
+export const specialtyOptions = () => SPECIALTIES.map((s) =>
+  h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`)));
 
 export const JOINABLE = new Set(['accepted', 'waiting', 'live']);
 const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);

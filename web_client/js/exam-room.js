@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, SPECIALTIES, announceReminders, consultCard } from './consults.js';
+import { ConsultStore, JOINABLE, announceReminders, consultCard, specialtyOptions } from './consults.js';
 import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -87,8 +87,7 @@ async function cancel(c) {
 
 function fillSpecialties() {
   const chosen = specialtySelect.value || 'obstetrics';
-  specialtySelect.replaceChildren(...SPECIALTIES.map((s) =>
-    h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`))));
+  specialtySelect.replaceChildren(...specialtyOptions());
   specialtySelect.value = chosen;
 }
 

@@ -4,7 +4,7 @@
 // element, e.g. <section id="statistics"> of the supervisor page.
 
 import { ApiError, api, fetchFile } from './api.js';
-import { SPECIALTIES } from './consults.js';
+import { specialtyOptions } from './consults.js';
 import { h } from './dom.js';
 import { errorText } from './errors.js';
 import { lang, onLangChange, t } from './i18n.js';
@@ -138,7 +138,7 @@ export function mountStatistics(container) {
     const chosenSpecialty = ui.specialty.value;
     ui.specialty.replaceChildren(
       new Option(t('stats.allSpecialties'), ''),
-      ...SPECIALTIES.map((s) => new Option(t(`specialty.${s}`), s)),
+      ...specialtyOptions(),
     );
     ui.specialty.value = chosenSpecialty;
     const institutions = data?.institutions ?? [];
