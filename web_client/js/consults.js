@@ -16,7 +16,8 @@ export const specialtyOptions = () => SPECIALTIES.map((s) =>
   h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`)));
 
 export const JOINABLE = new Set(['accepted', 'waiting', 'live']);
-const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
+/** Consults not finished yet. */
+export const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
 /** Consults whose recordings, if any, can be reviewed: those that took place and are over. */
 export const HAS_RECORDINGS = new Set(['ended']);
 

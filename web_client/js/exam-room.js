@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, announceReminders, consultCard, specialtyOptions } from './consults.js';
+import { ACTIVE, ConsultStore, JOINABLE, announceReminders, consultCard, specialtyOptions } from './consults.js';
 import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -51,7 +51,7 @@ function actionsFor(c) {
     actions.push(h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
       onclick: () => join(c.id) }, t('consult.join')));
   }
-  if (['requested', 'accepted', 'waiting', 'live'].includes(c.status)) actions.push(attachmentAdder(c));
+  if (ACTIVE.has(c.status)) actions.push(attachmentAdder(c));
   if (['requested', 'accepted', 'waiting'].includes(c.status)) {
     actions.push(h('button', { type: 'button', dataset: { testid: 'consult-cancel' },
       onclick: () => cancel(c) }, t('consult.cancel')));
