@@ -28,7 +28,7 @@ export function sizeText(bytes) {
  * Upload one file to a consult (multipart, field "file"); resolves with the attachment.
  * XMLHttpRequest rather than fetch, because only it reports upload progress.
  */
-export function uploadAttachment(consultId, file, onProgress = () => {}) {
+function uploadAttachment(consultId, file, onProgress = () => {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/api/consults/${encodeURIComponent(consultId)}/attachments`);
@@ -54,7 +54,7 @@ export function uploadAttachment(consultId, file, onProgress = () => {}) {
 const blobs = new Map(); // attachment id → Promise<blob: URL>
 
 /** The attachment's bytes as a blob: URL (fetched once per page, with the bearer token). */
-export function attachmentUrl(attachment) {
+function attachmentUrl(attachment) {
   let url = blobs.get(attachment.id);
   if (!url) {
     url = fetchFile(attachment.content_url)

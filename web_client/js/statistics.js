@@ -22,7 +22,7 @@ const OUTCOME_COLOURS = {
 let echartsLoading = null;
 
 /** The ECharts global, loading the vendored UMD build as a classic script on first use. */
-export function loadECharts() {
+function loadECharts() {
   if (window.echarts) return Promise.resolve(window.echarts);
   echartsLoading ??= new Promise((resolve, reject) => {
     const script = document.createElement('script');
