@@ -2,8 +2,8 @@
 // page (consult records) is a link away.
 
 import { api } from './api.js';
-import { SPECIALTIES, formatTime } from './consults.js';
-import { $, h, say } from './dom.js';
+import { formatTime, specialtyOptions } from './consults.js';
+import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, onLangChange, t } from './i18n.js';
 import { bootPage } from './page.js';
@@ -73,12 +73,6 @@ async function loadSpecialists() {
   }
 }
 
-function localInput(date) {
-  const d = new Date(date);
-  d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
-  return d.toISOString().slice(0, 16);
-}
-
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.start.value || !form.end.value || !specialistSelect.value) {
@@ -104,11 +98,10 @@ form.addEventListener('submit', async (event) => {
   }
 });
 
-specialtySelect.replaceChildren(...SPECIALTIES.map((s) =>
-  h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`))));
+specialtySelect.replaceChildren(...specialtyOptions());
 specialtySelect.addEventListener('change', loadSpecialists);
-form.start.value = localInput(Date.now());
-form.end.value = localInput(Date.now() + 8 * 3600 * 1000);
+form.start.value = localDateTime();
+form.end.value = localDateTime(Date.now() + 8 * 3600 * 1000);
 $('[data-testid="roster-refresh"]').addEventListener('click', refresh);
 onLangChange(render);
 await loadSpecialists();

@@ -11,36 +11,59 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
-  const headers = { Accept: 'application/json' };
+/** The Authorization header for the signed-in user, or none. */
+export function authHeaders() {
   const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let response;
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/**
+ * An error answer as ApiError with the server's code (`data`: its parsed JSON body, if any).
+ * An expired or revoked token means nothing on this page can work any more: sign in again.
+ */
+export function apiError(status, data, message, path = '') {
+  const code = data?.code ?? `http_${status}`;
+  if (status === 401 && path !== '/api/auth/login') {
+    goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
+  }
+  return new ApiError(status, code, data?.message ?? message, data?.details);
+}
+
+async function send(path, init) {
   try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    return await fetch(path, init);
   } catch (err) {
     throw new ApiError(0, 'network_error', String(err?.message ?? err));
   }
+}
+
+async function request(method, path, body) {
+  const headers = { Accept: 'application/json', ...authHeaders() };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await send(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   let data = null;
   try {
     data = await response.json();
   } catch {
     // Empty or non-JSON body (e.g. a proxy's HTML error page); the status code still tells.
   }
-  if (!response.ok) {
-    const code = data?.code ?? `http_${response.status}`;
-    // An expired or revoked token: nothing on this page can work any more, so sign in again.
-    if (response.status === 401 && path !== '/api/auth/login') {
-      goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
-    }
-    throw new ApiError(response.status, code, data?.message ?? response.statusText, data?.details);
-  }
+  if (!response.ok) throw apiError(response.status, data, response.statusText, path);
   return data;
+}
+
+/** GET a file (not JSON) with the bearer token: the Response, or ApiError with the server's code. */
+export async function fetchFile(path) {
+  const response = await send(path, { headers: authHeaders() });
+  if (!response.ok) {
+    let data = null;
+    try { data = await response.json(); } catch { /* not JSON */ }
+    throw apiError(response.status, data, response.statusText);
+  }
+  return response;
 }
 
 const post = (path, body = {}) => request('POST', path, body);
@@ -83,6 +106,8 @@ export const api = {
   notices: (id) => request('GET', consultPath(id, 'notices')),
   vapidPublicKey: () => request('GET', '/api/push/vapid-public-key'),
   subscribePush: (subscription) => post('/api/push/subscriptions', subscription),
+  /** `query`: the period and filters as a query string (docs/statistics.md). */
+  statistics: (query) => request('GET', `/api/statistics?${query}`),
   shifts: (from, to) => request('GET',
     `/api/roster/shifts?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
   addShift: (shift) => post('/api/roster/shifts', shift),

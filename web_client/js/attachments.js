@@ -7,29 +7,15 @@
 // audited by the server (attachment.viewed), so each file is fetched at most once per page, and
 // a thumbnail only once it is on screen.
 
-import { ApiError, api } from './api.js';
+import { ApiError, api, apiError, authHeaders, fetchFile } from './api.js';
 import { h } from './dom.js';
 import { errorText } from './errors.js';
 import { lang, onLangChange, t } from './i18n.js';
-import { getToken, goToLogin } from './session.js';
 
 /** What the file input offers; the server decides by the content, not by these. */
 export const ACCEPT = 'image/png,image/jpeg,image/webp,application/pdf,.png,.jpg,.jpeg,.webp,.pdf';
 
 const isImage = (a) => a.media_type.startsWith('image/');
-
-function authHeaders() {
-  const token = getToken();
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
-function errorFrom(status, body) {
-  let data = null;
-  try { data = JSON.parse(body); } catch { /* not JSON */ }
-  const code = data?.code ?? `http_${status}`;
-  if (status === 401) goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
-  return new ApiError(status, code, data?.message ?? String(status), data?.details);
-}
 
 export function sizeText(bytes) {
   const fmt = (n) => new Intl.NumberFormat(lang(), { maximumFractionDigits: 1 }).format(n);
@@ -42,7 +28,7 @@ export function sizeText(bytes) {
  * Upload one file to a consult (multipart, field "file"); resolves with the attachment.
  * XMLHttpRequest rather than fetch, because only it reports upload progress.
  */
-export function uploadAttachment(consultId, file, onProgress = () => {}) {
+function uploadAttachment(consultId, file, onProgress = () => {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/api/consults/${encodeURIComponent(consultId)}/attachments`);
@@ -53,7 +39,9 @@ export function uploadAttachment(consultId, file, onProgress = () => {}) {
       if (xhr.status === 201) {
         resolve(JSON.parse(xhr.responseText));
       } else {
-        reject(errorFrom(xhr.status, xhr.responseText));
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+        reject(apiError(xhr.status, data, String(xhr.status)));
       }
     };
     xhr.onerror = () => reject(new ApiError(0, 'network_error', 'network error'));
@@ -66,19 +54,12 @@ export function uploadAttachment(consultId, file, onProgress = () => {}) {
 const blobs = new Map(); // attachment id → Promise<blob: URL>
 
 /** The attachment's bytes as a blob: URL (fetched once per page, with the bearer token). */
-export function attachmentUrl(attachment) {
+function attachmentUrl(attachment) {
   let url = blobs.get(attachment.id);
   if (!url) {
-    url = (async () => {
-      let response;
-      try {
-        response = await fetch(attachment.content_url, { headers: authHeaders() });
-      } catch (err) {
-        throw new ApiError(0, 'network_error', String(err?.message ?? err));
-      }
-      if (!response.ok) throw errorFrom(response.status, await response.text());
-      return URL.createObjectURL(await response.blob());
-    })();
+    url = fetchFile(attachment.content_url)
+      .then((response) => response.blob())
+      .then((blob) => URL.createObjectURL(blob));
     url.catch(() => blobs.delete(attachment.id)); // a failed fetch may be tried again
     blobs.set(attachment.id, url);
   }

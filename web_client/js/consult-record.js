@@ -7,7 +7,7 @@
 
 import { api } from './api.js';
 import { sizeText } from './attachments.js';
-import { formatTime } from './consults.js';
+import { detailRow, formatTime, patientLine } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { lang, onLangChange, t } from './i18n.js';
@@ -34,17 +34,8 @@ const data = {
   attachments: [], attachmentsProblem: null,
 };
 
-const row = (key, value) =>
-  value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
-
 function section(key, testid, ...body) {
   return h('section', { dataset: { testid } }, h('h2', {}, t(key)), ...body);
-}
-
-function patientLine(p) {
-  const parts = [p.name, t(`sex.${p.sex}`)];
-  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
-  return parts.join(' · ');
 }
 
 function participants(c) {
@@ -111,22 +102,22 @@ function render() {
       h('h1', { id: 'record-heading' }, t('record.heading')),
       h('p', {}, `${t(`specialty.${c.specialty}`)} · ${t(`status.${c.status}`)} · ${c.id}`)),
     section('record.patient', 'record-patient', h('dl', {},
-      row('consult.patient', patientLine(c.patient)),
-      row('consult.summary', c.patient.summary))),
+      detailRow('consult.patient', patientLine(c.patient, { withName: true })),
+      detailRow('consult.summary', c.patient.summary))),
     section('record.consult', 'record-consult', h('dl', {},
-      row('consult.specialty', t(`specialty.${c.specialty}`)),
-      row('consult.reason', c.reason),
-      row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
-      row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')))),
+      detailRow('consult.specialty', t(`specialty.${c.specialty}`)),
+      detailRow('consult.reason', c.reason),
+      detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
+      detailRow('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')))),
     section('record.intake', 'record-intake', intakeSection(c) ?? h('p', { class: 'empty' }, t('record.noIntake'))),
     section('record.attachments', 'record-attachments-section', attachmentsBody()),
     section('record.participants', 'record-participants-section', participants(c)),
     section('record.times', 'record-times', h('dl', {},
-      row('consult.scheduledAt', formatTime(c.scheduled_at)),
-      row('record.requestedAt', formatTime(c.requested_at)),
-      row('record.acceptedAt', formatTime(c.accepted_at)),
-      row('record.startedAt', formatTime(c.started_at)),
-      row('record.endedAt', formatTime(c.ended_at)))),
+      detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
+      detailRow('record.requestedAt', formatTime(c.requested_at)),
+      detailRow('record.acceptedAt', formatTime(c.accepted_at)),
+      detailRow('record.startedAt', formatTime(c.started_at)),
+      detailRow('record.endedAt', formatTime(c.ended_at)))),
     section('notes.heading', 'record-notes', notes),
     section('record.conclusion', 'record-conclusion', c.status === 'ended' && c.closing_note
       ? h('p', { class: 'conclusion-text', dataset: { testid: 'record-conclusion-text' } }, c.closing_note)

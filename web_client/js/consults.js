@@ -1,18 +1,23 @@
 // Consult cards and the client-side list of consults, shared by every page that lists them.
 
 import { attachmentsSection } from './attachments.js';
-import { h } from './dom.js';
+import { h, say } from './dom.js';
 import { lang, t } from './i18n.js';
 import { intakeSection } from './intake.js';
 import { recordingsSection } from './recordings.js';
 
-export const SPECIALTIES = [
+const SPECIALTIES = [
   'obstetrics', 'paediatrics', 'child_growth', 'reproductive_medicine', 'ultrasound',
   'ophthalmology', 'imaging', 'cardiology', 'neurology', 'general_medicine',
 ];
 
+/** One <option> per specialty, labelled in the page's language (and relabelled on a switch). */
+export const specialtyOptions = () => SPECIALTIES.map((s) =>
+  h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`)));
+
 export const JOINABLE = new Set(['accepted', 'waiting', 'live']);
-const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
+/** Consults not finished yet. */
+export const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
 /** Consults whose recordings, if any, can be reviewed: those that took place and are over. */
 export const HAS_RECORDINGS = new Set(['ended']);
 
@@ -22,11 +27,16 @@ export function formatTime(iso) {
     .format(new Date(iso));
 }
 
-function patientLine(p) {
-  const parts = [t(`sex.${p.sex}`)];
+/** "female · 32 years"; with `withName`, the patient's name first. */
+export function patientLine(p, { withName = false } = {}) {
+  const parts = withName ? [p.name, t(`sex.${p.sex}`)] : [t(`sex.${p.sex}`)];
   if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
   return parts.join(' · ');
 }
+
+/** A <dt>/<dd> pair for a definition list, or nothing when there is no value. */
+export const detailRow = (key, value) =>
+  value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
 
 export function statusBadge(status) {
   return h('span', { class: 'badge', dataset: { status, testid: 'consult-status' } }, t(`status.${status}`));
@@ -39,23 +49,22 @@ export function statusBadge(status) {
  * adds under the details (e.g. the escalation steps).
  */
 export function consultCard(c, { actions = [], show = 'specialist', extra = null } = {}) {
-  const row = (key, value) => value ? [h('dt', {}, t(key)), h('dd', {}, value)] : [];
   const who = show === 'requester'
-    ? row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
-    : row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist'));
+    ? detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)
+    : detailRow('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist'));
   return h('li', { class: 'consult-card', dataset: { testid: 'consult-item', consultId: c.id, status: c.status } },
     h('div', { class: 'card-head' },
       h('h3', { class: 'patient-name' }, c.patient.name),
       statusBadge(c.status)),
     h('dl', {},
-      row('consult.patient', patientLine(c.patient)),
-      row('consult.specialty', t(`specialty.${c.specialty}`)),
-      row('consult.reason', c.reason),
-      row('consult.summary', c.patient.summary),
-      row('consult.scheduledAt', formatTime(c.scheduled_at)),
+      detailRow('consult.patient', patientLine(c.patient)),
+      detailRow('consult.specialty', t(`specialty.${c.specialty}`)),
+      detailRow('consult.reason', c.reason),
+      detailRow('consult.summary', c.patient.summary),
+      detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
-      row('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
-      row('consult.closingNote', c.closing_note)),
+      detailRow('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
+      detailRow('consult.closingNote', c.closing_note)),
     intakeSection(c),
     attachmentsSection(c.id),
     extra,
@@ -114,4 +123,12 @@ export class ConsultStore {
   sorted(filter = () => true) {
     return sortConsults([...this.byId.values()].filter(filter));
   }
+}
+
+/** `consult-reminder` events: a consult the page shows starts soon; say so in `region`. */
+export function announceReminders(socket, store, region) {
+  socket.on('consult-reminder', ({ consult_id: id }) => {
+    const c = store.get(id);
+    if (c) say(region, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+  });
 }

@@ -31,3 +31,10 @@ export function say(region, text, kind = 'info') {
   region.dataset.kind = kind;
   region.hidden = !text;
 }
+
+/** A datetime-local input's value ("YYYY-MM-DDTHH:MM") for `at`, in the browser's time zone. */
+export function localDateTime(at = Date.now()) {
+  const d = new Date(at);
+  d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
+  return d.toISOString().slice(0, 16);
+}

@@ -3,8 +3,8 @@
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, SPECIALTIES, consultCard, formatTime } from './consults.js';
-import { $, h, say } from './dom.js';
+import { ACTIVE, ConsultStore, JOINABLE, announceReminders, consultCard, specialtyOptions } from './consults.js';
+import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import {
@@ -51,7 +51,7 @@ function actionsFor(c) {
     actions.push(h('button', { type: 'button', class: 'primary', dataset: { testid: 'consult-join' },
       onclick: () => join(c.id) }, t('consult.join')));
   }
-  if (['requested', 'accepted', 'waiting', 'live'].includes(c.status)) actions.push(attachmentAdder(c));
+  if (ACTIVE.has(c.status)) actions.push(attachmentAdder(c));
   if (['requested', 'accepted', 'waiting'].includes(c.status)) {
     actions.push(h('button', { type: 'button', dataset: { testid: 'consult-cancel' },
       onclick: () => cancel(c) }, t('consult.cancel')));
@@ -87,8 +87,7 @@ async function cancel(c) {
 
 function fillSpecialties() {
   const chosen = specialtySelect.value || 'obstetrics';
-  specialtySelect.replaceChildren(...SPECIALTIES.map((s) =>
-    h('option', { value: s, dataset: { i18n: `specialty.${s}` } }, t(`specialty.${s}`))));
+  specialtySelect.replaceChildren(...specialtyOptions());
   specialtySelect.value = chosen;
 }
 
@@ -124,13 +123,6 @@ async function loadIntake() {
   }
 }
 
-/** A datetime-local value ("YYYY-MM-DDTHH:MM") for now, in the browser's time zone. */
-function localNow() {
-  const d = new Date();
-  d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
-  return d.toISOString().slice(0, 16);
-}
-
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.reportValidity()) return;
@@ -154,7 +146,7 @@ form.addEventListener('submit', async (event) => {
     const files = [...fileInput.files]; // before reset() empties the input
     store.upsert(consult);
     form.reset();
-    form.scheduledAt.value = localNow();
+    form.scheduledAt.value = localDateTime();
     loadSpecialists(); // reset() went back to the first specialty
     renderIntake({});
     say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
@@ -171,7 +163,7 @@ form.addEventListener('submit', async (event) => {
 
 specialtySelect.addEventListener('change', () => { loadSpecialists(); renderIntake(); });
 fillSpecialties();
-form.scheduledAt.value = localNow();
+form.scheduledAt.value = localDateTime();
 loadSpecialists();
 loadIntake();
 
@@ -181,10 +173,7 @@ socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 socket.on('attachment-added', attachmentAdded);
 // Each escalation step of our requests: who was told, and when.
 socket.on('consult-escalated', (step) => step?.consult_id && notices.add(step));
-socket.on('consult-reminder', ({ consult_id: id }) => {
-  const c = store.get(id);
-  if (c) say(bookMessage, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
-});
+announceReminders(socket, store, bookMessage);
 // After a reconnect we may have missed events; the list is cheap to reload.
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });

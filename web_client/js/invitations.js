@@ -4,10 +4,9 @@
 // panel serves the consult card on the specialist page and the call view.
 
 import { api } from './api.js';
+import { JOINABLE } from './consults.js';
 import { h } from './dom.js';
 import { onLangChange, t } from './i18n.js';
-
-const OPEN = new Set(['accepted', 'waiting', 'live']);
 
 let colleagues = null; // Promise of the active specialists, fetched once per page
 
@@ -53,7 +52,7 @@ export class InvitePanel {
   setConsult(consult) {
     this.consult = consult;
     const mine = consult && this.user.role === 'specialist' && consult.specialist?.id === this.user.id;
-    this.root.hidden = !(mine && OPEN.has(consult.status));
+    this.root.hidden = !(mine && JOINABLE.has(consult.status));
     if (!this.root.hidden && !this.specialists.length) {
       loadColleagues().then((list) => { this.specialists = list; this.render(); },
         (err) => this.say('invite.failed', { reason: this.errorText(err) }, 'error'));

@@ -19,14 +19,14 @@ import { clock } from './recording.js';
 /** How often elements are checked against the clock. */
 const TICK_MS = 100;
 /** How far an element may wander from the clock before it is re-seeked. */
-export const MAX_DRIFT_S = 0.25;
+const MAX_DRIFT_S = 0.25;
 /** Longest the clock waits for a track that cannot play (then that track is left to catch up). */
 const HOLD_LIMIT_MS = 4000;
 /** HTMLMediaElement.readyState at which an element can play on (HAVE_FUTURE_DATA). */
 const CAN_PLAY = 3;
 
 /** Where `t` falls in one track: its local time and whether it is playing there. */
-export function trackTime(track, t) {
+function trackTime(track, t) {
   const local = t - track.start_s;
   const length = Math.max(0, track.end_s - track.start_s);
   return { local: Math.min(Math.max(local, 0), length), inside: local >= 0 && local < length };

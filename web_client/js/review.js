@@ -4,7 +4,7 @@
 // trail of who did and viewed what. Opening the page is itself audited (`consult.reviewed`).
 
 import { api } from './api.js';
-import { formatTime, statusBadge } from './consults.js';
+import { detailRow, formatTime, patientLine, statusBadge } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, lang, onLangChange, t } from './i18n.js';
@@ -29,15 +29,6 @@ const errorLine = $('[data-testid="review-error"]');
 const layout = $('[data-testid="review"]');
 const state = { review: null, comments: [], audit: [], player: null };
 
-const row = (key, value) =>
-  value === null || value === undefined || value === '' ? [] : [h('dt', {}, t(key)), h('dd', {}, value)];
-
-function patientLine(p) {
-  const parts = [p.name, t(`sex.${p.sex}`)];
-  if (p.age_years !== null && p.age_years !== undefined) parts.push(t('patient.age', { age: p.age_years }));
-  return parts.join(' · ');
-}
-
 function describeTrack(rec) {
   return t('recordings.item', {
     name: rec.participant?.display_name ?? '',
@@ -53,15 +44,15 @@ function renderRecord() {
   $('[data-testid="review-record-body"]').replaceChildren(
     h('p', {}, statusBadge(c.status), ' ', t(`specialty.${c.specialty}`), ' · ', c.id),
     h('dl', { class: 'review-facts' },
-      row('consult.patient', patientLine(c.patient)),
-      row('consult.summary', c.patient.summary),
-      row('consult.reason', c.reason),
-      row('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
-      row('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')),
-      row('record.participants', people.join('、')),
-      row('consult.scheduledAt', formatTime(c.scheduled_at)),
-      row('record.startedAt', formatTime(c.started_at)),
-      row('record.endedAt', formatTime(c.ended_at))),
+      detailRow('consult.patient', patientLine(c.patient, { withName: true })),
+      detailRow('consult.summary', c.patient.summary),
+      detailRow('consult.reason', c.reason),
+      detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
+      detailRow('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')),
+      detailRow('record.participants', people.join('、')),
+      detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
+      detailRow('record.startedAt', formatTime(c.started_at)),
+      detailRow('record.endedAt', formatTime(c.ended_at))),
     intakeSection(c) ?? null,
     h('h3', {}, t('record.conclusion')),
     h('p', { class: 'conclusion-text', dataset: { testid: 'review-conclusion' } },

@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { attachmentAdded } from './attachments.js';
 import { CallView } from './call.js';
-import { ConsultStore, JOINABLE, consultCard, formatTime } from './consults.js';
+import { ConsultStore, JOINABLE, announceReminders, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -190,10 +190,7 @@ socket.on('invitation-closed', ({ consult_id: id, reason }) => {
   if (reason === 'withdrawn') say(message, t('specialist.invitationWithdrawn'), 'ok');
 });
 socket.on('attachment-added', attachmentAdded); // files the exam room adds after booking
-socket.on('consult-reminder', ({ consult_id: id }) => {
-  const c = store.get(id);
-  if (c) say(message, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
-});
+announceReminders(socket, store, message);
 // An open request of my specialty left the queue (a colleague took it, or it was declined,
 // cancelled or expired); unless it became mine, it is no longer mine to see.
 socket.on('request-closed', ({ consult_id: id }) => {

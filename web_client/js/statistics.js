@@ -3,12 +3,11 @@
 // alternative to the charts) and a CSV download. `mountStatistics(container)` renders into any
 // element, e.g. <section id="statistics"> of the supervisor page.
 
-import { ApiError } from './api.js';
-import { SPECIALTIES } from './consults.js';
+import { ApiError, api, fetchFile } from './api.js';
+import { specialtyOptions } from './consults.js';
 import { h } from './dom.js';
 import { errorText } from './errors.js';
 import { lang, onLangChange, t } from './i18n.js';
-import { getToken, goToLogin } from './session.js';
 
 const ECHARTS_SRC = '/vendor/echarts/echarts.min.js';
 /** How many months the period pickers start with (this month and the ones before it). */
@@ -23,7 +22,7 @@ const OUTCOME_COLOURS = {
 let echartsLoading = null;
 
 /** The ECharts global, loading the vendored UMD build as a classic script on first use. */
-export function loadECharts() {
+function loadECharts() {
   if (window.echarts) return Promise.resolve(window.echarts);
   echartsLoading ??= new Promise((resolve, reject) => {
     const script = document.createElement('script');
@@ -65,24 +64,6 @@ function query({ from, to, institution, specialty }) {
   if (institution) params.set('institution', institution);
   if (specialty) params.set('specialty', specialty);
   return params.toString();
-}
-
-/** GET with the bearer token; the Response, or ApiError with the server's code. */
-async function authorizedGet(path) {
-  let response;
-  try {
-    response = await fetch(path, { headers: { Authorization: `Bearer ${getToken()}` } });
-  } catch (err) {
-    throw new ApiError(0, 'network_error', String(err?.message ?? err));
-  }
-  if (!response.ok) {
-    let data = null;
-    try { data = await response.json(); } catch { /* not JSON */ }
-    const code = data?.code ?? `http_${response.status}`;
-    if (response.status === 401) goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
-    throw new ApiError(response.status, code, data?.message ?? response.statusText, data?.details);
-  }
-  return response;
 }
 
 /** The file name the server proposes in Content-Disposition, or `fallback`. */
@@ -157,7 +138,7 @@ export function mountStatistics(container) {
     const chosenSpecialty = ui.specialty.value;
     ui.specialty.replaceChildren(
       new Option(t('stats.allSpecialties'), ''),
-      ...SPECIALTIES.map((s) => new Option(t(`specialty.${s}`), s)),
+      ...specialtyOptions(),
     );
     ui.specialty.value = chosenSpecialty;
     const institutions = data?.institutions ?? [];
@@ -281,8 +262,7 @@ export function mountStatistics(container) {
     ui.apply.disabled = true;
     container.setAttribute('aria-busy', 'true');
     try {
-      const response = await authorizedGet(`/api/statistics?${query(wanted)}`);
-      data = await response.json();
+      data = await api.statistics(query(wanted));
       showError(null);
       try {
         echarts ??= await loadECharts();
@@ -302,7 +282,7 @@ export function mountStatistics(container) {
   async function downloadCsv() {
     ui.download.disabled = true;
     try {
-      const response = await authorizedGet(`/api/statistics.csv?${query(current())}`);
+      const response = await fetchFile(`/api/statistics.csv?${query(current())}`);
       const blob = await response.blob();
       const url = URL.createObjectURL(blob);
       const link = h('a', { href: url, download: attachmentName(response, 'statistics.csv'), hidden: true });

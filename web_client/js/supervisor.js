@@ -4,7 +4,7 @@
 // range [from, to] is sent as the instants [from 00:00, day after `to` 00:00) with their offset.
 
 import { api } from './api.js';
-import { SPECIALTIES, formatTime, statusBadge } from './consults.js';
+import { formatTime, specialtyOptions, statusBadge } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
@@ -61,7 +61,7 @@ function buildForm() {
   const specialty = $('[data-testid="filter-specialty"]');
   const keepSpecialty = specialty.value;
   specialty.replaceChildren(h('option', { value: '' }, t('filter.anySpecialty')),
-    ...SPECIALTIES.map((s) => h('option', { value: s }, t(`specialty.${s}`))));
+    ...specialtyOptions());
   specialty.value = keepSpecialty;
   const statuses = $('[data-testid="filter-statuses"]');
   const checked = new Set([...statuses.querySelectorAll('input:checked')].map((b) => b.value));
