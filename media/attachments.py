@@ -1,8 +1,9 @@
 """Attachment storage on local disk (`rooms.attachments.AttachmentFiles`), kept like recordings.
 
 Files live in ``<root>/attachments/<consult_id>/<attachment_id>`` (root is `RECORDINGS_DIR`,
-by default ``$DATA_DIR/media``). Keys are checked with the recordings' `key_parts` (no absolute
-path, ``..``, backslash, NUL, hidden name), and a symlink leading out of the folder is refused.
+by default ``$DATA_DIR/media``), a `media.storage.KeyedFolder` as recordings are: keys are checked
+(no absolute path, ``..``, backslash, NUL, hidden name), and a symlink leading out of the folder
+is refused.
 
 An upload streams into ``.<id>.partial`` next to its final place (created exclusively, mode
 0600), hashing (SHA-256) as it goes; when the stream ends the file is fsynced and atomically
@@ -14,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from media.storage import UnsafeStorageKey, fsync_directory, key_parts
+from media.storage import KeyedFolder, fsync_directory, replace_durably
 from rooms.attachments import StoredFile
 from rooms.errors import NotFound
 
@@ -33,19 +33,10 @@ READ_CHUNK_BYTES = 256 * 1024
 
 class LocalAttachmentFiles:
     def __init__(self, root: Path) -> None:
-        self.dir = root.absolute() / "attachments"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._real = self.dir.resolve()
-
-    def path(self, key: str) -> Path:
-        """Where the file for `key` lives; refuses keys that lead out of the folder."""
-        path = self.dir.joinpath(*key_parts(key))
-        if not path.resolve().is_relative_to(self._real):
-            raise UnsafeStorageKey(key, "leads out of the storage through a symlink")
-        return path
+        self.folder = KeyedFolder(root / "attachments")
 
     async def write(self, key: str, chunks: AsyncIterator[bytes]) -> StoredFile:
-        final = self.path(key)
+        final = self.folder.path(key)
         folder = final.parent
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         partial = folder / f".{final.name}.partial"
@@ -69,29 +60,23 @@ class LocalAttachmentFiles:
             await asyncio.to_thread(_discard, partial)
             raise
         os.close(fd)
-        await asyncio.to_thread(_commit, partial, final)
+        await asyncio.to_thread(replace_durably, partial, final)
         return StoredFile(bytes=total, sha256=digest.hexdigest())
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(_discard, self.path(key))
+        await asyncio.to_thread(_discard, self.folder.path(key))
 
     def size(self, key: str) -> int:
         try:
-            return self.path(key).stat().st_size
+            return self.folder.path(key).stat().st_size
         except FileNotFoundError:
             raise NotFound(f"the file of attachment {key} is missing") from None
 
     async def chunks(self, key: str) -> AsyncIterator[bytes]:
-        path = self.path(key)
         try:
-            # O_NOFOLLOW: a symlink swapped in after the check above is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = self.folder.open_for_reading(key)
         except FileNotFoundError:
             raise NotFound(f"the file of attachment {key} is missing") from None
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise UnsafeStorageKey(key, "is a symlink") from None
-            raise
         try:
             position = 0
             while chunk := await asyncio.to_thread(os.pread, fd, READ_CHUNK_BYTES, position):
@@ -106,11 +91,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _commit(partial: Path, final: Path) -> None:
-    os.replace(partial, final)
-    fsync_directory(final.parent)
 
 
 def _discard(path: Path) -> None:

@@ -116,16 +116,53 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+def replace_durably(staged: Path, final: Path) -> None:
+    """Atomically rename the (already fsynced) `staged` file to `final`, durably: readers see
+    all of it or nothing, and the rename survives a power cut."""
+    os.replace(staged, final)
+    fsync_directory(final.parent)
+
+
+class KeyedFolder:
+    """A local folder whose files are named by storage keys (``<folder>/<key>``); every method
+    checks the key, and a symlink leading out of the folder is refused."""
+
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder.absolute()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._real = self.dir.resolve()
+
+    def path(self, key: str) -> Path:
+        """Where the file for `key` lives; refuses keys that lead out of the folder."""
+        path = self.dir.joinpath(*key_parts(key))
+        # A symlink planted anywhere on the way (a consult folder, the file itself) must not
+        # lead out of the folder.
+        if not path.resolve().is_relative_to(self._real):
+            raise UnsafeStorageKey(key, "leads out of the storage through a symlink")
+        return path
+
+    def open_for_reading(self, key: str) -> int:
+        """A read-only descriptor of the file under `key` (the caller closes it);
+        `FileNotFoundError` if there is none."""
+        path = self.path(key)
+        try:
+            # O_NOFOLLOW: a symlink swapped in after the check above is refused, not followed.
+            return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UnsafeStorageKey(key, "is a symlink") from None
+            raise
+
+
 class LocalRecordingStorage:
     """Recordings in a local data directory: ``root/partial/`` and ``root/recordings/<key>``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
         self._partial_dir = self.root / "partial"
-        self.recordings_dir = self.root / "recordings"
         self._partial_dir.mkdir(parents=True, exist_ok=True)
-        self.recordings_dir.mkdir(parents=True, exist_ok=True)
-        self._recordings_real = self.recordings_dir.resolve()
+        self._recordings = KeyedFolder(self.root / "recordings")
+        self.recordings_dir = self._recordings.dir
 
     @property
     def partial_dir(self) -> Path:
@@ -133,12 +170,7 @@ class LocalRecordingStorage:
 
     def final_path(self, key: str) -> Path:
         """Where the finished file for `key` lives; refuses keys that lead out of the storage."""
-        path = self.recordings_dir.joinpath(*key_parts(key))
-        # A symlink planted anywhere on the way (a consult folder, the file itself) must not
-        # lead out of the recordings folder.
-        if not path.resolve().is_relative_to(self._recordings_real):
-            raise UnsafeStorageKey(key, "leads out of the storage through a symlink")
-        return path
+        return self._recordings.path(key)
 
     def staging_path(self, key: str) -> Path:
         final = self.final_path(key)
@@ -151,8 +183,7 @@ class LocalRecordingStorage:
         final = self.final_path(key)
         with staged.open("rb") as f:
             os.fsync(f.fileno())
-        os.replace(staged, final)
-        fsync_directory(final.parent)
+        replace_durably(staged, final)
 
     def exists(self, key: str) -> bool:
         return self.final_path(key).is_file()
@@ -166,16 +197,10 @@ class LocalRecordingStorage:
     def open_range(self, key: str, start: int, end: int) -> bytes:
         if start < 0 or end < start:
             raise ValueError(f"bad byte range [{start}, {end})")
-        path = self.final_path(key)
         try:
-            # O_NOFOLLOW: a symlink swapped in after the check above is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = self._recordings.open_for_reading(key)
         except FileNotFoundError:
             raise RecordingNotFound(key) from None
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise UnsafeStorageKey(key, "is a symlink") from None
-            raise
         try:
             size = os.fstat(fd).st_size
             return os.pread(fd, max(0, min(end, size) - start), start)

@@ -21,10 +21,10 @@ HOME = {
     "admin": "/admin.html",
 }
 
-# True once every remote <video> has frames (videoWidth > 0) and its clock moved since the
-# previous poll: the page is receiving and decoding live video, not showing a frozen frame.
-REMOTE_VIDEO_PLAYS = """() => {
-  const videos = [...document.querySelectorAll('[data-testid="remote-video"]')];
+# True once every video of data-testid `arg` has frames (videoWidth > 0) and its clock moved since
+# the previous poll: the page is receiving and decoding video, not showing a frozen frame.
+VIDEOS_PLAY = """(testid) => {
+  const videos = [...document.querySelectorAll(`[data-testid="${testid}"]`)];
   window.__e2eSeen ??= new WeakMap();
   let all = videos.length > 0;
   for (const v of videos) {
@@ -36,14 +36,17 @@ REMOTE_VIDEO_PLAYS = """() => {
 }"""
 
 
-def sign_in(client: Client, server: RunningServer, username: str) -> Page:
+def sign_in(client: Client, server: RunningServer, username: str, *, live: bool = True) -> Page:
+    """Log in through the login page and land on the user's home page; with `live`, wait until
+    its socket is connected (the supervisor's and the admin's pages are not waited for)."""
     page = client.page
     page.goto(f"{server.url}/")
     page.get_by_test_id("login-username").fill(username)
     page.get_by_test_id("login-password").fill(f"demo-{username}")
     page.get_by_test_id("login-submit").click()
     page.wait_for_url(f"{server.url}{HOME[username]}")
-    wait_until_live(page)
+    if live:
+        wait_until_live(page)
     return page
 
 
@@ -149,7 +152,7 @@ def wait_for_remote_video(pages: list[Page], within_s: float) -> None:
     deadline = time.monotonic() + within_s
     for page in pages:
         remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
-        page.wait_for_function(REMOTE_VIDEO_PLAYS, polling=250, timeout=remaining_ms)
+        page.wait_for_function(VIDEOS_PLAY, arg="remote-video", polling=250, timeout=remaining_ms)
 
 
 def cuttable_sockets(client: Client) -> Callable[[], None]:

@@ -22,12 +22,7 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
     server: RunningServer, open_client: Callable[..., Client]
 ) -> None:
     admin_client = open_client("desktop", "admin")
-    admin = admin_client.page
-    admin.goto(f"{server.url}/")
-    admin.get_by_test_id("login-username").fill("admin")
-    admin.get_by_test_id("login-password").fill("demo-admin")
-    admin.get_by_test_id("login-submit").click()
-    admin.wait_for_url(f"{server.url}/admin.html")
+    admin = sign_in(admin_client, server, "admin", live=False)
     expect(admin.get_by_test_id("supervisor-link")).to_have_attribute("href", "/supervisor.html")
 
     admin.get_by_test_id("shift-specialty").select_option("paediatrics")

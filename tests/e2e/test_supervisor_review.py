@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import HOME, book, sign_in, unique_patient, wait_for_remote_video
+from tests.e2e.flows import VIDEOS_PLAY, book, sign_in, unique_patient, wait_for_remote_video
 from tests.e2e.test_attachments import THUMBNAIL_DECODED
 from tests.e2e.test_relay_recording import (
     MARK_STREAMS,
@@ -34,19 +34,6 @@ RECORD_S = 7.0
 
 SYNC_TOLERANCE_S = 0.5
 """How far apart the tracks (and the player's clock) may be on the shared timeline."""
-
-# Every review <video> shows pictures and its clock moved since the previous poll.
-VIDEOS_PLAY = """() => {
-  const videos = [...document.querySelectorAll('[data-testid="review-video"]')];
-  window.__seen ??= new WeakMap();
-  let all = videos.length > 0;
-  for (const v of videos) {
-    const before = window.__seen.get(v);
-    window.__seen.set(v, v.currentTime);
-    if (!(v.videoWidth > 0 && before !== undefined && v.currentTime > before)) all = false;
-  }
-  return all;
-}"""
 
 # True once every track in play sits within `tolerance` of `target` (or, when `target` is null, of
 # the player's own clock): a track's place on the timeline is its currentTime + where it starts.
@@ -80,13 +67,7 @@ def book_with_intake(room: Page, patient: str) -> None:
         patient,
         sex="female",
         age=29,
-        summary="孕 33 周 血压 152/98",
-        intake={
-            "gestational_week": "33",
-            "bp_systolic": "152",
-            "bp_diastolic": "98",
-            "fetal_presentation": "cephalic",
-        },
+        summary="孕 33 周 血压 152/98",  # as the default intake (OBSTETRIC_INTAKE) answers
         files=[{"name": "B超 33周.png", "mimeType": "image/png", "buffer": png(320, 240)}],
     )
     expect(room.get_by_test_id("upload-item")).to_have_attribute("data-state", "done")
@@ -96,16 +77,6 @@ def add_note(page: Page, text: str) -> None:
     page.get_by_test_id("note-input").fill(text)
     page.get_by_test_id("note-add").click()
     expect(page.get_by_test_id("notes-panel").get_by_text(text)).to_be_visible()
-
-
-def sign_in_supervisor(client: Client, server: RunningServer) -> Page:
-    page = client.page  # the supervisor's pages keep no socket open
-    page.goto(f"{server.url}/")
-    page.get_by_test_id("login-username").fill("supervisor")
-    page.get_by_test_id("login-password").fill("demo-supervisor")
-    page.get_by_test_id("login-submit").click()
-    page.wait_for_url(f"{server.url}{HOME['supervisor']}")
-    return page
 
 
 def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_audited(
@@ -178,7 +149,7 @@ def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_au
 
     # The supervisor finds it with the filters: County A, obstetrics, today, ended, recorded.
     supervisor = open_client("desktop", "supervisor")
-    desk = sign_in_supervisor(supervisor, server)
+    desk = sign_in(supervisor, server, "supervisor", live=False)
     expect(desk.get_by_test_id("statistics-section")).to_have_count(1)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()  # the browser's zone
     county_a = desk.get_by_test_id("filter-institution").locator("option", has_text="A县人民医院")
@@ -221,8 +192,8 @@ def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_au
 
     # Play: every video shows pictures and moves on, and the tracks keep together.
     desk.get_by_test_id("review-play").click()
-    desk.wait_for_function(VIDEOS_PLAY, polling=300, timeout=15_000)
-    desk.wait_for_function(VIDEOS_PLAY, polling=300, timeout=15_000)
+    desk.wait_for_function(VIDEOS_PLAY, arg="review-video", polling=300, timeout=15_000)
+    desk.wait_for_function(VIDEOS_PLAY, arg="review-video", polling=300, timeout=15_000)
     desk.wait_for_function(TRACKS_AT, arg=[None, SYNC_TOLERANCE_S], polling=100, timeout=10_000)
     supervisor.screenshot("42-supervisor-review-playing")
 
@@ -232,7 +203,9 @@ def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_au
     assert 0 < at_s < RECORD_S + 2
     marker.click()
     desk.wait_for_function(TRACKS_AT, arg=[at_s, SYNC_TOLERANCE_S], polling=50, timeout=10_000)
-    desk.wait_for_function(VIDEOS_PLAY, polling=300, timeout=15_000)  # and plays on from there
+    desk.wait_for_function(
+        VIDEOS_PLAY, arg="review-video", polling=300, timeout=15_000
+    )  # and plays on from there
     desk.get_by_test_id("review-play").click()  # pause
     expect(desk.get_by_test_id("review-player")).to_have_attribute("data-playing", "false")
     # The first note's marker while paused: the tracks wait there.

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.peer import Participant
 from tests.support.postgres import PostgresServer
+from tests.support.relay_peer import RelayParticipant
 
 
 @pytest.fixture(scope="session")
@@ -17,10 +18,10 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-async def people() -> AsyncIterator[list[Participant]]:
-    """Socket.io participants a test connects (see `tests.support.inprocess.connected`);
-    closed when the test ends."""
-    made: list[Participant] = []
+async def people() -> AsyncIterator[list[Participant | RelayParticipant]]:
+    """Socket.io participants a test connects (see `tests.support.inprocess.connected`), plain
+    or on the relay; closed when the test ends."""
+    made: list[Participant | RelayParticipant] = []
     yield made
     for p in made:
         await p.close()

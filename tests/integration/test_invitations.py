@@ -6,7 +6,7 @@ changes nothing."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -52,14 +52,6 @@ def server() -> Iterator[RunningServer]:
         with sqlite3.connect(running.data_dir / "teleconsult.db") as db:
             db.execute("UPDATE users SET active = 0 WHERE username = 'retired'")
         yield running
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[RelayParticipant]]:
-    made: list[RelayParticipant] = []
-    yield made
-    for person in made:
-        await person.close()
 
 
 async def connected(

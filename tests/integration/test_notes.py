@@ -6,7 +6,7 @@ with everyone's consent as in `test_relay_consult.py`, so a note taken then carr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,14 +23,6 @@ def server() -> Iterator[RunningServer]:
         env_overrides={"JOINS_PER_MINUTE": "10000", "LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
     ) as running:
         yield running
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[RelayParticipant]]:
-    made: list[RelayParticipant] = []
-    yield made
-    for person in made:
-        await person.close()
 
 
 async def connected(

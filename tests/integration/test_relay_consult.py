@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,6 @@ def relay_server() -> Iterator[RunningServer]:
         )
         assert added.returncode == 0, added.stderr
         yield running
-
-
-@pytest.fixture
-async def people() -> AsyncIterator[list[RelayParticipant]]:
-    made: list[RelayParticipant] = []
-    yield made
-    for person in made:
-        await person.close()
 
 
 async def joined(

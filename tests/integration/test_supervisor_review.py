@@ -19,7 +19,7 @@ import pytest
 from tests.integration.test_relay_consult import start_consented_recording
 from tests.support.peer import eventually
 from tests.support.relay_peer import RelayParticipant
-from tests.support.server import VALID_INTAKES, HttpReply, RunningServer
+from tests.support.server import HttpReply, RunningServer
 
 
 @dataclass
@@ -40,21 +40,8 @@ class World:
 def book(
     server: RunningServer, username: str, specialty: str, scheduled_at: str, specialist: str | None
 ) -> str:
-    body = {
-        "patient": {"name": "审阅患者 Review Patient", "sex": "female", "age_years": 28},
-        "specialty": specialty,
-        "reason": "supervisor review test",
-        "scheduled_at": scheduled_at,
-        "intake": VALID_INTAKES.get(specialty, {}),
-    }
-    reply = server.request("POST", "/api/consults", body, token=server.token(username))
-    assert reply.status == 201, reply.body
-    consult_id: str = reply.body["id"]
-    if specialist:
-        accepted = server.request(
-            "POST", f"/api/consults/{consult_id}/accept", {}, token=server.token(specialist)
-        )
-        assert accepted.status == 200, accepted.body
+    """A consult booked by `username`, accepted by `specialist` if one is named; its id."""
+    consult_id: str = server.book(username, specialty, specialist, scheduled_at=scheduled_at)["id"]
     return consult_id
 
 

@@ -23,7 +23,7 @@ from teleconsult.bootstrap import build_app, build_store
 from teleconsult.config import Settings, load_settings
 from teleconsult.demo import seed
 from tests.support.peer import Participant
-from tests.support.server import VALID_INTAKES, free_port
+from tests.support.server import booking, free_port
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 """Where the test clock starts (12:00 in Beijing)."""
@@ -157,13 +157,11 @@ class InProcessServer:
         status, body = await self.request(
             "POST",
             "/api/consults",
-            {
-                "patient": {"name": "测试患者 Test Patient", "sex": "female", "age_years": 30},
-                "specialty": specialty,
-                "reason": "duty test",
-                "scheduled_at": (scheduled_at or self.clock.now + timedelta(hours=2)).isoformat(),
-                "intake": VALID_INTAKES.get(specialty, {}),
-            },
+            booking(
+                specialty,
+                "duty test",
+                (scheduled_at or self.clock.now + timedelta(hours=2)).isoformat(),
+            ),
             token=await self.token("doctor.a"),
         )
         assert status == 201, body

@@ -29,6 +29,20 @@ VALID_INTAKES: dict[str, dict[str, Any]] = {
 """An answer that fits each specialty's shipped intake form (others need none)."""
 
 
+def booking(
+    specialty: str, reason: str, scheduled_at: str, intake: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The body of a test booking (`POST /api/consults`) for the same test patient; without
+    `intake`, the specialty's sample answer (`VALID_INTAKES`)."""
+    return {
+        "patient": {"name": "测试患者 Test Patient", "sex": "female", "age_years": 30},
+        "specialty": specialty,
+        "reason": reason,
+        "scheduled_at": scheduled_at,
+        "intake": VALID_INTAKES.get(specialty, {}) if intake is None else intake,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -193,18 +207,13 @@ class RunningServer:
         specialist: str | None = "obstetrician",
         accept: bool = True,
         intake: dict[str, Any] | None = None,
+        scheduled_at: str = "2026-11-23T10:00:00+08:00",
     ) -> dict[str, Any]:
         """Book a consult as `username`, accepted by `specialist` unless told otherwise.
 
         Without `intake`, the specialty's sample answer (`VALID_INTAKES`) is sent.
         """
-        body: dict[str, Any] = {
-            "patient": {"name": "测试患者 Test Patient", "sex": "female", "age_years": 30},
-            "specialty": specialty,
-            "reason": "integration test",
-            "scheduled_at": "2026-11-23T10:00:00+08:00",
-            "intake": VALID_INTAKES.get(specialty, {}) if intake is None else intake,
-        }
+        body = booking(specialty, "integration test", scheduled_at, intake)
         reply = self.request("POST", "/api/consults", body, token=self.token(username))
         if reply.status != 201:
             raise RuntimeError(f"booking failed: {reply.status} {reply.body}")
