@@ -698,8 +698,8 @@ async def seed_identities(
     secret, as `teleconsult user add` and `teleconsult token` would (logins cost an argon2
     verification each, which is not what this benchmark measures).
     """
-    from rooms.institutions import InstitutionLevel
-    from rooms.people import Role, Specialty
+    from rooms.consults.institutions import InstitutionLevel
+    from rooms.consults.people import Role, Specialty
     from signaling.passwords import hash_password
     from teleconsult.bootstrap import build_store, build_tokens
     from teleconsult.config import load_settings

@@ -1,4 +1,5 @@
-"""Attachment storage on local disk (`rooms.attachments.AttachmentFiles`), kept like recordings.
+"""Attachment storage on local disk (`rooms.records.attachments.AttachmentFiles`), kept like
+recordings.
 
 Files live in ``<root>/attachments/<consult_id>/<attachment_id>`` (root is `RECORDINGS_DIR`,
 by default ``$DATA_DIR/media``), a `media.storage.KeyedFolder` as recordings are: keys are checked
@@ -21,8 +22,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from media.storage import KeyedFolder, fsync_directory, replace_durably
-from rooms.attachments import StoredFile
-from rooms.errors import NotFound
+from rooms.consults.errors import NotFound
+from rooms.records.attachments import StoredFile
 
 WRITE_BUFFER_BYTES = 256 * 1024
 """Bytes gathered in memory before one write (off the event loop) to the partial file."""

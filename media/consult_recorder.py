@@ -21,8 +21,8 @@ from aiortc.rtp import RtpPacket
 from media.recording import EmptyRecording, FinishedTrack, TrackRecorder
 from media.relay import ConsultRelay, PublishedTrack
 from media.storage import LocalRecordingStorage
-from rooms.recording_service import RecordingService
-from rooms.recordings import Recording, TrackSource
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import Recording, TrackSource
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Finished recordings' bytes for the HTTP layer (`rooms.media_port.RecordingFiles`)."""
+"""Finished recordings' bytes for the HTTP layer (`rooms.calls.media_port.RecordingFiles`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from media.storage import RecordingNotFound, RecordingStorage
-from rooms.errors import NotFound
+from rooms.consults.errors import NotFound
 
 CHUNK_BYTES = 256 * 1024
 """How much is read (off the event loop) and written to the client at a time."""

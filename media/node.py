@@ -1,7 +1,7 @@
 """The media node in this process: one forwarding relay per consult, and its recorder.
 
-It implements `rooms.media_port.MediaNode`, the only thing signaling knows of media. A consult's
-relay is made when its first participant publishes and dropped when the consult ends.
+It implements `rooms.calls.media_port.MediaNode`, the only thing signaling knows of media.
+A consult's relay is made when its first participant publishes and dropped when the consult ends.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 from media.consult_recorder import ConsultRecorder
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
 from media.storage import LocalRecordingStorage
-from rooms.errors import MediaRefused
-from rooms.media_port import ForwardedTrack, Leg, OfferSink
-from rooms.recording_service import RecordingService
-from rooms.recordings import Recording, TrackSource
+from rooms.calls.media_port import ForwardedTrack, Leg, OfferSink
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import Recording, TrackSource
+from rooms.consults.errors import MediaRefused
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from media.consult_recorder import finished_recording
 from media.recording import FinishedTrack, recover
 from media.storage import LocalRecordingStorage
-from rooms.recording_service import RecordingService
-from rooms.recordings import Recording, TrackSource
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import Recording, TrackSource
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The upload is read part by part with aiohttp's multipart reader, a chunk at a time, so the
 app's small `client_max_size` (meant for JSON bodies) stays small and a file is never held in
-memory whole; `rooms.attachments` checks the name, type and size while it streams to disk.
+memory whole; `rooms.records.attachments` checks the name, type and size while it streams to disk.
 The bytes are served only with the bearer token (`fetch` → blob in the web client), with the
 stored media type, `nosniff`, a sandboxing CSP and an RFC 5987 file name.
 """
@@ -15,14 +15,14 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
 from aiohttp.http import HttpProcessingError
 
-from rooms.attachments import (
+from rooms.consults.ports import ConsultStore
+from rooms.records.attachments import (
     ALLOWED_TYPES,
     Attachment,
     AttachmentService,
     AttachmentTooLarge,
     InvalidAttachment,
 )
-from rooms.ports import ConsultStore
 from signaling import errors
 from signaling.context import Signaling, built_with
 from signaling.errors import ApiError

@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from rooms.people import Role, User
+from rooms.consults.people import Role, User
 from signaling import errors
 from signaling.errors import ApiError
 

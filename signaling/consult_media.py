@@ -18,13 +18,13 @@ from typing import Any
 
 import socketio
 
-from rooms.consult import Consult, MediaMode
-from rooms.errors import DomainError, IllegalTransition
-from rooms.media_path import RelayReason, relay_reason
-from rooms.media_port import ForwardedTrack, MediaNode
-from rooms.people import User
-from rooms.recording_service import RecordingService
-from rooms.recordings import RecordingSession, SessionState
+from rooms.calls.media_path import RelayReason, relay_reason
+from rooms.calls.media_port import ForwardedTrack, MediaNode
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import RecordingSession, SessionState
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.errors import DomainError, IllegalTransition
+from rooms.consults.people import User
 from signaling.hub import ConsultHub, consult_channel
 from signaling.presence import PresenceRegistry
 from signaling.schemas import (

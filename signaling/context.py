@@ -7,17 +7,17 @@ from datetime import timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from rooms.attachments import AttachmentService
-from rooms.duty import EscalationService, PushSubscriptions, RosterService
-from rooms.expiry import ExpiryService
-from rooms.invitations import InvitationService
-from rooms.media_port import MediaNode, RecordingFiles
-from rooms.notes import NoteService
-from rooms.people import User
-from rooms.recording_service import RecordingService
-from rooms.review import ReviewService
-from rooms.service import ConsultService
-from rooms.statistics import DEFAULT_REPORT_TIMEZONE
+from rooms.calls.media_port import MediaNode, RecordingFiles
+from rooms.calls.recording_service import RecordingService
+from rooms.consults.expiry import ExpiryService
+from rooms.consults.invitations import InvitationService
+from rooms.consults.people import User
+from rooms.consults.service import ConsultService
+from rooms.duty.services import EscalationService, PushSubscriptions, RosterService
+from rooms.records.attachments import AttachmentService
+from rooms.records.notes import NoteService
+from rooms.reporting.review import ReviewService
+from rooms.reporting.statistics import DEFAULT_REPORT_TIMEZONE
 from signaling import errors
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.errors import ApiError

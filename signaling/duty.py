@@ -1,7 +1,7 @@
 """Sends what the duty rules make due: new requests, escalation steps, reminders.
 
 `DutyDispatcher.booked` sends step 0 of a request just booked; `DutyDispatcher.run` wakes every
-`DUTY_TICK_SECONDS`, first expires what `rooms.expiry` says is due (announced as
+`DUTY_TICK_SECONDS`, first expires what `rooms.consults.expiry` says is due (announced as
 `consult-state` and `request-closed`), then asks `rooms.duty.EscalationService` what is due at
 the injected clock's now, and sends only what it won the database claim for. Each notice
 goes out as:
@@ -22,11 +22,11 @@ from datetime import timedelta
 
 import socketio
 
-from rooms.consult import Consult
-from rooms.duty import Claimed, EscalationService
-from rooms.escalation import Notice, NoticeKind
-from rooms.expiry import ExpiryService
-from rooms.people import Specialty
+from rooms.consults.consult import Consult
+from rooms.consults.expiry import ExpiryService
+from rooms.consults.people import Specialty
+from rooms.duty.escalation import Notice, NoticeKind
+from rooms.duty.services import Claimed, EscalationService
 from signaling.hub import ConsultHub, institution_channel, user_channel
 from signaling.push import PushMessage, WebPushSender
 from signaling.schemas import ConsultOut
@@ -165,7 +165,8 @@ class DutyDispatcher:
         return claimed
 
     async def expire_due(self) -> list[Consult]:
-        """Expire what is due (`rooms.expiry`) and tell those who saw it; the expired consults."""
+        """Expire what is due (`rooms.consults.expiry`) and tell those who saw it; the expired
+        consults."""
         if self.expiry is None:
             return []
         expired = await self.expiry.expire_due()

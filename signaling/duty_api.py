@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from rooms.duty import EscalationService, PushSubscriptions, RosterService
-from rooms.escalation import STEPS
-from rooms.people import Specialty
-from rooms.roster import Shift
+from rooms.consults.people import Specialty
+from rooms.duty.escalation import STEPS
+from rooms.duty.roster import Shift
+from rooms.duty.services import EscalationService, PushSubscriptions, RosterService
 from signaling import errors
 from signaling.context import Signaling, built_with
 from signaling.errors import ApiError

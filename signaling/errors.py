@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rooms.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
-from rooms.errors import (
+from rooms.consults.errors import (
     ConcurrentUpdate,
     ConsultFull,
     DomainError,
@@ -18,12 +17,13 @@ from rooms.errors import (
     PermissionDenied,
     StorageBusy,
 )
-from rooms.intake import InvalidIntake
-from rooms.invitations import AlreadyInvited, InvalidInvitation, TooManyInvitations
-from rooms.push import InvalidSubscription
-from rooms.review import InvalidComment, InvalidFilter
-from rooms.roster import InvalidShift
-from rooms.statistics import InvalidPeriod
+from rooms.consults.intake import InvalidIntake
+from rooms.consults.invitations import AlreadyInvited, InvalidInvitation, TooManyInvitations
+from rooms.duty.push import InvalidSubscription
+from rooms.duty.roster import InvalidShift
+from rooms.records.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
+from rooms.reporting.review import InvalidComment, InvalidFilter
+from rooms.reporting.statistics import InvalidPeriod
 
 
 class ApiError(Exception):

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from rooms.consult import Consult
-from rooms.errors import ConsultFull, DomainError
-from rooms.people import Role, User
+from rooms.consults.consult import Consult
+from rooms.consults.errors import ConsultFull, DomainError
+from rooms.consults.people import Role, User
 from signaling import errors
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling

@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from rooms.export_service import ExportService
-from rooms.fhir import FHIR_JSON, FHIR_VERSION
+from rooms.reporting.export_service import ExportService
+from rooms.reporting.fhir import FHIR_JSON, FHIR_VERSION
 from signaling.rest import SIGNALING, api, consult_id_of, current_user
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import socketio
 
-from rooms.consult import Consult
-from rooms.lifecycle import FINISHED, ConsultStatus
-from rooms.people import Role
-from rooms.ports import ConsultStore
+from rooms.consults.consult import Consult
+from rooms.consults.lifecycle import FINISHED, ConsultStatus
+from rooms.consults.people import Role
+from rooms.consults.ports import ConsultStore
 from signaling.schemas import ConsultOut
 from signaling.views import Directory
 

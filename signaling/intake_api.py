@@ -1,6 +1,6 @@
 """REST for intake forms: the per-specialty forms a booking's `intake` must fit.
 
-The definitions are data (`rooms/intake_forms/*.json`, see docs/intake-forms.md); these
+The definitions are data (`rooms/consults/intake_forms/*.json`, see docs/intake-forms.md); these
 endpoints hand them to clients so the booking page can render and check the same form the
 server validates against.
 """
@@ -12,8 +12,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.intake import IntakeField, IntakeForm, Label
-from rooms.people import Specialty
+from rooms.consults.intake import IntakeField, IntakeForm, Label
+from rooms.consults.people import Specialty
 from signaling.errors import ApiError
 from signaling.rest import SIGNALING, api, current_user, json_response
 

@@ -14,8 +14,8 @@ import logging
 
 from aiohttp import web
 
-from rooms.consult import Consult
-from rooms.invitations import InvitationService
+from rooms.consults.consult import Consult
+from rooms.consults.invitations import InvitationService
 from signaling import errors
 from signaling.context import Signaling, built_with
 from signaling.duty import SPECIALTY_NAMES, specialist_link

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rooms.notes import Note, NoteService
+from rooms.records.notes import Note, NoteService
 from signaling.context import Signaling, built_with
 from signaling.rest import SIGNALING, api, consult_id_of, current_user, json_response
 from signaling.schemas import NoteListOut, NoteOut

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rooms.people import User
+from rooms.consults.people import User
 
 
 @dataclass

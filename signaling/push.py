@@ -22,8 +22,8 @@ from py_vapid import Vapid02
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPushException, webpush_async
 
-from rooms.duty import PushSubscriptions
-from rooms.push import PushSubscription
+from rooms.duty.push import PushSubscription
+from rooms.duty.services import PushSubscriptions
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rooms.recording_service import RecordingService
-from rooms.recordings import Recording
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import Recording
 from signaling import errors
 from signaling.context import Signaling
 from signaling.errors import ApiError

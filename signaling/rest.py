@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from rooms.consult import Consult, MediaMode, PatientSummary
-from rooms.errors import DomainError
-from rooms.lifecycle import FINISHED
-from rooms.people import Role, Specialty, User
-from rooms.review import SEARCH_ROLES, ConsultFilter
-from rooms.service import Booking, ConsultService
+from rooms.consults.consult import Consult, MediaMode, PatientSummary
+from rooms.consults.errors import DomainError
+from rooms.consults.lifecycle import FINISHED
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.service import Booking, ConsultService
+from rooms.reporting.review import SEARCH_ROLES, ConsultFilter
 from signaling import errors
 from signaling.auth import bearer_token
 from signaling.consult_media import ConsultMedia

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rooms.institutions import InstitutionTree
-from rooms.review import Comment, ReviewService, Timeline
+from rooms.consults.institutions import InstitutionTree
+from rooms.reporting.review import Comment, ReviewService, Timeline
 from signaling import errors
 from signaling.context import Signaling, built_with
 from signaling.notes_api import notes_out

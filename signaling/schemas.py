@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from rooms.consult import MediaMode, Sex
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Role, Specialty
-from rooms.recordings import TrackSource
-from rooms.review import MAX_COMMENT_CHARS, MAX_OFFSET, MAX_PAGE
+from rooms.calls.recordings import TrackSource
+from rooms.consults.consult import MediaMode, Sex
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty
+from rooms.reporting.review import MAX_COMMENT_CHARS, MAX_OFFSET, MAX_PAGE
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 PeerId = Annotated[
@@ -287,7 +287,7 @@ class PlaybackOut(BaseModel):
 # ---- notes ---------------------------------------------------------------------------------
 
 NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-"""`rooms.notes.MAX_NOTE_CHARS` characters after trimming."""
+"""`rooms.records.notes.MAX_NOTE_CHARS` characters after trimming."""
 
 
 class NoteAddEvent(Strict):
@@ -313,7 +313,8 @@ MonthText = Annotated[str, StringConstraints(max_length=7)]
 
 
 class StatisticsQuery(Strict):
-    """`GET /api/statistics[.csv]` query: months as YYYY-MM (checked by rooms.statistics)."""
+    """`GET /api/statistics[.csv]` query: months as YYYY-MM (checked by
+    rooms.reporting.statistics)."""
 
     from_: MonthText = Field(alias="from")
     to: MonthText
@@ -386,7 +387,7 @@ class ConsultSearchQuery(Strict):
 CommentText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS)
 ]
-"""At most `rooms.review.MAX_COMMENT_CHARS` characters after trimming."""
+"""At most `rooms.reporting.review.MAX_COMMENT_CHARS` characters after trimming."""
 
 
 class CommentRequest(Strict):

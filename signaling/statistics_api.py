@@ -1,9 +1,9 @@
 """Consult statistics (supervisors, admins): JSON for the charts, CSV for spreadsheets.
 
-The figures and their definitions are in `rooms.statistics` and docs/statistics.md. The CSV is
-written for Excel on Chinese Windows: UTF-8 with a byte-order mark (without it Excel reads the
-institution names as GBK), one row per (month, institution, specialty), institution names not
-ids, and text cells that a spreadsheet would run as a formula defused.
+The figures and their definitions are in `rooms.reporting.statistics` and docs/statistics.md.
+The CSV is written for Excel on Chinese Windows: UTF-8 with a byte-order mark (without it Excel
+reads the institution names as GBK), one row per (month, institution, specialty), institution
+names not ids, and text cells that a spreadsheet would run as a formula defused.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import io
 from aiohttp import web
 from pydantic import ValidationError
 
-from rooms.people import User
-from rooms.statistics import DurationSummary, Figures, Period
-from rooms.statistics_service import StatisticsReport, StatisticsService
+from rooms.consults.people import User
+from rooms.reporting.statistics import DurationSummary, Figures, Period
+from rooms.reporting.statistics_service import StatisticsReport, StatisticsService
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.rest import SIGNALING, api, current_user, json_response

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rooms.consult import Consult
-from rooms.people import User
-from rooms.ports import ConsultStore
+from rooms.consults.consult import Consult
+from rooms.consults.people import User
+from rooms.consults.ports import ConsultStore
 from signaling.schemas import ConsultOut, InstitutionRef, PatientIn, PersonRef, UserOut
 
 

@@ -17,15 +17,15 @@ from media.node import LocalMediaNode
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
-from rooms.attachments import AttachmentService
-from rooms.duty import EscalationService, PushSubscriptions, RosterService
-from rooms.escalation import EscalationConfig
-from rooms.expiry import ExpiryService
-from rooms.invitations import InvitationService
-from rooms.notes import NoteService
-from rooms.recording_service import RecordingService
-from rooms.review import ReviewService
-from rooms.service import Clock, ConsultService, utc_now
+from rooms.calls.recording_service import RecordingService
+from rooms.consults.expiry import ExpiryService
+from rooms.consults.invitations import InvitationService
+from rooms.consults.service import Clock, ConsultService, utc_now
+from rooms.duty.escalation import EscalationConfig
+from rooms.duty.services import EscalationService, PushSubscriptions, RosterService
+from rooms.records.attachments import AttachmentService
+from rooms.records.notes import NoteService
+from rooms.reporting.review import ReviewService
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
 from signaling.auth import PlaybackTokens, TokenIssuer

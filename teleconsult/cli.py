@@ -10,9 +10,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from rooms.institutions import InstitutionLevel
-from rooms.people import Role, Specialty
-from rooms.service import ConsultService
+from rooms.consults.institutions import InstitutionLevel
+from rooms.consults.people import Role, Specialty
+from rooms.consults.service import ConsultService
 from rooms.sql.migrate import upgrade
 from rooms.sql.store import SqlConsultStore
 from signaling.passwords import hash_password

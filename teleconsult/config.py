@@ -16,11 +16,15 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
-from rooms.attachments import ATTACHMENT_MAX_BYTES, ATTACHMENTS_PER_CONSULT, AttachmentLimits
-from rooms.expiry import ExpiryRules
-from rooms.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
-from rooms.push import KNOWN_PUSH_SERVICES
-from rooms.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
+from rooms.consults.expiry import ExpiryRules
+from rooms.consults.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
+from rooms.duty.push import KNOWN_PUSH_SERVICES
+from rooms.records.attachments import (
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENTS_PER_CONSULT,
+    AttachmentLimits,
+)
+from rooms.reporting.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rooms.audit import AuditEntry
-from rooms.consult import MediaMode, PatientSummary, Sex
-from rooms.institutions import InstitutionLevel
-from rooms.lifecycle import JOINABLE
-from rooms.people import Role, Specialty, User
-from rooms.ports import ConsultQuery, ConsultStore
-from rooms.roster import Shift, on_duty
-from rooms.service import Booking, ConsultService
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import MediaMode, PatientSummary, Sex
+from rooms.consults.institutions import InstitutionLevel
+from rooms.consults.lifecycle import JOINABLE
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.ports import ConsultQuery, ConsultStore
+from rooms.consults.service import Booking, ConsultService
+from rooms.duty.roster import Shift, on_duty
 from rooms.sql.store import SqlConsultStore
 from signaling.auth import TokenIssuer
 from signaling.passwords import hash_password

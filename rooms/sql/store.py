@@ -28,21 +28,21 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from rooms.attachments import Attachment, TooManyAttachments
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode, PatientSummary, Sex
-from rooms.errors import ConcurrentUpdate, StorageBusy
-from rooms.escalation import NoticeKind, Sent
-from rooms.institutions import Institution, InstitutionLevel
-from rooms.invitations import Invitation
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.people import Role, Specialty, User
-from rooms.ports import ConsultQuery
-from rooms.push import PushSubscription
-from rooms.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
-from rooms.review import Comment
-from rooms.roster import Shift
+from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus, TrackSource
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.consults.errors import ConcurrentUpdate, StorageBusy
+from rooms.consults.institutions import Institution, InstitutionLevel
+from rooms.consults.invitations import Invitation
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.ports import ConsultQuery
+from rooms.duty.escalation import NoticeKind, Sent
+from rooms.duty.push import PushSubscription
+from rooms.duty.roster import Shift
+from rooms.records.attachments import Attachment, TooManyAttachments
+from rooms.records.notes import Note
+from rooms.reporting.review import Comment
 from rooms.sql.schema import (
     attachments,
     audit_log,

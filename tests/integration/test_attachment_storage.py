@@ -11,7 +11,7 @@ import pytest
 
 from media.attachments import LocalAttachmentFiles
 from media.storage import UnsafeStorageKey
-from rooms.errors import NotFound
+from rooms.consults.errors import NotFound
 
 CONSULT, ATTACHMENT = "c" * 32, "a" * 32
 KEY = f"{CONSULT}/{ATTACHMENT}"

@@ -17,8 +17,8 @@ from urllib.parse import quote
 import pytest
 import pytest_asyncio
 
-from rooms.duty import CATCH_UP, EscalationService
-from rooms.escalation import EscalationConfig
+from rooms.duty.escalation import EscalationConfig
+from rooms.duty.services import CATCH_UP, EscalationService
 from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.rest import DUTY
 from tests.support.inprocess import T0, InProcessServer, connected

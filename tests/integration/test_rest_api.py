@@ -209,7 +209,7 @@ def test_an_unknown_api_path_answers_json(server: RunningServer) -> None:
         "/%2e%2e/pyproject.toml",
         "/js/..%2f..%2fpyproject.toml",
         "/..%5c..%5cpyproject.toml",
-        "/vendor/%2e%2e/%2e%2e/rooms/permissions.py",
+        "/vendor/%2e%2e/%2e%2e/rooms/consults/permissions.py",
     ],
 )
 def test_path_tricks_do_not_reach_files_outside_the_web_client(

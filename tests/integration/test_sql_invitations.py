@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from rooms.consult import Consult
-from rooms.errors import ConcurrentUpdate
-from rooms.invitations import Invitation
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Role, Specialty
-from rooms.ports import ConsultQuery
+from rooms.consults.consult import Consult
+from rooms.consults.errors import ConcurrentUpdate
+from rooms.consults.invitations import Invitation
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty
+from rooms.consults.ports import ConsultQuery
 from rooms.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON

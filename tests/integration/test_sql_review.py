@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Specialty
-from rooms.ports import ConsultQuery
-from rooms.recordings import RecordingStatus
-from rooms.review import Comment
+from rooms.calls.recordings import RecordingStatus
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty
+from rooms.consults.ports import ConsultQuery
+from rooms.reporting.review import Comment
 from rooms.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON

@@ -8,13 +8,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rooms.consult import Consult, MediaMode
-from rooms.institutions import InstitutionLevel
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Specialty
-from rooms.ports import ConsultQuery
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.institutions import InstitutionLevel
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty
+from rooms.consults.ports import ConsultQuery
+from rooms.reporting.statistics import Period, compute
 from rooms.sql.store import SqlConsultStore
-from rooms.statistics import Period, compute
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import ConcurrentUpdate, StorageBusy
-from rooms.institutions import InstitutionLevel
-from rooms.lifecycle import ConsultEvent, ConsultStatus
-from rooms.people import Role
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import ConcurrentUpdate, StorageBusy
+from rooms.consults.institutions import InstitutionLevel
+from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
+from rooms.consults.people import Role
 from rooms.sql.migrate import upgrade
 from rooms.sql.store import SqlConsultStore, create_engine
 from tests.support.postgres import empty_schema

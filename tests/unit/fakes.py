@@ -8,18 +8,18 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from rooms.attachments import Attachment, StoredFile, TooManyAttachments
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode, PatientSummary, Sex
-from rooms.errors import ConcurrentUpdate, NotFound
-from rooms.institutions import Institution, InstitutionLevel
-from rooms.invitations import Invitation
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.people import Role, Specialty, User
-from rooms.ports import ConsultQuery
-from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
-from rooms.review import Comment
+from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.consults.errors import ConcurrentUpdate, NotFound
+from rooms.consults.institutions import Institution, InstitutionLevel
+from rooms.consults.invitations import Invitation
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.ports import ConsultQuery
+from rooms.records.attachments import Attachment, StoredFile, TooManyAttachments
+from rooms.records.notes import Note
+from rooms.reporting.review import Comment
 
 PROVINCE, CITY, COUNTY_A, COUNTY_B, TOWNSHIP_A = 1, 2, 3, 4, 5
 INSTITUTIONS = [

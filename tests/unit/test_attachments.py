@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from rooms.attachments import (
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import IllegalTransition, NotFound, PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.records.attachments import (
     ATTACHMENT_MAX_BYTES,
     ATTACHMENTS_PER_CONSULT,
     MAX_FILE_NAME_CHARS,
@@ -22,11 +27,6 @@ from rooms.attachments import (
     file_name,
     sniff,
 )
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import IllegalTransition, NotFound, PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.people import User
 from teleconsult.config import ConfigError, load_settings
 from tests.unit.fakes import (
     ADMIN,

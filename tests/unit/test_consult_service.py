@@ -7,20 +7,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rooms.consult import PatientSummary, Sex
-from rooms.errors import (
+from rooms.consults.consult import PatientSummary, Sex
+from rooms.consults.errors import (
     ConcurrentUpdate,
     IllegalTransition,
     InvalidBooking,
     NotFound,
     PermissionDenied,
 )
-from rooms.intake import InvalidIntake
-from rooms.lifecycle import ConsultEvent, ConsultStatus
-from rooms.people import Specialty
-from rooms.ports import ConsultQuery
-from rooms.presence import presence_event
-from rooms.service import Booking, ConsultService
+from rooms.consults.intake import InvalidIntake
+from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
+from rooms.consults.people import Specialty
+from rooms.consults.ports import ConsultQuery
+from rooms.consults.presence import presence_event
+from rooms.consults.service import Booking, ConsultService
 from tests.unit.fakes import (
     DOCTOR_A,
     DOCTOR_B,

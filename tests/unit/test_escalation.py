@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from rooms.consult import Consult
-from rooms.escalation import (
+from rooms.consults.consult import Consult
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty
+from rooms.duty.escalation import (
     EscalationConfig,
     NoticeKind,
     Sent,
@@ -14,9 +16,7 @@ from rooms.escalation import (
     due_notices,
     step_due_at,
 )
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Specialty
-from rooms.roster import Shift
+from rooms.duty.roster import Shift
 from tests.unit.fakes import (
     DOCTOR_A,
     NOON,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from rooms.expiry import ExpiryRules
-from rooms.lifecycle import ConsultStatus
+from rooms.consults.expiry import ExpiryRules
+from rooms.consults.lifecycle import ConsultStatus
 from teleconsult.config import ConfigError, load_settings
 from tests.unit.fakes import NOON, consult_in
 

@@ -16,12 +16,15 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
-from rooms.attachments import Attachment
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, PatientSummary, Sex
-from rooms.errors import PermissionDenied
-from rooms.export_service import ExportService
-from rooms.fhir import (
+from rooms.calls.recordings import Recording, TrackSource
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, PatientSummary, Sex
+from rooms.consults.errors import PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.records.attachments import Attachment
+from rooms.records.notes import Note
+from rooms.reporting.export_service import ExportService
+from rooms.reporting.fhir import (
     APPOINTMENT_STATUS,
     ENCOUNTER_STATUS,
     EXT_SHA256,
@@ -29,9 +32,6 @@ from rooms.fhir import (
     V3_ACT_CODE,
     consult_bundle,
 )
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.recordings import Recording, TrackSource
 from tests.unit.fakes import (
     ADMIN,
     DOCTOR_A,

@@ -1,6 +1,6 @@
 """The institution hierarchy answers 'is this under that?' for permission scopes."""
 
-from rooms.institutions import InstitutionTree
+from rooms.consults.institutions import InstitutionTree
 from tests.unit.fakes import CITY, COUNTY_A, COUNTY_B, INSTITUTIONS, PROVINCE, TOWNSHIP_A
 
 TREE = InstitutionTree(INSTITUTIONS)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rooms.intake import (
+from rooms.consults.intake import (
     DEFAULT_FORM,
     FieldType,
     IntakeFormError,
@@ -19,12 +19,12 @@ from rooms.intake import (
     load_forms,
     shipped_forms,
 )
-from rooms.people import Specialty
+from rooms.consults.people import Specialty
 from tests.support.server import VALID_INTAKES
 
 SHIPPED = sorted(
     e.name
-    for e in (resources.files("rooms") / "intake_forms").iterdir()
+    for e in (resources.files("rooms.consults") / "intake_forms").iterdir()
     if e.name.endswith(".json")
 )
 
@@ -43,7 +43,9 @@ def test_the_specialties_the_brief_names_have_their_own_form_and_a_default_exist
 
 @pytest.mark.parametrize("filename", SHIPPED)
 def test_every_shipped_definition_loads(filename: str) -> None:
-    text = (resources.files("rooms") / "intake_forms" / filename).read_text(encoding="utf-8")
+    text = (resources.files("rooms.consults") / "intake_forms" / filename).read_text(
+        encoding="utf-8"
+    )
     forms = load_forms([("default.json", _DEFAULT), (filename, text)])
     form = forms.forms[filename.removesuffix(".json")]
     assert form.fields

@@ -6,19 +6,19 @@ from dataclasses import replace
 
 import pytest
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import DomainError, IllegalTransition, NotFound, PermissionDenied
-from rooms.invitations import (
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import DomainError, IllegalTransition, NotFound, PermissionDenied
+from rooms.consults.invitations import (
     MAX_INVITED_SPECIALISTS,
     AlreadyInvited,
     InvalidInvitation,
     InvitationService,
     TooManyInvitations,
 )
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Role, Specialty, User
-from rooms.service import ConsultService
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.service import ConsultService
 from tests.unit.fakes import (
     ADMIN,
     DOCTOR_A,

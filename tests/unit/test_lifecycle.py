@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rooms.errors import IllegalTransition
-from rooms.lifecycle import ConsultEvent, ConsultStatus, next_status
+from rooms.consults.errors import IllegalTransition
+from rooms.consults.lifecycle import ConsultEvent, ConsultStatus, next_status
 from tests.unit.fakes import consult_in
 
 S, E = ConsultStatus, ConsultEvent

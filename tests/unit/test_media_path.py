@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rooms.consult import MediaMode
-from rooms.media_path import RelayReason, relay_reason
+from rooms.calls.media_path import RelayReason, relay_reason
+from rooms.consults.consult import MediaMode
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,18 @@ from datetime import timedelta
 
 import pytest
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import IllegalTransition, NotFound, PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import MAX_NOTE_CHARS, InvalidNote, NoteService, note_text, recording_offset
-from rooms.people import User
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import IllegalTransition, NotFound, PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.records.notes import (
+    MAX_NOTE_CHARS,
+    InvalidNote,
+    NoteService,
+    note_text,
+    recording_offset,
+)
 from tests.unit.fakes import (
     ADMIN,
     DISABLED_DOCTOR_A,

@@ -1,7 +1,7 @@
 """The permission matrix: every role x every action, on own, foreign and unassigned consults.
 
 The expected table is written out here by hand, as the specification; it is deliberately not
-derived from `rooms.permissions.PERMISSIONS`.
+derived from `rooms.consults.permissions.PERMISSIONS`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from rooms.errors import PermissionDenied
-from rooms.institutions import InstitutionTree
-from rooms.lifecycle import ConsultStatus
-from rooms.people import User
-from rooms.permissions import Action, ensure_permitted, grants, is_permitted
+from rooms.consults.errors import PermissionDenied
+from rooms.consults.institutions import InstitutionTree
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.consults.permissions import Action, ensure_permitted, grants, is_permitted
 from tests.unit.fakes import (
     COUNTY_B,
     DOCTOR_B,
@@ -290,7 +290,7 @@ def test_only_active_supervisors_and_admins_are_granted_statistics_at_all(userna
 
 # ---- the roster: a scope over staff (specialists by institution), not over consults ----------
 
-from rooms.permissions import (  # noqa: E402
+from rooms.consults.permissions import (  # noqa: E402
     ensure_permitted_on_staff,
     is_permitted_on_staff,
 )

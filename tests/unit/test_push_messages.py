@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from rooms.escalation import Notice, NoticeKind
-from rooms.lifecycle import ConsultStatus
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.duty.escalation import Notice, NoticeKind
 from signaling.duty import push_messages
 from signaling.invitations_api import invited_push
 from tests.unit.fakes import (

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from rooms.push import (
+from rooms.duty.push import (
     KNOWN_PUSH_SERVICES,
     MAX_ENDPOINT_CHARS,
     InvalidSubscription,

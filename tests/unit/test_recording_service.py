@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode
-from rooms.errors import IllegalTransition, NotFound, PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.media_path import RelayReason
-from rooms.recording_service import RecordingService
-from rooms.recordings import Recording, TrackSource
+from rooms.calls.media_path import RelayReason
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.recordings import Recording, TrackSource
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.errors import IllegalTransition, NotFound, PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
 from tests.unit.fakes import (
     COUNTY_B,
     DOCTOR_A,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rooms.errors import IllegalTransition
-from rooms.recordings import RecordingSession, SessionState
+from rooms.calls.recordings import RecordingSession, SessionState
+from rooms.consults.errors import IllegalTransition
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SPECIALIST, DOCTOR, SECOND_SPECIALIST = 1, 2, 3

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import NotFound, PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.people import Specialty
-from rooms.recordings import Recording, RecordingStatus, TrackSource
-from rooms.review import (
+from rooms.calls.recordings import Recording, RecordingStatus, TrackSource
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import NotFound, PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty
+from rooms.records.notes import Note
+from rooms.reporting.review import (
     MAX_COMMENT_CHARS,
     MAX_OFFSET,
     MAX_PAGE,

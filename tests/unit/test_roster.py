@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from rooms.people import Specialty
-from rooms.roster import MAX_SHIFT, InvalidShift, Shift, check_shift, on_duty
+from rooms.consults.people import Specialty
+from rooms.duty.roster import MAX_SHIFT, InvalidShift, Shift, check_shift, on_duty
 from tests.unit.fakes import DOCTOR_A, NOON, OBSTETRICIAN, OBSTETRICIAN_2, PAEDIATRICIAN
 
 H = timedelta(hours=1)

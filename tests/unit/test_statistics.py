@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode
-from rooms.errors import PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Specialty, User
-from rooms.statistics import (
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.errors import PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty, User
+from rooms.reporting.statistics import (
     DurationSummary,
     InvalidPeriod,
     Month,
@@ -23,7 +23,7 @@ from rooms.statistics import (
     compute,
     report_timezone,
 )
-from rooms.statistics_service import StatisticsService
+from rooms.reporting.statistics_service import StatisticsService
 from signaling.limits import Limits
 from signaling.statistics_api import safe_cell
 from teleconsult.config import ConfigError, load_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from rooms.consult import MediaMode
+from rooms.consults.consult import MediaMode
 
 MAX_P2P_PARTICIPANTS = 2
 """A direct call joins two browsers; a third participant needs the relay."""

@@ -11,7 +11,7 @@
 - **Comments** (`Comment`): append-only remarks by supervisors (and admins) on a consult,
   optionally pinned to a point of the review timeline; each written with `comment.added`.
 - **Viewing** is audited: opening a consult's review writes `consult.reviewed`; playback links
-  and byte reads are audited by `rooms.recording_service`.
+  and byte reads are audited by `rooms.calls.recording_service`.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import DomainError, PermissionDenied
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.people import Role, Specialty, User
-from rooms.permissions import Action, is_permitted
-from rooms.ports import CommentStore, ConsultQuery, ConsultStore, NoteStore, RecordingStore
-from rooms.recordings import Recording, RecordingStatus
-from rooms.service import Clock, institution_tree, load_permitted, utc_now
+from rooms.calls.recordings import Recording, RecordingStatus
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import DomainError, PermissionDenied
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.permissions import Action, is_permitted
+from rooms.consults.ports import CommentStore, ConsultQuery, ConsultStore, NoteStore, RecordingStore
+from rooms.consults.service import Clock, institution_tree, load_permitted, utc_now
+from rooms.records.notes import Note
 
 MAX_PAGE = 200
 """Most consults one search answers; the client pages on with `offset`."""

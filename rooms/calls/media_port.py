@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from rooms.recordings import Recording, TrackSource
+from rooms.calls.recordings import Recording, TrackSource
 
 Leg = Literal["publish", "subscribe"]
 

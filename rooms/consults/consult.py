@@ -8,8 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rooms.lifecycle import FINISHED, ConsultEvent, ConsultStatus, next_status
-from rooms.people import Specialty
+from rooms.consults.lifecycle import FINISHED, ConsultEvent, ConsultStatus, next_status
+from rooms.consults.people import Specialty
 
 
 class MediaMode(StrEnum):
@@ -56,8 +56,8 @@ class Consult:
     """Bumped on every saved change; stores use it to refuse lost updates."""
     invited_ids: frozenset[int] = frozenset()
     """Specialists the assigned specialist invited into this consult (a multi-disciplinary
-    consult, `rooms.invitations`); loaded by the store with the consult, so that the permission
-    table can decide `Scope.INVITED` from the consult alone."""
+    consult, `rooms.consults.invitations`); loaded by the store with the consult, so that the
+    permission table can decide `Scope.INVITED` from the consult alone."""
 
     @staticmethod
     def new_id() -> str:

@@ -1,6 +1,6 @@
 """Intake forms: what an exam-room doctor fills in when booking, per specialty, defined as data.
 
-Each specialty that needs its own form has a JSON definition in `rooms/intake_forms/`
+Each specialty that needs its own form has a JSON definition in `rooms/consults/intake_forms/`
 (`<specialty>.json`); every other specialty uses `default.json`. The format is described in
 `docs/intake-forms.md`. Definitions are checked when they are loaded (at start-up, and by the
 unit tests), so a bad file stops the server with its path and the offending key instead of
@@ -23,8 +23,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from rooms.errors import DomainError
-from rooms.people import Specialty
+from rooms.consults.errors import DomainError
+from rooms.consults.people import Specialty
 
 FORMAT_VERSION = 1
 """The `format` every definition file declares; bumped if the file format changes."""
@@ -313,8 +313,8 @@ def load_forms(files: Iterable[tuple[str, str]]) -> IntakeForms:
 
 @cache
 def shipped_forms() -> IntakeForms:
-    """The definitions in `rooms/intake_forms/` (read once per process)."""
-    folder = resources.files("rooms") / "intake_forms"
+    """The definitions in `rooms/consults/intake_forms/` (read once per process)."""
+    folder = resources.files("rooms.consults") / "intake_forms"
     files = sorted(
         (entry.name, entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rooms.audit import AuditEntry
-from rooms.errors import PermissionDenied
-from rooms.institutions import Institution, InstitutionTree
-from rooms.people import Specialty, User
-from rooms.permissions import Action, grants, is_permitted
-from rooms.ports import ConsultStore
-from rooms.service import Clock, utc_now
-from rooms.statistics import Period, Statistics, compute
+from rooms.consults.audit import AuditEntry
+from rooms.consults.errors import PermissionDenied
+from rooms.consults.institutions import Institution, InstitutionTree
+from rooms.consults.people import Specialty, User
+from rooms.consults.permissions import Action, grants, is_permitted
+from rooms.consults.ports import ConsultStore
+from rooms.consults.service import Clock, utc_now
+from rooms.reporting.statistics import Period, Statistics, compute
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from rooms.consult import Consult
-from rooms.errors import PermissionDenied
-from rooms.institutions import InstitutionTree
-from rooms.people import Role, User
+from rooms.consults.consult import Consult
+from rooms.consults.errors import PermissionDenied
+from rooms.consults.institutions import InstitutionTree
+from rooms.consults.people import Role, User
 
 
 class Action(StrEnum):
@@ -32,7 +32,8 @@ class Action(StrEnum):
     ADD_NOTE = "add_note"
     """Take notes during the consult (the same people who may join it)."""
     VIEW_STATISTICS = "view_statistics"
-    """Count the consult in statistics (and export them as CSV); see rooms/statistics.py."""
+    """Count the consult in statistics (and export them as CSV); see
+    rooms/reporting/statistics.py."""
     REVIEW_CONSULT = "review_consult"
     """Open a consult's review (record, recordings timeline, comments); audited."""
     COMMENT_CONSULT = "comment_consult"
@@ -47,7 +48,7 @@ class Action(StrEnum):
     """Add and remove duty shifts (`Scope.STAFF_SUBTREE`)."""
     INVITE_SPECIALIST = "invite_specialist"
     """Invite another specialist into the consult, or withdraw an invitation (the assigned
-    specialist only; `rooms.invitations`)."""
+    specialist only; `rooms.consults.invitations`)."""
     DECLINE_INVITATION = "decline_invitation"
     """Turn down one's own invitation into a consult (`Scope.INVITED`)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from rooms.errors import IllegalTransition
+from rooms.consults.errors import IllegalTransition
 
 
 class ConsultStatus(StrEnum):

@@ -18,10 +18,10 @@ from datetime import datetime
 from statistics import median
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rooms.consult import Consult, MediaMode
-from rooms.errors import DomainError
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Specialty
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.errors import DomainError
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Specialty
 
 DEFAULT_REPORT_TIMEZONE = "Asia/Shanghai"
 """The zone months are cut in unless REPORT_TIMEZONE says otherwise (China has one zone)."""
@@ -172,7 +172,7 @@ def is_held(consult: Consult) -> bool:
 
 def was_relayed(consult: Consult) -> bool:
     """Whether the consult's media went through the relay. A consult that moves to the relay
-    stays there until it ends (`rooms.media_path`), and every move saves `media_mode` with its
+    stays there until it ends (`rooms.calls.media_path`), and every move saves `media_mode` with its
     `consult.media_path` audit entry, so the final media mode tells."""
     return consult.media_mode is MediaMode.RELAY
 

@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import DomainError, IllegalTransition, NotFound
-from rooms.lifecycle import FINISHED
-from rooms.people import User
-from rooms.permissions import Action
-from rooms.ports import AttachmentStore, ConsultStore
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import DomainError, IllegalTransition, NotFound
+from rooms.consults.lifecycle import FINISHED
+from rooms.consults.people import User
+from rooms.consults.permissions import Action
+from rooms.consults.ports import AttachmentStore, ConsultStore
+from rooms.consults.service import Clock, load_permitted, utc_now
 
 ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
 """Largest attachment, in bytes (20 MiB): an ultrasound still is a few hundred KiB, a scanned

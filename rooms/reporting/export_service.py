@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rooms.audit import AuditEntry
-from rooms.fhir import consult_bundle
-from rooms.institutions import InstitutionTree
-from rooms.people import User
-from rooms.permissions import Action, ensure_permitted
-from rooms.ports import AttachmentStore, ConsultStore, NoteStore, RecordingStore
-from rooms.recordings import Recording, RecordingStatus
-from rooms.service import Clock, load_consult, utc_now
+from rooms.calls.recordings import Recording, RecordingStatus
+from rooms.consults.audit import AuditEntry
+from rooms.consults.institutions import InstitutionTree
+from rooms.consults.people import User
+from rooms.consults.permissions import Action, ensure_permitted
+from rooms.consults.ports import AttachmentStore, ConsultStore, NoteStore, RecordingStore
+from rooms.consults.service import Clock, load_consult, utc_now
+from rooms.reporting.fhir import consult_bundle
 
 
 class ExportService:

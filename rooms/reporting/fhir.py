@@ -18,14 +18,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rooms.attachments import Attachment
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, Sex
-from rooms.institutions import Institution
-from rooms.lifecycle import ConsultStatus
-from rooms.notes import Note
-from rooms.people import User
-from rooms.recordings import Recording, RecordingStatus
+from rooms.calls.recordings import Recording, RecordingStatus
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, Sex
+from rooms.consults.institutions import Institution
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.records.attachments import Attachment
+from rooms.records.notes import Note
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode, PatientSummary
-from rooms.errors import ConcurrentUpdate, IllegalTransition, InvalidBooking, NotFound
-from rooms.institutions import InstitutionTree
-from rooms.intake import IntakeForms, shipped_forms
-from rooms.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
-from rooms.people import Role, Specialty, User
-from rooms.permissions import Action, ensure_permitted, is_permitted
-from rooms.ports import ConsultQuery, ConsultStore
-from rooms.presence import presence_event
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode, PatientSummary
+from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, InvalidBooking, NotFound
+from rooms.consults.institutions import InstitutionTree
+from rooms.consults.intake import IntakeForms, shipped_forms
+from rooms.consults.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.permissions import Action, ensure_permitted, is_permitted
+from rooms.consults.ports import ConsultQuery, ConsultStore
+from rooms.consults.presence import presence_event
 
 Clock = Callable[[], datetime]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from rooms.errors import DomainError
+from rooms.consults.errors import DomainError
 
 MAX_ENDPOINT_CHARS = 1000
 """Longest endpoint URL kept (real push services use 150-500 characters)."""

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import DomainError, IllegalTransition
-from rooms.lifecycle import ConsultStatus
-from rooms.people import User
-from rooms.permissions import Action
-from rooms.ports import ConsultStore, NoteStore
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import DomainError, IllegalTransition
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.consults.permissions import Action
+from rooms.consults.ports import ConsultStore, NoteStore
+from rooms.consults.service import Clock, load_permitted, utc_now
 
 MAX_NOTE_CHARS = 2000
 """Longest note, in characters after trimming: a paragraph of findings, not a report."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rooms.consult import Consult
-from rooms.lifecycle import ConsultEvent, ConsultStatus
-from rooms.people import Role, User
+from rooms.consults.consult import Consult
+from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
+from rooms.consults.people import Role, User
 
 
 def presence_event(consult: Consult, present: Iterable[User]) -> ConsultEvent | None:

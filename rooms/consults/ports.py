@@ -6,22 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.institutions import Institution, InstitutionLevel
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Role, Specialty, User
-from rooms.recordings import ConsentAnswer, Recording
+from rooms.calls.recordings import ConsentAnswer, Recording
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.institutions import Institution, InstitutionLevel
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
 
 if TYPE_CHECKING:  # the use cases in rooms use these ports; the imports are for annotations only
     from datetime import datetime
 
-    from rooms.attachments import Attachment
-    from rooms.escalation import NoticeKind, Sent
-    from rooms.notes import Note
-    from rooms.push import PushSubscription
-    from rooms.review import Comment
-    from rooms.roster import Shift
+    from rooms.duty.escalation import NoticeKind, Sent
+    from rooms.duty.push import PushSubscription
+    from rooms.duty.roster import Shift
+    from rooms.records.attachments import Attachment
+    from rooms.records.notes import Note
+    from rooms.reporting.review import Comment
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +32,10 @@ class ConsultQuery:
     specialist_id: int | None = None
     unassigned_specialty: Specialty | None = None
     invited_specialist_id: int | None = None
-    """Consults this specialist is invited into (`rooms.invitations`)."""
+    """Consults this specialist is invited into (`rooms.consults.invitations`)."""
     statuses: frozenset[ConsultStatus] = frozenset()
     limit: int = 200
-    # Narrowing criteria (AND), used by the supervisor's filters (`rooms.review`):
+    # Narrowing criteria (AND), used by the supervisor's filters (`rooms.reporting.review`):
     specialties: frozenset[Specialty] = frozenset()
     """Only these specialties; empty means any."""
     scheduled_from: datetime | None = None
@@ -164,7 +164,7 @@ class CommentStore(Protocol):
 
 
 class AttachmentStore(Protocol):
-    """Attachments' metadata (their bytes are in `rooms.attachments.AttachmentFiles`)."""
+    """Attachments' metadata (their bytes are in `rooms.records.attachments.AttachmentFiles`)."""
 
     async def add_attachment(
         self, attachment: Attachment, audit: AuditEntry, max_per_consult: int

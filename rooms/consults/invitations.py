@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import DomainError, IllegalTransition, NotFound, PermissionDenied
-from rooms.lifecycle import JOINABLE
-from rooms.people import Role, User
-from rooms.permissions import Action, ensure_permitted, is_permitted
-from rooms.ports import ConsultStore
-from rooms.service import Clock, institution_tree, load_consult, load_permitted, utc_now
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import DomainError, IllegalTransition, NotFound, PermissionDenied
+from rooms.consults.lifecycle import JOINABLE
+from rooms.consults.people import Role, User
+from rooms.consults.permissions import Action, ensure_permitted, is_permitted
+from rooms.consults.ports import ConsultStore
+from rooms.consults.service import Clock, institution_tree, load_consult, load_permitted, utc_now
 
 MAX_INVITED_SPECIALISTS = 4
 """Specialists one consult may hold invitations for at once (`INVITED_SPECIALISTS_PER_CONSULT`).

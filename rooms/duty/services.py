@@ -2,7 +2,7 @@
 
 `RosterService` lets admins (and, read-only, supervisors) keep the roster of specialists in
 their institution subtree (`Action.VIEW_ROSTER` / `MANAGE_ROSTER`, `Scope.STAFF_SUBTREE`).
-`EscalationService` applies the pure rules of `rooms.escalation` to what storage holds and
+`EscalationService` applies the pure rules of `rooms.duty.escalation` to what storage holds and
 claims each due notice in the database before the caller sends it, so a notice goes out once
 however many processes tick; the claim writes the consult's audit entry (`consult.notified`,
 `consult.escalated`, `consult.reminded`) in the same transaction.
@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult
-from rooms.errors import NotFound
-from rooms.escalation import (
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult
+from rooms.consults.errors import NotFound
+from rooms.consults.institutions import InstitutionTree
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role, Specialty, User
+from rooms.consults.permissions import Action, ensure_permitted_on_staff, is_permitted_on_staff
+from rooms.consults.ports import ConsultStore, DutyStore
+from rooms.consults.service import Clock, institution_tree, load_permitted, utc_now
+from rooms.duty.escalation import (
     REMINDED,
     STEPS,
     EscalationConfig,
@@ -27,12 +33,7 @@ from rooms.escalation import (
     Staff,
     due_notices,
 )
-from rooms.institutions import InstitutionTree
-from rooms.lifecycle import ConsultStatus
-from rooms.people import Role, Specialty, User
-from rooms.permissions import Action, ensure_permitted_on_staff, is_permitted_on_staff
-from rooms.ports import ConsultStore, DutyStore
-from rooms.push import (
+from rooms.duty.push import (
     KNOWN_PUSH_SERVICES,
     MAX_SUBSCRIPTIONS_PER_USER,
     InvalidSubscription,
@@ -40,8 +41,7 @@ from rooms.push import (
     check_endpoint,
     check_keys,
 )
-from rooms.roster import MAX_SHIFT, InvalidShift, Shift, check_shift
-from rooms.service import Clock, institution_tree, load_permitted, utc_now
+from rooms.duty.roster import MAX_SHIFT, InvalidShift, Shift, check_shift
 
 SCAN_LIMIT = 500
 """Most consults one tick looks at per kind (open requests, consults near their time), the most

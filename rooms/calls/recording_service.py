@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol
 
-from rooms.audit import AuditEntry
-from rooms.consult import Consult, MediaMode
-from rooms.errors import ConcurrentUpdate, IllegalTransition, NotFound
-from rooms.lifecycle import ConsultStatus
-from rooms.media_path import RelayReason
-from rooms.people import User
-from rooms.permissions import Action
-from rooms.ports import ConsultStore, RecordingStore
-from rooms.recordings import ConsentAnswer, Recording, RecordingStatus
-from rooms.service import Clock, load_permitted, utc_now
+from rooms.calls.media_path import RelayReason
+from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
+from rooms.consults.audit import AuditEntry
+from rooms.consults.consult import Consult, MediaMode
+from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, NotFound
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.consults.permissions import Action
+from rooms.consults.ports import ConsultStore, RecordingStore
+from rooms.consults.service import Clock, load_permitted, utc_now
 
 MEDIA_PATH_RETRIES = 5
 

@@ -20,9 +20,9 @@ expired): nothing is due for it any more. Several due steps (a server that was d
 returned, in order, each told only the people earlier steps did not reach.
 
 A reminder goes once to the assigned specialist, the booking doctor and the specialists still
-invited into the consult (`rooms.invitations`; one who declined or was withdrawn is no longer in
-`invited_ids`) when an accepted consult (`accepted` or `waiting`) is within `reminder_before` of
-its scheduled time: due from
+invited into the consult (`rooms.consults.invitations`; one who declined or was withdrawn is
+no longer in `invited_ids`) when an accepted consult (`accepted` or `waiting`) is within
+`reminder_before` of its scheduled time: due from
 `scheduled_at - reminder_before` (included) until `scheduled_at` (excluded); a reminder that
 would arrive after the scheduled time is dropped as noise.
 
@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rooms.consult import Consult
-from rooms.lifecycle import ConsultStatus
-from rooms.people import User
-from rooms.roster import Shift, on_duty
+from rooms.consults.consult import Consult
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import User
+from rooms.duty.roster import Shift, on_duty
 
 
 class NoticeKind(StrEnum):

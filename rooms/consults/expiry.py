@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from rooms.consult import Consult
-from rooms.errors import ConcurrentUpdate, IllegalTransition
-from rooms.lifecycle import ConsultStatus
-from rooms.service import ConsultService
+from rooms.consults.consult import Consult
+from rooms.consults.errors import ConcurrentUpdate, IllegalTransition
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.service import ConsultService
 
 EXPIRING = frozenset({ConsultStatus.REQUESTED, ConsultStatus.ACCEPTED})
 """The statuses the expiry rule applies to (the only ones `EXPIRE` leads out of)."""

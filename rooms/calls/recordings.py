@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from rooms.errors import IllegalTransition
+from rooms.consults.errors import IllegalTransition
 
 
 class TrackSource(StrEnum):

@@ -3,7 +3,7 @@
 A `Shift` puts one specialist on duty for their specialty over a half-open interval
 `[start, end)`: a shift from 08:00 to 20:00 covers 08:00 exactly and no longer covers 20:00,
 so back-to-back shifts never overlap at the hand-over instant. A shift has a `tier`: tier 0 is
-the primary on duty, tier 1 the backup, and so on; escalation (`rooms.escalation`) notifies
+the primary on duty, tier 1 the backup, and so on; escalation (`rooms.duty.escalation`) notifies
 the lowest tier on duty first and the higher tiers next.
 
 Lookup rules (`on_duty`):
@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rooms.errors import DomainError
-from rooms.people import Role, Specialty, User
+from rooms.consults.errors import DomainError
+from rooms.consults.people import Role, Specialty, User
 
 MAX_SHIFT = timedelta(hours=48)
 """Longest single shift: a weekend on call. Longer stretches are entered as several shifts,

@@ -1,0 +1,1 @@
+"""Who answers a request: the on-duty roster, escalation and reminders, Web Push subscriptions."""

@@ -1,0 +1,1 @@
+"""Looking back at consults: supervisor review, statistics, the FHIR export."""
