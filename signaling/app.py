@@ -1,43 +1,51 @@
-"""Builds the aiohttp application: REST API, socket.io, OpenAPI document and the web client."""
+"""Builds the aiohttp application: socket.io, the REST features, OpenAPI and the web client.
+
+Two steps, so that the composition root can hand the socket.io side to the features that need
+it (and to `notify`'s scheduler): `realtime(ctx)` makes the socket.io server, its fan-out hub
+and the consult rooms' events and media; `create_app(ctx, live, features, …)` mounts them and
+every REST feature (`signaling.http`) the server is built with.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import socketio
 from aiohttp import web
 
-import signaling.intake_api  # (registers the intake form endpoints)
-import signaling.notes_api  # (registers the notes endpoint)
-import signaling.review_api  # noqa: F401  (registers the supervisor review endpoints)
-from signaling import (  # noqa: F401  (register their endpoints)
-    attachments_api,
-    duty_api,
-    fhir_api,
-    invitations_api,
-    recordings_api,
-    statistics_api,
-)
 from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
-from signaling.duty import DutyDispatcher
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
+from signaling.http.api import Endpoint, Feature, error_middleware
+from signaling.http.openapi import build_openapi
 from signaling.hub import ConsultHub
-from signaling.openapi import build_openapi
-from signaling.rest import DUTY, HUB, MEDIA, SIGNALING, api, error_middleware
+from signaling.presence import PresenceRegistry
 
 
-def create_app(
-    ctx: Signaling,
-    web_root: Path | None,
-    version: str,
-    client_manager: socketio.AsyncManager | None = None,
-) -> web.Application:
-    app = web.Application(
-        middlewares=[error_middleware], client_max_size=ctx.limits.max_request_bytes
-    )
+@dataclass(frozen=True)
+class Realtime:
+    """The socket.io side of this process: the server, its fan-out channels, the consult rooms'
+    events and, on a server with a relay, their media."""
+
+    sio: socketio.AsyncServer
+    hub: ConsultHub
+    events: ConsultEvents
+    media: ConsultMedia | None
+    presence: PresenceRegistry
+
+    async def consult_finished(self, consult_id: str) -> None:
+        """A consult ended, was declined or cancelled: its live side goes."""
+        if self.media is not None:
+            # Stop recording and drop the relay before the room empties.
+            await self.media.consult_finished(consult_id)
+        self.presence.clear(consult_id)
+        await self.hub.consult_closed(consult_id)
+
+
+def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None) -> Realtime:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=client_manager,
@@ -47,34 +55,35 @@ def create_app(
     media = None
     if ctx.media is not None and ctx.recordings is not None:
         media = ConsultMedia(sio, ctx.presence, hub, ctx.recordings, ctx.media)
-        app[MEDIA] = media
+    events = ConsultEvents(ctx, hub, media)
+    sio.register_namespace(events)
+    return Realtime(sio, hub, events, media, ctx.presence)
+
+
+def create_app(
+    ctx: Signaling,
+    live: Realtime,
+    features: Iterable[Feature],
+    web_root: Path | None,
+    version: str,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware(ctx.limits.max_request_bytes)],
+        client_max_size=ctx.limits.max_request_bytes,
+    )
+    media = live.media
+    if media is not None:
 
         async def drain_media(_app: web.Application) -> None:
             await media.drain()
 
         app.on_shutdown.append(drain_media)
-    if ctx.escalation is not None:
-        dispatcher = DutyDispatcher(
-            sio, hub, ctx.escalation, ctx.pusher, ctx.duty_tick, expiry=ctx.expiry
-        )
-        app[DUTY] = dispatcher
-
-        async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
-            dispatcher.start()
-            yield
-            await dispatcher.stop()
-            if ctx.pusher is not None:
-                await ctx.pusher.close()
-
-        app.cleanup_ctx.append(duty_scheduler)
-    events = ConsultEvents(ctx, hub, media)
-    sio.register_namespace(events)
-    app[invitations_api.EVENTS] = events
-    sio.attach(app)
-    app[SIGNALING] = ctx
-    app[HUB] = hub
-    app.router.add_routes(api.routes)
-    document = build_openapi(api.endpoints, version)
+    live.sio.attach(app)
+    endpoints: list[Endpoint] = []
+    for feature in features:
+        app.router.add_routes(feature.routes)
+        endpoints.extend(feature.endpoints)
+    document = build_openapi(endpoints, version)
 
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(document)

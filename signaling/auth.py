@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from rooms.consults.people import Role, User
+from rooms.consults.ports import ConsultStore
 from signaling import errors
 from signaling.errors import ApiError
 
@@ -96,6 +97,18 @@ def bearer_token(header: str | None) -> str | None:
     if header and header.startswith("Bearer "):
         return header[len("Bearer ") :].strip() or None
     return None
+
+
+async def active_user(tokens: TokenIssuer, users: ConsultStore, token: str | None) -> User:
+    """The active user a token speaks for, loaded afresh (a disabled user is refused even with
+    a valid token); `ApiError` (401) otherwise."""
+    claims = tokens.verify(token)
+    user = await users.get_user(claims.user_id)
+    if user is None or not user.active:
+        raise ApiError(
+            errors.TOKEN_INVALID, "the token's user no longer exists or is disabled", 401
+        )
+    return user
 
 
 PLAYBACK_AUDIENCE_SUFFIX = ":playback"

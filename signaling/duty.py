@@ -125,6 +125,31 @@ def push_messages(consult: Consult, notice: Notice) -> list[tuple[list[int], Pus
     return messages
 
 
+def invited_push(consult: Consult) -> PushMessage:
+    """The invitee's notification: the specialty only, no patient data (a locked screen)."""
+    zh, en = SPECIALTY_NAMES[consult.specialty]
+    return PushMessage(
+        kind="invited",
+        consult_id=consult.id,
+        url=specialist_link(consult.id),
+        title=f"邀请您参加多学科会诊 · {zh}",
+        body="点按查看并加入",
+        title_en=f"You are invited to a multi-disciplinary consult · {en}",
+        body_en="Tap to view and join",
+    )
+
+
+class InvitationPushes:
+    """Tells an invited specialist's phones of the invitation."""
+
+    def __init__(self, pusher: WebPushSender) -> None:
+        self.pusher = pusher
+
+    async def invited(self, consult: Consult, specialist_id: int) -> int:
+        """Push to every browser the specialist registered; how many push services took it."""
+        return await self.pusher.send([specialist_id], invited_push(consult))
+
+
 class DutyDispatcher:
     def __init__(
         self,

@@ -19,11 +19,11 @@ from rooms.consults.errors import ConsultFull, DomainError
 from rooms.consults.people import Role, User
 from signaling import errors
 from signaling.consult_media import ConsultMedia
-from signaling.context import Signaling
+from signaling.context import Signaling, note_service
 from signaling.errors import ApiError
+from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
-from signaling.notes_api import note_service, notes_out
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,

@@ -25,12 +25,30 @@ from rooms.duty.escalation import EscalationConfig
 from rooms.duty.services import EscalationService, PushSubscriptions, RosterService
 from rooms.records.attachments import AttachmentService
 from rooms.records.notes import NoteService
+from rooms.reporting.export_service import ExportService
 from rooms.reporting.review import ReviewService
+from rooms.reporting.statistics_service import StatisticsService
 from rooms.sql.store import SqlConsultStore, create_engine
-from signaling.app import create_app
+from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
+from signaling.duty import DutyDispatcher, InvitationPushes
+from signaling.http import (
+    attachments,
+    consults,
+    duty,
+    fhir,
+    intake,
+    invitations,
+    login,
+    notes,
+    recordings,
+    review,
+    statistics,
+)
+from signaling.http.api import Edge
 from signaling.push import WebPushSender
+from signaling.ratelimit import RateLimiter
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
@@ -58,6 +76,10 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
+DUTY = web.AppKey("duty", DutyDispatcher)
+"""The duty scheduler of a running app (tests step it by hand)."""
+
+
 def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """The whole server. `clock` is the one time source of the consult and duty use cases
     (tests pass a controllable one to step through escalation)."""
@@ -65,60 +87,119 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     push = PushSubscriptions(
         store, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
-    recordings = RecordingService(store)
+    recording_service = RecordingService(store)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir
     if settings.media_address:
         announce_only([settings.media_address])
     if settings.media_port_min is not None and settings.media_port_max is not None:
         use_port_range(settings.media_port_min, settings.media_port_max)
-    node = LocalMediaNode(relay_config(settings), storage, recordings, partial_dir)
-    secret = resolved_jwt_secret(settings)
-    consults = ConsultService(store, clock)
+    node = LocalMediaNode(relay_config(settings), storage, recording_service, partial_dir)
+    tokens = build_tokens(settings)
+    consult_service = ConsultService(store, clock)
+    note_service = NoteService(store, clock)
+    review_service = ReviewService(store, clock)
+    escalation = EscalationService(
+        store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
+    )
+    pusher = WebPushSender(
+        vapid_key_in(settings.data_dir),
+        settings.vapid_subject,
+        push,
+        settings.push_timeout,
+        settings.push_ttl,
+    )
     ctx = Signaling(
-        service=consults,
-        tokens=build_tokens(settings),
+        service=consult_service,
+        tokens=tokens,
+        notes=note_service,
         limits=settings.limits,
         ice=settings.ice,
         media=node,
-        recordings=recordings,
-        recording_files=StoredRecordingFiles(storage),
-        playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
-        notes=NoteService(store, clock),
-        report_timezone=settings.report_timezone,
-        public_url=settings.public_url,
-        review=ReviewService(store, clock),
-        attachments=AttachmentService(
-            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
-        ),
-        roster=RosterService(store, clock),
-        escalation=EscalationService(
-            store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
-        ),
-        push=push,
-        pusher=WebPushSender(
-            vapid_key_in(settings.data_dir),
-            settings.vapid_subject,
-            push,
-            settings.push_timeout,
-            settings.push_ttl,
-        ),
-        expiry=ExpiryService(consults, store, settings.expiry),
-        duty_tick=settings.duty_tick,
-        invitations=InvitationService(store, clock, settings.invited_specialists),
+        recordings=recording_service,
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)
+    live = realtime(ctx, client_manager=manager)
+    duty_dispatcher = DutyDispatcher(
+        live.sio,
+        live.hub,
+        escalation,
+        pusher,
+        settings.duty_tick,
+        expiry=ExpiryService(consult_service, store, settings.expiry),
+    )
+    edge = Edge(tokens, store)
+    limits = settings.limits
+    features = [
+        login.routes(edge, failed_logins=RateLimiter(limits.login_attempts_per_minute)),
+        consults.routes(
+            edge,
+            service=consult_service,
+            search=review_service,
+            hub=live.hub,
+            announce_booking=duty_dispatcher.booked,
+            finished=live.consult_finished,
+            max_intake_bytes=limits.max_intake_bytes,
+        ),
+        intake.routes(edge, forms=consult_service.intake_forms),
+        notes.routes(edge, notes=note_service),
+        recordings.routes(
+            edge,
+            recordings=recording_service,
+            playback=PlaybackTokens(
+                resolved_jwt_secret(settings), settings.jwt_audience, settings.playback_ttl
+            ),
+            files=StoredRecordingFiles(storage),
+        ),
+        review.routes(edge, service=review_service),
+        attachments.routes(
+            edge,
+            service=AttachmentService(
+                store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
+            ),
+            hub=live.hub,
+        ),
+        duty.roster_routes(edge, roster=RosterService(store, clock)),
+        duty.notice_routes(edge, escalation=escalation),
+        duty.push_routes(edge, subscriptions=push, vapid_public_key=pusher.public_key),
+        fhir.routes(
+            edge,
+            export=ExportService(store, store, clock, notes=store, attachments=store),
+            public_url=settings.public_url,
+        ),
+        invitations.routes(
+            edge,
+            invitations=InvitationService(store, clock, settings.invited_specialists),
+            hub=live.hub,
+            rooms=live.events,
+            notice=InvitationPushes(pusher),
+        ),
+        statistics.routes(
+            edge,
+            service=StatisticsService(store, clock),
+            timezone=settings.report_timezone,
+            max_months=limits.max_statistics_months,
+        ),
+    ]
+    app = create_app(ctx, live, features, WEB_ROOT, __version__)
+    app[DUTY] = duty_dispatcher
+
+    async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
+        duty_dispatcher.start()
+        yield
+        await duty_dispatcher.stop()
+        await pusher.close()
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         # Recordings the previous process left unfinished (a crash) are finalized first.
-        recovered = await recover_recordings(partial_dir, storage, recordings)
+        recovered = await recover_recordings(partial_dir, storage, recording_service)
         if recovered:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
         yield
         await node.close()
         await store.close()
 
+    app.cleanup_ctx.append(duty_scheduler)
     app.cleanup_ctx.append(lifecycle)
     return app
 

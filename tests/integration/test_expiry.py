@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from signaling.rest import DUTY
+from teleconsult.bootstrap import DUTY
 from tests.support.inprocess import T0, InProcessServer, connected
 from tests.support.peer import Participant, eventually
 

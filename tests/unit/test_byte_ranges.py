@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signaling.ranges import ByteRange, UnsatisfiableRange, parse_range
+from signaling.http.ranges import ByteRange, UnsatisfiableRange, parse_range
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,7 @@ import pytest
 
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.duty.escalation import Notice, NoticeKind
-from signaling.duty import push_messages
-from signaling.invitations_api import invited_push
+from signaling.duty import invited_push, push_messages
 from tests.unit.fakes import (
     DOCTOR_A,
     NOON,

@@ -24,8 +24,8 @@ from rooms.reporting.statistics import (
     report_timezone,
 )
 from rooms.reporting.statistics_service import StatisticsService
+from signaling.http.statistics import safe_cell
 from signaling.limits import Limits
-from signaling.statistics_api import safe_cell
 from teleconsult.config import ConfigError, load_settings
 from tests.unit.fakes import (
     ADMIN,

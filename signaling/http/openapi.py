@@ -6,8 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from signaling.rest import Endpoint
-from signaling.schemas import ErrorOut
+from signaling.http.api import Endpoint
+
+
+class ErrorOut(BaseModel):  # every error answer (`signaling.errors.ApiError.body`)
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
 
 
 def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:

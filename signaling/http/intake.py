@@ -12,10 +12,12 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooms.consults.intake import IntakeField, IntakeForm, Label
+from rooms.consults.intake import IntakeField, IntakeForm, IntakeForms, Label
 from rooms.consults.people import Specialty
 from signaling.errors import ApiError
-from signaling.rest import SIGNALING, api, current_user, json_response
+from signaling.http.api import Edge, Feature, json_response
+
+# ---- wire schemas --------------------------------------------------------------------------
 
 
 class LabelOut(BaseModel):
@@ -101,33 +103,38 @@ def form_out(specialty: Specialty, form: IntakeForm) -> IntakeFormOut:
     )
 
 
-@api.route(
-    "GET",
-    "/api/intake-forms",
-    "The intake form of every specialty",
-    response=IntakeFormListOut,
-)
-async def list_intake_forms(request: web.Request) -> web.Response:
-    await current_user(request)
-    forms = request.app[SIGNALING].service.intake_forms
-    return json_response(
-        IntakeFormListOut(forms=[form_out(s, forms.for_specialty(s)) for s in Specialty])
+# ---- routes --------------------------------------------------------------------------------
+
+
+def routes(edge: Edge, *, forms: IntakeForms) -> Feature:
+    feature = Feature("intake")
+
+    @feature.route(
+        "GET",
+        "/api/intake-forms",
+        "The intake form of every specialty",
+        response=IntakeFormListOut,
     )
+    async def list_intake_forms(request: web.Request) -> web.Response:
+        await edge.caller(request)
+        return json_response(
+            IntakeFormListOut(forms=[form_out(s, forms.for_specialty(s)) for s in Specialty])
+        )
 
+    @feature.route(
+        "GET",
+        "/api/intake-forms/{specialty}",
+        "The intake form of one specialty",
+        response=IntakeFormOut,
+        errors=("not_found",),
+    )
+    async def get_intake_form(request: web.Request) -> web.Response:
+        await edge.caller(request)
+        raw = request.match_info["specialty"]
+        try:
+            specialty = Specialty(raw)
+        except ValueError:
+            raise ApiError("not_found", f"no specialty {raw[:40]!r}", 404) from None
+        return json_response(form_out(specialty, forms.for_specialty(specialty)))
 
-@api.route(
-    "GET",
-    "/api/intake-forms/{specialty}",
-    "The intake form of one specialty",
-    response=IntakeFormOut,
-    errors=("not_found",),
-)
-async def get_intake_form(request: web.Request) -> web.Response:
-    await current_user(request)
-    raw = request.match_info["specialty"]
-    try:
-        specialty = Specialty(raw)
-    except ValueError:
-        raise ApiError("not_found", f"no specialty {raw[:40]!r}", 404) from None
-    forms = request.app[SIGNALING].service.intake_forms
-    return json_response(form_out(specialty, forms.for_specialty(specialty)))
+    return feature

@@ -10,25 +10,80 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
-from rooms.consults.people import User
+from rooms.consults.people import Specialty, User
 from rooms.reporting.statistics import DurationSummary, Figures, Period
 from rooms.reporting.statistics_service import StatisticsReport, StatisticsService
 from signaling import errors
 from signaling.errors import ApiError
-from signaling.rest import SIGNALING, api, current_user, json_response
-from signaling.schemas import (
-    DurationOut,
-    FiguresOut,
-    InstitutionRef,
-    StatisticsMonthOut,
-    StatisticsOut,
-    StatisticsQuery,
-    StatisticsRowOut,
-)
+from signaling.http.api import Edge, Feature, json_response
+from signaling.schemas import InstitutionRef, Strict
+
+# ---- wire schemas --------------------------------------------------------------------------
+
+MonthText = Annotated[str, StringConstraints(max_length=7)]
+
+
+class StatisticsQuery(Strict):
+    """`GET /api/statistics[.csv]` query: months as YYYY-MM (checked by
+    rooms.reporting.statistics)."""
+
+    from_: MonthText = Field(alias="from")
+    to: MonthText
+    institution: int | None = Field(default=None, ge=1)
+    specialty: Specialty | None = None
+
+
+class DurationOut(BaseModel):
+    count: int
+    median_s: float | None
+    p90_s: float | None
+
+
+class FiguresOut(BaseModel):
+    requested: int
+    held: int
+    declined: int
+    expired: int
+    cancelled: int
+    ended_unheld: int
+    open: int
+    time_to_accept: DurationOut
+    booking_to_start: DurationOut
+    duration: DurationOut
+    relayed: int
+    peer_to_peer: int
+    relay_share: float | None
+
+
+class StatisticsRowOut(FiguresOut):
+    month: str
+    institution_id: int
+    institution_name: str
+    specialty: Specialty
+
+
+class StatisticsMonthOut(FiguresOut):
+    month: str
+
+
+class StatisticsOut(BaseModel):
+    from_month: str
+    to_month: str
+    timezone: str
+    institution_id: int | None
+    specialty: Specialty | None
+    rows: list[StatisticsRowOut]
+    months: list[StatisticsMonthOut]
+    overall: FiguresOut
+    institutions: list[InstitutionRef]
+    """The institutions the caller may filter by (their own and everything below it)."""
+
 
 CSV_BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -69,18 +124,6 @@ def parse_query(request: web.Request) -> StatisticsQuery:
         return StatisticsQuery.model_validate(params)
     except ValidationError as exc:
         raise errors.from_validation(exc, "query") from None
-
-
-async def load_report(request: web.Request) -> tuple[User, StatisticsService, StatisticsReport]:
-    user = await current_user(request)
-    ctx = request.app[SIGNALING]
-    query = parse_query(request)
-    period = Period.parse(
-        query.from_, query.to, ctx.report_timezone, ctx.limits.max_statistics_months
-    )
-    service = StatisticsService(ctx.service.store, ctx.service.clock)
-    report = await service.report(user, period, query.institution, query.specialty)
-    return user, service, report
 
 
 def _duration(d: DurationSummary) -> DurationOut:
@@ -182,36 +225,54 @@ def statistics_csv(report: StatisticsReport) -> str:
 STATISTICS_ERRORS = ("forbidden", "invalid_period", errors.INVALID_PAYLOAD)
 
 
-@api.route(
-    "GET",
-    "/api/statistics",
-    "Consult statistics per month, institution and specialty (`?from=YYYY-MM&to=YYYY-MM"
-    "[&institution=][&specialty=]`; supervisors, admins)",
-    response=StatisticsOut,
-    errors=STATISTICS_ERRORS,
-)
-async def get_statistics(request: web.Request) -> web.Response:
-    _user, _service, report = await load_report(request)
-    return json_response(statistics_out(report))
+# ---- routes --------------------------------------------------------------------------------
 
 
-@api.route(
-    "GET",
-    "/api/statistics.csv",
-    "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
-    errors=STATISTICS_ERRORS,
-)
-async def get_statistics_csv(request: web.Request) -> web.Response:
-    user, service, report = await load_report(request)
-    body = statistics_csv(report)
-    await service.exported(user, report, len(report.statistics.rows))
-    name = f"teleconsult-statistics-{report.period.first}_{report.period.last}.csv"
-    return web.Response(
-        text=body,
-        content_type="text/csv",
-        charset="utf-8",
-        headers={
-            "Cache-Control": "private, no-store",
-            "Content-Disposition": f'attachment; filename="{name}"',
-        },
+def routes(
+    edge: Edge, *, service: StatisticsService, timezone: ZoneInfo, max_months: int
+) -> Feature:
+    """`timezone`: the zone months are cut in (`REPORT_TIMEZONE`); `max_months`: the longest
+    period one request may ask for."""
+    feature = Feature("statistics")
+
+    async def load_report(request: web.Request) -> tuple[User, StatisticsReport]:
+        user = await edge.caller(request)
+        query = parse_query(request)
+        period = Period.parse(query.from_, query.to, timezone, max_months)
+        report = await service.report(user, period, query.institution, query.specialty)
+        return user, report
+
+    @feature.route(
+        "GET",
+        "/api/statistics",
+        "Consult statistics per month, institution and specialty (`?from=YYYY-MM&to=YYYY-MM"
+        "[&institution=][&specialty=]`; supervisors, admins)",
+        response=StatisticsOut,
+        errors=STATISTICS_ERRORS,
     )
+    async def get_statistics(request: web.Request) -> web.Response:
+        _user, report = await load_report(request)
+        return json_response(statistics_out(report))
+
+    @feature.route(
+        "GET",
+        "/api/statistics.csv",
+        "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
+        errors=STATISTICS_ERRORS,
+    )
+    async def get_statistics_csv(request: web.Request) -> web.Response:
+        user, report = await load_report(request)
+        body = statistics_csv(report)
+        await service.exported(user, report, len(report.statistics.rows))
+        name = f"teleconsult-statistics-{report.period.first}_{report.period.last}.csv"
+        return web.Response(
+            text=body,
+            content_type="text/csv",
+            charset="utf-8",
+            headers={
+                "Cache-Control": "private, no-store",
+                "Content-Disposition": f'attachment; filename="{name}"',
+            },
+        )
+
+    return feature

@@ -1,0 +1,180 @@
+"""What every feature of the REST API is built with: its route table, the caller, the helpers.
+
+A feature (`signaling.http.consults`, `.notes`, …) is a function `routes(deps…) -> Feature` that
+declares its handlers with `@feature.route(...)`, which also records each one for the OpenAPI
+document, so the document cannot drift from the routes that exist. `create_app` mounts the
+features a server is built with; a server without one simply has no such routes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from pydantic import BaseModel, ValidationError
+
+from rooms.consults.errors import DomainError
+from rooms.consults.people import User
+from rooms.consults.ports import ConsultStore
+from signaling import errors
+from signaling.auth import TokenIssuer, active_user, bearer_token
+from signaling.errors import ApiError
+from signaling.views import Directory
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    authenticated: bool
+    errors: tuple[str, ...]
+    upload_field: str | None = None
+    """The body is `multipart/form-data` with one file in this field (instead of JSON)."""
+    binary_response: tuple[str, ...] = ()
+    """The success response is raw bytes of one of these media types (instead of JSON)."""
+
+
+class Feature:
+    """One feature's routes, each remembered with its schemas for the OpenAPI document."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.routes = web.RouteTableDef()
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        authenticated: bool = True,
+        errors: tuple[str, ...] = (),
+        upload_field: str | None = None,
+        binary_response: tuple[str, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(
+                    method,
+                    path,
+                    summary,
+                    body,
+                    response,
+                    status,
+                    authenticated,
+                    errors,
+                    upload_field,
+                    binary_response,
+                )
+            )
+            self.routes.route(method, path)(handler)
+            return handler
+
+        return register
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the handlers of every feature need: who is calling, and the names of the people and
+    institutions their answers show."""
+
+    tokens: TokenIssuer
+    store: ConsultStore
+
+    async def caller(self, request: web.Request) -> User:
+        """The active user the request's bearer token speaks for; `ApiError` (401) otherwise."""
+        token = bearer_token(request.headers.get("Authorization"))
+        return await active_user(self.tokens, self.store, token)
+
+    def directory(self) -> Directory:
+        """A name lookup for one response."""
+        return Directory(self.store)
+
+
+def json_response(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The request body as `model`; `ApiError` naming the first problem otherwise."""
+    raw = await request.read()
+    if not raw:
+        raw = b"{}"
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(errors.INVALID_PAYLOAD, f"request body is not JSON: {exc}", 400) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.from_validation(exc, "request body") from None
+
+
+def consult_id_of(request: web.Request) -> str:
+    return request.match_info["consult_id"]
+
+
+def hex_id_of(request: web.Request, kind: str) -> str:
+    """The 32-hex-digit id in the path parameter `<kind>_id`; `not_found` for anything else."""
+    found = request.match_info[f"{kind}_id"]
+    if len(found) != 32 or any(c not in "0123456789abcdef" for c in found):
+        raise ApiError("not_found", f"no {kind} {found[:40]}", 404)
+    return found
+
+
+def error_middleware(max_request_bytes: int) -> Middleware:
+    """Every failure leaves as `{code, message}` with the status that fits it; a body over
+    `max_request_bytes` (the app's `client_max_size`) as `payload_too_large`."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+        except DomainError as exc:
+            mapped = errors.from_domain(exc)
+            return web.json_response(mapped.body(), status=mapped.status)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response(
+                {
+                    "code": errors.PAYLOAD_TOO_LARGE,
+                    "message": f"request body is larger than {max_request_bytes} bytes",
+                },
+                status=413,
+            )
+        except web.HTTPException as exc:
+            if exc.status < 400 or not request.path.startswith("/api"):
+                raise
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+            return web.json_response({"code": code, "message": exc.reason}, status=exc.status)
+        except ConnectionResetError:
+            raise  # the client went away (e.g. a socket.io long-poll); nothing to answer
+        except Exception:
+            if not request.path.startswith(("/api", "/healthz")):
+                raise
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return web.json_response(
+                {"code": errors.INTERNAL, "message": "internal error; it has been logged"},
+                status=500,
+            )
+
+    return middleware
