@@ -7,12 +7,15 @@ python-socketio's Redis manager carries these emits across signaling processes.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import socketio
 
 from rooms.consults.consult import Consult
 from rooms.consults.lifecycle import FINISHED, ConsultStatus
 from rooms.consults.people import Role
 from rooms.consults.ports import ConsultStore
+from rooms.duty.escalation import Notice, NoticeKind
 from signaling.schemas import ConsultOut
 from signaling.views import Directory
 
@@ -55,6 +58,8 @@ def left_the_open_queue(consult: Consult) -> bool:
 
 
 class ConsultHub:
+    """Also `notify.duty.Announcer`: what the duty scheduler tells the people online."""
+
     def __init__(self, sio: socketio.AsyncServer, store: ConsultStore) -> None:
         self.sio = sio
         self.store = store
@@ -97,7 +102,7 @@ class ConsultHub:
         self, consult: Consult, targets: list[int] | None = None
     ) -> ConsultOut:
         """Reach the specialists who could take a new request: `targets` when the roster chose
-        them (`signaling.duty`), else the named specialist, or the whole specialty.
+        them (`notify.duty`), else the named specialist, or the whole specialty.
 
         Returns the client view it sent, for the caller to answer with as well.
         """
@@ -134,6 +139,41 @@ class ConsultHub:
                 {"consult": view.model_dump(mode="json")},
                 to=[user_channel(t) for t in targets],
             )
+
+    async def request_offered(self, consult: Consult, specialist_ids: list[int]) -> None:
+        """Show an open request to more specialists (an escalation step)."""
+        view = await Directory(self.store).consult_out(consult)
+        await self.offer_request(view, specialist_ids)
+
+    async def escalated(self, consult: Consult, notice: Notice, at: datetime) -> None:
+        """Tell the booking side (and supervisors reached) who was notified at this step
+        (`consult-escalated`)."""
+        directory = Directory(self.store)
+        payload = {
+            "consult_id": consult.id,
+            "kind": notice.kind.value,
+            "step": notice.step,
+            "at": at.isoformat(),
+            "recipients": [
+                (await directory.person(r)).model_dump(mode="json") for r in notice.recipients
+            ],
+            "fallback": notice.fallback,
+        }
+        rooms = [
+            institution_channel(consult.requesting_institution_id),
+            user_channel(consult.requesting_doctor_id),
+        ]
+        if notice.kind is NoticeKind.SUPERVISORS:
+            rooms += [user_channel(r) for r in notice.recipients]
+        await self.sio.emit("consult-escalated", payload, to=rooms)
+
+    async def reminded(self, consult: Consult, user_ids: list[int]) -> None:
+        """Remind these people that the consult starts soon (`consult-reminder`)."""
+        await self.sio.emit(
+            "consult-reminder",
+            {"consult_id": consult.id, "scheduled_at": consult.scheduled_at.isoformat()},
+            to=[user_channel(r) for r in user_ids],
+        )
 
     async def status_changed(self, consult: Consult) -> ConsultOut:
         """Announce a consult's new status: `consult-state` to its parties and, if it just left

@@ -17,6 +17,9 @@ from media.node import LocalMediaNode
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
+from notify.duty import DutyDispatcher
+from notify.invitations import InvitationPushes
+from notify.push import WebPushSender
 from rooms.calls.recording_service import RecordingService
 from rooms.consults.expiry import ExpiryService
 from rooms.consults.invitations import InvitationService
@@ -32,7 +35,6 @@ from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
-from signaling.duty import DutyDispatcher, InvitationPushes
 from signaling.http import (
     attachments,
     consults,
@@ -47,8 +49,8 @@ from signaling.http import (
     statistics,
 )
 from signaling.http.api import Edge
-from signaling.push import WebPushSender
 from signaling.ratelimit import RateLimiter
+from signaling.schemas import ConsultOut
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
@@ -76,7 +78,7 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
-DUTY = web.AppKey("duty", DutyDispatcher)
+DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
 
 
@@ -121,12 +123,11 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     live = realtime(ctx, client_manager=manager)
     duty_dispatcher = DutyDispatcher(
-        live.sio,
         live.hub,
         escalation,
         pusher,
         settings.duty_tick,
-        expiry=ExpiryService(consult_service, store, settings.expiry),
+        ExpiryService(consult_service, store, settings.expiry),
     )
     edge = Edge(tokens, store)
     limits = settings.limits

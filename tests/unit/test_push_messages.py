@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from notify.messages import invited_push, push_messages
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.duty.escalation import Notice, NoticeKind
-from signaling.duty import invited_push, push_messages
 from tests.unit.fakes import (
     DOCTOR_A,
     NOON,
