@@ -53,11 +53,12 @@ integration: $(VENV)/.dev
 e2e: system-deps $(VENV)/.dev
 	$(PY) -m pytest -ra tests/e2e
 
-## lint: ruff and mypy
+## lint: ruff, mypy, and the layering contracts (import-linter, pyproject's [tool.importlinter])
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 ## bench: signaling benchmark at 100 and 1000 pairs (prints a table; --json for JSON)
 bench: $(VENV)/.dev
