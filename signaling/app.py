@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import socketio
@@ -11,6 +12,8 @@ from aiohttp import web
 import signaling.intake_api  # (registers the intake form endpoints)
 import signaling.notes_api  # (registers the notes endpoint)
 import signaling.review_api  # noqa: F401  (registers the supervisor review endpoints)
+from rooms.calls.registry import ConsultRooms
+from rooms.calls.room import RoomParts, RoomSettings
 from signaling import (  # noqa: F401  (register their endpoints)
     attachments_api,
     duty_api,
@@ -19,14 +22,15 @@ from signaling import (  # noqa: F401  (register their endpoints)
     recordings_api,
     statistics_api,
 )
-from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.duty import DutyDispatcher
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
 from signaling.hub import ConsultHub
 from signaling.openapi import build_openapi
-from signaling.rest import DUTY, HUB, MEDIA, SIGNALING, api, error_middleware
+from signaling.rest import DUTY, HUB, ROOMS, SIGNALING, api, error_middleware
+from signaling.room_notifier import SocketRoomNotifier
+from signaling.sessions import LiveSessions
 
 
 def create_app(
@@ -44,15 +48,33 @@ def create_app(
         max_http_buffer_size=ctx.limits.transport_max_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
-    media = None
-    if ctx.media is not None and ctx.recordings is not None:
-        media = ConsultMedia(sio, ctx.presence, hub, ctx.recordings, ctx.media)
-        app[MEDIA] = media
+    live = ConsultRooms(
+        RoomParts(
+            consults=ctx.service,
+            recordings=ctx.recordings,
+            node=ctx.media if ctx.recordings is not None else None,
+            notifier=SocketRoomNotifier(sio, hub),
+            settings=RoomSettings(
+                max_people=ctx.limits.max_participants_per_consult,
+                p2p_check_timeout=float(ctx.limits.p2p_check_seconds),
+            ),
+        )
+    )
+    app[ROOMS] = live
+    sessions = LiveSessions(
+        sio, ctx.service.store, timedelta(seconds=ctx.limits.socket_recheck_seconds)
+    )
 
-        async def drain_media(_app: web.Application) -> None:
-            await media.drain()
+    async def live_consults(_app: web.Application) -> AsyncIterator[None]:
+        sessions.start()
+        yield
+        await sessions.stop()
 
-        app.on_shutdown.append(drain_media)
+    async def drain_rooms(_app: web.Application) -> None:
+        await live.close()
+
+    app.cleanup_ctx.append(live_consults)
+    app.on_shutdown.append(drain_rooms)
     if ctx.escalation is not None:
         dispatcher = DutyDispatcher(
             sio, hub, ctx.escalation, ctx.pusher, ctx.duty_tick, expiry=ctx.expiry
@@ -67,7 +89,7 @@ def create_app(
                 await ctx.pusher.close()
 
         app.cleanup_ctx.append(duty_scheduler)
-    events = ConsultEvents(ctx, hub, media)
+    events = ConsultEvents(ctx, hub, live, sessions)
     sio.register_namespace(events)
     app[invitations_api.EVENTS] = events
     sio.attach(app)

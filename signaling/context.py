@@ -19,11 +19,10 @@ from rooms.records.notes import NoteService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics import DEFAULT_REPORT_TIMEZONE
 from signaling import errors
-from signaling.auth import PlaybackTokens, TokenIssuer
+from signaling.auth import Claims, PlaybackTokens, TokenIssuer
 from signaling.errors import ApiError
 from signaling.ice import IceConfig
 from signaling.limits import Limits
-from signaling.presence import PresenceRegistry
 from signaling.push import WebPushSender
 from signaling.ratelimit import RateLimiter
 
@@ -44,7 +43,6 @@ class Signaling:
     tokens: TokenIssuer
     limits: Limits = field(default_factory=Limits)
     ice: IceConfig = field(default_factory=IceConfig)
-    presence: PresenceRegistry = field(default_factory=PresenceRegistry)
     media: MediaNode | None = None
     """The relay and recorder; None runs peer-to-peer only (relay events are refused)."""
     recordings: RecordingService | None = None
@@ -74,19 +72,22 @@ class Signaling:
     """How often the escalation scheduler wakes (`DUTY_TICK_SECONDS`)."""
     invitations: InvitationService | None = None
     """Invitations of further specialists (multi-disciplinary consults); None: refused."""
-    join_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.join_limiter = RateLimiter(self.limits.joins_per_minute)
         self.login_limiter = RateLimiter(self.limits.login_attempts_per_minute)
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""
+        user, _claims = await self.authenticate_claims(token)
+        return user
+
+    async def authenticate_claims(self, token: str | None) -> tuple[User, Claims]:
+        """The active user a token speaks for, and the token's claims; `ApiError` (401)."""
         claims = self.tokens.verify(token)
         user = await self.service.store.get_user(claims.user_id)
         if user is None or not user.active:
             raise ApiError(
                 errors.TOKEN_INVALID, "the token's user no longer exists or is disabled", 401
             )
-        return user
+        return user, claims

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from rooms.calls.registry import ConsultRooms
 from rooms.consults.consult import Consult, MediaMode, PatientSummary
 from rooms.consults.errors import DomainError
 from rooms.consults.lifecycle import FINISHED
@@ -24,7 +25,6 @@ from rooms.consults.service import Booking, ConsultService
 from rooms.reporting.review import SEARCH_ROLES, ConsultFilter
 from signaling import errors
 from signaling.auth import bearer_token
-from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling
 from signaling.duty import DutyDispatcher
 from signaling.errors import ApiError
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 SIGNALING = web.AppKey("signaling", Signaling)
 HUB = web.AppKey("hub", ConsultHub)
-MEDIA = web.AppKey("media", ConsultMedia)
+ROOMS = web.AppKey("rooms", ConsultRooms)
 DUTY = web.AppKey("duty", DutyDispatcher)
 
 M = TypeVar("M", bound=BaseModel)
@@ -412,11 +412,8 @@ def _transition_endpoint(verb: str, summary: str, body: type[BaseModel], act: Tr
         hub = request.app[HUB]
         view = await hub.status_changed(consult)
         if consult.status in FINISHED:
-            media = request.app.get(MEDIA)
-            if media is not None:
-                # Stop recording and drop the relay before the room empties.
-                await media.consult_finished(consult.id)
-            ctx.presence.clear(consult.id)
+            # The live room stops recording, drops the relay and lets everyone out.
+            await request.app[ROOMS].consult_finished(consult.id)
             await hub.consult_closed(consult.id)
         return json_response(view)
 

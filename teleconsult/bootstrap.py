@@ -31,6 +31,7 @@ from signaling.app import create_app
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
 from signaling.push import WebPushSender
+from signaling.rest import ROOMS
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
@@ -115,6 +116,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recovered = await recover_recordings(partial_dir, storage, recordings)
         if recovered:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
+            # Their sessions were cut off: the rooms say so when people come back.
+            app[ROOMS].mark_interrupted({r.consult_id for r in recovered})
         yield
         await node.close()
         await store.close()

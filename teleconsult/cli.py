@@ -102,6 +102,24 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return _with_store(settings, work)
 
 
+def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
+    """`user disable` / `user enable`: a disabled user can no longer sign in, and their open
+    connections are ended within SOCKET_RECHECK_SECONDS by the running server."""
+    active = args.action == "enable"
+    migrate(settings)
+
+    async def work(store: SqlConsultStore) -> int:
+        found = await store.credentials(args.username)
+        if found is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 2
+        await store.set_user_active(found[0].id, active)
+        print(f"user {args.username} {'enabled' if active else 'disabled'}")
+        return 0
+
+    return _with_store(settings, work)
+
+
 def cmd_institution_add(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings)
 
@@ -169,6 +187,13 @@ def parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of prompting",
     )
     add.set_defaults(run=cmd_user_add)
+    for action, text in (
+        ("disable", "disable a user: no sign-in, open connections ended"),
+        ("enable", "enable a disabled user again"),
+    ):
+        toggle = user.add_parser(action, help=text)
+        toggle.add_argument("--username", required=True)
+        toggle.set_defaults(run=cmd_user_active)
 
     inst = sub.add_parser("institution", help="manage institutions").add_subparsers(
         dest="action", required=True

@@ -334,6 +334,11 @@ class SqlConsultStore:
             row = (await conn.execute(select(users).where(users.c.username == username))).first()
         return (_user(row), row.password_hash) if row else None
 
+    async def set_user_active(self, user_id: int, active: bool) -> None:
+        """Enable or disable a user (an operator's `teleconsult user disable|enable`)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(active=active))
+
     async def list_users(
         self, role: Role | None = None, specialty: Specialty | None = None
     ) -> list[User]:

@@ -134,8 +134,8 @@ async def test_a_failed_direct_path_moves_the_consult_to_the_relay(
     consult = relay_server.book()
     exam_room = await joined(relay_server, people, consult["id"], "doctor.a")
     specialist = await joined(relay_server, people, consult["id"], "obstetrician")
-    reply = await exam_room.call("p2p-failed", {"consult_id": consult["id"]})
-    assert reply == {"ok": True, "media_path": "relay"}
+    reply = await exam_room.report_p2p_failed(specialist.peer_id)
+    assert reply == {"ok": True, "media_path": "relay", "ignored": None}
     await eventually(lambda: specialist.events_named("media-path"))
     assert specialist.events_named("media-path")[0] == {
         "consult_id": consult["id"],
@@ -328,7 +328,7 @@ async def test_bad_relay_and_recording_events_get_clear_errors_and_change_nothin
     cid = consult["id"]
     exam_room = await joined(relay_server, people, cid, "doctor.a")
     specialist = await joined(relay_server, people, cid, "obstetrician")
-    assert (await exam_room.call("p2p-failed", {"consult_id": cid}))["media_path"] == "relay"
+    assert (await exam_room.report_p2p_failed(specialist.peer_id))["media_path"] == "relay"
 
     async def code(participant: RelayParticipant, event: str, payload: Any) -> str:
         reply = await participant.call(event, payload)
