@@ -82,6 +82,9 @@ class ConsultRooms:
         current = self.consult_of(peer_id)
         if current is not None and current != consult_id:
             await self.depart(peer_id, "left")
+        # Known to be joining from now on, so that a departure arriving meanwhile finds the
+        # room and waits its turn there (rather than missing a connection not yet admitted).
+        self._room_of_peer[peer_id] = consult_id
         while True:
             room = self._open(consult_id)
             try:
@@ -89,6 +92,10 @@ class ConsultRooms:
             except RoomClosing:
                 await room.closed()
                 self._forget(room)
+            except BaseException:
+                if room.connection(peer_id) is None and self.consult_of(peer_id) == consult_id:
+                    del self._room_of_peer[peer_id]
+                raise
 
     async def depart(self, peer_id: str, reason: str) -> bool:
         """Take the connection out of its room; False if it was in none."""

@@ -191,8 +191,10 @@ class ConsultRoom:
         """Let `user` in through connection `peer_id`, or refuse with nothing changed.
 
         A person already present through another connection is taken over by this one: the
-        older connection is told it was replaced and loses its media. Raises `RoomClosing` when
-        the room is closing.
+        older connection is told it was replaced and loses its media. The steps that can fail
+        for reasons of their own (the connection closing, the relay) come before the consult's
+        status moves, so a failed join never leaves the consult moved on by a ghost. Raises
+        `RoomClosing` when the room is closing.
         """
         async with self._lock:
             if self.state is not RoomState.OPEN:
@@ -203,33 +205,35 @@ class ConsultRoom:
                 raise ConsultFull(f"the consult already has {len(self._people)} people in it")
             conn = Connection(peer_id, user)
             before = dict(self._people)
+            reason_before = self._relay_reason
             self._people[user.id] = conn
             admitted = False
             try:
+                await self.parts.notifier.admit(self.consult_id, peer_id)
+                admitted = True
+                consult = await load_consult(self.parts.consults.store, self.consult_id)
+                consult = await self._media_joined(consult, conn, previous, same)
                 consult, status_moved = await self.parts.consults.follow_presence(
                     self.consult_id, self.people(), user
                 )
             except BaseException:
-                self._people = before
+                await self._undo_join(conn, before, admitted, reason_before)
                 raise
-            path_moved: RelayReason | None = None
-            try:
-                await self.parts.notifier.admit(self.consult_id, peer_id)
-                admitted = True
-                consult, path_moved = await self._media_joined(consult, conn, previous, same)
-            except BaseException:
-                await self._undo_join(conn, before, admitted, status_moved, path_moved)
-                raise
+            path_moved = self._relay_reason if self._relay_reason != reason_before else None
+            node = self.parts.node
+            on_relay = consult.media_mode is MediaMode.RELAY
+            if previous is not None and not same and node is not None and on_relay:
+                # The older connection's relay legs go (nothing to drop on a direct call).
+                await self._quietly(node.leave(self.consult_id, previous.peer_id))
             self._track_peer(peer_id, self.consult_id)
             replaced = None
             if previous is not None and not same:
                 replaced = previous.peer_id
                 self._track_peer(previous.peer_id, None)
-                await self._tell(self.parts.notifier.replaced(self.consult_id, replaced))
-                await self._tell(self.parts.notifier.dismiss(self.consult_id, replaced))
-                await self._tell(
-                    self.parts.notifier.peer_left(self.consult_id, replaced, "replaced")
-                )
+                notifier = self.parts.notifier
+                await self._tell(notifier.replaced(self.consult_id, replaced))
+                await self._tell(notifier.dismiss(self.consult_id, replaced))
+                await self._tell(notifier.peer_left(self.consult_id, replaced, "replaced"))
             if not same:
                 await self._tell(self.parts.notifier.peer_joined(self.consult_id, conn))
             if status_moved:
@@ -252,31 +256,27 @@ class ConsultRoom:
 
     async def _media_joined(
         self, consult: Consult, conn: Connection, previous: Connection | None, same: bool
-    ) -> tuple[Consult, RelayReason | None]:
-        """Bring the media along with a join: to the relay if the newcomer makes three, or onto
-        the relay if the consult is there; the person's older connection loses its legs."""
+    ) -> Consult:
+        """Bring the media along with a join: to the relay if the newcomer makes three people,
+        or onto the relay if the consult is there already."""
         node = self.parts.node
         if node is None:
-            return consult, None
-        moved: RelayReason | None = None
+            return consult
         reason = relay_reason(consult.media_mode, len(self._people))
         if reason is not None:
-            consult, moved = await self._move_to_relay(consult, reason, conn.user)
-        elif consult.media_mode is MediaMode.RELAY:
+            return await self._move_to_relay(consult, reason, conn.user)
+        if consult.media_mode is MediaMode.RELAY:
             if same:
                 await node.leave(self.consult_id, conn.peer_id)  # a rejoin starts its legs anew
             await node.join(self.consult_id, conn.peer_id, conn.user.id)
-        if previous is not None and not same and consult.media_mode is MediaMode.RELAY:
-            await self._quietly(node.leave(self.consult_id, previous.peer_id))
-        return consult, moved
+        return consult
 
     async def _undo_join(
         self,
         conn: Connection,
         before: dict[int, Connection],
         admitted: bool,
-        status_moved: bool,
-        path_moved: RelayReason | None,
+        reason_before: RelayReason | None,
     ) -> None:
         """A join failed after it began: put presence back as it was, so nobody is left as a
         ghost. A move to the relay that was saved stays (it is on record) and is announced."""
@@ -285,22 +285,13 @@ class ConsultRoom:
             await self._quietly(self.parts.notifier.dismiss(self.consult_id, conn.peer_id))
         if self.parts.node is not None:
             await self._quietly(self.parts.node.leave(self.consult_id, conn.peer_id))
-            if path_moved is not None:
-                for other in self._people.values():
-                    await self._quietly(
-                        self.parts.node.join(self.consult_id, other.peer_id, other.user.id)
-                    )
-        if path_moved is not None:
-            await self._tell(self.parts.notifier.media_path(self.consult_id, path_moved))
-        if status_moved:
-            try:
-                consult, _ = await self.parts.consults.follow_presence(
-                    self.consult_id, self.people(), None
+        moved = self._relay_reason if self._relay_reason != reason_before else None
+        if moved is not None and self.parts.node is not None:
+            for other in self._people.values():
+                await self._quietly(
+                    self.parts.node.join(self.consult_id, other.peer_id, other.user.id)
                 )
-            except Exception:
-                log.exception("consult %s did not follow an undone join", self.consult_id)
-            else:
-                await self._tell(self.parts.notifier.consult_changed(consult))
+            await self._tell(self.parts.notifier.media_path(self.consult_id, moved))
 
     async def depart(self, peer_id: str, reason: str, removed: bool = False) -> bool:
         """Take connection `peer_id` out of the room; False if it was not in it (a connection
@@ -406,15 +397,17 @@ class ConsultRoom:
 
     async def _move_to_relay(
         self, consult: Consult, reason: RelayReason, actor: User | None
-    ) -> tuple[Consult, RelayReason | None]:
+    ) -> Consult:
+        """Move the consult to the relay (saved and audited) and put everyone on it; the caller
+        announces it (`_relay_reason` changed). The consult as it is now."""
         moved = await self._ledger().move_to_relay(self.consult_id, reason, actor)
         if moved is None:
-            return await load_consult(self.parts.consults.store, self.consult_id), None
+            return await load_consult(self.parts.consults.store, self.consult_id)
         self._relay_reason = reason
         node = self._node()
         for conn in self._people.values():
             await node.join(self.consult_id, conn.peer_id, conn.user.id)
-        return moved, reason
+        return moved
 
     async def p2p_failed(self, reporter: str, peer_id: str, generation: int) -> P2pVerdict:
         """A participant says its direct link to `peer_id` failed at ICE `generation`.
@@ -450,10 +443,11 @@ class ConsultRoom:
             if reason is None:
                 return P2pVerdict.ALREADY
             conn = self._current(reporter)
-            _, moved = await self._move_to_relay(consult, reason, conn.user)
-            if moved is None:
+            before = self._relay_reason
+            await self._move_to_relay(consult, reason, conn.user)
+            if self._relay_reason == before:
                 return P2pVerdict.ALREADY
-            await self._tell(self.parts.notifier.media_path(self.consult_id, moved))
+            await self._tell(self.parts.notifier.media_path(self.consult_id, reason))
             return P2pVerdict.MOVED
 
     def _judge(self, link: frozenset[str], answer: P2pAnswer | None) -> P2pVerdict:
@@ -599,9 +593,10 @@ class ConsultRoom:
 
     async def _begin_recording(self) -> None:
         consult = await load_consult(self.parts.consults.store, self.consult_id)
-        _, moved = await self._move_to_relay(consult, RelayReason.RECORDING, None)
-        if moved is not None:
-            await self._tell(self.parts.notifier.media_path(self.consult_id, moved))
+        before = self._relay_reason
+        await self._move_to_relay(consult, RelayReason.RECORDING, None)
+        if self._relay_reason != before:
+            await self._tell(self.parts.notifier.media_path(self.consult_id, RelayReason.RECORDING))
         await self._ledger().note(
             None, self.consult_id, "recording.started", {"session": self._session.session_id}
         )
