@@ -129,6 +129,8 @@ class ConsultRoom:
         self._people: dict[int, Connection] = {}
         """user id → their current connection, in order of arrival."""
         self._relay_reason: RelayReason | None = None
+        self._mode: MediaMode | None = None
+        """The consult's media path, read once; only this room moves it while it is open."""
         self._session = RecordingSession()
         self._notice: RecordingNotice | None = notice
         self._p2p_floor: dict[frozenset[str], int] = {}
@@ -211,8 +213,7 @@ class ConsultRoom:
             try:
                 await self.parts.notifier.admit(self.consult_id, peer_id)
                 admitted = True
-                consult = await load_consult(self.parts.consults.store, self.consult_id)
-                consult = await self._media_joined(consult, conn, previous, same)
+                await self._media_joined(await self._media_mode(), conn, same)
                 consult, status_moved = await self.parts.consults.follow_presence(
                     self.consult_id, self.people(), user
                 )
@@ -254,22 +255,19 @@ class ConsultRoom:
                 replaced=replaced,
             )
 
-    async def _media_joined(
-        self, consult: Consult, conn: Connection, previous: Connection | None, same: bool
-    ) -> Consult:
+    async def _media_joined(self, mode: MediaMode, conn: Connection, same: bool) -> None:
         """Bring the media along with a join: to the relay if the newcomer makes three people,
         or onto the relay if the consult is there already."""
         node = self.parts.node
         if node is None:
-            return consult
-        reason = relay_reason(consult.media_mode, len(self._people))
+            return
+        reason = relay_reason(mode, len(self._people))
         if reason is not None:
-            return await self._move_to_relay(consult, reason, conn.user)
-        if consult.media_mode is MediaMode.RELAY:
+            await self._move_to_relay(reason, conn.user)
+        elif mode is MediaMode.RELAY:
             if same:
                 await node.leave(self.consult_id, conn.peer_id)  # a rejoin starts its legs anew
             await node.join(self.consult_id, conn.peer_id, conn.user.id)
-        return consult
 
     async def _undo_join(
         self,
@@ -395,19 +393,23 @@ class ConsultRoom:
 
     # ---- the media path -----------------------------------------------------------------------
 
-    async def _move_to_relay(
-        self, consult: Consult, reason: RelayReason, actor: User | None
-    ) -> Consult:
+    async def _media_mode(self) -> MediaMode:
+        if self._mode is None:
+            consult = await load_consult(self.parts.consults.store, self.consult_id)
+            self._mode = consult.media_mode
+        return self._mode
+
+    async def _move_to_relay(self, reason: RelayReason, actor: User | None) -> None:
         """Move the consult to the relay (saved and audited) and put everyone on it; the caller
-        announces it (`_relay_reason` changed). The consult as it is now."""
+        announces it (`_relay_reason` changed)."""
         moved = await self._ledger().move_to_relay(self.consult_id, reason, actor)
+        self._mode = MediaMode.RELAY
         if moved is None:
-            return await load_consult(self.parts.consults.store, self.consult_id)
+            return
         self._relay_reason = reason
         node = self._node()
         for conn in self._people.values():
             await node.join(self.consult_id, conn.peer_id, conn.user.id)
-        return moved
 
     async def p2p_failed(self, reporter: str, peer_id: str, generation: int) -> P2pVerdict:
         """A participant says its direct link to `peer_id` failed at ICE `generation`.
@@ -421,8 +423,7 @@ class ConsultRoom:
             self._current(reporter)
             if self.connection(peer_id) is None or peer_id == reporter:
                 return P2pVerdict.GONE
-            consult = await load_consult(self.parts.consults.store, self.consult_id)
-            if consult.media_mode is MediaMode.RELAY:
+            if await self._media_mode() is MediaMode.RELAY:
                 return P2pVerdict.ALREADY
             if self.parts.node is None:
                 raise RelayUnavailable("this server runs without a media relay")
@@ -438,13 +439,13 @@ class ConsultRoom:
             verdict = self._judge(link, answer)
             if verdict is not P2pVerdict.MOVED:
                 return verdict
-            consult = await load_consult(self.parts.consults.store, self.consult_id)
-            reason = relay_reason(consult.media_mode, len(self._people), p2p_failed=True)
+            mode = await self._media_mode()
+            reason = relay_reason(mode, len(self._people), p2p_failed=True)
             if reason is None:
                 return P2pVerdict.ALREADY
             conn = self._current(reporter)
             before = self._relay_reason
-            await self._move_to_relay(consult, reason, conn.user)
+            await self._move_to_relay(reason, conn.user)
             if self._relay_reason == before:
                 return P2pVerdict.ALREADY
             await self._tell(self.parts.notifier.media_path(self.consult_id, reason))
@@ -476,10 +477,10 @@ class ConsultRoom:
 
     async def _on_relay(self, peer_id: str) -> Connection:
         conn = self._current(peer_id)
-        consult = await load_consult(self.parts.consults.store, self.consult_id)
-        if consult.media_mode is not MediaMode.RELAY:
+        mode = await self._media_mode()
+        if mode is not MediaMode.RELAY:
             raise IllegalTransition(
-                f"{consult.media_mode.value} consult", "take relay signaling (not on the relay)"
+                f"{mode.value} consult", "take relay signaling (not on the relay)"
             )
         return conn
 
@@ -592,9 +593,8 @@ class ConsultRoom:
             return self.recording_view()
 
     async def _begin_recording(self) -> None:
-        consult = await load_consult(self.parts.consults.store, self.consult_id)
         before = self._relay_reason
-        await self._move_to_relay(consult, RelayReason.RECORDING, None)
+        await self._move_to_relay(RelayReason.RECORDING, None)
         if self._relay_reason != before:
             await self._tell(self.parts.notifier.media_path(self.consult_id, RelayReason.RECORDING))
         await self._ledger().note(
