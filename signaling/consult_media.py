@@ -287,7 +287,7 @@ class ConsultMedia:
         return self.recording_view(consult.id)
 
     async def _begin_recording(self, consult_id: str) -> None:
-        consult = await self.recordings.store.get_consult(consult_id)
+        consult = await self.recordings.consults.get_consult(consult_id)
         if consult is None:
             return
         await self._move_to_relay(consult, RelayReason.RECORDING, None)

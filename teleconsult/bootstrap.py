@@ -65,7 +65,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     push = PushSubscriptions(
         store, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
-    recordings = RecordingService(store)
+    recordings = RecordingService(store, store)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir
     if settings.media_address:
@@ -84,16 +84,16 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recordings=recordings,
         recording_files=StoredRecordingFiles(storage),
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
-        notes=NoteService(store, clock),
+        notes=NoteService(store, store, clock),
         report_timezone=settings.report_timezone,
         public_url=settings.public_url,
-        review=ReviewService(store, clock),
+        review=ReviewService(store, store, store, store, clock),
         attachments=AttachmentService(
-            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
+            store, store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
         ),
-        roster=RosterService(store, clock),
+        roster=RosterService(store, store, clock),
         escalation=EscalationService(
-            store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
+            store, store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
         ),
         push=push,
         pusher=WebPushSender(

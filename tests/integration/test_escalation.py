@@ -103,7 +103,7 @@ async def test_a_request_nobody_accepts_escalates_on_schedule_and_the_booking_do
     assert server.settings is not None
     other_store = SqlConsultStore(create_engine(server.settings.database_url))
     try:
-        other = EscalationService(other_store, EscalationConfig(STEP), server.clock)
+        other = EscalationService(other_store, other_store, EscalationConfig(STEP), server.clock)
         server.clock.advance(timedelta(hours=1))
         assert await other.tick() == []
     finally:

@@ -48,7 +48,7 @@ async def consult_of(store: InMemoryStore, status: ConsultStatus) -> Consult:
 
 
 def service(store: InMemoryStore, seconds: float = 0.0) -> NoteService:
-    return NoteService(store, clock=lambda: NOON + timedelta(seconds=seconds))
+    return NoteService(store, store, clock=lambda: NOON + timedelta(seconds=seconds))
 
 
 async def test_the_exam_room_doctor_and_the_assigned_specialist_add_notes_audited(
