@@ -26,11 +26,11 @@ from rooms.duty.services import EscalationService, PushSubscriptions, RosterServ
 from rooms.records.attachments import AttachmentService
 from rooms.records.notes import NoteService
 from rooms.reporting.review import ReviewService
-from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
 from signaling.push import WebPushSender
+from storage.sql.store import SqlConsultStore, create_engine
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 

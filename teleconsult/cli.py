@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
 from rooms.consults.service import ConsultService
-from rooms.sql.migrate import upgrade
-from rooms.sql.store import SqlConsultStore
 from signaling.passwords import hash_password
+from storage.sql.migrate import upgrade
+from storage.sql.store import SqlConsultStore
 from teleconsult import __version__
 from teleconsult.bootstrap import build_store, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings

@@ -17,9 +17,9 @@ from rooms.consults.people import Role, Specialty, User
 from rooms.consults.ports import ConsultQuery, ConsultStore
 from rooms.consults.service import Booking, ConsultService
 from rooms.duty.roster import Shift, on_duty
-from rooms.sql.store import SqlConsultStore
 from signaling.auth import TokenIssuer
 from signaling.passwords import hash_password
+from storage.sql.store import SqlConsultStore
 from teleconsult.config import Settings
 
 

@@ -19,8 +19,8 @@ import pytest_asyncio
 
 from rooms.duty.escalation import EscalationConfig
 from rooms.duty.services import CATCH_UP, EscalationService
-from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.rest import DUTY
+from storage.sql.store import SqlConsultStore, create_engine
 from tests.support.inprocess import T0, InProcessServer, connected
 from tests.support.peer import Participant, eventually
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from rooms.records.attachments import Attachment, TooManyAttachments, attachment_key
-from rooms.sql.store import SqlConsultStore
+from storage.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON
 

@@ -11,7 +11,7 @@ from rooms.consults.people import Role, Specialty
 from rooms.duty.escalation import NoticeKind, Sent
 from rooms.duty.push import PushSubscription
 from rooms.duty.roster import Shift
-from rooms.sql.store import SqlConsultStore, create_engine
+from storage.sql.store import SqlConsultStore, create_engine
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON
 

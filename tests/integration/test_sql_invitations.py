@@ -13,7 +13,7 @@ from rooms.consults.invitations import Invitation
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty
 from rooms.consults.ports import ConsultQuery
-from rooms.sql.store import SqlConsultStore
+from storage.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON
 

@@ -1,4 +1,4 @@
-"""The Alembic migrations and `rooms/sql/schema.py` describe the same database, on SQLite and
+"""The Alembic migrations and `storage/sql/schema.py` describe the same database, on SQLite and
 PostgreSQL; the latest migration goes down and up again cleanly."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from rooms.sql.migrate import alembic_config, upgrade
-from rooms.sql.schema import metadata
-from rooms.sql.store import create_engine
+from storage.sql.migrate import alembic_config, upgrade
+from storage.sql.schema import metadata
+from storage.sql.store import create_engine
 from tests.support.postgres import empty_schema
 
 CONSULT_INDEXES_0008 = {"ix_consults_institution_requested", "ix_consults_status_scheduled"}

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from rooms.records.notes import Note
-from rooms.sql.store import SqlConsultStore
+from storage.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON
 

@@ -15,7 +15,7 @@ from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Specialty
 from rooms.consults.ports import ConsultQuery
 from rooms.reporting.review import Comment
-from rooms.sql.store import SqlConsultStore
+from storage.sql.store import SqlConsultStore
 from tests.integration.test_sql_store import audit, store, stored_consult  # noqa: F401
 from tests.unit.fakes import NOON
 from tests.unit.test_review import track

@@ -19,8 +19,8 @@ from rooms.consults.errors import ConcurrentUpdate, StorageBusy
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
 from rooms.consults.people import Role
-from rooms.sql.migrate import upgrade
-from rooms.sql.store import SqlConsultStore, create_engine
+from storage.sql.migrate import upgrade
+from storage.sql.store import SqlConsultStore, create_engine
 from tests.support.postgres import empty_schema
 from tests.unit.fakes import NOON, consult_in
 

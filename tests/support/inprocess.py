@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from rooms.sql.migrate import upgrade
+from storage.sql.migrate import upgrade
 from teleconsult.bootstrap import build_app, build_store
 from teleconsult.config import Settings, load_settings
 from teleconsult.demo import seed

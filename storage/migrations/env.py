@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from rooms.sql.schema import metadata
-from rooms.sql.store import create_engine
+from storage.sql.schema import metadata
+from storage.sql.store import create_engine
 
 
 def _run(connection: Connection) -> None:
@@ -32,5 +32,5 @@ async def _run_async(url: str) -> None:
 
 
 url = context.config.get_main_option("sqlalchemy.url")
-assert url, "sqlalchemy.url must be set by rooms.sql.migrate"
+assert url, "sqlalchemy.url must be set by storage.sql.migrate"
 asyncio.run(_run_async(url))

@@ -43,7 +43,7 @@ from rooms.duty.roster import Shift
 from rooms.records.attachments import Attachment, TooManyAttachments
 from rooms.records.notes import Note
 from rooms.reporting.review import Comment
-from rooms.sql.schema import (
+from storage.sql.schema import (
     attachments,
     audit_log,
     consult_invitations,
