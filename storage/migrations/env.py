@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the async engine the store uses."""
+"""Alembic environment: runs migrations on the async engine the repositories use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from storage.sql.engine import create_engine
 from storage.sql.schema import metadata
-from storage.sql.store import create_engine
 
 
 def _run(connection: Connection) -> None:
