@@ -1,8 +1,11 @@
 """The stores the storage contract tests run against, as fixtures.
 
-`stores`: each implementation of the domain's storage ports — the SQL repositories on SQLite
-and on PostgreSQL (a fresh schema made by the Alembic migrations, as on a new installation).
-`sql`: the SQL repositories only, for what only a database has (triggers, locks, engines).
+`stores`: each implementation of the domain's storage ports — the in-memory fake the unit
+tests use (`tests.unit.fakes.InMemoryStore`) and the SQL repositories on SQLite and on
+PostgreSQL (a fresh schema made by the Alembic migrations, as on a new installation). The
+`test_contract_*.py` modules run on all three, so a fake that drifts from the real adapter
+fails there. `sql`: the SQL repositories only, for what only a database has (triggers, locks,
+engines).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from rooms.reporting.ports import CommentStore
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
 from tests.support.postgres import empty_schema
-from tests.unit.fakes import consult_in
+from tests.unit.fakes import InMemoryStore, consult_in
 
 SQL_ENGINES = ["sqlite", "postgresql"]
 
@@ -84,8 +87,13 @@ async def _county_and_doctor(consults: ConsultAndInvitationStore) -> tuple[int, 
     return county.id, doctor.id
 
 
-@pytest.fixture(params=SQL_ENGINES)
+@pytest.fixture(params=["memory", *SQL_ENGINES])
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    if request.param == "memory":
+        fake = InMemoryStore()
+        county_id, doctor_id = await _county_and_doctor(fake)
+        yield Stores(fake, fake, fake, fake, fake, county_id, doctor_id)
+        return
     made = await _sql_stores(request, tmp_path)
     yield made
     await made.repos.close()

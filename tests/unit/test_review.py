@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -305,7 +306,8 @@ def test_comment_text_is_trimmed_and_bounded() -> None:
 
 async def test_a_supervisor_comments_pinned_to_the_timeline_audited(store: InMemoryStore) -> None:
     made = await several(store)
-    service = reviewing(store, lambda: NOON + timedelta(days=2))
+    seconds = itertools.count()  # a clock that moves: comments are listed oldest first
+    service = reviewing(store, lambda: NOON + timedelta(days=2, seconds=next(seconds)))
     pinned = await service.add_comment(SUPERVISOR, made["a"].id, "  good  ", 2.5)
     loose = await service.add_comment(ADMIN, made["a"].id, "再看一下")
     assert (pinned.text, pinned.timeline_s, loose.timeline_s) == ("good", 2.5, None)
