@@ -701,11 +701,12 @@ async def seed_identities(
     from rooms.consults.institutions import InstitutionLevel
     from rooms.consults.people import Role, Specialty
     from signaling.passwords import hash_password
-    from teleconsult.bootstrap import build_store, build_tokens
+    from teleconsult.bootstrap import build_repositories, build_tokens
     from teleconsult.config import load_settings
 
     settings = load_settings(env)
-    store = build_store(settings)
+    repos = build_repositories(settings)
+    store = repos.consults
     tokens = build_tokens(settings)
     try:
         institutions = await store.institutions()
@@ -737,7 +738,7 @@ async def seed_identities(
             out.append((tokens.issue(doctor)[0], tokens.issue(specialist)[0], specialist.id))
         return out
     finally:
-        await store.close()
+        await repos.close()
 
 
 async def book_consults(

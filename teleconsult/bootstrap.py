@@ -26,12 +26,12 @@ from rooms.duty.services import EscalationService, PushSubscriptions, RosterServ
 from rooms.records.attachments import AttachmentService
 from rooms.records.notes import NoteService
 from rooms.reporting.review import ReviewService
-from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
 from signaling.push import WebPushSender
 from signaling.rest import ROOMS
+from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
@@ -40,9 +40,9 @@ log = logging.getLogger("teleconsult")
 WEB_ROOT = Path(web_client.__file__).resolve().parent
 
 
-def build_store(settings: Settings) -> SqlConsultStore:
+def build_repositories(settings: Settings) -> SqlRepositories:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlConsultStore(create_engine(settings.database_url))
+    return SqlRepositories.open(settings.database_url)
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
@@ -62,11 +62,11 @@ def relay_config(settings: Settings) -> RelayConfig:
 def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """The whole server. `clock` is the one time source of the consult and duty use cases
     (tests pass a controllable one to step through escalation)."""
-    store = build_store(settings)
+    repos = build_repositories(settings)
     push = PushSubscriptions(
-        store, settings.push_allow_http_loopback, clock, settings.push_service_hosts
+        repos.duty, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
-    recordings = RecordingService(store)
+    recordings = RecordingService(repos.consults, repos.recordings, clock)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir
     if settings.media_address:
@@ -75,7 +75,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         use_port_range(settings.media_port_min, settings.media_port_max)
     node = LocalMediaNode(relay_config(settings), storage, recordings, partial_dir)
     secret = resolved_jwt_secret(settings)
-    consults = ConsultService(store, clock)
+    consults = ConsultService(repos.consults, clock)
     ctx = Signaling(
         service=consults,
         tokens=build_tokens(settings),
@@ -85,16 +85,23 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recordings=recordings,
         recording_files=StoredRecordingFiles(storage),
         playback=PlaybackTokens(secret, settings.jwt_audience, settings.playback_ttl),
-        notes=NoteService(store, clock),
+        notes=NoteService(repos.consults, repos.notes, clock),
         report_timezone=settings.report_timezone,
         public_url=settings.public_url,
-        review=ReviewService(store, clock),
+        review=ReviewService(repos.consults, repos.recordings, repos.notes, repos.comments, clock),
         attachments=AttachmentService(
-            store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
+            repos.consults,
+            repos.attachments,
+            LocalAttachmentFiles(settings.recordings_dir),
+            settings.attachments,
+            clock,
         ),
-        roster=RosterService(store, clock),
+        roster=RosterService(repos.consults, repos.duty, clock),
         escalation=EscalationService(
-            store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
+            repos.consults,
+            repos.duty,
+            EscalationConfig(settings.escalate_after, settings.reminder_before),
+            clock,
         ),
         push=push,
         pusher=WebPushSender(
@@ -104,9 +111,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             settings.push_timeout,
             settings.push_ttl,
         ),
-        expiry=ExpiryService(consults, store, settings.expiry),
+        expiry=ExpiryService(consults, repos.consults, settings.expiry),
         duty_tick=settings.duty_tick,
-        invitations=InvitationService(store, clock, settings.invited_specialists),
+        invitations=InvitationService(repos.consults, clock, settings.invited_specialists),
     )
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     app = create_app(ctx, WEB_ROOT, __version__, client_manager=manager)
@@ -120,7 +127,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             app[ROOMS].mark_interrupted({r.consult_id for r in recovered})
         yield
         await node.close()
-        await store.close()
+        await repos.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app

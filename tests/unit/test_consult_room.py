@@ -48,7 +48,7 @@ class World:
         self.notifier = FakeNotifier()
         self.node = FakeNode()
         self.consults = ConsultService(self.store, clock)
-        self.recordings = RecordingService(self.store, clock)
+        self.recordings = RecordingService(self.store, self.store, clock)
         self.rooms = ConsultRooms(
             RoomParts(
                 consults=self.consults,
