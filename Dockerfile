@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY rooms rooms
+COPY storage storage
 COPY signaling signaling
 COPY media media
 COPY teleconsult teleconsult

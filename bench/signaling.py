@@ -701,11 +701,12 @@ async def seed_identities(
     from rooms.consults.institutions import InstitutionLevel
     from rooms.consults.people import Role, Specialty
     from signaling.passwords import hash_password
-    from teleconsult.bootstrap import build_store, build_tokens
+    from teleconsult.bootstrap import build_repositories, build_tokens
     from teleconsult.config import load_settings
 
     settings = load_settings(env)
-    store = build_store(settings)
+    repos = build_repositories(settings)
+    store = repos.consults
     tokens = build_tokens(settings)
     try:
         institutions = await store.institutions()
@@ -737,7 +738,7 @@ async def seed_identities(
             out.append((tokens.issue(doctor)[0], tokens.issue(specialist)[0], specialist.id))
         return out
     finally:
-        await store.close()
+        await repos.close()
 
 
 async def book_consults(
@@ -747,13 +748,15 @@ async def book_consults(
 
     The consult ids, and the server errors (5xx) that were retried on the way.
     """
+    from tests.support.server import in_hours
+
     limit = asyncio.Semaphore(concurrency)
     retried: list[str] = []
     body: dict[str, Any] = {
         "patient": {"name": "测试患者 Bench Patient", "sex": "female", "age_years": 30},
         "specialty": "obstetrics",
         "reason": "signalling benchmark",
-        "scheduled_at": "2026-11-23T10:00:00+08:00",
+        "scheduled_at": in_hours(0),  # not a calendar date: past ones expire
         "intake": {"gestational_week": 32},
     }
     async with aiohttp.ClientSession() as http:

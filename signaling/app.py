@@ -1,47 +1,48 @@
 """Builds the aiohttp application: socket.io, the REST features, OpenAPI and the web client.
 
 Two steps, so that the composition root can hand the socket.io side to the features that need
-it (and to `notify`'s scheduler): `realtime(ctx)` makes the socket.io server, its fan-out hub
-and the consult rooms' events and media; `create_app(ctx, live, features, …)` mounts them and
-every REST feature (`signaling.http`) the server is built with.
+it (and to `notify`'s scheduler): `realtime(ctx)` makes the socket.io server, its fan-out hub,
+the live consult rooms and the socket.io events; `create_app(ctx, live, features, …)` mounts
+them and every REST feature (`signaling.http`) the server is built with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import socketio
 from aiohttp import web
 
-from signaling.consult_media import ConsultMedia
+from rooms.calls.registry import ConsultRooms
+from rooms.calls.room import RoomParts, RoomSettings
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
 from signaling.http.api import Endpoint, Feature, error_middleware
 from signaling.http.openapi import build_openapi
 from signaling.hub import ConsultHub
-from signaling.presence import PresenceRegistry
+from signaling.room_notifier import SocketRoomNotifier
+from signaling.sessions import LiveSessions
 
 
 @dataclass(frozen=True)
 class Realtime:
-    """The socket.io side of this process: the server, its fan-out channels, the consult rooms'
-    events and, on a server with a relay, their media."""
+    """The socket.io side of this process: the server, its fan-out channels, the live consult
+    rooms, the live sessions and the socket.io events."""
 
     sio: socketio.AsyncServer
     hub: ConsultHub
+    rooms: ConsultRooms
+    sessions: LiveSessions
     events: ConsultEvents
-    media: ConsultMedia | None
-    presence: PresenceRegistry
 
     async def consult_finished(self, consult_id: str) -> None:
         """A consult ended, was declined or cancelled: its live side goes."""
-        if self.media is not None:
-            # Stop recording and drop the relay before the room empties.
-            await self.media.consult_finished(consult_id)
-        self.presence.clear(consult_id)
+        # The live room stops recording, drops the relay and lets everyone out.
+        await self.rooms.consult_finished(consult_id)
         await self.hub.consult_closed(consult_id)
 
 
@@ -52,12 +53,24 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
         max_http_buffer_size=ctx.limits.transport_max_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
-    media = None
-    if ctx.media is not None and ctx.recordings is not None:
-        media = ConsultMedia(sio, ctx.presence, hub, ctx.recordings, ctx.media)
-    events = ConsultEvents(ctx, hub, media)
+    rooms = ConsultRooms(
+        RoomParts(
+            consults=ctx.service,
+            recordings=ctx.recordings,
+            node=ctx.media if ctx.recordings is not None else None,
+            notifier=SocketRoomNotifier(sio, hub),
+            settings=RoomSettings(
+                max_people=ctx.limits.max_participants_per_consult,
+                p2p_check_timeout=float(ctx.limits.p2p_check_seconds),
+            ),
+        )
+    )
+    sessions = LiveSessions(
+        sio, ctx.service.store, timedelta(seconds=ctx.limits.socket_recheck_seconds)
+    )
+    events = ConsultEvents(ctx, hub, rooms, sessions)
     sio.register_namespace(events)
-    return Realtime(sio, hub, events, media, ctx.presence)
+    return Realtime(sio, hub, rooms, sessions, events)
 
 
 def create_app(
@@ -71,13 +84,17 @@ def create_app(
         middlewares=[error_middleware(ctx.limits.max_request_bytes)],
         client_max_size=ctx.limits.max_request_bytes,
     )
-    media = live.media
-    if media is not None:
 
-        async def drain_media(_app: web.Application) -> None:
-            await media.drain()
+    async def live_consults(_app: web.Application) -> AsyncIterator[None]:
+        live.sessions.start()
+        yield
+        await live.sessions.stop()
 
-        app.on_shutdown.append(drain_media)
+    async def drain_rooms(_app: web.Application) -> None:
+        await live.rooms.close()
+
+    app.cleanup_ctx.append(live_consults)
+    app.on_shutdown.append(drain_rooms)
     live.sio.attach(app)
     endpoints: list[Endpoint] = []
     for feature in features:

@@ -99,16 +99,18 @@ def bearer_token(header: str | None) -> str | None:
     return None
 
 
-async def active_user(tokens: TokenIssuer, users: ConsultStore, token: str | None) -> User:
+async def active_user(
+    tokens: TokenIssuer, users: ConsultStore, token: str | None
+) -> tuple[User, Claims]:
     """The active user a token speaks for, loaded afresh (a disabled user is refused even with
-    a valid token); `ApiError` (401) otherwise."""
+    a valid token), and the token's claims; `ApiError` (401) otherwise."""
     claims = tokens.verify(token)
     user = await users.get_user(claims.user_id)
     if user is None or not user.active:
         raise ApiError(
             errors.TOKEN_INVALID, "the token's user no longer exists or is disabled", 401
         )
-    return user
+    return user, claims
 
 
 PLAYBACK_AUDIENCE_SUFFIX = ":playback"

@@ -12,11 +12,9 @@ from rooms.calls.recording_service import RecordingService
 from rooms.consults.people import User
 from rooms.consults.service import ConsultService
 from rooms.records.notes import NoteService
-from signaling.auth import TokenIssuer, active_user
+from signaling.auth import Claims, TokenIssuer, active_user
 from signaling.ice import IceConfig
 from signaling.limits import Limits
-from signaling.presence import PresenceRegistry
-from signaling.ratelimit import RateLimiter
 
 
 @dataclass
@@ -27,20 +25,20 @@ class Signaling:
     """Notes taken during consults (`note-add`, and the notes in the join answer)."""
     limits: Limits = field(default_factory=Limits)
     ice: IceConfig = field(default_factory=IceConfig)
-    presence: PresenceRegistry = field(default_factory=PresenceRegistry)
     media: MediaNode | None = None
     """The relay and recorder; None runs peer-to-peer only (relay events are refused)."""
     recordings: RecordingService | None = None
-    join_limiter: RateLimiter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.join_limiter = RateLimiter(self.limits.joins_per_minute)
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""
+        user, _claims = await self.authenticate_claims(token)
+        return user
+
+    async def authenticate_claims(self, token: str | None) -> tuple[User, Claims]:
+        """The active user a token speaks for, and the token's claims; `ApiError` (401)."""
         return await active_user(self.tokens, self.service.store, token)
 
 
 def note_service(ctx: Signaling) -> NoteService:
-    """The notes of `note-add` (`signaling.events`); goes with the live-consult rework."""
+    """The notes of `note-add` (`signaling.events`); `ctx.notes` since every server has them."""
     return ctx.notes

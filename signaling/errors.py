@@ -14,7 +14,9 @@ from rooms.consults.errors import (
     InvalidBooking,
     MediaRefused,
     NotFound,
+    NotInConsult,
     PermissionDenied,
+    RelayUnavailable,
     StorageBusy,
 )
 from rooms.consults.intake import InvalidIntake
@@ -88,6 +90,8 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidInvitation: 422,
     AlreadyInvited: 409,
     TooManyInvitations: 409,
+    NotInConsult: 409,
+    RelayUnavailable: 503,
 }
 
 

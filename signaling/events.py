@@ -1,7 +1,9 @@
 """socket.io events: connect with a JWT, join a consult room, relay offers/answers/candidates.
 
 Every client event takes an acknowledgement callback. The ack is `{"ok": true, ...}` or
-`{"ok": false, "error": {"code", "message"}}`; a refused event changes nothing.
+`{"ok": false, "error": {"code", "message"}}`; a refused event changes nothing. Handlers are
+thin: parse and check the payload, find the consult's live room (`rooms.calls.registry`), hand
+it the change, answer. The room owns everything about the live consult.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
-from rooms.consults.consult import Consult
-from rooms.consults.errors import ConsultFull, DomainError
+from rooms.calls.recording_service import RecordingService
+from rooms.calls.registry import ConsultRooms
+from rooms.calls.room import P2pVerdict
+from rooms.consults.errors import DomainError
 from rooms.consults.people import Role, User
 from signaling import errors
-from signaling.consult_media import ConsultMedia
 from signaling.context import Signaling, note_service
 from signaling.errors import ApiError
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
+from signaling.ratelimit import RateLimiter
+from signaling.room_notifier import peer_out, recording_out
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
     LeaveEvent,
     NoteAddEvent,
+    P2pFailedEvent,
     RecordingConsentEvent,
     RelayAnswerEvent,
     RelayCandidateEvent,
@@ -36,6 +42,7 @@ from signaling.schemas import (
     SignalEvent,
 )
 from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp
+from signaling.sessions import LiveSessions
 from signaling.views import Directory
 
 log = logging.getLogger(__name__)
@@ -69,11 +76,16 @@ def acknowledged(
 
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
-    def __init__(self, ctx: Signaling, hub: ConsultHub, media: ConsultMedia | None = None) -> None:
+    def __init__(
+        self, ctx: Signaling, hub: ConsultHub, rooms: ConsultRooms, sessions: LiveSessions
+    ) -> None:
         super().__init__("/")
         self.ctx = ctx
         self.hub = hub
-        self.media = media
+        self.rooms = rooms
+        self.sessions = sessions
+        self.join_limiter = RateLimiter(ctx.limits.joins_per_minute)
+        self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
@@ -98,155 +110,102 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise errors.from_validation(exc, f"{what} payload") from None
 
     async def _user(self, sid: str) -> User:
-        session = await self.get_session(sid)
-        user = session.get("user")
-        if not isinstance(user, User):
-            raise ApiError(errors.TOKEN_MISSING, "connection is not authenticated", 401)
-        return user
+        """The connection's user, if its token is still valid (an expired one is ended here)."""
+        return await self.sessions.user(sid)
 
-    @staticmethod
-    def _peer(peer_id: str, user: User) -> dict[str, Any]:
-        return {
-            "peer_id": peer_id,
-            "user": {"id": user.id, "display_name": user.display_name, "role": user.role.value},
-        }
-
-    async def _depart(self, sid: str, reason: str) -> None:
-        """Take `sid` out of its consult room, tell the others, move the consult if needed."""
-        departed = self.ctx.presence.leave(sid)
-        if departed is None:
-            return
-        consult_id, user = departed
-        await self.leave_room(sid, consult_channel(consult_id))
-        await self.emit(
-            "peer-left",
-            {"consult_id": consult_id, "peer_id": sid, "reason": reason},
-            room=consult_channel(consult_id),
-        )
-        if self.media is not None:
-            try:
-                await self.media.departed(consult_id, sid, user)
-            except Exception:
-                log.exception("media of consult %s did not follow %s leaving", consult_id, sid)
-        present = list(self.ctx.presence.room(consult_id).participants.values())
+    def _check_sdp(self, sdp: str) -> None:
         try:
-            moved = await self.ctx.service.presence_changed(consult_id, present, user)
-        except DomainError as exc:
-            log.warning(
-                "consult %s did not follow presence after %s left: %s", consult_id, sid, exc.message
-            )
-            return
-        if moved is not None:
-            await self.hub.consult_changed(moved)
+            check_sdp(sdp, self.ctx.limits.max_sdp_bytes)
+        except SdpTooLarge as exc:
+            raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
+        except SdpProblem as exc:
+            raise ApiError(errors.INVALID_SDP, str(exc)) from None
 
     async def remove_from_consult(self, consult_id: str, user_id: int, reason: str) -> None:
-        """Take every connection of `user_id` out of the consult room (an invitation that was
-        withdrawn or declined): they are told (`removed-from-consult`), the others see them
-        leave, and the consult follows as after any departure."""
-        room = self.ctx.presence.room(consult_id)
-        for sid, user in list(room.participants.items()):
-            if user.id == user_id:
-                await self.emit(
-                    "removed-from-consult", {"consult_id": consult_id, "reason": reason}, to=sid
-                )
-                await self._depart(sid, reason)
+        """Take `user_id` out of the consult room (an invitation that was withdrawn or
+        declined): they are told (`removed-from-consult`), the others see them leave, and the
+        consult follows as after any departure."""
+        await self.rooms.remove_person(consult_id, user_id, reason)
 
-    # ---- events ----------------------------------------------------------------------------
+    # ---- connection -------------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            user = await self.ctx.authenticate(token if isinstance(token, str) else None)
+            user, claims = await self.ctx.authenticate_claims(
+                token if isinstance(token, str) else None
+            )
         except ApiError as exc:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code, "message": exc.message}
             ) from None
         await self.save_session(sid, {"user": user})
+        self.sessions.opened(sid, user, claims.expires_at)
         await self.enter_room(sid, user_channel(user.id))
         if user.role is Role.EXAM_ROOM_DOCTOR:
             # Only they may view every consult of their institution (the permission table).
             await self.enter_room(sid, institution_channel(user.institution_id))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        await self._depart(sid, "disconnected")
+        self.sessions.closed(sid)
+        self.join_limiter.forget(sid)
+        try:
+            await self.rooms.depart(sid, "disconnected")
+        except Exception:
+            log.exception("connection %s did not leave its consult cleanly", sid)
+
+    # ---- the room ---------------------------------------------------------------------------
 
     @acknowledged
     async def on_join(self, sid: str, data: Any) -> Ack:
         event = self._parse(JoinEvent, data, "join")
         user = await self._user(sid)
-        if not self.ctx.join_limiter.allow(str(user.id)):
+        if not self.join_limiter.allow(sid):
             raise ApiError(
                 errors.RATE_LIMITED,
-                f"more than {self.ctx.limits.joins_per_minute} joins in a minute",
+                f"more than {self.ctx.limits.joins_per_minute} joins in a minute on this "
+                "connection",
                 429,
             )
+        if not self.process_joins.allow("all"):
+            raise ApiError(errors.RATE_LIMITED, "the server is busy with joins; retry", 429)
         consult = await self.ctx.service.authorize_join(user, event.consult_id)
-        current = self.ctx.presence.consult_of(sid)
-        if current is not None and current != consult.id:
-            await self._depart(sid, "left")
-        room = self.ctx.presence.room(consult.id)
-        if sid not in room.participants and (
-            len(room.participants) >= self.ctx.limits.max_participants_per_consult
-        ):
-            raise ConsultFull(f"the consult already has {len(room.participants)} participants")
-        if not self.server.manager.is_connected(sid, self.namespace):
-            # The client went away while we were checking; its disconnect has already run.
-            raise ApiError(errors.NOT_IN_CONSULT, "the connection closed while joining", 409)
-        others = [self._peer(pid, u) for pid, u in room.participants.items() if pid != sid]
-        rejoining = sid in room.participants
-        room = self.ctx.presence.enter(consult.id, sid, user)
         try:
-            moved = await self.ctx.service.presence_changed(
-                consult.id, list(room.participants.values()), user
-            )
-        except Exception:
-            if not rejoining:  # nobody has been told yet and the consult did not move
-                self.ctx.presence.leave(sid)
-            raise
+            admission = await self.rooms.join(consult.id, sid, user)
+        except ConnectionError:
+            raise ApiError(
+                errors.NOT_IN_CONSULT, "the connection closed while joining", 409
+            ) from None
         try:
-            await self.enter_room(sid, consult_channel(consult.id))
-        except Exception:
-            # Disconnected mid-join: undo it the way any departure is undone, consult included.
-            await self._depart(sid, "disconnected")
+            directory = Directory(self.ctx.service.store)
+            out = await directory.consult_out(admission.consult)
+            ack: Ack = {
+                "ok": True,
+                "peer_id": sid,
+                "consult": out.model_dump(mode="json"),
+                "peers": [peer_out(c) for c in admission.others],
+                "ice_servers": ice_servers_for(self.ctx.ice, user.id),
+                "media_path": admission.consult.media_mode.value,
+                "media_path_reason": (
+                    admission.relay_reason.value if admission.relay_reason else None
+                ),
+                "recording": recording_out(admission.recording),
+            }
+            if self.ctx.notes is not None:
+                found = await self.ctx.notes.store.list_notes(consult.id)
+                notes = await notes_out(directory, found)
+                ack["notes"] = [n.model_dump(mode="json") for n in notes]
+        except BaseException:
+            # The joiner would never learn they are in: take them out again, no ghost.
+            await self.rooms.depart(sid, "left")
             raise
-        await self.emit(
-            "peer-joined",
-            {"consult_id": consult.id, "peer": self._peer(sid, user)},
-            room=consult_channel(consult.id),
-            skip_sid=sid,
-        )
-        current_consult = moved or consult
-        if self.media is not None:
-            current_consult = await self.media.joined(current_consult, sid, user)
-        directory = Directory(self.ctx.service.store)
-        if current_consult is not consult:
-            out = await self.hub.consult_changed(current_consult)
-        else:
-            out = await directory.consult_out(current_consult)
-        ack: Ack = {
-            "ok": True,
-            "peer_id": sid,
-            "consult": out.model_dump(mode="json"),
-            "peers": others,
-            "ice_servers": ice_servers_for(self.ctx.ice, user.id),
-            "media_path": current_consult.media_mode.value,
-            "media_path_reason": None,
-            "recording": None,
-        }
-        if self.media is not None:
-            ack.update(self.media.path_view(current_consult))
-            ack["recording"] = self.media.recording_view(consult.id)
-        if self.ctx.notes is not None:
-            found = await self.ctx.notes.store.list_notes(consult.id)
-            ack["notes"] = [n.model_dump(mode="json") for n in await notes_out(directory, found)]
         return ack
 
     @acknowledged
     async def on_leave(self, sid: str, data: Any) -> Ack:
         event = self._parse(LeaveEvent, data, "leave")
-        if self.ctx.presence.consult_of(sid) != event.consult_id:
-            raise ApiError(errors.NOT_IN_CONSULT, "you are not in this consult", 409)
-        await self._depart(sid, "left")
+        self.rooms.room_of(sid, event.consult_id)
+        await self.rooms.depart(sid, "left")
         return {"ok": True}
 
     @acknowledged
@@ -262,9 +221,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        if self.ctx.presence.consult_of(sid) != event.consult_id:
+        if self.rooms.consult_of(sid) != event.consult_id:
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
-        if self.ctx.presence.consult_of(event.to) != event.consult_id or event.to == sid:
+        if self.rooms.consult_of(event.to) != event.consult_id or event.to == sid:
             raise ApiError(errors.UNKNOWN_PEER, f"no participant {event.to} in this consult", 404)
         relayed = event.model_dump(mode="json", exclude_none=True, exclude={"to"})
         if not event.end_of_candidates:
@@ -275,40 +234,22 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
 
     # ---- media: relay signaling and recording ----------------------------------------------
 
-    async def _in_consult(self, sid: str, consult_id: str) -> tuple[ConsultMedia, User, Consult]:
-        """The media side, the user and the consult, for a participant of that consult."""
-        if self.media is None:
-            raise ApiError(errors.RELAY_UNAVAILABLE, "this server runs without a media relay", 503)
-        user = await self._user(sid)
-        if self.ctx.presence.consult_of(sid) != consult_id:
-            raise ApiError(errors.NOT_IN_CONSULT, "join the consult first", 409)
-        consult = await self.ctx.service.store.get_consult(consult_id)
-        if consult is None:
-            raise ApiError(errors.NOT_IN_CONSULT, "the consult is gone", 409)
-        return self.media, user, consult
-
-    def _check_sdp(self, sdp: str) -> None:
-        try:
-            check_sdp(sdp, self.ctx.limits.max_sdp_bytes)
-        except SdpTooLarge as exc:
-            raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
-        except SdpProblem as exc:
-            raise ApiError(errors.INVALID_SDP, str(exc)) from None
-
     @acknowledged
     async def on_relay_publish(self, sid: str, data: Any) -> Ack:
         event = self._parse(RelayPublishEvent, data, "relay-publish")
         self._check_sdp(event.description.sdp)
-        media, user, consult = await self._in_consult(sid, event.consult_id)
-        answer = await media.publish(consult, sid, user, event)
+        await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        answer = await room.publish(sid, event.description.sdp, dict(event.sources))
         return {"ok": True, "description": {"type": "answer", "sdp": answer}}
 
     @acknowledged
     async def on_relay_answer(self, sid: str, data: Any) -> Ack:
         event = self._parse(RelayAnswerEvent, data, "relay-answer")
         self._check_sdp(event.description.sdp)
-        media, _user, consult = await self._in_consult(sid, event.consult_id)
-        await media.subscriber_answer(consult, sid, event)
+        await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        await room.subscriber_answer(sid, event.description.sdp)
         return {"ok": True}
 
     @acknowledged
@@ -318,38 +259,54 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             check_candidate(event.candidate.candidate, self.ctx.limits.max_candidate_bytes)
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        media, _user, consult = await self._in_consult(sid, event.consult_id)
-        await media.candidate(consult, sid, event)
+        await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        c = event.candidate
+        await room.candidate(sid, event.leg, c.candidate, c.sdpMid, c.sdpMLineIndex)
         return {"ok": True}
 
     @acknowledged
     async def on_p2p_failed(self, sid: str, data: Any) -> Ack:
-        event = self._parse(ConsultEvent, data, "p2p-failed")
-        media, user, consult = await self._in_consult(sid, event.consult_id)
-        consult = await media.p2p_failed(consult, user)
-        return {"ok": True, "media_path": consult.media_mode.value}
+        event = self._parse(P2pFailedEvent, data, "p2p-failed")
+        await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        verdict = await room.p2p_failed(sid, event.peer_id, event.generation)
+        moved = verdict in (P2pVerdict.MOVED, P2pVerdict.ALREADY)
+        return {
+            "ok": True,
+            "media_path": "relay" if moved else "p2p",
+            "ignored": None if moved else verdict.value,
+        }
 
     @acknowledged
     async def on_recording_start(self, sid: str, data: Any) -> Ack:
         event = self._parse(ConsultEvent, data, "recording-start")
-        media, user, _consult = await self._in_consult(sid, event.consult_id)
-        assert self.ctx.recordings is not None
-        consult = await self.ctx.recordings.authorize_recording(user, event.consult_id)
-        return {"ok": True, "recording": await media.start_recording(consult, user)}
+        user = await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        recordings = self._recordings()
+        await recordings.authorize_recording(user, event.consult_id)
+        return {"ok": True, "recording": recording_out(await room.start_recording(sid))}
 
     @acknowledged
     async def on_recording_consent(self, sid: str, data: Any) -> Ack:
         event = self._parse(RecordingConsentEvent, data, "recording-consent")
-        media, user, consult = await self._in_consult(sid, event.consult_id)
-        return {"ok": True, "recording": await media.consent(consult, user, event)}
+        await self._user(sid)
+        self._recordings()
+        room = self.rooms.room_of(sid, event.consult_id)
+        return {"ok": True, "recording": recording_out(await room.consent(sid, event.granted))}
 
     @acknowledged
     async def on_recording_stop(self, sid: str, data: Any) -> Ack:
         event = self._parse(ConsultEvent, data, "recording-stop")
-        media, user, _consult = await self._in_consult(sid, event.consult_id)
-        assert self.ctx.recordings is not None
-        consult = await self.ctx.recordings.authorize_recording(user, event.consult_id)
-        return {"ok": True, "recording": await media.stop_recording(consult, user)}
+        user = await self._user(sid)
+        room = self.rooms.room_of(sid, event.consult_id)
+        await self._recordings().authorize_recording(user, event.consult_id)
+        return {"ok": True, "recording": recording_out(await room.stop_recording(sid))}
+
+    def _recordings(self) -> RecordingService:
+        if self.ctx.media is None or self.ctx.recordings is None:
+            raise ApiError(errors.RELAY_UNAVAILABLE, "this server runs without a media relay", 503)
+        return self.ctx.recordings
 
     # ---- notes -------------------------------------------------------------------------------
 
@@ -358,14 +315,15 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         event = self._parse(NoteAddEvent, data, "note-add")
         user = await self._user(sid)
         notes = note_service(self.ctx)
-        if self.ctx.presence.consult_of(sid) != event.consult_id:
+        if self.rooms.consult_of(sid) != event.consult_id:
             await notes.authorize(user, event.consult_id)  # forbidden / not_found come first
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before taking notes", 409)
-        started = self.media.recording_started_at(event.consult_id) if self.media else None
+        room = self.rooms.room(event.consult_id)
+        started = room.recording_started_at() if room is not None else None
         note = await notes.add(user, event.consult_id, event.text, started)
         (out,) = await notes_out(Directory(self.ctx.service.store), [note])
         view = out.model_dump(mode="json")
-        await self.emit(
+        await self.hub.sio.emit(
             "note-added",
             {"consult_id": event.consult_id, "note": view},
             room=consult_channel(event.consult_id),

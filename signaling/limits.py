@@ -30,11 +30,26 @@ class Limits:
     """Largest intake form (JSON-encoded) on a booking."""
 
     max_participants_per_consult: int = 8
-    """Connections allowed in one consult room at once: exam room (+ second source),
-    up to six specialists in a multi-disciplinary consult."""
+    """People allowed in one consult room at once: the exam room, the specialist and up to
+    six invited specialists in a multi-disciplinary consult. A person counts once however many
+    tabs or devices they open (the newest connection takes over)."""
 
     joins_per_minute: int = 30
-    """Joins one user may attempt per minute; a reconnect loop beyond it gets `rate_limited`."""
+    """Joins one connection may attempt per minute; a page stuck in a join loop beyond it gets
+    `rate_limited`. Counted per connection, not per person, so a person whose other device
+    flaps is never locked out of their own consult."""
+
+    joins_per_second: int = 200
+    """Joins the whole process accepts per second (every connection together), the guard
+    against a reconnect storm; beyond it `join` gets `rate_limited` and the pages retry."""
+
+    socket_recheck_seconds: int = 30
+    """How often live connections are checked against their token's expiry and their user's
+    state: a disabled user or an expired token is disconnected at most this long after."""
+
+    p2p_check_seconds: int = 5
+    """How long the server waits for a page to confirm that the direct link it reported as
+    failed is still down before moving the consult to the relay (no answer: it stays)."""
 
     login_attempts_per_minute: int = 10
     """Failed logins per username per minute before further attempts get `rate_limited`."""

@@ -173,9 +173,18 @@ class RelayCandidateEvent(Strict):
 
 
 class ConsultEvent(Strict):
-    """An event that names only its consult (`p2p-failed`, `recording-start`, `recording-stop`)."""
+    """An event that names only its consult (`recording-start`, `recording-stop`)."""
 
     consult_id: ConsultId
+
+
+class P2pFailedEvent(Strict):
+    """The direct link to `peer_id` did not come up despite ICE restarts; `generation` is the
+    reporting page's count of ICE restarts on that link, so that a late report is told apart."""
+
+    consult_id: ConsultId
+    peer_id: PeerId
+    generation: int = Field(ge=0, le=1_000_000)
 
 
 class RecordingConsentEvent(Strict):

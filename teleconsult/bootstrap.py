@@ -31,7 +31,6 @@ from rooms.records.notes import NoteService
 from rooms.reporting.export_service import ExportService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
-from rooms.sql.store import SqlConsultStore, create_engine
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
@@ -51,6 +50,7 @@ from signaling.http import (
 from signaling.http.api import Edge
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
+from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
 
@@ -59,9 +59,9 @@ log = logging.getLogger("teleconsult")
 WEB_ROOT = Path(web_client.__file__).resolve().parent
 
 
-def build_store(settings: Settings) -> SqlConsultStore:
+def build_repositories(settings: Settings) -> SqlRepositories:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlConsultStore(create_engine(settings.database_url))
+    return SqlRepositories.open(settings.database_url)
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
@@ -85,11 +85,11 @@ DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     """The whole server. `clock` is the one time source of the consult and duty use cases
     (tests pass a controllable one to step through escalation)."""
-    store = build_store(settings)
+    repos = build_repositories(settings)
     push = PushSubscriptions(
-        store, settings.push_allow_http_loopback, clock, settings.push_service_hosts
+        repos.duty, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
-    recording_service = RecordingService(store)
+    recording_service = RecordingService(repos.consults, repos.recordings, clock)
     storage = LocalRecordingStorage(settings.recordings_dir)
     partial_dir = storage.partial_dir
     if settings.media_address:
@@ -98,11 +98,16 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         use_port_range(settings.media_port_min, settings.media_port_max)
     node = LocalMediaNode(relay_config(settings), storage, recording_service, partial_dir)
     tokens = build_tokens(settings)
-    consult_service = ConsultService(store, clock)
-    note_service = NoteService(store, clock)
-    review_service = ReviewService(store, clock)
+    consult_service = ConsultService(repos.consults, clock)
+    note_service = NoteService(repos.consults, repos.notes, clock)
+    review_service = ReviewService(
+        repos.consults, repos.recordings, repos.notes, repos.comments, clock
+    )
     escalation = EscalationService(
-        store, EscalationConfig(settings.escalate_after, settings.reminder_before), clock
+        repos.consults,
+        repos.duty,
+        EscalationConfig(settings.escalate_after, settings.reminder_before),
+        clock,
     )
     pusher = WebPushSender(
         vapid_key_in(settings.data_dir),
@@ -127,9 +132,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         escalation,
         pusher,
         settings.duty_tick,
-        ExpiryService(consult_service, store, settings.expiry),
+        ExpiryService(consult_service, repos.consults, settings.expiry),
     )
-    edge = Edge(tokens, store)
+    edge = Edge(tokens, repos.consults)
     limits = settings.limits
     features = [
         login.routes(edge, failed_logins=RateLimiter(limits.login_attempts_per_minute)),
@@ -156,28 +161,38 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         attachments.routes(
             edge,
             service=AttachmentService(
-                store, LocalAttachmentFiles(settings.recordings_dir), settings.attachments, clock
+                repos.consults,
+                repos.attachments,
+                LocalAttachmentFiles(settings.recordings_dir),
+                settings.attachments,
+                clock,
             ),
             hub=live.hub,
         ),
-        duty.roster_routes(edge, roster=RosterService(store, clock)),
+        duty.roster_routes(edge, roster=RosterService(repos.consults, repos.duty, clock)),
         duty.notice_routes(edge, escalation=escalation),
         duty.push_routes(edge, subscriptions=push, vapid_public_key=pusher.public_key),
         fhir.routes(
             edge,
-            export=ExportService(store, store, clock, notes=store, attachments=store),
+            export=ExportService(
+                repos.consults,
+                repos.recordings,
+                clock,
+                notes=repos.notes,
+                attachments=repos.attachments,
+            ),
             public_url=settings.public_url,
         ),
         invitations.routes(
             edge,
-            invitations=InvitationService(store, clock, settings.invited_specialists),
+            invitations=InvitationService(repos.consults, clock, settings.invited_specialists),
             hub=live.hub,
             rooms=live.events,
             notice=InvitationPushes(pusher),
         ),
         statistics.routes(
             edge,
-            service=StatisticsService(store, clock),
+            service=StatisticsService(repos.consults, clock),
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
@@ -196,9 +211,11 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recovered = await recover_recordings(partial_dir, storage, recording_service)
         if recovered:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
+            # Their sessions were cut off: the rooms say so when people come back.
+            live.rooms.mark_interrupted({r.consult_id for r in recovered})
         yield
         await node.close()
-        await store.close()
+        await repos.close()
 
     app.cleanup_ctx.append(duty_scheduler)
     app.cleanup_ctx.append(lifecycle)

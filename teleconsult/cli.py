@@ -13,22 +13,22 @@ from datetime import UTC, datetime, timedelta
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
 from rooms.consults.service import ConsultService
-from rooms.sql.migrate import upgrade
-from rooms.sql.store import SqlConsultStore
 from signaling.passwords import hash_password
+from storage.sql.migrate import upgrade
+from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
-from teleconsult.bootstrap import build_store, build_tokens, serve
+from teleconsult.bootstrap import build_repositories, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings
 from teleconsult.demo import USERS, demo_links, ensure_roster, seed
 
 
-def _with_store(settings: Settings, work: Callable[[SqlConsultStore], Awaitable[int]]) -> int:
+def _with_store(settings: Settings, work: Callable[[SqlRepositories], Awaitable[int]]) -> int:
     async def run() -> int:
-        store = build_store(settings)
+        repos = build_repositories(settings)
         try:
-            return await work(store)
+            return await work(repos)
         finally:
-            await store.close()
+            await repos.close()
 
     return asyncio.run(run())
 
@@ -53,10 +53,10 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
     migrate(settings)
 
-    async def work(store: SqlConsultStore) -> int:
-        seeded = await seed(store)
-        await ensure_roster(store, datetime.now(UTC))
-        links = await demo_links(settings, ConsultService(store), build_tokens(settings))
+    async def work(repos: SqlRepositories) -> int:
+        seeded = await seed(repos.consults)
+        await ensure_roster(repos.consults, repos.duty, datetime.now(UTC))
+        links = await demo_links(settings, ConsultService(repos.consults), build_tokens(settings))
         print(
             "Demo data "
             + ("created" if seeded else "already present")
@@ -81,7 +81,8 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     migrate(settings)
 
-    async def work(store: SqlConsultStore) -> int:
+    async def work(repos: SqlRepositories) -> int:
+        store = repos.consults
         if args.institution_id not in {i.id for i in await store.institutions()}:
             print(f"error: no institution {args.institution_id}", file=sys.stderr)
             return 2
@@ -102,10 +103,30 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
     return _with_store(settings, work)
 
 
+def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
+    """`user disable` / `user enable`: a disabled user can no longer sign in, and their open
+    connections are ended within SOCKET_RECHECK_SECONDS by the running server."""
+    active = args.action == "enable"
+    migrate(settings)
+
+    async def work(repos: SqlRepositories) -> int:
+        store = repos.consults
+        found = await store.credentials(args.username)
+        if found is None:
+            print(f"error: no user {args.username!r}", file=sys.stderr)
+            return 2
+        await store.set_user_active(found[0].id, active)
+        print(f"user {args.username} {'enabled' if active else 'disabled'}")
+        return 0
+
+    return _with_store(settings, work)
+
+
 def cmd_institution_add(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings)
 
-    async def work(store: SqlConsultStore) -> int:
+    async def work(repos: SqlRepositories) -> int:
+        store = repos.consults
         inst = await store.add_institution(args.name, InstitutionLevel(args.level), args.parent_id)
         print(f"institution {inst.name} added with id {inst.id}")
         return 0
@@ -114,7 +135,8 @@ def cmd_institution_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_institution_list(settings: Settings, _args: argparse.Namespace) -> int:
-    async def work(store: SqlConsultStore) -> int:
+    async def work(repos: SqlRepositories) -> int:
+        store = repos.consults
         for inst in await store.institutions():
             print(f"{inst.id:>4}  {inst.level.value:<9} parent={inst.parent_id}  {inst.name}")
         return 0
@@ -123,7 +145,8 @@ def cmd_institution_list(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(store: SqlConsultStore) -> int:
+    async def work(repos: SqlRepositories) -> int:
+        store = repos.consults
         found = await store.credentials(args.username)
         if found is None:
             print(f"error: no user {args.username!r}", file=sys.stderr)
@@ -169,6 +192,13 @@ def parser() -> argparse.ArgumentParser:
         help="read the password from standard input instead of prompting",
     )
     add.set_defaults(run=cmd_user_add)
+    for action, text in (
+        ("disable", "disable a user: no sign-in, open connections ended"),
+        ("enable", "enable a disabled user again"),
+    ):
+        toggle = user.add_parser(action, help=text)
+        toggle.add_argument("--username", required=True)
+        toggle.set_defaults(run=cmd_user_active)
 
     inst = sub.add_parser("institution", help="manage institutions").add_subparsers(
         dest="action", required=True

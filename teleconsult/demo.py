@@ -16,8 +16,8 @@ from rooms.consults.lifecycle import JOINABLE
 from rooms.consults.people import Role, Specialty, User
 from rooms.consults.ports import ConsultQuery, ConsultStore
 from rooms.consults.service import Booking, ConsultService
+from rooms.duty.ports import RosterStore
 from rooms.duty.roster import Shift, on_duty
-from rooms.sql.store import SqlConsultStore
 from signaling.auth import TokenIssuer
 from signaling.passwords import hash_password
 from teleconsult.config import Settings
@@ -89,16 +89,16 @@ DEMO_ROSTER: list[tuple[str, Specialty, int]] = [
 DEMO_ROSTER_DAYS = 7
 
 
-async def ensure_roster(store: SqlConsultStore, now: datetime) -> int:
+async def ensure_roster(consults: ConsultStore, roster: RosterStore, now: datetime) -> int:
     """Put the demo's specialists on duty for the coming week (24-hour shifts from midnight
     UTC), unless somebody is on duty for obstetrics now. Returns how many shifts it added."""
-    current = await store.shifts_between(now, now + timedelta(seconds=1), Specialty.OBSTETRICS)
+    current = await roster.shifts_between(now, now + timedelta(seconds=1), Specialty.OBSTETRICS)
     if on_duty(current, Specialty.OBSTETRICS, now):
         return 0
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     added = 0
     for username, specialty, tier in DEMO_ROSTER:
-        found = await store.credentials(username)
+        found = await consults.credentials(username)
         if found is None:
             continue  # a database seeded before this user was part of the demo
         for day in range(DEMO_ROSTER_DAYS):
@@ -106,7 +106,7 @@ async def ensure_roster(store: SqlConsultStore, now: datetime) -> int:
             shift = Shift(
                 Shift.new_id(), found[0].id, specialty, start, start + timedelta(days=1), tier
             )
-            await store.add_shift(
+            await roster.add_shift(
                 shift,
                 AuditEntry(
                     at=now,
@@ -126,7 +126,7 @@ class DemoLinks:
     specialist_url: str
 
 
-async def seed(store: SqlConsultStore) -> bool:
+async def seed(store: ConsultStore) -> bool:
     """Create the demo institutions and users in an empty database; False if not empty."""
     if await store.count_users() > 0:
         return False

@@ -8,9 +8,10 @@ recording's bytes is written to the audit log.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from rooms.calls.media_path import RelayReason
+from rooms.calls.ports import RecordingStore
 from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult, MediaMode
@@ -18,23 +19,24 @@ from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, NotFound
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import User
 from rooms.consults.permissions import Action
-from rooms.consults.ports import ConsultStore, RecordingStore
+from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, load_permitted, utc_now
 
 MEDIA_PATH_RETRIES = 5
 
 
-class Store(ConsultStore, RecordingStore, Protocol):
-    """A store that keeps consults and recordings (the SQL store does both)."""
-
-
 class RecordingService:
-    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+    """`consults` keeps the consults (and their audit log), `store` the recordings and consents."""
+
+    def __init__(
+        self, consults: ConsultStore, store: RecordingStore, clock: Clock = utc_now
+    ) -> None:
+        self.consults = consults
         self.store = store
         self.clock = clock
 
     async def _consult(self, user: User, consult_id: str, action: Action) -> Consult:
-        return await load_permitted(self.store, user, consult_id, action)
+        return await load_permitted(self.consults, user, consult_id, action)
 
     async def authorize_recording(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may start or stop its recording now."""
@@ -63,7 +65,7 @@ class RecordingService:
         self, actor: User | None, consult_id: str, action: str, detail: dict[str, Any]
     ) -> None:
         """Write a recording event (requested, started, stopped) to the consult's audit log."""
-        await self.store.append_audit(
+        await self.consults.append_audit(
             AuditEntry(
                 at=self.clock(),
                 actor_id=actor.id if actor else None,
@@ -78,7 +80,7 @@ class RecordingService:
     ) -> Consult | None:
         """Switch the consult's media path to the relay; the consult if it moved, else None."""
         for _attempt in range(MEDIA_PATH_RETRIES):
-            consult = await self.store.get_consult(consult_id)
+            consult = await self.consults.get_consult(consult_id)
             if consult is None:
                 raise NotFound(f"no consult {consult_id}")
             if consult.media_mode is MediaMode.RELAY:
@@ -91,7 +93,7 @@ class RecordingService:
                 detail={"from": "p2p", "to": "relay", "reason": reason.value},
             )
             try:
-                return await self.store.update_consult(
+                return await self.consults.update_consult(
                     replace(consult, media_mode=MediaMode.RELAY), entry
                 )
             except ConcurrentUpdate:

@@ -65,3 +65,15 @@ class MediaRefused(DomainError):
     nothing changed."""
 
     code = "media_refused"
+
+
+class NotInConsult(DomainError):
+    """The connection is not (or no longer) in the consult's room: join first."""
+
+    code = "not_in_consult"
+
+
+class RelayUnavailable(DomainError):
+    """This server runs without a media relay; relay signaling and recording are refused."""
+
+    code = "relay_unavailable"

@@ -89,7 +89,8 @@ class InvitationStore(Protocol):
 
 
 class Store(ConsultStore, InvitationStore, Protocol):
-    """A store that keeps consults and their invitations (the SQL store does both)."""
+    """A store that keeps consults and their invitations: invitations change the consult's
+    version, so one store keeps both (`storage.sql.consults.SqlConsults`)."""
 
 
 class InvitationService:

@@ -208,23 +208,31 @@ class ConsultService:
     async def presence_changed(
         self, consult_id: str, present: list[User], actor: User | None
     ) -> Consult | None:
-        """Move the consult as far as the people present call for; the new consult if it moved.
+        """Move the consult as far as the people present call for; the new consult if it moved."""
+        consult, moved = await self.follow_presence(consult_id, present, actor)
+        return consult if moved else None
+
+    async def follow_presence(
+        self, consult_id: str, present: list[User], actor: User | None
+    ) -> tuple[Consult, bool]:
+        """Move the consult as far as the people present call for: the consult as it is now,
+        and whether it moved.
 
         Presence changes race (two people joining at once); a lost race is retried on the
         freshly loaded consult, since the answer depends only on who is present now.
         """
         for _attempt in range(PRESENCE_RETRIES):
             consult = await load_consult(self.store, consult_id)
-            moved = None
+            moved = False
             try:
                 while (event := presence_event(consult, present)) is not None:
                     consult = await self._move(
                         actor, consult, event, {"present": sorted(u.id for u in present)}
                     )
-                    moved = consult
+                    moved = True
             except ConcurrentUpdate:
                 continue
-            return moved
+            return consult, moved
         raise ConcurrentUpdate(f"consult {consult_id} keeps changing; try joining again")
 
     async def audit_trail(self, user: User, consult_id: str) -> list[AuditEntry]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
@@ -21,7 +20,7 @@ from rooms.consults.institutions import InstitutionTree
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty, User
 from rooms.consults.permissions import Action, ensure_permitted_on_staff, is_permitted_on_staff
-from rooms.consults.ports import ConsultStore, DutyStore
+from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, institution_tree, load_permitted, utc_now
 from rooms.duty.escalation import (
     REMINDED,
@@ -33,6 +32,7 @@ from rooms.duty.escalation import (
     Staff,
     due_notices,
 )
+from rooms.duty.ports import EscalationStore, PushSubscriptionStore, RosterStore
 from rooms.duty.push import (
     KNOWN_PUSH_SERVICES,
     MAX_SUBSCRIPTIONS_PER_USER,
@@ -63,12 +63,11 @@ AUDIT_ACTIONS = {
 }
 
 
-class Store(ConsultStore, DutyStore, Protocol):
-    """A store that keeps consults and the duty tables (the SQL store does both)."""
-
-
 class RosterService:
-    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+    """`consults` knows the people and institutions, `store` keeps the shifts."""
+
+    def __init__(self, consults: ConsultStore, store: RosterStore, clock: Clock = utc_now) -> None:
+        self.consults = consults
         self.store = store
         self.clock = clock
 
@@ -80,13 +79,13 @@ class RosterService:
             raise InvalidShift(
                 "bad_window", f"list at most {MAX_ROSTER_SPAN.days} days, end after start"
             )
-        tree = await institution_tree(self.store)
+        tree = await institution_tree(self.consults)
         ensure_permitted_on_staff(user, Action.VIEW_ROSTER, user.institution_id, tree)
         shifts = await self.store.shifts_between(start, end, specialty)
         if not shifts:
             return []
         # One query for the people, not one per shift (two months of shifts are hundreds).
-        home = {u.id: u.institution_id for u in await self.store.list_users()}
+        home = {u.id: u.institution_id for u in await self.consults.list_users()}
         return [
             shift
             for shift in shifts
@@ -103,12 +102,12 @@ class RosterService:
         end: datetime,
         tier: int = 0,
     ) -> Shift:
-        specialist = await self.store.get_user(specialist_id)
+        specialist = await self.consults.get_user(specialist_id)
         shift = check_shift(
             Shift(Shift.new_id(), specialist_id, specialty, start, end, tier), specialist
         )
         assert specialist is not None  # check_shift refuses a missing specialist
-        tree = await institution_tree(self.store)
+        tree = await institution_tree(self.consults)
         ensure_permitted_on_staff(user, Action.MANAGE_ROSTER, specialist.institution_id, tree)
         await self.store.add_shift(
             shift,
@@ -123,10 +122,10 @@ class RosterService:
 
     async def remove(self, user: User, shift_id: str) -> Shift:
         shift = await self.store.get_shift(shift_id)
-        specialist = await self.store.get_user(shift.specialist_id) if shift else None
+        specialist = await self.consults.get_user(shift.specialist_id) if shift else None
         if shift is None or specialist is None:
             raise NotFound(f"no shift {shift_id}")
-        tree = await institution_tree(self.store)
+        tree = await institution_tree(self.consults)
         ensure_permitted_on_staff(user, Action.MANAGE_ROSTER, specialist.institution_id, tree)
         entry = AuditEntry(
             at=self.clock(),
@@ -159,12 +158,17 @@ class Claimed:
 
 
 class EscalationService:
+    """`consults` gives the consults to scan and the people to tell, `store` the roster and the
+    notices already claimed."""
+
     def __init__(
         self,
-        store: Store,
+        consults: ConsultStore,
+        store: EscalationStore,
         config: EscalationConfig | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self.consults = consults
         self.store = store
         self.config = config or EscalationConfig()
         self.clock = clock
@@ -183,7 +187,7 @@ class EscalationService:
                 await self.store.shifts_between(
                     now - MAX_SHIFT, now + timedelta(seconds=1), consult.specialty
                 ),
-                await self.store.list_users(Role.SPECIALIST, consult.specialty),
+                await self.consults.list_users(Role.SPECIALIST, consult.specialty),
             )
         shifts, specialists = seen[consult.specialty]
         lineage = set(tree.lineage(consult.requesting_institution_id))
@@ -197,12 +201,12 @@ class EscalationService:
         """Every notice due at `now` (default: the clock) and not yet claimed, unclaimed."""
         now = now or self.clock()
         last_step = (len(STEPS) - 1) * self.config.escalate_after
-        consults = await self.store.consults_with_status(
+        consults = await self.consults.consults_with_status(
             frozenset({ConsultStatus.REQUESTED}),
             requested_since=now - last_step - CATCH_UP,
             limit=SCAN_LIMIT,
         )
-        consults += await self.store.consults_with_status(
+        consults += await self.consults.consults_with_status(
             REMINDED, now, now + self.config.reminder_before, limit=SCAN_LIMIT
         )
         return await self._due_for(consults, now)
@@ -211,8 +215,8 @@ class EscalationService:
         if not consults:
             return []
         sent = await self.store.sent_notices([c.id for c in consults])
-        tree = await institution_tree(self.store)
-        supervisors = await self.store.list_users(Role.SUPERVISOR)
+        tree = await institution_tree(self.consults)
+        supervisors = await self.consults.list_users(Role.SUPERVISOR)
         seen: dict[Specialty, tuple[list[Shift], list[User]]] = {}
         out = []
         for consult in consults:
@@ -257,7 +261,7 @@ class EscalationService:
 
     async def history(self, user: User, consult_id: str) -> list[Sent]:
         """The notices sent about a consult, oldest first, for those who may view it."""
-        await load_permitted(self.store, user, consult_id, Action.VIEW_CONSULT)
+        await load_permitted(self.consults, user, consult_id, Action.VIEW_CONSULT)
         sent = (await self.store.sent_notices([consult_id])).get(consult_id, {})
         return sorted(sent.values(), key=lambda s: s.at)
 
@@ -267,7 +271,7 @@ class PushSubscriptions:
 
     def __init__(
         self,
-        store: Store,
+        store: PushSubscriptionStore,
         allow_http_loopback: bool,
         clock: Clock = utc_now,
         allowed_hosts: tuple[str, ...] = KNOWN_PUSH_SERVICES,

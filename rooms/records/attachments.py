@@ -39,8 +39,9 @@ from rooms.consults.errors import DomainError, IllegalTransition, NotFound
 from rooms.consults.lifecycle import FINISHED
 from rooms.consults.people import User
 from rooms.consults.permissions import Action
-from rooms.consults.ports import AttachmentStore, ConsultStore
+from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, load_permitted, utc_now
+from rooms.records.ports import AttachmentStore
 
 ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
 """Largest attachment, in bytes (20 MiB): an ultrasound still is a few hundred KiB, a scanned
@@ -263,18 +264,18 @@ async def checked(
         yield head
 
 
-class Store(ConsultStore, AttachmentStore, Protocol):
-    """A store that keeps consults and attachments (the SQL store does both)."""
-
-
 class AttachmentService:
+    """`consults` keeps the consults, `store` the attachments' metadata, `files` their bytes."""
+
     def __init__(
         self,
-        store: Store,
+        consults: ConsultStore,
+        store: AttachmentStore,
         files: AttachmentFiles,
         limits: AttachmentLimits | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self.consults = consults
         self.store = store
         self.files = files
         self.limits = limits or AttachmentLimits()
@@ -282,7 +283,7 @@ class AttachmentService:
 
     async def authorize_upload(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may attach a file to it now; raises otherwise."""
-        consult = await load_permitted(self.store, user, consult_id, Action.ATTACH_FILE)
+        consult = await load_permitted(self.consults, user, consult_id, Action.ATTACH_FILE)
         if consult.status in FINISHED:
             raise IllegalTransition(consult.status.value, "take attachments")
         if await self.store.count_attachments(consult_id) >= self.limits.max_per_consult:
@@ -349,7 +350,7 @@ class AttachmentService:
 
     async def list(self, user: User, consult_id: str) -> list[Attachment]:
         """The consult's attachments, oldest first, for those who may see them."""
-        await load_permitted(self.store, user, consult_id, Action.VIEW_ATTACHMENTS)
+        await load_permitted(self.consults, user, consult_id, Action.VIEW_ATTACHMENTS)
         return await self.store.list_attachments(consult_id)
 
     async def viewable(self, user: User, attachment_id: str) -> Attachment:
@@ -357,14 +358,14 @@ class AttachmentService:
         attachment = await self.store.get_attachment(attachment_id)
         if attachment is None:
             raise NotFound(f"no attachment {attachment_id}")
-        await load_permitted(self.store, user, attachment.consult_id, Action.VIEW_ATTACHMENTS)
+        await load_permitted(self.consults, user, attachment.consult_id, Action.VIEW_ATTACHMENTS)
         return attachment
 
     async def open(self, user: User, attachment_id: str) -> Attachment:
         """The attachment to send to `user`, its reading audited before any byte goes out."""
         attachment = await self.viewable(user, attachment_id)
         self.files.size(attachment.storage_key)  # NotFound if the file is gone
-        await self.store.append_audit(
+        await self.consults.append_audit(
             AuditEntry(
                 at=self.clock(),
                 actor_id=user.id,

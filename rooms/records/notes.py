@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
@@ -19,8 +18,9 @@ from rooms.consults.errors import DomainError, IllegalTransition
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import User
 from rooms.consults.permissions import Action
-from rooms.consults.ports import ConsultStore, NoteStore
+from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, load_permitted, utc_now
+from rooms.records.ports import NoteStore
 
 MAX_NOTE_CHARS = 2000
 """Longest note, in characters after trimming: a paragraph of findings, not a report."""
@@ -71,17 +71,16 @@ def recording_offset(recording_started_at: datetime | None, at: datetime) -> flo
     return round(max(0.0, (at - recording_started_at).total_seconds()), 3)
 
 
-class Store(ConsultStore, NoteStore, Protocol):
-    """A store that keeps consults and notes (the SQL store does both)."""
-
-
 class NoteService:
-    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+    """`consults` keeps the consults, `store` their notes."""
+
+    def __init__(self, consults: ConsultStore, store: NoteStore, clock: Clock = utc_now) -> None:
+        self.consults = consults
         self.store = store
         self.clock = clock
 
     async def _consult(self, user: User, consult_id: str, action: Action) -> Consult:
-        return await load_permitted(self.store, user, consult_id, action)
+        return await load_permitted(self.consults, user, consult_id, action)
 
     async def authorize(self, user: User, consult_id: str) -> Consult:
         """The consult, if `user` may add notes to it now; raises otherwise."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from rooms.calls.ports import RecordingStore
 from rooms.calls.recordings import Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
 from rooms.consults.institutions import InstitutionTree
 from rooms.consults.people import User
 from rooms.consults.permissions import Action, ensure_permitted
-from rooms.consults.ports import AttachmentStore, ConsultStore, NoteStore, RecordingStore
+from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, load_consult, utc_now
+from rooms.records.ports import AttachmentStore, NoteStore
 from rooms.reporting.fhir import consult_bundle
 
 

@@ -20,8 +20,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
+from rooms.calls.ports import RecordingStore
 from rooms.calls.recordings import Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
@@ -29,9 +29,11 @@ from rooms.consults.errors import DomainError, PermissionDenied
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty, User
 from rooms.consults.permissions import Action, is_permitted
-from rooms.consults.ports import CommentStore, ConsultQuery, ConsultStore, NoteStore, RecordingStore
+from rooms.consults.ports import ConsultQuery, ConsultStore
 from rooms.consults.service import Clock, institution_tree, load_permitted, utc_now
 from rooms.records.notes import Note
+from rooms.records.ports import NoteStore
+from rooms.reporting.ports import CommentStore
 
 MAX_PAGE = 200
 """Most consults one search answers; the client pages on with `offset`."""
@@ -245,10 +247,6 @@ def check_pin(timeline_s: float | None, timeline: Timeline) -> float | None:
 # ---- the use cases -----------------------------------------------------------------------------
 
 
-class Store(ConsultStore, RecordingStore, NoteStore, CommentStore, Protocol):
-    """A store that keeps consults, recordings, notes and comments (the SQL store does all)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Review:
     consult: Consult
@@ -256,7 +254,19 @@ class Review:
 
 
 class ReviewService:
-    def __init__(self, store: Store, clock: Clock = utc_now) -> None:
+    """Reads the consults, their recordings and notes; `store` keeps the review comments."""
+
+    def __init__(
+        self,
+        consults: ConsultStore,
+        recordings: RecordingStore,
+        notes: NoteStore,
+        store: CommentStore,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.consults = consults
+        self.recordings = recordings
+        self.notes = notes
         self.store = store
         self.clock = clock
 
@@ -264,7 +274,7 @@ class ReviewService:
         """One page of the consults of `user`'s subtree that match `wanted`, newest first."""
         if user.role not in SEARCH_ROLES or not user.active:
             raise PermissionDenied(f"a {user.role.value} may not search consults with filters")
-        tree = await institution_tree(self.store)
+        tree = await institution_tree(self.consults)
         root = user.institution_id
         if wanted.institution_id is not None:
             if not tree.lineage(wanted.institution_id):
@@ -274,7 +284,7 @@ class ReviewService:
                     f"institution {wanted.institution_id} is not within your institution's subtree"
                 )
             root = wanted.institution_id
-        found = await self.store.list_consults(
+        found = await self.consults.list_consults(
             ConsultQuery(
                 requesting_institution_ids=tree.subtree(root),
                 statuses=wanted.statuses,
@@ -294,11 +304,12 @@ class ReviewService:
 
     async def open(self, user: User, consult_id: str) -> Review:
         """The consult with its review timeline; the viewing is audited (`consult.reviewed`)."""
-        consult = await load_permitted(self.store, user, consult_id, Action.REVIEW_CONSULT)
+        consult = await load_permitted(self.consults, user, consult_id, Action.REVIEW_CONSULT)
         timeline = build_timeline(
-            await self.store.list_recordings(consult_id), await self.store.list_notes(consult_id)
+            await self.recordings.list_recordings(consult_id),
+            await self.notes.list_notes(consult_id),
         )
-        await self.store.append_audit(
+        await self.consults.append_audit(
             AuditEntry(
                 at=self.clock(),
                 actor_id=user.id,
@@ -317,9 +328,9 @@ class ReviewService:
     ) -> Comment:
         """Add a review comment by `user`, optionally pinned to a point of the timeline."""
         trimmed = comment_text(text)
-        await load_permitted(self.store, user, consult_id, Action.COMMENT_CONSULT)
+        await load_permitted(self.consults, user, consult_id, Action.COMMENT_CONSULT)
         if timeline_s is not None:
-            timeline = build_timeline(await self.store.list_recordings(consult_id), [])
+            timeline = build_timeline(await self.recordings.list_recordings(consult_id), [])
             timeline_s = check_pin(timeline_s, timeline)
         now = self.clock()
         comment = Comment(
@@ -344,5 +355,5 @@ class ReviewService:
 
     async def comments(self, user: User, consult_id: str) -> list[Comment]:
         """The consult's review comments, oldest first, for those who may review it."""
-        await load_permitted(self.store, user, consult_id, Action.REVIEW_CONSULT)
+        await load_permitted(self.consults, user, consult_id, Action.REVIEW_CONSULT)
         return await self.store.list_comments(consult_id)

@@ -14,8 +14,8 @@ from rooms.consults.errors import PermissionDenied
 from rooms.consults.institutions import Institution, InstitutionTree
 from rooms.consults.people import Specialty, User
 from rooms.consults.permissions import Action, grants, is_permitted
-from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, utc_now
+from rooms.reporting.ports import StatisticsStore
 from rooms.reporting.statistics import Period, Statistics, compute
 
 
@@ -35,7 +35,7 @@ class StatisticsReport:
 
 
 class StatisticsService:
-    def __init__(self, store: ConsultStore, clock: Clock = utc_now) -> None:
+    def __init__(self, store: StatisticsStore, clock: Clock = utc_now) -> None:
         self.store = store
         self.clock = clock
 

@@ -102,7 +102,8 @@ class Edge:
     async def caller(self, request: web.Request) -> User:
         """The active user the request's bearer token speaks for; `ApiError` (401) otherwise."""
         token = bearer_token(request.headers.get("Authorization"))
-        return await active_user(self.tokens, self.store, token)
+        user, _claims = await active_user(self.tokens, self.store, token)
+        return user
 
     def directory(self) -> Directory:
         """A name lookup for one response."""

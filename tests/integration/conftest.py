@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.integration.stores import sql, stores  # noqa: F401  (fixtures of the storage tests)
 from tests.support.peer import Participant
 from tests.support.postgres import PostgresServer
 from tests.support.relay_peer import RelayParticipant

@@ -271,21 +271,6 @@ def test_a_bad_token_is_refused_by_the_rest_api_with_its_code(
     assert (reply.status, reply.body["code"]) == (401, code)
 
 
-async def test_a_consult_holds_no_more_participants_than_the_limit() -> None:
-    with RunningServer(env_overrides={"MAX_PARTICIPANTS_PER_CONSULT": "2"}) as small:
-        consult = small.book()
-        people = [Participant(f"p{i}") for i in range(3)]
-        for p, user in zip(people, ("doctor.a", "obstetrician", "doctor.a"), strict=True):
-            await p.connect(small.url, small.token(user))
-        try:
-            assert (await people[0].join(consult["id"]))["ok"]
-            assert (await people[1].join(consult["id"]))["ok"]
-            assert error_code(await people[2].join(consult["id"])) == "consult_full"
-        finally:
-            for p in people:
-                await p.close()
-
-
 async def test_a_reconnect_loop_is_rate_limited() -> None:
     with RunningServer(env_overrides={"JOINS_PER_MINUTE": "3"}) as strict:
         consult = strict.book()

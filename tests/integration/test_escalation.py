@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from rooms.duty.escalation import EscalationConfig
 from rooms.duty.services import CATCH_UP, EscalationService
-from rooms.sql.store import SqlConsultStore, create_engine
+from storage.sql.repositories import SqlRepositories
 from teleconsult.bootstrap import DUTY
 from tests.support.inprocess import T0, InProcessServer, connected
 from tests.support.peer import Participant, eventually
@@ -101,13 +101,15 @@ async def test_a_request_nobody_accepts_escalates_on_schedule_and_the_booking_do
 
     # Another process on the same database, and this one after a restart: nothing is resent.
     assert server.settings is not None
-    other_store = SqlConsultStore(create_engine(server.settings.database_url))
+    elsewhere = SqlRepositories.open(server.settings.database_url)
     try:
-        other = EscalationService(other_store, EscalationConfig(STEP), server.clock)
+        other = EscalationService(
+            elsewhere.consults, elsewhere.duty, EscalationConfig(STEP), server.clock
+        )
         server.clock.advance(timedelta(hours=1))
         assert await other.tick() == []
     finally:
-        await other_store.close()
+        await elsewhere.close()
     for person in people:
         await person.close()  # (an open websocket would hold up the shutdown)
     await server.stop()

@@ -134,8 +134,8 @@ async def test_a_failed_direct_path_moves_the_consult_to_the_relay(
     consult = relay_server.book()
     exam_room = await joined(relay_server, people, consult["id"], "doctor.a")
     specialist = await joined(relay_server, people, consult["id"], "obstetrician")
-    reply = await exam_room.call("p2p-failed", {"consult_id": consult["id"]})
-    assert reply == {"ok": True, "media_path": "relay"}
+    reply = await exam_room.report_p2p_failed(specialist.peer_id)
+    assert reply == {"ok": True, "media_path": "relay", "ignored": None}
     await eventually(lambda: specialist.events_named("media-path"))
     assert specialist.events_named("media-path")[0] == {
         "consult_id": consult["id"],
@@ -302,6 +302,12 @@ async def test_a_recording_cut_by_sigkill_is_recovered_finalized_and_playable_af
     assert "recording.recovered" in [e["action"] for e in trail]
     assert killed_at  # the kill happened after ≥ 4 s of recording
     assert not list((relay_server.data_dir / "media").glob("partial/*.part"))
+    # Back in the consult, both pages are told the recording was cut off; neither is told it
+    # is still recording.
+    for username in ("doctor.a", "obstetrician"):
+        person = await joined(relay_server, people, consult["id"], username)
+        assert person.join_ack["recording"]["state"] == "off"
+        assert person.join_ack["recording"]["notice"] == "interrupted"
 
 
 async def h264_only_offer() -> tuple[str, str]:
@@ -328,7 +334,7 @@ async def test_bad_relay_and_recording_events_get_clear_errors_and_change_nothin
     cid = consult["id"]
     exam_room = await joined(relay_server, people, cid, "doctor.a")
     specialist = await joined(relay_server, people, cid, "obstetrician")
-    assert (await exam_room.call("p2p-failed", {"consult_id": cid}))["media_path"] == "relay"
+    assert (await exam_room.report_p2p_failed(specialist.peer_id))["media_path"] == "relay"
 
     async def code(participant: RelayParticipant, event: str, payload: Any) -> str:
         reply = await participant.call(event, payload)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, in_hours
 
 
 def booking(**overrides: Any) -> dict[str, Any]:
@@ -14,7 +14,7 @@ def booking(**overrides: Any) -> dict[str, Any]:
         "patient": {"name": "患者 Patient", "sex": "female", "age_years": 28},
         "specialty": "obstetrics",
         "reason": "review",
-        "scheduled_at": "2026-11-23T09:00:00Z",
+        "scheduled_at": in_hours(1),
         "intake": {"gestational_week": 30},
     }
     body.update(overrides)

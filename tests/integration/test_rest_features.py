@@ -43,7 +43,7 @@ class Server:
 async def server() -> AsyncIterator[Server]:
     store = InMemoryStore()
     tokens = TokenIssuer("s" * 32, "teleconsult", timedelta(hours=1))
-    note_service = NoteService(store)
+    note_service = NoteService(store, store)
     ctx = Signaling(service=ConsultService(store), tokens=tokens, notes=note_service)
     edge = Edge(tokens, store)
     features = [

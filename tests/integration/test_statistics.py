@@ -69,8 +69,8 @@ async def held(
             )
         )
         if relay:
-            reply = await people[0].call("p2p-failed", {"consult_id": consult_id})
-            assert reply == {"ok": True, "media_path": "relay"}, reply
+            reply = await people[0].report_p2p_failed(people[1].peer_id)
+            assert reply == {"ok": True, "media_path": "relay", "ignored": None}, reply
     finally:
         for person in people:
             await person.close()

@@ -3,7 +3,9 @@ review comments, and each bad query or comment refused with its code.
 
 Consults across two counties, three specialties, several statuses and scheduled days are booked
 over REST; one is really recorded on the relay (python-socketio + aiortc participants) with a
-note taken while recording, so the review's timeline and markers are the server's own.
+note taken while recording, so the review's timeline and markers are the server's own. They are
+booked for tomorrow and the day after in China (UTC+8): the server expires consults whose time
+has long passed, so the test's day is taken from the wall clock, never written down.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -21,27 +24,37 @@ from tests.support.peer import eventually
 from tests.support.relay_peer import RelayParticipant
 from tests.support.server import HttpReply, RunningServer
 
+CHINA = timezone(timedelta(hours=8))
+
 
 @dataclass
 class World:
     server: RunningServer
+    day: date
+    """The consults' day in China: tomorrow there when the world was built."""
     recorded: str
-    """County A, obstetrics, 2026-11-23 10:00 +08:00, ended, recorded, one note recorded."""
+    """County A, obstetrics, `day` 10:00 +08:00, ended, recorded, one note recorded."""
     county_b: str
-    """County B, paediatrics, 2026-11-24 09:00 +08:00, accepted."""
+    """County B, paediatrics, the day after `day`, 09:00 +08:00, accepted."""
     township: str
-    """Township under county A, child growth, 2026-11-23 07:00 +08:00, requested."""
+    """Township under county A, child growth, `day` 07:00 +08:00, requested."""
     cancelled: str
-    """County A, obstetrics, 2026-11-23 15:00 +08:00, cancelled."""
+    """County A, obstetrics, `day` 15:00 +08:00, cancelled."""
     institutions: dict[str, int]
     note_offset: float
 
 
+def at(day: date, hour: int, tz: timezone = CHINA) -> datetime:
+    """`hour` o'clock on `day`, in `tz`."""
+    return datetime.combine(day, time(hour), tz)
+
+
 def book(
-    server: RunningServer, username: str, specialty: str, scheduled_at: str, specialist: str | None
+    server: RunningServer, username: str, specialty: str, when: datetime, specialist: str | None
 ) -> str:
-    """A consult booked by `username`, accepted by `specialist` if one is named; its id."""
-    consult_id: str = server.book(username, specialty, specialist, scheduled_at=scheduled_at)["id"]
+    """A consult booked by `username` for `when`, accepted by `specialist` if named; its id."""
+    booked = server.book(username, specialty, specialist, scheduled_at=when.isoformat())
+    consult_id: str = booked["id"]
     return consult_id
 
 
@@ -123,15 +136,15 @@ def world() -> Iterator[World]:
         }
         add_user(server, "supervisor.b", "supervisor", ids["county_b"])
         add_user(server, "doctor.t", "exam_room_doctor", ids["township"])
-        recorded = book(
-            server, "doctor.a", "obstetrics", "2026-11-23T10:00:00+08:00", "obstetrician"
-        )
+        # Tomorrow in China: every consult is at least seven hours ahead, none expires.
+        day = datetime.now(CHINA).date() + timedelta(days=1)
+        recorded = book(server, "doctor.a", "obstetrics", at(day, 10), "obstetrician")
         note_offset = asyncio.run(record_consult(server, recorded))
         county_b = book(
-            server, "doctor.b", "paediatrics", "2026-11-24T09:00:00+08:00", "paediatrician"
+            server, "doctor.b", "paediatrics", at(day + timedelta(days=1), 9), "paediatrician"
         )
-        township = book(server, "doctor.t", "child_growth", "2026-11-23T07:00:00+08:00", None)
-        cancelled = book(server, "doctor.a", "obstetrics", "2026-11-23T15:00:00+08:00", None)
+        township = book(server, "doctor.t", "child_growth", at(day, 7), None)
+        cancelled = book(server, "doctor.a", "obstetrics", at(day, 15), None)
         reply = server.request(
             "POST",
             f"/api/consults/{cancelled}/cancel",
@@ -139,7 +152,7 @@ def world() -> Iterator[World]:
             token=server.token("doctor.a"),
         )
         assert reply.status == 200, reply.body
-        yield World(server, recorded, county_b, township, cancelled, ids, note_offset)
+        yield World(server, day, recorded, county_b, township, cancelled, ids, note_offset)
 
 
 def get(world: World, path: str, username: str = "supervisor") -> HttpReply:
@@ -154,6 +167,11 @@ def found(world: World, query: str, username: str = "supervisor") -> list[str]:
 
 
 # ---- filters -----------------------------------------------------------------------------------
+
+
+def within(start: datetime, end: datetime) -> str:
+    """The `from`/`to` query of consults scheduled in `[start, end)`."""
+    return f"from={quote(start.isoformat())}&to={quote(end.isoformat())}"
 
 
 def test_filters_narrow_the_supervisors_subtree(world: World) -> None:
@@ -171,11 +189,11 @@ def test_filters_narrow_the_supervisors_subtree(world: World) -> None:
     assert found(w, "status=ended&status=accepted") == [w.county_b, w.recorded]
     assert found(w, "recorded=yes") == [w.recorded]
     assert found(w, "recorded=no") == [w.county_b, w.cancelled, w.township]
-    # 23 November in China: [00:00+08:00, 24 November 00:00+08:00).
-    day = "from=" + quote("2026-11-23T00:00:00+08:00") + "&to=" + quote("2026-11-24T00:00:00+08:00")
+    # The consults' day in China: [00:00+08:00, the next day 00:00+08:00).
+    day = within(at(w.day, 0), at(w.day + timedelta(days=1), 0))
     assert found(w, day) == [w.cancelled, w.recorded, w.township]
     # The same calendar day in UTC starts eight hours later: 07:00+08:00 is the day before.
-    utc_day = "from=2026-11-23T00:00:00Z&to=2026-11-24T00:00:00Z"
+    utc_day = within(at(w.day, 0, UTC), at(w.day + timedelta(days=1), 0, UTC))
     assert found(w, utc_day) == [w.cancelled, w.recorded]
     assert found(w, f"{day}&recorded=yes&specialty=obstetrics&status=ended") == [w.recorded]
 

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from rooms.sql.migrate import upgrade
-from teleconsult.bootstrap import build_app, build_store
+from storage.sql.migrate import upgrade
+from teleconsult.bootstrap import build_app, build_repositories
 from teleconsult.config import Settings, load_settings
 from teleconsult.demo import seed
 from tests.support.peer import Participant
@@ -76,11 +76,11 @@ class InProcessServer:
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(upgrade, self.settings.database_url)
-        store = build_store(self.settings)
+        repos = build_repositories(self.settings)
         try:
-            await seed(store)
+            await seed(repos.consults)
         finally:
-            await store.close()
+            await repos.close()
         return await self.launch()
 
     async def launch(self) -> InProcessServer:

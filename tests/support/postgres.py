@@ -97,7 +97,7 @@ async def empty_schema(url: str) -> None:
     """Drop everything in the database's public schema, as on a new installation."""
     from sqlalchemy import text
 
-    from rooms.sql.store import create_engine
+    from storage.sql.engine import create_engine
 
     engine = create_engine(url)
     async with engine.begin() as conn:

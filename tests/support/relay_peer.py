@@ -46,6 +46,9 @@ class RelayParticipant:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     tracks: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The latest `relay-offer` tracks map: mid → {peer_id, user, source, kind}."""
+    direct_links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """How this participant answers `p2p-check` about a direct link to a peer id: `{state,
+    generation}`; a peer not listed is answered `failed` at generation 0."""
     _offers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -57,9 +60,24 @@ class RelayParticipant:
             "media-path",
             "recording-consent-requested",
             "recording-state",
+            "replaced",
+            "removed-from-consult",
+            "session-ended",
         ):
             self.sio.on(name, self._recorder(name))
         self.sio.on("relay-offer", self._on_offer)
+        self.sio.on("p2p-check", self._on_p2p_check)
+
+    async def _on_p2p_check(self, data: dict[str, Any]) -> dict[str, Any]:
+        self.events.append(("p2p-check", data))
+        return self.direct_links.get(data["peer_id"], {"state": "failed", "generation": 0})
+
+    async def report_p2p_failed(self, peer_id: str, generation: int = 0) -> dict[str, Any]:
+        """Say the direct link to `peer_id` failed (`p2p-failed`); the server's ack."""
+        return await self.call(
+            "p2p-failed",
+            {"consult_id": self.consult_id, "peer_id": peer_id, "generation": generation},
+        )
 
     def _recorder(self, name: str) -> Any:
         async def record(data: dict[str, Any]) -> None:

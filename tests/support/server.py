@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ VALID_INTAKES: dict[str, dict[str, Any]] = {
     "ultrasound": {"exam_type": "obstetric", "gestational_week": 24},
 }
 """An answer that fits each specialty's shipped intake form (others need none)."""
+
+
+def in_hours(hours: float = 0) -> str:
+    """The instant `hours` from now (default: now), as a booking's `scheduled_at`: ISO 8601 with
+    an offset, to the second.
+
+    The server expires consults whose scheduled time has long passed (an unanswered request two
+    hours after it, `REQUEST_EXPIRES_AFTER_SECONDS`), so tests and benchmarks that book on the
+    real server's wall clock schedule from now, never on a calendar date.
+    """
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat(timespec="seconds")
 
 
 def booking(
@@ -207,13 +219,17 @@ class RunningServer:
         specialist: str | None = "obstetrician",
         accept: bool = True,
         intake: dict[str, Any] | None = None,
-        scheduled_at: str = "2026-11-23T10:00:00+08:00",
+        scheduled_at: str | None = None,
     ) -> dict[str, Any]:
         """Book a consult as `username`, accepted by `specialist` unless told otherwise.
 
-        Without `intake`, the specialty's sample answer (`VALID_INTAKES`) is sent.
+        Without `intake`, the specialty's sample answer (`VALID_INTAKES`) is sent. Without
+        `scheduled_at`, it is scheduled for now, as the exam room's booking form proposes: open
+        to accept for two hours, and never inside the reminder's window (the 15 minutes before
+        the scheduled time), so no reminder interrupts a long test session.
         """
-        body = booking(specialty, "integration test", scheduled_at, intake)
+        when = in_hours(0) if scheduled_at is None else scheduled_at
+        body = booking(specialty, "integration test", when, intake)
         reply = self.request("POST", "/api/consults", body, token=self.token(username))
         if reply.status != 201:
             raise RuntimeError(f"booking failed: {reply.status} {reply.body}")

@@ -79,7 +79,9 @@ def consult_in(
 
 
 class InMemoryStore:
-    """`ConsultStore` in dictionaries, with the same version check as the SQL store."""
+    """The storage ports of consults, invitations, recordings, notes, attachments and review
+    comments in dictionaries. It passes the same contract tests as the SQL repositories
+    (`tests/integration/test_contract_*.py`); the duty ports have no fake."""
 
     def __init__(self) -> None:
         self._institutions = {i.id: i for i in INSTITUTIONS}
@@ -150,8 +152,8 @@ class InMemoryStore:
         return self._consults.get(consult_id)
 
     async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
-        stored = self._consults[consult.id]
-        if stored.version != consult.version:
+        stored = self._consults.get(consult.id)
+        if stored is None or stored.version != consult.version:
             raise ConcurrentUpdate("changed by someone else")
         saved = replace(consult, version=consult.version + 1)
         self._consults[consult.id] = saved
@@ -199,6 +201,26 @@ class InMemoryStore:
         )
         return found[query.offset : query.offset + query.limit]
 
+    async def consults_with_status(
+        self,
+        statuses: frozenset[ConsultStatus],
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        requested_since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Consult]:
+        found = [
+            c
+            for c in self._consults.values()
+            if c.status in statuses
+            and (scheduled_from is None or c.scheduled_at >= scheduled_from)
+            and (scheduled_to is None or c.scheduled_at <= scheduled_to)
+            and (requested_since is None or c.requested_at >= requested_since)
+        ]
+        found.sort(key=lambda c: c.id)
+        found.sort(key=lambda c: c.requested_at, reverse=True)
+        return found[:limit]
+
     async def consults_for_statistics(
         self,
         institution_ids: frozenset[int],
@@ -233,7 +255,10 @@ class InMemoryStore:
         return self.recordings.get(recording_id)
 
     async def list_recordings(self, consult_id: str) -> list[Recording]:
-        return [r for r in self.recordings.values() if r.consult_id == consult_id]
+        return sorted(
+            (r for r in self.recordings.values() if r.consult_id == consult_id),
+            key=lambda r: (r.started_at, r.id),
+        )
 
     async def unfinished_recordings(self) -> list[Recording]:
         return [r for r in self.recordings.values() if r.status is RecordingStatus.RECORDING]
@@ -250,14 +275,18 @@ class InMemoryStore:
         self.audit_log.append(audit)
 
     async def list_notes(self, consult_id: str) -> list[Note]:
-        return sorted((n for n in self.notes if n.consult_id == consult_id), key=lambda n: n.at)
+        return sorted(
+            (n for n in self.notes if n.consult_id == consult_id), key=lambda n: (n.at, n.id)
+        )
 
     async def add_comment(self, comment: Comment, audit: AuditEntry) -> None:
         self.comments.append(comment)
         self.audit_log.append(audit)
 
     async def list_comments(self, consult_id: str) -> list[Comment]:
-        return sorted((c for c in self.comments if c.consult_id == consult_id), key=lambda c: c.at)
+        return sorted(
+            (c for c in self.comments if c.consult_id == consult_id), key=lambda c: (c.at, c.id)
+        )
 
     async def add_attachment(
         self, attachment: Attachment, audit: AuditEntry, max_per_consult: int
@@ -274,7 +303,10 @@ class InMemoryStore:
         return next((a for a in self.attachments if a.id == attachment_id), None)
 
     async def list_attachments(self, consult_id: str) -> list[Attachment]:
-        return [a for a in self.attachments if a.consult_id == consult_id]
+        return sorted(
+            (a for a in self.attachments if a.consult_id == consult_id),
+            key=lambda a: (a.uploaded_at, a.id),
+        )
 
 
 class InMemoryAttachmentFiles:

@@ -205,7 +205,7 @@ async def consult_of(
 def service(
     store: InMemoryStore, files: InMemoryAttachmentFiles, **limits: int
 ) -> AttachmentService:
-    return AttachmentService(store, files, AttachmentLimits(**limits), clock=lambda: NOON)
+    return AttachmentService(store, store, files, AttachmentLimits(**limits), clock=lambda: NOON)
 
 
 def audit_actions(store: InMemoryStore) -> list[str]:

@@ -56,12 +56,14 @@ def test_the_tree_keeps_every_contract() -> None:
     [
         ("rooms.consults.service", "aiohttp", "domain-framework-free"),
         ("rooms.duty.services", "pywebpush", "domain-framework-free"),
-        ("rooms.consults.service", "storage", "domain-framework-free"),
+        ("rooms.consults.service", "sqlalchemy", "domain-framework-free"),
+        ("rooms.consults.service", "storage.sql.consults", "domain-framework-free"),
         ("rooms.consults.service", "signaling.hub", "layers"),
         ("signaling.hub", "media.node", "layers"),
         ("media.node", "notify.push", "layers"),
         ("notify.duty", "signaling.hub", "layers"),
         ("signaling.app", "teleconsult.config", "layers"),
+        ("signaling.http.consults", "storage.sql.consults", "layers"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

@@ -48,20 +48,19 @@ async def consult_of(store: InMemoryStore, status: ConsultStatus) -> Consult:
 
 
 def service(store: InMemoryStore, seconds: float = 0.0) -> NoteService:
-    return NoteService(store, clock=lambda: NOON + timedelta(seconds=seconds))
+    return NoteService(store, store, clock=lambda: NOON + timedelta(seconds=seconds))
 
 
 async def test_the_exam_room_doctor_and_the_assigned_specialist_add_notes_audited(
     store: InMemoryStore,
 ) -> None:
     consult = await consult_of(store, ConsultStatus.LIVE)
-    notes = service(store)
-    first = await notes.add(DOCTOR_A, consult.id, "  BP 148/95  ")
-    second = await notes.add(OBSTETRICIAN, consult.id, "胎心 140 次/分")
+    first = await service(store).add(DOCTOR_A, consult.id, "  BP 148/95  ")
+    second = await service(store, seconds=20).add(OBSTETRICIAN, consult.id, "胎心 140 次/分")
     assert first.text == "BP 148/95"  # trimmed
     assert (first.author_id, second.author_id) == (DOCTOR_A.id, OBSTETRICIAN.id)
     assert first.at == NOON and first.recording_offset_s is None
-    assert await notes.list(SUPERVISOR, consult.id) == [first, second]
+    assert await service(store).list(SUPERVISOR, consult.id) == [first, second]
     added = [e for e in store.audit_log if e.action == "note.added"]
     assert [(e.actor_id, e.detail["note"]) for e in added] == [
         (DOCTOR_A.id, first.id),

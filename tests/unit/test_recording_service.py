@@ -43,7 +43,7 @@ def audit_entry(consult_id: str) -> AuditEntry:
 
 
 async def finished_recording(store: InMemoryStore, consult: Consult) -> Recording:
-    service = RecordingService(store, clock=lambda: NOON)
+    service = RecordingService(store, store, clock=lambda: NOON)
     recording = Recording(
         id="r" * 32,
         consult_id=consult.id,
@@ -66,7 +66,7 @@ async def test_only_the_assigned_specialist_may_record_a_live_consult(
     store: InMemoryStore,
 ) -> None:
     consult = await live_consult(store)
-    service = RecordingService(store)
+    service = RecordingService(store, store)
     assert (await service.authorize_recording(OBSTETRICIAN, consult.id)).id == consult.id
     for user in (DOCTOR_A, OBSTETRICIAN_2, SUPERVISOR):
         with pytest.raises(PermissionDenied):
@@ -77,12 +77,12 @@ async def test_a_consult_that_is_not_live_cannot_be_recorded(store: InMemoryStor
     consult = consult_in(ConsultStatus.WAITING)
     await store.add_consult(consult, audit_entry(consult.id))
     with pytest.raises(IllegalTransition):
-        await RecordingService(store).authorize_recording(OBSTETRICIAN, consult.id)
+        await RecordingService(store, store).authorize_recording(OBSTETRICIAN, consult.id)
 
 
 async def test_consent_is_stored_with_who_and_when_and_audited(store: InMemoryStore) -> None:
     consult = await live_consult(store)
-    service = RecordingService(store, clock=lambda: NOON)
+    service = RecordingService(store, store, clock=lambda: NOON)
     await service.store_consent(DOCTOR_A, consult.id, True, "s1")
     await service.store_consent(OBSTETRICIAN, consult.id, False, "s1")
     answers = await store.consents(consult.id)
@@ -98,7 +98,7 @@ async def test_moving_to_the_relay_happens_once_and_is_audited_with_its_reason(
     store: InMemoryStore,
 ) -> None:
     consult = await live_consult(store)
-    service = RecordingService(store)
+    service = RecordingService(store, store)
     moved = await service.move_to_relay(consult.id, RelayReason.PARTICIPANTS, DOCTOR_A)
     assert moved is not None and moved.media_mode is MediaMode.RELAY
     assert await service.move_to_relay(consult.id, RelayReason.RECORDING, DOCTOR_A) is None
@@ -111,7 +111,7 @@ async def test_recordings_are_listed_and_played_only_for_permitted_users(
 ) -> None:
     consult = await live_consult(store)
     done = await finished_recording(store, consult)
-    service = RecordingService(store)
+    service = RecordingService(store, store)
     for user in (DOCTOR_A, OBSTETRICIAN, SUPERVISOR):
         assert [r.id for r in await service.list_recordings(user, consult.id)] == [done.id]
         assert (await service.viewable(user, done.id)).id == done.id
@@ -122,7 +122,7 @@ async def test_recordings_are_listed_and_played_only_for_permitted_users(
 
 async def test_a_recording_still_being_written_is_not_offered(store: InMemoryStore) -> None:
     consult = await live_consult(store, institution_id=COUNTY_B)
-    service = RecordingService(store)
+    service = RecordingService(store, store)
     recording = Recording(
         id="q" * 32,
         consult_id=consult.id,
@@ -145,7 +145,7 @@ async def test_a_recording_still_being_written_is_not_offered(store: InMemorySto
 async def test_every_playback_grant_and_byte_read_is_audited(store: InMemoryStore) -> None:
     consult = await live_consult(store)
     done = await finished_recording(store, consult)
-    service = RecordingService(store, clock=lambda: NOON)
+    service = RecordingService(store, store, clock=lambda: NOON)
     await service.grant_playback(SUPERVISOR, done.id)
     await service.record_access(SUPERVISOR, done, 0, 999)
     trail = [(e.action, e.actor_id, e.detail) for e in store.audit_log]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,6 +14,7 @@ from rooms.consults.consult import Consult
 from rooms.consults.errors import NotFound, PermissionDenied
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Specialty
+from rooms.consults.service import Clock, utc_now
 from rooms.records.notes import Note
 from rooms.reporting.review import (
     MAX_COMMENT_CHARS,
@@ -41,6 +43,12 @@ from tests.unit.fakes import (
     InMemoryStore,
     consult_in,
 )
+
+
+def reviewing(store: InMemoryStore, clock: Clock = utc_now) -> ReviewService:
+    """The review service on the fake, which keeps consults, recordings, notes and comments."""
+    return ReviewService(store, store, store, store, clock)
+
 
 S1 = NOON + timedelta(minutes=5)
 """The first recording session's start."""
@@ -196,7 +204,7 @@ async def several(store: InMemoryStore) -> dict[str, Consult]:
 
 
 async def ids(store: InMemoryStore, wanted: ConsultFilter, user: object = SUPERVISOR) -> list[str]:
-    page = await ReviewService(store).search(user, wanted)  # type: ignore[arg-type]
+    page = await reviewing(store).search(user, wanted)  # type: ignore[arg-type]
     return [c.id for c in page.consults]
 
 
@@ -220,7 +228,7 @@ async def test_filters_narrow_the_supervisors_subtree(store: InMemoryStore) -> N
 
 async def test_pages_follow_each_other_until_the_last(store: InMemoryStore) -> None:
     made = await several(store)
-    service = ReviewService(store)
+    service = reviewing(store)
     first = await service.search(SUPERVISOR, ConsultFilter(limit=2))
     assert [c.id for c in first.consults] == [made["town"].id, made["a"].id]
     assert first.next_offset == 2
@@ -259,7 +267,7 @@ async def test_admins_search_too_but_doctors_and_specialists_do_not(store: InMem
 
 async def test_opening_a_review_is_audited_with_the_recordings_shown(store: InMemoryStore) -> None:
     made = await several(store)
-    review = await ReviewService(store, clock=lambda: NOON).open(SUPERVISOR, made["a"].id)
+    review = await reviewing(store, lambda: NOON).open(SUPERVISOR, made["a"].id)
     assert [t.recording.consult_id for t in review.timeline.tracks] == [made["a"].id]
     entry = store.audit_log[-1]
     assert (entry.action, entry.actor_id, entry.consult_id) == (
@@ -275,7 +283,7 @@ async def test_opening_a_review_is_audited_with_the_recordings_shown(store: InMe
 
 async def test_only_reviewers_of_the_subtree_open_a_review(store: InMemoryStore) -> None:
     made = await several(store)
-    service = ReviewService(store)
+    service = reviewing(store)
     for user in (DOCTOR_A, OBSTETRICIAN, SUPERVISOR_B):
         with pytest.raises(PermissionDenied):
             await service.open(user, made["a"].id)
@@ -298,7 +306,8 @@ def test_comment_text_is_trimmed_and_bounded() -> None:
 
 async def test_a_supervisor_comments_pinned_to_the_timeline_audited(store: InMemoryStore) -> None:
     made = await several(store)
-    service = ReviewService(store, clock=lambda: NOON + timedelta(days=2))
+    seconds = itertools.count()  # a clock that moves: comments are listed oldest first
+    service = reviewing(store, lambda: NOON + timedelta(days=2, seconds=next(seconds)))
     pinned = await service.add_comment(SUPERVISOR, made["a"].id, "  good  ", 2.5)
     loose = await service.add_comment(ADMIN, made["a"].id, "再看一下")
     assert (pinned.text, pinned.timeline_s, loose.timeline_s) == ("good", 2.5, None)
@@ -312,7 +321,7 @@ async def test_a_supervisor_comments_pinned_to_the_timeline_audited(store: InMem
 
 async def test_a_pin_just_past_the_end_snaps_to_the_end(store: InMemoryStore) -> None:
     made = await several(store)
-    service = ReviewService(store)
+    service = reviewing(store)
     comment = await service.add_comment(SUPERVISOR, made["a"].id, "end", 5.0 + MAX_PIN_BEYOND_END_S)
     assert comment.timeline_s == 5.0
 
@@ -330,13 +339,13 @@ async def test_a_pin_off_the_recordings_is_refused(
 ) -> None:
     made = await several(store)
     with pytest.raises(InvalidComment, match=message):
-        await ReviewService(store).add_comment(SUPERVISOR, made[which].id, "x", pin)
+        await reviewing(store).add_comment(SUPERVISOR, made[which].id, "x", pin)
     assert store.comments == []
 
 
 async def test_others_may_neither_comment_nor_read_comments(store: InMemoryStore) -> None:
     made = await several(store)
-    service = ReviewService(store)
+    service = reviewing(store)
     for user in (DOCTOR_A, OBSTETRICIAN, SUPERVISOR_B):
         with pytest.raises(PermissionDenied):
             await service.add_comment(user, made["a"].id, "x")

@@ -1,4 +1,4 @@
-"""Bring a database's schema up to date with the Alembic migrations shipped in `rooms`."""
+"""Bring a database's schema up to date with the Alembic migrations in `storage/migrations`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from rooms.sql.schema import UTCDateTime
+from storage.sql.schema import UTCDateTime
 
 revision = "0001"
 down_revision = None

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the async engine the store uses."""
+"""Alembic environment: runs migrations on the async engine the repositories use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from rooms.sql.schema import metadata
-from rooms.sql.store import create_engine
+from storage.sql.engine import create_engine
+from storage.sql.schema import metadata
 
 
 def _run(connection: Connection) -> None:
@@ -32,5 +32,5 @@ async def _run_async(url: str) -> None:
 
 
 url = context.config.get_main_option("sqlalchemy.url")
-assert url, "sqlalchemy.url must be set by rooms.sql.migrate"
+assert url, "sqlalchemy.url must be set by storage.sql.migrate"
 asyncio.run(_run_async(url))

@@ -1,1 +1,0 @@
-"""Alembic migrations of the consult store's schema."""

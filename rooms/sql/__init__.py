@@ -1,1 +1,0 @@
-"""SQL storage of the consult domain (SQLite by default, PostgreSQL when configured)."""

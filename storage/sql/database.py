@@ -1,0 +1,87 @@
+"""How the repositories use the database: reads, transactions, and audited writes.
+
+Every change of the consult record is written together with the audit entry that explains
+it, in one transaction (`Database.audited`): both are committed, or neither is. This is the
+only place that writes the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rooms.consults.audit import AuditEntry
+from storage.sql.engine import busy_as_storage_busy, create_engine
+from storage.sql.schema import audit_log
+
+
+def audit_values(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor_id": entry.actor_id,
+        "action": entry.action,
+        "consult_id": entry.consult_id,
+        "detail": entry.detail,
+    }
+
+
+class Database:
+    """One engine shared by every repository. Each repository method is one transaction,
+    committed before it returns."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, database_url: str) -> Database:
+        return cls(create_engine(database_url))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for reads (no transaction is held open for writing)."""
+        return self.engine.connect()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed when the block ends and rolled back when it raises;
+        a database too busy to take it raises `StorageBusy`."""
+        with busy_as_storage_busy():
+            async with self.engine.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def audited(self, audit: AuditEntry) -> AsyncIterator[AsyncConnection]:
+        """A write transaction that ends by appending `audit`: the rows written in the block
+        and the entry that explains them are committed together or not at all.
+
+        Leaving the block with an exception (a version check that failed, a limit, a
+        duplicate) writes neither the rows nor the entry. The entry goes last because it may
+        refer to a consult the block has just inserted.
+        """
+        async with self.transaction() as conn:
+            yield conn
+            await conn.execute(insert(audit_log).values(**audit_values(audit)))
+
+    async def append(self, table: Table, values: dict[str, Any], audit: AuditEntry) -> None:
+        """Insert one row (a consult, a note, a notice...) and its audit entry, or neither."""
+        async with self.audited(audit) as conn:
+            await conn.execute(insert(table).values(**values))
+
+    async def rows_of_consult(
+        self, table: Table, consult_id: str, *order: ColumnElement[Any]
+    ) -> Sequence[Row[Any]]:
+        """A consult's rows of `table` (which has a `consult_id` column), in `order`."""
+        stmt = select(table).where(table.c.consult_id == consult_id).order_by(*order)
+        async with self.reading() as conn:
+            return (await conn.execute(stmt)).all()

@@ -1,0 +1,89 @@
+"""The kernel's storage contract (`ConsultStore`), kept alike by every implementation: people
+and institutions, a consult's round trip, the version check, the scans by status and time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from rooms.consults.errors import ConcurrentUpdate
+from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
+from rooms.consults.people import Role, Specialty
+from tests.integration.stores import Stores, actions, audit, booked
+from tests.unit.fakes import NOON
+
+H = timedelta(hours=1)
+
+
+async def test_a_user_is_found_by_id_by_username_with_the_hash_and_by_role(
+    stores: Stores,
+) -> None:
+    before = await stores.consults.count_users()
+    obst = await stores.consults.add_user(
+        "obst.c", "Obst", Role.SPECIALIST, stores.county_id, Specialty.OBSTETRICS, "argon2-hash"
+    )
+    assert await stores.consults.count_users() == before + 1
+    assert await stores.consults.get_user(obst.id) == obst and obst.active
+    assert await stores.consults.credentials("obst.c") == (obst, "argon2-hash")
+    assert await stores.consults.credentials("nobody") is None
+    found = await stores.consults.list_users(Role.SPECIALIST, Specialty.OBSTETRICS)
+    assert obst in found
+    assert all(u.role is Role.SPECIALIST and u.specialty is Specialty.OBSTETRICS for u in found)
+    assert obst not in await stores.consults.list_users(Role.SPECIALIST, Specialty.PAEDIATRICS)
+
+
+async def test_a_consult_round_trips_with_utc_times_and_intake(stores: Stores) -> None:
+    consult = await booked(stores, intake={"血压": "148/95", "weeks": 32})
+    loaded = await stores.consults.get_consult(consult.id)
+    assert loaded == consult
+    assert loaded is not None and loaded.scheduled_at.tzinfo is not None
+    assert await stores.consults.get_consult("f" * 32) is None
+    assert await actions(stores, consult.id) == ["consult.book"]
+
+
+async def test_a_stale_update_is_refused_and_writes_nothing(stores: Stores) -> None:
+    consult = await booked(stores)
+    accepted = await stores.consults.update_consult(
+        consult.apply(ConsultEvent.ACCEPT, NOON), audit("consult.accept", consult.id)
+    )
+    assert accepted.version == consult.version + 1
+    with pytest.raises(ConcurrentUpdate):
+        await stores.consults.update_consult(
+            consult.apply(ConsultEvent.DECLINE, NOON), audit("consult.decline", consult.id)
+        )
+    assert await stores.consults.get_consult(consult.id) == accepted
+    assert await actions(stores, consult.id) == ["consult.book", "consult.accept"]
+
+
+async def test_an_audit_entry_of_its_own_joins_the_consults_trail(stores: Stores) -> None:
+    consult = await booked(stores)
+    await stores.consults.append_audit(audit("consult.exported", consult.id))
+    await stores.consults.append_audit(audit("statistics.exported", None))
+    assert await actions(stores, consult.id) == ["consult.book", "consult.exported"]
+
+
+async def test_the_scans_find_consults_by_status_and_time_newest_request_first(
+    stores: Stores,
+) -> None:
+    a = await booked(stores, id="a" * 32, requested_at=NOON - 3 * H)
+    b = await booked(
+        stores,
+        id="b" * 32,
+        status=ConsultStatus.ACCEPTED,
+        scheduled_at=NOON + H,
+        requested_at=NOON - 2 * H,
+    )
+    await booked(stores, id="c" * 32, status=ConsultStatus.LIVE, requested_at=NOON - H)
+    waiting = frozenset({ConsultStatus.REQUESTED, ConsultStatus.ACCEPTED})
+
+    async def ids(**bounds: object) -> list[str]:
+        found = await stores.consults.consults_with_status(waiting, **bounds)  # type: ignore[arg-type]
+        return [c.id for c in found]
+
+    assert await ids() == [b.id, a.id]
+    assert await ids(scheduled_to=NOON) == [a.id], "the upper bound is included"
+    assert await ids(scheduled_from=NOON + H) == [b.id], "the lower bound is included"
+    assert await ids(requested_since=NOON - 2 * H) == [b.id], "requested_since is included"
+    assert await ids(limit=1) == [b.id]
+    assert await stores.consults.consults_with_status(frozenset({ConsultStatus.ENDED})) == []
