@@ -60,7 +60,9 @@ HARNESS = """async ({ user }) => {
     timeout() { return this; }
     reply(event, payload) {
       this.sent.push([event, payload]);
-      return this.answers[event]?.shift() ?? { ok: true };
+      const ack = this.answers[event]?.shift() ?? { ok: true };
+      // "hold": the answer waits until the test releases it with __call.release(ack)
+      return ack === 'hold' ? new Promise((resolve) => { this.release = resolve; }) : ack;
     }
     async emitWithAck(event, payload) { return this.reply(event, payload); }
     emit(event, payload, callback) { callback?.(null, this.reply(event, payload)); }
@@ -82,6 +84,7 @@ HARNESS = """async ({ user }) => {
     if (call.states.at(-1) !== state) call.states.push(state);
   }).observe(section, { attributes: true, attributeFilter: ['data-session-state'] });
   call.answer = (event, ack) => { (socket.answers[event] ??= []).push(ack); };
+  call.release = (ack) => socket.release(ack);
   call.fire = (event, payload) => socket.fire(event, payload);
   call.sent = (event) => socket.sent.filter(([e]) => e === event).map(([, p]) => p);
   call.drop = () => {
@@ -124,7 +127,7 @@ def screenshot(page: Page, label: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{label}.png"), full_page=True)
 
 
-def answer(page: Page, event: str, ack: dict[str, Any]) -> None:
+def answer(page: Page, event: str, ack: dict[str, Any] | str) -> None:
     page.evaluate("([event, ack]) => window.__call.answer(event, ack)", [event, ack])
 
 
@@ -188,6 +191,21 @@ def test_a_call_taken_over_elsewhere_stops_and_continues_here_only_when_asked(
     assert states(page) == ["joining", "in_call", "replaced", "joining", "in_call"]
 
 
+def test_a_replaced_that_comes_before_our_own_join_ack_is_superseded_by_that_join(
+    call_page: Page,
+) -> None:
+    page = call_page
+    answer(page, "join", "hold")
+    join(page)
+    eventually(lambda: len(sent(page, "join")) == 1)  # on its way, unanswered
+    # The server took the other device's join before ours: what it replaced is our old place.
+    fire(page, "replaced", {"consult_id": CONSULT_ID, "reason": "replaced"})
+    page.evaluate("(ack) => window.__call.release(ack)", join_ack())
+    expect(page.get_by_test_id("call-view")).to_have_attribute("data-call-state", "waiting")
+    expect(page.get_by_test_id("local-video")).to_be_visible()
+    assert states(page) == ["joining", "in_call"]
+
+
 def test_someone_moving_to_another_device_is_not_reported_as_a_lost_connection(
     call_page: Page,
 ) -> None:
@@ -244,7 +262,7 @@ def test_a_join_refused_for_a_while_is_tried_again_with_backoff_and_the_view_sta
     expect(view).to_have_attribute("data-call-state", "reconnecting")
     expect(page.get_by_test_id("call-message")).to_contain_text("正在重新连接")
     assert len(sent(page, "join")) == 1
-    page.clock.run_for(1_000)
+    page.clock.run_for(1_000)  # 1 s at most (up to a fifth less)
     eventually(lambda: len(sent(page, "join")) == 2)
     expect(view).to_have_attribute("data-call-state", "reconnecting")
     page.clock.run_for(2_000)

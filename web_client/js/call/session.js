@@ -36,6 +36,11 @@ const RETRYABLE = new Set(['rate_limited', 'busy', 'conflict']);
 /** The first wait before trying a refused join again; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
+/**
+ * Each wait is drawn up to this fraction shorter, so that the pages a busy or restarted server
+ * refused all at once do not all come back in the same instant again.
+ */
+const RETRY_JITTER = 0.2;
 /** After the server keeps the direct path despite a `p2p-failed`, wait this long to say it again. */
 const P2P_REPORT_INTERVAL_MS = 30000;
 
@@ -184,6 +189,12 @@ export class CallSession {
     // here, and come back only when the user asks (joining again replaces the other in turn).
     s.on('replaced', (p) => {
       if (!mine(p)) return;
+      if (this.joinPending) {
+        // About the membership this connection had before the join now on its way: the server
+        // took that join after the other one, so it is ours that counts now.
+        debug('replaced while our join is on its way: superseded by it');
+        return;
+      }
       this.message = null;
       this.stopAll();
       this.transition('replaced', { reason: p.reason ?? 'replaced' });
@@ -282,7 +293,8 @@ export class CallSession {
           this.fail(err);
           return;
         }
-        const delayMs = Math.min(RETRY_FIRST_MS * 2 ** refusals, RETRY_MAX_MS);
+        const backoff = Math.min(RETRY_FIRST_MS * 2 ** refusals, RETRY_MAX_MS);
+        const delayMs = Math.round(backoff * (1 - RETRY_JITTER * Math.random()));
         debug('call: join refused', err.code, `- trying again in ${delayMs} ms`);
         this.retry = { code: err.code, delayMs };
         this.say('call.joinRetrying', {}, 'warn', err);
