@@ -108,6 +108,7 @@ export class CallSession {
     this.moved = new Set(); // user ids whose connection was just replaced: their return is no news
     this.attempts = 0; // join attempts; only the newest may act on its answer
     this.joinPending = false; // a join is on its way: room events wait for its ack
+    this.replacedMeanwhile = false; // a `replaced` came while it was: it counts if the join fails
     this.early = []; // [event, payload] that arrived while our join ack was on its way
     this.retry = null; // {code, delayMs} while a refused join waits to be tried again
     this.message = null; // {key, params, kind, error}: the line the user reads
@@ -190,14 +191,13 @@ export class CallSession {
     s.on('replaced', (p) => {
       if (!mine(p)) return;
       if (this.joinPending) {
-        // About the membership this connection had before the join now on its way: the server
-        // took that join after the other one, so it is ours that counts now.
-        debug('replaced while our join is on its way: superseded by it');
+        // About the place this connection held before the join now on its way: the server took
+        // the other connection's join first, so ours, if it succeeds, is the newest and counts.
+        debug('replaced while our join is on its way: superseded by it, if it succeeds');
+        this.replacedMeanwhile = true;
         return;
       }
-      this.message = null;
-      this.stopAll();
-      this.transition('replaced', { reason: p.reason ?? 'replaced' });
+      this.beReplaced(p.reason ?? 'replaced');
     });
     // The server is about to close the socket (token expired, user disabled); the page goes to
     // the sign-in page (page.js). Stop the call at once; nothing rejoins.
@@ -217,6 +217,10 @@ export class CallSession {
       if (!this.active) return;
       // The server forgets our peer id with the connection, and tells the others we left. The
       // links may carry on meanwhile; after the reconnect we join afresh.
+      if (this.joinPending && this.replacedMeanwhile) {
+        this.beReplaced('replaced, and our join was lost with the connection');
+        return;
+      }
       this.attempts += 1; // a join on its way is lost with the connection
       this.joinPending = false;
       if (this.state !== 'rejoining') this.transition('rejoining', { reason: 'socket disconnected' });
@@ -242,6 +246,12 @@ export class CallSession {
       'recording-state': (p) => this.on.recording?.(p.recording ?? null, { announce: true, fresh: false }),
       'note-added': (p) => this.on.noteAdded?.(p.note),
     };
+  }
+
+  beReplaced(reason) {
+    this.message = null;
+    this.stopAll();
+    this.transition('replaced', { reason });
   }
 
   // ---- joining --------------------------------------------------------------------------------
@@ -279,11 +289,16 @@ export class CallSession {
       if (!current()) return;
       let ack;
       this.joinPending = true;
+      this.replacedMeanwhile = false;
       try {
         ack = await request(this.socket, 'join', { consult_id: consultId });
       } catch (err) {
         if (!current()) return;
         this.joinPending = false;
+        if (this.replacedMeanwhile) {
+          this.beReplaced('replaced, and our join failed'); // the other connection keeps it
+          return;
+        }
         if (!this.socket.connected) {
           // Lost the socket mid-join: the 'connect' handler tries again.
           if (this.state !== 'rejoining') this.transition('rejoining', { reason: 'socket lost during join' });
