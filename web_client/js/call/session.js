@@ -23,6 +23,7 @@
 // (`p2p-check`); a consult on the relay stays there.
 
 import { api } from '../api.js';
+import { olderThan } from '../consults.js';
 import { debug } from '../log.js';
 import { notify, request, whenConnected } from '../socket.js';
 import { LocalMedia, mediaErrorKey } from './local-media.js';
@@ -174,6 +175,7 @@ export class CallSession {
     }
     s.on('consult-state', ({ consult }) => {
       if (!(this.active || this.state === 'replaced') || consult?.id !== this.consultId) return;
+      if (olderThan(consult, this.consult)) return;
       this.setConsult(consult);
       if (FINISHED.has(consult.status)) return this.finish(consult);
       if (this.state === 'in_call' && consult.media_mode === 'relay') this.usePath('relay', 'consult-state');
@@ -330,7 +332,7 @@ export class CallSession {
   joined(ack) {
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
-    this.consult = ack.consult ?? this.consult;
+    if (ack.consult && !olderThan(ack.consult, this.consult)) this.consult = ack.consult;
     if (this.retry) {
       this.retry = null;
       if (this.message?.key === 'call.joinRetrying') this.message = null;
@@ -524,14 +526,7 @@ export class CallSession {
     debug('reporting p2p-failed', peerId, 'generation', generation);
     const payload = { consult_id: this.consultId, peer_id: peerId, generation };
     try {
-      let ack;
-      try {
-        ack = await request(this.socket, 'p2p-failed', payload);
-      } catch (err) {
-        // A server from before `peer_id`/`generation` refuses them; it takes the report bare.
-        if (err.code !== 'invalid_payload') throw err;
-        ack = await request(this.socket, 'p2p-failed', { consult_id: this.consultId });
-      }
+      const ack = await request(this.socket, 'p2p-failed', payload);
       if (ack.ignored) debug('p2p-failed ignored:', ack.ignored);
       if (ack.media_path === 'relay') this.usePath('relay', 'p2p-failed ack');
     } catch (err) {
@@ -547,8 +542,10 @@ export class CallSession {
     return now ?? { state: 'gone', generation };
   }
 
-  /** The consult as the server sent it last (an event, an ack, a REST answer). */
+  /** The consult as the server sent it last (an event, an ack, a REST answer); a view older
+   * than the one we hold (an ack overtaken by a `consult-state`) is ignored. */
   setConsult(consult) {
+    if (olderThan(consult, this.consult)) return;
     this.consult = consult;
     this.on.consult?.(consult);
     this.emit();
