@@ -67,6 +67,9 @@ class InstitutionRef(BaseModel):
 
 class ConsultOut(BaseModel):
     id: str
+    version: int
+    """Goes up with every saved change of the consult: of two views of one consult, a client
+    keeps the one with the higher version (an ack may arrive after a newer `consult-state`)."""
     status: ConsultStatus
     media_mode: MediaMode
     specialty: Specialty

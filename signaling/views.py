@@ -45,6 +45,7 @@ class Directory:
         p = consult.patient
         return ConsultOut(
             id=consult.id,
+            version=consult.version,
             status=consult.status,
             media_mode=consult.media_mode,
             specialty=consult.specialty,

@@ -21,6 +21,12 @@ export const ACTIVE = new Set(['requested', 'accepted', 'waiting', 'live']);
 /** Consults whose recordings, if any, can be reviewed: those that took place and are over. */
 export const HAS_RECORDINGS = new Set(['ended']);
 
+/** Whether `consult` is an older view of the consult we hold (`version` goes up with every
+ * saved change): an ack that arrives after a newer `consult-state` must not win. */
+export function olderThan(consult, held) {
+  return Boolean(held && consult && held.id === consult.id && (consult.version ?? 0) < (held.version ?? 0));
+}
+
 export function formatTime(iso) {
   if (!iso) return '';
   return new Intl.DateTimeFormat(lang(), { dateStyle: 'medium', timeStyle: 'short' })
@@ -108,6 +114,7 @@ export class ConsultStore {
   }
 
   upsert(consult) {
+    if (olderThan(consult, this.byId.get(consult.id))) return;
     this.byId.set(consult.id, consult);
     this.onChange();
   }

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
-import { CallView } from './call.js';
+import { CallView } from './call/view.js';
 import { ACTIVE, ConsultStore, JOINABLE, announceReminders, consultCard, specialtyOptions } from './consults.js';
 import { $, h, localDateTime, say } from './dom.js';
 import { errorText } from './errors.js';

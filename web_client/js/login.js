@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { $, say } from './dom.js';
 import { errorText } from './errors.js';
-import { initI18n, onLangChange, t } from './i18n.js';
+import { has, initI18n, onLangChange, t } from './i18n.js';
 import { HOME, getToken, setToken } from './session.js';
 
 initI18n();
@@ -12,10 +12,13 @@ const form = $('[data-testid="login-form"]');
 const errorLine = $('[data-testid="login-error"]');
 const notice = $('[data-testid="login-notice"]');
 
-// Why we are here, if another page sent us back (?session=expired|invalid).
-const why = new URLSearchParams(location.search).get('session');
+// Why we are here, if another page sent us back: ?session=expired|invalid, or the code of the
+// server's `session-ended` (token_expired, user_disabled).
+const SAME_AS = { token_expired: 'expired', token_invalid: 'invalid' };
+const given = new URLSearchParams(location.search).get('session') ?? '';
+const why = SAME_AS[given] ?? given;
 const showNotice = () => {
-  if (why === 'expired' || why === 'invalid') say(notice, t(`login.session.${why}`), 'warn');
+  if (/^\w+$/.test(why) && has(`login.session.${why}`)) say(notice, t(`login.session.${why}`), 'warn');
 };
 showNotice();
 onLangChange(showNotice);

@@ -63,7 +63,15 @@ function watchConnection(socket) {
   onLangChange(() => show(key));
   // Exposed on <html data-socket> for styles and for tests that must know the page is live.
   const mark = (state) => { document.documentElement.dataset.socket = state; };
+  let sessionEnded = false;
   socket.on('connect', () => { mark('connected'); show(null); });
+  // The server is about to close this socket: the token expired or the user was disabled. Do
+  // not reconnect; sign in again, with the reason shown there.
+  socket.on('session-ended', (p) => {
+    sessionEnded = true;
+    socket.disconnect();
+    goToLogin(typeof p?.code === 'string' ? p.code : 'invalid');
+  });
   socket.on('connect_error', (err) => {
     const code = err?.data?.code;
     if (TOKEN_REFUSALS.has(code)) goToLogin(code === 'token_expired' ? 'expired' : 'invalid');
@@ -74,7 +82,7 @@ function watchConnection(socket) {
     show('connection.lost');
     // socket.io retries by itself except when the server closed the connection on purpose;
     // try once more then, and the handshake tells us (connect_error) if the token is the cause.
-    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
+    if (reason === 'io server disconnect' && !sessionEnded) setTimeout(() => socket.connect(), 1000);
   });
 }
 

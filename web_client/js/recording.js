@@ -1,13 +1,18 @@
 // Recording inside the call (docs/protocol.md, "Recording"): the specialist's start/stop
 // buttons, everyone's consent dialog, and the indicator every participant sees while the
-// consult is recorded (red dot, "Recording", elapsed time).
+// consult is recorded (red dot, "Recording", elapsed time). The state shown is always the
+// server's: every join ack replaces it, and a recording cut off by a server restart is said so.
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
 
-/** @typedef {{state: 'off'|'awaiting_consent'|'recording', started_at: string|null, pending: number[], declined_by: {id: number, display_name: string}|null}} RecordingState */
+/**
+ * `notice` "interrupted": the recording that was running was cut off by a server restart (what
+ * was recorded up to then is kept).
+ * @typedef {{state: 'off'|'awaiting_consent'|'recording', started_at: string|null, pending: number[], declined_by: {id: number, display_name: string}|null, notice?: 'interrupted'|null}} RecordingState
+ */
 
-const OFF = { state: 'off', started_at: null, pending: [], declined_by: null };
+const OFF = { state: 'off', started_at: null, pending: [], declined_by: null, notice: null };
 
 /** "m:ss" or "h:mm:ss" for a number of seconds. */
 export function clock(seconds) {
@@ -46,6 +51,8 @@ export class RecordingControls {
       class: 'recording-indicator', role: 'status', hidden: true, dataset: { testid: 'recording-indicator' },
     }, this.dot, this.label, this.elapsed);
     this.awaiting = h('p', { class: 'recording-awaiting', role: 'status', hidden: true, dataset: { testid: 'recording-status' } });
+    // A recording cut off by a server restart, said under the title until the next one starts.
+    this.notice = h('p', { class: 'recording-notice', role: 'status', hidden: true, dataset: { testid: 'recording-notice' } });
 
     this.startButton = h('button', {
       type: 'button', hidden: true, dataset: { testid: 'record-start-button' }, onclick: () => this.start(),
@@ -87,15 +94,18 @@ export class RecordingControls {
   }
 
   /**
-   * A new recording state (join ack, `recording-state`, an ack). With `announce`, changes are
-   * also said in words: who declined, that the recording stopped.
+   * A new recording state (join ack, `recording-state`, an ack), which replaces the one shown.
+   * With `announce`, changes are also said in words: who declined, that the recording stopped.
+   * `fresh` (a join ack): whatever we answered before counts no more; if the server asks us,
+   * we are asked again.
    * @param {RecordingState|null|undefined} recording
+   * @param {{announce?: boolean, fresh?: boolean}} [o]
    */
-  update(recording, { announce = true } = {}) {
+  update(recording, { announce = true, fresh = false } = {}) {
     const before = this.recording;
-    const now = recording ?? OFF;
+    const now = { ...OFF, ...(recording ?? {}) };
     this.recording = now;
-    if (now.state === 'off') {
+    if (now.state === 'off' || fresh) {
       this.answered = false;
       this.requestedBy = null;
     }
@@ -193,6 +203,9 @@ export class RecordingControls {
       this.ticker = null;
     }
     this.tick();
+    const interrupted = this.recording.notice === 'interrupted' && state === 'off';
+    this.notice.hidden = !interrupted;
+    this.notice.textContent = t('recording.interrupted');
     const waitingFor = this.recording.pending?.length ?? 0;
     this.awaiting.hidden = state !== 'awaiting_consent';
     this.awaiting.textContent = t('recording.awaiting', { count: waitingFor });

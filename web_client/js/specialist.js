@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { attachmentAdded } from './attachments.js';
-import { CallView } from './call.js';
+import { CallView } from './call/view.js';
 import { ConsultStore, JOINABLE, announceReminders, consultCard } from './consults.js';
 import { $, h, say } from './dom.js';
 import { errorText } from './errors.js';

@@ -9,13 +9,15 @@
 // arrived last (the "initiator") — and the other side attaches its media when that offer comes.
 // A watchdog restarts ICE on any link that does not connect in time, whatever the cause; when
 // the second restart in a row does not connect either, the direct path is reported as failed
-// (the page then asks the server to move the consult to its relay).
+// (the p2p path then asks the server to move the consult to its relay), naming the link's
+// generation: how many ICE restarts it has made, so the server can tell a stale report from a
+// link that is still failing (docs/protocol.md, `p2p-failed` and `p2p-check`).
 //
 // A second video source (ultrasound capture, shared screen) rides its own transceiver with its
 // own MediaStream; the receiving side tells it from the camera by its m-section: the camera and
 // microphone always come first, so the stream that arrives on the lowest m-section is the camera.
 
-import { debug } from './log.js';
+import { debug } from '../../log.js';
 
 /** How long ICE may stay "disconnected" before we stop waiting for it to heal and restart. */
 const DISCONNECTED_GRACE_MS = 3000;
@@ -46,12 +48,14 @@ export class PeerLink {
    * @param {(stream: MediaStream, source: 'camera'|'second') => void} o.onStream  a remote track arrived
    * @param {(source: 'second') => void} [o.onStreamGone]  the remote stopped its second source
    * @param {() => void} o.onStateChange  connection state changed
-   * @param {() => void} [o.onFailed]  the direct path did not come up despite ICE restarts
-   *   (said again after each further restart that fails)
+   * @param {(generation: number) => void} [o.onFailed]  the direct path did not come up despite
+   *   ICE restarts (said again after each further restart that fails), with the generation that failed
+   * @param {number} [o.generation]  the first generation of this link: 0, or one more than that of
+   *   the link to the same peer it replaces, so that a peer's generations only ever go up
    */
   constructor({
     label, polite, initiator, iceServers, localStream, second = null, send, onStream,
-    onStreamGone = () => {}, onStateChange, onFailed = () => {},
+    onStreamGone = () => {}, onStateChange, onFailed = () => {}, generation = 0,
   }) {
     this.label = label;
     this.polite = polite;
@@ -63,6 +67,7 @@ export class PeerLink {
     this.onFailed = onFailed;
     this.secondTransceiver = null; // ours, once the second source has been on this link
     this.restarts = 0; // ICE restarts since the link was last connected
+    this.generation = generation; // ICE restarts made on this link, ever (never reset)
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswer = false;
@@ -155,6 +160,13 @@ export class PeerLink {
     return this.pc.connectionState;
   }
 
+  /** What this link is doing now, for the server's `p2p-check`. */
+  check() {
+    const ice = this.pc.iceConnectionState;
+    const up = !this.closed && (ice === 'connected' || ice === 'completed');
+    return { state: up ? 'connected' : 'failed', generation: this.generation };
+  }
+
   later(name, ms, fn) {
     clearTimeout(this.timers[name]);
     this.timers[name] = setTimeout(() => !this.closed && fn(), ms);
@@ -228,15 +240,16 @@ export class PeerLink {
   /** Report that the direct path does not work (the ICE restarts carry on regardless). */
   giveUp() {
     if (this.closed) return;
-    debug('p2p failing', this.label, 'after', this.restarts, 'restarts');
-    this.onFailed();
+    debug('p2p failing', this.label, 'after', this.restarts, 'restarts, generation', this.generation);
+    this.onFailed(this.generation);
   }
 
   restartIce(why) {
     this.later('restart', this.polite ? POLITE_DELAY_MS : 0, () => {
       if (this.pc.connectionState === 'connected') return;
       this.restarts += 1;
-      debug('ICE restart', this.label, why, this.restarts);
+      this.generation += 1;
+      debug('ICE restart', this.label, why, this.restarts, 'generation', this.generation);
       this.attachMedia(); // an ICE restart needs an offer; make sure it carries our media
       this.pc.restartIce();
       this.later('connect', CONNECT_TIMEOUT_MS, () => {

@@ -9,15 +9,19 @@
 // Neither side offers on the other's connection, so there is no glare and no perfect
 // negotiation here. The server's descriptions carry its candidates; ours go in our description
 // when gathering is quick (it is on a LAN) and are trickled with `relay-candidate` otherwise.
+//
+// It speaks the same interface as the peer-to-peer path (see p2p.js). Whom we receive is the
+// server's choice (each `relay-offer`), so addPeer/removePeer have nothing to do here.
 
-import { debug } from './log.js';
+import { debug } from '../../log.js';
 
 /** Longest wait for our ICE candidates before sending a description; later ones trickle. */
 const GATHER_WAIT_MS = 1500;
 /** A relay connection not connected this long after opening, or failed/disconnected this long, is given up. */
 const GIVE_UP_MS = 15000;
 
-/** @typedef {import('./peer.js').SecondSource} SecondSource */
+/** @typedef {import('./peer-link.js').SecondSource} SecondSource */
+/** @typedef {import('./p2p.js').Track} Track */
 /**
  * What the others send us, one entry per tile: a participant's camera + microphone
  * (source 'camera', key = their peer id) or their second source (key = peer id + ':second').
@@ -42,7 +46,7 @@ function gathered(pc, ms) {
 /** The tile a received m-section belongs to. */
 const feedKey = (info) => (info.source === 'second' ? `${info.peer_id}:second` : info.peer_id);
 
-export class RelayLink {
+export class RelayPath {
   /**
    * @param {object} o
    * @param {RTCIceServer[]} o.iceServers  from the join ack
@@ -51,18 +55,24 @@ export class RelayLink {
    * @param {(event: string, payload: object) => Promise<object>} o.request  emit with ack (the
    *   caller adds consult_id); rejects with the server's error
    * @param {(event: string, payload: object) => void} o.notify  emit, ack only logged
-   * @param {(feeds: RelayFeed[]) => void} o.onFeeds  what we receive changed
+   * @param {(track: Track) => void} o.onTrack  a feed to show (again: the same feed comes with every offer)
+   * @param {(gone: {peerId: string, source: 'camera'|'second'}) => void} o.onTrackGone  a feed the
+   *   last offer no longer carries
    * @param {() => void} o.onStateChange  a connection's state changed
    * @param {(err: Error) => void} o.onError  a publish or answer was refused
    * @param {() => void} o.onFailed  the relay connections did not come up or broke for good (once)
    */
-  constructor({ iceServers, localStream, second, request, notify, onFeeds, onStateChange, onError, onFailed }) {
+  constructor({
+    iceServers, localStream, second, request, notify, onTrack, onTrackGone, onStateChange, onError, onFailed,
+  }) {
+    this.kind = 'relay';
     this.iceServers = iceServers;
     this.localStream = localStream;
     this.second = second;
     this.request = request;
     this.notify = notify;
-    this.onFeeds = onFeeds;
+    this.onTrack = onTrack;
+    this.onTrackGone = onTrackGone;
     this.onStateChange = onStateChange;
     this.onError = onError;
     this.onFailed = onFailed;
@@ -76,6 +86,25 @@ export class RelayLink {
     this.publishing = Promise.resolve();
     this.answering = Promise.resolve();
     this.giveUpTimer = null;
+  }
+
+  /** Publish what we have; the subscribe connection opens with the server's first offer. */
+  start() {
+    this.publish();
+  }
+
+  addPeer() {}
+
+  removePeer() {}
+
+  /** `relay-offer` from the server. */
+  handle(event, payload) {
+    if (event === 'relay-offer') this.handleOffer(payload);
+  }
+
+  /** No direct link to anyone on this path (`p2p-check` answers "gone"). */
+  check() {
+    return null;
   }
 
   /** "new" | "connecting" | "connected" | "disconnected" | "failed" over both connections. */
@@ -266,7 +295,8 @@ export class RelayLink {
       if (!wanted.has(key)) wanted.set(key, { info, tracks: [] });
       wanted.get(key).tracks.push(t.receiver.track);
     }
-    for (const key of [...this.feeds.keys()]) if (!wanted.has(key)) this.feeds.delete(key);
+    const gone = [...this.feeds.values()].filter((feed) => !wanted.has(feed.key));
+    for (const feed of gone) this.feeds.delete(feed.key);
     for (const [key, { info, tracks: wantedTracks }] of wanted) {
       const known = this.feeds.get(key);
       const same = known && known.stream.getTracks().length === wantedTracks.length
@@ -279,7 +309,8 @@ export class RelayLink {
       });
     }
     debug('relay feeds', [...this.feeds.keys()]);
-    this.onFeeds([...this.feeds.values()]);
+    for (const { peerId, source } of gone) this.onTrackGone({ peerId, source });
+    for (const { peerId, source, stream, user } of this.feeds.values()) this.onTrack({ peerId, source, stream, user });
   }
 
   close() {

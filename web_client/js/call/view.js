@@ -1,0 +1,379 @@
+// The call view shared by the exam room and specialist pages: local preview, a tile per remote
+// participant (plus one per second source), mic/camera/second-source/recording/hang-up
+// controls, a status line and plain-language messages. It renders what the call session
+// (session.js) holds and hands the user's presses to it; joining, rejoining and the media path
+// are the session's business.
+//
+// For styles and tests, <section data-testid="call-view"> carries data-call-state (the word the
+// status line says: joining, waiting, connecting, connected, reconnecting, replaced, failed,
+// closed, or the status of a finished consult), data-session-state (the session's state) and
+// data-media-path (p2p | relay).
+
+import { recordLink } from '../consults.js';
+import { h } from '../dom.js';
+import { errorText } from '../errors.js';
+import { onLangChange, t } from '../i18n.js';
+import { InvitePanel } from '../invitations.js';
+import { NotesPanel } from '../notes.js';
+import { RecordingControls } from '../recording.js';
+import { secondOptions } from '../second-source.js';
+import { request } from '../socket.js';
+import { CallSession, FINISHED } from './session.js';
+
+/** A remote tile's key: a participant's camera + microphone, or their second source. */
+const tileKey = (peerId, source) => (source === 'second' ? `${peerId}:second` : peerId);
+
+/** Session states in which the call is on screen with its stage and controls. */
+const LIVE = new Set(['joining', 'in_call', 'rejoining']);
+
+export class CallView {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.root   empty container the view renders into
+   * @param {import('../socket.js').Socket} o.socket
+   * @param {object} o.user        the signed-in user (from /api/me)
+   * @param {() => void} o.onClose called when the user goes back to the list
+   * @param {(() => void)|null} o.onRemoved called when the server took us out of the room
+   *   (our invitation was withdrawn), after onClose
+   */
+  constructor({ root, socket, user, onClose, onRemoved = null }) {
+    this.user = user;
+    this.onClose = onClose;
+    this.onRemoved = onRemoved;
+    this.tiles = new Map(); // tile key → {key, peerId, source, tile, video, caption}
+    this.hangingUp = false;
+    this.notesOpen = false;
+    this.recordLinkFor = ''; // which finished consult the record link is for
+    const inConsult = (event, payload = {}) =>
+      request(socket, event, { consult_id: this.session.consultId, ...payload });
+    const say = (key, params, kind) => this.session.say(key, params, kind);
+    this.recording = new RecordingControls({ user, request: inConsult, say, errorText });
+    this.notes = new NotesPanel({ request: inConsult, errorText });
+    // The assigned specialist invites colleagues from inside the call (multi-disciplinary).
+    this.invite = new InvitePanel({
+      user,
+      onChange: (consult) => this.session.setConsult(consult),
+      say,
+      errorText,
+    });
+    this.session = new CallSession({
+      socket,
+      on: {
+        change: () => this.render(),
+        consult: (consult) => {
+          this.recording.setConsult(consult);
+          this.invite.setConsult(consult);
+        },
+        recording: (recording, o) => this.recording.update(recording, o),
+        consentAsked: (by) => this.recording.askConsent(by),
+        notes: (notes) => this.notes.setNotes(notes),
+        noteAdded: (note) => this.notes.add(note),
+        stopped: () => this.recording.reset(),
+        closed: ({ removed }) => {
+          this.view.hidden = true;
+          this.onClose?.();
+          if (removed) this.onRemoved?.();
+        },
+      },
+    });
+    this.build(root);
+    onLangChange(() => this.render());
+  }
+
+  build(root) {
+    // Buttons whose label never changes carry data-i18n; mic/camera are relabelled in render().
+    const button = (testid, key, onclick, extra = {}, translate = true) =>
+      h('button', { type: 'button', dataset: { testid, i18n: translate ? key : undefined }, onclick, ...extra }, t(key));
+    const session = this.session;
+    this.title = h('h2', { class: 'call-title', id: 'call-title', dataset: { testid: 'call-title' } });
+    this.pathBadge = h('span', { class: 'path-badge', hidden: true, dataset: { testid: 'media-path' } });
+    this.statusText = h('span');
+    this.statusLine = h('p', { class: 'call-status', role: 'status', dataset: { testid: 'call-status' } },
+      this.statusText, ' ', this.pathBadge);
+    this.messageLine = h('p', {
+      class: 'call-message', 'aria-live': 'assertive', hidden: true, dataset: { testid: 'call-message' },
+    });
+    this.remotes = h('div', { class: 'remotes', dataset: { testid: 'remote-videos' } });
+    this.localVideo = h('video', {
+      class: 'local-video', autoplay: true, playsinline: true, muted: true,
+      dataset: { testid: 'local-video' }, 'aria-label': t('call.localVideo'),
+    });
+    this.localVideo.muted = true; // the attribute alone does not mute a MediaStream in every browser
+    this.secondVideo = h('video', {
+      class: 'local-second', autoplay: true, playsinline: true, muted: true, hidden: true,
+      dataset: { testid: 'local-second-video' },
+    });
+    this.secondVideo.muted = true;
+    // The label says what a press will do ("Mute" / "Unmute"); data-off drives the styling.
+    this.micButton = button('mute-button', 'call.mute', () => session.toggle('audio'), {}, false);
+    this.cameraButton = button('camera-button', 'call.cameraOff', () => session.toggle('video'), {}, false);
+    this.secondButton = button('second-button', 'second.share', () => this.toggleSecond(), {}, false);
+    this.soundButton = button('enable-sound-button', 'call.enableSound', () => this.enableSound(), { hidden: true });
+    this.leaveButton = button('leave-button', 'call.leave', () => session.leave());
+    this.hangupButton = button('hangup-button', 'call.hangUp', () => this.hangUp(), { class: 'danger' });
+    this.secondHeading = h('p', { class: 'picker-heading' });
+    this.secondChoices = h('div', { class: 'card-actions' });
+    this.secondPicker = h('div', { class: 'second-picker', hidden: true, dataset: { testid: 'second-picker' } },
+      this.secondHeading, this.secondChoices);
+    this.conclusion = h('textarea', {
+      rows: 3, maxlength: 4000, dataset: { testid: 'conclusion-input' }, id: 'call-conclusion',
+    });
+    this.conclusionBox = h('details', { class: 'conclusion', hidden: true },
+      h('summary', { dataset: { i18n: 'call.conclusion', testid: 'conclusion-toggle' } }, t('call.conclusion')),
+      h('label', { for: 'call-conclusion', class: 'visually-hidden', dataset: { i18n: 'call.conclusion' } }, t('call.conclusion')),
+      this.conclusion);
+    this.endedText = h('p', { dataset: { testid: 'call-ended-text' } });
+    this.endedNote = h('p', { class: 'closing-note', hidden: true });
+    this.ended = h('div', { class: 'call-ended', hidden: true, role: 'alert', dataset: { testid: 'call-ended' } },
+      this.endedText, this.endedNote,
+      this.recordLink = recordLink(null),
+      button('call-back-button', 'call.back', () => session.close()));
+    // Another device or tab of the same person took this call over.
+    this.replaced = h('div', { class: 'call-ended call-replaced', hidden: true, role: 'alert', dataset: { testid: 'call-replaced' } },
+      h('p', { dataset: { i18n: 'call.replaced', testid: 'call-replaced-text' } }, t('call.replaced')),
+      h('div', { class: 'card-actions' },
+        button('take-over-button', 'call.takeOver', () => session.join(session.consultId), { class: 'primary' }),
+        button('replaced-back-button', 'call.back', () => session.close())));
+    const rec = this.recording;
+    this.controls = h('div', { class: 'controls' },
+      this.micButton, this.cameraButton, this.secondButton, rec.startButton, rec.stopButton,
+      this.soundButton, this.leaveButton, this.hangupButton);
+
+    this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
+      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting, rec.notice),
+      this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
+      this.messageLine, this.controls, this.secondPicker, this.invite.root, this.notes.root, this.conclusionBox,
+      this.ended, this.replaced, rec.dialog);
+    root.replaceChildren(this.view);
+  }
+
+  /** Open the call view and join `consultId`. */
+  join(consultId) {
+    this.view.hidden = false;
+    this.hangingUp = false;
+    this.conclusion.value = '';
+    this.notes.reset();
+    this.session.join(consultId);
+  }
+
+  // ---- what the user does that stays in the view ----------------------------------------------
+
+  toggleSecond() {
+    if (this.session.media.second) this.session.stopSecond();
+    else if (!this.secondPicker.hidden) this.secondPicker.hidden = true;
+    else this.pickSecond();
+  }
+
+  /** Offer the sources there are: other cameras (a capture card is one) and the screen. */
+  async pickSecond() {
+    const main = this.session.media.stream?.getVideoTracks()[0]?.getSettings().deviceId;
+    const options = await secondOptions(main);
+    if (!options.length) {
+      this.session.say('second.none', {}, 'warn');
+      return;
+    }
+    let cameras = 0;
+    const label = (o) => (o.kind === 'screen' ? t('second.screen') : o.label || t('second.device', { n: ++cameras }));
+    this.secondChoices.replaceChildren(
+      ...options.map((o) => h('button', {
+        type: 'button', dataset: { testid: 'second-option', kind: o.kind },
+        onclick: () => { this.secondPicker.hidden = true; this.session.startSecond(o); },
+      }, label(o))),
+      h('button', { type: 'button', dataset: { testid: 'second-cancel' }, onclick: () => { this.secondPicker.hidden = true; } },
+        t('second.cancel')));
+    this.secondPicker.hidden = false;
+  }
+
+  async hangUp() {
+    this.hangingUp = true;
+    this.render();
+    try {
+      await this.session.hangUp(this.conclusion.value.trim());
+    } catch (err) {
+      this.session.say('call.hangUpFailed', {}, 'error', err);
+    } finally {
+      this.hangingUp = false;
+      this.render();
+    }
+  }
+
+  enableSound() {
+    for (const { video, source } of this.tiles.values()) {
+      if (source === 'second') continue;
+      video.muted = false;
+      video.play().catch(() => {});
+    }
+    this.soundButton.hidden = true;
+  }
+
+  // ---- remote tiles -----------------------------------------------------------------------------
+
+  /** One tile per participant's camera, one more per second source, in the session's order. */
+  renderTiles() {
+    const wanted = new Set();
+    for (const [peerId, person] of this.session.people) {
+      for (const source of ['camera', 'second']) {
+        const stream = person.streams.get(source);
+        if (source === 'second' && !stream) continue;
+        const entry = this.tile(peerId, source);
+        wanted.add(entry.key);
+        this.nameTile(entry, person.user);
+        if (stream) this.showRemote(entry.video, stream);
+      }
+    }
+    for (const key of [...this.tiles.keys()]) if (!wanted.has(key)) this.removeTile(key);
+  }
+
+  /** The tile for a participant's camera or second source, made on first use. */
+  tile(peerId, source) {
+    const key = tileKey(peerId, source);
+    let entry = this.tiles.get(key);
+    if (entry) return entry;
+    const video = h('video', {
+      autoplay: true, playsinline: true, dataset: { testid: 'remote-video', peerId, source },
+    });
+    if (source === 'second') video.muted = true; // pictures only; the sound is on the camera tile
+    const caption = h('figcaption');
+    const tile = h('figure', { class: 'remote-tile', dataset: { peerId, source } }, video, caption);
+    // A person's second source sits right after their camera. Existing tiles never move: a
+    // playing <video> taken out of the page may pause.
+    const after = source === 'second' ? this.tiles.get(peerId)?.tile : null;
+    if (after) after.after(tile);
+    else this.remotes.append(tile);
+    entry = { key, peerId, source, tile, video, caption };
+    this.tiles.set(key, entry);
+    return entry;
+  }
+
+  nameTile(entry, user) {
+    const name = user?.display_name ?? '';
+    const second = entry.source === 'second';
+    entry.caption.textContent = second ? t('second.caption', { name }) : name;
+    entry.video.setAttribute('aria-label', t(second ? 'second.remoteVideo' : 'call.remoteVideo', { name }));
+  }
+
+  removeTile(key) {
+    const entry = this.tiles.get(key);
+    if (!entry) return;
+    this.tiles.delete(key);
+    entry.video.srcObject = null;
+    entry.tile.remove();
+  }
+
+  showRemote(video, stream) {
+    if (video.srcObject === stream) return;
+    video.srcObject = stream;
+    video.play().catch((err) => {
+      // Autoplay with sound needs a user gesture (e.g. after opening a link); play muted and
+      // offer a button to turn the sound on.
+      if (err?.name !== 'NotAllowedError') return;
+      video.muted = true;
+      video.play().catch(() => {});
+      this.soundButton.hidden = false;
+    });
+  }
+
+  // ---- rendering --------------------------------------------------------------------------------
+
+  /** The one-word state tests and styles key on, and the sentence the user reads. */
+  callState() {
+    const s = this.session;
+    switch (s.state) {
+      case 'idle': return 'closed';
+      case 'ended': return FINISHED.has(s.consult?.status) ? s.consult.status : 'closed';
+      case 'replaced': return 'replaced';
+      case 'failed': return 'failed';
+      case 'rejoining': return 'reconnecting';
+      case 'joining': return s.retry || !s.socket.connected ? 'reconnecting' : 'joining';
+      default: break;
+    }
+    if (!s.socket.connected) return 'reconnecting';
+    if (!s.people.size) return 'waiting';
+    switch (s.path?.state ?? 'new') {
+      case 'connected': return 'connected';
+      case 'disconnected':
+      case 'failed': return 'reconnecting';
+      default: return 'connecting';
+    }
+  }
+
+  messageText(message) {
+    const params = { ...message.params };
+    if (params.reasonKey) params.reason = t(params.reasonKey);
+    if (message.error) params.reason = errorText(message.error);
+    return t(message.key, params);
+  }
+
+  render() {
+    const s = this.session;
+    const state = this.callState();
+    const live = LIVE.has(s.state);
+    this.view.dataset.callState = state;
+    this.view.dataset.sessionState = s.state;
+    this.view.dataset.mediaPath = s.pathKind;
+    const c = s.consult;
+    this.title.textContent = c
+      ? t('call.title', { patient: c.patient?.name ?? '', specialty: t(`specialty.${c.specialty}`) })
+      : t('call.titleLoading');
+    this.statusText.textContent = t(`call.state.${state}`);
+    this.pathBadge.hidden = !live || !s.selfId;
+    this.pathBadge.textContent = t(`call.path.${s.pathKind}`);
+    this.pathBadge.dataset.path = s.pathKind;
+    if (s.message) {
+      this.messageLine.textContent = this.messageText(s.message);
+      this.messageLine.dataset.kind = s.message.kind;
+    }
+    this.messageLine.hidden = !s.message;
+
+    this.stage.hidden = !live;
+    this.controls.hidden = !live;
+    if (!live) this.secondPicker.hidden = true;
+    this.renderTiles();
+    const { stream, second } = s.media;
+    if (this.localVideo.srcObject !== stream) this.localVideo.srcObject = stream;
+    this.localVideo.hidden = !stream;
+    if (this.secondVideo.srcObject !== (second?.stream ?? null)) this.secondVideo.srcObject = second?.stream ?? null;
+    this.secondVideo.hidden = !second;
+    for (const [button, kind, on, off] of [
+      [this.micButton, 'audio', 'call.mute', 'call.unmute'],
+      [this.cameraButton, 'video', 'call.cameraOff', 'call.cameraOn'],
+    ]) {
+      const isOff = s.media.isOff(kind);
+      button.disabled = !s.media.has(kind);
+      button.dataset.off = String(isOff);
+      button.textContent = t(isOff ? off : on);
+    }
+    this.secondButton.textContent = t(second ? 'second.stop' : 'second.share');
+    this.secondButton.dataset.active = second ? 'true' : 'false';
+    this.secondHeading.textContent = t('second.choose');
+    this.localVideo.setAttribute('aria-label', t('call.localVideo'));
+    this.secondVideo.setAttribute('aria-label', t('second.localVideo'));
+
+    // An invited specialist takes part but does not end the consult (the permission table):
+    // no hang-up (ending) and no conclusion; they leave instead.
+    const invitee = this.user.role === 'specialist' && c?.specialist && c.specialist.id !== this.user.id;
+    this.hangupButton.hidden = Boolean(invitee);
+    this.hangupButton.disabled = this.hangingUp;
+    this.conclusionBox.hidden = !live || this.user.role !== 'specialist' || Boolean(invitee);
+
+    const over = s.state === 'ended' || s.state === 'failed';
+    const finished = over && FINISHED.has(c?.status);
+    this.ended.hidden = !over;
+    this.endedText.textContent = finished ? t(`call.finished.${c.status}`) : '';
+    this.endedText.hidden = !finished;
+    this.endedNote.textContent = finished ? c.closing_note ?? '' : '';
+    this.endedNote.hidden = !finished || !c.closing_note;
+    const linkFor = finished ? `${c.id}:${c.status}` : '';
+    if (linkFor !== this.recordLinkFor) {
+      this.recordLinkFor = linkFor;
+      this.recordLink.replaceWith(this.recordLink = recordLink(finished ? c : null));
+    }
+    this.replaced.hidden = s.state !== 'replaced';
+
+    // Notes may be added while in the room; the list stays on screen to read afterwards.
+    const notesOpen = s.state === 'in_call' || s.state === 'rejoining';
+    if (notesOpen !== this.notesOpen) this.notes.setOpen(this.notesOpen = notesOpen);
+    this.recording.render();
+    this.notes.render();
+  }
+}
