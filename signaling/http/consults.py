@@ -1,8 +1,8 @@
 """REST of the consult itself: book, list and search, read, move through its lifecycle, audit.
 
 Also the picker of specialists (`GET /api/specialists`). A finished consult (ended, declined,
-cancelled) leaves the live side through one call, `finished(consult_id)`, handed in by
-`create_app`.
+cancelled) leaves the live side through one call, `finished(consult_id)`, which the composition
+root hands in (`signaling.app.Realtime.consult_finished`).
 """
 
 from __future__ import annotations
