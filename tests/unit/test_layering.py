@@ -64,6 +64,9 @@ def test_the_tree_keeps_every_contract() -> None:
         ("notify.duty", "signaling.hub", "layers"),
         ("signaling.app", "teleconsult.config", "layers"),
         ("signaling.http.consults", "storage.sql.consults", "layers"),
+        ("rooms.consults.service", "rooms.calls.recordings", "domain-features"),
+        ("rooms.calls.room", "rooms.records.notes", "domain-features"),
+        ("rooms.duty.services", "rooms.reporting.review", "domain-features"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
