@@ -1,7 +1,9 @@
 """The media node in this process: one forwarding relay per consult, and its recorder.
 
 It implements `rooms.calls.media_port.MediaNode`, the only thing signaling knows of media.
-A consult's relay is made when its first participant publishes and dropped when the consult ends.
+A consult's relay is made when its first participant joins or publishes and dropped when the
+consult's room closes (everybody left, or the consult ended). The consult's `ConsultRoom` makes
+every call, one at a time.
 """
 
 from __future__ import annotations

@@ -37,8 +37,3 @@ class Signaling:
     async def authenticate_claims(self, token: str | None) -> tuple[User, Claims]:
         """The active user a token speaks for, and the token's claims; `ApiError` (401)."""
         return await active_user(self.tokens, self.service.store, token)
-
-
-def note_service(ctx: Signaling) -> NoteService:
-    """The notes of `note-add` (`signaling.events`); `ctx.notes` since every server has them."""
-    return ctx.notes

@@ -22,7 +22,7 @@ from rooms.calls.room import P2pVerdict
 from rooms.consults.errors import DomainError
 from rooms.consults.people import Role, User
 from signaling import errors
-from signaling.context import Signaling, note_service
+from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
@@ -170,6 +170,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         if not self.process_joins.allow("all"):
             raise ApiError(errors.RATE_LIMITED, "the server is busy with joins; retry", 429)
         consult = await self.ctx.service.authorize_join(user, event.consult_id)
+        # Read before joining, so that a failure here changes nothing. (A note added between
+        # this read and the admission reaches the page only on its next load of the notes.)
+        directory = Directory(self.ctx.service.store)
+        notes = await notes_out(directory, await self.ctx.notes.store.list_notes(consult.id))
         try:
             admission = await self.rooms.join(consult.id, sid, user)
         except ConnectionError:
@@ -177,7 +181,6 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 errors.NOT_IN_CONSULT, "the connection closed while joining", 409
             ) from None
         try:
-            directory = Directory(self.ctx.service.store)
             out = await directory.consult_out(admission.consult)
             ack: Ack = {
                 "ok": True,
@@ -190,11 +193,8 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                     admission.relay_reason.value if admission.relay_reason else None
                 ),
                 "recording": recording_out(admission.recording),
+                "notes": [n.model_dump(mode="json") for n in notes],
             }
-            if self.ctx.notes is not None:
-                found = await self.ctx.notes.store.list_notes(consult.id)
-                notes = await notes_out(directory, found)
-                ack["notes"] = [n.model_dump(mode="json") for n in notes]
         except BaseException:
             # The joiner would never learn they are in: take them out again, no ghost.
             await self.rooms.depart(sid, "left")
@@ -204,6 +204,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     @acknowledged
     async def on_leave(self, sid: str, data: Any) -> Ack:
         event = self._parse(LeaveEvent, data, "leave")
+        await self._user(sid)
         self.rooms.room_of(sid, event.consult_id)
         await self.rooms.depart(sid, "left")
         return {"ok": True}
@@ -221,9 +222,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        if self.rooms.consult_of(sid) != event.consult_id:
+        await self._user(sid)
+        if not self.rooms.present(sid, event.consult_id):
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
-        if self.rooms.consult_of(event.to) != event.consult_id or event.to == sid:
+        if not self.rooms.present(event.to, event.consult_id) or event.to == sid:
             raise ApiError(errors.UNKNOWN_PEER, f"no participant {event.to} in this consult", 404)
         relayed = event.model_dump(mode="json", exclude_none=True, exclude={"to"})
         if not event.end_of_candidates:
@@ -314,8 +316,8 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_note_add(self, sid: str, data: Any) -> Ack:
         event = self._parse(NoteAddEvent, data, "note-add")
         user = await self._user(sid)
-        notes = note_service(self.ctx)
-        if self.rooms.consult_of(sid) != event.consult_id:
+        notes = self.ctx.notes
+        if not self.rooms.present(sid, event.consult_id):
             await notes.authorize(user, event.consult_id)  # forbidden / not_found come first
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before taking notes", 409)
         room = self.rooms.room(event.consult_id)

@@ -94,11 +94,14 @@ class LiveSessions:
             ended += 1
         if not self._sessions:
             return ended
-        active = {u.id for u in await self.store.list_users() if u.active}
+        active = {u.id: u for u in await self.store.list_users() if u.active}
         for sid, session in list(self._sessions.items()):
-            if session.user.id not in active:
+            fresh = active.get(session.user.id)
+            if fresh is None:
                 await self.end(sid, USER_DISABLED, "your account was disabled")
                 ended += 1
+            else:
+                session.user = fresh  # a changed name or role reaches the live socket too
         return ended
 
     async def _run(self) -> None:

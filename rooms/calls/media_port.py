@@ -2,7 +2,7 @@
 
 `media/` implements it in this process today; because signaling only sees this protocol, a media
 node can later run in another process. Participants are named by their `peer_id` (one
-connection); the node learns which user a peer is from `participant_joined`.
+connection); the node learns which user a peer is from `join` and `publish`.
 """
 
 from __future__ import annotations

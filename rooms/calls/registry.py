@@ -33,8 +33,14 @@ class ConsultRooms:
     # ---- finding ------------------------------------------------------------------------------
 
     def consult_of(self, peer_id: str) -> str | None:
-        """The consult whose room the connection is in, if any."""
+        """The consult whose room the connection is in or is joining, if any (a connection
+        still joining is answered for, so that its departure waits for the join)."""
         return self._room_of_peer.get(peer_id)
+
+    def present(self, peer_id: str, consult_id: str) -> bool:
+        """Whether the connection is in the consult's open room now (not merely joining)."""
+        room = self.room(consult_id) if self.consult_of(peer_id) == consult_id else None
+        return room is not None and room.connection(peer_id) is not None
 
     def room(self, consult_id: str) -> ConsultRoom | None:
         """The consult's open room, if people are in it."""
@@ -95,6 +101,7 @@ class ConsultRooms:
             except BaseException:
                 if room.connection(peer_id) is None and self.consult_of(peer_id) == consult_id:
                     del self._room_of_peer[peer_id]
+                await room.discard_if_empty()
                 raise
 
     async def depart(self, peer_id: str, reason: str) -> bool:

@@ -14,8 +14,10 @@ the stores), the `MediaNode`, and a `RoomNotifier` that the real-time edge imple
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -42,6 +44,7 @@ from rooms.consults.errors import (
     NotInConsult,
     RelayUnavailable,
 )
+from rooms.consults.lifecycle import JOINABLE
 from rooms.consults.people import User
 from rooms.consults.service import ConsultService, load_consult
 
@@ -133,9 +136,10 @@ class ConsultRoom:
         """The consult's media path, read once; only this room moves it while it is open."""
         self._session = RecordingSession()
         self._notice: RecordingNotice | None = notice
-        self._p2p_floor: dict[frozenset[str], int] = {}
-        """A direct link (its two peer ids) → the lowest generation a failure report about it
-        may still carry; older reports are stale."""
+        self._p2p_floor: dict[tuple[str, str], int] = {}
+        """(reporter, remote peer) → the lowest generation a failure report of the reporter
+        about that link may still carry; older reports are stale. Keyed by the reporting end:
+        each page counts only its own ICE restarts."""
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping: set[asyncio.Task[Any]] = set()
         """Recordings being finalized after a stop; a new recording waits for them."""
@@ -205,10 +209,19 @@ class ConsultRoom:
             same = previous is not None and previous.peer_id == peer_id
             if previous is None and len(self._people) >= self.parts.settings.max_people:
                 raise ConsultFull(f"the consult already has {len(self._people)} people in it")
+            if self._mode is None:
+                # A fresh room: the consult may have ended while this join waited for the last
+                # room to close (the join was authorized before).
+                consult = await load_consult(self.parts.consults.store, self.consult_id)
+                if consult.status not in JOINABLE:
+                    raise IllegalTransition(consult.status.value, "be joined")
+                self._mode = consult.media_mode
             conn = Connection(peer_id, user)
             before = dict(self._people)
             reason_before = self._relay_reason
             self._people[user.id] = conn
+            # Indexed at once, so that a departure of this connection waits here for the join.
+            self._track_peer(peer_id, self.consult_id)
             admitted = False
             try:
                 await self.parts.notifier.admit(self.consult_id, peer_id)
@@ -218,7 +231,7 @@ class ConsultRoom:
                     self.consult_id, self.people(), user
                 )
             except BaseException:
-                await self._undo_join(conn, before, admitted, reason_before)
+                await self._undo_join(conn, before, admitted, reason_before, same)
                 raise
             path_moved = self._relay_reason if self._relay_reason != reason_before else None
             node = self.parts.node
@@ -226,7 +239,6 @@ class ConsultRoom:
             if previous is not None and not same and node is not None and on_relay:
                 # The older connection's relay legs go (nothing to drop on a direct call).
                 await self._quietly(node.leave(self.consult_id, previous.peer_id))
-            self._track_peer(peer_id, self.consult_id)
             replaced = None
             if previous is not None and not same:
                 replaced = previous.peer_id
@@ -275,11 +287,20 @@ class ConsultRoom:
         before: dict[int, Connection],
         admitted: bool,
         reason_before: RelayReason | None,
+        same: bool,
     ) -> None:
         """A join failed after it began: put presence back as it was, so nobody is left as a
-        ghost. A move to the relay that was saved stays (it is on record) and is announced."""
+        ghost. A move to the relay that was saved stays (it is on record) and is announced.
+
+        A connection that was re-joining (already in) and failed is taken out altogether: its
+        media was being started anew, so keeping it would leave a member nobody hears.
+        """
         self._people = before
-        if admitted:
+        if same:
+            self._people.pop(conn.user.id, None)
+            await self._tell(self.parts.notifier.peer_left(self.consult_id, conn.peer_id, "left"))
+        self._track_peer(conn.peer_id, None)
+        if admitted or same:
             await self._quietly(self.parts.notifier.dismiss(self.consult_id, conn.peer_id))
         if self.parts.node is not None:
             await self._quietly(self.parts.node.leave(self.consult_id, conn.peer_id))
@@ -291,38 +312,52 @@ class ConsultRoom:
                 )
             await self._tell(self.parts.notifier.media_path(self.consult_id, moved))
 
-    async def depart(self, peer_id: str, reason: str, removed: bool = False) -> bool:
+    async def depart(self, peer_id: str, reason: str) -> bool:
         """Take connection `peer_id` out of the room; False if it was not in it (a connection
         that was replaced, or a room that is closing). The last person out closes the room."""
         async with self._lock:
             conn = self.connection(peer_id)
             if conn is None or self.state is not RoomState.OPEN:
                 return False
-            del self._people[conn.user.id]
-            self._track_peer(peer_id, None)
-            if removed:
-                await self._tell(self.parts.notifier.removed(self.consult_id, peer_id, reason))
-            await self._tell(self.parts.notifier.dismiss(self.consult_id, peer_id))
-            await self._tell(self.parts.notifier.peer_left(self.consult_id, peer_id, reason))
-            if self.parts.node is not None:
-                await self._quietly(self.parts.node.leave(self.consult_id, peer_id))
-            await self._follow_presence(conn.user)
-            if not self._people:
-                self.state = RoomState.CLOSING
-                self._spawn(self._close_empty())
-                return True
-            if self._session.state is not SessionState.OFF:
-                if self._session.left(conn.user.id, self._ledger().clock()):
-                    await self._begin_recording()
-                await self._broadcast_recording()
+            await self._depart_locked(conn, reason, removed=False)
             return True
 
     async def remove_person(self, user_id: int, reason: str) -> bool:
         """Take a person out (their invitation was withdrawn or declined); they are told."""
-        conn = self._people.get(user_id)
-        if conn is None:
-            return False
-        return await self.depart(conn.peer_id, reason, removed=True)
+        async with self._lock:
+            conn = self._people.get(user_id)
+            if conn is None or self.state is not RoomState.OPEN:
+                return False
+            await self._depart_locked(conn, reason, removed=True)
+            return True
+
+    async def _depart_locked(self, conn: Connection, reason: str, removed: bool) -> None:
+        peer_id = conn.peer_id
+        del self._people[conn.user.id]
+        self._track_peer(peer_id, None)
+        if removed:
+            await self._tell(self.parts.notifier.removed(self.consult_id, peer_id, reason))
+        await self._tell(self.parts.notifier.dismiss(self.consult_id, peer_id))
+        await self._tell(self.parts.notifier.peer_left(self.consult_id, peer_id, reason))
+        if self.parts.node is not None:
+            await self._quietly(self.parts.node.leave(self.consult_id, peer_id))
+        await self._follow_presence(conn.user)
+        if not self._people:
+            self.state = RoomState.CLOSING
+            self._spawn(self._close_empty())
+            return
+        if self._session.state is not SessionState.OFF:
+            async with self._recording_change():
+                if self._session.left(conn.user.id, self._ledger().clock()):
+                    await self._begin_recording()
+            await self._broadcast_recording()
+
+    async def discard_if_empty(self) -> None:
+        """Close a room nobody got into (its first join failed), as the last departure would."""
+        async with self._lock:
+            if self.state is RoomState.OPEN and not self._people:
+                self.state = RoomState.CLOSING
+                self._spawn(self._close_empty())
 
     async def _follow_presence(self, actor: User) -> None:
         try:
@@ -418,7 +453,7 @@ class ConsultRoom:
         the room ignores one older than what it knows of the link, asks the reporter whether the
         link is still down, and moves to the relay only on a "failed" answer.
         """
-        link = frozenset((reporter, peer_id))
+        link = (reporter, peer_id)  # each end counts its own ICE restarts
         async with self._lock:
             self._current(reporter)
             if self.connection(peer_id) is None or peer_id == reporter:
@@ -445,13 +480,16 @@ class ConsultRoom:
                 return P2pVerdict.ALREADY
             conn = self._current(reporter)
             before = self._relay_reason
-            await self._move_to_relay(reason, conn.user)
-            if self._relay_reason == before:
-                return P2pVerdict.ALREADY
-            await self._tell(self.parts.notifier.media_path(self.consult_id, reason))
-            return P2pVerdict.MOVED
+            try:
+                await self._move_to_relay(reason, conn.user)
+            finally:
+                # Saved is saved: even if putting someone on the relay failed, everyone is told.
+                moved = self._relay_reason != before
+                if moved:
+                    await self._tell(self.parts.notifier.media_path(self.consult_id, reason))
+            return P2pVerdict.MOVED if moved else P2pVerdict.ALREADY
 
-    def _judge(self, link: frozenset[str], answer: P2pAnswer | None) -> P2pVerdict:
+    def _judge(self, link: tuple[str, str], answer: P2pAnswer | None) -> P2pVerdict:
         if answer is None:
             return P2pVerdict.UNCONFIRMED
         if answer.state == "gone":
@@ -531,26 +569,40 @@ class ConsultRoom:
 
     # ---- recording ----------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _recording_change(self) -> AsyncIterator[None]:
+        """A change of the recording session that talks to storage and the node: if any step
+        fails, the session is put back as it was and the pages are told the truth, so the
+        indicator never says "recording" when nothing is being written."""
+        snapshot = copy.deepcopy(self._session)
+        try:
+            yield
+        except BaseException:
+            self._session = snapshot
+            await self._broadcast_recording()
+            raise
+
     async def start_recording(self, peer_id: str) -> RecordingView:
         """The specialist (already authorized) asks to record; everyone present must consent."""
         self._node()
         async with self._lock:
             conn = self._current(peer_id)
             recordings = self._ledger()
-            session_id = Consult.new_id()
-            self._session.request(conn.user.id, (u.id for u in self.people()), session_id)
+            async with self._recording_change():
+                session_id = Consult.new_id()
+                self._session.request(conn.user.id, (u.id for u in self.people()), session_id)
+                await recordings.note(
+                    conn.user, self.consult_id, "recording.requested", {"session": session_id}
+                )
+                # Asking is consenting for the one who asks; their answer is stored like anyone's.
+                await recordings.store_consent(conn.user, self.consult_id, True, session_id)
+                started = self._session.answer(conn.user.id, True, recordings.clock())
+                if started:
+                    await self._begin_recording()
             self._notice = None
-            await recordings.note(
-                conn.user, self.consult_id, "recording.requested", {"session": session_id}
-            )
-            # Asking is consenting for the one who asks; their answer is stored like anyone's.
-            await recordings.store_consent(conn.user, self.consult_id, True, session_id)
-            started = self._session.answer(conn.user.id, True, recordings.clock())
             for other in self._people.values():
                 if other.user.id in self._session.pending:
                     await self._ask_consent(other)
-            if started:
-                await self._begin_recording()
             await self._broadcast_recording()
             return self.recording_view()
 
@@ -563,12 +615,15 @@ class ConsultRoom:
                     f"recording {session.state.value}", "take a consent nobody asked you for"
                 )
             recordings = self._ledger()
-            await recordings.store_consent(conn.user, self.consult_id, granted, session.session_id)
-            started = session.answer(conn.user.id, granted, recordings.clock())
-            if started:
-                await self._begin_recording()
-            elif session.state is SessionState.RECORDING and granted:
-                await self._record_consented()
+            async with self._recording_change():
+                await recordings.store_consent(
+                    conn.user, self.consult_id, granted, session.session_id
+                )
+                started = self._session.answer(conn.user.id, granted, recordings.clock())
+                if started:
+                    await self._begin_recording()
+                elif self._session.state is SessionState.RECORDING and granted:
+                    await self._record_consented()
             await self._broadcast_recording()
             return self.recording_view()
 
@@ -577,26 +632,33 @@ class ConsultRoom:
             conn = self._current(peer_id)
             was = self._session.state
             self._session.stop()
-            await self._ledger().note(
-                conn.user,
-                self.consult_id,
-                "recording.stopped",
-                {"session": self._session.session_id},
-            )
             if was is SessionState.RECORDING and self.parts.node is not None:
                 # Finalizing (remux, hash) takes a moment: off the event's path, but a new
-                # recording of this consult waits for it.
+                # recording of this consult waits for it. Started before anything else can fail.
                 task = self._spawn(self.parts.node.stop_recording(self.consult_id))
                 self._stopping.add(task)
                 task.add_done_callback(self._stopping.discard)
-            await self._broadcast_recording()
+            try:
+                await self._ledger().note(
+                    conn.user,
+                    self.consult_id,
+                    "recording.stopped",
+                    {"session": self._session.session_id},
+                )
+            finally:
+                await self._broadcast_recording()
             return self.recording_view()
 
     async def _begin_recording(self) -> None:
         before = self._relay_reason
-        await self._move_to_relay(RelayReason.RECORDING, None)
-        if self._relay_reason != before:
-            await self._tell(self.parts.notifier.media_path(self.consult_id, RelayReason.RECORDING))
+        try:
+            await self._move_to_relay(RelayReason.RECORDING, None)
+        finally:
+            # Saved is saved: even if putting someone on the relay failed, everyone is told.
+            if self._relay_reason != before:
+                await self._tell(
+                    self.parts.notifier.media_path(self.consult_id, RelayReason.RECORDING)
+                )
         await self._ledger().note(
             None, self.consult_id, "recording.started", {"session": self._session.session_id}
         )

@@ -20,7 +20,7 @@ from rooms.calls.registry import ConsultRooms
 from rooms.calls.room import P2pVerdict, RoomParts, RoomSettings, RoomState
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult, MediaMode
-from rooms.consults.errors import ConsultFull, NotInConsult
+from rooms.consults.errors import ConsultFull, IllegalTransition, NotInConsult
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.service import ConsultService
 from tests.unit.fakes import (
@@ -354,3 +354,120 @@ async def test_a_person_asked_for_consent_who_opens_another_tab_is_asked_there(
     await world.rooms.room_of("p2", CID).start_recording("p2")
     await world.rooms.join(CID, "p1-new-tab", DOCTOR_A)
     assert world.notifier.named("consent_requested")[-1] == ("consent_requested", "p1-new-tab")
+
+
+# ---- what a review of the room found -----------------------------------------------------------
+
+
+async def test_a_recording_that_cannot_start_leaves_the_indicator_off(world: World) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p2", CID)
+    await room.start_recording("p2")
+    world.node.fail["record"] = 1
+    with pytest.raises(Refused):
+        await room.consent("p1", granted=True)
+    assert room.recording_view().state is SessionState.AWAITING_CONSENT
+    assert world.notifier.named("recording_state")[-1][1] == "awaiting_consent"
+    assert world.notifier.named("media_path") == [("media_path", "recording")]  # saved, told
+    # Answering again works once the node does.
+    assert (await room.consent("p1", granted=True)).state is SessionState.RECORDING
+
+
+async def test_a_stop_whose_audit_write_fails_still_stops_the_recorder(world: World) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p2", CID)
+    await room.start_recording("p2")
+    await room.consent("p1", granted=True)
+
+    async def broken(entry: AuditEntry) -> None:
+        raise Refused("database down")
+
+    world.store.append_audit = broken  # type: ignore[method-assign]
+    with pytest.raises(Refused):
+        await room.stop_recording("p2")
+    await asyncio.gather(*room._stopping, return_exceptions=True)
+    assert "stop_recording" in world.node.names()
+    assert room.recording_view().state is SessionState.OFF
+    assert world.notifier.named("recording_state")[-1][1] == "off"
+
+
+async def test_a_p2p_move_that_fails_halfway_is_still_announced(world: World) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p1", CID)
+    world.notifier.p2p_answers = [P2pAnswer("failed", 2)]
+    world.node.fail["join"] = 1
+    with pytest.raises(Refused):
+        await room.p2p_failed("p1", "p2", generation=2)
+    assert await world.mode() is MediaMode.RELAY
+    assert world.notifier.named("media_path") == [("media_path", "p2p_failed")]
+
+
+async def test_one_ends_recovery_does_not_make_the_other_ends_report_stale(world: World) -> None:
+    await world.rooms.join(CID, "a", DOCTOR_A)
+    await world.rooms.join(CID, "b", OBSTETRICIAN)
+    room = world.rooms.room_of("a", CID)
+    world.notifier.p2p_answers = [P2pAnswer("connected", 6)]
+    assert await room.p2p_failed("a", "b", generation=6) is P2pVerdict.RECOVERED
+    world.notifier.p2p_answers = [P2pAnswer("failed", 2)]
+    assert await room.p2p_failed("b", "a", generation=2) is P2pVerdict.MOVED
+
+
+async def test_a_join_that_waited_out_the_end_of_the_consult_is_refused(relayed: World) -> None:
+    await relayed.rooms.join(CID, "p1", DOCTOR_A)
+    started, release = relayed.node.hold("close_consult")
+    ending = asyncio.create_task(relayed.rooms.consult_finished(CID))
+    await until(started)
+    consult = await relayed.store.get_consult(CID)
+    assert consult is not None
+    await relayed.store.update_consult(
+        replace(consult, status=ConsultStatus.ENDED), AuditEntry(NOON, None, "consult.end", CID, {})
+    )
+    joining = asyncio.create_task(relayed.rooms.join(CID, "p2", OBSTETRICIAN))
+    await asyncio.sleep(0)
+    release.set()
+    await ending
+    with pytest.raises(IllegalTransition):
+        await joining
+    assert relayed.rooms.room(CID) is None
+    assert relayed.rooms.consult_of("p2") is None
+    assert relayed.node.calls[-1] == ("close_consult",)  # no relay made for the ended consult
+
+
+async def test_a_departure_during_a_takeover_join_is_not_lost(relayed: World) -> None:
+    await relayed.rooms.join(CID, "p1", DOCTOR_A)
+    await relayed.rooms.join(CID, "desk", OBSTETRICIAN)
+    started, release = relayed.node.hold("join")
+    taking_over = asyncio.create_task(relayed.rooms.join(CID, "phone", OBSTETRICIAN))
+    await until(started)
+    leaving = asyncio.create_task(relayed.rooms.depart("phone", "disconnected"))
+    await asyncio.sleep(0)
+    release.set()
+    await taking_over
+    assert await leaving is True
+    assert relayed.people() == [DOCTOR_A.id]
+
+
+async def test_a_room_nobody_got_into_is_closed(relayed: World) -> None:
+    relayed.node.fail["join"] = 1
+    with pytest.raises(Refused):
+        await relayed.rooms.join(CID, "p1", DOCTOR_A)
+    room = relayed.rooms._rooms.get(CID)
+    if room is not None:
+        await room.closed()
+    assert relayed.rooms.room(CID) is None
+
+
+async def test_a_connection_whose_rejoin_fails_is_taken_out_not_left_silent(
+    relayed: World,
+) -> None:
+    await relayed.rooms.join(CID, "p1", DOCTOR_A)
+    await relayed.rooms.join(CID, "p2", OBSTETRICIAN)
+    relayed.node.fail["join"] = 1
+    with pytest.raises(Refused):
+        await relayed.rooms.join(CID, "p2", OBSTETRICIAN)
+    assert relayed.people() == [DOCTOR_A.id]
+    assert ("peer_left", "p2", "left") in relayed.notifier.said
+    assert relayed.rooms.consult_of("p2") is None

@@ -12,9 +12,9 @@
 //   joining | rejoining ──join refused for good──► failed
 //   any ──leave, back to the list, removed from the consult──► idle
 //
-// A join or rejoin refused with `rate_limited`, `busy` or `conflict` stays where it is and tries
-// again with backoff (1 s, 2 s, 4 s … 15 s). Every change of state goes through transition(),
-// which refuses a move the table does not list and logs each one with debug() (js/log.js).
+// A join or rejoin refused with `rate_limited`, `busy` or `conflict`, or left unanswered, stays
+// where it is and tries again with backoff (1 s, 2 s, 4 s … 15 s). Every change of state goes
+// through transition(), which refuses a move the table does not list and logs each one with debug() (js/log.js).
 //
 // The media path is an object (paths/p2p.js or paths/relay.js) behind one interface; the
 // session opens the path the server names, hands it the room's events, and shows what it
@@ -32,8 +32,10 @@ import { RelayPath } from './paths/relay.js';
 
 /** A consult in one of these statuses is over: the call ends. */
 export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
-/** Join refusals that pass: the view stays and the join is tried again. */
-const RETRYABLE = new Set(['rate_limited', 'busy', 'conflict']);
+/** Join refusals that pass: the view stays and the join is tried again. `timeout`: no answer in
+ * time (e.g. the join waited for the consult's last room to finish a long recording); the server
+ * may still have let us in, and joining again from the same connection is harmless. */
+const RETRYABLE = new Set(['rate_limited', 'busy', 'conflict', 'timeout']);
 /** The first wait before trying a refused join again; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
