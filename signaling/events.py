@@ -175,7 +175,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         directory = Directory(self.ctx.service.store)
         notes = await notes_out(directory, await self.ctx.notes.store.list_notes(consult.id))
         try:
-            admission = await self.rooms.join(consult.id, sid, user)
+            admission = await self.rooms.join(consult.id, sid, user, consult)
         except ConnectionError:
             raise ApiError(
                 errors.NOT_IN_CONSULT, "the connection closed while joining", 409

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from rooms.calls.media_port import ForwardedTrack
 from rooms.calls.notifier import RecordingNotice
 from rooms.calls.room import Admission, ConsultRoom, RoomClosing, RoomParts, RoomState
+from rooms.consults.consult import Consult
 from rooms.consults.errors import NotInConsult
 from rooms.consults.people import User
 
@@ -82,9 +83,12 @@ class ConsultRooms:
 
     # ---- changes ------------------------------------------------------------------------------
 
-    async def join(self, consult_id: str, peer_id: str, user: User) -> Admission:
+    async def join(
+        self, consult_id: str, peer_id: str, user: User, known: Consult | None = None
+    ) -> Admission:
         """Enter `consult_id`'s room (leaving another consult's room first if the connection is
-        in one); waits out a room that is closing."""
+        in one); waits out a room that is closing. `known`: the consult as the caller just loaded
+        it, trusted by a fresh room unless the join had to wait for an old one to close."""
         current = self.consult_of(peer_id)
         if current is not None and current != consult_id:
             await self.depart(peer_id, "left")
@@ -94,10 +98,11 @@ class ConsultRooms:
         while True:
             room = self._open(consult_id)
             try:
-                return await room.join(peer_id, user)
+                return await room.join(peer_id, user, known)
             except RoomClosing:
                 await room.closed()
                 self._forget(room)
+                known = None  # it may have ended meanwhile: the fresh room reads it again
             except BaseException:
                 if room.connection(peer_id) is None and self.consult_of(peer_id) == consult_id:
                     del self._room_of_peer[peer_id]

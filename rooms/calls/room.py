@@ -193,14 +193,15 @@ class ConsultRoom:
 
     # ---- joining and leaving ----------------------------------------------------------------
 
-    async def join(self, peer_id: str, user: User) -> Admission:
+    async def join(self, peer_id: str, user: User, known: Consult | None = None) -> Admission:
         """Let `user` in through connection `peer_id`, or refuse with nothing changed.
 
         A person already present through another connection is taken over by this one: the
         older connection is told it was replaced and loses its media. The steps that can fail
         for reasons of their own (the connection closing, the relay) come before the consult's
         status moves, so a failed join never leaves the consult moved on by a ghost. Raises
-        `RoomClosing` when the room is closing.
+        `RoomClosing` when the room is closing. `known`: the consult as the caller just loaded
+        it (authorized), which spares a fresh room reading it again.
         """
         async with self._lock:
             if self.state is not RoomState.OPEN:
@@ -212,7 +213,7 @@ class ConsultRoom:
             if self._mode is None:
                 # A fresh room: the consult may have ended while this join waited for the last
                 # room to close (the join was authorized before).
-                consult = await load_consult(self.parts.consults.store, self.consult_id)
+                consult = known or await load_consult(self.parts.consults.store, self.consult_id)
                 if consult.status not in JOINABLE:
                     raise IllegalTransition(consult.status.value, "be joined")
                 self._mode = consult.media_mode
