@@ -53,12 +53,13 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
         max_http_buffer_size=ctx.limits.transport_max_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
+    notifier = SocketRoomNotifier(sio, hub)
     rooms = ConsultRooms(
         RoomParts(
             consults=ctx.service,
             recordings=ctx.recordings,
             node=ctx.media if ctx.recordings is not None else None,
-            notifier=SocketRoomNotifier(sio, hub),
+            notifier=notifier,
             settings=RoomSettings(
                 max_people=ctx.limits.max_participants_per_consult,
                 p2p_check_timeout=float(ctx.limits.p2p_check_seconds),
@@ -68,7 +69,7 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
     sessions = LiveSessions(
         sio, ctx.service.store, timedelta(seconds=ctx.limits.socket_recheck_seconds)
     )
-    events = ConsultEvents(ctx, hub, rooms, sessions)
+    events = ConsultEvents(ctx, hub, rooms, sessions, notifier)
     sio.register_namespace(events)
     return Realtime(sio, hub, rooms, sessions, events)
 

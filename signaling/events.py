@@ -28,7 +28,7 @@ from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
 from signaling.ratelimit import RateLimiter
-from signaling.room_notifier import peer_out, recording_out
+from signaling.room_notifier import SocketRoomNotifier, peer_out, recording_out
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
@@ -77,13 +77,19 @@ def acknowledged(
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(
-        self, ctx: Signaling, hub: ConsultHub, rooms: ConsultRooms, sessions: LiveSessions
+        self,
+        ctx: Signaling,
+        hub: ConsultHub,
+        rooms: ConsultRooms,
+        sessions: LiveSessions,
+        notifier: SocketRoomNotifier,
     ) -> None:
         super().__init__("/")
         self.ctx = ctx
         self.hub = hub
         self.rooms = rooms
         self.sessions = sessions
+        self.notifier = notifier
         self.join_limiter = RateLimiter(ctx.limits.joins_per_minute)
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
 
@@ -181,7 +187,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 errors.NOT_IN_CONSULT, "the connection closed while joining", 409
             ) from None
         try:
-            out = await directory.consult_out(admission.consult)
+            out = self.notifier.sent_view(admission.consult) or await directory.consult_out(
+                admission.consult
+            )
             ack: Ack = {
                 "ok": True,
                 "peer_id": sid,

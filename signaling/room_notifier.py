@@ -21,6 +21,7 @@ from rooms.calls.notifier import (
 from rooms.consults.consult import Consult, MediaMode
 from rooms.consults.people import User
 from signaling.hub import ConsultHub, consult_channel
+from signaling.schemas import ConsultOut
 
 NAMESPACE = "/"
 
@@ -46,10 +47,21 @@ def recording_out(view: RecordingView) -> dict[str, Any]:
     }
 
 
+SENT_VIEWS_KEPT = 1024
+"""How many consult views just announced are kept for the join ack that follows (bounded)."""
+
+
 class SocketRoomNotifier:
     def __init__(self, sio: socketio.AsyncServer, hub: ConsultHub) -> None:
         self.sio = sio
         self.hub = hub
+        self._sent: dict[tuple[str, int], ConsultOut] = {}
+        """(consult id, version) → the view just announced: a join that moved the consult
+        answers with the same view instead of building it again (several reads)."""
+
+    def sent_view(self, consult: Consult) -> ConsultOut | None:
+        """The view announced for exactly this version of the consult, if any (taken once)."""
+        return self._sent.pop((consult.id, consult.version), None)
 
     async def admit(self, consult_id: str, peer_id: str) -> None:
         if not self.sio.manager.is_connected(peer_id, NAMESPACE):
@@ -88,7 +100,10 @@ class SocketRoomNotifier:
         )
 
     async def consult_changed(self, consult: Consult) -> None:
-        await self.hub.consult_changed(consult)
+        view = await self.hub.consult_changed(consult)
+        if len(self._sent) >= SENT_VIEWS_KEPT:
+            self._sent.pop(next(iter(self._sent)))
+        self._sent[(consult.id, consult.version)] = view
 
     async def media_path(self, consult_id: str, reason: RelayReason) -> None:
         await self.sio.emit(
