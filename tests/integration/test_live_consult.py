@@ -23,20 +23,7 @@ def live_server() -> Iterator[RunningServer]:
             "SOCKET_RECHECK_SECONDS": "1",
         }
     ) as running:
-        county_a = running.request("GET", "/api/me", token=running.token("doctor.a"))
-        added = running.cli(
-            "user",
-            "add",
-            "--username",
-            "doctor.a2",
-            "--role",
-            "exam_room_doctor",
-            "--institution-id",
-            str(county_a.body["institution_id"]),
-            "--password-stdin",
-            stdin="demo-doctor.a2\n",
-        )
-        assert added.returncode == 0, added.stderr
+        running.add_colleague_of("doctor.a", "doctor.a2")
         yield running
 
 

@@ -28,20 +28,7 @@ def relay_server() -> Iterator[RunningServer]:
     with RunningServer(
         env_overrides={"JOINS_PER_MINUTE": "10000", "LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
     ) as running:
-        county_a = running.request("GET", "/api/me", token=running.token("doctor.a"))
-        added = running.cli(
-            "user",
-            "add",
-            "--username",
-            "doctor.a2",
-            "--role",
-            "exam_room_doctor",
-            "--institution-id",
-            str(county_a.body["institution_id"]),
-            "--password-stdin",
-            stdin="demo-doctor.a2\n",
-        )
-        assert added.returncode == 0, added.stderr
+        running.add_colleague_of("doctor.a", "doctor.a2")
         yield running
 
 

@@ -111,6 +111,24 @@ class RunningServer:
             check=False,
         )
 
+    def add_colleague_of(self, username: str, new_username: str) -> None:
+        """Add a user of `username`'s role and institution (password `demo-<new_username>`)."""
+        me = self.request("GET", "/api/me", token=self.token(username)).body
+        added = self.cli(
+            "user",
+            "add",
+            "--username",
+            new_username,
+            "--role",
+            me["role"],
+            "--institution-id",
+            str(me["institution_id"]),
+            "--password-stdin",
+            stdin=f"demo-{new_username}\n",
+        )
+        if added.returncode != 0:
+            raise RuntimeError(f"adding {new_username} failed: {added.stderr}")
+
     def start(self) -> RunningServer:
         demo = self.cli("demo")
         if demo.returncode != 0:
