@@ -24,6 +24,7 @@ from signaling.events import ConsultEvents
 from signaling.http.api import Endpoint, Feature, error_middleware
 from signaling.http.openapi import build_openapi
 from signaling.hub import ConsultHub
+from signaling.packets import ProtocolServer
 from signaling.room_notifier import SocketRoomNotifier
 from signaling.sessions import LiveSessions
 
@@ -47,7 +48,8 @@ class Realtime:
 
 
 def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None) -> Realtime:
-    sio = socketio.AsyncServer(
+    sio = ProtocolServer(
+        ConsultEvents.CLIENT_EVENTS,
         async_mode="aiohttp",
         client_manager=client_manager,
         max_http_buffer_size=ctx.limits.transport_max_bytes,

@@ -67,6 +67,7 @@ UNKNOWN_PEER = "unknown_peer"
 RATE_LIMITED = "rate_limited"
 RELAY_UNAVAILABLE = "relay_unavailable"
 RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {

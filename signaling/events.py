@@ -76,6 +76,24 @@ def acknowledged(
 
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
+    CLIENT_EVENTS = frozenset(
+        {
+            "join",
+            "leave",
+            "signal",
+            "relay-publish",
+            "relay-answer",
+            "relay-candidate",
+            "p2p-failed",
+            "recording-start",
+            "recording-consent",
+            "recording-stop",
+            "note-add",
+        }
+    )
+    """The events a client may send (docs/protocol.md); `signaling.packets.ProtocolServer`
+    answers any other name with `unknown_event` before it reaches a handler."""
+
     def __init__(
         self,
         ctx: Signaling,

@@ -1,0 +1,103 @@
+"""The socket.io server, guarded at the packet level against what the protocol never sends.
+
+python-socketio (5.18) trusts the packets it decodes more than a server open to the internet
+can. This subclass takes over `_handle_eio_message`, its one entry point for client packets:
+
+- **Binary packets close the connection.** The protocol has no binary events; python-socketio
+  would buffer a BINARY_EVENT's attachments without a cap on their count, and a header whose
+  attachments never fit leaves its connection swallowing every later packet (it never clears
+  the half-built packet when `add_attachment` raises). A BINARY_EVENT/BINARY_ACK header or a
+  binary frame is therefore refused before anything is buffered: the connection is closed.
+- **A packet that does not decode closes the connection**, with one short log line and no
+  traceback: JSON nested too deep for the parser, an integer of thousands of digits, an unknown
+  packet type. (Before, each such packet logged an ERROR traceback, even from a websocket that
+  never sent the socket.io CONNECT.)
+- **Only the protocol's events reach the handlers.** An event packet must be `[name, payload]`
+  with `name` one of the client events (hyphenated, as documented); anything else is answered
+  with a refusal ack when it asks for one (`unknown_event`, or `invalid_payload` for a name that
+  is not a string or extra arguments) and reaches no handler. So a client cannot run the
+  server's `connect`/`disconnect` handlers by naming an event after them, nor reach a handler
+  through its Python name (`note_add`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+import socketio
+from socketio import packet
+
+from signaling import errors
+
+log = logging.getLogger(__name__)
+
+
+def refusal(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
+    """`socketio.AsyncServer` that lets through only the packets the protocol uses."""
+
+    def __init__(self, client_events: Collection[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client_events = frozenset(client_events)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if not isinstance(data, str):
+            await self._drop(eio_sid, "a binary frame (the protocol has no binary events)")
+            return
+        try:
+            pkt = self.packet_class(encoded_packet=data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            await self._drop(eio_sid, f"a packet that does not decode ({type(exc).__name__})")
+            return
+        kind = pkt.packet_type
+        if kind == packet.EVENT:
+            await self._event(eio_sid, pkt)
+        elif kind == packet.CONNECT:
+            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        elif kind == packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+        elif kind == packet.ACK:
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
+            await self._drop(eio_sid, "a binary packet (the protocol has no binary events)")
+        else:
+            await self._drop(eio_sid, f"a packet of type {kind!r}")
+
+    async def _event(self, eio_sid: str, pkt: Any) -> None:
+        namespace = pkt.namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            return  # an event before CONNECT: nobody to answer
+        problem = self._event_problem(pkt.data)
+        if problem is None:
+            await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif pkt.id is not None:
+            await self._send_packet(
+                eio_sid,
+                self.packet_class(packet.ACK, namespace=namespace, id=pkt.id, data=[problem]),
+            )
+
+    def _event_problem(self, data: Any) -> dict[str, Any] | None:
+        """The refusal for an event packet that is not `[client event, payload?]`, or None."""
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            return refusal(errors.INVALID_PAYLOAD, "an event is [name, payload] with a string name")
+        name = data[0]
+        if name not in self.client_events:
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            return refusal(errors.UNKNOWN_EVENT, f"no client event {shown!r}")
+        if len(data) > 2:
+            return refusal(
+                errors.INVALID_PAYLOAD, f"{name} takes one payload argument, got {len(data) - 1}"
+            )
+        return None
+
+    async def _drop(self, eio_sid: str, what: str) -> None:
+        """Close the connection that sent `what`; one short line in the log."""
+        log.warning("closing engine.io connection %s: it sent %s", eio_sid, what)
+        self._binary_packet.pop(eio_sid, None)
+        await self.eio.disconnect(eio_sid)

@@ -1,0 +1,235 @@
+"""Hostile socket.io packets, sent raw over the websocket: shapes a socket.io client never sends.
+
+Each is refused (a refusal ack, or the connection closed) without bricking the connection,
+without reaching a handler it was not meant for, and without a traceback in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.peer import Participant
+from tests.support.server import RunningServer
+
+
+class RawSocket:
+    """An engine.io v4 websocket spoken by hand: text frames are socket.io packets."""
+
+    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+        self.session = session
+        self.ws = ws
+        self.next_id = 100
+
+    @classmethod
+    async def open(cls, server: RunningServer, token: str | None = None) -> RawSocket:
+        session = aiohttp.ClientSession()
+        url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        ws = await session.ws_connect(url)
+        raw = cls(session, ws)
+        opened = await raw.receive()
+        assert opened.startswith("0"), opened
+        if token is not None:
+            await raw.send("40" + json.dumps({"token": token}))
+            connected = await raw.receive()
+            assert connected.startswith("40"), connected
+        return raw
+
+    async def send(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.ws.send_bytes(frame)
+        else:
+            await self.ws.send_str(frame)
+
+    async def receive(self, within: float = 10) -> str:
+        """The next text frame that is not an engine.io ping (answered)."""
+        while True:
+            msg = await self.ws.receive(timeout=within)
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"websocket {msg.type.name}")
+            if msg.data == "2":
+                await self.ws.send_str("3")
+                continue
+            return str(msg.data)
+
+    async def call(self, body: str) -> Any:
+        """Send `42<id><body>` and return the data of its ack."""
+        self.next_id += 1
+        ack_id = str(self.next_id)
+        await self.send("42" + ack_id + body)
+        while True:
+            frame = await self.receive()
+            if frame.startswith("43" + ack_id + "["):
+                return json.loads(frame[len("43" + ack_id) :])
+
+    async def emit(self, event: str, payload: Any) -> Any:
+        (reply,) = await self.call(json.dumps([event, payload]))
+        return reply
+
+    async def closed(self, within: float = 10) -> bool:
+        """Whether the server closes the websocket within `within` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (left := deadline - loop.time()) > 0:
+            try:
+                msg = await self.ws.receive(timeout=left)
+            except TimeoutError:
+                return False
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                return True
+            if msg.data == "2":
+                await self.ws.send_str("3")
+            elif msg.data == "1":  # engine.io CLOSE
+                return True
+        return False
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.session.close()
+
+
+@pytest.fixture
+async def raw(server: RunningServer) -> AsyncIterator[RawSocket]:
+    """A raw connection of doctor A, socket.io-connected."""
+    sock = await RawSocket.open(server, server.token("doctor.a"))
+    yield sock
+    await sock.close()
+
+
+def tracebacks(server: RunningServer) -> int:
+    return server.log_path.read_text(errors="replace").count("Traceback")
+
+
+async def assert_server_answers(server: RunningServer) -> None:
+    fresh = await RawSocket.open(server, server.token("doctor.a"))
+    try:
+        assert (await fresh.emit("leave", {}))["error"]["code"] == "invalid_payload"
+    finally:
+        await fresh.close()
+
+
+BINARY_SHAPES: list[tuple[str, list[str | bytes]]] = [
+    ("event with a placeholder", ['451-7["note-add",{"_placeholder":true,"num":5}]', b"\x00"]),
+    ("header declaring no attachment", ['450-8["signal",{}]', '429["leave",{}]']),
+    ("a billion attachments", ['45999999999-9["note-add",{"_placeholder":true,"num":0}]']),
+    ("binary ack", ['461-3[{"_placeholder":true,"num":0}]', b"\x00"]),
+    ("lone binary frame", [b"\x00" * 1024]),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "frames"), BINARY_SHAPES, ids=[shape[0] for shape in BINARY_SHAPES]
+)
+async def test_a_binary_packet_closes_its_connection_and_nothing_else(
+    server: RunningServer, raw: RawSocket, case: str, frames: list[str | bytes]
+) -> None:
+    before = tracebacks(server)
+    await raw.send(frames[0])
+    assert await raw.closed(within=5), "the connection is closed, not left swallowing packets"
+    await assert_server_answers(server)
+    assert tracebacks(server) == before
+
+
+async def test_attachments_are_not_buffered_after_a_binary_header(
+    server: RunningServer, raw: RawSocket
+) -> None:
+    await raw.send('45999999999-9["note-add",{"_placeholder":true,"num":0}]')
+    assert await raw.closed(within=5)
+    with pytest.raises((ConnectionError, aiohttp.ClientError, RuntimeError)):
+        for _ in range(50):
+            await raw.send(b"\x00" * (1024 * 1024))
+            await asyncio.sleep(0)
+
+
+NO_CONSULT = '"consult_id":"' + "0" * 32 + '"'
+REFUSED_EVENTS: list[tuple[str, str, str]] = [
+    ("unknown event", '["no-such-event",{}]', "unknown_event"),
+    ("underscore alias", '["note_add",{' + NO_CONSULT + ',"text":"x"}]', "unknown_event"),
+    ("client-sent connect", '["connect",{}]', "unknown_event"),
+    ("client-sent disconnect", '["disconnect","client"]', "unknown_event"),
+    ("handler's own name", '["on_join",{}]', "unknown_event"),
+    ("non-string name", "[5,{}]", "invalid_payload"),
+    ("null name", "[null]", "invalid_payload"),
+    ("empty event", "[]", "invalid_payload"),
+    ("not a list", '{"join":{}}', "invalid_payload"),
+    ("extra arguments", '["join",{' + NO_CONSULT + "},{}]", "invalid_payload"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "code"), REFUSED_EVENTS, ids=[e[0] for e in REFUSED_EVENTS]
+)
+async def test_an_event_outside_the_protocol_gets_a_refusal_ack(
+    server: RunningServer, raw: RawSocket, case: str, body: str, code: str
+) -> None:
+    before = tracebacks(server)
+    reply = await raw.call(body)
+    assert len(reply) == 1
+    assert reply[0]["ok"] is False, reply
+    assert reply[0]["error"]["code"] == code
+    assert reply[0]["error"]["message"]
+    assert (await raw.emit("leave", {}))["error"]["code"] == "invalid_payload", "still served"
+    assert tracebacks(server) == before
+
+
+async def test_a_client_sent_disconnect_event_leaves_the_connection_in_its_consult(
+    server: RunningServer, raw: RawSocket
+) -> None:
+    consult = server.book()
+    other = Participant("obstetrician")
+    await other.connect(server.url, server.token("obstetrician"))
+    try:
+        assert (await other.join(consult["id"]))["ok"]
+        joined = await raw.emit("join", {"consult_id": consult["id"]})
+        assert joined["ok"], joined
+        reply = await raw.emit("disconnect", "client namespace disconnect")
+        assert reply["error"]["code"] == "unknown_event"
+        signal = {"consult_id": consult["id"], "to": other.peer_id, "end_of_candidates": True}
+        assert await raw.emit("signal", signal) == {"ok": True}
+        assert not other.events_named("peer-left")
+    finally:
+        await other.close()
+
+
+UNDECODABLE: list[tuple[str, str]] = [
+    ("deep nesting", '42["join",' + "[" * 10_000 + "]" * 10_000 + "]"),
+    ("5 000-digit integer", '42["join",{"consult_id":' + "9" * 5_000 + "}]"),
+    ("unknown packet type", "47hello"),
+    ("not a packet", "4x"),
+]
+
+
+@pytest.mark.parametrize(("case", "frame"), UNDECODABLE, ids=[u[0] for u in UNDECODABLE])
+async def test_an_undecodable_packet_before_connect_costs_no_traceback(
+    server: RunningServer, case: str, frame: str
+) -> None:
+    before = tracebacks(server)
+    sock = await RawSocket.open(server)  # never sends the socket.io CONNECT
+    try:
+        for _ in range(3):
+            await sock.send(frame)
+        assert await sock.closed(within=5)
+    finally:
+        await sock.close()
+    await assert_server_answers(server)
+    assert tracebacks(server) == before
+
+
+@pytest.mark.parametrize(("case", "frame"), UNDECODABLE[:2], ids=[u[0] for u in UNDECODABLE[:2]])
+async def test_an_undecodable_packet_after_connect_closes_the_connection_quietly(
+    server: RunningServer, raw: RawSocket, case: str, frame: str
+) -> None:
+    before = tracebacks(server)
+    await raw.send(frame)
+    assert await raw.closed(within=5)
+    assert tracebacks(server) == before
