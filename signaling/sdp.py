@@ -21,10 +21,27 @@ class SdpTooLarge(SdpProblem):
     pass
 
 
+def utf8_size(text: str) -> int:
+    """`text`'s size in UTF-8 without failing on a lone surrogate (counted as 3 bytes, as
+    "surrogatepass" encodes it); ASCII text, the usual case, is measured without encoding."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _lone_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def check_sdp(sdp: str, max_bytes: int) -> None:
     """Raise `SdpProblem` unless `sdp` is a plausible RFC 8866 session description."""
-    if len(sdp.encode()) > max_bytes:
+    if utf8_size(sdp) > max_bytes:
         raise SdpTooLarge(f"session description is larger than {max_bytes} bytes")
+    # A lone surrogate (JSON "\ud800") is no line of SDP: the line check below refuses it.
     lines = sdp.replace("\r\n", "\n").rstrip("\n").split("\n")
     if len(lines) < 4:
         raise SdpProblem("session description is too short")
@@ -41,8 +58,10 @@ def check_sdp(sdp: str, max_bytes: int) -> None:
 
 
 def check_candidate(candidate: str, max_bytes: int) -> None:
-    if len(candidate.encode()) > max_bytes:
+    if utf8_size(candidate) > max_bytes:
         raise SdpProblem(f"ICE candidate is larger than {max_bytes} bytes")
+    if _lone_surrogate(candidate):
+        raise SdpProblem("ICE candidate is not valid Unicode (a lone surrogate)")
     if candidate and not candidate.startswith("candidate:"):
         raise SdpProblem("ICE candidate must start with 'candidate:'")
     if any(ch in candidate for ch in "\r\n"):

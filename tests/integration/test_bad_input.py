@@ -108,6 +108,24 @@ BAD_SIGNALS: list[tuple[str, BadSignal, str]] = [
         "invalid_sdp",
     ),
     (
+        "sdp with a lone surrogate",
+        lambda c, to: {
+            "consult_id": c,
+            "to": to,
+            "description": {"type": "offer", "sdp": VALID_SDP + "a=x-\ud800\r\n"},
+        },
+        "invalid_sdp",
+    ),
+    (
+        "candidate with a lone surrogate",
+        lambda c, to: {
+            "consult_id": c,
+            "to": to,
+            "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host \udfff"},
+        },
+        "invalid_sdp",
+    ),
+    (
         "oversized sdp",
         lambda c, to: {
             "consult_id": c,
@@ -314,3 +332,41 @@ async def test_a_packet_over_the_transport_ceiling_drops_only_that_connection(
     await eventually(lambda: b.events_named("peer-left"), within=10)
     assert b.sio.connected
     assert snapshot(server, consult_id)[0]["status"] == before[0]["status"] == "live"
+
+
+SURROGATE_SDP = VALID_SDP + "a=x-\ud800\r\n"
+RELAY_SURROGATES: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+    (
+        "relay-publish",
+        lambda c: {
+            "consult_id": c,
+            "description": {"type": "offer", "sdp": SURROGATE_SDP},
+            "sources": {"0": "camera"},
+        },
+    ),
+    (
+        "relay-answer",
+        lambda c: {"consult_id": c, "description": {"type": "answer", "sdp": SURROGATE_SDP}},
+    ),
+    (
+        "relay-candidate",
+        lambda c: {
+            "consult_id": c,
+            "leg": "publish",
+            "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host \ud800"},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"), RELAY_SURROGATES, ids=[r[0] for r in RELAY_SURROGATES]
+)
+async def test_a_lone_surrogate_in_relay_sdp_or_candidate_is_invalid_sdp(
+    server: RunningServer,
+    pair: tuple[Participant, Participant, str],
+    event: str,
+    payload: Callable[[str], dict[str, Any]],
+) -> None:
+    a, _b, consult_id = pair
+    assert error_code(await a.call(event, payload(consult_id))) == "invalid_sdp"

@@ -11,7 +11,7 @@ import pytest
 
 from signaling.ice import IceConfig, ice_servers_for, turn_credentials
 from signaling.ratelimit import RateLimiter
-from signaling.sdp import SdpProblem, check_candidate, check_sdp
+from signaling.sdp import SdpProblem, check_candidate, check_sdp, utf8_size
 from teleconsult.config import ConfigError, jwt_secret_in, load_settings
 
 VALID_SDP = "\r\n".join(
@@ -84,6 +84,19 @@ def test_candidates_must_be_one_candidate_line() -> None:
     for bad in ("a=candidate:1", "candidate:1\r\na=evil", "candidate:" + "1" * 2000):
         with pytest.raises(SdpProblem):
             check_candidate(bad, 1024)
+
+
+def test_a_lone_surrogate_is_an_sdp_problem_not_a_crash() -> None:
+    with pytest.raises(SdpProblem):
+        check_sdp(VALID_SDP + "a=x-\ud800\r\n", 32 * 1024)
+    with pytest.raises(SdpProblem, match="lone surrogate"):
+        check_candidate("candidate:1 1 udp 1 127.0.0.1 9 typ host \udfff", 1024)
+
+
+def test_sizes_are_utf8_bytes() -> None:
+    assert utf8_size("v=0") == 3
+    assert utf8_size("中") == 3
+    assert utf8_size("\ud800") == 3
 
 
 def test_the_rate_limiter_allows_the_limit_then_refuses_until_the_window_passes() -> None:
