@@ -41,7 +41,7 @@ from signaling.schemas import (
     RelayPublishEvent,
     SignalEvent,
 )
-from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp
+from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp, utf8_size
 from signaling.sessions import LiveSessions
 from signaling.views import Directory
 
@@ -118,14 +118,21 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     # ---- helpers ---------------------------------------------------------------------------
 
     def _parse(self, model: type[M], data: Any, what: str) -> M:
+        limit = self.ctx.limits.max_message_bytes
         try:
-            size = len(json.dumps(data))
-        except (TypeError, ValueError):
+            text = json.dumps(data)
+            size = len(text)
+            if size > limit and "\\u" in text:
+                # The limit is on UTF-8: ASCII-escaped JSON counts "中" as 6 bytes ("\u4e2d"),
+                # never fewer than UTF-8 does, so only a payload over the limit with escapes in
+                # it is measured again (the hot path, ASCII SDP under the limit, serializes once).
+                size = utf8_size(json.dumps(data, ensure_ascii=False))
+        except (TypeError, ValueError, RecursionError):
             raise ApiError(errors.INVALID_PAYLOAD, f"{what} payload is not JSON") from None
-        if size > self.ctx.limits.max_message_bytes:
+        if size > limit:
             raise ApiError(
                 errors.MESSAGE_TOO_LARGE,
-                f"{what} payload is {size} bytes; the limit is {self.ctx.limits.max_message_bytes}",
+                f"{what} payload is {size} bytes; the limit is {limit}",
                 413,
             )
         try:

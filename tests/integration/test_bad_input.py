@@ -370,3 +370,17 @@ async def test_a_lone_surrogate_in_relay_sdp_or_candidate_is_invalid_sdp(
 ) -> None:
     a, _b, consult_id = pair
     assert error_code(await a.call(event, payload(consult_id))) == "invalid_sdp"
+
+
+async def test_the_message_limit_counts_utf8_bytes_not_escaped_json(
+    server: RunningServer, pair: tuple[Participant, Participant, str]
+) -> None:
+    """12 000 Chinese characters are 36 000 bytes in UTF-8 (72 000 as ASCII-escaped JSON):
+    under MAX_MESSAGE_BYTES (65 536), so the payload is judged on its content."""
+    a, b, consult_id = pair
+    base = {"consult_id": consult_id, "to": b.peer_id, "end_of_candidates": True}
+    under = await a.call("signal", {**base, "note": "中" * 12_000})
+    assert error_code(under) == "invalid_payload"  # the unknown field, not the size
+    over = await a.call("signal", {**base, "note": "中" * 22_000})  # 66 000 bytes
+    assert error_code(over) == "message_too_large"
+    assert "bytes; the limit is 65536" in over["error"]["message"]
