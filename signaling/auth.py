@@ -89,7 +89,8 @@ def refusals(what: str, remedy: str, wrong_audience: str) -> Iterator[None]:
         raise ApiError(errors.TOKEN_EXPIRED, f"{what} has expired: {remedy}", 401) from None
     except jwt.InvalidAudienceError:
         raise ApiError(errors.TOKEN_WRONG_AUDIENCE, wrong_audience, 401) from None
-    except (jwt.InvalidTokenError, KeyError, ValueError):
+    except (jwt.InvalidTokenError, KeyError, ValueError, OverflowError, OSError):
+        # OverflowError/OSError: an `exp` no datetime holds (10^30 seconds).
         raise ApiError(errors.TOKEN_INVALID, f"{what} is not valid", 401) from None
 
 

@@ -260,6 +260,9 @@ TOKENS: list[tuple[str, Callable[[RunningServer], str | None], str]] = [
     ),
     ("wrong audience", lambda s: forge(s, aud="pacs"), "token_wrong_audience"),
     ("unknown user", lambda s: forge(s, sub="9999"), "token_invalid"),
+    ("expiry beyond any date", lambda s: forge(s, exp=10**30), "token_invalid"),
+    ("infinite expiry", lambda s: forge(s, exp=float("inf")), "token_invalid"),
+    ("infinite issue time", lambda s: forge(s, iat=float("inf")), "token_invalid"),
 ]
 
 
