@@ -103,9 +103,11 @@ _use_repo_packages()
 
 PHASES = ("connect", "join-first", "join-second", "signal", "disconnect")
 SERVER_ENV = {
-    # The benchmark joins far more often than a person would; lift the per-user join and
-    # login rate limits, keep the participant limit at its default of 8.
+    # The benchmark joins and signals far more often than a person would; lift the per-user
+    # join, per-connection signal and login rate limits, keep the participant limit at its
+    # default of 8.
     "JOINS_PER_MINUTE": "1000000",
+    "SIGNALS_PER_SECOND": "1000000",
     "LOGIN_ATTEMPTS_PER_MINUTE": "1000000",
     "MAX_PARTICIPANTS_PER_CONSULT": "8",
 }

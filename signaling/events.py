@@ -110,6 +110,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.notifier = notifier
         self.join_limiter = RateLimiter(ctx.limits.joins_per_minute)
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
+        self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
@@ -180,6 +181,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.sessions.closed(sid)
         self.join_limiter.forget(sid)
+        self.signal_limiter.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
@@ -244,6 +246,13 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @acknowledged
     async def on_signal(self, sid: str, data: Any) -> Ack:
+        if not self.signal_limiter.allow(sid):
+            raise ApiError(
+                errors.RATE_LIMITED,
+                f"more than {self.ctx.limits.signals_per_second} signals in a second on this "
+                "connection",
+                429,
+            )
         event = self._parse(SignalEvent, data, "signal")
         limits = self.ctx.limits
         try:

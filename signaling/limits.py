@@ -43,6 +43,12 @@ class Limits:
     """Joins the whole process accepts per second (every connection together), the guard
     against a reconnect storm; beyond it `join` gets `rate_limited` and the pages retry."""
 
+    signals_per_second: int = 200
+    """`signal` events one connection may send per second; beyond it `rate_limited`. A browser
+    trickles dozens of ICE candidates in its first second per peer, and a newcomer in a full
+    room (`max_participants_per_consult`) negotiates with seven peers at once: about 7 x 25 signals.
+    The limit stops a client relaying thousands a second through the server to a peer."""
+
     socket_recheck_seconds: int = 30
     """How often live connections are checked against their token's expiry and their user's
     state: a disabled user or an expired token is disconnected at most this long after."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -387,3 +388,27 @@ async def test_the_message_limit_counts_utf8_bytes_not_escaped_json(
     over = await a.call("signal", {**base, "note": "中" * 22_000})  # 66 000 bytes
     assert error_code(over) == "message_too_large"
     assert "bytes; the limit is 65536" in over["error"]["message"]
+
+
+async def test_a_signal_flood_is_rate_limited_per_connection() -> None:
+    with RunningServer(env_overrides={"SIGNALS_PER_SECOND": "5"}) as strict:
+        consult = strict.book()
+        a, b = Participant("doctor.a"), Participant("obstetrician")
+        await a.connect(strict.url, strict.token("doctor.a"))
+        await b.connect(strict.url, strict.token("obstetrician"))
+        try:
+            assert (await a.join(consult["id"]))["ok"]
+            assert (await b.join(consult["id"]))["ok"]
+            signal = {"consult_id": consult["id"], "to": b.peer_id, "end_of_candidates": True}
+            replies = await asyncio.gather(*(a.call("signal", signal) for _ in range(8)))
+            assert sum(r["ok"] for r in replies) == 5
+            refused = [r for r in replies if not r["ok"]]
+            assert {error_code(r) for r in refused} == {"rate_limited"}
+            assert "more than 5 signals in a second" in refused[0]["error"]["message"]
+            other = {"consult_id": consult["id"], "to": a.peer_id, "end_of_candidates": True}
+            assert await b.call("signal", other) == {"ok": True}, "counted per connection"
+            await asyncio.sleep(1.1)
+            assert await a.call("signal", signal) == {"ok": True}, "the window passes"
+        finally:
+            await a.close()
+            await b.close()

@@ -116,6 +116,7 @@ def test_settings_have_the_documented_defaults(tmp_path: Path) -> None:
     assert settings.redis_url is None
     assert (settings.media_port_min, settings.media_port_max) == (None, None)
     assert settings.relay_video_codec == "VP8"
+    assert settings.limits.signals_per_second == 200
     assert settings.media_address == "127.0.0.1"  # listening on loopback: relay on loopback
 
 
