@@ -46,6 +46,9 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
         self.client_events = frozenset(client_events)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            return  # what follows a dropped packet on its way in goes unread and unlogged
         if not isinstance(data, str):
             await self._drop(eio_sid, "a binary frame (the protocol has no binary events)")
             return

@@ -110,6 +110,10 @@ def tracebacks(server: RunningServer) -> int:
     return server.log_path.read_text(errors="replace").count("Traceback")
 
 
+def closings(server: RunningServer) -> int:
+    return server.log_path.read_text(errors="replace").count("closing engine.io connection")
+
+
 async def assert_server_answers(server: RunningServer) -> None:
     fresh = await RawSocket.open(server, server.token("doctor.a"))
     try:
@@ -213,16 +217,17 @@ UNDECODABLE: list[tuple[str, str]] = [
 async def test_an_undecodable_packet_before_connect_costs_no_traceback(
     server: RunningServer, case: str, frame: str
 ) -> None:
-    before = tracebacks(server)
+    before, closed_before = tracebacks(server), closings(server)
     sock = await RawSocket.open(server)  # never sends the socket.io CONNECT
     try:
-        for _ in range(3):
+        for _ in range(5):
             await sock.send(frame)
         assert await sock.closed(within=5)
     finally:
         await sock.close()
     await assert_server_answers(server)
     assert tracebacks(server) == before
+    assert closings(server) == closed_before + 1, "one short line for the connection"
 
 
 @pytest.mark.parametrize(("case", "frame"), UNDECODABLE[:2], ids=[u[0] for u in UNDECODABLE[:2]])
