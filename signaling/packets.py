@@ -12,6 +12,8 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
   traceback: JSON nested too deep for the parser, an integer of thousands of digits, an unknown
   packet type. (Before, each such packet logged an ERROR traceback, even from a websocket that
   never sent the socket.io CONNECT.)
+- **An ack must carry a list** (the answer's arguments); one that does not (`43<id>null`)
+  closes the connection rather than raise in the callback of the server's `p2p-check`.
 - **Only the protocol's events reach the handlers.** An event packet must be `[name, payload]`
   with `name` one of the client events (hyphenated, as documented); anything else is answered
   with a refusal ack when it asks for one (`unknown_event`, or `invalid_payload` for a name that
@@ -65,7 +67,10 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
         elif kind == packet.DISCONNECT:
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
         elif kind == packet.ACK:
-            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+            if isinstance(pkt.data, list):
+                await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+            else:  # python-socketio would call the waiting callback with *data
+                await self._drop(eio_sid, "an ack whose data is not a list")
         elif kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
             await self._drop(eio_sid, "a binary packet (the protocol has no binary events)")
         else:

@@ -238,3 +238,28 @@ async def test_an_undecodable_packet_after_connect_closes_the_connection_quietly
     await raw.send(frame)
     assert await raw.closed(within=5)
     assert tracebacks(server) == before
+
+
+async def test_an_ack_that_is_not_a_list_closes_the_connection_quietly(
+    server: RunningServer, raw: RawSocket
+) -> None:
+    """The server asks the reporter of a failed direct link with `p2p-check`, with an ack."""
+    consult = server.book()
+    other = Participant("obstetrician")
+    await other.connect(server.url, server.token("obstetrician"))
+    try:
+        assert (await other.join(consult["id"]))["ok"]
+        assert (await raw.emit("join", {"consult_id": consult["id"]}))["ok"]
+        before = tracebacks(server)
+        report = {"consult_id": consult["id"], "peer_id": other.peer_id, "generation": 0}
+        await raw.send("42" + json.dumps(["p2p-failed", report]))  # no ack asked
+        while True:  # skip the room's other news (consult-updated, …)
+            frame = await raw.receive()
+            check_id, _, body = frame[2:].partition("[")
+            if frame.startswith("42") and json.loads("[" + body)[0] == "p2p-check":
+                break
+        await raw.send("43" + check_id + "null")
+        assert await raw.closed(within=5)
+        assert tracebacks(server) == before
+    finally:
+        await other.close()
