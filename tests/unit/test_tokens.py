@@ -72,6 +72,11 @@ def test_a_token_without_expiry_is_refused() -> None:
     assert code_of(jwt.encode(no_expiry, SECRET, algorithm="HS256")) == "token_invalid"
 
 
+def test_a_token_expiring_beyond_any_date_is_refused_as_invalid() -> None:
+    claims = {**ADMIN_CLAIMS, "role": "exam_room_doctor", "exp": 10**30}
+    assert code_of(jwt.encode(claims, SECRET, algorithm="HS256")) == "token_invalid"
+
+
 def test_garbage_and_missing_tokens_have_their_own_codes() -> None:
     assert code_of("not.a.jwt") == "token_invalid"
     assert code_of(None) == "token_missing"
