@@ -12,8 +12,10 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
   traceback: JSON nested too deep for the parser, an integer of thousands of digits, an unknown
   packet type. (Before, each such packet logged an ERROR traceback, even from a websocket that
   never sent the socket.io CONNECT.)
-- **An ack must carry a list** (the answer's arguments); one that does not (`43<id>null`)
-  closes the connection rather than raise in the callback of the server's `p2p-check`.
+- **An ack must answer a question the server asked.** One that carries no list (`43<id>null`)
+  or comes before CONNECT closes the connection, rather than raise in the callback of the
+  server's `p2p-check`; one whose id the server is not waiting for is ignored (id 0 would have
+  "called" python-socketio's callback-id counter and deleted it).
 - **Only the protocol's events reach the handlers.** An event packet must be `[name, payload]`
   with `name` one of the client events (hyphenated, as documented); anything else is answered
   with a refusal ack when it asks for one (`unknown_event`, or `invalid_payload` for a name that
@@ -67,10 +69,7 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
         elif kind == packet.DISCONNECT:
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
         elif kind == packet.ACK:
-            if isinstance(pkt.data, list):
-                await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
-            else:  # python-socketio would call the waiting callback with *data
-                await self._drop(eio_sid, "an ack whose data is not a list")
+            await self._ack(eio_sid, pkt)
         elif kind in (packet.BINARY_EVENT, packet.BINARY_ACK):
             await self._drop(eio_sid, "a binary packet (the protocol has no binary events)")
         else:
@@ -89,6 +88,18 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
                 eio_sid,
                 self.packet_class(packet.ACK, namespace=namespace, id=pkt.id, data=[problem]),
             )
+
+    async def _ack(self, eio_sid: str, pkt: Any) -> None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/")
+        if sid is None:
+            await self._drop(eio_sid, "an ack before connecting")
+        elif not isinstance(pkt.data, list):  # python-socketio calls the callback with *data
+            await self._drop(eio_sid, "an ack whose data is not a list")
+        elif pkt.id and pkt.id in self.manager.callbacks.get(sid, {}):
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        # else: an answer to nothing the server asked, ignored without a log line. (Id 0 is
+        # python-socketio's own counter of callback ids, never a callback: "calling" it raised
+        # and deleted the counter, so the server could not ask that connection anything again.)
 
     def _event_problem(self, data: Any) -> dict[str, Any] | None:
         """The refusal for an event packet that is not `[client event, payload?]`, or None."""

@@ -263,3 +263,45 @@ async def test_an_ack_that_is_not_a_list_closes_the_connection_quietly(
         assert tracebacks(server) == before
     finally:
         await other.close()
+
+
+async def test_an_ack_nobody_asked_for_is_ignored_quietly(
+    server: RunningServer, raw: RawSocket
+) -> None:
+    consult = server.book()
+    other = Participant("obstetrician")
+    await other.connect(server.url, server.token("obstetrician"))
+    try:
+        assert (await other.join(consult["id"]))["ok"]
+        assert (await raw.emit("join", {"consult_id": consult["id"]}))["ok"]
+        before = tracebacks(server)
+        report = {"consult_id": consult["id"], "peer_id": other.peer_id, "generation": 0}
+        await raw.send("4299" + json.dumps(["p2p-failed", report]))
+        while True:
+            frame = await raw.receive()
+            check_id, _, body = frame[2:].partition("[")
+            if frame.startswith("42") and json.loads("[" + body)[0] == "p2p-check":
+                break
+        for unasked in ("0", "77777", ""):  # 0: python-socketio's callback-id counter
+            await raw.send("43" + unasked + "[]")
+        await raw.send("43" + check_id + json.dumps([{"state": "connected", "generation": 0}]))
+        while not (frame := await raw.receive()).startswith("4399["):
+            pass
+        assert json.loads(frame[4:])[0]["ignored"] == "recovered", "the real answer counted"
+        assert (await raw.emit("leave", {}))["error"]["code"] == "invalid_payload"
+        assert tracebacks(server) == before
+        assert "Unknown callback" not in server.log_path.read_text(errors="replace")
+    finally:
+        await other.close()
+
+
+async def test_an_ack_before_connect_closes_the_connection(server: RunningServer) -> None:
+    before, closed_before = tracebacks(server), closings(server)
+    sock = await RawSocket.open(server)
+    try:
+        for _ in range(5):
+            await sock.send("431[]")
+        assert await sock.closed(within=5)
+    finally:
+        await sock.close()
+    assert (tracebacks(server), closings(server)) == (before, closed_before + 1)

@@ -47,5 +47,6 @@ def test_the_guard_reads_the_state_it_expects() -> None:
     assert guarded.eio.sockets == {}
     assert isinstance(guarded.eio, engineio.AsyncServer)
     assert guarded.client_events == frozenset({"join"})
+    assert guarded.manager.callbacks == {}  # sid -> {0: id counter, id: callback}
     socket = engineio.async_socket.AsyncSocket(guarded.eio, "sid")
     assert (socket.closing, socket.closed) == (False, False)
