@@ -123,6 +123,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(errors.INVALID_PAYLOAD, f"request body is not JSON: {exc}", 400) from None
+    except RecursionError:
+        raise ApiError(
+            errors.INVALID_PAYLOAD, "request body is not usable JSON: nested too deeply", 400
+        ) from None
+    except ValueError:  # an integer over `sys.get_int_max_str_digits()` digits
+        raise ApiError(
+            errors.INVALID_PAYLOAD, "request body is not usable JSON: a number is too long", 400
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
