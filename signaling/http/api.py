@@ -24,6 +24,7 @@ from rooms.consults.ports import ConsultStore
 from signaling import errors
 from signaling.auth import TokenIssuer, active_user, bearer_token
 from signaling.errors import ApiError
+from signaling.schemas import MAX_ID
 from signaling.views import Directory
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,18 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def consult_id_of(request: web.Request) -> str:
     return request.match_info["consult_id"]
+
+
+def int_id_of(request: web.Request, name: str) -> int:
+    """The id in the path parameter `name`: ASCII digits, 1 … `MAX_ID`; `not_found` for anything
+    else (`int()` alone would also read Arabic-Indic digits, and any length)."""
+    found = request.match_info[name]
+    if not found.isascii() or not found.isdigit() or len(found) > len(str(MAX_ID)):
+        raise ApiError("not_found", f"no such id {found[:40]}", 404)
+    value = int(found)
+    if not 1 <= value <= MAX_ID:
+        raise ApiError("not_found", f"no such id {found[:40]}", 404)
+    return value
 
 
 def hex_id_of(request: web.Request, kind: str) -> str:

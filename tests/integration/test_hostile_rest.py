@@ -4,9 +4,12 @@ its `{code, message}`, never a 500."""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import quote
+
 import pytest
 
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, booking, in_hours
 
 TOO_BIG_ID = 2**63
 """One past SQLite's largest integer."""
@@ -54,3 +57,182 @@ def test_json_the_parser_cannot_build_is_refused_on_a_booking(
     reply = server.request("POST", "/api/consults", raw=raw, token=server.token("doctor.a"))
     assert (reply.status, reply.body["code"]) == (400, "invalid_payload"), reply
     assert consult_count(server) == before
+
+
+# ---- ids and times out of range --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"specialist_id": TOO_BIG_ID}, "specialist_id"),
+        ({"specialist_id": -(2**70)}, "specialist_id"),
+        ({"scheduled_at": "9999-12-31T23:59:59Z"}, "scheduled_at"),
+        ({"scheduled_at": "0001-01-01T00:00:00+01:00"}, "scheduled_at"),
+        ({"scheduled_at": "0001-01-01T00:00:00Z"}, "scheduled_at"),
+        ({"scheduled_at": 0}, "scheduled_at"),
+        ({"scheduled_at": "0"}, "scheduled_at"),
+        ({"scheduled_at": 1_900_000_000}, "scheduled_at"),
+    ],
+)
+def test_a_booking_with_an_id_or_time_out_of_range_is_refused_naming_the_field(
+    server: RunningServer, overrides: dict[str, Any], field: str
+) -> None:
+    before = consult_count(server)
+    body = {**booking("obstetrics", "hostile", in_hours(0)), **overrides}
+    reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+    assert reply.body["details"][0]["field"] == field
+    assert consult_count(server) == before
+
+
+@pytest.mark.parametrize("hours", [-25, 24 * 367])
+def test_a_booking_far_in_the_past_or_future_is_implausible(
+    server: RunningServer, hours: int
+) -> None:
+    before = consult_count(server)
+    body = booking("obstetrics", "hostile", in_hours(hours))
+    reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_booking"), reply
+    assert "scheduled" in reply.body["message"]
+    assert consult_count(server) == before
+
+
+@pytest.mark.parametrize("hours", [-23, 24 * 364])
+def test_a_booking_within_the_plausible_window_is_taken(server: RunningServer, hours: int) -> None:
+    body = booking("obstetrics", "plausible", in_hours(hours))
+    reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
+    assert reply.status == 201, reply
+    fhir = server.request(
+        "GET", f"/api/consults/{reply.body['id']}/fhir", token=server.token("doctor.a")
+    )
+    assert fhir.status == 200, fhir
+    cancel = server.request(
+        "POST", f"/api/consults/{reply.body['id']}/cancel", {}, token=server.token("doctor.a")
+    )
+    assert cancel.status == 200, cancel
+
+
+def test_an_invitation_of_an_id_out_of_range_is_refused(server: RunningServer) -> None:
+    consult = server.book()
+    reply = server.request(
+        "POST",
+        f"/api/consults/{consult['id']}/invitations",
+        {"specialist_id": TOO_BIG_ID},
+        token=server.token("obstetrician"),
+    )
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+    assert reply.body["details"][0]["field"] == "specialist_id"
+
+
+@pytest.mark.parametrize(
+    ("user_path", "status", "code"),
+    [
+        ("4" * 4_400, 404, "not_found"),
+        ("4" * 1_900, 404, "not_found"),
+        (str(TOO_BIG_ID), 404, "not_found"),
+        ("0", 404, "not_found"),
+        ("\u0661\u0662", 404, "not_found"),
+        ("\u0663", 404, "not_found"),
+    ],
+    ids=["4400 digits", "1900 digits", "2^63", "zero", "arabic-indic 12", "arabic-indic 3"],
+)
+def test_an_invitation_path_id_out_of_range_or_not_ascii_is_not_found(
+    server: RunningServer, user_path: str, status: int, code: str
+) -> None:
+    consult = server.book()
+    reply = server.request(
+        "DELETE",
+        f"/api/consults/{consult['id']}/invitations/{quote(user_path)}",
+        token=server.token("obstetrician"),
+    )
+    assert (reply.status, reply.body["code"]) == (status, code), reply
+
+
+def test_an_arabic_indic_user_id_does_not_withdraw_an_invitation(server: RunningServer) -> None:
+    consult = server.book()
+    paediatrician = user_id(server, "paediatrician")
+    invited = server.request(
+        "POST",
+        f"/api/consults/{consult['id']}/invitations",
+        {"specialist_id": paediatrician},
+        token=server.token("obstetrician"),
+    )
+    assert invited.status == 201, invited
+    arabic = quote("".join(chr(0x660 + int(d)) for d in str(paediatrician)))
+    reply = server.request(
+        "DELETE",
+        f"/api/consults/{consult['id']}/invitations/{arabic}",
+        token=server.token("obstetrician"),
+    )
+    assert (reply.status, reply.body["code"]) == (404, "not_found"), reply
+    after = server.request("GET", f"/api/consults/{consult['id']}", token=server.token("doctor.a"))
+    assert [p["id"] for p in after.body["invited"]] == [paediatrician]
+
+
+def shift(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "specialist_id": 1,
+        "specialty": "obstetrics",
+        "start": in_hours(1),
+        "end": in_hours(2),
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (shift(specialist_id=TOO_BIG_ID), "specialist_id"),
+        (shift(start="9999-12-31T23:00:00Z", end="9999-12-31T23:59:59Z"), "start"),
+        (shift(start="0001-01-01T00:00:00+01:00"), "start"),
+        (shift(end=0), "end"),
+    ],
+)
+def test_a_shift_out_of_range_is_refused_naming_the_field(
+    server: RunningServer, body: dict[str, Any], field: str
+) -> None:
+    reply = server.request("POST", "/api/roster/shifts", body, token=server.token("admin"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+    assert reply.body["details"][0]["field"] == field
+
+
+@pytest.mark.parametrize("specialist_id", [999_999, 1])
+def test_an_exam_room_doctor_is_refused_a_shift_before_the_specialist_is_looked_up(
+    server: RunningServer, specialist_id: int
+) -> None:
+    reply = server.request(
+        "POST",
+        "/api/roster/shifts",
+        shift(specialist_id=specialist_id),
+        token=server.token("doctor.a"),
+    )
+    assert (reply.status, reply.body["code"]) == (403, "forbidden"), reply
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=9999-12-31T00:00:00%2B00:00",
+        "from=9999-12-25T00:00:00%2B00:00&to=9999-12-31T23:59:59%2B00:00",
+        "from=0001-01-01T00:00:00%2B01:00",
+        "from=2026-01-01T00:00:00%2B00:00&to=9999-01-01T00:00:00%2B00:00",
+    ],
+)
+def test_a_roster_listing_out_of_range_is_refused(server: RunningServer, query: str) -> None:
+    reply = server.request("GET", f"/api/roster/shifts?{query}", token=server.token("admin"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"institution={TOO_BIG_ID}",
+        "from=9999-12-31T23:59:59%2B00:00",
+        "to=0001-01-01T00:00:00%2B01:00",
+    ],
+)
+def test_a_consult_search_out_of_range_is_refused(server: RunningServer, query: str) -> None:
+    reply = server.request("GET", f"/api/consults?{query}", token=server.token("supervisor"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
