@@ -77,7 +77,24 @@ PeerId = Annotated[
 ]
 
 
-LongText = Annotated[str, StringConstraints(max_length=4000)]
+def _refuse_controls(value: str, allowed: str) -> str:
+    for char in value:
+        if (char < " " or char == "\x7f") and char not in allowed:
+            raise ValueError(f"contains the control character U+{ord(char):04X}")
+    return value
+
+
+def single_line(value: str) -> str:
+    """`value` without any control character (NUL, escape, line breaks, tabs …)."""
+    return _refuse_controls(value, "")
+
+
+def plain_text(value: str) -> str:
+    """`value` without control characters other than tab and line breaks."""
+    return _refuse_controls(value, "\t\n\r")
+
+
+LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(plain_text)]
 
 
 class Strict(BaseModel):
@@ -88,10 +105,23 @@ class Strict(BaseModel):
 
 
 class PatientIn(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        AfterValidator(single_line),
+    ]
     sex: Sex
     age_years: Annotated[int, Field(ge=0, le=130)] | None = None
     summary: LongText = ""
+
+
+class PatientOut(BaseModel):
+    """The patient as stored (`PatientIn` as it was accepted)."""
+
+    name: str
+    sex: Sex
+    age_years: int | None = None
+    summary: str = ""
 
 
 class UserOut(BaseModel):
@@ -123,7 +153,7 @@ class ConsultOut(BaseModel):
     media_mode: MediaMode
     specialty: Specialty
     reason: str
-    patient: PatientIn
+    patient: PatientOut
     intake: dict[str, Any]
     scheduled_at: datetime
     requested_at: datetime

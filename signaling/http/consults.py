@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from aiohttp import web
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 
 from rooms.consults.consult import Consult, MediaMode, PatientSummary
 from rooms.consults.lifecycle import FINISHED, ConsultStatus
@@ -32,6 +32,7 @@ from signaling.schemas import (
     PersonRef,
     Strict,
     WireTime,
+    plain_text,
 )
 
 # ---- wire schemas --------------------------------------------------------------------------
@@ -40,7 +41,11 @@ from signaling.schemas import (
 class BookConsultRequest(Strict):
     patient: PatientIn
     specialty: Specialty
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(plain_text),
+    ]
     scheduled_at: WireTime
     """Also within `rooms.consults.service.PLAUSIBLE_SCHEDULE` of now (`invalid_booking`)."""
     intake: dict[str, Any] = Field(default_factory=dict)

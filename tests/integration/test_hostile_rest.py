@@ -236,3 +236,35 @@ def test_a_roster_listing_out_of_range_is_refused(server: RunningServer, query: 
 def test_a_consult_search_out_of_range_is_refused(server: RunningServer, query: str) -> None:
     reply = server.request("GET", f"/api/consults?{query}", token=server.token("supervisor"))
     assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+
+
+# ---- control characters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patient", "field"),
+    [
+        ({"name": "Ann\x00a", "sex": "female"}, "patient.name"),
+        ({"name": "Ann\x1ba", "sex": "female"}, "patient.name"),
+        ({"name": "Ann\na", "sex": "female"}, "patient.name"),
+        ({"name": "Anna", "sex": "female", "summary": "fine\x00"}, "patient.summary"),
+    ],
+    ids=["nul in name", "escape in name", "newline in name", "nul in summary"],
+)
+def test_control_characters_in_a_patient_are_refused_naming_the_field(
+    server: RunningServer, patient: dict[str, Any], field: str
+) -> None:
+    before = consult_count(server)
+    body = {**booking("obstetrics", "hostile", in_hours(0)), "patient": patient}
+    reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
+    assert (reply.status, reply.body["code"]) == (422, "invalid_payload"), reply
+    assert reply.body["details"][0]["field"] == field
+    assert consult_count(server) == before
+
+
+def test_tabs_and_newlines_stay_allowed_in_a_patient_summary(server: RunningServer) -> None:
+    patient = {"name": "Anna B", "sex": "female", "summary": "line one\nline\ttwo\r\n"}
+    body = {**booking("obstetrics", "plain text", in_hours(0)), "patient": patient}
+    reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
+    assert reply.status == 201, reply
+    assert reply.body["patient"]["summary"].startswith("line one\nline\ttwo")
