@@ -162,12 +162,24 @@ def hex_id_of(request: web.Request, kind: str) -> str:
     return found
 
 
+MAX_PATH_CHARS = 2048
+"""The longest URL path (without the query) answered: no route or file of this server comes
+near it; a longer one is `uri_too_long` (414) before any route or the file system sees it."""
+
+URI_TOO_LONG = "uri_too_long"
+
+
 def error_middleware(max_request_bytes: int) -> Middleware:
     """Every failure leaves as `{code, message}` with the status that fits it; a body over
     `max_request_bytes` (the app's `client_max_size`) as `payload_too_large`."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.rel_url.raw_path) > MAX_PATH_CHARS:
+            return web.json_response(
+                {"code": URI_TOO_LONG, "message": f"path longer than {MAX_PATH_CHARS} characters"},
+                status=414,
+            )
         try:
             return await handler(request)
         except ApiError as exc:
@@ -190,13 +202,28 @@ def error_middleware(max_request_bytes: int) -> Middleware:
             return web.json_response({"code": code, "message": exc.reason}, status=exc.status)
         except ConnectionResetError:
             raise  # the client went away (e.g. a socket.io long-poll); nothing to answer
+        except OSError as exc:
+            if request.path.startswith(("/api", "/healthz")):
+                return internal_error(request)
+            if request.path.startswith("/socket.io"):
+                raise
+            # A page path the file system cannot even look up (a name over NAME_MAX): no such
+            # file, rather than the 500 aiohttp's static handler would answer.
+            return web.json_response(
+                {"code": "not_found", "message": f"no such file ({exc.strerror})"}, status=404
+            )
         except Exception:
             if not request.path.startswith(("/api", "/healthz")):
                 raise
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return web.json_response(
-                {"code": errors.INTERNAL, "message": "internal error; it has been logged"},
-                status=500,
-            )
+            return internal_error(request)
 
     return middleware
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """The answer to a bug (called while its exception is handled, which is logged)."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return web.json_response(
+        {"code": errors.INTERNAL, "message": "internal error; it has been logged"},
+        status=500,
+    )

@@ -4,6 +4,8 @@ its `{code, message}`, never a 500."""
 
 from __future__ import annotations
 
+import json
+import socket
 from typing import Any
 from urllib.parse import quote
 
@@ -128,7 +130,7 @@ def test_an_invitation_of_an_id_out_of_range_is_refused(server: RunningServer) -
 @pytest.mark.parametrize(
     ("user_path", "status", "code"),
     [
-        ("4" * 4_400, 404, "not_found"),
+        ("4" * 4_400, 414, "uri_too_long"),
         ("4" * 1_900, 404, "not_found"),
         (str(TOO_BIG_ID), 404, "not_found"),
         ("0", 404, "not_found"),
@@ -268,3 +270,75 @@ def test_tabs_and_newlines_stay_allowed_in_a_patient_summary(server: RunningServ
     reply = server.request("POST", "/api/consults", body, token=server.token("doctor.a"))
     assert reply.status == 201, reply
     assert reply.body["patient"]["summary"].startswith("line one\nline\ttwo")
+
+
+# ---- paths and the HTTP parser ---------------------------------------------------------------
+
+
+def raw_http(server: RunningServer, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as it is; the status, headers (lower-cased) and body of the answer."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+        }
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("prefix", ["/", "/api/", "/js/"])
+def test_a_very_long_path_is_answered_in_json(server: RunningServer, prefix: str) -> None:
+    path = prefix + "a" * 5_000
+    status, headers, body = raw_http(
+        server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert status == 414, (status, body[:200])
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(body)["code"] == "uri_too_long"
+
+
+def test_a_page_path_the_file_system_cannot_look_up_is_not_found_in_json(
+    server: RunningServer,
+) -> None:
+    reply = server.request("GET", "/" + "a" * 300)
+    assert (reply.status, reply.body["code"]) == (404, "not_found"), reply
+
+
+def test_a_path_just_under_the_limit_is_still_routed(server: RunningServer) -> None:
+    reply = server.request("GET", "/api/" + "a" * 2000)
+    assert (reply.status, reply.body["code"]) == (404, "not_found"), reply
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET /api/me HTTP/1.1 junk\r\nHost: x\r\n\r\n",
+        b"GET /api/me HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET /" + b"a" * 9_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["content-length", "request line", "header", "line over 8190 bytes"],
+)
+def test_what_the_http_parser_refuses_is_a_plain_400_before_the_app(
+    server: RunningServer, request_bytes: bytes
+) -> None:
+    """As docs/protocol.md says: aiohttp answers these itself, before any route or middleware,
+    as 400 text/plain, and closes the connection; the server stays up."""
+    status, headers, _ = raw_http(server, request_bytes)
+    assert status == 400
+    assert headers["content-type"].startswith("text/plain")
+    assert server.request("GET", "/healthz").status == 200
