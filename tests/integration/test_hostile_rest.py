@@ -213,6 +213,16 @@ def test_an_exam_room_doctor_is_refused_a_shift_before_the_specialist_is_looked_
     assert (reply.status, reply.body["code"]) == (403, "forbidden"), reply
 
 
+@pytest.mark.parametrize("username", ["doctor.a", "obstetrician", "supervisor"])
+def test_only_roster_keepers_learn_whether_a_shift_exists(
+    server: RunningServer, username: str
+) -> None:
+    reply = server.request("DELETE", "/api/roster/shifts/" + "f" * 32, token=server.token(username))
+    assert (reply.status, reply.body["code"]) == (403, "forbidden"), reply
+    admin = server.request("DELETE", "/api/roster/shifts/" + "f" * 32, token=server.token("admin"))
+    assert (admin.status, admin.body["code"]) == (404, "not_found"), admin
+
+
 @pytest.mark.parametrize(
     "query",
     [
