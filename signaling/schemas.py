@@ -10,10 +10,19 @@ refused with `invalid_payload` and a pointer to the offending field.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from rooms.calls.recordings import TrackSource
 from rooms.consults.consult import MediaMode, Sex
@@ -22,13 +31,70 @@ from rooms.consults.people import Role, Specialty
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
+MAX_ID = 2**63 - 1
+"""The largest integer the database holds (SQLite INTEGER, PostgreSQL BIGINT): every id a client
+sends lies in 1 … MAX_ID, so a larger one is refused as `invalid_payload`, not a database error."""
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A user's, institution's or other row's id as a client sends it."""
+
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2999
+"""Every time a client sends lies in these years (inclusive): far from `datetime`'s own limits
+(years 1 and 9999), so that moving it to UTC, adding a listing window or writing it into an
+export cannot overflow."""
+
+
+def iso_time(value: object) -> object:
+    """An ISO 8601 string read as a `datetime` (its zone checked after); anything else refused.
+
+    Without this, pydantic reads a number (`0`, or the string `"0"`) as Unix seconds: a time must
+    be written out, not counted."""
+    if isinstance(value, datetime):
+        return value  # built in Python (tests, the server itself), not sent
+    if not isinstance(value, str):
+        raise ValueError("a time is an ISO 8601 string with a zone, e.g. 2026-11-23T09:00:00Z")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 time with a zone (e.g. 2026-11-23T09:00:00Z)") from None
+
+
+def within_years(value: datetime) -> datetime:
+    """`value` in UTC when it lies in `EARLIEST_YEAR` … `LATEST_YEAR`; ValueError otherwise."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"a time must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value.astimezone(UTC)
+
+
+WireTime = Annotated[AwareDatetime, BeforeValidator(iso_time), AfterValidator(within_years)]
+"""A time a client sends: an ISO 8601 string with a zone, in `EARLIEST_YEAR` … `LATEST_YEAR`,
+read as UTC."""
+
 
 PeerId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 ]
 
 
-LongText = Annotated[str, StringConstraints(max_length=4000)]
+def _refuse_controls(value: str, allowed: str) -> str:
+    for char in value:
+        if (char < " " or char == "\x7f") and char not in allowed:
+            raise ValueError(f"contains the control character U+{ord(char):04X}")
+    return value
+
+
+def single_line(value: str) -> str:
+    """`value` without any control character (NUL, escape, line breaks, tabs …)."""
+    return _refuse_controls(value, "")
+
+
+def plain_text(value: str) -> str:
+    """`value` without control characters other than tab and line breaks."""
+    return _refuse_controls(value, "\t\n\r")
+
+
+LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(plain_text)]
 
 
 class Strict(BaseModel):
@@ -39,10 +105,23 @@ class Strict(BaseModel):
 
 
 class PatientIn(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        AfterValidator(single_line),
+    ]
     sex: Sex
     age_years: Annotated[int, Field(ge=0, le=130)] | None = None
     summary: LongText = ""
+
+
+class PatientOut(BaseModel):
+    """The patient as stored (`PatientIn` as it was accepted)."""
+
+    name: str
+    sex: Sex
+    age_years: int | None = None
+    summary: str = ""
 
 
 class UserOut(BaseModel):
@@ -74,7 +153,7 @@ class ConsultOut(BaseModel):
     media_mode: MediaMode
     specialty: Specialty
     reason: str
-    patient: PatientIn
+    patient: PatientOut
     intake: dict[str, Any]
     scheduled_at: datetime
     requested_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rooms.consults.consult import Consult
 from rooms.consults.people import User
 from rooms.consults.ports import ConsultStore
-from signaling.schemas import ConsultOut, InstitutionRef, PatientIn, PersonRef, UserOut
+from signaling.schemas import ConsultOut, InstitutionRef, PatientOut, PersonRef, UserOut
 
 
 class Directory:
@@ -50,7 +50,7 @@ class Directory:
             media_mode=consult.media_mode,
             specialty=consult.specialty,
             reason=consult.reason,
-            patient=PatientIn(name=p.name, sex=p.sex, age_years=p.age_years, summary=p.summary),
+            patient=PatientOut(name=p.name, sex=p.sex, age_years=p.age_years, summary=p.summary),
             intake=consult.intake,
             scheduled_at=consult.scheduled_at,
             requested_at=consult.requested_at,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rooms.consults.audit import AuditEntry
@@ -24,6 +24,14 @@ from rooms.consults.ports import ConsultQuery, ConsultStore
 from rooms.consults.presence import presence_event
 
 Clock = Callable[[], datetime]
+
+PLAUSIBLE_PAST = timedelta(days=1)
+"""How long before now a booking may be scheduled: a consult booked a little after the fact (the
+exam room's form proposes now; a slow form or a clock a few hours off stays well inside)."""
+
+PLAUSIBLE_AHEAD = timedelta(days=365)
+"""How far ahead of now a booking may be scheduled: a year, beyond any follow-up planned by
+hand. Outside [now - PLAUSIBLE_PAST, now + PLAUSIBLE_AHEAD] a booking is `InvalidBooking`."""
 
 PRESENCE_RETRIES = 5
 """How often a presence-driven move is retried after losing a race with another change."""
@@ -119,6 +127,11 @@ class ConsultService:
             specialist_id=booking.specialist_id,
         )
         ensure_permitted(user, Action.BOOK_CONSULT, consult, await institution_tree(self.store))
+        if not now - PLAUSIBLE_PAST <= booking.scheduled_at <= now + PLAUSIBLE_AHEAD:
+            raise InvalidBooking(
+                f"scheduled_at must lie between {PLAUSIBLE_PAST.days} day before now and "
+                f"{PLAUSIBLE_AHEAD.days} days after it"
+            )
         self.intake_forms.check(booking.specialty, booking.intake)  # InvalidIntake
         if booking.specialist_id is not None:
             specialist = await self.store.get_user(booking.specialist_id)

@@ -15,11 +15,16 @@ from datetime import datetime, timedelta
 
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
-from rooms.consults.errors import NotFound
+from rooms.consults.errors import NotFound, PermissionDenied
 from rooms.consults.institutions import InstitutionTree
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty, User
-from rooms.consults.permissions import Action, ensure_permitted_on_staff, is_permitted_on_staff
+from rooms.consults.permissions import (
+    Action,
+    ensure_permitted_on_staff,
+    grants,
+    is_permitted_on_staff,
+)
 from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, institution_tree, load_permitted, utc_now
 from rooms.duty.escalation import (
@@ -63,6 +68,13 @@ AUDIT_ACTIONS = {
 }
 
 
+def _ensure_keeps_rosters(user: User) -> None:
+    """`PermissionDenied` unless `user`'s role keeps the roster of somebody (admins): checked
+    before the specialist or the shift is looked up, so that others learn nothing of either."""
+    if not grants(user, Action.MANAGE_ROSTER):
+        raise PermissionDenied(f"a {user.role.value} may not {Action.MANAGE_ROSTER.value}")
+
+
 class RosterService:
     """`consults` knows the people and institutions, `store` keeps the shifts."""
 
@@ -102,6 +114,7 @@ class RosterService:
         end: datetime,
         tier: int = 0,
     ) -> Shift:
+        _ensure_keeps_rosters(user)  # before anything is looked up for a caller who may not
         specialist = await self.consults.get_user(specialist_id)
         shift = check_shift(
             Shift(Shift.new_id(), specialist_id, specialty, start, end, tier), specialist
@@ -121,6 +134,7 @@ class RosterService:
         return shift
 
     async def remove(self, user: User, shift_id: str) -> Shift:
+        _ensure_keeps_rosters(user)
         shift = await self.store.get_shift(shift_id)
         specialist = await self.consults.get_user(shift.specialist_id) if shift else None
         if shift is None or specialist is None:

@@ -43,7 +43,11 @@ def report_timezone(name: str) -> ZoneInfo:
         ) from None
 
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+"""The years a statistics month may lie in: far enough from `datetime`'s year 9999 that the
+month after the last one (the period's end) still exists."""
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -55,8 +59,15 @@ class Month:
     def parse(text: str, what: str = "month") -> Month:
         """`YYYY-MM` as a Month; `InvalidPeriod` naming `what` otherwise."""
         found = _MONTH.match(text)
-        if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1970:
-            raise InvalidPeriod(f"{what} must be a month written YYYY-MM, not {text!r}")
+        if (
+            not found
+            or not 1 <= int(found.group(2)) <= 12
+            or not FIRST_YEAR <= int(found.group(1)) <= LAST_YEAR
+        ):
+            raise InvalidPeriod(
+                f"{what} must be a month written YYYY-MM in {FIRST_YEAR}…{LAST_YEAR}, "
+                f"not {text[:40]!r}"
+            )
         return Month(int(found.group(1)), int(found.group(2)))
 
     @staticmethod

@@ -24,6 +24,7 @@ from rooms.consults.ports import ConsultStore
 from signaling import errors
 from signaling.auth import TokenIssuer, active_user, bearer_token
 from signaling.errors import ApiError
+from signaling.schemas import MAX_ID
 from signaling.views import Directory
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(errors.INVALID_PAYLOAD, f"request body is not JSON: {exc}", 400) from None
+    except RecursionError:
+        raise ApiError(
+            errors.INVALID_PAYLOAD, "request body is not usable JSON: nested too deeply", 400
+        ) from None
+    except ValueError:  # an integer over `sys.get_int_max_str_digits()` digits
+        raise ApiError(
+            errors.INVALID_PAYLOAD, "request body is not usable JSON: a number is too long", 400
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -133,6 +142,18 @@ def consult_id_of(request: web.Request) -> str:
     return request.match_info["consult_id"]
 
 
+def int_id_of(request: web.Request, name: str) -> int:
+    """The id in the path parameter `name`: ASCII digits, 1 … `MAX_ID`; `not_found` for anything
+    else (`int()` alone would also read Arabic-Indic digits, and any length)."""
+    found = request.match_info[name]
+    if not found.isascii() or not found.isdigit() or len(found) > len(str(MAX_ID)):
+        raise ApiError("not_found", f"no such id {found[:40]}", 404)
+    value = int(found)
+    if not 1 <= value <= MAX_ID:
+        raise ApiError("not_found", f"no such id {found[:40]}", 404)
+    return value
+
+
 def hex_id_of(request: web.Request, kind: str) -> str:
     """The 32-hex-digit id in the path parameter `<kind>_id`; `not_found` for anything else."""
     found = request.match_info[f"{kind}_id"]
@@ -141,12 +162,24 @@ def hex_id_of(request: web.Request, kind: str) -> str:
     return found
 
 
+MAX_PATH_CHARS = 2048
+"""The longest URL path (without the query) answered: no route or file of this server comes
+near it; a longer one is `uri_too_long` (414) before any route or the file system sees it."""
+
+URI_TOO_LONG = "uri_too_long"
+
+
 def error_middleware(max_request_bytes: int) -> Middleware:
     """Every failure leaves as `{code, message}` with the status that fits it; a body over
     `max_request_bytes` (the app's `client_max_size`) as `payload_too_large`."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.rel_url.raw_path) > MAX_PATH_CHARS:
+            return web.json_response(
+                {"code": URI_TOO_LONG, "message": f"path longer than {MAX_PATH_CHARS} characters"},
+                status=414,
+            )
         try:
             return await handler(request)
         except ApiError as exc:
@@ -169,13 +202,28 @@ def error_middleware(max_request_bytes: int) -> Middleware:
             return web.json_response({"code": code, "message": exc.reason}, status=exc.status)
         except ConnectionResetError:
             raise  # the client went away (e.g. a socket.io long-poll); nothing to answer
+        except OSError as exc:
+            if request.path.startswith(("/api", "/healthz")):
+                return internal_error(request)
+            if request.path.startswith("/socket.io"):
+                raise
+            # A page path the file system cannot even look up (a name over NAME_MAX): no such
+            # file, rather than the 500 aiohttp's static handler would answer.
+            return web.json_response(
+                {"code": "not_found", "message": f"no such file ({exc.strerror})"}, status=404
+            )
         except Exception:
             if not request.path.startswith(("/api", "/healthz")):
                 raise
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            return web.json_response(
-                {"code": errors.INTERNAL, "message": "internal error; it has been logged"},
-                status=500,
-            )
+            return internal_error(request)
 
     return middleware
+
+
+def internal_error(request: web.Request) -> web.Response:
+    """The answer to a bug (called while its exception is handled, which is logged)."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return web.json_response(
+        {"code": errors.INTERNAL, "message": "internal error; it has been logged"},
+        status=500,
+    )

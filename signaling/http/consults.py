@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 
 from rooms.consults.consult import Consult, MediaMode, PatientSummary
 from rooms.consults.lifecycle import FINISHED, ConsultStatus
@@ -24,7 +24,16 @@ from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
 from signaling.hub import ConsultHub
-from signaling.schemas import ConsultOut, LongText, PatientIn, PersonRef, Strict
+from signaling.schemas import (
+    ConsultOut,
+    Id,
+    LongText,
+    PatientIn,
+    PersonRef,
+    Strict,
+    WireTime,
+    plain_text,
+)
 
 # ---- wire schemas --------------------------------------------------------------------------
 
@@ -32,10 +41,15 @@ from signaling.schemas import ConsultOut, LongText, PatientIn, PersonRef, Strict
 class BookConsultRequest(Strict):
     patient: PatientIn
     specialty: Specialty
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    scheduled_at: AwareDatetime
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        AfterValidator(plain_text),
+    ]
+    scheduled_at: WireTime
+    """Also within `rooms.consults.service.PLAUSIBLE_SCHEDULE` of now (`invalid_booking`)."""
     intake: dict[str, Any] = Field(default_factory=dict)
-    specialist_id: int | None = None
+    specialist_id: Id | None = None
     media_mode: Literal[MediaMode.P2P] = MediaMode.P2P
 
 
@@ -56,9 +70,9 @@ class ConsultSearchQuery(Strict):
 
     status: list[ConsultStatus] = Field(default_factory=list, max_length=len(ConsultStatus))
     specialty: list[Specialty] = Field(default_factory=list, max_length=len(Specialty))
-    institution: Annotated[int, Field(ge=1)] | None = None
-    scheduled_from: AwareDatetime | None = Field(default=None, alias="from")
-    scheduled_to: AwareDatetime | None = Field(default=None, alias="to")
+    institution: Id | None = None
+    scheduled_from: WireTime | None = Field(default=None, alias="from")
+    scheduled_to: WireTime | None = Field(default=None, alias="to")
     recorded: Literal["yes", "no"] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
     offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from rooms.consults.people import Specialty
 from rooms.duty.escalation import STEPS
@@ -20,7 +20,7 @@ from rooms.duty.services import EscalationService, PushSubscriptions, RosterServ
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
-from signaling.schemas import PersonRef, Strict
+from signaling.schemas import Id, PersonRef, Strict, WireTime, within_years
 from signaling.views import Directory
 
 # ---- wire schemas --------------------------------------------------------------------------
@@ -31,10 +31,10 @@ Base64Url = Annotated[
 
 
 class ShiftIn(Strict):
-    specialist_id: Annotated[int, Field(ge=1)]
+    specialist_id: Id
     specialty: Specialty
-    start: AwareDatetime
-    end: AwareDatetime
+    start: WireTime
+    end: WireTime
     tier: Annotated[int, Field(ge=0, le=3)] = 0
 
 
@@ -117,7 +117,10 @@ def _query_time(request: web.Request, name: str, default: datetime) -> datetime:
         raise ApiError(errors.INVALID_PAYLOAD, f"{name} is not an ISO 8601 time", 422) from None
     if value.tzinfo is None:
         raise ApiError(errors.INVALID_PAYLOAD, f"{name} needs a time zone", 422)
-    return value.astimezone(UTC)
+    try:
+        return within_years(value)
+    except ValueError as exc:
+        raise ApiError(errors.INVALID_PAYLOAD, f"{name}: {exc}", 422) from None
 
 
 def roster_routes(edge: Edge, *, roster: RosterService) -> Feature:

@@ -11,17 +11,23 @@ is `GET /api/specialists` (active specialists of every specialty).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Protocol
+from typing import Protocol
 
 from aiohttp import web
-from pydantic import Field
 
 from rooms.consults.consult import Consult
 from rooms.consults.invitations import InvitationService
 from signaling import errors
-from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
+from signaling.http.api import (
+    Edge,
+    Feature,
+    consult_id_of,
+    int_id_of,
+    json_response,
+    parse_body,
+)
 from signaling.hub import ConsultHub
-from signaling.schemas import ConsultOut, Strict
+from signaling.schemas import ConsultOut, Id, Strict
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class InviteRequest(Strict):
-    specialist_id: Annotated[int, Field(ge=1)]
+    specialist_id: Id
 
 
 # ---- routes --------------------------------------------------------------------------------
@@ -88,14 +94,14 @@ def routes(
 
     @feature.route(
         "DELETE",
-        "/api/consults/{consult_id}/invitations/{user_id:\\d+}",
+        "/api/consults/{consult_id}/invitations/{user_id}",
         "Withdraw an invitation (the assigned specialist) or decline one's own (the invitee)",
         response=ConsultOut,
         errors=("not_found", "forbidden", "illegal_transition", "conflict"),
     )
     async def remove_invitation(request: web.Request) -> web.Response:
         user = await edge.caller(request)
-        specialist_id = int(request.match_info["user_id"])
+        specialist_id = int_id_of(request, "user_id")
         consult = await invitations.remove(user, consult_id_of(request), specialist_id)
         reason = "declined" if specialist_id == user.id else "withdrawn"
         await rooms.remove_from_consult(consult.id, specialist_id, f"invitation_{reason}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,6 +24,17 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+_PARAMETER = re.compile(r"\{([^{}:]+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}")
+"""An aiohttp path parameter, `{name}` or `{name:regex}` (whose regex may hold `{m,n}`)."""
+
+
+def path_template(route_path: str) -> tuple[str, list[str]]:
+    """The OpenAPI path template of an aiohttp route path and its parameter names: a regex
+    aiohttp matches the parameter with is the server's business, not part of the template."""
+    names = _PARAMETER.findall(route_path)
+    return _PARAMETER.sub(lambda m: "{" + m.group(1) + "}", route_path), names
+
+
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     error_ref = _ref(ErrorOut, schemas)
@@ -31,7 +43,7 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "responses": {}}
         if ep.authenticated:
             op["security"] = [{"bearer": []}]
-        params = [part[1:-1] for part in ep.path.split("/") if part.startswith("{")]
+        template, params = path_template(ep.path)
         if params:
             op["parameters"] = [
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -70,7 +82,7 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": error_ref}},
         }
         op["responses"]["4XX"] = failure
-        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+        paths.setdefault(template, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+
+MAX_POSITION_DIGITS = 18
+"""A byte position longer than this (a billion gigabytes) lies outside every file; longer ones
+are refused before `int()` (which gives up beyond 4 300 digits) is asked to read them."""
 
 
 class UnsatisfiableRange(ValueError):
@@ -35,6 +39,8 @@ def parse_range(header: str | None, size: int) -> ByteRange:
     if match is None:
         raise UnsatisfiableRange(f"only one byte range is served, not {header[:80]!r}")
     start, end = match.groups()
+    if len(start) > MAX_POSITION_DIGITS or len(end) > MAX_POSITION_DIGITS:
+        raise UnsatisfiableRange(f"a byte position over {MAX_POSITION_DIGITS} digits")
     if not start and not end:
         raise UnsatisfiableRange("a byte range needs a start or an end")
     if not start:  # the last N bytes

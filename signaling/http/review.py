@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from rooms.consults.institutions import InstitutionTree
 from rooms.reporting.review import MAX_COMMENT_CHARS, Comment, ReviewService, Timeline
@@ -18,15 +18,18 @@ from signaling import errors
 from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
 from signaling.http.notes import NoteOut, notes_out
 from signaling.http.recordings import RecordingOut, recording_out
-from signaling.schemas import ConsultOut, PersonRef, Strict
+from signaling.schemas import ConsultOut, PersonRef, Strict, plain_text
 from signaling.views import Directory
 
 # ---- wire schemas --------------------------------------------------------------------------
 
 CommentText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS),
+    AfterValidator(plain_text),
 ]
-"""At most `rooms.reporting.review.MAX_COMMENT_CHARS` characters after trimming."""
+"""At most `rooms.reporting.review.MAX_COMMENT_CHARS` characters after trimming; no control
+characters but tab and line breaks."""
 
 
 class CommentRequest(Strict):

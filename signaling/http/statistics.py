@@ -22,7 +22,7 @@ from rooms.reporting.statistics_service import StatisticsReport, StatisticsServi
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response
-from signaling.schemas import InstitutionRef, Strict
+from signaling.schemas import MAX_ID, InstitutionRef, Strict
 
 # ---- wire schemas --------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ class StatisticsQuery(Strict):
 
     from_: MonthText = Field(alias="from")
     to: MonthText
-    institution: int | None = Field(default=None, ge=1)
+    institution: int | None = Field(default=None, ge=1, le=MAX_ID)
     specialty: Specialty | None = None
 
 

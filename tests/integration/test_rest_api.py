@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -237,7 +238,14 @@ def test_the_openapi_document_describes_every_endpoint(server: RunningServer) ->
         "/api/consults/{consult_id}/audit",
         "/api/intake-forms",
         "/api/intake-forms/{specialty}",
+        "/api/consults/{consult_id}/invitations/{user_id}",
     }
+    for path, operations in doc["paths"].items():
+        template_names = re.findall(r"\{([^}]*)\}", path)
+        assert all(re.fullmatch(r"[a-z_]+", name) for name in template_names), path
+        for op in operations.values():
+            declared = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+            assert declared == template_names, (path, declared)
     book = doc["paths"]["/api/consults"]["post"]
     assert book["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "BookConsultRequest"

@@ -269,6 +269,13 @@ def test_exam_room_doctors_and_specialists_are_refused(
     [
         ("from=2026-1&to=2026-02", 422, "invalid_period", "from must be a month written YYYY-MM"),
         ("from=2026-01&to=2026-13", 422, "invalid_period", "to must be a month"),
+        ("from=9999-12&to=9999-12", 422, "invalid_period", "from must be a month"),
+        (
+            "from=2026-01&to=2026-02&institution=9223372036854775808",
+            422,
+            "invalid_payload",
+            "institution",
+        ),
         ("from=2026-03&to=2026-02", 422, "invalid_period", "is after to"),
         ("from=2024-01&to=2026-01", 422, "invalid_period", "spans 25 months; at most 24"),
         ("from=2026-01", 422, "invalid_payload", "to: Field required"),

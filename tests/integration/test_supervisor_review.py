@@ -354,6 +354,8 @@ BAD_COMMENTS: dict[str, tuple[Any, str, str, int, str]] = {
     "blank": ({"text": "  \n "}, "supervisor", "county_b", 422, "invalid_payload"),
     "oversized": ({"text": "字" * 2001}, "supervisor", "county_b", 422, "invalid_payload"),
     "no text": ({}, "supervisor", "county_b", 422, "invalid_payload"),
+    "nul": ({"text": "x\x00y"}, "supervisor", "county_b", 422, "invalid_payload"),
+    "escape": ({"text": "x\x1b[2Jy"}, "supervisor", "county_b", 422, "invalid_payload"),
     "unknown field": ({"text": "x", "author": 1}, "supervisor", "county_b", 422, "invalid_payload"),
     "negative pin": ({"text": "x", "timeline_s": -1}, "supervisor", "recorded", 422,
                      "invalid_payload"),

@@ -34,3 +34,20 @@ def test_a_range_outside_the_file_or_of_another_form_is_unsatisfiable(header: st
 
 def test_the_length_counts_both_ends() -> None:
     assert ByteRange(10, 19, partial=True).length == 10
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=0-" + "9" * 5000,
+        "bytes=-" + "9" * 5000,
+        "bytes=" + "9" * 5000 + "-",
+        "bytes=0-" + "9" * 19,
+        "bytes=\u0661-\u0662",
+        "bytes=0-\u0669",
+    ],
+    ids=["huge end", "huge suffix", "huge start", "19 digits", "arabic-indic", "arabic-indic end"],
+)
+def test_a_position_too_long_or_not_ascii_is_unsatisfiable_not_a_crash(header: str) -> None:
+    with pytest.raises(UnsatisfiableRange):
+        parse_range(header, 1000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
 from rooms.consults.people import Specialty
 from rooms.consults.ports import ConsultQuery
 from rooms.consults.presence import presence_event
-from rooms.consults.service import Booking, ConsultService
+from rooms.consults.service import PLAUSIBLE_AHEAD, PLAUSIBLE_PAST, Booking, ConsultService
 from tests.unit.fakes import (
     DOCTOR_A,
     DOCTOR_B,
@@ -64,6 +64,37 @@ async def test_booking_creates_a_requested_consult_and_audits_it(
     assert consult.status is ConsultStatus.REQUESTED
     assert consult.requesting_institution_id == DOCTOR_A.institution_id
     assert [e.action for e in store.audit_log] == ["consult.book"]
+
+
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
+"""The `service` fixture's clock."""
+
+
+@pytest.mark.parametrize(
+    "scheduled_at", [NOW - PLAUSIBLE_PAST, NOW, NOW + PLAUSIBLE_AHEAD], ids=["past", "now", "ahead"]
+)
+async def test_a_booking_is_taken_up_to_the_edges_of_the_plausible_window(
+    service: ConsultService, scheduled_at: datetime
+) -> None:
+    consult = await service.book(DOCTOR_A, replace(booking(), scheduled_at=scheduled_at))
+    assert consult.scheduled_at == scheduled_at
+
+
+@pytest.mark.parametrize(
+    "scheduled_at",
+    [
+        NOW - PLAUSIBLE_PAST - timedelta(seconds=1),
+        NOW + PLAUSIBLE_AHEAD + timedelta(seconds=1),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ],
+    ids=["too long ago", "too far ahead", "year 9999"],
+)
+async def test_a_booking_outside_the_plausible_window_is_refused_and_not_stored(
+    service: ConsultService, store: InMemoryStore, scheduled_at: datetime
+) -> None:
+    with pytest.raises(InvalidBooking, match="scheduled_at must lie between"):
+        await service.book(DOCTOR_A, replace(booking(), scheduled_at=scheduled_at))
+    assert store.audit_log == []
 
 
 async def test_only_exam_room_doctors_book(service: ConsultService) -> None:

@@ -134,6 +134,10 @@ def test_a_period_over_new_year_lists_every_month_in_order() -> None:
         ("2026-01", "2026-00", "to must be a month"),
         ("2026-01-01", "2026-02", "from must be a month"),
         ("", "2026-02", "from must be a month"),
+        ("9999-12", "9999-12", "from must be a month written YYYY-MM in 1970…2999"),
+        ("2026-01", "3000-01", "to must be a month"),
+        ("1969-12", "2026-01", "from must be a month"),
+        ("\u0662\u0660\u0662\u0666-\u0660\u0661", "2026-02", "from must be a month"),
         ("2026-03", "2026-02", r"from \(2026-03\) is after to \(2026-02\)"),
     ],
 )
