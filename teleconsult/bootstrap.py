@@ -52,7 +52,7 @@ from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
-from teleconsult.config import Settings, resolved_jwt_secret, vapid_key_in
+from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
 
 log = logging.getLogger("teleconsult")
 
@@ -182,6 +182,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
                 attachments=repos.attachments,
             ),
             public_url=settings.public_url,
+            identity=fhir_identity(settings),
         ),
         invitations.routes(
             edge,

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -174,6 +175,19 @@ def jwt_secret_in(data_dir: Path) -> str:
     """The JWT secret kept in the data directory, created (mode 0600) on first use."""
     secret = _kept_secret(data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48).encode())
     return secret.decode().strip()
+
+
+def installation_id_in(data_dir: Path) -> str:
+    """This installation's id (a random UUID) kept in the data directory, created on first use."""
+    kept = _kept_secret(data_dir / "installation_id", lambda: uuid.uuid4().hex.encode())
+    return kept.decode().strip()
+
+
+def fhir_identity(settings: Settings) -> str:
+    """What names the server's FHIR identifiers: `PUBLIC_URL` when it is set, otherwise
+    `urn:teleconsult:<installation id>` — never the `Host` a request happened to use, so one
+    consult keeps one identity whichever address it is exported through."""
+    return settings.public_url or f"urn:teleconsult:{installation_id_in(settings.data_dir)}"
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -37,9 +37,12 @@ class ExportService:
         self.notes = notes
         self.attachments = attachments
 
-    async def fhir_bundle(self, user: User, consult_id: str, base_url: str) -> dict[str, Any]:
+    async def fhir_bundle(
+        self, user: User, consult_id: str, base_url: str, identity: str | None = None
+    ) -> dict[str, Any]:
         """The consult as a FHIR Bundle; the export itself is audited (`consult.exported`)
-        before the bundle is built, so the bundle's audit trail includes it."""
+        before the bundle is built, so the bundle's audit trail includes it. `identity` names
+        its identifiers (see `consult_bundle`), `base_url` its links."""
         consult = await load_consult(self.store, consult_id)
         institutions = await self.store.institutions()
         ensure_permitted(user, Action.EXPORT_CONSULT, consult, InstitutionTree(institutions))
@@ -89,4 +92,5 @@ class ExportService:
             generated_at=now,
             notes=notes,
             attachments=attached,
+            identity=identity,
         )

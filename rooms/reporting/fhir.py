@@ -5,7 +5,8 @@
 AuditEvent) and returns a `collection` Bundle ready for `json.dumps`. The mapping is described
 field by field in docs/fhir.md; the tests validate the output with the `fhir.resources` models.
 
-Every entry's `fullUrl` is a `urn:uuid:` derived (UUID v5) from the server's base URL and the
+Every entry's `fullUrl` is a `urn:uuid:` derived (UUID v5) from the server's identity (`PUBLIC_URL`,
+or `urn:teleconsult:<installation id>`: never the address a request happened to reach) and the
 thing it stands for, so exporting the same consult twice names its resources the same way and
 every reference inside the bundle resolves to an entry of the bundle.
 """
@@ -104,20 +105,25 @@ def _instant(at: datetime) -> str:
 
 
 class _Names:
-    """Stable `urn:uuid:` names of the bundle's resources."""
+    """Stable `urn:uuid:` names of the bundle's resources and identifier systems, derived from
+    the server's `identity`; `base_url` only makes the links to media and content."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, identity: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self.identity = identity.rstrip("/")
 
     def uuid(self, kind: str, key: object) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.base_url}/{kind}/{key}"))
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.identity}/{kind}/{key}"))
 
     def urn(self, kind: str, key: object) -> str:
         return f"urn:uuid:{self.uuid(kind, key)}"
 
     def system(self, kind: str) -> str:
-        """Identifier system of this server's `kind` ids (consult, user, institution …)."""
-        return f"{self.base_url}/sid/{kind}"
+        """Identifier system of this server's `kind` ids (consult, user, institution …):
+        `<PUBLIC_URL>/sid/<kind>`, or `urn:teleconsult:<installation id>:sid:<kind>`."""
+        if self.identity.startswith("urn:"):
+            return f"{self.identity}:sid:{kind}"
+        return f"{self.identity}/sid/{kind}"
 
 
 def _ref(urn: str, display: str | None = None) -> dict[str, Any]:
@@ -141,15 +147,19 @@ def consult_bundle(
     generated_at: datetime | None = None,
     notes: Iterable[Note] = (),
     attachments: Iterable[Attachment] = (),
+    identity: str | None = None,
 ) -> dict[str, Any]:
     """The consult as a FHIR R4 `collection` Bundle (a JSON-ready dict).
+
+    `identity` names the identifiers and resources (see `_Names`; `base_url` when not given);
+    `base_url` is where the media and attachment links point.
 
     `people` must hold every user the consult, its recordings and its audit entries name
     (a missing one is exported as a display-only reference); `institutions` the requesting
     institution and its ancestors. Only finished (`ready`) recordings become DocumentReferences,
     and so does every attachment of the booking.
     """
-    names = _Names(base_url)
+    names = _Names(base_url, base_url if identity is None else identity)
     by_id = {inst.id: inst for inst in institutions}
     entries: dict[str, dict[str, Any]] = {}
 

@@ -12,7 +12,7 @@ from signaling.http.api import Edge, Feature, consult_id_of
 
 
 def base_url_of(request: web.Request, public_url: str) -> str:
-    """The server's public address: names identifiers and recording URLs in the bundle.
+    """The server's public address: where the bundle's recording and attachment links point.
 
     `PUBLIC_URL` when it is set (behind a proxy, and so that a client's `Host` header cannot
     choose the identifiers); otherwise the address the client reached.
@@ -20,8 +20,9 @@ def base_url_of(request: web.Request, public_url: str) -> str:
     return public_url or f"{request.scheme}://{request.host}"
 
 
-def routes(edge: Edge, *, export: ExportService, public_url: str) -> Feature:
-    """`public_url`: `PUBLIC_URL`, or empty for the address each request reached."""
+def routes(edge: Edge, *, export: ExportService, public_url: str, identity: str) -> Feature:
+    """`public_url`: `PUBLIC_URL`, or empty for the address each request reached; `identity`
+    names the bundle's identifiers whatever address the request reached (see `fhir_identity`)."""
     feature = Feature("fhir")
 
     @feature.route(
@@ -33,7 +34,7 @@ def routes(edge: Edge, *, export: ExportService, public_url: str) -> Feature:
     async def consult_fhir(request: web.Request) -> web.Response:
         user = await edge.caller(request)
         bundle = await export.fhir_bundle(
-            user, consult_id_of(request), base_url_of(request, public_url)
+            user, consult_id_of(request), base_url_of(request, public_url), identity
         )
         return web.Response(
             text=json.dumps(bundle, ensure_ascii=False),

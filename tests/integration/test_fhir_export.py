@@ -146,3 +146,34 @@ def test_with_public_url_set_the_bundle_is_named_by_it_not_by_the_host_header() 
     }
     assert systems and all(s.startswith(public + "/") for s in systems)
     assert "attacker.example" not in json.dumps(bundle)
+
+
+def test_without_public_url_one_consult_has_one_identity_whichever_host_it_is_exported_through(
+    server: RunningServer,
+) -> None:
+    """Identifiers and resource names come from the installation's id in the data directory,
+    not from the `Host` header; only the media and content links follow the address reached."""
+    consult = server.book(accept=False)
+
+    def exported(host: str) -> dict[str, Any]:
+        request = urllib.request.Request(
+            server.url + fhir_path(consult["id"]),
+            headers={"Authorization": f"Bearer {server.token('doctor.a')}", "Host": host},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            bundle: dict[str, Any] = json.loads(response.read())
+        return bundle
+
+    def identities(bundle: dict[str, Any]) -> list[Any]:
+        return [
+            (entry["fullUrl"], entry["resource"].get("identifier"))
+            for entry in bundle["entry"]
+            if entry["resource"]["resourceType"] != "AuditEvent"  # the exports themselves
+        ] + [bundle["identifier"]]
+
+    one, other = exported("one.example"), exported("other.example:8443")
+    assert identities(one) == identities(other)
+    systems = {i["system"] for e in one["entry"] for i in e["resource"].get("identifier", [])}
+    assert systems and all(s.startswith("urn:teleconsult:") for s in systems)
+    assert "one.example" not in json.dumps(one)
+    validate(one)
