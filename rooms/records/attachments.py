@@ -40,7 +40,7 @@ from rooms.consults.lifecycle import FINISHED
 from rooms.consults.people import User
 from rooms.consults.permissions import Action
 from rooms.consults.ports import ConsultStore
-from rooms.consults.service import Clock, load_permitted, utc_now
+from rooms.consults.service import Clock, load_consult, load_permitted, utc_now
 from rooms.records.ports import AttachmentStore
 
 ATTACHMENT_MAX_BYTES = 20 * 1024 * 1024
@@ -314,19 +314,24 @@ class AttachmentService:
         stored = await self.files.write(
             key, checked(chunks, declared, self.limits.max_bytes, found)
         )
-        now = self.clock()
-        attachment = Attachment(
-            id=attachment_id,
-            consult_id=consult_id,
-            uploader_id=user.id,
-            file_name=shown,
-            media_type=found[0],
-            bytes=stored.bytes,
-            sha256=stored.sha256,
-            storage_key=key,
-            uploaded_at=now,
-        )
         try:
+            # The consult may have ended while the file streamed in: then it takes no file, and
+            # the bytes just written belong to nothing (deleted below).
+            status = (await load_consult(self.consults, consult_id)).status
+            if status in FINISHED:
+                raise IllegalTransition(status.value, "take attachments")
+            now = self.clock()
+            attachment = Attachment(
+                id=attachment_id,
+                consult_id=consult_id,
+                uploader_id=user.id,
+                file_name=shown,
+                media_type=found[0],
+                bytes=stored.bytes,
+                sha256=stored.sha256,
+                storage_key=key,
+                uploaded_at=now,
+            )
             await self.store.add_attachment(
                 attachment,
                 AuditEntry(

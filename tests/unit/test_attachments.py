@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
 
 import pytest
 
@@ -328,6 +329,32 @@ async def test_a_row_that_cannot_be_written_takes_its_file_away(
         await attachments.upload(DOCTOR_A, consult.id, "b.png", "image/png", racing_upload())
     assert [a.file_name for a in store.attachments] == ["a.png"]
     assert list(files.files) == [store.attachments[0].storage_key]
+
+
+async def test_a_consult_that_ends_while_a_file_streams_in_takes_no_file(
+    store: InMemoryStore, files: InMemoryAttachmentFiles
+) -> None:
+    consult = await consult_of(store, ConsultStatus.LIVE)
+
+    async def ended_meanwhile() -> AsyncIterator[bytes]:
+        # The upload was authorized while the consult was live; it ends before the last byte.
+        yield PNG_BYTES[:8]
+        live = await store.get_consult(consult.id)
+        assert live is not None
+        await store.update_consult(
+            replace(live, status=ConsultStatus.ENDED),
+            AuditEntry(at=NOON, actor_id=OBSTETRICIAN.id, action="consult.ended"),
+        )
+        yield PNG_BYTES[8:]
+
+    with pytest.raises(IllegalTransition, match="take attachments"):
+        await service(store, files).upload(
+            DOCTOR_A, consult.id, "x.png", "image/png", ended_meanwhile()
+        )
+    assert files.streams_read == 1  # it was read to the end, then refused
+    assert store.attachments == []
+    assert files.files == {}  # the unreferenced bytes are gone
+    assert audit_actions(store) == []
 
 
 @pytest.mark.parametrize(
