@@ -45,13 +45,15 @@ class ExpiryRules:
         at = self.expires_at(consult)
         return at is not None and now >= at
 
-    def oldest_scheduled(self, now: datetime) -> datetime:
-        """Consults scheduled before this instant may be due: the bound for a store query."""
-        return now - min(self.request_grace, self.accepted_grace)
+    def due_if_scheduled_by(self, status: ConsultStatus, now: datetime) -> datetime:
+        """A consult in `status` (one of `EXPIRING`) is due at `now` exactly when it was
+        scheduled at or before this instant: the bound for a store query."""
+        grace = self.request_grace if status is ConsultStatus.REQUESTED else self.accepted_grace
+        return now - grace
 
 
 EXPIRY_SCAN_LIMIT = 500
-"""Most consults one expiry pass moves; the rest are moved by the next passes."""
+"""Most consults of each status one expiry pass moves; the rest are moved by the next passes."""
 
 
 class ExpiringStore(Protocol):
@@ -81,9 +83,16 @@ class ExpiryService:
         the next pass looks again.
         """
         now = self.consults.clock()
-        candidates = await self.store.consults_with_status(
-            EXPIRING, scheduled_to=self.rules.oldest_scheduled(now), limit=EXPIRY_SCAN_LIMIT
-        )
+        # One query per status, bounded by that status's own due time, so that what the store
+        # returns is due: consults not due yet (however many) cannot fill the scan's limit and
+        # hide a due one. More than the limit due at once are moved by the next passes.
+        candidates: list[Consult] = []
+        for status in sorted(EXPIRING, key=lambda s: s.value):
+            candidates += await self.store.consults_with_status(
+                frozenset({status}),
+                scheduled_to=self.rules.due_if_scheduled_by(status, now),
+                limit=EXPIRY_SCAN_LIMIT,
+            )
         expired = []
         for consult in candidates:
             due_at = self.rules.expires_at(consult)

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 
 from rooms.consults.errors import ConcurrentUpdate
+from rooms.consults.expiry import EXPIRY_SCAN_LIMIT, ExpiryRules, ExpiryService
 from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
 from rooms.consults.people import Role, Specialty
+from rooms.consults.service import ConsultService
 from tests.integration.stores import Stores, actions, audit, booked
 from tests.unit.fakes import NOON
 
@@ -87,3 +89,36 @@ async def test_the_scans_find_consults_by_status_and_time_newest_request_first(
     assert await ids(requested_since=NOON - 2 * H) == [b.id], "requested_since is included"
     assert await ids(limit=1) == [b.id]
     assert await stores.consults.consults_with_status(frozenset({ConsultStatus.ENDED})) == []
+
+
+async def test_many_consults_not_due_yet_do_not_hide_a_due_one_from_the_expiry_scan(
+    stores: Stores,
+) -> None:
+    """600 accepted consults past the request grace but inside the accepted one, all requested
+    after the due one: more than one scan holds, none of them due."""
+    rules = ExpiryRules(request_grace=2 * H, accepted_grace=24 * H)
+    due = await booked(
+        stores,
+        id="d" * 32,
+        status=ConsultStatus.ACCEPTED,
+        scheduled_at=NOON - 25 * H,
+        requested_at=NOON - 48 * H,
+    )
+    not_yet = EXPIRY_SCAN_LIMIT + 100
+    for i in range(not_yet):
+        await booked(
+            stores,
+            id=f"{i:032x}",
+            status=ConsultStatus.ACCEPTED,
+            scheduled_at=NOON - 3 * H,
+            requested_at=NOON - 4 * H + i * timedelta(seconds=1),
+        )
+    consults = ConsultService(stores.consults, clock=lambda: NOON)
+    scan = ExpiryService(consults, stores.consults, rules)
+    assert [c.id for c in await scan.expire_due()] == [due.id]
+    after = await stores.consults.get_consult(due.id)
+    assert after is not None and after.status is ConsultStatus.EXPIRED
+    still = await stores.consults.consults_with_status(
+        frozenset({ConsultStatus.ACCEPTED}), limit=not_yet + 1
+    )
+    assert len(still) == not_yet

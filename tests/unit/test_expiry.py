@@ -50,8 +50,15 @@ def test_a_consult_scheduled_later_is_not_due_before_its_own_time() -> None:
     assert not RULES.is_due(later, NOON + timedelta(days=3, hours=1))
 
 
-def test_the_store_query_bound_covers_the_shorter_grace() -> None:
-    assert RULES.oldest_scheduled(NOON) == NOON - timedelta(hours=2)
+def test_the_store_query_bound_is_each_status_own_due_time() -> None:
+    bound = RULES.due_if_scheduled_by
+    assert bound(ConsultStatus.REQUESTED, NOON) == NOON - timedelta(hours=2)
+    assert bound(ConsultStatus.ACCEPTED, NOON) == NOON - timedelta(hours=24)
+    for status in (ConsultStatus.REQUESTED, ConsultStatus.ACCEPTED):
+        at_bound = replace(consult_in(status), scheduled_at=bound(status, NOON))
+        assert RULES.is_due(at_bound, NOON)
+        just_after = replace(at_bound, scheduled_at=at_bound.scheduled_at + timedelta(seconds=1))
+        assert not RULES.is_due(just_after, NOON)
 
 
 def test_a_negative_grace_is_refused() -> None:
