@@ -17,6 +17,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
@@ -457,10 +458,19 @@ class ConsultRelay:
             if part.removed or self._closed or sub.offer_outstanding or not sub.dirty:
                 return
             sub.dirty = False
-            if not self._sync_legs(part) or sub.pc is None:
+            if sub.pc is not None and _is_closed(sub.pc):
+                self._log_closed(part)
                 return
-            pc = sub.pc
-            await self._set_local(pc, await pc.createOffer())
+            try:
+                if not self._sync_legs(part) or sub.pc is None:
+                    return
+                pc = sub.pc
+                await self._set_local(pc, await pc.createOffer())
+            except InvalidStateError:
+                if sub.pc is None or not _is_closed(sub.pc):
+                    raise
+                self._log_closed(part)  # closed by aiortc while the offer was being made
+                return
             sub.released_in_offer = [leg for leg in sub.legs if leg.state == "released"]
             sub.offer_outstanding = True
             offer: str = pc.localDescription.sdp
@@ -470,6 +480,16 @@ class ConsultRelay:
                 if leg.track is not None and leg.transceiver.mid is not None
             }
         await self._send_offer(part.id, offer, tracks_by_mid)
+
+    def _log_closed(self, part: _Participant) -> None:
+        """A subscribe connection aiortc closed by itself (its DTLS transports ended, e.g. after
+        a network outage) is not renegotiated: an expected end, not a failure. The participant's
+        client notices the dead connection and joins again, which makes a new one."""
+        log.debug(
+            "consult %s relay: %s's subscribe connection is closed, nothing more is offered on it",
+            self.consult_id,
+            part.id,
+        )
 
     def _sync_legs(self, part: _Participant) -> bool:
         """Bind a leg to every track of the others that has none; does the SDP change?"""
@@ -606,6 +626,11 @@ class ConsultRelay:
                 self.consult_id,
                 exc_info=task.exception(),
             )
+
+
+def _is_closed(pc: RTCPeerConnection) -> bool:
+    """Closed by us or by aiortc itself (`close()` sets this first, before it awaits)."""
+    return pc.signalingState == "closed"
 
 
 __all__: Sequence[str] = ("ConsultRelay", "SendOffer", "msid_token")

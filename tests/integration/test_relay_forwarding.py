@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 import threading
 import time
@@ -870,3 +871,38 @@ async def test_a_source_stopped_and_started_again_on_the_same_mid_is_forwarded_a
     )
     await eventually(lambda: bool(dropped) and dropped[0] in payloads, "the lost packet")
     assert consult.relay.stats()["tracks"]["A/second"]["rtx_received"] >= 1
+
+
+async def test_a_subscribe_connection_closed_under_the_relay_ends_its_negotiations_quietly(
+    consult: Consult, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After an outage aiortc closes a connection by itself (its DTLS transports closed); the
+    others leaving and rejoining then renegotiate it: an expected end, logged at debug, no
+    traceback."""
+    caplog.set_level(logging.DEBUG, logger="media.relay.room")
+    a = await consult.join("A", "camera")
+    await consult.join("B", "camera")
+    await a.decoded("B/camera", 3)
+    await consult.relay.peer_connections("A")["subscribe"].close()  # as aiortc does itself
+
+    await consult.relay.remove("B")  # B leaves: A's legs are released and offered inactive
+    await consult.peers.pop("B").close()
+    await consult.join("B", "camera")  # and rejoins (a new client): A's subscription takes B
+    await eventually(lambda: not consult.relay._tasks, "the relay's negotiations done")
+
+    def relay_warnings() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name.startswith("media.relay") and r.levelno >= logging.WARNING
+        ]
+
+    assert relay_warnings() == []
+    assert any(
+        "subscribe connection is closed" in r.getMessage()
+        for r in caplog.records
+        if r.name == "media.relay.room" and r.levelno == logging.DEBUG
+    )
+    c = await consult.join("C", "camera")  # the relay still serves the others
+    await c.decoded("B/camera", 3)
+    assert relay_warnings() == []
