@@ -220,6 +220,33 @@ def test_the_same_consult_exports_under_the_same_names() -> None:
     assert [e["fullUrl"] for e in first["entry"]] == [e["fullUrl"] for e in second["entry"]]
 
 
+def test_an_installation_urn_names_identifiers_and_the_base_url_only_the_links() -> None:
+    """Without PUBLIC_URL the server names its identifiers `urn:teleconsult:<installation>`:
+    exported through two addresses, the identities agree; only the links follow the address."""
+    identity = "urn:teleconsult:0123456789abcdef0123456789abcdef"
+    recordings = [recording("video", "webm")]
+
+    def exported(base: str) -> dict[str, Any]:
+        return consult_bundle(
+            ended_consult(), PEOPLE, INSTITUTIONS, recordings, AUDIT, base, NOON, identity=identity
+        )
+
+    one, other = exported("http://10.0.0.5:8080"), exported("https://tc.example.org")
+    assert [e["fullUrl"] for e in one["entry"]] == [e["fullUrl"] for e in other["entry"]]
+    assert (
+        one["identifier"]
+        == other["identifier"]
+        == {
+            "system": f"{identity}:sid:consult-export",
+            "value": ended_consult().id,
+        }
+    )
+    [document] = resources(one, "DocumentReference")
+    assert document["identifier"] == [{"system": f"{identity}:sid:recording", "value": "vw" * 16}]
+    assert document["content"][0]["attachment"]["url"].startswith("http://10.0.0.5:8080/api/")
+    validate(one)
+
+
 def test_encounter_is_virtual_with_period_reason_and_provider() -> None:
     bundle = full_bundle()
     (encounter,) = resources(bundle, "Encounter")

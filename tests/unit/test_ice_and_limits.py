@@ -12,7 +12,13 @@ import pytest
 from signaling.ice import IceConfig, ice_servers_for, turn_credentials
 from signaling.ratelimit import RateLimiter
 from signaling.sdp import SdpProblem, check_candidate, check_sdp, utf8_size
-from teleconsult.config import ConfigError, jwt_secret_in, load_settings
+from teleconsult.config import (
+    ConfigError,
+    fhir_identity,
+    installation_id_in,
+    jwt_secret_in,
+    load_settings,
+)
 
 VALID_SDP = "\r\n".join(
     [
@@ -172,6 +178,17 @@ def test_bad_settings_are_refused_naming_the_variable(name: str, value: str) -> 
 def test_an_upside_down_media_port_range_is_refused() -> None:
     with pytest.raises(ConfigError, match="MEDIA_PORT_MIN"):
         load_settings({"MEDIA_PORT_MIN": "50000", "MEDIA_PORT_MAX": "40000"})
+
+
+def test_the_fhir_identity_is_public_url_or_an_installation_id_kept_in_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    first = installation_id_in(tmp_path)
+    assert installation_id_in(tmp_path) == first and len(first) == 32
+    unset = load_settings({"DATA_DIR": str(tmp_path)})
+    assert fhir_identity(unset) == f"urn:teleconsult:{first}"
+    public = load_settings({"DATA_DIR": str(tmp_path), "PUBLIC_URL": "https://tc.example.org/"})
+    assert fhir_identity(public) == "https://tc.example.org"
 
 
 def test_the_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
