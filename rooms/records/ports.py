@@ -32,7 +32,8 @@ class AttachmentStore(Protocol):
         """Save the attachment together with its audit entry, or neither.
 
         Raises `TooManyAttachments` (nothing written) when the consult already holds
-        `max_per_consult`; the count and the insert are one transaction.
+        `max_per_consult`, and `IllegalTransition` (nothing written) when the consult is
+        finished; the checks and the insert are one transaction.
         """
         ...
 

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select
 
 from rooms.consults.audit import AuditEntry
+from rooms.consults.errors import IllegalTransition
+from rooms.consults.lifecycle import FINISHED, ConsultStatus
 from rooms.records.attachments import Attachment, TooManyAttachments
 from rooms.records.notes import Note
 from storage.sql.database import Database
@@ -72,6 +74,18 @@ class SqlAttachments:
             if held > max_per_consult:
                 # Leaving the block with an error rolls the insert back (and writes no audit).
                 raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
+            # A consult that ended meanwhile takes no file. Read now, under the same locks (the
+            # consult's row on PostgreSQL, the write lock on SQLite), so ending the consult is
+            # either seen here or waits for this transaction.
+            status = ConsultStatus(
+                (
+                    await conn.execute(
+                        select(consults.c.status).where(consults.c.id == attachment.consult_id)
+                    )
+                ).scalar_one()
+            )
+            if status in FINISHED:
+                raise IllegalTransition(status.value, "take attachments")
 
     async def count_attachments(self, consult_id: str) -> int:
         stmt = select(func.count()).select_from(attachments)

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from rooms.consults.errors import IllegalTransition
+from rooms.consults.lifecycle import ConsultStatus
 from rooms.records.attachments import Attachment, TooManyAttachments, attachment_key
 from tests.integration.stores import Stores, actions, audit, booked
 from tests.unit.fakes import NOON
@@ -67,6 +69,26 @@ async def test_a_refused_attachment_writes_nothing(stores: Stores, limit: int) -
             attachment(consult_id, stores.doctor_id, "a.png"),
             audit("attachment.added", consult_id),
             limit,
+        )
+    assert await stores.attachments.list_attachments(consult_id) == []
+    assert "attachment.added" not in await actions(stores, consult_id)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [ConsultStatus.ENDED, ConsultStatus.DECLINED, ConsultStatus.CANCELLED, ConsultStatus.EXPIRED],
+)
+async def test_a_finished_consult_takes_no_row_checked_with_the_insert(
+    stores: Stores, status: ConsultStatus
+) -> None:
+    """The last check of an upload whose consult ended while the file streamed in: in the
+    transaction that writes the row, so no end of the consult can slip in between."""
+    consult_id = (await booked(stores, status=status)).id
+    with pytest.raises(IllegalTransition, match="take attachments"):
+        await stores.attachments.add_attachment(
+            attachment(consult_id, stores.doctor_id, "late.png"),
+            audit("attachment.added", consult_id),
+            20,
         )
     assert await stores.attachments.list_attachments(consult_id) == []
     assert "attachment.added" not in await actions(stores, consult_id)

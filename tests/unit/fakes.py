@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult, MediaMode, PatientSummary, Sex
-from rooms.consults.errors import ConcurrentUpdate, NotFound
+from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, NotFound
 from rooms.consults.institutions import Institution, InstitutionLevel
 from rooms.consults.invitations import Invitation
-from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.lifecycle import FINISHED, ConsultStatus
 from rooms.consults.people import Role, Specialty, User
 from rooms.consults.ports import ConsultQuery
 from rooms.records.attachments import Attachment, StoredFile, TooManyAttachments
@@ -293,6 +293,9 @@ class InMemoryStore:
     ) -> None:
         if await self.count_attachments(attachment.consult_id) >= max_per_consult:
             raise TooManyAttachments(f"a consult holds at most {max_per_consult} attachments")
+        consult = self._consults.get(attachment.consult_id)
+        if consult is not None and consult.status in FINISHED:
+            raise IllegalTransition(consult.status.value, "take attachments")
         self.attachments.append(attachment)
         self.audit_log.append(audit)
 

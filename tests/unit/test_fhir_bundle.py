@@ -456,8 +456,9 @@ def test_each_attachment_is_a_document_reference_from_its_uploader() -> None:
 async def test_the_export_includes_the_consults_attachments() -> None:
     store = InMemoryStore()
     consult = ended_consult()
-    await store.add_consult(consult, AUDIT[0])
-    await store.add_attachment(ULTRASOUND_STILL, AUDIT[0], 20)
+    await store.add_consult(replace(consult, status=ConsultStatus.LIVE), AUDIT[0])
+    await store.add_attachment(ULTRASOUND_STILL, AUDIT[0], 20)  # attached while it was open
+    await store.update_consult(consult, AUDIT[0])  # then it ended
     bundle = await ExportService(store, None, attachments=store).fhir_bundle(
         SUPERVISOR, consult.id, BASE
     )
