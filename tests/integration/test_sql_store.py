@@ -6,7 +6,9 @@ refuse UPDATE and DELETE even in plain SQL. The rest of the storage contract is 
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rooms.consults.errors import DatabaseUnavailable, StorageBusy
 from rooms.consults.institutions import InstitutionLevel
 from rooms.records.notes import Note
 from rooms.reporting.review import Comment
+from storage.sql import engine
 from storage.sql.engine import create_engine
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
@@ -99,6 +102,23 @@ async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> N
     with pytest.raises(DatabaseUnavailable):
         await repos.consults.ping()
     await repos.close()
+
+
+async def test_a_postgresql_that_never_answers_is_unavailable_after_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        repos = SqlRepositories.open(f"postgresql://u:p@127.0.0.1:{port}/db")
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            await repos.consults.institutions()
+        assert time.monotonic() - started < 5
+        assert repos.database.availability.reason == "timed out"
+        await repos.close()
 
 
 async def test_a_bad_statement_stays_a_bug_not_an_outage(sql: SqlStores) -> None:
