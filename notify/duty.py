@@ -25,6 +25,7 @@ from typing import Generic, Protocol, TypeVar
 from notify.messages import push_messages
 from notify.push import WebPushSender
 from rooms.consults.consult import Consult
+from rooms.consults.errors import DatabaseUnavailable
 from rooms.consults.expiry import ExpiryService
 from rooms.duty.escalation import Notice, NoticeKind
 from rooms.duty.services import Claimed, EscalationService
@@ -134,6 +135,8 @@ class DutyDispatcher(Generic[View]):
             try:
                 await self.expire_due()
                 await self.tick()
+            except DatabaseUnavailable:
+                pass  # logged once per outage by the storage; the next tick tries again
             except Exception:
                 log.exception("duty tick failed; trying again in %.0f s", self.tick_interval)
             await asyncio.sleep(self.tick_interval)

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rooms.consults.errors import (
     ConcurrentUpdate,
     ConsultFull,
+    DatabaseUnavailable,
     DomainError,
     IllegalTransition,
     InvalidBooking,
@@ -69,6 +70,9 @@ RELAY_UNAVAILABLE = "relay_unavailable"
 RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
+# Stable codes of the domain that the edge names too (the others are `DomainError.code`).
+DATABASE_UNAVAILABLE = DatabaseUnavailable.code
+BUSY = StorageBusy.code
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
@@ -86,6 +90,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidShift: 422,
     InvalidSubscription: 422,
     StorageBusy: 503,
+    DatabaseUnavailable: 503,
     InvalidFilter: 422,
     InvalidComment: 422,
     InvalidInvitation: 422,

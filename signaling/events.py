@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.registry import ConsultRooms
 from rooms.calls.room import P2pVerdict
-from rooms.consults.errors import DomainError
+from rooms.consults.errors import DatabaseUnavailable, DomainError
 from rooms.consults.people import Role, User
 from signaling import errors
 from signaling.context import Signaling
@@ -167,7 +167,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             user, claims = await self.ctx.authenticate_claims(
                 token if isinstance(token, str) else None
             )
-        except ApiError as exc:
+        except (ApiError, DatabaseUnavailable) as exc:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code, "message": exc.message}
             ) from None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import socketio
 
+from rooms.consults.errors import DatabaseUnavailable
 from rooms.consults.people import User
 from rooms.consults.ports import ConsultStore
 from signaling import errors
@@ -109,6 +110,8 @@ class LiveSessions:
             await asyncio.sleep(self.recheck.total_seconds())
             try:
                 await self.sweep()
+            except DatabaseUnavailable:
+                pass  # logged once per outage by the storage; the next round tries again
             except Exception:
                 log.exception("checking live connections failed; trying again next round")
 

@@ -60,6 +60,13 @@ class StorageBusy(DomainError):
     code = "busy"
 
 
+class DatabaseUnavailable(DomainError):
+    """The database does not answer (stopped, unreachable, timing out, its file unreadable);
+    nothing was read or written, the client may retry once it is back."""
+
+    code = "database_unavailable"
+
+
 class MediaRefused(DomainError):
     """The media relay cannot use what it was sent (e.g. an offer without the consult's codec);
     nothing changed."""

@@ -121,5 +121,5 @@ class ConsultStore(Protocol):
     async def count_users(self) -> int: ...
 
     async def ping(self) -> None:
-        """Raise unless the database answers."""
+        """Raise `DatabaseUnavailable` unless the database answers."""
         ...

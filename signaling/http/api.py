@@ -47,6 +47,8 @@ class Endpoint:
     """The body is `multipart/form-data` with one file in this field (instead of JSON)."""
     binary_response: tuple[str, ...] = ()
     """The success response is raw bytes of one of these media types (instead of JSON)."""
+    unavailable_response: type[BaseModel] | None = None
+    """The body of a 503 when a part the server needs is down, if not `{code, message}`."""
 
 
 class Feature:
@@ -70,6 +72,7 @@ class Feature:
         errors: tuple[str, ...] = (),
         upload_field: str | None = None,
         binary_response: tuple[str, ...] = (),
+        unavailable_response: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -84,6 +87,7 @@ class Feature:
                     errors,
                     upload_field,
                     binary_response,
+                    unavailable_response,
                 )
             )
             self.routes.route(method, path)(handler)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, StringConstraints
 
+from rooms.consults.errors import DatabaseUnavailable
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response, parse_body
@@ -30,8 +31,11 @@ class LoginOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok"]
-    database: Literal["ok"]
+    """`ok` when every part answers; otherwise 503 with `unavailable` and the failing part
+    named `unavailable` (the process itself stays up and recovers on its own)."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
 
 
 # ---- routes --------------------------------------------------------------------------------
@@ -42,10 +46,18 @@ def routes(edge: Edge, *, failed_logins: RateLimiter) -> Feature:
     feature = Feature("login")
 
     @feature.route(
-        "GET", "/healthz", "Liveness and database check", response=HealthOut, authenticated=False
+        "GET",
+        "/healthz",
+        "Liveness and database check",
+        response=HealthOut,
+        authenticated=False,
+        unavailable_response=HealthOut,
     )
     async def healthz(_request: web.Request) -> web.Response:
-        await edge.store.ping()
+        try:
+            await edge.store.ping()
+        except DatabaseUnavailable:
+            return json_response(HealthOut(status="unavailable", database="unavailable"), 503)
         return json_response(HealthOut(status="ok", database="ok"))
 
     @feature.route(

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from signaling import errors
 from signaling.http.api import Endpoint
 
 
@@ -82,6 +83,18 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": error_ref}},
         }
         op["responses"]["4XX"] = failure
+        if ep.unavailable_response is not None:
+            unavailable = {
+                "description": "a part the server needs does not answer",
+                "content": {"application/json": {"schema": _ref(ep.unavailable_response, schemas)}},
+            }
+        else:
+            unavailable = {
+                "description": "the database does not answer or is busy; nothing changed, retry "
+                f"later: `{{code, message}}`; codes: {errors.DATABASE_UNAVAILABLE}, {errors.BUSY}",
+                "content": {"application/json": {"schema": error_ref}},
+            }
+        op["responses"]["503"] = unavailable
         paths.setdefault(template, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",

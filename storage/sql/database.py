@@ -7,15 +7,16 @@ only place that writes the audit log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rooms.consults.audit import AuditEntry
-from storage.sql.engine import busy_as_storage_busy, create_engine
+from storage.sql.engine import Availability, create_engine, storage_errors
 from storage.sql.schema import audit_log
 
 
@@ -31,10 +32,16 @@ def audit_values(entry: AuditEntry) -> dict[str, Any]:
 
 class Database:
     """One engine shared by every repository. Each repository method is one transaction,
-    committed before it returns."""
+    committed before it returns.
+
+    A database that does not answer raises `DatabaseUnavailable` from every method, and
+    `availability` logs the outage once; the next block that completes ends it."""
+
+    PING_TIMEOUT_SECONDS = 5.0
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.availability = Availability()
 
     @classmethod
     def open(cls, database_url: str) -> Database:
@@ -44,19 +51,24 @@ class Database:
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        """Raise unless the database answers."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        """Raise `DatabaseUnavailable` unless the database answers within a few seconds."""
+        with storage_errors(self.availability):
+            async with asyncio.timeout(self.PING_TIMEOUT_SECONDS), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
 
-    def reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads (no transaction is held open for writing)."""
-        return self.engine.connect()
+        with storage_errors(self.availability):
+            async with self.engine.connect() as conn:
+                yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends and rolled back when it raises;
-        a database too busy to take it raises `StorageBusy`."""
-        with busy_as_storage_busy():
+        a database too busy to take it raises `StorageBusy`, one that does not answer
+        `DatabaseUnavailable`."""
+        with storage_errors(self.availability):
             async with self.engine.begin() as conn:
                 yield conn
 

@@ -1,18 +1,41 @@
 """Connecting to the database: the async engine for a `sqlite:///…` or `postgresql://…` URL,
-SQLite's durability pragmas, and a busy database reported as `StorageBusy`."""
+SQLite's durability pragmas, a busy database reported as `StorageBusy` and one that does not
+answer as `DatabaseUnavailable` (logged once per outage, by `Availability`)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from rooms.consults.errors import StorageBusy
+from rooms.consults.errors import DatabaseUnavailable, StorageBusy
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""How long opening a connection to PostgreSQL may take before the database counts as
+unavailable (asyncpg's own default is 60 s, far longer than any client waits)."""
+
+POOL_TIMEOUT_SECONDS = 10.0
+"""How long a request waits for a pooled connection when all are in use (SQLAlchemy: 30 s)."""
+
+_SQLITE_UNAVAILABLE = (
+    "unable to open database file",
+    "disk i/o error",
+    "readonly database",
+    "file is not a database",
+)
+"""SQLite's messages for a database file it cannot read or write (as opposed to a bug in a
+statement, which SQLite also reports as `OperationalError`)."""
 
 
 def async_url(database_url: str) -> str:
@@ -37,18 +60,95 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(database_url))
+    url = async_url(database_url)
+    if url.startswith("postgresql"):
+        # A pooled connection is checked before use, so the first request after PostgreSQL
+        # restarts gets a fresh connection rather than the dead one kept through the outage.
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        )
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why `exc` means the database does not answer (stopped, unreachable, timing out, its file
+    unreadable), in a few words; None for any other error (a bug, a constraint, a lock)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return f"connection lost: {exc.orig}"
+        message = str(exc.orig).lower()
+        if any(m in message for m in _SQLITE_UNAVAILABLE):
+            return str(exc.orig)
+        return None
+    if isinstance(exc, PoolTimeout):
+        return "no connection free in time"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):  # connection refused, host unreachable, name not resolved
+        return str(exc) or type(exc).__name__
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # the connection failed or was closed
+        | asyncpg.exceptions.OperatorInterventionError  # shutting down, starting up
+        | asyncpg.TooManyConnectionsError,
+    ):
+        return str(exc) or type(exc).__name__
+    return None
+
+
+class Availability:
+    """Whether the database answered when last asked: an outage is logged once when it starts
+    (WARNING) and once when the database answers again (INFO), not once per request."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+        self.reason = ""
+
+    @property
+    def up(self) -> bool:
+        return self.down_since is None
+
+    def failed(self, reason: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.reason = reason
+            log.warning(
+                "database unavailable (%s); answering database_unavailable (503) until it "
+                "answers again",
+                reason,
+            )
+
+    def answered(self) -> None:
+        if self.down_since is not None:
+            log.info(
+                "database answers again after %.1f s unavailable",
+                time.monotonic() - self.down_since,
+            )
+            self.down_since = None
+            self.reason = ""
+
+
 @contextmanager
-def busy_as_storage_busy() -> Iterator[None]:
-    """Report a write that timed out waiting for SQLite's lock as `StorageBusy`, not a crash."""
+def storage_errors(availability: Availability) -> Iterator[None]:
+    """Report a write that timed out waiting for SQLite's lock as `StorageBusy`, and a database
+    that does not answer as `DatabaseUnavailable` (noted in `availability`), not as a crash; a
+    block that completes tells `availability` the database answered."""
     try:
         yield
-    except OperationalError as exc:
-        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+    except Exception as exc:
+        if isinstance(exc, OperationalError) and (
+            "locked" in str(exc.orig) or "busy" in str(exc.orig)
+        ):
             raise StorageBusy("the database is busy; nothing was saved, try again") from exc
-        raise
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        availability.failed(reason)
+        raise DatabaseUnavailable("the database is unavailable; try again later") from exc
+    availability.answered()

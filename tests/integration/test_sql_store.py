@@ -5,7 +5,10 @@ refuse UPDATE and DELETE even in plain SQL. The rest of the storage contract is 
 
 from __future__ import annotations
 
+import logging
+import socket
 import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,10 +16,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rooms.consults.errors import StorageBusy
+from rooms.consults.errors import DatabaseUnavailable, StorageBusy
 from rooms.consults.institutions import InstitutionLevel
 from rooms.records.notes import Note
 from rooms.reporting.review import Comment
+from storage.sql import engine
 from storage.sql.engine import create_engine
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
@@ -58,6 +62,71 @@ async def test_a_write_that_waits_too_long_for_the_lock_is_a_clear_busy_error(
         blocker.close()
     assert await repos.consults.institutions() == []
     await repos.close()
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "storage.sql.engine"]
+
+
+async def test_a_database_file_that_cannot_be_opened_is_unavailable_logged_once_and_recovered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'gone' / 'db.sqlite'}"  # its directory does not exist (yet)
+    repos = SqlRepositories.open(url)
+    caplog.set_level(logging.INFO, logger="storage.sql.engine")
+    for _ in range(3):  # reads, writes and the health check alike
+        with pytest.raises(DatabaseUnavailable) as caught:
+            await repos.consults.institutions()
+        assert caught.value.code == "database_unavailable"
+        with pytest.raises(DatabaseUnavailable):
+            await repos.consults.add_institution("Province", InstitutionLevel.PROVINCE, None)
+        with pytest.raises(DatabaseUnavailable):
+            await repos.consults.ping()
+    [(level, message)] = _outage_lines(caplog)
+    assert level == logging.WARNING
+    assert "database unavailable (unable to open database file)" in message
+
+    (tmp_path / "gone").mkdir()
+    await fresh_database(url)
+    assert await repos.consults.institutions() == []
+    await repos.consults.ping()
+    lines = _outage_lines(caplog)
+    assert len(lines) == 2 and lines[1][0] == logging.INFO
+    assert "database answers again" in lines[1][1]
+    await repos.close()
+
+
+async def test_a_file_that_is_not_a_database_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "not.db").write_bytes(b"this is no SQLite file " * 100)
+    repos = SqlRepositories.open(f"sqlite:///{tmp_path / 'not.db'}")
+    with pytest.raises(DatabaseUnavailable):
+        await repos.consults.ping()
+    await repos.close()
+
+
+async def test_a_postgresql_that_never_answers_is_unavailable_after_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        repos = SqlRepositories.open(f"postgresql://u:p@127.0.0.1:{port}/db")
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            await repos.consults.institutions()
+        assert time.monotonic() - started < 5
+        assert repos.database.availability.reason == "timed out"
+        await repos.close()
+
+
+async def test_a_bad_statement_stays_a_bug_not_an_outage(sql: SqlStores) -> None:
+    with pytest.raises(DBAPIError) as caught:
+        async with sql.repos.database.reading() as conn:
+            await conn.execute(text("SELEC 1"))
+    assert not isinstance(caught.value, DatabaseUnavailable)
+    assert sql.repos.database.availability.up
 
 
 async def _forge(sql: SqlStores, statement: str) -> None:

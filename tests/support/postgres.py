@@ -5,8 +5,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from tests.support.server import free_port
@@ -55,6 +57,24 @@ class PostgresServer:
             "UTF8",
             "--locale=C.UTF-8",
         )
+        self.start()
+        self._run(
+            "env",
+            "PGPASSWORD=teleconsult",
+            _bin("createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "teleconsult",
+            "teleconsult",
+        )
+        return self
+
+    def start(self) -> None:
+        """Start the cluster (again, after `stop_postmaster`) and wait until it accepts
+        connections."""
         self._run(
             _bin("pg_ctl"),
             "-D",
@@ -69,19 +89,24 @@ class PostgresServer:
             "-c fsync=off -c full_page_writes=off",
             "start",
         )
-        self._run(
-            "env",
-            "PGPASSWORD=teleconsult",
-            _bin("createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "teleconsult",
-            "teleconsult",
-        )
-        return self
+
+    def postmaster_pid(self) -> int:
+        """The pid of this cluster's postmaster (the first line of `postmaster.pid`)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def stop_postmaster(self, within: float = 30.0) -> None:
+        """Stop this cluster, as an outage would: SIGINT to its own postmaster (PostgreSQL's
+        fast shutdown: open connections are cut), then wait until the process is gone."""
+        pid = self.postmaster_pid()
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"postmaster {pid} still runs {within:.0f} s after SIGINT")
 
     def __exit__(self, *_exc: object) -> None:
         subprocess.run(

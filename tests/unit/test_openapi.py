@@ -38,3 +38,19 @@ def test_the_document_names_each_path_parameter_as_its_template_does() -> None:
         "parameters"
     ]
     assert [p["name"] for p in parameters] == ["consult_id", "user_id"]
+
+
+def test_every_operation_declares_its_503_and_healthz_names_the_failing_part() -> None:
+    from signaling.http.login import HealthOut
+
+    health = Endpoint(
+        "GET", "/healthz", "health", None, HealthOut, 200, False, (), unavailable_response=HealthOut
+    )
+    doc = build_openapi([endpoint("/api/consults/{consult_id}"), health], "1")
+    api = doc["paths"]["/api/consults/{consult_id}"]["delete"]["responses"]["503"]
+    assert api["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    assert "database_unavailable" in api["description"]
+    healthz = doc["paths"]["/healthz"]["get"]["responses"]["503"]
+    assert healthz["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HealthOut"
+    }
