@@ -60,6 +60,29 @@ class Limits:
     login_attempts_per_minute: int = 10
     """Failed logins per username per minute before further attempts get `rate_limited`."""
 
+    login_attempts_per_address_per_minute: int = 30
+    """Failed logins per client address per minute before further attempts from it get
+    `rate_limited`, whatever the username: one address guessing over many usernames is held
+    to this. The address is the TCP peer (`request.remote`); behind a reverse proxy that is the
+    proxy, so every user shares it (raise this, or rely on the proxy's own limits). A county
+    hospital behind one NAT address has a few dozen staff, who rarely mistype 30 times a
+    minute together."""
+
+    login_tracked_keys: int = 10_000
+    """Usernames, and separately addresses, whose failed logins are remembered at once. Entries
+    expire a minute after their last failure; beyond this many the one least recently failed
+    is forgotten, so credential stuffing over millions of usernames cannot grow memory."""
+
+    password_checks_at_once: int = 2
+    """argon2id password verifications (and hashes) running at once, in worker threads off the
+    event loop. Each costs ~140 ms of one core; 2 matches this 2-core machine. More would
+    take the cores the event loop needs to keep forwarding media during a login flood."""
+
+    password_checks_waiting: int = 32
+    """Logins that may wait for a free password checker; beyond it a login gets 429
+    `rate_limited` ("server busy checking passwords") at once instead of queueing. With 2 at
+    once that is a wait of at most ~2.3 s."""
+
     max_statistics_months: int = 24
     """Longest statistics period (whole months, both ends included) one request may ask for:
     two years of trends without letting one request load a decade of consults. Longer
