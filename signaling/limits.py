@@ -73,15 +73,21 @@ class Limits:
     expire a minute after their last failure; beyond this many the one least recently failed
     is forgotten, so credential stuffing over millions of usernames cannot grow memory."""
 
-    password_checks_at_once: int = 2
+    password_checks_at_once: int = 1
     """argon2id password verifications (and hashes) running at once, in worker threads off the
-    event loop. Each costs ~140 ms of one core; 2 matches this 2-core machine. More would
-    take the cores the event loop needs to keep forwarding media during a login flood."""
+    event loop (argon2 releases the GIL). Each costs ~140 ms of one core. 1 on a 2-core
+    machine leaves the other core to the event loop that forwards media: under 50 concurrent
+    failed logins (`bench/login.py`) the signal round trip's p99 rose 11 ms with 1 and 27 ms
+    with 2, for the same login throughput on a busy machine. One checker still verifies ~7
+    logins a second, a whole shift logging in within a minute. Raise it with the cores."""
 
-    password_checks_waiting: int = 32
-    """Logins that may wait for a free password checker; beyond it a login gets 429
-    `rate_limited` ("server busy checking passwords") at once instead of queueing. With 2 at
-    once that is a wait of at most ~2.3 s."""
+    password_checks_waiting: int = 128
+    """Logins that may wait for a free password checker (first come, first served); beyond
+    it a login gets 429 `rate_limited` ("server busy checking passwords") at once. A waiting
+    login costs the event loop nothing, while a refused one comes straight back: flooding
+    clients that are refused spin and cost the loop more than clients that wait (50 clients
+    against 32 places: /healthz p99 +476 ms; against 64: +64 ms). At 1 checker a full queue
+    is a wait of ~18 s, which a login page tolerates better than a refusal."""
 
     max_statistics_months: int = 24
     """Longest statistics period (whole months, both ends included) one request may ask for:

@@ -58,7 +58,7 @@ class PasswordChecks:
     """Verifies and hashes passwords in a bounded worker pool, off the event loop."""
 
     def __init__(
-        self, at_once: int = 2, waiting: int = 32, verify: Verifier = _argon2_verify
+        self, at_once: int = 1, waiting: int = 128, verify: Verifier = _argon2_verify
     ) -> None:
         self.at_once = max(1, at_once)
         self.waiting = max(0, waiting)
@@ -71,6 +71,11 @@ class PasswordChecks:
     def pending(self) -> int:
         return self._pending
 
+    @property
+    def full(self) -> bool:
+        """Whether a check now would be refused (`PasswordChecksBusy`)."""
+        return self._pending >= self.at_once + self.waiting
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """`verify_password` in the pool; `PasswordChecksBusy` when the pool is full."""
         verify = self._verify
@@ -80,7 +85,7 @@ class PasswordChecks:
         return await self._run(lambda: hash_password(password))
 
     async def _run(self, work: Callable[[], T]) -> T:
-        if self._pending >= self.at_once + self.waiting:
+        if self.full:
             raise PasswordChecksBusy
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.at_once, thread_name_prefix="password")

@@ -34,6 +34,12 @@ class HealthOut(BaseModel):
     database: Literal["ok"]
 
 
+def _busy() -> ApiError:
+    return ApiError(
+        errors.RATE_LIMITED, "server busy checking passwords; retry in a few seconds", 429
+    )
+
+
 # ---- routes --------------------------------------------------------------------------------
 
 
@@ -76,6 +82,8 @@ def routes(
             by_address is not None and by_address.exhausted(address)
         ):
             raise ApiError(errors.RATE_LIMITED, "too many failed logins; wait a minute", 429)
+        if checks.full:  # refused before the database is asked: a flood costs little
+            raise _busy()
         found = await edge.store.credentials(body.username)
         user, password_hash = found if found else (None, None)
         try:
@@ -83,9 +91,7 @@ def routes(
             # takes as long whether the username exists or not.
             matches = await checks.verify(password_hash, body.password)
         except PasswordChecksBusy:
-            raise ApiError(
-                errors.RATE_LIMITED, "server busy checking passwords; retry in a few seconds", 429
-            ) from None
+            raise _busy() from None
         if user is None or not matches or not user.active:
             failed_logins.hit(body.username)
             if by_address is not None:
