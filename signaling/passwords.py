@@ -1,15 +1,18 @@
 """Password hashing with argon2id; hashes only ever leave here to be stored.
 
 An argon2id verify costs ~140 ms of CPU. `PasswordChecks` runs it in a small worker pool
-(argon2-cffi releases the GIL while hashing), never on the event loop that also forwards
-media, with at most `PASSWORD_CHECKS_AT_ONCE` running and `PASSWORD_CHECKS_WAITING` queued;
-a check beyond that is refused (`PasswordChecksBusy`) instead of queued without end.
+(argon2-cffi releases the GIL while hashing) whose threads run at a lower scheduling
+priority (nice +10), never on the event loop that also forwards media, with at most
+`PASSWORD_CHECKS_AT_ONCE` running and `PASSWORD_CHECKS_WAITING` queued; a check beyond that
+is refused (`PasswordChecksBusy`) instead of queued without end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -50,6 +53,14 @@ def verify_password(
     return matches and password_hash is not None
 
 
+def _yield_to_the_loop() -> None:
+    """Lower this worker thread's scheduling priority (Linux: nice is per thread), so that
+    when the cores are busy the event loop thread runs first and argon2 takes what is left."""
+    with contextlib.suppress(AttributeError, OSError):
+        me = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, me, min(os.getpriority(os.PRIO_PROCESS, me) + 10, 19))
+
+
 class PasswordChecksBusy(Exception):
     """More password checks are running and waiting than `PasswordChecks` allows."""
 
@@ -88,7 +99,9 @@ class PasswordChecks:
         if self.full:
             raise PasswordChecksBusy
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.at_once, thread_name_prefix="password")
+            self._pool = ThreadPoolExecutor(
+                self.at_once, thread_name_prefix="password", initializer=_yield_to_the_loop
+            )
         loop = asyncio.get_running_loop()
         self._pending += 1
         try:

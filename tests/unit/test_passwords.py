@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import pytest
@@ -67,6 +69,23 @@ async def test_checks_run_in_worker_threads() -> None:
         assert await checks.hash("pw") != await checks.hash("pw")  # salted, in the pool too
     finally:
         checks.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
+async def test_workers_run_at_a_lower_priority_than_the_event_loop() -> None:
+    niceness: list[int] = []
+
+    def verify(password_hash: str, password: str) -> bool:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, 0))  # 0: this thread, on Linux
+        return False
+
+    checks = PasswordChecks(verify=verify)
+    try:
+        await checks.verify(None, "guess")
+    finally:
+        checks.close()
+    loop_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness == [min(loop_nice + 10, 19)]
 
 
 async def test_at_most_at_once_run_together_and_the_rest_wait_then_are_refused() -> None:
