@@ -75,10 +75,11 @@ class Limits:
 
     password_checks_at_once: int = 1
     """argon2id password verifications (and hashes) running at once, in worker threads off the
-    event loop (argon2 releases the GIL). Each costs ~140 ms of one core. 1 on a 2-core
-    machine leaves the other core to the event loop that forwards media: under 50 concurrent
-    failed logins (`bench/login.py`) the signal round trip's p99 rose 11 ms with 1 and 27 ms
-    with 2, for the same login throughput on a busy machine. One checker still verifies ~7
+    event loop (argon2 releases the GIL; the threads run at nice +10). Each costs ~140 ms of
+    one core. 1 on a 2-core machine leaves the other core to the event loop that forwards
+    media: under 50 concurrent failed logins (`bench/login.py`, before the threads were
+    niced) the signal round trip's p99 rose 11 ms with 1 and 27 ms with 2, for the same
+    login throughput on a busy machine. One checker still verifies ~7
     logins a second, a whole shift logging in within a minute. Raise it with the cores."""
 
     password_checks_waiting: int = 128
