@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from signaling.limits import Limits
 from signaling.ratelimit import RateLimiter
+from teleconsult.config import load_settings
 
 
 def limiter(per_minute: int = 3, max_keys: int = 100) -> tuple[RateLimiter, list[float]]:
@@ -59,3 +63,21 @@ def test_a_key_hit_again_is_kept_over_keys_hit_once_long_ago() -> None:
     assert limits.exhausted("attacked")
     assert len(limits) == 3
     assert not limits.exhausted("a")
+
+
+def test_the_login_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE": "5",
+        "LOGIN_TRACKED_KEYS": "50",
+        "PASSWORD_CHECKS_AT_ONCE": "3",
+        "PASSWORD_CHECKS_WAITING": "7",
+    }
+    limits = load_settings(env).limits
+    assert (
+        limits.login_attempts_per_address_per_minute,
+        limits.login_tracked_keys,
+        limits.password_checks_at_once,
+        limits.password_checks_waiting,
+    ) == (5, 50, 3, 7)
+    assert (Limits().password_checks_at_once, Limits().password_checks_waiting) == (1, 128)
