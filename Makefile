@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench bench-relay system-deps clean vendor-socketio vendor-echarts compose-check
+.PHONY: run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts compose-check
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ lint: $(VENV)/.dev
 ## bench: signaling benchmark at 100 and 1000 pairs (prints a table; --json for JSON)
 bench: $(VENV)/.dev
 	$(PY) bench/signaling.py --pairs 100 1000
+
+## bench-login: /healthz and a socket.io signal, idle vs during 50 concurrent failed logins (~40 s)
+bench-login: $(VENV)/.dev
+	$(PY) bench/login.py
 
 ## bench-relay: forwarding relay vs transcoding relay, latency, recording cost (about 3 minutes)
 bench-relay: $(VENV)/.dev

@@ -60,6 +60,36 @@ class Limits:
     login_attempts_per_minute: int = 10
     """Failed logins per username per minute before further attempts get `rate_limited`."""
 
+    login_attempts_per_address_per_minute: int = 30
+    """Failed logins per client address per minute before further attempts from it get
+    `rate_limited`, whatever the username: one address guessing over many usernames is held
+    to this. The address is the TCP peer (`request.remote`); behind a reverse proxy that is the
+    proxy, so every user shares it (raise this, or rely on the proxy's own limits). A county
+    hospital behind one NAT address has a few dozen staff, who rarely mistype 30 times a
+    minute together."""
+
+    login_tracked_keys: int = 10_000
+    """Usernames, and separately addresses, whose failed logins are remembered at once. Entries
+    expire a minute after their last failure; beyond this many the one least recently failed
+    is forgotten, so credential stuffing over millions of usernames cannot grow memory."""
+
+    password_checks_at_once: int = 1
+    """argon2id password verifications (and hashes) running at once, in worker threads off the
+    event loop (argon2 releases the GIL; the threads run at nice +10). Each costs ~140 ms of
+    one core. 1 on a 2-core machine leaves the other core to the event loop that forwards
+    media: under 50 concurrent failed logins (`bench/login.py`, before the threads were
+    niced) the signal round trip's p99 rose 11 ms with 1 and 27 ms with 2, for the same
+    login throughput on a busy machine. One checker still verifies ~7
+    logins a second, a whole shift logging in within a minute. Raise it with the cores."""
+
+    password_checks_waiting: int = 128
+    """Logins that may wait for a free password checker (first come, first served); beyond
+    it a login gets 429 `rate_limited` ("server busy checking passwords") at once. A waiting
+    login costs the event loop nothing, while a refused one comes straight back: flooding
+    clients that are refused spin and cost the loop more than clients that wait (50 clients
+    against 32 places: /healthz p99 +476 ms; against 64: +64 ms). At 1 checker a full queue
+    is a wait of ~18 s, which a login page tolerates better than a refusal."""
+
     max_statistics_months: int = 24
     """Longest statistics period (whole months, both ends included) one request may ask for:
     two years of trends without letting one request load a decade of consults. Longer

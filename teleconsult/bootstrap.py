@@ -48,6 +48,7 @@ from signaling.http import (
     statistics,
 )
 from signaling.http.api import Edge
+from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
 from storage.sql.repositories import SqlRepositories
@@ -136,8 +137,18 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     )
     edge = Edge(tokens, repos.consults)
     limits = settings.limits
+    passwords = PasswordChecks(limits.password_checks_at_once, limits.password_checks_waiting)
     features = [
-        login.routes(edge, failed_logins=RateLimiter(limits.login_attempts_per_minute)),
+        login.routes(
+            edge,
+            failed_logins=RateLimiter(
+                limits.login_attempts_per_minute, max_keys=limits.login_tracked_keys
+            ),
+            failed_logins_by_address=RateLimiter(
+                limits.login_attempts_per_address_per_minute, max_keys=limits.login_tracked_keys
+            ),
+            passwords=passwords,
+        ),
         consults.routes(
             edge,
             service=consult_service,
@@ -217,6 +228,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         yield
         await node.close()
         await repos.close()
+        passwords.close()
 
     app.cleanup_ctx.append(duty_scheduler)
     app.cleanup_ctx.append(lifecycle)

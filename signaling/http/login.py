@@ -12,7 +12,7 @@ from rooms.consults.errors import DatabaseUnavailable
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response, parse_body
-from signaling.passwords import verify_password
+from signaling.passwords import PasswordChecks, PasswordChecksBusy
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import Strict, UserOut
 
@@ -38,12 +38,29 @@ class HealthOut(BaseModel):
     database: Literal["ok", "unavailable"]
 
 
+def _busy() -> ApiError:
+    return ApiError(
+        errors.RATE_LIMITED, "server busy checking passwords; retry in a few seconds", 429
+    )
+
+
 # ---- routes --------------------------------------------------------------------------------
 
 
-def routes(edge: Edge, *, failed_logins: RateLimiter) -> Feature:
-    """`failed_logins` counts wrong passwords per username (`LOGIN_ATTEMPTS_PER_MINUTE`)."""
+def routes(
+    edge: Edge,
+    *,
+    failed_logins: RateLimiter,
+    failed_logins_by_address: RateLimiter | None = None,
+    passwords: PasswordChecks | None = None,
+) -> Feature:
+    """`failed_logins` counts wrong passwords per username (`LOGIN_ATTEMPTS_PER_MINUTE`),
+    `failed_logins_by_address` per client address (`LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`;
+    None: not limited); `passwords` verifies off the event loop, bounded
+    (`PASSWORD_CHECKS_AT_ONCE`, `PASSWORD_CHECKS_WAITING`)."""
     feature = Feature("login")
+    checks = passwords if passwords is not None else PasswordChecks()
+    by_address = failed_logins_by_address
 
     @feature.route(
         "GET",
@@ -71,12 +88,26 @@ def routes(edge: Edge, *, failed_logins: RateLimiter) -> Feature:
     )
     async def login(request: web.Request) -> web.Response:
         body = await parse_body(request, LoginRequest)
-        if failed_logins.exhausted(body.username):
+        # Behind a reverse proxy this is the proxy's address (no forwarded header is trusted).
+        address = request.remote or "unknown"
+        if failed_logins.exhausted(body.username) or (
+            by_address is not None and by_address.exhausted(address)
+        ):
             raise ApiError(errors.RATE_LIMITED, "too many failed logins; wait a minute", 429)
+        if checks.full:  # refused before the database is asked: a flood costs little
+            raise _busy()
         found = await edge.store.credentials(body.username)
         user, password_hash = found if found else (None, None)
-        if user is None or not verify_password(password_hash, body.password) or not user.active:
+        try:
+            # Always exactly one verify, an unknown user's against the dummy hash: the answer
+            # takes as long whether the username exists or not.
+            matches = await checks.verify(password_hash, body.password)
+        except PasswordChecksBusy:
+            raise _busy() from None
+        if user is None or not matches or not user.active:
             failed_logins.hit(body.username)
+            if by_address is not None:
+                by_address.hit(address)
             raise ApiError(errors.BAD_CREDENTIALS, "wrong username or password", 401)
         token, expires = edge.tokens.issue(user)
         return json_response(

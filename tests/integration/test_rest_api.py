@@ -67,6 +67,18 @@ def test_repeated_failed_logins_are_rate_limited() -> None:
         assert strict.request("POST", "/api/auth/login", right).status == 429
 
 
+def test_failed_logins_from_one_address_are_rate_limited_across_usernames() -> None:
+    env = {"LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE": "2", "PASSWORD_CHECKS_AT_ONCE": "2"}
+    with RunningServer(env_overrides=env) as strict:
+        codes = [
+            strict.request("POST", "/api/auth/login", {"username": name, "password": "guess"}).body[
+                "code"
+            ]
+            for name in ("doctor.a", "nobody", "obstetrician")
+        ]
+        assert codes == ["bad_credentials", "bad_credentials", "rate_limited"]
+
+
 def test_booking_shows_up_in_the_specialists_queue(server: RunningServer) -> None:
     booked = server.request(
         "POST",
