@@ -6,6 +6,7 @@ COPY rooms rooms
 COPY storage storage
 COPY signaling signaling
 COPY media media
+COPY notify notify
 COPY teleconsult teleconsult
 COPY web_client web_client
 RUN pip install --no-cache-dir .

@@ -22,7 +22,7 @@ SPECIALTY_NAMES: dict[Specialty, tuple[str, str]] = {
     Specialty.NEUROLOGY: ("神经内科", "Neurology"),
     Specialty.GENERAL_MEDICINE: ("全科", "General medicine"),
 }
-"""Specialty names for push texts (the web client has its own in i18n.js)."""
+"""Specialty names for push texts (the web client has its own in web_client/locales/*.json)."""
 
 
 def specialist_link(consult_id: str) -> str:
