@@ -145,6 +145,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         """The connection's user, if its token is still valid (an expired one is ended here)."""
         return await self.sessions.user(sid)
 
+    @staticmethod
+    def _within(limiter: RateLimiter, sid: str, limit: str) -> None:
+        """Count one event of this connection; `rate_limited` beyond `limit`."""
+        if not limiter.allow(sid):
+            raise ApiError(errors.RATE_LIMITED, f"more than {limit} on this connection", 429)
+
     def _check_sdp(self, sdp: str) -> None:
         try:
             check_sdp(sdp, self.ctx.limits.max_sdp_bytes)
@@ -193,13 +199,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_join(self, sid: str, data: Any) -> Ack:
         event = self._parse(JoinEvent, data, "join")
         user = await self._user(sid)
-        if not self.join_limiter.allow(sid):
-            raise ApiError(
-                errors.RATE_LIMITED,
-                f"more than {self.ctx.limits.joins_per_minute} joins in a minute on this "
-                "connection",
-                429,
-            )
+        self._within(self.join_limiter, sid, f"{self.ctx.limits.joins_per_minute} joins a minute")
         if not self.process_joins.allow("all"):
             raise ApiError(errors.RATE_LIMITED, "the server is busy with joins; retry", 429)
         consult = await self.ctx.service.authorize_join(user, event.consult_id)
@@ -246,13 +246,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @acknowledged
     async def on_signal(self, sid: str, data: Any) -> Ack:
-        if not self.signal_limiter.allow(sid):
-            raise ApiError(
-                errors.RATE_LIMITED,
-                f"more than {self.ctx.limits.signals_per_second} signals in a second on this "
-                "connection",
-                429,
-            )
+        self._within(
+            self.signal_limiter, sid, f"{self.ctx.limits.signals_per_second} signals a second"
+        )
         event = self._parse(SignalEvent, data, "signal")
         limits = self.ctx.limits
         try:

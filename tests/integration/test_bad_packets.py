@@ -240,6 +240,15 @@ async def test_an_undecodable_packet_after_connect_closes_the_connection_quietly
     assert tracebacks(server) == before
 
 
+async def p2p_check_id(raw: RawSocket) -> str:
+    """The ack id of the server's next `p2p-check`, skipping the room's other news."""
+    while True:
+        frame = await raw.receive()
+        check_id, _, body = frame[2:].partition("[")
+        if frame.startswith("42") and json.loads("[" + body)[0] == "p2p-check":
+            return check_id
+
+
 async def test_an_ack_that_is_not_a_list_closes_the_connection_quietly(
     server: RunningServer, raw: RawSocket
 ) -> None:
@@ -253,11 +262,7 @@ async def test_an_ack_that_is_not_a_list_closes_the_connection_quietly(
         before = tracebacks(server)
         report = {"consult_id": consult["id"], "peer_id": other.peer_id, "generation": 0}
         await raw.send("42" + json.dumps(["p2p-failed", report]))  # no ack asked
-        while True:  # skip the room's other news (consult-updated, …)
-            frame = await raw.receive()
-            check_id, _, body = frame[2:].partition("[")
-            if frame.startswith("42") and json.loads("[" + body)[0] == "p2p-check":
-                break
+        check_id = await p2p_check_id(raw)
         await raw.send("43" + check_id + "null")
         assert await raw.closed(within=5)
         assert tracebacks(server) == before
@@ -277,11 +282,7 @@ async def test_an_ack_nobody_asked_for_is_ignored_quietly(
         before = tracebacks(server)
         report = {"consult_id": consult["id"], "peer_id": other.peer_id, "generation": 0}
         await raw.send("4299" + json.dumps(["p2p-failed", report]))
-        while True:
-            frame = await raw.receive()
-            check_id, _, body = frame[2:].partition("[")
-            if frame.startswith("42") and json.loads("[" + body)[0] == "p2p-check":
-                break
+        check_id = await p2p_check_id(raw)
         for unasked in ("0", "77777", ""):  # 0: python-socketio's callback-id counter
             await raw.send("43" + unasked + "[]")
         await raw.send("43" + check_id + json.dumps([{"state": "connected", "generation": 0}]))
