@@ -97,6 +97,9 @@ form.addEventListener('submit', async (event) => {
     submit.disabled = false;
   }
 });
+// The static page starts with the button disabled, so that a click before this module ran
+// cannot submit the form natively (its fields in the address); ready now.
+form.querySelector('[type="submit"]').disabled = false;
 
 specialtySelect.replaceChildren(...specialtyOptions());
 specialtySelect.addEventListener('change', loadSpecialists);

@@ -226,6 +226,7 @@ async function open() {
   renderPlayer();
   renderAll();
   $('[data-testid="comment-form"]').addEventListener('submit', submitComment);
+  $('[data-testid="comment-submit"]').disabled = false; // disabled until this handler is attached
   $('[data-testid="audit-refresh"]').addEventListener('click', loadAudit);
   // The pin label follows the player's clock.
   setInterval(renderPinLabel, 500);

@@ -122,6 +122,9 @@ form.addEventListener('submit', (event) => {
   }
   search();
 });
+// The static page starts with the button disabled, so that a click before this module ran
+// cannot submit the form natively (its fields in the address); ready now.
+form.querySelector('[type="submit"]').disabled = false;
 form.addEventListener('reset', () => setTimeout(() => search(), 0));
 more.addEventListener('click', () => search({ append: true }));
 $('[data-testid="refresh-button"]').addEventListener('click', () => search());
