@@ -49,6 +49,11 @@ class Endpoint:
     """The success response is raw bytes of one of these media types (instead of JSON)."""
     unavailable_response: type[BaseModel] | None = None
     """The body of a 503 when a part the server needs is down, if not `{code, message}`."""
+    query: type[BaseModel] | None = None
+    """The query parameters the handler reads, one field each (by alias); a `list` field may be
+    given more than once (`?status=a&status=b`)."""
+    ranges: bool = False
+    """The handler honours a single `Range: bytes=…` header: 206 with `Content-Range`, or 416."""
 
 
 class Feature:
@@ -73,6 +78,8 @@ class Feature:
         upload_field: str | None = None,
         binary_response: tuple[str, ...] = (),
         unavailable_response: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        ranges: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -88,6 +95,8 @@ class Feature:
                     upload_field,
                     binary_response,
                     unavailable_response,
+                    query,
+                    ranges,
                 )
             )
             self.routes.route(method, path)(handler)

@@ -78,6 +78,12 @@ class ConsultSearchQuery(Strict):
     offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
 
 
+class SpecialistsQuery(Strict):
+    """`GET /api/specialists` query parameters (documentation: the handler reads `specialty`)."""
+
+    specialty: Specialty | None = None
+
+
 class ConsultListOut(BaseModel):
     consults: list[ConsultOut]
     next_offset: int | None = None
@@ -181,6 +187,8 @@ def routes(
         "/api/specialists",
         "Active specialists, optionally of one specialty (`?specialty=`)",
         response=SpecialistListOut,
+        query=SpecialistsQuery,
+        errors=(errors.INVALID_PAYLOAD,),
     )
     async def specialists(request: web.Request) -> web.Response:
         await edge.caller(request)
@@ -212,6 +220,7 @@ def routes(
         "`institution`, `specialty` (repeatable), `from`/`to` (scheduled, ISO 8601 with offset, "
         "[from, to)), `recorded=yes|no`, and page with `limit`/`offset`",
         response=ConsultListOut,
+        query=ConsultSearchQuery,
         errors=(errors.INVALID_PAYLOAD, "forbidden"),
     )
     async def list_consults(request: web.Request) -> web.Response:

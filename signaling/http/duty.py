@@ -93,6 +93,19 @@ class SubscribedOut(BaseModel):
 # ---- routes --------------------------------------------------------------------------------
 
 DEFAULT_ROSTER_WINDOW = timedelta(days=7)
+
+
+class RosterQuery(Strict):
+    """`GET /api/roster/shifts` query parameters (documentation: the handler reads them with
+    `_query_time` and `Specialty`)."""
+
+    from_: WireTime | None = Field(default=None, alias="from")
+    """Start of the period (ISO 8601 with offset); default now."""
+    to: WireTime | None = None
+    """End of the period; default a week after `from`."""
+    specialty: Specialty | None = None
+
+
 """What `GET /api/roster/shifts` lists without `from`/`to`: from now, a week ahead."""
 
 
@@ -132,6 +145,7 @@ def roster_routes(edge: Edge, *, roster: RosterService) -> Feature:
         "Duty shifts overlapping `?from=&to=` (ISO 8601; default the coming week), "
         "optionally of one `?specialty=` (admins, supervisors)",
         response=ShiftListOut,
+        query=RosterQuery,
         errors=("forbidden", "invalid_shift", errors.INVALID_PAYLOAD),
     )
     async def list_shifts(request: web.Request) -> web.Response:

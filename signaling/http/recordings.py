@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rooms.calls.media_port import RecordingFiles
 from rooms.calls.recording_service import RecordingService
@@ -58,6 +58,12 @@ MEDIA_TYPES = {
     ("matroska", "video"): "video/x-matroska",
     ("matroska", "audio"): "audio/x-matroska",
 }
+
+
+class MediaQuery(BaseModel):
+    """`GET /api/recordings/{recording_id}/media` query: the link `/playback` answered."""
+
+    access: str = Field(description="the playback token of the link from /playback")
 
 
 async def recording_out(directory: Directory, rec: Recording) -> RecordingOut:
@@ -124,6 +130,9 @@ def routes(
         "/api/recordings/{recording_id}/media",
         "The recording's bytes, with HTTP Range support (link from /playback; audited)",
         authenticated=False,
+        query=MediaQuery,
+        ranges=True,
+        binary_response=(*sorted(set(MEDIA_TYPES.values())), "application/octet-stream"),
         errors=("token_missing", "token_invalid", "token_expired", "not_found", "forbidden"),
     )
     async def recording_media(request: web.Request) -> web.StreamResponse:

@@ -265,6 +265,49 @@ def test_the_openapi_document_describes_every_endpoint(server: RunningServer) ->
     assert "BookConsultRequest" in doc["components"]["schemas"]
 
 
+def test_the_openapi_document_declares_query_parameters_and_the_media_range(
+    server: RunningServer,
+) -> None:
+    doc = server.request("GET", "/api/openapi.json").body
+
+    def parameters(path: str, method: str = "get") -> dict[tuple[str, str], dict[str, Any]]:
+        declared = doc["paths"][path][method].get("parameters", [])
+        return {(p["in"], p["name"]): p for p in declared}
+
+    consults = parameters("/api/consults")
+    assert {name for where, name in consults if where == "query"} == {
+        "status",
+        "institution",
+        "specialty",
+        "from",
+        "to",
+        "recorded",
+        "limit",
+        "offset",
+    }
+    assert consults["query", "status"]["explode"] is True
+    assert consults["query", "specialty"]["explode"] is True
+    assert {name for _, name in parameters("/api/statistics")} == {
+        "from",
+        "to",
+        "institution",
+        "specialty",
+    }
+    assert parameters("/api/statistics.csv") == parameters("/api/statistics")
+    assert {name for _, name in parameters("/api/roster/shifts")} == {"from", "to", "specialty"}
+    assert {name for _, name in parameters("/api/specialists")} == {"specialty"}
+    media_path = "/api/recordings/{recording_id}/media"
+    media = parameters(media_path)
+    assert media["query", "access"]["required"] is True
+    assert media["header", "Range"]["required"] is False
+    responses = doc["paths"][media_path]["get"]["responses"]
+    assert {"200", "206", "416"} <= set(responses)
+    assert "Content-Range" in responses["206"]["headers"]
+    assert "Content-Range" in responses["416"]["headers"]
+    assert "security" not in doc["paths"][media_path]["get"]  # the link's `access` token instead
+    assert doc["paths"]["/api/consults"]["get"]["security"] == [{"bearer": []}]
+
+
 # ---- intake forms ---------------------------------------------------------------------------
 
 
