@@ -48,7 +48,10 @@ class RecordingListOut(BaseModel):
 
 
 class PlaybackOut(BaseModel):
-    url: str
+    url: str = Field(
+        description="a path on this server, `/api/recordings/{id}/media?access=…` (no scheme or "
+        "host): resolve it against the URL the API was called at"
+    )
     expires_at: datetime
 
 
@@ -137,6 +140,13 @@ def routes(
     )
     async def recording_media(request: web.Request) -> web.StreamResponse:
         recording_id = hex_id_of(request, "recording")
+        if "access" not in request.query and "Authorization" in request.headers:
+            raise ApiError(
+                errors.TOKEN_MISSING,
+                "no playback link token (access=…): this URL reads no Authorization header; "
+                "ask POST /api/recordings/{id}/playback for a link",
+                401,
+            )
         user_id = playback.verify(request.query.get("access"), recording_id)
         user = await edge.store.get_user(user_id)
         if user is None or not user.active:

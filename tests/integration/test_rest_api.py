@@ -377,3 +377,14 @@ def test_a_booking_with_a_good_intake_is_stored_and_returned(server: RunningServ
         "GET", f"/api/consults/{reply.body['id']}", token=server.token("doctor.a")
     )
     assert again.body["intake"] == intake
+
+
+def test_recording_media_with_only_a_bearer_token_says_the_link_is_needed(
+    server: RunningServer,
+) -> None:
+    reply = server.request(
+        "GET", f"/api/recordings/{'a' * 32}/media", token=server.token("doctor.a")
+    )
+    assert (reply.status, reply.body["code"]) == (401, "token_missing")
+    assert "access=" in reply.body["message"]
+    assert "Authorization" in reply.body["message"]
