@@ -151,6 +151,27 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise errors.from_validation(exc, "request body") from None
 
 
+def query_of(request: web.Request, model: type[M]) -> M:
+    """The query parameters `model` names (by alias), as `model`: a list field from every value
+    given, any other field from the first; an empty value counts as absent, and parameters the
+    model does not name are ignored. `invalid_payload` (422) naming the first problem."""
+    raw: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        values = [v for v in request.query.getall(key, []) if v]
+        if not values:
+            continue
+        raw[key] = values if _is_list(field.annotation) else values[0]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise errors.from_validation(exc, "query") from None
+
+
+def _is_list(annotation: object) -> bool:
+    return getattr(annotation, "__origin__", None) is list
+
+
 def consult_id_of(request: web.Request) -> str:
     return request.match_info["consult_id"]
 

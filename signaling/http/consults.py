@@ -22,7 +22,14 @@ from rooms.consults.service import Booking, ConsultService
 from rooms.reporting.review import MAX_OFFSET, MAX_PAGE, SEARCH_ROLES, ConsultFilter, ConsultPage
 from signaling import errors
 from signaling.errors import ApiError
-from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
+from signaling.http.api import (
+    Edge,
+    Feature,
+    consult_id_of,
+    json_response,
+    parse_body,
+    query_of,
+)
 from signaling.hub import ConsultHub
 from signaling.schemas import (
     ConsultOut,
@@ -79,7 +86,7 @@ class ConsultSearchQuery(Strict):
 
 
 class SpecialistsQuery(Strict):
-    """`GET /api/specialists` query parameters (documentation: the handler reads `specialty`)."""
+    """`GET /api/specialists` query parameters."""
 
     specialty: Specialty | None = None
 
@@ -192,11 +199,7 @@ def routes(
     )
     async def specialists(request: web.Request) -> web.Response:
         await edge.caller(request)
-        raw = request.query.get("specialty")
-        try:
-            specialty = Specialty(raw) if raw else None
-        except ValueError:
-            raise ApiError(errors.INVALID_PAYLOAD, f"unknown specialty {raw!r}", 422) from None
+        specialty = query_of(request, SpecialistsQuery).specialty
         directory = edge.directory()
         people = [u for u in await edge.store.list_users(Role.SPECIALIST, specialty) if u.active]
         return json_response(

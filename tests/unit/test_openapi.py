@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -120,3 +121,24 @@ def test_an_authenticated_operation_names_the_bearer_scheme() -> None:
         "scheme": "bearer",
         "bearerFormat": "JWT",
     }
+
+
+def test_the_handlers_read_their_query_through_the_documented_model() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from signaling.errors import ApiError
+    from signaling.http.api import query_of
+    from signaling.http.consults import ConsultSearchQuery
+    from signaling.http.duty import RosterQuery
+
+    def request(query: str) -> Any:
+        return make_mocked_request("GET", "/api/x?" + query)
+
+    roster = query_of(request("from=2026-11-23T09:00:00%2B08:00&to=&other=1"), RosterQuery)
+    assert roster.from_ is not None and roster.from_.hour == 1  # read as UTC
+    assert roster.to is None and roster.specialty is None  # empty counts as absent
+    search = query_of(request("status=requested&status=accepted&limit=5"), ConsultSearchQuery)
+    assert [s.value for s in search.status] == ["requested", "accepted"] and search.limit == 5
+    with pytest.raises(ApiError) as refused:
+        query_of(request("specialty=surgery"), RosterQuery)
+    assert (refused.value.status, refused.value.code) == (422, "invalid_payload")
