@@ -49,6 +49,9 @@ class Endpoint:
     """The success response is raw bytes of one of these media types (instead of JSON)."""
     unavailable_response: type[BaseModel] | None = None
     """The body of a 503 when a part the server needs is down, if not `{code, message}`."""
+    other_response: tuple[tuple[str, str], ...] = ()
+    """The success response is a document of one of these (media type, JSON schema type) pairs
+    that no model here describes (a CSV text, a FHIR Bundle)."""
     query: type[BaseModel] | None = None
     """The query parameters the handler reads, one field each (by alias); a `list` field may be
     given more than once (`?status=a&status=b`)."""
@@ -80,6 +83,7 @@ class Feature:
         unavailable_response: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         ranges: bool = False,
+        other_response: tuple[tuple[str, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -95,6 +99,7 @@ class Feature:
                     upload_field,
                     binary_response,
                     unavailable_response,
+                    other_response,
                     query,
                     ranges,
                 )

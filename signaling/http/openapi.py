@@ -131,6 +131,11 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 media_type: {"schema": {"type": "string", "format": "binary"}}
                 for media_type in ep.binary_response
             }
+        elif ep.other_response:
+            ok["content"] = {
+                media_type: {"schema": {"type": schema_type}}
+                for media_type, schema_type in ep.other_response
+            }
         op["responses"][str(ep.status)] = ok
         if ep.ranges:
             ok["headers"] = {

@@ -260,6 +260,7 @@ def routes(
         "/api/statistics.csv",
         "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
         errors=STATISTICS_ERRORS,
+        other_response=(("text/csv", "string"),),
         query=StatisticsQuery,
     )
     async def get_statistics_csv(request: web.Request) -> web.Response:

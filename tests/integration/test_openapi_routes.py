@@ -56,3 +56,5 @@ def test_every_route_of_the_app_is_in_the_document_with_its_method_and_parameter
         in_path = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
         assert in_path == re.findall(r"\{([a-z_]+)\}", path), (method, path)
         assert all(p["required"] for p in operation.get("parameters", []) if p["in"] == "path")
+        success = [r for code, r in operation["responses"].items() if code.startswith("2")]
+        assert success and all("content" in r for r in success), (method, path)
