@@ -25,15 +25,23 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-_PARAMETER = re.compile(r"\{([^{}:]+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}")
+_PARAMETER = re.compile(r"\{([^{}:]+)(?::([^{}]*(?:\{[^{}]*\}[^{}]*)*))?\}")
 """An aiohttp path parameter, `{name}` or `{name:regex}` (whose regex may hold `{m,n}`)."""
 
 
 def path_template(route_path: str) -> tuple[str, list[str]]:
     """The OpenAPI path template of an aiohttp route path and its parameter names: a regex
     aiohttp matches the parameter with is the server's business, not part of the template."""
-    names = _PARAMETER.findall(route_path)
+    names = [m.group(1) for m in _PARAMETER.finditer(route_path)]
     return _PARAMETER.sub(lambda m: "{" + m.group(1) + "}", route_path), names
+
+
+def path_schemas(route_path: str) -> dict[str, dict[str, str]]:
+    """The schema of each path parameter: a string, matching the route's regex if it has one."""
+    return {
+        m.group(1): {"type": "string", **({"pattern": f"^(?:{m.group(2)})$"} if m.group(2) else {})}
+        for m in _PARAMETER.finditer(route_path)
+    }
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -95,9 +103,9 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         if ep.authenticated:
             op["security"] = [{"bearer": []}]
         template, params = path_template(ep.path)
+        schemas_of = path_schemas(ep.path)
         parameters: list[dict[str, Any]] = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params
+            {"name": p, "in": "path", "required": True, "schema": schemas_of[p]} for p in params
         ]
         if ep.query is not None:
             parameters += query_parameters(ep.query, schemas)

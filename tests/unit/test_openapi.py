@@ -142,3 +142,13 @@ def test_the_handlers_read_their_query_through_the_documented_model() -> None:
     with pytest.raises(ApiError) as refused:
         query_of(request("specialty=surgery"), RosterQuery)
     assert (refused.value.status, refused.value.code) == (422, "invalid_payload")
+
+
+def test_a_route_regex_becomes_the_path_parameters_pattern() -> None:
+    doc = build_openapi([endpoint("/api/consults/{consult_id}/invitations/{user_id:\\d+}")], "1")
+    operation = doc["paths"]["/api/consults/{consult_id}/invitations/{user_id}"]["delete"]
+    schemas = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert schemas == {
+        "consult_id": {"type": "string"},
+        "user_id": {"type": "string", "pattern": "^(?:\\d+)$"},
+    }
