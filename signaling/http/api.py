@@ -49,6 +49,14 @@ class Endpoint:
     """The success response is raw bytes of one of these media types (instead of JSON)."""
     unavailable_response: type[BaseModel] | None = None
     """The body of a 503 when a part the server needs is down, if not `{code, message}`."""
+    other_response: tuple[tuple[str, str], ...] = ()
+    """The success response is a document of one of these (media type, JSON schema type) pairs
+    that no model here describes (a CSV text, a FHIR Bundle)."""
+    query: type[BaseModel] | None = None
+    """The query parameters the handler reads, one field each (by alias); a `list` field may be
+    given more than once (`?status=a&status=b`)."""
+    ranges: bool = False
+    """The handler honours a single `Range: bytes=…` header: 206 with `Content-Range`, or 416."""
 
 
 class Feature:
@@ -73,6 +81,9 @@ class Feature:
         upload_field: str | None = None,
         binary_response: tuple[str, ...] = (),
         unavailable_response: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        ranges: bool = False,
+        other_response: tuple[tuple[str, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -88,6 +99,9 @@ class Feature:
                     upload_field,
                     binary_response,
                     unavailable_response,
+                    other_response,
+                    query,
+                    ranges,
                 )
             )
             self.routes.route(method, path)(handler)
@@ -140,6 +154,27 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise errors.from_validation(exc, "request body") from None
+
+
+def query_of(request: web.Request, model: type[M]) -> M:
+    """The query parameters `model` names (by alias), as `model`: a list field from every value
+    given, any other field from the first; an empty value counts as absent, and parameters the
+    model does not name are ignored. `invalid_payload` (422) naming the first problem."""
+    raw: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        values = [v for v in request.query.getall(key, []) if v]
+        if not values:
+            continue
+        raw[key] = values if _is_list(field.annotation) else values[0]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise errors.from_validation(exc, "query") from None
+
+
+def _is_list(annotation: object) -> bool:
+    return getattr(annotation, "__origin__", None) is list
 
 
 def consult_id_of(request: web.Request) -> str:

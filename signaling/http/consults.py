@@ -22,7 +22,14 @@ from rooms.consults.service import Booking, ConsultService
 from rooms.reporting.review import MAX_OFFSET, MAX_PAGE, SEARCH_ROLES, ConsultFilter, ConsultPage
 from signaling import errors
 from signaling.errors import ApiError
-from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
+from signaling.http.api import (
+    Edge,
+    Feature,
+    consult_id_of,
+    json_response,
+    parse_body,
+    query_of,
+)
 from signaling.hub import ConsultHub
 from signaling.schemas import (
     ConsultOut,
@@ -76,6 +83,12 @@ class ConsultSearchQuery(Strict):
     recorded: Literal["yes", "no"] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = MAX_PAGE
     offset: Annotated[int, Field(ge=0, le=MAX_OFFSET)] = 0
+
+
+class SpecialistsQuery(Strict):
+    """`GET /api/specialists` query parameters."""
+
+    specialty: Specialty | None = None
 
 
 class ConsultListOut(BaseModel):
@@ -181,14 +194,12 @@ def routes(
         "/api/specialists",
         "Active specialists, optionally of one specialty (`?specialty=`)",
         response=SpecialistListOut,
+        query=SpecialistsQuery,
+        errors=(errors.INVALID_PAYLOAD,),
     )
     async def specialists(request: web.Request) -> web.Response:
         await edge.caller(request)
-        raw = request.query.get("specialty")
-        try:
-            specialty = Specialty(raw) if raw else None
-        except ValueError:
-            raise ApiError(errors.INVALID_PAYLOAD, f"unknown specialty {raw!r}", 422) from None
+        specialty = query_of(request, SpecialistsQuery).specialty
         directory = edge.directory()
         people = [u for u in await edge.store.list_users(Role.SPECIALIST, specialty) if u.active]
         return json_response(
@@ -212,6 +223,7 @@ def routes(
         "`institution`, `specialty` (repeatable), `from`/`to` (scheduled, ISO 8601 with offset, "
         "[from, to)), `recorded=yes|no`, and page with `limit`/`offset`",
         response=ConsultListOut,
+        query=ConsultSearchQuery,
         errors=(errors.INVALID_PAYLOAD, "forbidden"),
     )
     async def list_consults(request: web.Request) -> web.Response:

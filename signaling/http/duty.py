@@ -19,8 +19,15 @@ from rooms.duty.roster import Shift
 from rooms.duty.services import EscalationService, PushSubscriptions, RosterService
 from signaling import errors
 from signaling.errors import ApiError
-from signaling.http.api import Edge, Feature, consult_id_of, json_response, parse_body
-from signaling.schemas import Id, PersonRef, Strict, WireTime, within_years
+from signaling.http.api import (
+    Edge,
+    Feature,
+    consult_id_of,
+    json_response,
+    parse_body,
+    query_of,
+)
+from signaling.schemas import Id, PersonRef, Strict, WireTime
 from signaling.views import Directory
 
 # ---- wire schemas --------------------------------------------------------------------------
@@ -93,6 +100,18 @@ class SubscribedOut(BaseModel):
 # ---- routes --------------------------------------------------------------------------------
 
 DEFAULT_ROSTER_WINDOW = timedelta(days=7)
+
+
+class RosterQuery(Strict):
+    """`GET /api/roster/shifts` query parameters (an empty one counts as absent)."""
+
+    from_: WireTime | None = Field(default=None, alias="from")
+    """Start of the period (ISO 8601 with offset); default now."""
+    to: WireTime | None = None
+    """End of the period; default a week after `from`."""
+    specialty: Specialty | None = None
+
+
 """What `GET /api/roster/shifts` lists without `from`/`to`: from now, a week ahead."""
 
 
@@ -107,22 +126,6 @@ async def _shift_out(directory: Directory, shift: Shift) -> ShiftOut:
     )
 
 
-def _query_time(request: web.Request, name: str, default: datetime) -> datetime:
-    raw = request.query.get(name)
-    if not raw:
-        return default
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(errors.INVALID_PAYLOAD, f"{name} is not an ISO 8601 time", 422) from None
-    if value.tzinfo is None:
-        raise ApiError(errors.INVALID_PAYLOAD, f"{name} needs a time zone", 422)
-    try:
-        return within_years(value)
-    except ValueError as exc:
-        raise ApiError(errors.INVALID_PAYLOAD, f"{name}: {exc}", 422) from None
-
-
 def roster_routes(edge: Edge, *, roster: RosterService) -> Feature:
     feature = Feature("roster")
 
@@ -132,18 +135,15 @@ def roster_routes(edge: Edge, *, roster: RosterService) -> Feature:
         "Duty shifts overlapping `?from=&to=` (ISO 8601; default the coming week), "
         "optionally of one `?specialty=` (admins, supervisors)",
         response=ShiftListOut,
+        query=RosterQuery,
         errors=("forbidden", "invalid_shift", errors.INVALID_PAYLOAD),
     )
     async def list_shifts(request: web.Request) -> web.Response:
         user = await edge.caller(request)
-        start = _query_time(request, "from", roster.clock())
-        end = _query_time(request, "to", start + DEFAULT_ROSTER_WINDOW)
-        raw = request.query.get("specialty")
-        try:
-            specialty = Specialty(raw) if raw else None
-        except ValueError:
-            raise ApiError(errors.INVALID_PAYLOAD, f"unknown specialty {raw!r}", 422) from None
-        shifts = await roster.list(user, start, end, specialty)
+        query = query_of(request, RosterQuery)
+        start = query.from_ or roster.clock()
+        end = query.to or start + DEFAULT_ROSTER_WINDOW
+        shifts = await roster.list(user, start, end, query.specialty)
         directory = edge.directory()
         return json_response(ShiftListOut(shifts=[await _shift_out(directory, s) for s in shifts]))
 

@@ -30,6 +30,7 @@ def routes(edge: Edge, *, export: ExportService, public_url: str, identity: str)
         "/api/consults/{consult_id}/fhir",
         "The consult as a FHIR R4 Bundle (`application/fhir+json`; audited as consult.exported)",
         errors=("not_found", "forbidden"),
+        other_response=((FHIR_JSON, "object"),),
     )
     async def consult_fhir(request: web.Request) -> web.Response:
         user = await edge.caller(request)

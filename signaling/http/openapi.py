@@ -25,15 +25,73 @@ def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-_PARAMETER = re.compile(r"\{([^{}:]+)(?::[^{}]*(?:\{[^{}]*\}[^{}]*)*)?\}")
+_PARAMETER = re.compile(r"\{([^{}:]+)(?::([^{}]*(?:\{[^{}]*\}[^{}]*)*))?\}")
 """An aiohttp path parameter, `{name}` or `{name:regex}` (whose regex may hold `{m,n}`)."""
 
 
 def path_template(route_path: str) -> tuple[str, list[str]]:
     """The OpenAPI path template of an aiohttp route path and its parameter names: a regex
     aiohttp matches the parameter with is the server's business, not part of the template."""
-    names = _PARAMETER.findall(route_path)
+    names = [m.group(1) for m in _PARAMETER.finditer(route_path)]
     return _PARAMETER.sub(lambda m: "{" + m.group(1) + "}", route_path), names
+
+
+def path_schemas(route_path: str) -> dict[str, dict[str, str]]:
+    """The schema of each path parameter: a string, matching the route's regex if it has one."""
+    return {
+        m.group(1): {"type": "string", **({"pattern": f"^(?:{m.group(2)})$"} if m.group(2) else {})}
+        for m in _PARAMETER.finditer(route_path)
+    }
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent rather than null: `X | None` is declared as `X`."""
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [o for o in options if o != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**kept[0], **rest} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
+def query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """One `in: query` parameter per field of `model` (by alias), typed by its JSON schema; a
+    list field is repeated (`?status=a&status=b`)."""
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas[name] = sub
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = _without_null(prop)
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+        if description:
+            parameter["description"] = description
+        if prop.get("type") == "array":
+            parameter["style"] = "form"
+            parameter["explode"] = True
+        parameter["schema"] = prop
+        parameters.append(parameter)
+    return parameters
+
+
+RANGE_HEADER = {
+    "name": "Range",
+    "in": "header",
+    "required": False,
+    "description": "One byte range, `bytes=first-[last]` or `bytes=-suffix`; without it the "
+    "whole file is sent (200)",
+    "schema": {"type": "string", "pattern": "^bytes=\\d*-\\d*$"},
+}
+
+CONTENT_RANGE = {
+    "description": "`bytes first-last/size` (206) or `bytes */size` (416)",
+    "schema": {"type": "string"},
+}
 
 
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
@@ -45,11 +103,16 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         if ep.authenticated:
             op["security"] = [{"bearer": []}]
         template, params = path_template(ep.path)
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+        schemas_of = path_schemas(ep.path)
+        parameters: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True, "schema": schemas_of[p]} for p in params
+        ]
+        if ep.query is not None:
+            parameters += query_parameters(ep.query, schemas)
+        if ep.ranges:
+            parameters.append(RANGE_HEADER)
+        if parameters:
+            op["parameters"] = parameters
         if ep.body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -76,7 +139,27 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 media_type: {"schema": {"type": "string", "format": "binary"}}
                 for media_type in ep.binary_response
             }
+        elif ep.other_response:
+            ok["content"] = {
+                media_type: {"schema": {"type": schema_type}}
+                for media_type, schema_type in ep.other_response
+            }
         op["responses"][str(ep.status)] = ok
+        if ep.ranges:
+            ok["headers"] = {
+                "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
+            }
+            op["responses"]["206"] = {
+                "description": "the byte range asked for (`Range`)",
+                "headers": {"Content-Range": CONTENT_RANGE, **ok["headers"]},
+                "content": ok.get("content", {}),
+            }
+            op["responses"]["416"] = {
+                "description": "the range lies outside the file, or is more than one range: "
+                f"`{{code, message}}`; code: {errors.RANGE_NOT_SATISFIABLE}",
+                "headers": {"Content-Range": CONTENT_RANGE},
+                "content": {"application/json": {"schema": error_ref}},
+            }
         failure = {
             "description": "error: `{code, message}`"
             + (f"; codes: {', '.join(ep.errors)}" if ep.errors else ""),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rooms.calls.media_port import RecordingFiles
 from rooms.calls.recording_service import RecordingService
@@ -48,7 +48,10 @@ class RecordingListOut(BaseModel):
 
 
 class PlaybackOut(BaseModel):
-    url: str
+    url: str = Field(
+        description="a path on this server, `/api/recordings/{id}/media?access=…` (no scheme or "
+        "host): resolve it against the URL the API was called at"
+    )
     expires_at: datetime
 
 
@@ -58,6 +61,12 @@ MEDIA_TYPES = {
     ("matroska", "video"): "video/x-matroska",
     ("matroska", "audio"): "audio/x-matroska",
 }
+
+
+class MediaQuery(BaseModel):
+    """`GET /api/recordings/{recording_id}/media` query: the link `/playback` answered."""
+
+    access: str = Field(description="the playback token of the link from /playback")
 
 
 async def recording_out(directory: Directory, rec: Recording) -> RecordingOut:
@@ -124,10 +133,20 @@ def routes(
         "/api/recordings/{recording_id}/media",
         "The recording's bytes, with HTTP Range support (link from /playback; audited)",
         authenticated=False,
+        query=MediaQuery,
+        ranges=True,
+        binary_response=(*sorted(set(MEDIA_TYPES.values())), "application/octet-stream"),
         errors=("token_missing", "token_invalid", "token_expired", "not_found", "forbidden"),
     )
     async def recording_media(request: web.Request) -> web.StreamResponse:
         recording_id = hex_id_of(request, "recording")
+        if "access" not in request.query and "Authorization" in request.headers:
+            raise ApiError(
+                errors.TOKEN_MISSING,
+                "no playback link token (access=…): this URL reads no Authorization header; "
+                "ask POST /api/recordings/{id}/playback for a link",
+                401,
+            )
         user_id = playback.verify(request.query.get("access"), recording_id)
         user = await edge.store.get_user(user_id)
         if user is None or not user.active:

@@ -249,6 +249,7 @@ def routes(
         "[&institution=][&specialty=]`; supervisors, admins)",
         response=StatisticsOut,
         errors=STATISTICS_ERRORS,
+        query=StatisticsQuery,
     )
     async def get_statistics(request: web.Request) -> web.Response:
         _user, report = await load_report(request)
@@ -259,6 +260,8 @@ def routes(
         "/api/statistics.csv",
         "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
         errors=STATISTICS_ERRORS,
+        other_response=(("text/csv", "string"),),
+        query=StatisticsQuery,
     )
     async def get_statistics_csv(request: web.Request) -> web.Response:
         user, report = await load_report(request)

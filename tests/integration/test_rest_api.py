@@ -265,6 +265,49 @@ def test_the_openapi_document_describes_every_endpoint(server: RunningServer) ->
     assert "BookConsultRequest" in doc["components"]["schemas"]
 
 
+def test_the_openapi_document_declares_query_parameters_and_the_media_range(
+    server: RunningServer,
+) -> None:
+    doc = server.request("GET", "/api/openapi.json").body
+
+    def parameters(path: str, method: str = "get") -> dict[tuple[str, str], dict[str, Any]]:
+        declared = doc["paths"][path][method].get("parameters", [])
+        return {(p["in"], p["name"]): p for p in declared}
+
+    consults = parameters("/api/consults")
+    assert {name for where, name in consults if where == "query"} == {
+        "status",
+        "institution",
+        "specialty",
+        "from",
+        "to",
+        "recorded",
+        "limit",
+        "offset",
+    }
+    assert consults["query", "status"]["explode"] is True
+    assert consults["query", "specialty"]["explode"] is True
+    assert {name for _, name in parameters("/api/statistics")} == {
+        "from",
+        "to",
+        "institution",
+        "specialty",
+    }
+    assert parameters("/api/statistics.csv") == parameters("/api/statistics")
+    assert {name for _, name in parameters("/api/roster/shifts")} == {"from", "to", "specialty"}
+    assert {name for _, name in parameters("/api/specialists")} == {"specialty"}
+    media_path = "/api/recordings/{recording_id}/media"
+    media = parameters(media_path)
+    assert media["query", "access"]["required"] is True
+    assert media["header", "Range"]["required"] is False
+    responses = doc["paths"][media_path]["get"]["responses"]
+    assert {"200", "206", "416"} <= set(responses)
+    assert "Content-Range" in responses["206"]["headers"]
+    assert "Content-Range" in responses["416"]["headers"]
+    assert "security" not in doc["paths"][media_path]["get"]  # the link's `access` token instead
+    assert doc["paths"]["/api/consults"]["get"]["security"] == [{"bearer": []}]
+
+
 # ---- intake forms ---------------------------------------------------------------------------
 
 
@@ -334,3 +377,14 @@ def test_a_booking_with_a_good_intake_is_stored_and_returned(server: RunningServ
         "GET", f"/api/consults/{reply.body['id']}", token=server.token("doctor.a")
     )
     assert again.body["intake"] == intake
+
+
+def test_recording_media_with_only_a_bearer_token_says_the_link_is_needed(
+    server: RunningServer,
+) -> None:
+    reply = server.request(
+        "GET", f"/api/recordings/{'a' * 32}/media", token=server.token("doctor.a")
+    )
+    assert (reply.status, reply.body["code"]) == (401, "token_missing")
+    assert "access=" in reply.body["message"]
+    assert "Authorization" in reply.body["message"]
