@@ -8,6 +8,7 @@ every call, one at a time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from media.consult_recorder import ConsultRecorder
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
 from media.storage import LocalRecordingStorage
-from rooms.calls.media_port import ForwardedTrack, Leg, OfferSink
+from rooms.calls.media_port import FailureSink, ForwardedTrack, Leg, OfferSink, RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
 from rooms.consults.errors import MediaRefused
@@ -51,9 +52,22 @@ class LocalMediaNode:
         """consult_id → peer_id → user_id of everyone who published."""
         self._recorders: dict[str, ConsultRecorder] = {}
         self._sink: OfferSink | None = None
+        self._failure_sink: FailureSink | None = None
+        self._reports: set[asyncio.Task[None]] = set()
 
     def on_offer(self, sink: OfferSink) -> None:
         self._sink = sink
+
+    def on_recording_failed(self, sink: FailureSink) -> None:
+        self._failure_sink = sink
+
+    def _recording_failed(self, consult_id: str, reason: RecordingFailure) -> None:
+        """A recorder of the consult stopped writing (called in the event loop thread)."""
+        if self._failure_sink is None:
+            return
+        task = asyncio.ensure_future(self._failure_sink(consult_id, reason))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     def _relay(self, consult_id: str) -> ConsultRelay:
         relay = self._relays.get(consult_id)
@@ -130,6 +144,7 @@ class LocalMediaNode:
                 self.storage,
                 self.ledger,
                 self.partial_dir,
+                on_failed=lambda reason: self._recording_failed(consult_id, reason),
             )
             self._recorders[consult_id] = recorder
             relay.add_tap(recorder)
