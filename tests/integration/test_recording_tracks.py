@@ -8,8 +8,9 @@ import hashlib
 import itertools
 import json
 import os
+import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -399,3 +400,58 @@ async def test_the_media_node_reports_a_full_disk_once_per_session_and_nothing_e
     await node.close()
 
     assert reports == [("c1", "storage_full")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs) the test mounts itself; skipped without root."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace')}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+async def test_a_really_full_partial_disk_stops_the_track_and_the_file_is_finalized_elsewhere(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    storage = LocalRecordingStorage(tmp_path / "storage")  # finished files: room enough
+    failures: list[BaseException] = []
+    clock = FakeClock()
+    source = VideoSource("VP8", 640, 360, seed=15, bitrate=1_500_000)
+    track = TrackRecorder(
+        small_disk,
+        "r1",
+        "video",
+        "VP8",
+        90000,
+        CONSULT,
+        source.request_keyframe,
+        storage=storage,
+        clock=clock,
+        on_failure=failures.append,
+    )
+    for _ in range(600):  # 20 s at 1.5 Mbit/s: far more than 256 KiB
+        await feed(track, source.next_frame().packets)
+        await asyncio.sleep(0)
+        clock.now += 1 / 30
+        if failures:
+            break
+    source.close()
+
+    assert len(failures) == 1 and is_storage_full(failures[0]), failures
+    written = track.frames_written
+    result = await track.finish()
+
+    assert result.frames >= 1 and result.frames <= written
+    frames = decoded_video(assert_finalized(storage, result))
+    assert len(frames) == result.frames
+    assert await asyncio.to_thread(os.listdir, small_disk) == [], "partial file and sidecar gone"
