@@ -56,7 +56,6 @@ class ConsultRecorder:
         storage: LocalRecordingStorage,
         ledger: RecordingService,
         partial_dir: Path,
-        on_failed: Callable[[RecordingFailure], None] | None = None,
     ) -> None:
         self.consult_id = consult_id
         self.started_at = started_at
@@ -72,7 +71,7 @@ class ConsultRecorder:
         self._began: dict[str, asyncio.Task[None]] = {}
         """recording id → the task writing its row; finishing waits for it."""
         self._finished: list[Recording] = []
-        self._on_failed = on_failed
+        self._on_failed: Callable[[RecordingFailure], None] | None = None
         """Told once when a track stops writing because the disk is full."""
         self._reported = False
 
@@ -122,6 +121,10 @@ class ConsultRecorder:
         )
         self._writing[key] = (recorder, recording)
         self._began[recording.id] = self._spawn(self.ledger.recording_began(recording))
+
+    def on_failed(self, report: Callable[[RecordingFailure], None]) -> None:
+        """Where a full disk is reported (once per session)."""
+        self._on_failed = report
 
     def _track_failed(self, error: BaseException) -> None:
         """A track stopped writing. A full disk ends the whole session (every other track is

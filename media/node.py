@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -61,9 +62,13 @@ class LocalMediaNode:
     def on_recording_failed(self, sink: FailureSink) -> None:
         self._failure_sink = sink
 
-    def _recording_failed(self, consult_id: str, reason: RecordingFailure) -> None:
-        """A recorder of the consult stopped writing (called in the event loop thread)."""
-        if self._failure_sink is None:
+    def _recording_failed(
+        self, consult_id: str, recorder: ConsultRecorder, reason: RecordingFailure
+    ) -> None:
+        """A recorder of the consult stopped writing (called in the event loop thread). Only
+        the consult's current session is reported: a track of a session already stopped that
+        fails while it is being finalized must not stop a newer one."""
+        if self._failure_sink is None or self._recorders.get(consult_id) is not recorder:
             return
         task = asyncio.ensure_future(self._failure_sink(consult_id, reason))
         self._reports.add(task)
@@ -144,8 +149,8 @@ class LocalMediaNode:
                 self.storage,
                 self.ledger,
                 self.partial_dir,
-                on_failed=lambda reason: self._recording_failed(consult_id, reason),
             )
+            recorder.on_failed(functools.partial(self._recording_failed, consult_id, recorder))
             self._recorders[consult_id] = recorder
             relay.add_tap(recorder)
         recorder.allow(user_ids)

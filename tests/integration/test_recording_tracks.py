@@ -397,8 +397,15 @@ async def test_the_media_node_reports_a_full_disk_once_per_session_and_nothing_e
     recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
     recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
     await asyncio.sleep(0)
-    await node.close()
+    assert reports == [("c1", "storage_full")]
 
+    # A stopped session's track failing while it is finalized does not stop the next one.
+    await node.stop_recording("c1")
+    await node.record("c1", datetime.now(UTC), {42})
+    recorder._reported = False
+    recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
+    await asyncio.sleep(0)
+    await node.close()
     assert reports == [("c1", "storage_full")]
 
 
