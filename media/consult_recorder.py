@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +18,10 @@ from typing import Any
 
 from aiortc.rtp import RtpPacket
 
-from media.recording import EmptyRecording, FinishedTrack, TrackRecorder
+from media.recording import EmptyRecording, FinishedTrack, TrackRecorder, is_storage_full
 from media.relay import ConsultRelay, PublishedTrack
 from media.storage import LocalRecordingStorage
+from rooms.calls.media_port import RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
 
@@ -70,6 +71,9 @@ class ConsultRecorder:
         self._began: dict[str, asyncio.Task[None]] = {}
         """recording id → the task writing its row; finishing waits for it."""
         self._finished: list[Recording] = []
+        self._on_failed: Callable[[RecordingFailure], None] | None = None
+        """Told once when a track stops writing because the disk is full."""
+        self._reported = False
 
     def allow(self, user_ids: set[int]) -> None:
         """Record these users' tracks from now on (they consented)."""
@@ -113,9 +117,24 @@ class ConsultRecorder:
             request_keyframe=lambda: self.relay.request_keyframe(key),
             storage=self.storage,
             session_started_at=self.started_at,
+            on_failure=self._track_failed,
         )
         self._writing[key] = (recorder, recording)
         self._began[recording.id] = self._spawn(self.ledger.recording_began(recording))
+
+    def on_failed(self, report: Callable[[RecordingFailure], None]) -> None:
+        """Where a full disk is reported (once per session)."""
+        self._on_failed = report
+
+    def _track_failed(self, error: BaseException) -> None:
+        """A track stopped writing. A full disk ends the whole session (every other track is
+        about to fail the same way): reported once, for the room to stop it and say why. What
+        was written stays and is finalized when the room stops the recording."""
+        if not is_storage_full(error) or self._reported or self._on_failed is None:
+            return
+        self._reported = True
+        log.error("consult %s: recording storage is full; the recording stops", self.consult_id)
+        self._on_failed("storage_full")
 
     def rtp(self, track_key: str, packet: RtpPacket) -> None:
         writing = self._writing.get(track_key)

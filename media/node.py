@@ -8,7 +8,9 @@ every call, one at a time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,7 +19,7 @@ from pathlib import Path
 from media.consult_recorder import ConsultRecorder
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
 from media.storage import LocalRecordingStorage
-from rooms.calls.media_port import ForwardedTrack, Leg, OfferSink
+from rooms.calls.media_port import FailureSink, ForwardedTrack, Leg, OfferSink, RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
 from rooms.consults.errors import MediaRefused
@@ -51,9 +53,26 @@ class LocalMediaNode:
         """consult_id → peer_id → user_id of everyone who published."""
         self._recorders: dict[str, ConsultRecorder] = {}
         self._sink: OfferSink | None = None
+        self._failure_sink: FailureSink | None = None
+        self._reports: set[asyncio.Task[None]] = set()
 
     def on_offer(self, sink: OfferSink) -> None:
         self._sink = sink
+
+    def on_recording_failed(self, sink: FailureSink) -> None:
+        self._failure_sink = sink
+
+    def _recording_failed(
+        self, consult_id: str, recorder: ConsultRecorder, reason: RecordingFailure
+    ) -> None:
+        """A recorder of the consult stopped writing (called in the event loop thread). Only
+        the consult's current session is reported: a track of a session already stopped that
+        fails while it is being finalized must not stop a newer one."""
+        if self._failure_sink is None or self._recorders.get(consult_id) is not recorder:
+            return
+        task = asyncio.ensure_future(self._failure_sink(consult_id, reason))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     def _relay(self, consult_id: str) -> ConsultRelay:
         relay = self._relays.get(consult_id)
@@ -131,6 +150,7 @@ class LocalMediaNode:
                 self.ledger,
                 self.partial_dir,
             )
+            recorder.on_failed(functools.partial(self._recording_failed, consult_id, recorder))
             self._recorders[consult_id] = recorder
             relay.add_tap(recorder)
         recorder.allow(user_ids)

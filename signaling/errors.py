@@ -19,6 +19,7 @@ from rooms.consults.errors import (
     PermissionDenied,
     RelayUnavailable,
     StorageBusy,
+    StorageFull,
 )
 from rooms.consults.intake import InvalidIntake
 from rooms.consults.invitations import AlreadyInvited, InvalidInvitation, TooManyInvitations
@@ -91,6 +92,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidSubscription: 422,
     StorageBusy: 503,
     DatabaseUnavailable: 503,
+    StorageFull: 507,
     InvalidFilter: 422,
     InvalidComment: 422,
     InvalidInvitation: 422,

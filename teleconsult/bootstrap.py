@@ -148,6 +148,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
                 limits.login_attempts_per_address_per_minute, max_keys=limits.login_tracked_keys
             ),
             passwords=passwords,
+            storage_dir=settings.recordings_dir,
+            min_free_disk_mb=settings.min_free_disk_mb,
         ),
         consults.routes(
             edge,

@@ -29,6 +29,12 @@ from rooms.reporting.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
 from signaling.ice import IceConfig
 from signaling.limits import Limits
 
+MIN_FREE_DISK_MB = 200
+"""Free space (MiB) the recordings directory should keep: below it `/healthz` answers 503 with
+`"storage": "low"`, so that monitoring calls someone before the disk is full (at 2 Mbit/s, one
+recorded video track writes about 15 MiB a minute). Recording itself goes on until the disk
+says ENOSPC, then stops cleanly (`notice: "storage_full"`)."""
+
 
 class ConfigError(ValueError):
     """A setting has a value teleconsult cannot use; the message names the variable."""
@@ -51,6 +57,9 @@ class Settings:
     media_port_max: int | None = None
     relay_video_codec: str = "VP8"
     recordings_dir: Path = Path("data/media")
+    min_free_disk_mb: int = MIN_FREE_DISK_MB
+    """MIN_FREE_DISK_MB: below this much free space in `recordings_dir`, `/healthz` says
+    `"storage": "low"` (503); 0 turns the check off."""
     playback_ttl: timedelta = timedelta(minutes=10)
     report_timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_REPORT_TIMEZONE))
     ice: IceConfig = field(default_factory=IceConfig)
@@ -285,6 +294,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_port_max=port_max,
         relay_video_codec=_video_codec(env),
         recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "media").resolve(),
+        min_free_disk_mb=_int(env, "MIN_FREE_DISK_MB", MIN_FREE_DISK_MB),
         playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),
         report_timezone=_report_timezone(env),
         ice=IceConfig(

@@ -60,6 +60,7 @@ from media.recording.errors import (
     RecordingError,
     RecordingFailed,
     UnsupportedTrack,
+    is_storage_full,
 )
 from media.recording.finalize import recover, recover_blocking
 from media.recording.model import FORMATS, FinishedTrack
@@ -74,6 +75,7 @@ __all__ = [
     "RecordingFailed",
     "TrackRecorder",
     "UnsupportedTrack",
+    "is_storage_full",
     "recover",
     "recover_blocking",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class RecordingError(Exception):
     """Base of the recorder's errors."""
@@ -21,3 +23,14 @@ class NothingDecodable(RecordingError):
 
 class RecordingFailed(RecordingError):
     """The partial file could not be written (disk full, permissions); see the cause."""
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) is the disk saying "no space left" (ENOSPC, or EDQUOT:
+    a quota is a full disk for this process). PyAV's errors carry the errno too."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__
+    return False

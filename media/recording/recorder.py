@@ -66,7 +66,9 @@ class TrackRecorder:
     are copied to the sidecar's top level; all of it must be JSON-serializable and comes back in
     `FinishedTrack`. `session_started_at` (UTC) is when the recording session began; the track's
     start offset is counted from it (0 when not given). `storage` is where `finish` puts the
-    file: given here or to `finish`.
+    file: given here or to `finish`. `on_failure` is called (in the event loop thread, once)
+    when the track stops writing because the disk or the muxer failed: what was written is kept
+    and `finish` still finalizes it.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class TrackRecorder:
         session_started_at: datetime | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._format = format_for(kind, codec, clock_rate)
         self.recording_id = safe_name(recording_id)
@@ -130,6 +133,7 @@ class TrackRecorder:
         self._sync_pending: asyncio.Future[None] | None = None
         self._last_sync = 0.0
         self._failure: BaseException | None = None
+        self._on_failure = on_failure
         self._closed = False
         self.frames_written = 0
         self.frames_skipped = 0
@@ -320,6 +324,11 @@ class TrackRecorder:
         if self._failure is None:
             log.error("recording %s stopped writing: %s", self.recording_id, error)
             self._failure = error
+            if self._on_failure is not None:
+                try:
+                    self._on_failure(error)
+                except Exception:
+                    log.exception("recording %s: reporting its failure failed", self.recording_id)
 
     # ---- the end ------------------------------------------------------------------------------
 

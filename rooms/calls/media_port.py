@@ -29,10 +29,23 @@ class ForwardedTrack:
 OfferSink = Callable[[str, str, str, dict[str, ForwardedTrack]], Awaitable[None]]
 """(consult_id, peer_id, offer_sdp, tracks_by_mid): deliver a subscribe offer to a participant."""
 
+RecordingFailure = Literal["storage_full"]
+"""Why the node stopped writing a consult's recording on its own: `storage_full` — the disk
+said "no space left" (ENOSPC) while a track was written or fsynced."""
+
+FailureSink = Callable[[str, RecordingFailure], Awaitable[None]]
+"""(consult_id, reason): the node stopped writing the consult's recording."""
+
 
 class MediaNode(Protocol):
     def on_offer(self, sink: OfferSink) -> None:
         """Where the node sends subscribe offers (signaling delivers them as `relay-offer`)."""
+        ...
+
+    def on_recording_failed(self, sink: FailureSink) -> None:
+        """Where the node reports a recording it could not go on writing (the room turns its
+        session off and tells the pages). Reported once per recording session; the files
+        written so far are kept and finalized by `stop_recording` (or recovered at start-up)."""
         ...
 
     async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:

@@ -17,9 +17,11 @@ from rooms.calls.recordings import SessionState
 from rooms.consults.consult import Consult
 from rooms.consults.people import User
 
-RecordingNotice = Literal["interrupted"]
+RecordingNotice = Literal["interrupted", "storage_full"]
 """Why the recording is off although the pages may think otherwise: `interrupted` — the session
-that was running was cut off by a server restart (what was written up to then is kept)."""
+that was running was cut off by a server restart (what was written up to then is kept);
+`storage_full` — the server stopped it because the recording storage is full (what was written
+up to then is kept)."""
 
 P2pLinkState = Literal["connected", "failed", "gone"]
 

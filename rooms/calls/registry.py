@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from rooms.calls.media_port import ForwardedTrack
+from rooms.calls.media_port import ForwardedTrack, RecordingFailure
 from rooms.calls.notifier import RecordingNotice
 from rooms.calls.room import Admission, ConsultRoom, RoomClosing, RoomParts, RoomState
 from rooms.consults.consult import Consult
@@ -30,6 +30,7 @@ class ConsultRooms:
         self._watches: set[asyncio.Future[None]] = set()
         if parts.node is not None:
             parts.node.on_offer(self._deliver_offer)
+            parts.node.on_recording_failed(self._recording_failed)
 
     # ---- finding ------------------------------------------------------------------------------
 
@@ -144,6 +145,11 @@ class ConsultRooms:
         room = self.room(consult_id)
         if room is not None:
             await room.deliver_offer(peer_id, sdp, tracks)
+
+    async def _recording_failed(self, consult_id: str, reason: RecordingFailure) -> None:
+        room = self.room(consult_id)
+        if room is not None:
+            await room.recording_failed(reason)
 
     async def close(self) -> None:
         """Server shutdown: let every room finish its media."""

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from rooms.calls.media_path import RelayReason, relay_reason
-from rooms.calls.media_port import ForwardedTrack, Leg, MediaNode
+from rooms.calls.media_port import ForwardedTrack, Leg, MediaNode, RecordingFailure
 from rooms.calls.notifier import (
     Connection,
     OfferedTrack,
@@ -649,6 +649,40 @@ class ConsultRoom:
             finally:
                 await self._broadcast_recording()
             return self.recording_view()
+
+    async def recording_failed(self, reason: RecordingFailure) -> None:
+        """The media node stopped writing the recording on its own (the disk is full): the
+        session goes off, what was written is finalized (as on a stop), the failure is audited,
+        and everyone is told why — the indicator must not say "recording" when nothing is
+        written. Nothing changes if no recording is running (a stale report)."""
+        async with self._lock:
+            if self.state is not RoomState.OPEN:
+                return
+            if self._session.state is not SessionState.RECORDING:
+                return
+            session_id = self._session.session_id
+            self._session.stop()
+            self._notice = reason
+            if self.parts.node is not None:
+                task = self._spawn(self.parts.node.stop_recording(self.consult_id))
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
+            log.error(
+                "consult %s: recording stopped by the media node (%s)", self.consult_id, reason
+            )
+            try:
+                # The database may be on the same full disk: the audit is best effort here,
+                # the pages are told either way.
+                await self._quietly(
+                    self._ledger().note(
+                        None,
+                        self.consult_id,
+                        "recording.failed",
+                        {"session": session_id, "reason": reason},
+                    )
+                )
+            finally:
+                await self._broadcast_recording()
 
     async def _begin_recording(self) -> None:
         before = self._relay_reason

@@ -67,6 +67,13 @@ class DatabaseUnavailable(DomainError):
     code = "database_unavailable"
 
 
+class StorageFull(DomainError):
+    """The database's disk is full (SQLite "database or disk is full", PostgreSQL `disk_full`):
+    nothing was written; reads still work, and writes do again once space is freed."""
+
+    code = "storage_full"
+
+
 class MediaRefused(DomainError):
     """The media relay cannot use what it was sent (e.g. an offer without the consult's codec);
     nothing changed."""

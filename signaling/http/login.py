@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import shutil
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -15,6 +19,8 @@ from signaling.http.api import Edge, Feature, json_response, parse_body
 from signaling.passwords import PasswordChecks, PasswordChecksBusy
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import Strict, UserOut
+
+log = logging.getLogger(__name__)
 
 # ---- wire schemas --------------------------------------------------------------------------
 
@@ -32,10 +38,25 @@ class LoginOut(BaseModel):
 
 class HealthOut(BaseModel):
     """`ok` when every part answers; otherwise 503 with `unavailable` and the failing part
-    named `unavailable` (the process itself stays up and recovers on its own)."""
+    named: `database` `unavailable`, or `storage` `low` (the recordings directory has less free
+    space than `MIN_FREE_DISK_MB`) or `unavailable` (its free space cannot be read). The process
+    itself stays up and recovers on its own."""
 
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unavailable"]
+    storage: Literal["ok", "low", "unavailable"]
+
+
+def storage_state(directory: Path | None, min_free_mb: int) -> Literal["ok", "low", "unavailable"]:
+    """Whether `directory`'s file system has at least `min_free_mb` MiB free (blocking)."""
+    if directory is None or min_free_mb <= 0:
+        return "ok"
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError as exc:
+        log.warning("cannot read the free space of %s: %s", directory, exc)
+        return "unavailable"
+    return "ok" if free >= min_free_mb * 1024 * 1024 else "low"
 
 
 def _busy() -> ApiError:
@@ -53,11 +74,15 @@ def routes(
     failed_logins: RateLimiter,
     failed_logins_by_address: RateLimiter | None = None,
     passwords: PasswordChecks | None = None,
+    storage_dir: Path | None = None,
+    min_free_disk_mb: int = 0,
 ) -> Feature:
     """`failed_logins` counts wrong passwords per username (`LOGIN_ATTEMPTS_PER_MINUTE`),
     `failed_logins_by_address` per client address (`LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`;
     None: not limited); `passwords` verifies off the event loop, bounded
-    (`PASSWORD_CHECKS_AT_ONCE`, `PASSWORD_CHECKS_WAITING`)."""
+    (`PASSWORD_CHECKS_AT_ONCE`, `PASSWORD_CHECKS_WAITING`). `/healthz` reports `storage_dir`
+    (the recordings directory) `low` below `min_free_disk_mb` MiB free (`MIN_FREE_DISK_MB`;
+    None or 0: not checked)."""
     feature = Feature("login")
     checks = passwords if passwords is not None else PasswordChecks()
     by_address = failed_logins_by_address
@@ -65,17 +90,24 @@ def routes(
     @feature.route(
         "GET",
         "/healthz",
-        "Liveness and database check",
+        "Liveness, database and storage check",
         response=HealthOut,
         authenticated=False,
         unavailable_response=HealthOut,
     )
     async def healthz(_request: web.Request) -> web.Response:
+        # statvfs is quick on a local disk, but not on a hung network mount: off the loop.
+        storage = await asyncio.to_thread(storage_state, storage_dir, min_free_disk_mb)
+        database: Literal["ok", "unavailable"] = "ok"
         try:
             await edge.store.ping()
         except DatabaseUnavailable:
-            return json_response(HealthOut(status="unavailable", database="unavailable"), 503)
-        return json_response(HealthOut(status="ok", database="ok"))
+            database = "unavailable"
+        healthy = database == "ok" and storage == "ok"
+        health = HealthOut(
+            status="ok" if healthy else "unavailable", database=database, storage=storage
+        )
+        return json_response(health, 200 if healthy else 503)
 
     @feature.route(
         "POST",

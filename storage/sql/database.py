@@ -66,11 +66,12 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends and rolled back when it raises;
-        a database too busy to take it raises `StorageBusy`, one that does not answer
-        `DatabaseUnavailable`."""
+        a database too busy to take it raises `StorageBusy`, one whose disk is full
+        `StorageFull`, one that does not answer `DatabaseUnavailable`."""
         with storage_errors(self.availability):
             async with self.engine.begin() as conn:
                 yield conn
+            self.availability.wrote()
 
     @asynccontextmanager
     async def audited(self, audit: AuditEntry) -> AsyncIterator[AsyncConnection]:

@@ -1,6 +1,7 @@
 """Connecting to the database: the async engine for a `sqlite:///…` or `postgresql://…` URL,
-SQLite's durability pragmas, a busy database reported as `StorageBusy` and one that does not
-answer as `DatabaseUnavailable` (logged once per outage, by `Availability`)."""
+SQLite's durability pragmas, a busy database reported as `StorageBusy`, a full disk as
+`StorageFull` and one that does not answer as `DatabaseUnavailable` (logged once per outage, by
+`Availability`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from rooms.consults.errors import DatabaseUnavailable, StorageBusy
+from rooms.consults.errors import DatabaseUnavailable, StorageBusy, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,25 @@ _SQLITE_UNAVAILABLE = (
 )
 """SQLite's messages for a database file it cannot read or write (as opposed to a bug in a
 statement, which SQLite also reports as `OperationalError`)."""
+
+
+_SQLITE_FULL = "database or disk is full"
+"""SQLite's message for SQLITE_FULL: a write found no space on the disk (or hit
+`max_page_count`)."""
+
+_POSTGRES_DISK_FULL = "53100"
+"""PostgreSQL's SQLSTATE `disk_full`."""
+
+
+def full_reason(exc: BaseException) -> str | None:
+    """Why `exc` means the database's disk is full, in a few words; None for any other error."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    if _SQLITE_FULL in str(exc.orig).lower():
+        return _SQLITE_FULL
+    if getattr(exc.orig, "sqlstate", None) == _POSTGRES_DISK_FULL:
+        return str(exc.orig)
+    return None
 
 
 def async_url(database_url: str) -> str:
@@ -109,6 +129,9 @@ class Availability:
     def __init__(self) -> None:
         self.down_since: float | None = None
         self.reason = ""
+        self.full_since: float | None = None
+        """When a write last found the disk full without a write succeeding since (reads do
+        not end it: they succeed on a full disk)."""
 
     @property
     def up(self) -> bool:
@@ -124,6 +147,23 @@ class Availability:
                 reason,
             )
 
+    def full(self, reason: str) -> None:
+        if self.full_since is None:
+            self.full_since = time.monotonic()
+            log.warning(
+                "database storage full (%s); writes answer storage_full (507) until space is freed",
+                reason,
+            )
+
+    def wrote(self) -> None:
+        """A write was committed: the disk has room again."""
+        if self.full_since is not None:
+            log.info(
+                "database storage writable again after %.1f s full",
+                time.monotonic() - self.full_since,
+            )
+            self.full_since = None
+
     def answered(self) -> None:
         if self.down_since is not None:
             log.info(
@@ -136,9 +176,10 @@ class Availability:
 
 @contextmanager
 def storage_errors(availability: Availability) -> Iterator[None]:
-    """Report a write that timed out waiting for SQLite's lock as `StorageBusy`, and a database
-    that does not answer as `DatabaseUnavailable` (noted in `availability`), not as a crash; a
-    block that completes tells `availability` the database answered."""
+    """Report a write that timed out waiting for SQLite's lock as `StorageBusy`, a write that
+    found the disk full as `StorageFull`, and a database that does not answer as
+    `DatabaseUnavailable` (both noted in `availability`), not as a crash; a block that completes
+    tells `availability` the database answered."""
     try:
         yield
     except Exception as exc:
@@ -146,6 +187,9 @@ def storage_errors(availability: Availability) -> Iterator[None]:
             "locked" in str(exc.orig) or "busy" in str(exc.orig)
         ):
             raise StorageBusy("the database is busy; nothing was saved, try again") from exc
+        if (full := full_reason(exc)) is not None:
+            availability.full(full)
+            raise StorageFull("the server's storage is full; nothing was saved") from exc
         reason = unavailable_reason(exc)
         if reason is None:
             raise

@@ -61,7 +61,7 @@ async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() 
             health = server.request("GET", "/healthz")
             assert (health.status, health.body) == (
                 503,
-                {"status": "unavailable", "database": "unavailable"},
+                {"status": "unavailable", "database": "unavailable", "storage": "ok"},
             )
             assert server.process is not None and server.process.poll() is None
 
@@ -75,7 +75,11 @@ async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() 
             pg.start()
 
             _until(lambda: server.request("GET", "/healthz").status == 200, 30, "/healthz 200")
-            assert server.request("GET", "/healthz").body == {"status": "ok", "database": "ok"}
+            assert server.request("GET", "/healthz").body == {
+                "status": "ok",
+                "database": "ok",
+                "storage": "ok",
+            }
             after = server.book()
             consults = server.request("GET", "/api/consults", token=doctor).body["consults"]
             assert {before["id"], after["id"]} <= {c["id"] for c in consults}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import itertools
 import json
 import os
+import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +18,13 @@ import av
 import pytest
 from aiortc.rtp import RtpPacket
 
-from media.recording import EmptyRecording, FinishedTrack, TrackRecorder
+from media.node import LocalMediaNode
+from media.recording import EmptyRecording, FinishedTrack, TrackRecorder, is_storage_full
+from media.recording.container import LiveTrackFile
 from media.recording.recorder import FSYNC_INTERVAL_S
+from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
+from rooms.calls.recording_service import RecordingService
 from tests.support.rtp_source import AudioSource, SentFrame, VideoSource
 
 CONSULT = {"consult_id": "c1", "participant": 42, "source": "camera"}
@@ -325,3 +331,134 @@ async def test_a_new_ssrc_continues_the_file_after_a_key_frame(tmp_path: Path) -
     times = [frame_time(f) for f in frames]
     assert times == sorted(times)
     assert times[30] == pytest.approx(2.0, abs=0.01), "placed by the wall clock"
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+async def test_a_full_disk_stops_the_track_keeps_what_was_written_and_is_reported_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    storage = LocalRecordingStorage(tmp_path)
+    clock = FakeClock()
+    failures: list[BaseException] = []
+    full = threading.Event()
+    enospc = OSError(errno.ENOSPC, "No space left on device")
+    if where == "write":
+        real_write = LiveTrackFile.write
+
+        def write(self: LiveTrackFile, data: bytes, pts: int, keyframe: bool) -> None:
+            if full.is_set():
+                raise enospc
+            real_write(self, data, pts, keyframe)
+
+        monkeypatch.setattr(LiveTrackFile, "write", write)
+    else:
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            if full.is_set():
+                raise enospc
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+    source = AudioSource(seed=7)
+    track = recorder(storage, "opus", lambda: None, clock=clock, on_failure=failures.append)
+    for n, frame in enumerate(source.frames(200)):
+        if n == 100:
+            full.set()
+        await feed(track, frame.packets)
+        await asyncio.sleep(0.001)
+        clock.now += 0.02
+    written = track.frames_written
+    full.clear()  # space again by the time the stop finalizes the partial file
+
+    result = await track.finish(storage)
+
+    assert len(failures) == 1 and is_storage_full(failures[0])
+    assert 50 <= written <= 120, "the track stopped writing soon after the disk was full"
+    assert result.frames == written
+    assert_finalized(storage, result)
+
+
+async def test_the_media_node_reports_a_full_disk_once_per_session_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    storage = LocalRecordingStorage(tmp_path)
+    ledger = RecordingService(None, None)  # type: ignore[arg-type]  # never written here
+    node = LocalMediaNode(RelayConfig(), storage, ledger, storage.partial_dir)
+    reports: list[tuple[str, str]] = []
+
+    async def sink(consult_id: str, reason: str) -> None:
+        reports.append((consult_id, reason))
+
+    node.on_recording_failed(sink)
+    await node.record("c1", datetime.now(UTC), {42})
+    recorder = node._recorders["c1"]
+    recorder._track_failed(OSError(errno.EACCES, "Permission denied"))
+    recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
+    recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
+    await asyncio.sleep(0)
+    assert reports == [("c1", "storage_full")]
+
+    # A stopped session's track failing while it is finalized does not stop the next one.
+    await node.stop_recording("c1")
+    await node.record("c1", datetime.now(UTC), {42})
+    recorder._reported = False
+    recorder._track_failed(OSError(errno.ENOSPC, "No space left on device"))
+    await asyncio.sleep(0)
+    await node.close()
+    assert reports == [("c1", "storage_full")]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs) the test mounts itself; skipped without root."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace')}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+async def test_a_really_full_partial_disk_stops_the_track_and_the_file_is_finalized_elsewhere(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    storage = LocalRecordingStorage(tmp_path / "storage")  # finished files: room enough
+    failures: list[BaseException] = []
+    clock = FakeClock()
+    source = VideoSource("VP8", 640, 360, seed=15, bitrate=1_500_000)
+    track = TrackRecorder(
+        small_disk,
+        "r1",
+        "video",
+        "VP8",
+        90000,
+        CONSULT,
+        source.request_keyframe,
+        storage=storage,
+        clock=clock,
+        on_failure=failures.append,
+    )
+    for _ in range(600):  # 20 s at 1.5 Mbit/s: far more than 256 KiB
+        await feed(track, source.next_frame().packets)
+        await asyncio.sleep(0)
+        clock.now += 1 / 30
+        if failures:
+            break
+    source.close()
+
+    assert len(failures) == 1 and is_storage_full(failures[0]), failures
+    written = track.frames_written
+    result = await track.finish()
+
+    assert result.frames >= 1 and result.frames <= written
+    frames = decoded_video(assert_finalized(storage, result))
+    assert len(frames) == result.frames
+    assert await asyncio.to_thread(os.listdir, small_disk) == [], "partial file and sidecar gone"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from signaling.http.login import storage_state
+from teleconsult.config import MIN_FREE_DISK_MB, load_settings
 from tests.support.server import RunningServer, in_hours
 
 
@@ -29,7 +33,37 @@ def consult_count(server: RunningServer) -> int:
 
 
 def test_health_reports_the_database(server: RunningServer) -> None:
-    assert server.request("GET", "/healthz").body == {"status": "ok", "database": "ok"}
+    assert server.request("GET", "/healthz").body == {
+        "status": "ok",
+        "database": "ok",
+        "storage": "ok",
+    }
+
+
+def test_health_reports_recording_storage_below_its_free_space_threshold_as_low(
+    tmp_path: Path,
+) -> None:
+    free_mb = shutil.disk_usage(tmp_path).free // (1024 * 1024)
+    with RunningServer(
+        env_overrides={"RECORDINGS_DIR": str(tmp_path), "MIN_FREE_DISK_MB": str(free_mb + 1024)},
+        expect_healthy=False,
+    ) as server:
+        health = server.request("GET", "/healthz")
+        assert (health.status, health.body) == (
+            503,
+            {"status": "unavailable", "database": "ok", "storage": "low"},
+        )
+        # Only the check says so: the server goes on serving.
+        assert server.request("GET", "/api/me", token=server.token("doctor.a")).status == 200
+
+
+def test_the_storage_check_reads_the_free_space_of_the_directory(tmp_path: Path) -> None:
+    assert storage_state(tmp_path, 1) == "ok"
+    assert storage_state(tmp_path, 10**9) == "low"  # a petabyte
+    assert storage_state(tmp_path, 0) == "ok"  # 0: not checked
+    assert storage_state(tmp_path / "missing", 1) == "unavailable"
+    assert load_settings({}).min_free_disk_mb == MIN_FREE_DISK_MB
+    assert load_settings({"MIN_FREE_DISK_MB": "5"}).min_free_disk_mb == 5
 
 
 def test_login_returns_a_token_and_who_i_am(server: RunningServer) -> None:

@@ -11,15 +11,17 @@ import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from rooms.consults.errors import DatabaseUnavailable, StorageBusy
+from rooms.consults.errors import DatabaseUnavailable, StorageBusy, StorageFull
 from rooms.consults.institutions import InstitutionLevel
 from rooms.records.notes import Note
 from rooms.reporting.review import Comment
+from signaling.errors import from_domain
 from storage.sql import engine
 from storage.sql.engine import create_engine
 from storage.sql.migrate import upgrade
@@ -166,3 +168,42 @@ async def test_comments_cannot_be_rewritten_even_in_sql(sql: SqlStores, statemen
     await sql.comments.add_comment(comment, audit("comment.added", consult.id))
     await _forge(sql, statement)
     assert await sql.comments.list_comments(consult.id) == [comment]
+
+
+async def test_a_full_database_disk_is_a_clear_storage_full_error_not_a_bug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite answers SQLITE_FULL ("database or disk is full") alike for a full disk and for a
+    # file at its page limit: the limit stands in for the disk here.
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    await fresh_database(url)
+    pages = sqlite3.connect(tmp_path / "full.db").execute("PRAGMA page_count").fetchone()[0]
+    repos = SqlRepositories.open(url)
+    limit = {"pages": pages}
+
+    def cap(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute(f"PRAGMA max_page_count = {limit['pages']}")
+
+    event.listen(repos.database.engine.sync_engine, "connect", cap)
+    caplog.set_level(logging.INFO, logger="storage.sql.engine")
+    with pytest.raises(StorageFull) as caught:
+        for n in range(200):  # the last free pages of the file fill up first
+            await repos.consults.add_institution(
+                f"Province {n}" * 20, InstitutionLevel.PROVINCE, None
+            )
+    assert caught.value.code == "storage_full"
+    error = from_domain(caught.value)
+    assert (error.status, error.code) == (507, "storage_full")
+    saved = len(await repos.consults.institutions())  # reads still work
+    with pytest.raises(StorageFull):
+        await repos.consults.add_institution("x" * 9000, InstitutionLevel.PROVINCE, None)
+    assert len(await repos.consults.institutions()) == saved, "nothing half-written"
+    [(level, message)] = _outage_lines(caplog)
+    assert level == logging.WARNING and "database storage full" in message
+
+    limit["pages"] = pages * 100  # space freed
+    await repos.database.engine.dispose()
+    await repos.consults.add_institution("One more", InstitutionLevel.PROVINCE, None)
+    lines = _outage_lines(caplog)
+    assert len(lines) == 2 and "writable again" in lines[1][1]
+    await repos.close()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rooms.calls.media_path import RelayReason
-from rooms.calls.media_port import Leg, OfferSink
+from rooms.calls.media_port import FailureSink, Leg, OfferSink
 from rooms.calls.notifier import (
     Connection,
     OfferedTrack,
@@ -96,6 +96,7 @@ class FakeNode:
     entered: dict[str, asyncio.Event] = field(default_factory=dict)
     """Method name → set when a held call has started."""
     sink: OfferSink | None = None
+    failure_sink: FailureSink | None = None
 
     def hold(self, method: str) -> tuple[asyncio.Event, asyncio.Event]:
         """Make the next call of `method` wait; (started, release)."""
@@ -119,6 +120,9 @@ class FakeNode:
 
     def on_offer(self, sink: OfferSink) -> None:
         self.sink = sink
+
+    def on_recording_failed(self, sink: FailureSink) -> None:
+        self.failure_sink = sink
 
     async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:
         await self._step("join", peer_id)

@@ -356,6 +356,51 @@ async def test_a_person_asked_for_consent_who_opens_another_tab_is_asked_there(
     assert world.notifier.named("consent_requested")[-1] == ("consent_requested", "p1-new-tab")
 
 
+async def test_a_full_disk_reported_by_the_node_turns_the_recording_off_and_says_why(
+    world: World,
+) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p2", CID)
+    await room.start_recording("p2")
+    await room.consent("p1", granted=True)
+    assert world.node.failure_sink is not None, "the registry listens for the node's failures"
+
+    await world.node.failure_sink(CID, "storage_full")
+    await asyncio.gather(*room._stopping, return_exceptions=True)
+
+    view = room.recording_view()
+    assert view.state is SessionState.OFF
+    assert view.notice == "storage_full"
+    assert world.notifier.named("recording_state")[-1] == ("recording_state", "off", "storage_full")
+    assert "stop_recording" in world.node.names(), "what was written is finalized"
+    failed = [e for e in world.store.audit_log if e.action == "recording.failed"]
+    assert [e.detail["reason"] for e in failed] == ["storage_full"]
+    assert failed[0].detail["session"]
+    # A late second report changes nothing; a new recording clears the notice.
+    said = len(world.notifier.said)
+    await world.node.failure_sink(CID, "storage_full")
+    assert len(world.notifier.said) == said
+    assert (await room.start_recording("p2")).notice is None
+
+
+async def test_a_full_disk_whose_audit_fails_still_turns_the_recording_off(world: World) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p2", CID)
+    await room.start_recording("p2")
+    await room.consent("p1", granted=True)
+
+    async def broken(entry: AuditEntry) -> None:
+        raise Refused("database or disk is full")
+
+    world.store.append_audit = broken  # type: ignore[method-assign]
+    assert world.node.failure_sink is not None
+    await world.node.failure_sink(CID, "storage_full")
+    assert room.recording_view().state is SessionState.OFF
+    assert world.notifier.named("recording_state")[-1] == ("recording_state", "off", "storage_full")
+
+
 # ---- what a review of the room found -----------------------------------------------------------
 
 

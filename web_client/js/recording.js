@@ -8,9 +8,13 @@ import { t } from './i18n.js';
 
 /**
  * `notice` "interrupted": the recording that was running was cut off by a server restart (what
- * was recorded up to then is kept).
- * @typedef {{state: 'off'|'awaiting_consent'|'recording', started_at: string|null, pending: number[], declined_by: {id: number, display_name: string}|null, notice?: 'interrupted'|null}} RecordingState
+ * was recorded up to then is kept); "storage_full": the server stopped it because its recording
+ * storage is full (what was recorded up to then is kept).
+ * @typedef {{state: 'off'|'awaiting_consent'|'recording', started_at: string|null, pending: number[], declined_by: {id: number, display_name: string}|null, notice?: 'interrupted'|'storage_full'|null}} RecordingState
  */
+
+/** The text of each `notice` the server may send with the recording off. */
+const NOTICES = { interrupted: 'recording.interrupted', storage_full: 'recording.storage_full' };
 
 const OFF = { state: 'off', started_at: null, pending: [], declined_by: null, notice: null };
 
@@ -203,9 +207,9 @@ export class RecordingControls {
       this.ticker = null;
     }
     this.tick();
-    const interrupted = this.recording.notice === 'interrupted' && state === 'off';
-    this.notice.hidden = !interrupted;
-    this.notice.textContent = t('recording.interrupted');
+    const notice = state === 'off' ? NOTICES[this.recording.notice ?? ''] : undefined;
+    this.notice.hidden = !notice;
+    this.notice.textContent = notice ? t(notice) : '';
     const waitingFor = this.recording.pending?.length ?? 0;
     this.awaiting.hidden = state !== 'awaiting_consent';
     this.awaiting.textContent = t('recording.awaiting', { count: waitingFor });
