@@ -177,6 +177,14 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code, "message": exc.message}
             ) from None
+        except Exception:
+            # Anything else is a bug; refused all the same, or the connect stays unanswered
+            # and the page waits for good instead of showing an error.
+            log.exception("unhandled error authenticating connection %s", sid)
+            message = "internal error; it has been logged"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": errors.INTERNAL, "message": message}
+            ) from None
         await self.save_session(sid, {"user": user})
         self.sessions.opened(sid, user, claims.expires_at)
         await self.enter_room(sid, user_channel(user.id))

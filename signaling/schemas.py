@@ -81,16 +81,21 @@ def _refuse_controls(value: str, allowed: str) -> str:
     for char in value:
         if (char < " " or char == "\x7f") and char not in allowed:
             raise ValueError(f"contains the control character U+{ord(char):04X}")
+        if "\ud800" <= char <= "\udfff":
+            # JSON's "\ud800" alone: no character, and no UTF-8 the database could store.
+            raise ValueError(f"contains the lone surrogate U+{ord(char):04X}")
     return value
 
 
 def single_line(value: str) -> str:
-    """`value` without any control character (NUL, escape, line breaks, tabs …)."""
+    """`value` without any control character (NUL, escape, line breaks, tabs …) or lone
+    surrogate."""
     return _refuse_controls(value, "")
 
 
 def plain_text(value: str) -> str:
-    """`value` without control characters other than tab and line breaks."""
+    """`value` without control characters other than tab and line breaks, nor lone
+    surrogates."""
     return _refuse_controls(value, "\t\n\r")
 
 
@@ -276,8 +281,13 @@ class RecordingConsentEvent(Strict):
 
 # ---- notes ---------------------------------------------------------------------------------
 
-NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-"""`rooms.records.notes.MAX_NOTE_CHARS` characters after trimming."""
+NoteText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(plain_text),
+]
+"""`rooms.records.notes.MAX_NOTE_CHARS` characters after trimming, without control characters
+other than tab and line breaks, and without lone surrogates."""
 
 
 class NoteAddEvent(Strict):

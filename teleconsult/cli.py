@@ -10,6 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
 from rooms.consults.service import ConsultService
@@ -220,11 +222,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_parser_rejections(record: logging.LogRecord) -> bool:
+    """A request aiohttp's HTTP parser refuses (answered 400 before the app, docs/protocol.md)
+    is logged as one WARNING line, not an ERROR with a traceback: anyone can send them, so a
+    traceback each would let an unauthenticated client flood the log."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.msg = f"{record.getMessage()}: {type(exc).__name__} {exc.code} {exc.message}"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is noise
+    logging.getLogger("aiohttp.server").addFilter(quiet_parser_rejections)
     args = parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -412,3 +412,21 @@ async def test_a_signal_flood_is_rate_limited_per_connection() -> None:
         finally:
             await a.close()
             await b.close()
+
+
+BAD_NOTES = [
+    ("lone surrogate", "vitals \ud800 stable"),
+    ("NUL", "vitals\x00stable"),
+    ("escape", "\x1b[31mred\x1b[0m"),
+]
+
+
+@pytest.mark.parametrize(("case", "text"), BAD_NOTES, ids=[n[0] for n in BAD_NOTES])
+async def test_a_note_with_a_lone_surrogate_or_control_character_is_invalid_payload(
+    server: RunningServer, pair: tuple[Participant, Participant, str], case: str, text: str
+) -> None:
+    a, _b, consult_id = pair
+    reply = await a.call("note-add", {"consult_id": consult_id, "text": text})
+    assert error_code(reply) == "invalid_payload"
+    kept = await a.call("note-add", {"consult_id": consult_id, "text": "line one\n\tline two"})
+    assert kept["ok"] is True, "tabs and line breaks stay allowed"

@@ -352,3 +352,17 @@ def test_what_the_http_parser_refuses_is_a_plain_400_before_the_app(
     assert status == 400
     assert headers["content-type"].startswith("text/plain")
     assert server.request("GET", "/healthz").status == 200
+
+
+def test_what_the_http_parser_refuses_is_one_log_line_without_a_traceback(
+    server: RunningServer,
+) -> None:
+    """Unauthenticated log flooding: aiohttp logged an ERROR traceback for each of these."""
+    before = server.log_path.read_text(errors="replace")
+    request = b"GET /api/me HTTP/1.1\r\nHost: x\r\nX-Probe: \x00\r\n\r\n"
+    assert raw_http(server, request)[0] == 400
+    assert server.request("GET", "/healthz").status == 200
+    added = server.log_path.read_text(errors="replace")[len(before) :]
+    assert "Traceback" not in added, added
+    assert "WARNING aiohttp.server: Error handling request" in added, added
+    assert "BadHttpMessage 400" in added, added
