@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 from tests.e2e.browser import ARTIFACTS, Client
 from tests.e2e.flows import open_call_link
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -149,14 +150,6 @@ def join(page: Page) -> None:
     page.evaluate("(id) => window.__call.view.join(id)", CONSULT_ID)
 
 
-def eventually(check: Callable[[], bool], within_s: float = 5) -> None:
-    """Poll from here, not in the page: the page's timers run on the test's clock."""
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.05)
-
-
 def test_a_call_taken_over_elsewhere_stops_and_continues_here_only_when_asked(
     call_page: Page,
 ) -> None:
@@ -197,7 +190,8 @@ def test_a_replaced_that_comes_before_our_own_join_ack_is_superseded_by_that_joi
     page = call_page
     answer(page, "join", "hold")
     join(page)
-    eventually(lambda: len(sent(page, "join")) == 1)  # on its way, unanswered
+    # Polled from here, not in the page: the page's timers run on the test's clock.
+    until(lambda: len(sent(page, "join")) == 1)  # on its way, unanswered
     # The server took the other device's join before ours: what it replaced is our old place.
     fire(page, "replaced", {"consult_id": CONSULT_ID, "reason": "replaced"})
     page.evaluate("(ack) => window.__call.release(ack)", join_ack())
@@ -263,7 +257,7 @@ def test_a_join_refused_for_a_while_is_tried_again_with_backoff_and_the_view_sta
     expect(page.get_by_test_id("call-message")).to_contain_text("正在重新连接")
     assert len(sent(page, "join")) == 1
     page.clock.run_for(1_000)  # 1 s at most (up to a fifth less)
-    eventually(lambda: len(sent(page, "join")) == 2)
+    until(lambda: len(sent(page, "join")) == 2)
     expect(view).to_have_attribute("data-call-state", "reconnecting")
     page.clock.run_for(2_000)
     expect(view).to_have_attribute("data-call-state", "waiting")
@@ -290,7 +284,8 @@ def test_every_join_replaces_the_recording_state_and_an_interrupted_recording_is
     call_page: Page,
 ) -> None:
     page = call_page
-    recording = {"state": "recording", "started_at": "2026-01-01T00:00:00Z", "pending": []}
+    started = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()  # running for 3 minutes
+    recording = {"state": "recording", "started_at": started, "pending": []}
     answer(page, "join", join_ack(recording={**recording, "declined_by": None, "notice": None}))
     join(page)
     expect(page.get_by_test_id("recording-indicator")).to_be_visible()
@@ -336,7 +331,7 @@ def test_an_ended_session_stops_the_call_and_the_sign_in_page_says_why(
     client.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
     room = open_call_link(client, server, "doctor.a", consult["id"])
     expect(room.get_by_test_id("call-view")).to_have_attribute("data-call-state", "waiting")
-    eventually(lambda: bool(upgraded), within_s=10)
+    until(lambda: bool(upgraded), within=10)
 
     ended = {"code": "user_disabled", "message": "user disabled"}
     sockets[-1].send("42" + json.dumps(["session-ended", ended]))

@@ -24,6 +24,7 @@ from signaling.http import login
 from signaling.http.api import Edge
 from signaling.passwords import _DUMMY_HASH, PasswordChecks
 from signaling.ratelimit import RateLimiter
+from tests.support.peer import eventually
 from tests.unit.fakes import COUNTY_A, InMemoryStore
 from tests.unit.test_passwords import CountingVerifier
 
@@ -32,6 +33,7 @@ from tests.unit.test_passwords import CountingVerifier
 class Server:
     client: TestClient[Any, Any]
     verify: CountingVerifier
+    checks: PasswordChecks
 
     async def login(self, username: str, password: str) -> tuple[int, dict[str, Any]]:
         body = {"username": username, "password": password}
@@ -56,7 +58,7 @@ async def start(
     app = create_app(ctx, realtime(ctx), [feature], None, "test")
     try:
         async with TestClient(TestServer(app)) as client:
-            yield Server(client, verify)
+            yield Server(client, verify, checks)
     finally:
         checks.close()
 
@@ -117,7 +119,7 @@ async def test_logins_beyond_the_waiting_room_are_refused_busy() -> None:
     async for server in start(slow, at_once=1, waiting=1):
         try:
             first = [asyncio.create_task(server.login("nurse", "right")) for _ in range(2)]
-            await asyncio.sleep(0.1)  # both in the checker: one running, one waiting
+            await eventually(lambda s=server: s.checks.pending == 2)  # one running, one waiting
             status, body = await server.login("nurse", "right")
             assert (status, body["code"]) == (429, "rate_limited")
             assert "busy" in body["message"]

@@ -8,23 +8,13 @@ own postmaster's pid.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 import socketio
 
 from tests.support.peer import Participant
 from tests.support.postgres import PostgresServer
 from tests.support.server import RunningServer, booking, in_hours
-
-
-def _until(predicate: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {within} s")
-        time.sleep(0.1)
+from tests.support.waiting import until
 
 
 async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() -> None:
@@ -74,7 +64,7 @@ async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() 
 
             pg.start()
 
-            _until(lambda: server.request("GET", "/healthz").status == 200, 30, "/healthz 200")
+            until(lambda: server.request("GET", "/healthz").status == 200, 30, "/healthz 200")
             assert server.request("GET", "/healthz").body == {
                 "status": "ok",
                 "database": "ok",

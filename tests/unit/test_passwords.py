@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -16,6 +17,7 @@ from signaling.passwords import (
     hash_password,
     verify_password,
 )
+from tests.support.peer import eventually
 
 
 class CountingVerifier:
@@ -107,7 +109,7 @@ async def test_at_most_at_once_run_together_and_the_rest_wait_then_are_refused()
     checks = PasswordChecks(at_once=2, waiting=3, verify=slow)
     try:
         tasks = [asyncio.create_task(checks.verify(None, str(n))) for n in range(5)]
-        await asyncio.sleep(0.05)
+        await eventually(lambda: running == 2, within=5)  # two checking, three waiting
         assert checks.pending == 5
         with pytest.raises(PasswordChecksBusy):
             await checks.verify(None, "sixth")
@@ -122,20 +124,24 @@ async def test_at_most_at_once_run_together_and_the_rest_wait_then_are_refused()
 
 async def test_a_check_whose_caller_left_still_counts_until_it_ends() -> None:
     release = threading.Event()
-    checks = PasswordChecks(at_once=1, waiting=0, verify=lambda h, p: release.wait(5))
+    started = threading.Event()
+
+    def slow(password_hash: str, password: str) -> bool:
+        started.set()
+        return release.wait(5)
+
+    checks = PasswordChecks(at_once=1, waiting=0, verify=slow)
     try:
         task = asyncio.create_task(checks.verify(None, "x"))
-        await asyncio.sleep(0.05)
+        await eventually(started.is_set, within=5)
         task.cancel()
-        await asyncio.sleep(0.01)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         assert checks.pending == 1  # the worker is still busy with it
         with pytest.raises(PasswordChecksBusy):
             await checks.verify(None, "y")
         release.set()
-        for _ in range(100):
-            if checks.pending == 0:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: checks.pending == 0, within=5)
         assert checks.pending == 0
     finally:
         release.set()
