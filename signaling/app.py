@@ -53,6 +53,7 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
         async_mode="aiohttp",
         client_manager=client_manager,
         max_http_buffer_size=ctx.limits.transport_max_bytes,
+        max_unread_bytes=ctx.limits.max_unread_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
     notifier = SocketRoomNotifier(sio, hub)

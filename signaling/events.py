@@ -27,6 +27,7 @@ from signaling.errors import ApiError
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
+from signaling.packets import ProtocolServer
 from signaling.ratelimit import RateLimiter
 from signaling.room_notifier import SocketRoomNotifier, peer_out, recording_out
 from signaling.schemas import (
@@ -150,6 +151,11 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         """Count one event of this connection; `rate_limited` beyond `limit`."""
         if not limiter.allow(sid):
             raise ApiError(errors.RATE_LIMITED, f"more than {limit} on this connection", 429)
+
+    def _reachable(self, sid: str) -> bool:
+        """Whether what was just sent to `sid` was queued for it (not cut off, not gone)."""
+        server = self.server
+        return not isinstance(server, ProtocolServer) or server.reachable(sid)
 
     def _check_sdp(self, sdp: str) -> None:
         try:
@@ -278,6 +284,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             relayed.pop("end_of_candidates", None)
         relayed["from"] = sid
         await self.emit("signal", relayed, to=event.to)
+        if not self._reachable(event.to):
+            raise ApiError(
+                errors.PEER_UNREACHABLE,
+                f"participant {event.to} is not reading what is sent to it and was disconnected",
+                503,
+            )
         return {"ok": True}
 
     # ---- media: relay signaling and recording ----------------------------------------------
