@@ -8,6 +8,8 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
   attachments never fit leaves its connection swallowing every later packet (it never clears
   the half-built packet when `add_attachment` raises). A BINARY_EVENT/BINARY_ACK header or a
   binary frame is therefore refused before anything is buffered: the connection is closed.
+  (The upstream bug, its report ready to file: docs/upstream/python-socketio-binary-packet.md;
+  its reproducer: tests/integration/test_upstream_socketio_binary.py.)
 - **A packet that does not decode closes the connection**, with one short log line and no
   traceback: JSON nested too deep for the parser, an integer of thousands of digits, an unknown
   packet type. (Before, each such packet logged an ERROR traceback, even from a websocket that
