@@ -30,6 +30,7 @@ from signaling.ice import ice_servers_for
 from signaling.packets import ProtocolServer
 from signaling.ratelimit import RateLimiter
 from signaling.room_notifier import SocketRoomNotifier, peer_out, recording_out
+from signaling.schemas import CLIENT_EVENTS as CLIENT_EVENT_SCHEMAS
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
@@ -77,21 +78,7 @@ def acknowledged(
 
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
-    CLIENT_EVENTS = frozenset(
-        {
-            "join",
-            "leave",
-            "signal",
-            "relay-publish",
-            "relay-answer",
-            "relay-candidate",
-            "p2p-failed",
-            "recording-start",
-            "recording-consent",
-            "recording-stop",
-            "note-add",
-        }
-    )
+    CLIENT_EVENTS = frozenset(CLIENT_EVENT_SCHEMAS)
     """The events a client may send (docs/protocol.md); `signaling.packets.ProtocolServer`
     answers any other name with `unknown_event` before it reaches a handler."""
 
