@@ -3,7 +3,8 @@
 Built from the models the server uses: each client event's payload schema is the model its
 handler validates it with (`signaling.schemas.CLIENT_EVENTS`), each server event's the schema
 of what the emitters send (`signaling.server_events.SERVER_EVENTS`). The document describes the
-server: it *receives* the client events (each answered by an ack, the operation's reply) and
+server: it *receives* the client events (each answered by an ack, the operation's reply: the
+event's success ack from `signaling.server_events.CLIENT_EVENT_ACKS`, or a refusal) and
 *sends* the server events. One channel, socket.io's default namespace `/` at `/socket.io/`
 (engine.io v4); events are socket.io EVENT packets `[name, payload]`, JSON only.
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from signaling.schemas import CLIENT_EVENTS
-from signaling.server_events import SERVER_EVENT_REPLIES, SERVER_EVENTS
+from signaling.server_events import CLIENT_EVENT_ACKS, SERVER_EVENT_REPLIES, SERVER_EVENTS
 
 CHANNEL = "consult"
 """The one channel: socket.io's default namespace."""
@@ -36,21 +37,14 @@ class Refused(BaseModel):
     error: ErrorBody
 
 
-class Accepted(BaseModel):
-    """The ack of an accepted event; each event's further fields are in docs/protocol.md."""
-
-    model_config = ConfigDict(extra="allow")
-    ok: Literal[True]
-
-
 def _message_key(direction: Literal["client", "server"], event: str) -> str:
     return f"{direction}.{event}"
 
 
 def build_asyncapi(version: str) -> dict[str, Any]:
     """The AsyncAPI 3.0.0 document of every socket.io event this server handles or emits."""
-    models: list[type[BaseModel]] = [Accepted, Refused]
-    models += list(CLIENT_EVENTS.values())
+    models: list[type[BaseModel]] = [Refused]
+    models += list(CLIENT_EVENTS.values()) + list(CLIENT_EVENT_ACKS.values())
     models += list(SERVER_EVENTS.values()) + list(SERVER_EVENT_REPLIES.values())
     unique = list(dict.fromkeys(models))
     keyed, top = models_json_schema(
@@ -70,20 +64,20 @@ def build_asyncapi(version: str) -> dict[str, Any]:
         channel_messages[key] = {"$ref": f"#/components/messages/{key}"}
         return {"$ref": f"#/channels/{CHANNEL}/messages/{key}"}
 
-    ack = message(
-        "ack",
-        {
-            "name": "ack",
-            "title": "Acknowledgement",
-            "summary": "The answer to a client event: `{ok: true, …}` or "
-            "`{ok: false, error: {code, message}}`.",
-            "payload": {"oneOf": [ref(Accepted), ref(Refused)]},
-        },
-    )
     for event, handled in sorted(CLIENT_EVENTS.items()):
         sent = message(
             _message_key("client", event),
             {"name": event, "title": event, "payload": ref(handled), **_summary(handled)},
+        )
+        ack = message(
+            f"ack.{event}",
+            {
+                "name": f"{event} ack",
+                "title": f"{event} acknowledgement",
+                "summary": "`{ok: true, …}` as below, or `{ok: false, error: {code, message}}` "
+                "(nothing changed; codes in docs/protocol.md).",
+                "payload": {"oneOf": [ref(CLIENT_EVENT_ACKS[event]), ref(Refused)]},
+            },
         )
         operations[f"on-{event}"] = {
             "action": "receive",

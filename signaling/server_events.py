@@ -25,6 +25,7 @@ from rooms.duty.escalation import NoticeKind
 from signaling.http.attachments import AttachmentAddedEvent
 from signaling.http.notes import NoteOut
 from signaling.schemas import (
+    AnswerDescription,
     ConsultOut,
     IceCandidate,
     OfferDescription,
@@ -212,3 +213,63 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
 
 SERVER_EVENT_REPLIES: dict[str, type[BaseModel]] = {"p2p-check": P2pCheckAnswer}
 """Server events sent with an ack, and the schema of the client's answer."""
+
+
+# ---- the acks of the client events (the success answer; a refusal is `{ok: false, error}`) --
+
+
+class Okay(BaseModel):
+    ok: Literal[True]
+
+
+class IceServer(BaseModel):
+    """An `RTCIceServer`: `ICE_SERVERS` as configured, or a TURN entry with fresh credentials."""
+
+    model_config = ConfigDict(extra="allow")
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class JoinAck(Okay):
+    peer_id: str
+    consult: ConsultOut
+    peers: list[PeerOut]
+    ice_servers: list[IceServer]
+    media_path: MediaMode
+    media_path_reason: RelayReason | None
+    recording: RecordingOut
+    notes: list[NoteOut]
+
+
+class RelayPublishAck(Okay):
+    description: AnswerDescription
+
+
+class P2pFailedAck(Okay):
+    media_path: MediaMode
+    ignored: Literal["stale", "recovered", "unconfirmed", "gone"] | None
+
+
+class RecordingAck(Okay):
+    recording: RecordingOut
+
+
+class NoteAddAck(Okay):
+    note: NoteOut
+
+
+CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
+    "join": JoinAck,
+    "leave": Okay,
+    "signal": Okay,
+    "relay-publish": RelayPublishAck,
+    "relay-answer": Okay,
+    "relay-candidate": Okay,
+    "p2p-failed": P2pFailedAck,
+    "recording-start": RecordingAck,
+    "recording-consent": RecordingAck,
+    "recording-stop": RecordingAck,
+    "note-add": NoteAddAck,
+}
+"""Each client event's success ack (`signaling.events`)."""

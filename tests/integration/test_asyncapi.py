@@ -138,7 +138,8 @@ async def test_what_a_real_consult_sends_matches_the_document(
     server: RunningServer, document: dict[str, Any]
 ) -> None:
     """Two raw clients go through a consult: join, offer, candidate, end of candidates, a note,
-    leave. Every server event they hear validates against its schema in the document."""
+    leave. Every server event they hear, and the acks they get, validate against their schemas
+    in the document."""
     consult = server.book()
     doctor = await RawSocket.open(server, server.token("doctor.a"))
     specialist = await RawSocket.open(server, server.token("obstetrician"))
@@ -160,6 +161,9 @@ async def test_what_a_real_consult_sends_matches_the_document(
         assert (await specialist.emit("leave", {"consult_id": consult["id"]})) == {"ok": True}
         await doctor.hear("peer-left")
         assert (await doctor.emit("leave", {"consult_id": consult["id"]})) == {"ok": True}
+        refused = await doctor.emit("leave", {})
+        assert refused["ok"] is False
+        acks = [("join", joined), ("join", other), ("note-add", note), ("leave", refused)]
     finally:
         await doctor.close()
         await specialist.close()
@@ -178,3 +182,9 @@ async def test_what_a_real_consult_sends_matches_the_document(
         errors = [e.message[:200] for e in validators[name].iter_errors(payload)]
         assert errors == [], (name, payload)
         SERVER_EVENTS[name].model_validate(payload)
+
+    for event, ack in acks:
+        payload = document["components"]["messages"][f"ack.{event}"]["payload"]
+        validator = jsonschema_rs.validator_for({**payload, "components": document["components"]})
+        errors = [e.message[:200] for e in validator.iter_errors(ack)]
+        assert errors == [], (event, ack)
