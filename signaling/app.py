@@ -18,6 +18,7 @@ from aiohttp import web
 
 from rooms.calls.registry import ConsultRooms
 from rooms.calls.room import RoomParts, RoomSettings
+from signaling.asyncapi import build_asyncapi
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.events import ConsultEvents
@@ -53,6 +54,7 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
         async_mode="aiohttp",
         client_manager=client_manager,
         max_http_buffer_size=ctx.limits.transport_max_bytes,
+        max_unread_bytes=ctx.limits.max_unread_bytes,
     )
     hub = ConsultHub(sio, ctx.service.store)
     notifier = SocketRoomNotifier(sio, hub)
@@ -109,6 +111,12 @@ def create_app(
         return web.json_response(document)
 
     app.router.add_get("/api/openapi.json", openapi)
+    events_document = build_asyncapi(version)
+
+    async def asyncapi(_request: web.Request) -> web.Response:
+        return web.json_response(events_document)
+
+    app.router.add_get("/api/asyncapi.json", asyncapi)
 
     async def unknown_api(request: web.Request) -> web.Response:
         raise ApiError("not_found", f"no API endpoint {request.method} {request.path}", 404)

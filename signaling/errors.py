@@ -66,14 +66,45 @@ MESSAGE_TOO_LARGE = "message_too_large"
 PAYLOAD_TOO_LARGE = "payload_too_large"
 NOT_IN_CONSULT = "not_in_consult"
 UNKNOWN_PEER = "unknown_peer"
+PEER_UNREACHABLE = "peer_unreachable"
 RATE_LIMITED = "rate_limited"
 RELAY_UNAVAILABLE = "relay_unavailable"
 RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
+URI_TOO_LONG = "uri_too_long"
 # Stable codes of the domain that the edge names too (the others are `DomainError.code`).
 DATABASE_UNAVAILABLE = DatabaseUnavailable.code
 BUSY = StorageBusy.code
+STORAGE_FULL = StorageFull.code
+NOT_FOUND = NotFound.code
+FORBIDDEN = PermissionDenied.code
+
+EDGE_STATUSES: dict[str, tuple[int, ...]] = {
+    TOKEN_MISSING: (401,),
+    TOKEN_EXPIRED: (401,),
+    TOKEN_INVALID: (401,),
+    TOKEN_WRONG_AUDIENCE: (401,),
+    BAD_CREDENTIALS: (401,),
+    INVALID_PAYLOAD: (422,),
+    INVALID_SDP: (400,),
+    SDP_TOO_LARGE: (413,),
+    MESSAGE_TOO_LARGE: (413,),
+    PAYLOAD_TOO_LARGE: (413,),
+    NOT_IN_CONSULT: (409,),
+    UNKNOWN_PEER: (404,),
+    PEER_UNREACHABLE: (503,),
+    RATE_LIMITED: (429,),
+    RELAY_UNAVAILABLE: (503,),
+    RANGE_NOT_SATISFIABLE: (416,),
+    UNKNOWN_EVENT: (400,),
+    URI_TOO_LONG: (414,),
+    INTERNAL: (500,),
+}
+"""The HTTP status of each code the edge raises itself (`ApiError`). `invalid_payload` is 422
+for a value that does not fit its schema; a REST body that is not usable JSON is 400 and an
+upload that is not multipart/form-data 415 (`signaling.http.openapi` adds those where they
+apply)."""
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
@@ -129,3 +160,11 @@ def from_validation(error: ValidationError, what: str) -> ApiError:
     return ApiError(
         INVALID_PAYLOAD, f"invalid {what}: {first['field']}: {first['problem']}", 422, details
     )
+
+
+def statuses_of(code: str) -> tuple[int, ...]:
+    """Every HTTP status an error with this code is answered with (`from_domain` answers a
+    domain error it has no status for with 400)."""
+    found = set(EDGE_STATUSES.get(code, ()))
+    found.update(status for cls, status in _DOMAIN_STATUS.items() if cls.code == code)
+    return tuple(sorted(found)) or (400,)

@@ -27,8 +27,10 @@ from signaling.errors import ApiError
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for
+from signaling.packets import ProtocolServer
 from signaling.ratelimit import RateLimiter
 from signaling.room_notifier import SocketRoomNotifier, peer_out, recording_out
+from signaling.schemas import CLIENT_EVENTS as CLIENT_EVENT_SCHEMAS
 from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
@@ -76,21 +78,7 @@ def acknowledged(
 
 
 class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
-    CLIENT_EVENTS = frozenset(
-        {
-            "join",
-            "leave",
-            "signal",
-            "relay-publish",
-            "relay-answer",
-            "relay-candidate",
-            "p2p-failed",
-            "recording-start",
-            "recording-consent",
-            "recording-stop",
-            "note-add",
-        }
-    )
+    CLIENT_EVENTS = frozenset(CLIENT_EVENT_SCHEMAS)
     """The events a client may send (docs/protocol.md); `signaling.packets.ProtocolServer`
     answers any other name with `unknown_event` before it reaches a handler."""
 
@@ -150,6 +138,11 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         """Count one event of this connection; `rate_limited` beyond `limit`."""
         if not limiter.allow(sid):
             raise ApiError(errors.RATE_LIMITED, f"more than {limit} on this connection", 429)
+
+    def _reachable(self, sid: str) -> bool:
+        """Whether what was just sent to `sid` was queued for it (not cut off, not gone)."""
+        server = self.server
+        return not isinstance(server, ProtocolServer) or server.reachable(sid)
 
     def _check_sdp(self, sdp: str) -> None:
         try:
@@ -278,6 +271,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             relayed.pop("end_of_candidates", None)
         relayed["from"] = sid
         await self.emit("signal", relayed, to=event.to)
+        if not self._reachable(event.to):
+            raise ApiError(
+                errors.PEER_UNREACHABLE,
+                f"participant {event.to} is not reading what is sent to it and was disconnected",
+                503,
+            )
         return {"ok": True}
 
     # ---- media: relay signaling and recording ----------------------------------------------

@@ -17,6 +17,13 @@ class Limits:
     connection before the payload is parsed. Kept well above `max_message_bytes` so that
     ordinary oversize gets a clear error rather than a disconnect."""
 
+    max_unread_bytes: int = 2 * 1024 * 1024
+    """Messages one connection may leave unread on the server (encoded, waiting for its
+    websocket writer or its next poll) before it is cut off: a page that stops reading cannot
+    make the server hold more for it. A page that reads holds close to nothing (the kernel and
+    transport buffers take a burst first); 2 MiB is 64 events of the largest size
+    (`max_message_bytes`). A `signal` that could not be queued is answered `peer_unreachable`."""
+
     max_sdp_bytes: int = 32 * 1024
     """Largest session description relayed; offers beyond it get `sdp_too_large`."""
 

@@ -8,6 +8,8 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
   attachments never fit leaves its connection swallowing every later packet (it never clears
   the half-built packet when `add_attachment` raises). A BINARY_EVENT/BINARY_ACK header or a
   binary frame is therefore refused before anything is buffered: the connection is closed.
+  (The upstream bug, its report ready to file: docs/upstream/python-socketio-binary-packet.md;
+  its reproducer: tests/integration/test_upstream_socketio_binary.py.)
 - **A packet that does not decode closes the connection**, with one short log line and no
   traceback: JSON nested too deep for the parser, an integer of thousands of digits, an unknown
   packet type. (Before, each such packet logged an ERROR traceback, even from a websocket that
@@ -22,6 +24,9 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
   is not a string or extra arguments) and reaches no handler. So a client cannot run the
   server's `connect`/`disconnect` handlers by naming an event after them, nor reach a handler
   through its Python name (`note_add`).
+- **A connection that does not read is cut off.** Its engine.io server is
+  `signaling.unread.UnreadLimitedEngine`: beyond `max_unread_bytes` (`MAX_UNREAD_BYTES`) of
+  messages waiting for it, the connection is closed; `reachable(sid)` says so to a sender.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import socketio
 from socketio import packet
 
 from signaling import errors
+from signaling.unread import UnreadLimitedEngine
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,20 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
     def __init__(self, client_events: Collection[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.client_events = frozenset(client_events)
+
+    def _engineio_server_class(self) -> type[UnreadLimitedEngine]:
+        return UnreadLimitedEngine
+
+    def reachable(self, sid: str, namespace: str = "/") -> bool:
+        """Whether what is sent to this socket.io connection still reaches its queue: False once
+        it is gone, closing, or cut off for leaving too much unread (`MAX_UNREAD_BYTES`)."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        engine = self.eio
+        return (
+            eio_sid is not None
+            and isinstance(engine, UnreadLimitedEngine)
+            and engine.reachable(eio_sid)
+        )
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         socket = self.eio.sockets.get(eio_sid)

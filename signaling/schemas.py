@@ -293,3 +293,21 @@ other than tab and line breaks, and without lone surrogates."""
 class NoteAddEvent(Strict):
     consult_id: ConsultId
     text: NoteText
+
+
+CLIENT_EVENTS: dict[str, type[Strict]] = {
+    "join": JoinEvent,
+    "leave": LeaveEvent,
+    "signal": SignalEvent,
+    "relay-publish": RelayPublishEvent,
+    "relay-answer": RelayAnswerEvent,
+    "relay-candidate": RelayCandidateEvent,
+    "p2p-failed": P2pFailedEvent,
+    "recording-start": ConsultEvent,
+    "recording-consent": RecordingConsentEvent,
+    "recording-stop": ConsultEvent,
+    "note-add": NoteAddEvent,
+}
+"""Every client → server event and the model its handler validates the payload with
+(`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI
+document (`signaling.asyncapi`) is built from the same models."""

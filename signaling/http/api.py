@@ -57,6 +57,14 @@ class Endpoint:
     given more than once (`?status=a&status=b`)."""
     ranges: bool = False
     """The handler honours a single `Range: bytes=…` header: 206 with `Content-Range`, or 416."""
+    writes: bool | None = None
+    """Whether the handler writes to the database (so a full database disk answers it 507
+    `storage_full`); None: every method but GET does. A GET that writes an audit entry says
+    True, a POST that only reads (login) False."""
+
+    @property
+    def may_write(self) -> bool:
+        return self.method != "GET" if self.writes is None else self.writes
 
 
 class Feature:
@@ -84,6 +92,7 @@ class Feature:
         query: type[BaseModel] | None = None,
         ranges: bool = False,
         other_response: tuple[tuple[str, str], ...] = (),
+        writes: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -102,6 +111,7 @@ class Feature:
                     other_response,
                     query,
                     ranges,
+                    writes,
                 )
             )
             self.routes.route(method, path)(handler)
@@ -205,7 +215,7 @@ MAX_PATH_CHARS = 2048
 """The longest URL path (without the query) answered: no route or file of this server comes
 near it; a longer one is `uri_too_long` (414) before any route or the file system sees it."""
 
-URI_TOO_LONG = "uri_too_long"
+URI_TOO_LONG = errors.URI_TOO_LONG
 
 
 def error_middleware(max_request_bytes: int) -> Middleware:

@@ -207,6 +207,7 @@ def routes(edge: Edge, *, service: AttachmentService, hub: ConsultHub) -> Featur
         "GET",
         "/api/attachments/{attachment_id}/content",
         "An attachment's bytes, with its stored media type (audited as attachment.viewed)",
+        writes=True,  # the audit entry
         binary_response=ALLOWED_TYPES,
         errors=("not_found", "forbidden"),
     )

@@ -29,6 +29,7 @@ def routes(edge: Edge, *, export: ExportService, public_url: str, identity: str)
         "GET",
         "/api/consults/{consult_id}/fhir",
         "The consult as a FHIR R4 Bundle (`application/fhir+json`; audited as consult.exported)",
+        writes=True,  # the audit entry
         errors=("not_found", "forbidden"),
         other_response=((FHIR_JSON, "object"),),
     )

@@ -117,6 +117,7 @@ def routes(
         response=LoginOut,
         authenticated=False,
         errors=(errors.BAD_CREDENTIALS, errors.RATE_LIMITED, errors.INVALID_PAYLOAD),
+        writes=False,
     )
     async def login(request: web.Request) -> web.Response:
         body = await parse_body(request, LoginRequest)

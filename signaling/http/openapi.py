@@ -94,6 +94,66 @@ CONTENT_RANGE = {
 }
 
 
+STATUS_MEANING = {
+    400: "the request cannot be read",
+    401: "not authenticated",
+    403: "not permitted",
+    404: "no such thing",
+    409: "conflicts with the current state",
+    413: "too large",
+    414: "the path is too long",
+    415: "not the media type this endpoint reads",
+    416: "range not satisfiable",
+    422: "a value does not fit",
+    429: "too many attempts",
+    503: "unavailable",
+    507: "the database's disk is full; nothing was saved",
+}
+
+
+def error_statuses(ep: Endpoint, has_path_parameters: bool) -> dict[int, list[str]]:
+    """Every error status the endpoint answers, with the codes each may carry: the codes the
+    endpoint declares (`errors=`), and those implied by what it reads — any path answers
+    `uri_too_long`; a bearer token the `token_*` codes; an id in the path `not_found`; a body,
+    query or upload `invalid_payload` (400 for a body that is not JSON, 415 for an upload that
+    is not multipart/form-data, 422 for a value that does not fit); a JSON body
+    `payload_too_large`; a handler that writes `storage_full` (507). Each code's statuses come
+    from `signaling.errors.statuses_of`. 503 (`database_unavailable`, `busy`) is added by the
+    caller, since every endpoint may answer it."""
+    codes: list[tuple[str, tuple[int, ...]]] = [
+        (code, errors.statuses_of(code)) for code in ep.errors
+    ]
+    codes.append((errors.URI_TOO_LONG, errors.statuses_of(errors.URI_TOO_LONG)))
+    if ep.authenticated:
+        for code in (
+            errors.TOKEN_MISSING,
+            errors.TOKEN_INVALID,
+            errors.TOKEN_EXPIRED,
+            errors.TOKEN_WRONG_AUDIENCE,
+        ):
+            codes.append((code, errors.statuses_of(code)))
+    if has_path_parameters:
+        codes.append((errors.NOT_FOUND, errors.statuses_of(errors.NOT_FOUND)))
+    if ep.query is not None:
+        codes.append((errors.INVALID_PAYLOAD, (422,)))
+    if ep.body is not None:
+        codes.append((errors.INVALID_PAYLOAD, (400, 422)))
+        codes.append((errors.PAYLOAD_TOO_LARGE, errors.statuses_of(errors.PAYLOAD_TOO_LARGE)))
+    if ep.upload_field is not None:
+        codes.append((errors.INVALID_PAYLOAD, (400, 415, 422)))
+    if ep.may_write:
+        codes.append((errors.STORAGE_FULL, errors.statuses_of(errors.STORAGE_FULL)))
+    by_status: dict[int, list[str]] = {}
+    for code, statuses in codes:
+        for status in statuses:
+            if status == 503:
+                continue  # described once, with the database's codes (below)
+            listed = by_status.setdefault(status, [])
+            if code not in listed:
+                listed.append(code)
+    return by_status
+
+
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     error_ref = _ref(ErrorOut, schemas)
@@ -160,12 +220,16 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 "headers": {"Content-Range": CONTENT_RANGE},
                 "content": {"application/json": {"schema": error_ref}},
             }
-        failure = {
-            "description": "error: `{code, message}`"
-            + (f"; codes: {', '.join(ep.errors)}" if ep.errors else ""),
-            "content": {"application/json": {"schema": error_ref}},
-        }
-        op["responses"]["4XX"] = failure
+        declared = error_statuses(ep, bool(params))
+        also_unavailable = [c for c in ep.errors if 503 in errors.statuses_of(c)]
+        for status, codes in sorted(declared.items()):
+            if str(status) in op["responses"]:
+                continue  # 416 of a ranged read, described above with its header
+            op["responses"][str(status)] = {
+                "description": f"{STATUS_MEANING.get(status, 'error')}: `{{code, message}}`; "
+                f"codes: {', '.join(codes)}",
+                "content": {"application/json": {"schema": error_ref}},
+            }
         if ep.unavailable_response is not None:
             unavailable = {
                 "description": "a part the server needs does not answer",
@@ -173,11 +237,14 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             }
         else:
             unavailable = {
-                "description": "the database does not answer or is busy; nothing changed, retry "
-                f"later: `{{code, message}}`; codes: {errors.DATABASE_UNAVAILABLE}, {errors.BUSY}",
+                "description": "the database does not answer or is busy, or a part the "
+                "endpoint needs is missing; nothing changed, retry later: `{code, message}`; "
+                "codes: "
+                + ", ".join([errors.DATABASE_UNAVAILABLE, errors.BUSY, *also_unavailable]),
                 "content": {"application/json": {"schema": error_ref}},
             }
         op["responses"]["503"] = unavailable
+        op["responses"] = dict(sorted(op["responses"].items()))
         paths.setdefault(template, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -132,6 +132,7 @@ def routes(
         "GET",
         "/api/recordings/{recording_id}/media",
         "The recording's bytes, with HTTP Range support (link from /playback; audited)",
+        writes=True,  # the audit entry
         authenticated=False,
         query=MediaQuery,
         ranges=True,

@@ -142,6 +142,7 @@ def routes(edge: Edge, *, service: ReviewService) -> Feature:
         "/api/consults/{consult_id}/review",
         "A consult for review: the record and one timeline of its recordings and notes "
         "(supervisors, admins; audited as consult.reviewed)",
+        writes=True,  # the audit entry
         response=ReviewOut,
         errors=("not_found", "forbidden"),
     )

@@ -259,6 +259,7 @@ def routes(
         "GET",
         "/api/statistics.csv",
         "The same statistics as CSV (UTF-8 with BOM; audited as statistics.exported)",
+        writes=True,  # the audit entry
         errors=STATISTICS_ERRORS,
         other_response=(("text/csv", "string"),),
         query=StatisticsQuery,

@@ -9,93 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.support.peer import Participant
+from tests.support.raw_socket import RawSocket
 from tests.support.server import RunningServer
-
-
-class RawSocket:
-    """An engine.io v4 websocket spoken by hand: text frames are socket.io packets."""
-
-    def __init__(self, session: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
-        self.session = session
-        self.ws = ws
-        self.next_id = 100
-
-    @classmethod
-    async def open(cls, server: RunningServer, token: str | None = None) -> RawSocket:
-        session = aiohttp.ClientSession()
-        url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-        ws = await session.ws_connect(url)
-        raw = cls(session, ws)
-        opened = await raw.receive()
-        assert opened.startswith("0"), opened
-        if token is not None:
-            await raw.send("40" + json.dumps({"token": token}))
-            connected = await raw.receive()
-            assert connected.startswith("40"), connected
-        return raw
-
-    async def send(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            await self.ws.send_bytes(frame)
-        else:
-            await self.ws.send_str(frame)
-
-    async def receive(self, within: float = 10) -> str:
-        """The next text frame that is not an engine.io ping (answered)."""
-        while True:
-            msg = await self.ws.receive(timeout=within)
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                raise ConnectionError(f"websocket {msg.type.name}")
-            if msg.data == "2":
-                await self.ws.send_str("3")
-                continue
-            return str(msg.data)
-
-    async def call(self, body: str) -> Any:
-        """Send `42<id><body>` and return the data of its ack."""
-        self.next_id += 1
-        ack_id = str(self.next_id)
-        await self.send("42" + ack_id + body)
-        while True:
-            frame = await self.receive()
-            if frame.startswith("43" + ack_id + "["):
-                return json.loads(frame[len("43" + ack_id) :])
-
-    async def emit(self, event: str, payload: Any) -> Any:
-        (reply,) = await self.call(json.dumps([event, payload]))
-        return reply
-
-    async def closed(self, within: float = 10) -> bool:
-        """Whether the server closes the websocket within `within` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while (left := deadline - loop.time()) > 0:
-            try:
-                msg = await self.ws.receive(timeout=left)
-            except TimeoutError:
-                return False
-            if msg.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSED,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.ERROR,
-            ):
-                return True
-            if msg.data == "2":
-                await self.ws.send_str("3")
-            elif msg.data == "1":  # engine.io CLOSE
-                return True
-        return False
-
-    async def close(self) -> None:
-        await self.ws.close()
-        await self.session.close()
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from aiohttp.test_utils import make_mocked_request
 from teleconsult.bootstrap import build_app
 from teleconsult.config import load_settings
 
-NOT_IN_THE_DOCUMENT = {"/api/openapi.json", "/api/{tail}"}
-"""The document itself, and the catch-all that answers `not_found` for any other `/api` path."""
+NOT_IN_THE_DOCUMENT = {"/api/openapi.json", "/api/asyncapi.json", "/api/{tail}"}
+"""The document itself, the socket.io events' AsyncAPI document, and the catch-all that
+answers `not_found` for any other `/api` path."""
 
 
 def served_routes(tmp_path: Path) -> tuple[set[tuple[str, str]], dict[str, Any]]:

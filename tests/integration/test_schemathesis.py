@@ -1,9 +1,10 @@
 """schemathesis against `/api/openapi.json`, for every role and without a token: no 5xx.
 
 Runs the schemathesis CLI (coverage and fuzzing phases, a few examples per operation) against
-ONE real server for the module, once per role. It checks only `not_a_server_error`: whether the
-document and the server agree is the OpenAPI tests' business. About 9 s per role on 2 cores,
-45 s in all (marked `fuzz`).
+ONE real server for the module, once per role. It checks `not_a_server_error` and
+`status_code_conformance`: every status the server answers is declared for its operation
+(`signaling.http.openapi.error_statuses`); whether bodies match their schemas is the OpenAPI
+tests' business. About 9 s per role on 2 cores, 45 s in all (marked `fuzz`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def target() -> Iterator[RunningServer]:
 
 
 @pytest.mark.parametrize("user", [None, "doctor.a", "obstetrician", "supervisor", "admin"])
-def test_schemathesis_finds_no_server_error(
+def test_schemathesis_finds_no_server_error_and_no_undeclared_status(
     target: RunningServer, user: str | None, tmp_path: Path
 ) -> None:
     auth = ["-H", f"Authorization: Bearer {target.token(user)}"] if user else []
@@ -49,7 +50,7 @@ def test_schemathesis_finds_no_server_error(
             target.url,
             *auth,
             "--checks",
-            "not_a_server_error",
+            "not_a_server_error,status_code_conformance",
             "--phases",
             "coverage,fuzzing",
             "--max-examples",

@@ -324,5 +324,5 @@ def test_the_openapi_document_lists_both_statistics_endpoints(scenario: Scenario
     ]["schema"]["$ref"].endswith("StatisticsOut")
     assert (
         "invalid_period"
-        in doc["paths"]["/api/statistics.csv"]["get"]["responses"]["4XX"]["description"]
+        in doc["paths"]["/api/statistics.csv"]["get"]["responses"]["422"]["description"]
     )

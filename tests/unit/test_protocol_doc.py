@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from signaling.asyncapi import build_asyncapi
 from signaling.http.recordings import PlaybackOut
 from signaling.schemas import IceCandidate
 
@@ -74,3 +75,37 @@ def test_the_playback_url_is_said_to_be_a_path() -> None:
     row = next(r for r in table_rows(section("## Recording")) if "/playback" in r[0])
     assert "no scheme or host" in row[1]
     assert "no scheme or host" in (PlaybackOut.model_fields["url"].description or "")
+
+
+def documented_events() -> tuple[set[str], set[str]]:
+    """(client events, server events) named in the event tables of protocol.md: tables whose
+    header starts with `event`; a header with "ack" or "client → server" lists client events,
+    one with "sent to" or "server → client" server events."""
+    client: set[str] = set()
+    server: set[str] = set()
+    header = ""
+    for line in PROTOCOL.splitlines():
+        if line.startswith("| event"):
+            header = line
+        elif not line.startswith("|"):
+            header = ""
+        elif header and line.startswith("| `"):
+            name = line.split("`")[1]
+            if "ack" in header or "client → server" in header:
+                client.add(name)
+            elif "sent to" in header or "server → client" in header:
+                server.add(name)
+    return client, server
+
+
+def test_the_event_tables_list_the_events_of_the_asyncapi_document() -> None:
+    document = build_asyncapi("test")
+    messages = document["components"]["messages"]
+    by_action: dict[str, set[str]] = {"receive": set(), "send": set()}
+    for operation in document["operations"].values():
+        for ref in operation["messages"]:
+            by_action[operation["action"]].add(messages[ref["$ref"].rsplit("/", 1)[1]]["name"])
+    client, server = documented_events()
+    assert client == by_action["receive"]
+    assert server == by_action["send"]
+    assert "/api/asyncapi.json" in PROTOCOL

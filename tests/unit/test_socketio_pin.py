@@ -13,9 +13,11 @@ from importlib.metadata import version
 
 import engineio
 import socketio
+from engineio.async_drivers import aiohttp as aiohttp_driver
 from socketio import packet
 
 from signaling.packets import ProtocolServer
+from signaling.unread import MeasuredQueue, UnreadLimitedEngine
 
 
 def params(function: object) -> list[str]:
@@ -50,3 +52,30 @@ def test_the_guard_reads_the_state_it_expects() -> None:
     assert guarded.manager.callbacks == {}  # sid -> {0: id counter, id: callback}
     socket = engineio.async_socket.AsyncSocket(guarded.eio, "sid")
     assert (socket.closing, socket.closed) == (False, False)
+
+
+def test_the_unread_limit_reads_the_engine_state_it_expects() -> None:
+    """`signaling/unread.py` measures python-engineio's per-socket queue and wraps its aiohttp
+    websocket; if this fails after an upgrade, check both still work as it assumes."""
+    assert version("python-engineio") == "4.15.1"
+    guarded = ProtocolServer({"join"}, async_mode="aiohttp", max_unread_bytes=1000)
+    engine = guarded.eio
+    assert isinstance(engine, UnreadLimitedEngine)
+    assert engine.max_unread_bytes == 1000
+    assert engine._async["websocket"].__mro__[1] is aiohttp_driver.WebSocket
+    socket = engineio.async_socket.AsyncSocket(engine, "sid")
+    assert isinstance(socket.queue, MeasuredQueue), "each socket's queue comes from create_queue"
+    assert params(engineio.async_socket.AsyncSocket.close) == ["self", "wait", "abort", "reason"]
+    assert params(aiohttp_driver.WebSocket.__init__) == ["self", "handler", "server"]
+    assert params(engineio.AsyncServer.send_packet) == ["self", "sid", "pkt"]
+
+
+async def test_the_measured_queue_counts_what_it_holds() -> None:
+    queue = MeasuredQueue()
+    await queue.put(engineio.packet.Packet(engineio.packet.MESSAGE, data="2" + "x" * 99))
+    queue.put_nowait(engineio.packet.Packet(engineio.packet.MESSAGE, data="中"))
+    assert queue.pending_bytes == 100 + 3
+    await queue.get()
+    assert queue.pending_bytes == 3
+    assert queue.drop_all() == 1
+    assert queue.pending_bytes == 0

@@ -1,0 +1,275 @@
+"""Every event the server sends over socket.io, as a schema of its payload (docs/protocol.md).
+
+The client events have theirs in `signaling.schemas.CLIENT_EVENTS` (the models that validate
+them); these describe what the emitters (`signaling.room_notifier`, `signaling.hub`,
+`signaling.events`, `signaling.sessions`) put on the wire, for the AsyncAPI document
+(`signaling.asyncapi`, `GET /api/asyncapi.json`). `tests/integration/test_asyncapi.py` checks
+that the set of names is the set the code emits, and that payloads a real server sends in a
+consult validate against them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rooms.calls.media_path import RelayReason
+from rooms.calls.notifier import P2pLinkState, RecordingNotice
+from rooms.calls.recordings import SessionState, TrackSource
+from rooms.consults.consult import MediaMode
+from rooms.consults.lifecycle import ConsultStatus
+from rooms.consults.people import Role
+from rooms.duty.escalation import NoticeKind
+from signaling.http.attachments import AttachmentAddedEvent
+from signaling.http.notes import NoteOut
+from signaling.schemas import (
+    AnswerDescription,
+    ConsultOut,
+    IceCandidate,
+    OfferDescription,
+    PersonRef,
+    SessionDescription,
+)
+
+
+class PersonOut(BaseModel):
+    id: int
+    display_name: str
+    role: Role
+
+
+class PeerOut(BaseModel):
+    peer_id: str
+    """The connection's socket.io id, the `to` of a `signal`."""
+    user: PersonOut
+
+
+class SignalRelayed(BaseModel):
+    """A `signal` passed on from another participant: exactly one of `description`,
+    `candidate`, `end_of_candidates` (true)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    consult_id: str
+    from_: str = Field(alias="from")
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+    end_of_candidates: Literal[True] | None = None
+
+
+class PeerJoined(BaseModel):
+    consult_id: str
+    peer: PeerOut
+
+
+class PeerLeft(BaseModel):
+    consult_id: str
+    peer_id: str
+    reason: Literal[
+        "left", "disconnected", "replaced", "invitation_declined", "invitation_withdrawn"
+    ]
+
+
+class Replaced(BaseModel):
+    consult_id: str
+    reason: Literal["replaced"]
+
+
+class RemovedFromConsult(BaseModel):
+    consult_id: str
+    reason: Literal["invitation_declined", "invitation_withdrawn"]
+
+
+class SessionEnded(BaseModel):
+    code: Literal["token_expired", "user_disabled"]
+    message: str
+
+
+class ConsultNews(BaseModel):
+    """`consult-state`, `consult-invited`, `consult-requested`: the consult as the recipient may
+    see it."""
+
+    consult: ConsultOut
+
+
+class InvitationClosed(BaseModel):
+    consult_id: str
+    reason: Literal["declined", "withdrawn"]
+
+
+class ConsultEscalated(BaseModel):
+    consult_id: str
+    kind: NoticeKind
+    step: int
+    at: datetime
+    recipients: list[PersonRef]
+    fallback: bool
+
+
+class ConsultReminder(BaseModel):
+    consult_id: str
+    scheduled_at: datetime
+
+
+class RequestClosed(BaseModel):
+    consult_id: str
+    status: ConsultStatus
+
+
+class MediaPathChanged(BaseModel):
+    consult_id: str
+    path: MediaMode
+    reason: RelayReason
+
+
+class Decliner(BaseModel):
+    id: int
+    display_name: str
+
+
+class RecordingOut(BaseModel):
+    """The recording as the pages show it (also in the `join` ack and the recording acks)."""
+
+    state: SessionState
+    started_at: datetime | None
+    pending: list[int]
+    """Ids of the present people who have not answered the consent request yet."""
+    declined_by: Decliner | None
+    notice: RecordingNotice | None
+
+
+class RecordingState(BaseModel):
+    consult_id: str
+    recording: RecordingOut
+
+
+class Requester(BaseModel):
+    id: int | None
+    display_name: str
+
+
+class RecordingConsentRequested(BaseModel):
+    consult_id: str
+    requested_by: Requester
+
+
+class OfferedTrackOut(BaseModel):
+    peer_id: str
+    user: PersonOut
+    source: TrackSource
+    kind: Literal["audio", "video"]
+
+
+class RelayOffer(BaseModel):
+    consult_id: str
+    description: OfferDescription
+    tracks: dict[str, OfferedTrackOut]
+    """mid → whose track that m-section carries."""
+
+
+class P2pCheck(BaseModel):
+    consult_id: str
+    peer_id: str
+    generation: int
+
+
+class P2pCheckAnswer(BaseModel):
+    """What the page answers to `p2p-check` (its ack)."""
+
+    state: P2pLinkState
+    generation: int = Field(ge=0)
+
+
+class NoteAdded(BaseModel):
+    consult_id: str
+    note: NoteOut
+
+
+SERVER_EVENTS: dict[str, type[BaseModel]] = {
+    "signal": SignalRelayed,
+    "peer-joined": PeerJoined,
+    "peer-left": PeerLeft,
+    "replaced": Replaced,
+    "removed-from-consult": RemovedFromConsult,
+    "session-ended": SessionEnded,
+    "consult-state": ConsultNews,
+    "consult-invited": ConsultNews,
+    "consult-requested": ConsultNews,
+    "invitation-closed": InvitationClosed,
+    "attachment-added": AttachmentAddedEvent,
+    "consult-escalated": ConsultEscalated,
+    "consult-reminder": ConsultReminder,
+    "request-closed": RequestClosed,
+    "media-path": MediaPathChanged,
+    "recording-state": RecordingState,
+    "recording-consent-requested": RecordingConsentRequested,
+    "relay-offer": RelayOffer,
+    "p2p-check": P2pCheck,
+    "note-added": NoteAdded,
+}
+"""Every server → client event and the schema of its payload."""
+
+SERVER_EVENT_REPLIES: dict[str, type[BaseModel]] = {"p2p-check": P2pCheckAnswer}
+"""Server events sent with an ack, and the schema of the client's answer."""
+
+
+# ---- the acks of the client events (the success answer; a refusal is `{ok: false, error}`) --
+
+
+class Okay(BaseModel):
+    ok: Literal[True]
+
+
+class IceServer(BaseModel):
+    """An `RTCIceServer`: `ICE_SERVERS` as configured, or a TURN entry with fresh credentials."""
+
+    model_config = ConfigDict(extra="allow")
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class JoinAck(Okay):
+    peer_id: str
+    consult: ConsultOut
+    peers: list[PeerOut]
+    ice_servers: list[IceServer]
+    media_path: MediaMode
+    media_path_reason: RelayReason | None
+    recording: RecordingOut
+    notes: list[NoteOut]
+
+
+class RelayPublishAck(Okay):
+    description: AnswerDescription
+
+
+class P2pFailedAck(Okay):
+    media_path: MediaMode
+    ignored: Literal["stale", "recovered", "unconfirmed", "gone"] | None
+
+
+class RecordingAck(Okay):
+    recording: RecordingOut
+
+
+class NoteAddAck(Okay):
+    note: NoteOut
+
+
+CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
+    "join": JoinAck,
+    "leave": Okay,
+    "signal": Okay,
+    "relay-publish": RelayPublishAck,
+    "relay-answer": Okay,
+    "relay-candidate": Okay,
+    "p2p-failed": P2pFailedAck,
+    "recording-start": RecordingAck,
+    "recording-consent": RecordingAck,
+    "recording-stop": RecordingAck,
+    "note-add": NoteAddAck,
+}
+"""Each client event's success ack (`signaling.events`)."""
