@@ -62,7 +62,11 @@ WEB_ROOT = Path(web_client.__file__).resolve().parent
 
 def build_repositories(settings: Settings) -> SqlRepositories:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlRepositories.open(settings.database_url)
+    return SqlRepositories.open(
+        settings.database_url,
+        statement_timeout=settings.database_statement_timeout,
+        connect_timeout=settings.database_connect_timeout,
+    )
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
