@@ -58,6 +58,9 @@ class Settings:
     join_link_ttl: timedelta = timedelta(minutes=30)
     public_url: str = ""
     redis_url: str | None = None
+    redis_timeout: int = 2
+    """REDIS_TIMEOUT_SECONDS: how long one Redis command (publish, ping, subscribe) of the
+    fan-out may take before Redis counts as unreachable."""
     media_address: str | None = None
     media_port_min: int | None = None
     media_port_max: int | None = None
@@ -297,6 +300,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         join_link_ttl=timedelta(seconds=_int(env, "JOIN_LINK_TTL_SECONDS", 30 * 60)),
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
+        redis_timeout=_positive(env, "REDIS_TIMEOUT_SECONDS", 2),
         media_address=env.get("MEDIA_ADDRESS") or _loopback_host(env.get("HOST")),
         media_port_min=port_min,
         media_port_max=port_max,

@@ -9,10 +9,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -83,6 +84,14 @@ def async_url(database_url: str) -> str:
         if database_url.startswith(plain):
             return driver + database_url[len(plain) :]
     return database_url
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a `sqlite:///…` URL; None for PostgreSQL or an in-memory SQLite."""
+    url = make_url(async_url(database_url))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

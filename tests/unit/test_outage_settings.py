@@ -1,5 +1,7 @@
-"""The database's time limits: read from the environment, refused when unusable, and handed to
-every PostgreSQL connection (the behaviour itself: tests/integration/test_postgres_timeouts.py)."""
+"""The time limits that turn a slow part into an outage: the database's (read from the
+environment, refused when unusable, handed to every PostgreSQL connection; the behaviour itself:
+tests/integration/test_postgres_timeouts.py) and Redis's
+(tests/integration/test_redis_outage.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,18 @@ def test_the_database_time_limits_default_to_ten_and_five_seconds() -> None:
     assert (settings.database_statement_timeout, settings.database_connect_timeout) == (3, 2)
 
 
+def test_redis_commands_get_two_seconds_unless_told_otherwise() -> None:
+    assert load_settings({}).redis_timeout == 2
+    assert load_settings({"REDIS_TIMEOUT_SECONDS": "5"}).redis_timeout == 5
+
+
 @pytest.mark.parametrize(
-    "name", ["DATABASE_STATEMENT_TIMEOUT_SECONDS", "DATABASE_CONNECT_TIMEOUT_SECONDS"]
+    "name",
+    [
+        "DATABASE_STATEMENT_TIMEOUT_SECONDS",
+        "DATABASE_CONNECT_TIMEOUT_SECONDS",
+        "REDIS_TIMEOUT_SECONDS",
+    ],
 )
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
 def test_an_unusable_database_time_limit_stops_start_up_naming_it(name: str, value: str) -> None:
