@@ -30,14 +30,15 @@ def small_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
 
 
 def fill(path: Path) -> int:
-    """Write `path` until its file system is full; the bytes written."""
+    """Write `path` until its file system has no byte left (smaller and smaller writes); the
+    bytes written."""
     written = 0
-    chunk = b"\0" * 4096
     with path.open("wb", buffering=0) as f:
-        while True:
+        for chunk in (1 << 16, 1 << 12, 1 << 9, 1):
             try:
-                written += f.write(chunk) or 0
+                while True:
+                    written += f.write(b"\0" * chunk) or 0
             except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    return written
-                raise
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+    return written
