@@ -64,7 +64,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) bench/signaling.py --pairs 100 1000
 
-## bench-login: /healthz and a socket.io signal, idle vs during 50 concurrent failed logins (~40 s)
+## bench-login: /healthz, a socket.io signal and a relayed video's forwarding latency, idle vs during 50 concurrent failed logins (~1 min)
 bench-login: $(VENV)/.dev
 	$(PY) bench/login.py
 

@@ -15,11 +15,18 @@ In both phases, at a steady pace (`--interval`, default 20 ms between probes), i
 - healthz:        `GET /healthz` request until its answer (one kept-alive connection);
 - signal ack:     a socket.io `signal` (an ICE candidate) from the exam-room doctor to the
                   specialist in the demo consult, emit until the server's ack;
-- signal one-way: the same signal's emit until the specialist's client receives it.
+- signal one-way: the same signal's emit until the specialist's client receives it;
+- relay forwarding (unless `--no-relay`): a second consult, on the server's media relay, carries
+                  one 720p VP8 video track from a real aiortc publisher to a real aiortc
+                  subscriber (both in child processes; bench/relay_parts/served.py); per frame,
+                  from the publisher handing its first RTP packet to SRTP until that packet
+                  reaches the subscriber, i.e. two loopback hops and the server's forwarding, on
+                  the event loop that also answers the logins.
 
 The flood's logins are counted by answer (401 `bad_credentials`, 429 `rate_limited` when the
 password checkers are busy, other) with their latency. Server CPU seconds per phase come from
-psutil. The goal in issue 14: healthz and signal latency during the flood within 10 ms of idle.
+psutil. The goal in issue 14: healthz, signal and relay forwarding latency during the flood
+within 10 ms of idle.
 
 `--server-tree PATH` runs the server from another checkout of the repository (e.g. `git
 archive` of an older commit unpacked in /tmp) to compare before and after.
@@ -226,13 +233,55 @@ async def flood(base: str, concurrency: int, stop: asyncio.Event) -> dict[str, A
     }
 
 
+RELAY_PEOPLE = ("doctor.b", "obstetrician2")
+"""The relayed consult's exam room and specialist (not the signal probe's pair)."""
+
+
+async def start_relay(server: RunningServer) -> Any:
+    """A consult of `RELAY_PEOPLE` on the relay, video flowing (bench/relay_parts/served.py)."""
+    from bench.relay_parts.served import ServedRelay
+    from bench.relay_parts.source import ClipSpec, encoded_clip
+
+    clip = ClipSpec()
+    log("encoding the 720p clip once (cached for later runs)")
+    encoded_clip(clip)
+    exam_room, specialist = RELAY_PEOPLE
+    consult = server.book(username=exam_room, specialist=specialist)
+    relay = ServedRelay(
+        server.url, consult["id"], (server.token(exam_room), server.token(specialist)), clip
+    )
+    try:
+        ready_s = await relay.start()
+    except BaseException:
+        await relay.close()
+        raise
+    log(f"relayed consult: video flowing after {ready_s:.1f} s")
+    return relay
+
+
+def traffic(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """RTP packets the publisher sent, the subscriber got, and lost, between two counters."""
+
+    def lost(counters: dict[str, Any]) -> int:
+        return int(counters["received"]["expected"] - counters["received"]["unique"])
+
+    return {
+        "packets_sent": after["sent"]["packets"] - before["sent"]["packets"],
+        "packets_received": after["received"]["unique"] - before["received"]["unique"],
+        "lost": lost(after) - lost(before),
+    }
+
+
 async def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
     tokens = {who: server.token(who) for who in ("doctor.a", "obstetrician")}
     process = psutil.Process(server.process.pid) if server.process else None
+    relay = await start_relay(server) if args.relay else None
     probes = Probes(server.url, tokens, server.demo_consult_id)
     await probes.start()
     phases: dict[str, Any] = {}
     try:
+        if relay is not None:
+            await asyncio.sleep(args.warmup)  # the relay's legs settle (bandwidth, keyframes)
         for phase in ("idle", "flood"):
             log(f"{phase}: {args.duration:.0f} s")
             cpu_before = sum(process.cpu_times()[:2]) if process else 0.0
@@ -244,15 +293,29 @@ async def measure(server: RunningServer, args: argparse.Namespace) -> dict[str, 
             )
             if flooding is not None:
                 await asyncio.sleep(0.5)  # the flood under way before probing
+            # The relayed video is measured over the probes' window (the flood's stragglers,
+            # still waiting for a password check after it, are not part of it).
+            relay_before = await relay.counters() if relay is not None else None
+            window_start = time.time()
             result = await probes.run(args.duration, args.interval)
+            window_end = time.time()
+            relay_after = await relay.counters() if relay is not None else None
             stop.set()
             if flooding is not None:
                 result["logins"] = await flooding
             cpu_after = sum(process.cpu_times()[:2]) if process else 0.0
             result["server_cpu_s"] = round(cpu_after - cpu_before, 2)
+            if relay is not None and relay_before is not None and relay_after is not None:
+                forwarding = await relay.window(window_start, window_end)
+                forwarding.update(traffic(relay_before, relay_after))
+                result["relay_forwarding"] = forwarding
             phases[phase] = result
     finally:
         await probes.close()
+        if relay is not None:
+            if relay.problems:
+                phases["relay_problems"] = relay.problems
+            await relay.close()
     return phases
 
 
@@ -272,6 +335,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--server-tree",
         type=Path,
         help="run the server from this checkout instead (PYTHONPATH), to compare versions",
+    )
+    parser.add_argument(
+        "--no-relay",
+        dest="relay",
+        action="store_false",
+        help="leave out the relayed consult and its forwarding latency",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds the relayed video runs before (3)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--table-from", type=Path, help="print the table of a saved report")
@@ -296,6 +368,17 @@ def table(report: dict[str, Any]) -> str:
             delta = None if a is None or b is None else b - a
             rows.append((f"{label} {metric[:-3]} (ms)", _ms(a), _ms(b), _ms(delta)))
         rows.append((f"{label} samples", str(idle[probe]["n"]), str(busy[probe]["n"]), ""))
+    if "relay_forwarding" in idle and "relay_forwarding" in busy:
+        a_relay, b_relay = idle["relay_forwarding"], busy["relay_forwarding"]
+        label = "relay forwarding, publisher→subscriber"
+        for metric in ("p50_ms", "p99_ms", "max_ms"):
+            a, b = a_relay.get(metric), b_relay.get(metric)
+            delta = None if a is None or b is None else b - a
+            rows.append((f"{label} {metric[:-3]} (ms)", _ms(a), _ms(b), _ms(delta)))
+        rows.append((f"{label} frames", str(a_relay["n"]), str(b_relay["n"]), ""))
+        rows.append(
+            (f"{label} packets lost", str(a_relay.get("lost")), str(b_relay.get("lost")), "")
+        )
     rows.append(("server CPU s", str(idle["server_cpu_s"]), str(busy["server_cpu_s"]), ""))
     rows.append(
         ("probe errors", str(idle["probe_errors"] or 0), str(busy["probe_errors"] or 0), "")
@@ -353,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "concurrency": args.concurrency,
             "duration_s": args.duration,
             "interval_s": args.interval,
+            "relay": args.relay,
             "server_env": env,
             "server": str(args.server_tree) if args.server_tree else "this checkout",
         },

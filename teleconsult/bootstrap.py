@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import socketio
 from aiohttp import web
 
 import web_client
@@ -34,6 +33,7 @@ from rooms.reporting.statistics_service import StatisticsService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
+from signaling.fanout import RedisFanOut
 from signaling.http import (
     attachments,
     consults,
@@ -51,6 +51,7 @@ from signaling.http.api import Edge
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
+from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
@@ -62,7 +63,17 @@ WEB_ROOT = Path(web_client.__file__).resolve().parent
 
 def build_repositories(settings: Settings) -> SqlRepositories:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlRepositories.open(settings.database_url)
+    return SqlRepositories.open(
+        settings.database_url,
+        statement_timeout=settings.database_statement_timeout,
+        connect_timeout=settings.database_connect_timeout,
+    )
+
+
+def database_dir(database_url: str) -> Path | None:
+    """The directory of the SQLite database file (its disk is watched); None for PostgreSQL."""
+    found = sqlite_file(database_url)
+    return found.parent if found else None
 
 
 def build_tokens(settings: Settings) -> TokenIssuer:
@@ -126,8 +137,12 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         media=node,
         recordings=recording_service,
     )
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
-    live = realtime(ctx, client_manager=manager)
+    fanout = (
+        RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
+        if settings.redis_url
+        else None
+    )
+    live = realtime(ctx, client_manager=fanout)
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,
@@ -149,7 +164,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             ),
             passwords=passwords,
             storage_dir=settings.recordings_dir,
+            database_dir=database_dir(settings.database_url),
             min_free_disk_mb=settings.min_free_disk_mb,
+            redis=fanout.link if fanout else None,
         ),
         consults.routes(
             edge,
@@ -232,6 +249,14 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         await repos.close()
         passwords.close()
 
+    async def fan_out(_app: web.Application) -> AsyncIterator[None]:
+        if fanout is not None:
+            await fanout.start()
+        yield
+        if fanout is not None:
+            await fanout.close()
+
+    app.cleanup_ctx.append(fan_out)
     app.cleanup_ctx.append(duty_scheduler)
     app.cleanup_ctx.append(lifecycle)
     return app

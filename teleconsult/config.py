@@ -46,12 +46,21 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("data")
     database_url: str = ""
+    database_statement_timeout: int = 10
+    """DATABASE_STATEMENT_TIMEOUT_SECONDS: on PostgreSQL, how long one statement may run (lock
+    waits included) before it is cancelled and answered `database_unavailable` (503)."""
+    database_connect_timeout: int = 5
+    """DATABASE_CONNECT_TIMEOUT_SECONDS: on PostgreSQL, how long opening a connection may take
+    before the database counts as unavailable."""
     jwt_secret: str = ""
     jwt_audience: str = "teleconsult"
     token_ttl: timedelta = timedelta(hours=12)
     join_link_ttl: timedelta = timedelta(minutes=30)
     public_url: str = ""
     redis_url: str | None = None
+    redis_timeout: int = 2
+    """REDIS_TIMEOUT_SECONDS: how long one Redis command (publish, ping, subscribe) of the
+    fan-out may take before Redis counts as unreachable."""
     media_address: str | None = None
     media_port_min: int | None = None
     media_port_max: int | None = None
@@ -283,12 +292,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "PORT", 8080),
         data_dir=data_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'teleconsult.db'}",
+        database_statement_timeout=_positive(env, "DATABASE_STATEMENT_TIMEOUT_SECONDS", 10),
+        database_connect_timeout=_positive(env, "DATABASE_CONNECT_TIMEOUT_SECONDS", 5),
         jwt_secret=env.get("JWT_SECRET") or "",
         jwt_audience=env.get("JWT_AUDIENCE") or "teleconsult",
         token_ttl=timedelta(seconds=_int(env, "TOKEN_TTL_SECONDS", 12 * 3600)),
         join_link_ttl=timedelta(seconds=_int(env, "JOIN_LINK_TTL_SECONDS", 30 * 60)),
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
+        redis_timeout=_positive(env, "REDIS_TIMEOUT_SECONDS", 2),
         media_address=env.get("MEDIA_ADDRESS") or _loopback_host(env.get("HOST")),
         media_port_min=port_min,
         media_port_max=port_max,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, StringConstraints
 from rooms.consults.errors import DatabaseUnavailable
 from signaling import errors
 from signaling.errors import ApiError
+from signaling.fanout import RedisLink
 from signaling.http.api import Edge, Feature, json_response, parse_body
 from signaling.passwords import PasswordChecks, PasswordChecksBusy
 from signaling.ratelimit import RateLimiter
@@ -36,18 +37,26 @@ class LoginOut(BaseModel):
     user: UserOut
 
 
+StorageState = Literal["ok", "low", "unavailable"]
+
+
 class HealthOut(BaseModel):
     """`ok` when every part answers; otherwise 503 with `unavailable` and the failing part
-    named: `database` `unavailable`, or `storage` `low` (the recordings directory has less free
-    space than `MIN_FREE_DISK_MB`) or `unavailable` (its free space cannot be read). The process
-    itself stays up and recovers on its own."""
+    named: `database` `unavailable`; `database_storage` `low` (the file system holding the
+    SQLite database has less free space than `MIN_FREE_DISK_MB`) or `unavailable` (its free
+    space cannot be read) — `not_watched` on PostgreSQL, whose disk is its server's; `storage`
+    `low` or `unavailable`, the same for the recordings directory; `redis` `unreachable` while
+    the fan-out to other signaling processes (`REDIS_URL`) cannot reach Redis — `not_configured`
+    without `REDIS_URL`. The process itself stays up and recovers on its own."""
 
     status: Literal["ok", "unavailable"]
     database: Literal["ok", "unavailable"]
-    storage: Literal["ok", "low", "unavailable"]
+    database_storage: Literal["ok", "low", "unavailable", "not_watched"]
+    storage: StorageState
+    redis: Literal["ok", "unreachable", "not_configured"]
 
 
-def storage_state(directory: Path | None, min_free_mb: int) -> Literal["ok", "low", "unavailable"]:
+def storage_state(directory: Path | None, min_free_mb: int) -> StorageState:
     """Whether `directory`'s file system has at least `min_free_mb` MiB free (blocking)."""
     if directory is None or min_free_mb <= 0:
         return "ok"
@@ -57,6 +66,14 @@ def storage_state(directory: Path | None, min_free_mb: int) -> Literal["ok", "lo
         log.warning("cannot read the free space of %s: %s", directory, exc)
         return "unavailable"
     return "ok" if free >= min_free_mb * 1024 * 1024 else "low"
+
+
+def _disks(
+    recordings_dir: Path | None, database_dir: Path | None, min_free_mb: int
+) -> tuple[StorageState, StorageState | Literal["not_watched"]]:
+    """The recordings directory's and the SQLite database's free space (blocking)."""
+    database = "not_watched" if database_dir is None else storage_state(database_dir, min_free_mb)
+    return storage_state(recordings_dir, min_free_mb), database
 
 
 def _busy() -> ApiError:
@@ -75,14 +92,17 @@ def routes(
     failed_logins_by_address: RateLimiter | None = None,
     passwords: PasswordChecks | None = None,
     storage_dir: Path | None = None,
+    database_dir: Path | None = None,
     min_free_disk_mb: int = 0,
+    redis: RedisLink | None = None,
 ) -> Feature:
     """`failed_logins` counts wrong passwords per username (`LOGIN_ATTEMPTS_PER_MINUTE`),
     `failed_logins_by_address` per client address (`LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE`;
     None: not limited); `passwords` verifies off the event loop, bounded
     (`PASSWORD_CHECKS_AT_ONCE`, `PASSWORD_CHECKS_WAITING`). `/healthz` reports `storage_dir`
-    (the recordings directory) `low` below `min_free_disk_mb` MiB free (`MIN_FREE_DISK_MB`;
-    None or 0: not checked)."""
+    (the recordings directory) and `database_dir` (the SQLite database's directory; None: the
+    database is PostgreSQL, not watched) `low` below `min_free_disk_mb` MiB free
+    (`MIN_FREE_DISK_MB`; 0: not checked), and `redis`'s state (None: no `REDIS_URL`)."""
     feature = Feature("login")
     checks = passwords if passwords is not None else PasswordChecks()
     by_address = failed_logins_by_address
@@ -90,22 +110,34 @@ def routes(
     @feature.route(
         "GET",
         "/healthz",
-        "Liveness, database and storage check",
+        "Liveness: the database, its disk, recording storage and Redis",
         response=HealthOut,
         authenticated=False,
         unavailable_response=HealthOut,
     )
     async def healthz(_request: web.Request) -> web.Response:
         # statvfs is quick on a local disk, but not on a hung network mount: off the loop.
-        storage = await asyncio.to_thread(storage_state, storage_dir, min_free_disk_mb)
+        storage, database_storage = await asyncio.to_thread(
+            _disks, storage_dir, database_dir, min_free_disk_mb
+        )
         database: Literal["ok", "unavailable"] = "ok"
         try:
             await edge.store.ping()
         except DatabaseUnavailable:
             database = "unavailable"
-        healthy = database == "ok" and storage == "ok"
+        fan_out = "not_configured" if redis is None else redis.state
+        healthy = (
+            database == "ok"
+            and database_storage in ("ok", "not_watched")
+            and storage == "ok"
+            and fan_out in ("ok", "not_configured")
+        )
         health = HealthOut(
-            status="ok" if healthy else "unavailable", database=database, storage=storage
+            status="ok" if healthy else "unavailable",
+            database=database,
+            database_storage=database_storage,
+            storage=storage,
+            redis=fan_out,
         )
         return json_response(health, 200 if healthy else 503)
 

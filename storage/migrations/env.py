@@ -22,7 +22,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout=None)  # a migration may rewrite large tables
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

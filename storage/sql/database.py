@@ -16,7 +16,12 @@ from sqlalchemy import ColumnElement, Row, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rooms.consults.audit import AuditEntry
-from storage.sql.engine import Availability, create_engine, storage_errors
+from storage.sql.engine import (
+    STATEMENT_TIMEOUT_SECONDS,
+    Availability,
+    create_engine,
+    storage_errors,
+)
 from storage.sql.schema import audit_log
 
 
@@ -44,8 +49,19 @@ class Database:
         self.availability = Availability()
 
     @classmethod
-    def open(cls, database_url: str) -> Database:
-        return cls(create_engine(database_url))
+    def open(
+        cls,
+        database_url: str,
+        *,
+        statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+        connect_timeout: float | None = None,
+    ) -> Database:
+        """A database on a new engine; the time limits apply to PostgreSQL (`create_engine`)."""
+        return cls(
+            create_engine(
+                database_url, statement_timeout=statement_timeout, connect_timeout=connect_timeout
+            )
+        )
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -1,7 +1,7 @@
 """Connecting to the database: the async engine for a `sqlite:///…` or `postgresql://…` URL,
-SQLite's durability pragmas, a busy database reported as `StorageBusy`, a full disk as
-`StorageFull` and one that does not answer as `DatabaseUnavailable` (logged once per outage, by
-`Availability`)."""
+SQLite's durability pragmas, PostgreSQL's time limits, a busy database reported as
+`StorageBusy`, a full disk as `StorageFull` and one that does not answer (or not in time) as
+`DatabaseUnavailable` (logged once per outage, by `Availability`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,6 +27,16 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 5.0
 """How long opening a connection to PostgreSQL may take before the database counts as
 unavailable (asyncpg's own default is 60 s, far longer than any client waits)."""
+
+STATEMENT_TIMEOUT_SECONDS = 10.0
+"""How long one PostgreSQL statement may run, waiting for a lock included, before it is
+cancelled and the request answered `database_unavailable` (`DATABASE_STATEMENT_TIMEOUT_SECONDS`;
+no statement of the application needs more than a fraction of a second)."""
+
+STATEMENT_TIMEOUT_MARGIN_SECONDS = 1.0
+"""How much longer than the statement timeout the client waits for PostgreSQL's answer before it
+gives up on its own: the server cancels a slow statement itself, but a hung server (stopped,
+swapped out, a network that drops packets) cancels nothing."""
 
 POOL_TIMEOUT_SECONDS = 10.0
 """How long a request waits for a pooled connection when all are in use (SQLAlchemy: 30 s)."""
@@ -45,6 +57,10 @@ _SQLITE_FULL = "database or disk is full"
 
 _POSTGRES_DISK_FULL = "53100"
 """PostgreSQL's SQLSTATE `disk_full`."""
+
+_POSTGRES_QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE `query_canceled`: `statement_timeout` ran out (or an operator cancelled
+the statement)."""
 
 
 def full_reason(exc: BaseException) -> str | None:
@@ -70,6 +86,14 @@ def async_url(database_url: str) -> str:
     return database_url
 
 
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a `sqlite:///…` URL; None for PostgreSQL or an in-memory SQLite."""
+    url = make_url(async_url(database_url))
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
+
+
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # WAL lets readers and the writer proceed together; synchronous=FULL makes every commit
     # durable on disk before it is acknowledged; foreign keys are off in SQLite unless asked.
@@ -79,7 +103,33 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def postgres_connect_args(
+    statement_timeout: float | None, connect_timeout: float | None
+) -> dict[str, Any]:
+    """asyncpg's arguments for every connection: `connect_timeout` to open it (None: the module's
+    `CONNECT_TIMEOUT_SECONDS`); with a `statement_timeout`, PostgreSQL's own `statement_timeout`
+    (it cancels a statement running or waiting for a lock that long) and a client-side limit a
+    little longer (`command_timeout`: a hung server cancels nothing). None: no statement limit
+    (the migrations, which may rewrite large tables)."""
+    args: dict[str, Any] = {
+        "timeout": CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout
+    }
+    if statement_timeout is not None:
+        milliseconds = max(1, round(statement_timeout * 1000))
+        args["server_settings"] = {"statement_timeout": str(milliseconds)}
+        args["command_timeout"] = statement_timeout + STATEMENT_TIMEOUT_MARGIN_SECONDS
+    return args
+
+
+def create_engine(
+    database_url: str,
+    *,
+    statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+    connect_timeout: float | None = None,
+) -> AsyncEngine:
+    """The engine for `database_url`. On PostgreSQL every connection gets `statement_timeout`
+    seconds per statement (None: no limit) and `connect_timeout` seconds to connect (see
+    `postgres_connect_args`); SQLite gets its pragmas."""
     url = async_url(database_url)
     if url.startswith("postgresql"):
         # A pooled connection is checked before use, so the first request after PostgreSQL
@@ -88,7 +138,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             url,
             pool_pre_ping=True,
             pool_timeout=POOL_TIMEOUT_SECONDS,
-            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            connect_args=postgres_connect_args(statement_timeout, connect_timeout),
         )
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
@@ -102,6 +152,8 @@ def unavailable_reason(exc: BaseException) -> str | None:
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return f"connection lost: {exc.orig}"
+        if getattr(exc.orig, "sqlstate", None) == _POSTGRES_QUERY_CANCELED:
+            return f"statement cancelled: {exc.orig}"
         message = str(exc.orig).lower()
         if any(m in message for m in _SQLITE_UNAVAILABLE):
             return str(exc.orig)

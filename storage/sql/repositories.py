@@ -8,6 +8,7 @@ from storage.sql.calls import SqlRecordings
 from storage.sql.consults import SqlConsults
 from storage.sql.database import Database
 from storage.sql.duty import SqlDuty
+from storage.sql.engine import STATEMENT_TIMEOUT_SECONDS
 from storage.sql.records import SqlAttachments, SqlNotes
 from storage.sql.reporting import SqlReviewComments
 
@@ -40,10 +41,22 @@ class SqlRepositories:
         )
 
     @classmethod
-    def open(cls, database_url: str) -> SqlRepositories:
+    def open(
+        cls,
+        database_url: str,
+        *,
+        statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+        connect_timeout: float | None = None,
+    ) -> SqlRepositories:
         """Repositories on a new engine for `database_url` (`sqlite:///…`, `postgresql://…`);
-        the schema must be migrated already (`storage.sql.migrate.upgrade`)."""
-        return cls.on(Database.open(database_url))
+        the schema must be migrated already (`storage.sql.migrate.upgrade`). On PostgreSQL a
+        statement may take `statement_timeout` seconds and a connection `connect_timeout`
+        seconds to open (None: `storage.sql.engine.CONNECT_TIMEOUT_SECONDS`)."""
+        return cls.on(
+            Database.open(
+                database_url, statement_timeout=statement_timeout, connect_timeout=connect_timeout
+            )
+        )
 
     async def close(self) -> None:
         await self.database.close()

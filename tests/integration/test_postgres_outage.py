@@ -51,7 +51,13 @@ async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() 
             health = server.request("GET", "/healthz")
             assert (health.status, health.body) == (
                 503,
-                {"status": "unavailable", "database": "unavailable", "storage": "ok"},
+                {
+                    "status": "unavailable",
+                    "database": "unavailable",
+                    "database_storage": "not_watched",
+                    "storage": "ok",
+                    "redis": "not_configured",
+                },
             )
             assert server.process is not None and server.process.poll() is None
 
@@ -68,7 +74,9 @@ async def test_a_stopped_postgresql_is_answered_503_logged_once_and_recovered() 
             assert server.request("GET", "/healthz").body == {
                 "status": "ok",
                 "database": "ok",
+                "database_storage": "not_watched",
                 "storage": "ok",
+                "redis": "not_configured",
             }
             after = server.book()
             consults = server.request("GET", "/api/consults", token=doctor).body["consults"]

@@ -8,7 +8,6 @@ import hashlib
 import itertools
 import json
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from media.recording.recorder import FSYNC_INTERVAL_S
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
 from rooms.calls.recording_service import RecordingService
+from tests.support.disks import small_tmpfs
 from tests.support.rtp_source import AudioSource, SentFrame, VideoSource
 
 CONSULT = {"consult_id": "c1", "participant": 42, "source": "camera"}
@@ -412,19 +412,8 @@ async def test_the_media_node_reports_a_full_disk_once_per_session_and_nothing_e
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 256 KiB file system (tmpfs) the test mounts itself; skipped without root."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace')}")
-    try:
+    with small_tmpfs(tmp_path / "small-disk", "256k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
 
 
 async def test_a_really_full_partial_disk_stops_the_track_and_the_file_is_finalized_elsewhere(

@@ -108,6 +108,26 @@ class PostgresServer:
             time.sleep(0.05)
         raise TimeoutError(f"postmaster {pid} still runs {within:.0f} s after SIGINT")
 
+    def _cluster_pids(self) -> list[int]:
+        """This cluster's postmaster and its children (backends, checkpointer, walwriter…)."""
+        postmaster = self.postmaster_pid()
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [postmaster, *(int(pid) for pid in children)]
+
+    def hang(self) -> None:
+        """Make this cluster hang, as a swapped-out or frozen server would: SIGSTOP to its
+        postmaster and every child. Connections stay open and new ones are accepted by the
+        kernel, but nothing answers until `resume`."""
+        for pid in self._cluster_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT to the processes `hang` stopped (the postmaster last)."""
+        for pid in reversed(self._cluster_pids()):
+            os.kill(pid, signal.SIGCONT)
+
     def __exit__(self, *_exc: object) -> None:
         subprocess.run(
             [*self._as, _bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],

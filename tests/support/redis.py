@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -21,6 +22,11 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start redis-server on this port (again, after `stop`) and wait until it answers."""
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise RuntimeError("redis-server is not installed: run `make test` (it installs it)")
@@ -47,14 +53,30 @@ class RedisServer:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        return self
+                        return
             except OSError:
                 time.sleep(0.05)
-        self.__exit__()
+        self.stop()
         raise RuntimeError("redis-server did not start")
 
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> None:
+        """SIGTERM to this redis-server (it exits; clients see their connections closed, new
+        ones refused) and wait until it is gone."""
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # a hung one must run to exit
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def hang(self) -> None:
+        """SIGSTOP: connections stay open and new ones are accepted by the kernel, but nothing
+        answers until `resume`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -1,5 +1,5 @@
-"""`signaling/packets.py` takes over python-socketio's packet dispatch: pin the version and every
-internal it calls.
+"""`signaling/packets.py` takes over python-socketio's packet dispatch, and `signaling/fanout.py`
+its pub/sub manager's hooks: pin the version and every internal they call.
 
 If one of these fails after an upgrade, read `ProtocolServer._handle_eio_message` against the new
 `socketio.AsyncServer._handle_eio_message`, check each internal still means what it assumes,
@@ -79,3 +79,21 @@ async def test_the_measured_queue_counts_what_it_holds() -> None:
     assert queue.pending_bytes == 3
     assert queue.drop_all() == 1
     assert queue.pending_bytes == 0
+
+
+def test_the_pub_sub_hooks_the_redis_fan_out_overrides_keep_their_meaning() -> None:
+    """`signaling/fanout.py` `RedisFanOut` implements `_publish` and `_listen` of python-socketio's
+    `AsyncPubSubManager` and starts its own tasks in `initialize`; every emit, disconnect and
+    cross-process room change goes through `_publish`, and the reader (`thread`) through
+    `_listen`."""
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    assert params(AsyncPubSubManager._publish) == ["self", "data"]
+    assert params(AsyncPubSubManager._listen) == ["self"]
+    assert params(AsyncPubSubManager.initialize) == ["self"]
+    assert "await self._publish(message)" in inspect.getsource(AsyncPubSubManager.emit)
+    reader = inspect.getsource(AsyncPubSubManager._thread)
+    assert "self._listen()" in reader and "self.json.loads(message)" in reader
+    assert "self.thread = self.server.start_background_task(self._thread)" in inspect.getsource(
+        AsyncPubSubManager.initialize
+    )
