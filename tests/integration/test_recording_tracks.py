@@ -25,6 +25,7 @@ from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage
 from rooms.calls.recording_service import RecordingService
 from tests.support.disks import small_tmpfs
+from tests.support.peer import eventually
 from tests.support.rtp_source import AudioSource, SentFrame, VideoSource
 
 CONSULT = {"consult_id": "c1", "participant": 42, "source": "camera"}
@@ -256,14 +257,11 @@ async def test_the_sidecar_is_on_disk_before_the_first_media_byte(tmp_path: Path
 
     track.add_rtp(source.next_frame().packets[0])
     assert not part.exists(), "no media before the sidecar is durable"
-    for _ in range(100):
-        await asyncio.sleep(0.01)
-        if sidecar.exists():
-            break
+    await eventually(sidecar.exists, within=20.0, interval=0.01)
     for frame in source.frames(5):
         await feed(track, frame.packets)
 
-    assert part.exists()
+    await eventually(part.exists, within=20.0, interval=0.01)
     record = json.loads(sidecar.read_text())
     assert record["recording_id"] == "r1"
     assert record["consult_id"] == "c1"
