@@ -1,12 +1,13 @@
-"""Signalling benchmark: N concurrent consults through one `teleconsult serve` process.
+"""Signalling benchmark: N concurrent consults through one `teleconsult serve` process, and
+through a bare python-socketio relay (`bench/bare_relay.py`, the anchor) with the same clients.
 
-For each `--pairs N` it starts a fresh server (`tests/support/server.py`: `teleconsult demo`,
-then `teleconsult serve` on a free loopback port with a temporary DATA_DIR), books and accepts N
-consults over REST, then drives 2N socket.io clients (python-socketio `AsyncClient`, websocket
-transport only) from `--workers` worker processes, one event loop each. Every consult is a pair:
-an exam-room doctor (A) and a specialist (B), both clients in the same worker so that one clock
-times them. The parent runs the phases in lock-step across the workers and measures the server
-between them:
+For each `--pairs N` and each of `--servers` (teleconsult, bare) it starts a fresh server
+(`tests/support/server.py`: `teleconsult demo`, then `teleconsult serve` on a free loopback port
+with a temporary DATA_DIR, which books and accepts N consults over REST; or the bare relay),
+then drives 2N socket.io clients (python-socketio `AsyncClient`, websocket transport only) from
+`--workers` worker processes, one event loop each. Every consult is a pair: an exam-room doctor
+(A) and a specialist (B), both clients in the same worker so that one clock times them. The
+parent runs the phases in lock-step across the workers and measures the server between them:
 
 1. connect     every client connects with `auth={"token": ...}`; per connection: from
                `connect()` until socket.io's namespace CONNECT is acknowledged (TCP, websocket
@@ -25,13 +26,19 @@ between them:
                - offer→answer round trip: from A's offer emit until A receives B's answer;
                - candidate one-way: from a candidate's emit until the other side receives it.
                Every emit waits for the server's ack; a refused ack is counted as an error.
-5. disconnect  every client disconnects (only its wall time is reported).
+5. flood       an open loop of `--rate` signals a second for `--flood-seconds`, round-robin
+               over every client, each a ~5.1 KB offer carrying its number: delivery (emit until
+               the peer has it), ack, and the load generator's own lag.
+6. disconnect  every client disconnects (only its wall time is reported).
 
-Server memory per connection is (RSS with every consult joined - RSS before the first
-connection) / connections, from psutil on the server process; server CPU seconds per phase
-come from the same process. `--in-flight K` bounds how many consults are mid-operation at once
-(spread over the workers), so latencies are those of a server with about K concurrent
-operations, not of one giant burst; `--in-flight 0` sends everything at once.
+The bare relay has no database: its consults need no booking, and its join and signal do only
+what relaying needs. Every figure is reported for both, and teleconsult's beside the bare
+relay's with their ratio (`comparison` in the JSON). Server memory per connection is (RSS with
+every consult joined - RSS before the first connection) / connections, from psutil on the server
+process; server CPU seconds per phase are read from /proc/<pid>/stat. `--in-flight K` bounds how
+many consults are mid-operation at once (spread over the workers), so latencies are those of a
+server with about K concurrent operations, not of one giant burst; `--in-flight 0` sends
+everything at once.
 
 Identities (`--identities`): `distinct` (default) gives every consult its own exam-room doctor
 and specialist, with `--pairs-per-county` consults per county institution, as a province-wide
@@ -44,8 +51,8 @@ the server alone could do. Nothing passes or fails on time. Everything is bounde
 a phase that runs out of time is cut short and reported with what it measured. All traffic
 stays on 127.0.0.1.
 
-    .venv/bin/python bench/signaling.py --pairs 100 1000          # table
-    .venv/bin/python bench/signaling.py --pairs 100 --json        # one JSON object on stdout
+    .venv/bin/python bench/signaling.py                           # 200 pairs, table
+    .venv/bin/python bench/signaling.py --full --json             # 2000 clients x 1000/s x 30 s
     .venv/bin/python bench/signaling.py --table-from report.json  # table of a saved report
 
 Progress goes to stderr; see bench/README.md for the options and how to read the figures.
