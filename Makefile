@@ -60,9 +60,9 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-logo
 
-## bench: signaling benchmark at 100 and 1000 pairs (prints a table; --json for JSON)
+## bench: signaling benchmark, teleconsult beside a bare python-socketio relay (~2 min; --full: the 2000-client run)
 bench: $(VENV)/.dev
-	$(PY) bench/signaling.py --pairs 100 1000
+	$(PY) bench/signaling.py
 
 ## bench-login: /healthz, a socket.io signal and a relayed video's forwarding latency, idle vs during 50 concurrent failed logins (~1 min)
 bench-login: $(VENV)/.dev

@@ -1,12 +1,13 @@
-"""Signalling benchmark: N concurrent consults through one `teleconsult serve` process.
+"""Signalling benchmark: N concurrent consults through one `teleconsult serve` process, and
+through a bare python-socketio relay (`bench/bare_relay.py`, the anchor) with the same clients.
 
-For each `--pairs N` it starts a fresh server (`tests/support/server.py`: `teleconsult demo`,
-then `teleconsult serve` on a free loopback port with a temporary DATA_DIR), books and accepts N
-consults over REST, then drives 2N socket.io clients (python-socketio `AsyncClient`, websocket
-transport only) from `--workers` worker processes, one event loop each. Every consult is a pair:
-an exam-room doctor (A) and a specialist (B), both clients in the same worker so that one clock
-times them. The parent runs the phases in lock-step across the workers and measures the server
-between them:
+For each `--pairs N` and each of `--servers` (teleconsult, bare) it starts a fresh server
+(`tests/support/server.py`: `teleconsult demo`, then `teleconsult serve` on a free loopback port
+with a temporary DATA_DIR, which books and accepts N consults over REST; or the bare relay),
+then drives 2N socket.io clients (python-socketio `AsyncClient`, websocket transport only) from
+`--workers` worker processes, one event loop each. Every consult is a pair: an exam-room doctor
+(A) and a specialist (B), both clients in the same worker so that one clock times them. The
+parent runs the phases in lock-step across the workers and measures the server between them:
 
 1. connect     every client connects with `auth={"token": ...}`; per connection: from
                `connect()` until socket.io's namespace CONNECT is acknowledged (TCP, websocket
@@ -25,13 +26,19 @@ between them:
                - offer→answer round trip: from A's offer emit until A receives B's answer;
                - candidate one-way: from a candidate's emit until the other side receives it.
                Every emit waits for the server's ack; a refused ack is counted as an error.
-5. disconnect  every client disconnects (only its wall time is reported).
+5. flood       an open loop of `--rate` signals a second for `--flood-seconds`, round-robin
+               over every client, each a ~5.1 KB offer carrying its number: delivery (emit until
+               the peer has it), ack, and the load generator's own lag.
+6. disconnect  every client disconnects (only its wall time is reported).
 
-Server memory per connection is (RSS with every consult joined - RSS before the first
-connection) / connections, from psutil on the server process; server CPU seconds per phase
-come from the same process. `--in-flight K` bounds how many consults are mid-operation at once
-(spread over the workers), so latencies are those of a server with about K concurrent
-operations, not of one giant burst; `--in-flight 0` sends everything at once.
+The bare relay has no database: its consults need no booking, and its join and signal do only
+what relaying needs. Every figure is reported for both, and teleconsult's beside the bare
+relay's with their ratio (`comparison` in the JSON). Server memory per connection is (RSS with
+every consult joined - RSS before the first connection) / connections, from psutil on the server
+process; server CPU seconds per phase are read from /proc/<pid>/stat. `--in-flight K` bounds how
+many consults are mid-operation at once (spread over the workers), so latencies are those of a
+server with about K concurrent operations, not of one giant burst; `--in-flight 0` sends
+everything at once.
 
 Identities (`--identities`): `distinct` (default) gives every consult its own exam-room doctor
 and specialist, with `--pairs-per-county` consults per county institution, as a province-wide
@@ -44,8 +51,8 @@ the server alone could do. Nothing passes or fails on time. Everything is bounde
 a phase that runs out of time is cut short and reported with what it measured. All traffic
 stays on 127.0.0.1.
 
-    .venv/bin/python bench/signaling.py --pairs 100 1000          # table
-    .venv/bin/python bench/signaling.py --pairs 100 --json        # one JSON object on stdout
+    .venv/bin/python bench/signaling.py                           # 200 pairs, table
+    .venv/bin/python bench/signaling.py --full --json             # 2000 clients x 1000/s x 30 s
     .venv/bin/python bench/signaling.py --table-from report.json  # table of a saved report
 
 Progress goes to stderr; see bench/README.md for the options and how to read the figures.
@@ -64,7 +71,10 @@ import os
 import platform
 import resource
 import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -101,12 +111,16 @@ def _use_repo_packages() -> None:
 
 _use_repo_packages()
 
-PHASES = ("connect", "join-first", "join-second", "signal", "disconnect")
+PHASES = ("connect", "join-first", "join-second", "signal", "flood", "disconnect")
+SERVERS = ("teleconsult", "bare")
+"""What `--servers` may name: teleconsult, and the bare python-socketio relay (the anchor)."""
 SERVER_ENV = {
-    # The benchmark joins and signals far more often than a person would; lift the per-user
-    # join, per-connection signal and login rate limits, keep the participant limit at its
+    # The benchmark joins and signals far more often than a person would; lift the
+    # per-connection and per-process join limits, the per-connection signal and the login
+    # rate limits (it measures what the process can take), keep the participant limit at its
     # default of 8.
     "JOINS_PER_MINUTE": "1000000",
+    "JOINS_PER_SECOND": "1000000",
     "SIGNALS_PER_SECOND": "1000000",
     "LOGIN_ATTEMPTS_PER_MINUTE": "1000000",
     "MAX_PARTICIPANTS_PER_CONSULT": "8",
@@ -282,6 +296,21 @@ def ice_candidates(pair: int, side: str, round_: int, count: int) -> list[dict[s
     return out
 
 
+def flood_template(pair: int, side: str) -> tuple[str, str]:
+    """A flood message's offer around its number: `head + str(n) + tail` is a ~5.1 KB offer
+    (as `chrome_sdp`) whose `o=` line's session version is `n`."""
+    lines = chrome_sdp("offer", pair, side, 0).split("\r\n")
+    origin = lines[1].split(" ")
+    head = "\r\n".join(lines[:1]) + "\r\n" + " ".join(origin[:2]) + " "
+    tail = " " + " ".join(origin[3:]) + "\r\n" + "\r\n".join(lines[2:])
+    return head, tail
+
+
+def flood_number(sdp: str) -> int:
+    """The number a flood message carries (its `o=` line's session version)."""
+    return int(sdp.split("\r\n", 2)[1].split(" ", 3)[2])
+
+
 def check_payloads(candidates: int) -> tuple[int, int]:
     """Sizes of the offer and answer, after making sure the server would accept them."""
     from signaling.limits import Limits
@@ -340,6 +369,9 @@ class WorkerSpec:
     rounds: int
     candidates: int
     op_timeout: float
+    flood_rate: float = 0.0
+    """`signal` messages per second this worker sends in the flood phase (all its clients)."""
+    flood_seconds: float = 0.0
 
 
 @dataclass
@@ -399,6 +431,8 @@ class Pair:
     sent: dict[str, float] = field(default_factory=dict)
     """Candidate line → when it was emitted, for the one-way latency."""
     round: int = 0
+    flood_sent: dict[int, float] = field(default_factory=dict)
+    """Flood message number → when it was emitted (both directions; numbers are unique)."""
 
 
 class Fleet:
@@ -412,6 +446,13 @@ class Fleet:
         self.closing = False
         self.tasks: set[asyncio.Task[None]] = set()
         self.counts: Counter[str] = Counter()
+        self.flooding = False
+        """In the flood phase every `signal` received is a timed flood message."""
+        self.flood_all_sent = False
+        self.flood_waiting = 0
+        """Flood messages sent and not yet received by their peer."""
+        self.flood_acks_pending = 0
+        self.flood_settled = asyncio.Event()
 
     # -- helpers --
 
@@ -477,6 +518,9 @@ class Fleet:
 
     async def _on_signal(self, pair: Pair, side: str, data: dict[str, Any]) -> None:
         now = time.perf_counter()
+        if self.flooding:
+            self._on_flood(pair, data, now)
+            return
         self.counts["signals_received"] += 1
         expected_from = pair.a_peer if side == "b" else pair.b_peer
         if data.get("from") != expected_from:
@@ -499,6 +543,106 @@ class Fleet:
                 pair.answer.set_result(now)
         else:
             self.report.error("unexpected_signal", json.dumps(data)[:120])
+
+    def _on_flood(self, pair: Pair, data: dict[str, Any], now: float) -> None:
+        try:
+            number = flood_number(data["description"]["sdp"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            self.report.error("unexpected_signal", json.dumps(data)[:120])
+            return
+        sent = pair.flood_sent.pop(number, None)
+        if sent is None:
+            self.report.error("unknown_flood_message", str(number))
+            return
+        self.counts["flood_delivered"] += 1
+        self.report.sample("flood_delivery", now - sent)
+        self.flood_waiting -= 1
+        self._flood_check()
+
+    def _flood_check(self) -> None:
+        """Wake the flood once everything it sent is acknowledged and delivered."""
+        if self.flood_all_sent and self.flood_waiting <= 0 and self.flood_acks_pending <= 0:
+            self.flood_settled.set()
+
+    async def flood(self, budget: float) -> None:
+        """Send `flood_rate` signals a second for `flood_seconds`, round-robin over every
+        client (A → B, then B → A, then the next consult's), open loop: a message goes out at
+        its time whether or not the earlier ones were answered. Each is a ~5.1 KB offer whose
+        `o=` line carries the message's number, so the receiver times it."""
+        spec = self.spec
+        senders = [(p, side) for p in self.pairs if p.usable and p.b_peer for side in "ab"]
+        total = int(spec.flood_rate * spec.flood_seconds) if senders else 0
+        templates = {
+            (p.spec.index, side): flood_template(p.spec.index, side) for p, side in senders
+        }
+        self.flood_all_sent = False
+        self.flood_waiting = self.flood_acks_pending = 0
+        self.flood_settled.clear()
+
+        def acked(started: float, reply: Any = None) -> None:
+            self.flood_acks_pending -= 1
+            if isinstance(reply, dict) and reply.get("ok"):
+                self.counts["flood_acked"] += 1
+                self.report.sample("flood_ack", time.perf_counter() - started)
+            else:
+                error = reply.get("error") if isinstance(reply, dict) else None
+                code = str(error.get("code", "refused")) if isinstance(error, dict) else "bad_ack"
+                self.report.error(code, f"flood signal refused: {reply!r}"[:200])
+            self._flood_check()
+
+        self.flooding = True
+        started = time.perf_counter()
+        stop_at = started + budget
+        number = 0
+        try:
+            while number < total and time.perf_counter() < stop_at:
+                now = time.perf_counter()
+                due = min(total, int((now - started) * spec.flood_rate) + 1)
+                while number < due:
+                    pair, side = senders[number % len(senders)]
+                    client = pair.a if side == "a" else pair.b
+                    assert client is not None
+                    head, tail = templates[(pair.spec.index, side)]
+                    payload = {
+                        "consult_id": pair.spec.consult_id,
+                        "to": pair.b_peer if side == "a" else pair.a_peer,
+                        "description": {"type": "offer", "sdp": f"{head}{number}{tail}"},
+                    }
+                    emitted = time.perf_counter()
+                    self.report.sample("flood_lag", emitted - (started + number / spec.flood_rate))
+                    pair.flood_sent[number] = emitted
+                    self.flood_waiting += 1
+                    self.flood_acks_pending += 1
+                    try:
+                        await client.emit(
+                            "signal", payload, callback=lambda r=None, t=emitted: acked(t, r)
+                        )
+                    except Exception as exc:
+                        self.flood_waiting -= 1
+                        self.flood_acks_pending -= 1
+                        pair.flood_sent.pop(number, None)
+                        self.report.error(type(exc).__name__, str(exc) or repr(exc))
+                    number += 1
+                next_at = started + number / spec.flood_rate
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            self.flood_all_sent = True
+            self.counts["flood_sent"] += number
+            self._flood_check()
+            # Whatever is still on its way gets the operation timeout to arrive.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flood_settled.wait(), max(1.0, spec.op_timeout))
+        finally:
+            self.flooding = False
+            if number < total:
+                self.report.errors["flood_not_sent"] += total - number
+            if self.flood_acks_pending > 0:
+                self.report.errors["flood_ack_missing"] += self.flood_acks_pending
+            lost = sum(len(p.flood_sent) for p in self.pairs)
+            if lost:
+                self.report.error("flood_undelivered", f"{lost} flood signals never arrived")
+                self.report.errors["flood_undelivered"] += lost - 1
+            for p in self.pairs:
+                p.flood_sent.clear()
 
     async def _trickle(self, pair: Pair, side: str) -> None:
         client = pair.a if side == "a" else pair.b
@@ -601,6 +745,7 @@ class Fleet:
             "join-first": self.join_first,
             "join-second": self.join_second,
             "signal": self.negotiate,
+            "flood": self.negotiate,  # not per consult: run by `flood` below
             "disconnect": self.disconnect,
         }[phase]
         if phase == "connect" and self.http is None:
@@ -627,6 +772,9 @@ class Fleet:
 
         chosen = [p for p in self.pairs if p.usable or phase == "disconnect"]
         started = time.perf_counter()
+        if phase == "flood":
+            await self.flood(budget)
+            chosen = []
         jobs = {asyncio.create_task(one(p)): p for p in chosen}
         if jobs:
             _, pending = await asyncio.wait(jobs, timeout=max(budget, 0.1))
@@ -879,6 +1027,8 @@ def start_workers(
             rounds=args.rounds,
             candidates=args.candidates,
             op_timeout=args.op_timeout,
+            flood_rate=args.rate / count,
+            flood_seconds=args.flood_seconds,
         )
         process = ctx.Process(target=worker_main, args=(child_end, spec), daemon=True)
         process.start()
@@ -904,6 +1054,7 @@ OPERATIONS = {
     "join-first": ("join", "join_first_ack"),
     "join-second": ("join", "peer_ready"),
     "signal": ("signal event", "signal_acked"),
+    "flood": ("relayed signal", "flood_delivered"),
 }
 
 
@@ -927,13 +1078,72 @@ def merge(reports: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     }
 
 
-def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str, Any]:
-    """One server, `pairs` consults, every phase; partial results if time or clients run out."""
+def server_cpu_s(pid: int) -> float:
+    """The process's CPU time so far (user + system, every thread), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BareRelay:
+    """`bench/bare_relay.py` in a subprocess on a free loopback port: the anchor."""
+
+    def __init__(self) -> None:
+        from tests.support.server import free_port
+
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="bare-relay-"))
+        self.log_path = self.dir / "bare-relay.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "bare_relay.py"), "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bare relay exited early:\n{self.log_path.read_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the bare relay did not come up")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_once(
+    pairs: int, args: argparse.Namespace, deadline: float, target: str = "teleconsult"
+) -> dict[str, Any]:
+    """One server (`target`: teleconsult or the bare relay), `pairs` consults, every phase;
+    partial results if time or clients run out."""
     from tests.support.server import RunningServer
 
     run_started = time.perf_counter()
     connections = 2 * pairs
     result: dict[str, Any] = {
+        "server": target,
         "pairs": pairs,
         "connections": connections,
         "complete": False,
@@ -944,13 +1154,21 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
         "memory": {},
         "server_cpu_s": {},
     }
-    server = RunningServer(env_overrides=dict(SERVER_ENV))
+    server: RunningServer | BareRelay = (
+        BareRelay() if target == "bare" else RunningServer(env_overrides=dict(SERVER_ENV))
+    )
     workers: Workers | None = None
+    name = f"{target}, {pairs} pairs"
     try:
-        log(f"{pairs} pairs: setting up server, identities and consults")
+        log(f"{name}: setting up server, identities and consults")
         setup_started = time.perf_counter()
         setup: dict[str, float] = {}
-        if args.identities == "distinct":
+        if isinstance(server, BareRelay):
+            server.start()
+            identities = [("bench-a", "bench-b", 0)] * pairs
+            consult_ids = [f"{i:032x}" for i in range(pairs)]
+            retried: list[str] = []
+        elif args.identities == "distinct":
             demo = server.cli("demo")
             if demo.returncode != 0:
                 raise RuntimeError(f"teleconsult demo failed:\n{demo.stdout}\n{demo.stderr}")
@@ -966,10 +1184,11 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
             )
             identities = [shared] * pairs
         booking_started = time.perf_counter()
-        consult_ids, retried = asyncio.run(book_consults(server.url, identities))
+        if isinstance(server, RunningServer):
+            consult_ids, retried = asyncio.run(book_consults(server.url, identities))
         if retried:
             result["setup_retries"] = {"count": len(retried), "samples": retried[:5]}
-            log(f"{pairs} pairs: {len(retried)} bookings retried after a server error")
+            log(f"{name}: {len(retried)} bookings retried after a server error")
         setup["bookings_s"] = time.perf_counter() - booking_started
         specs = [
             PairSpec(i, consult_ids[i], identities[i][0], identities[i][1]) for i in range(pairs)
@@ -977,30 +1196,30 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
         assert server.process is not None
         proc = psutil.Process(server.process.pid)
         result["server_pid"] = proc.pid
-        log(f"{pairs} pairs: server pid {proc.pid}, {server.url}")
+        log(f"{name}: server pid {proc.pid}, {server.url}")
         workers = start_workers(args.workers, server.url, specs, args, timeout=120)
         result["setup_s"] = round(time.perf_counter() - setup_started, 3)
         result["setup_parts_s"] = {k: round(v, 3) for k, v in setup.items()}
-        log(f"{pairs} pairs: setup took {result['setup_s']:.1f}s {result['setup_parts_s']}")
+        log(f"{name}: setup took {result['setup_s']:.1f}s {result['setup_parts_s']}")
         result["workers"] = len(workers.processes)
 
         rss = {"before_connect": proc.memory_info().rss}
-        cpu_before = sum(proc.cpu_times()[:2])
+        cpu_before = server_cpu_s(proc.pid)
         peak_fds = proc.num_fds()
         errors: Counter[str] = Counter()
         for phase in PHASES:
             budget = deadline - time.monotonic() - 15
             if budget <= 1 and phase != "disconnect":
                 errors["out_of_time"] += 1
-                log(f"{pairs} pairs: out of time before {phase}")
+                log(f"{name}: out of time before {phase}")
                 continue
-            log(f"{pairs} pairs: {phase}")
+            log(f"{name}: {phase}")
             started = time.perf_counter()
             reports = workers.ask(
                 phase, max(budget, 10.0 if phase == "disconnect" else 1.0), grace=30
             )
             merged = merge(reports, time.perf_counter() - started)
-            cpu_now = sum(proc.cpu_times()[:2])
+            cpu_now = server_cpu_s(proc.pid)
             result["server_cpu_s"][phase] = round(cpu_now - cpu_before, 3)
             if phase in OPERATIONS:
                 what, key = OPERATIONS[phase]
@@ -1032,7 +1251,7 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
     except Exception as exc:
         result["errors"]["aborted"] = 1
         result["aborted"] = f"{type(exc).__name__}: {exc}"[:2000]
-        log(f"{pairs} pairs aborted: {result['aborted']}")
+        log(f"{name} aborted: {result['aborted']}")
     finally:
         if workers is not None:
             workers.stop()
@@ -1040,7 +1259,7 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
         result["server_log"] = log_problems(server.log_path)
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
-            kept = args.keep_logs / f"server-{pairs}-pairs.log"
+            kept = args.keep_logs / f"{target}-{pairs}-pairs.log"
             with contextlib.suppress(OSError):
                 shutil.copyfile(server.log_path, kept)
                 result["server_log"]["kept_at"] = str(kept)
@@ -1051,6 +1270,82 @@ def run_once(pairs: int, args: argparse.Namespace, deadline: float) -> dict[str,
 
 
 # ---- output --------------------------------------------------------------------------------
+
+
+def _op(run: dict[str, Any], phase: str, key: str) -> float | None:
+    value = run["phases"].get(phase, {}).get("operations", {}).get(key)
+    return None if value is None else float(value)
+
+
+def _lat(run: dict[str, Any], phase: str, metric: str, key: str) -> float | None:
+    value = run["phases"].get(phase, {}).get("latency", {}).get(metric, {}).get(key)
+    return None if value is None else float(value)
+
+
+COMPARED: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
+    ("flood: server CPU per relayed signal ms", lambda r: _op(r, "flood", "server_cpu_ms_each")),
+    ("flood: relayed signals/s", lambda r: _op(r, "flood", "per_s")),
+    ("flood: delivery p50 ms", lambda r: _lat(r, "flood", "flood_delivery", "p50_ms")),
+    ("flood: delivery p99 ms", lambda r: _lat(r, "flood", "flood_delivery", "p99_ms")),
+    ("flood: delivery max ms", lambda r: _lat(r, "flood", "flood_delivery", "max_ms")),
+    (
+        "flood: errors",
+        lambda r: float(sum(r["phases"].get("flood", {}).get("errors", {}).values())),
+    ),
+    ("join (1st): server CPU per join ms", lambda r: _op(r, "join-first", "server_cpu_ms_each")),
+    ("join (1st): joins/s", lambda r: _op(r, "join-first", "per_s")),
+    ("join (2nd): server CPU per join ms", lambda r: _op(r, "join-second", "server_cpu_ms_each")),
+    ("join (2nd): joins/s", lambda r: _op(r, "join-second", "per_s")),
+    ("join: `busy` refusals", lambda r: float(r["errors"].get("busy", 0))),
+    ("negotiation: server CPU per signal ms", lambda r: _op(r, "signal", "server_cpu_ms_each")),
+    ("errors, every phase", lambda r: float(sum(r["errors"].values()))),
+]
+"""The figures set side by side: teleconsult, the bare relay, and their ratio."""
+
+
+def compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per --pairs with both servers run: each figure of `COMPARED` for both, and the ratio."""
+    out = []
+    for pairs in sorted({r["pairs"] for r in runs}):
+        ours = next((r for r in runs if r["pairs"] == pairs and r["server"] == "teleconsult"), None)
+        bare = next((r for r in runs if r["pairs"] == pairs and r["server"] == "bare"), None)
+        if ours is None or bare is None:
+            continue
+        figures = {}
+        for name, get in COMPARED:
+            a, b = get(ours), get(bare)
+            figures[name] = {
+                "teleconsult": a,
+                "bare": b,
+                "ratio": round(a / b, 2) if a is not None and b else None,
+            }
+        out.append({"pairs": pairs, "figures": figures})
+    return out
+
+
+def comparison_table(comparison: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for c in comparison:
+        width = max(len(name) for name in c["figures"]) + 2
+        lines += [
+            "",
+            f"teleconsult beside the bare python-socketio relay, {c['pairs']} pairs "
+            f"({2 * c['pairs']} clients), same load generator, same run:",
+            "".ljust(width) + "teleconsult".rjust(14) + "bare".rjust(12) + "ratio".rjust(10),
+        ]
+        for name, f in c["figures"].items():
+
+            def show(v: float | None) -> str:
+                return "—" if v is None else f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+            ratio = "—" if f["ratio"] is None else f"x{f['ratio']:.2f}"
+            lines.append(
+                name.ljust(width)
+                + show(f["teleconsult"]).rjust(14)
+                + show(f["bare"]).rjust(12)
+                + ratio.rjust(10)
+            )
+    return lines
 
 
 def _ms(stats: dict[str, Any] | None) -> str:
@@ -1112,6 +1407,10 @@ def table(report: dict[str, Any]) -> str:
         ("signal: wall s (signal events/s)", wall("signal")),
         ("  offer → answer round trip p50 / p99 ms", lat("signal", "offer_answer_rtt")),
         ("  candidate one-way p50 / p99 ms", lat("signal", "candidate_one_way")),
+        ("flood: wall s (relayed signals/s)", wall("flood")),
+        ("  delivery (emit → peer) p50 / p99 ms", lat("flood", "flood_delivery")),
+        ("  ack (emit → ack) p50 / p99 ms", lat("flood", "flood_ack")),
+        ("  load generator lag p50 / p99 ms", lat("flood", "flood_lag")),
         ("disconnect: wall s", wall("disconnect")),
         ("server RSS before connecting MiB", val("rss_before_connect_mib", "memory")),
         ("server RSS all connected MiB", val("rss_after_connect_mib", "memory")),
@@ -1136,6 +1435,7 @@ def table(report: dict[str, Any]) -> str:
             ],
         ),
         ("server CPU per signal event ms", cpu_each("signal")),
+        ("server CPU per relayed flood signal ms", cpu_each("flood")),
     ]
     rows += [
         (
@@ -1161,7 +1461,8 @@ def table(report: dict[str, Any]) -> str:
     width = max(len(name) for name, _ in rows) + 2
     cols = [max(14, *(len(v[i]) for _, v in rows)) + 2 for i in range(len(runs))]
     header = "".ljust(width) + "".join(
-        f"{r['pairs']} pairs".rjust(c) for r, c in zip(runs, cols, strict=True)
+        f"{r.get('server', 'teleconsult')} {r['pairs']}".rjust(c)
+        for r, c in zip(runs, cols, strict=True)
     )
     lines = [
         "teleconsult signalling benchmark",
@@ -1176,7 +1477,8 @@ def table(report: dict[str, Any]) -> str:
         ),
         f"payloads: offer {cfg['offer_bytes']} B, answer {cfg['answer_bytes']} B, "
         f"{cfg['candidates']} candidates + end-of-candidates per side, {cfg['rounds']} "
-        f"negotiation(s) per consult",
+        f"negotiation(s) per consult; flood: {cfg.get('flood_rate_per_s', 0):g} signals/s "
+        f"for {cfg.get('flood_seconds', 0):g} s",
         "",
         header,
     ]
@@ -1185,26 +1487,28 @@ def table(report: dict[str, Any]) -> str:
             name.ljust(width) + "".join(v.rjust(c) for v, c in zip(values, cols, strict=True))
         )
     for r in runs:
+        who = f"{r.get('server', 'teleconsult')} {r['pairs']} pairs"
         samples = [s for p in r["phases"].values() for s in p.get("error_samples", [])]
         if r.get("aborted"):
             samples.insert(0, r["aborted"])
         if r["errors"]:
             by_code = ", ".join(f"{k}={v}" for k, v in r["errors"].items())
-            lines += ["", f"{r['pairs']} pairs — errors: {by_code}"]
+            lines += ["", f"{who} — errors: {by_code}"]
         if samples:
-            lines += [f"{r['pairs']} pairs — error samples:", *(f"  {s}" for s in samples)]
+            lines += [f"{who} — error samples:", *(f"  {s}" for s in samples)]
         if r.get("setup_retries"):
             lines += [
                 "",
-                f"{r['pairs']} pairs — bookings retried:",
+                f"{who} — bookings retried:",
                 *(f"  {s}" for s in r["setup_retries"]["samples"]),
             ]
         if r["server_log"]["samples"]:
             lines += [
                 "",
-                f"{r['pairs']} pairs — server log:",
+                f"{who} — server log:",
                 *(f"  {s}" for s in r["server_log"]["samples"]),
             ]
+    lines += comparison_table(report.get("comparison", []))
     lines += ["", f"total wall time: {report['wall_s']:.1f} s"]
     return "\n".join(lines)
 
@@ -1213,7 +1517,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Signalling benchmark: N concurrent consults through one server process.",
     )
-    p.add_argument("--pairs", type=int, nargs="+", default=[100, 1000], help="consults per run")
+    p.add_argument("--pairs", type=int, nargs="+", default=[200], help="consults per run")
+    p.add_argument(
+        "--servers",
+        nargs="+",
+        choices=SERVERS,
+        default=list(SERVERS),
+        help="which servers each --pairs runs against (bare: the python-socketio anchor)",
+    )
+    p.add_argument(
+        "--rate", type=float, default=400.0, help="flood: signal messages a second, all clients"
+    )
+    p.add_argument("--flood-seconds", type=float, default=8.0, help="flood: how long to send")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the issue's run: 1000 pairs (2000 clients), 1000 signals/s for 30 s "
+        "(overrides --pairs, --rate and --flood-seconds)",
+    )
     p.add_argument("--workers", type=int, default=2, help="client worker processes")
     p.add_argument(
         "--in-flight",
@@ -1238,6 +1559,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run nothing; print the table of a report saved earlier with --json",
     )
     args = p.parse_args(argv)
+    if args.full:
+        args.pairs, args.rate, args.flood_seconds = [1000], 1000.0, 30.0
+    if args.rate < 0 or args.flood_seconds < 0:
+        p.error("--rate and --flood-seconds must not be negative")
     if min(args.pairs) < 1 or args.workers < 1 or args.rounds < 1 or args.pairs_per_county < 1:
         p.error("--pairs, --workers, --rounds and --pairs-per-county must be positive")
     return args
@@ -1253,10 +1578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     offer_bytes, answer_bytes = check_payloads(args.candidates)
     runs = []
     for pairs in args.pairs:
-        if time.monotonic() > deadline - 30:
-            runs.append({"pairs": pairs, "skipped": "out of time"})
-            continue
-        runs.append(run_once(pairs, args, deadline))
+        for target in args.servers:
+            if time.monotonic() > deadline - 30:
+                runs.append({"server": target, "pairs": pairs, "skipped": "out of time"})
+                continue
+            runs.append(run_once(pairs, args, deadline, target))
     report: dict[str, Any] = {
         "benchmark": "signaling",
         "machine": {
@@ -1276,6 +1602,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "timeout_s": args.timeout,
             "offer_bytes": offer_bytes,
             "answer_bytes": answer_bytes,
+            "servers": args.servers,
+            "flood_rate_per_s": args.rate,
+            "flood_seconds": args.flood_seconds,
         },
         "definitions": {
             "connect": "connect() call until the socket.io namespace is connected",
@@ -1286,8 +1615,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "offer_answer_rtt": "A's offer emit until A receives B's answer (B answers at once)",
             "candidate_one_way": "a candidate's emit until the other participant receives it",
             "per_connection_kib": "(server RSS all joined - RSS before connecting) / connections",
+            "flood_delivery": "flood: a signal's emit until the other participant receives it",
+            "flood_ack": "flood: a signal's emit until the sender has the server's ack",
+            "flood_lag": "flood: how late the load generator emitted a message (its own lag)",
+            "server_cpu_ms_each": "server process CPU (user + system, /proc/<pid>/stat) "
+            "during the phase / operations",
+            "ratio": "teleconsult's figure / the bare python-socketio relay's, same run",
         },
         "runs": [r for r in runs if "skipped" not in r],
+        "comparison": compare([r for r in runs if "skipped" not in r]),
         "skipped": [r for r in runs if "skipped" in r],
         "wall_s": round(time.perf_counter() - started, 3),
     }

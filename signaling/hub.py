@@ -7,13 +7,14 @@ python-socketio's Redis manager carries these emits across signaling processes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import socketio
 
 from rooms.consults.consult import Consult
 from rooms.consults.lifecycle import FINISHED, ConsultStatus
-from rooms.consults.people import Role
+from rooms.consults.people import Role, User
 from rooms.consults.ports import ConsultStore
 from rooms.duty.escalation import Notice, NoticeKind
 from signaling.schemas import ConsultOut
@@ -64,12 +65,13 @@ class ConsultHub:
         self.sio = sio
         self.store = store
 
-    async def consult_changed(self, consult: Consult) -> ConsultOut:
+    async def consult_changed(self, consult: Consult, known: Sequence[User] = ()) -> ConsultOut:
         """Tell the consult room, the booking institution and the specialist of a new status.
 
-        Returns the client view it sent, for the caller to answer with as well.
+        Returns the client view it sent, for the caller to answer with as well. `known`: people
+        whose names are at hand (those in the consult room), not looked up again.
         """
-        view = await Directory(self.store).consult_out(consult)
+        view = await Directory(self.store, known).consult_out(consult)
         payload = {"consult": view.model_dump(mode="json")}
         await self.sio.emit("consult-state", payload, to=party_channels(consult))
         return view

@@ -27,6 +27,15 @@ can. This subclass takes over `_handle_eio_message`, its one entry point for cli
 - **A connection that does not read is cut off.** Its engine.io server is
   `signaling.unread.UnreadLimitedEngine`: beyond `max_unread_bytes` (`MAX_UNREAD_BYTES`) of
   messages waiting for it, the connection is closed; `reachable(sid)` says so to a sender.
+
+Two savings on the way out, since relaying a `signal` is the hot path (bench/signaling.py):
+
+- **Packets are text** (`TextPacket`): python-socketio walks every payload it sends looking for
+  `bytes` to split off as attachments; the protocol has none, so nothing is walked.
+- **`relay` sends one event to one connection of this process** straight to its engine.io
+  socket, without the manager's fan-out (a task per recipient and a wait on them all) and,
+  with `REDIS_URL`, without a trip through Redis: a consult's room and so both ends of a
+  signal live in one process (docs/architecture.md, "Scaling out").
 """
 
 from __future__ import annotations
@@ -48,11 +57,18 @@ def refusal(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+class TextPacket(packet.Packet):  # type: ignore[misc]
+    """A socket.io packet that is never binary: what the server sends is never scanned for
+    `bytes` (the protocol has no binary events, and the server sends none)."""
+
+    uses_binary_events = False
+
+
 class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
     """`socketio.AsyncServer` that lets through only the packets the protocol uses."""
 
     def __init__(self, client_events: Collection[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(serializer=TextPacket, **kwargs)
         self.client_events = frozenset(client_events)
 
     def _engineio_server_class(self) -> type[UnreadLimitedEngine]:
@@ -68,6 +84,14 @@ class ProtocolServer(socketio.AsyncServer):  # type: ignore[misc]
             and isinstance(engine, UnreadLimitedEngine)
             and engine.reachable(eio_sid)
         )
+
+    async def relay(self, sid: str, event: str, data: dict[str, Any]) -> bool:
+        """Send `event` to connection `sid` of this process; False if it is not connected."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is None:
+            return False
+        await self._send_packet(eio_sid, TextPacket(packet.EVENT, data=[event, data]))
+        return True
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         socket = self.eio.sockets.get(eio_sid)

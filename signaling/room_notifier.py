@@ -6,6 +6,7 @@ consult's live events while it is in the `consult:<id>` channel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import socketio
@@ -99,8 +100,8 @@ class SocketRoomNotifier:
             "removed-from-consult", {"consult_id": consult_id, "reason": reason}, to=peer_id
         )
 
-    async def consult_changed(self, consult: Consult) -> None:
-        view = await self.hub.consult_changed(consult)
+    async def consult_changed(self, consult: Consult, present: Sequence[User] = ()) -> None:
+        view = await self.hub.consult_changed(consult, present)
         if len(self._sent) >= SENT_VIEWS_KEPT:
             self._sent.pop(next(iter(self._sent)))
         self._sent[(consult.id, consult.version)] = view

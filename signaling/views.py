@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rooms.consults.consult import Consult
 from rooms.consults.people import User
 from rooms.consults.ports import ConsultStore
@@ -11,9 +13,11 @@ from signaling.schemas import ConsultOut, InstitutionRef, PatientOut, PersonRef,
 class Directory:
     """Looks up names of people and institutions, remembering them for one response."""
 
-    def __init__(self, store: ConsultStore) -> None:
+    def __init__(self, store: ConsultStore, known: Iterable[User] = ()) -> None:
+        """`known`: people already at hand (the consult room's, as their connections hold
+        them), whose names are not read again."""
         self._store = store
-        self._people: dict[int, User | None] = {}
+        self._people: dict[int, User | None] = {u.id: u for u in known}
         self._institutions: dict[int, str] | None = None
 
     async def user(self, user_id: int) -> User | None:

@@ -7,6 +7,7 @@ records every call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -98,7 +99,7 @@ class RoomNotifier(Protocol):
         """Tell a connection it was taken out of the consult (e.g. its invitation withdrawn)."""
         ...
 
-    async def consult_changed(self, consult: Consult) -> None:
+    async def consult_changed(self, consult: Consult, present: Sequence[User] = ()) -> None:
         """Announce the consult's new status to everyone taking part."""
         ...
 

@@ -134,6 +134,11 @@ class ConsultRoom:
         self._relay_reason: RelayReason | None = None
         self._mode: MediaMode | None = None
         """The consult's media path, read once; only this room moves it while it is open."""
+        self._consult: Consult | None = None
+        """The consult as this room last read or saved it, for its next presence move (only
+        the room moves a consult by presence, under its lock; a move on a consult changed
+        elsewhere meanwhile fails its version check and is retried on the stored one). None:
+        read it again."""
         self._session = RecordingSession()
         self._notice: RecordingNotice | None = notice
         self._p2p_floor: dict[tuple[str, str], int] = {}
@@ -217,6 +222,7 @@ class ConsultRoom:
                 if consult.status not in JOINABLE:
                     raise IllegalTransition(consult.status.value, "be joined")
                 self._mode = consult.media_mode
+                self._consult = consult
             conn = Connection(peer_id, user)
             before = dict(self._people)
             reason_before = self._relay_reason
@@ -228,9 +234,11 @@ class ConsultRoom:
                 await self.parts.notifier.admit(self.consult_id, peer_id)
                 admitted = True
                 await self._media_joined(await self._media_mode(), conn, same)
+                held, self._consult = self._consult, None
                 consult, status_moved = await self.parts.consults.follow_presence(
-                    self.consult_id, self.people(), user
+                    self.consult_id, self.people(), user, held
                 )
+                self._consult = consult
             except BaseException:
                 await self._undo_join(conn, before, admitted, reason_before, same)
                 raise
@@ -251,7 +259,7 @@ class ConsultRoom:
             if not same:
                 await self._tell(self.parts.notifier.peer_joined(self.consult_id, conn))
             if status_moved:
-                await self._tell(self.parts.notifier.consult_changed(consult))
+                await self._tell(self.parts.notifier.consult_changed(consult, self.people()))
             if path_moved is not None:
                 await self._tell(self.parts.notifier.media_path(self.consult_id, path_moved))
             if self._session.joined(user.id) or (
@@ -361,15 +369,17 @@ class ConsultRoom:
                 self._spawn(self._close_empty())
 
     async def _follow_presence(self, actor: User) -> None:
+        held, self._consult = self._consult, None
         try:
             consult, moved = await self.parts.consults.follow_presence(
-                self.consult_id, self.people(), actor
+                self.consult_id, self.people(), actor, held
             )
         except DomainError as exc:
             log.warning("consult %s did not follow presence: %s", self.consult_id, exc.message)
             return
+        self._consult = consult
         if moved:
-            await self._tell(self.parts.notifier.consult_changed(consult))
+            await self._tell(self.parts.notifier.consult_changed(consult, self.people()))
 
     # ---- closing ------------------------------------------------------------------------------
 
@@ -440,6 +450,7 @@ class ConsultRoom:
         announces it (`_relay_reason` changed)."""
         moved = await self._ledger().move_to_relay(self.consult_id, reason, actor)
         self._mode = MediaMode.RELAY
+        self._consult = None  # saved with a new version: read it again for the next move
         if moved is None:
             return
         self._relay_reason = reason

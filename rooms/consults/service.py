@@ -226,16 +226,26 @@ class ConsultService:
         return consult if moved else None
 
     async def follow_presence(
-        self, consult_id: str, present: list[User], actor: User | None
+        self,
+        consult_id: str,
+        present: list[User],
+        actor: User | None,
+        known: Consult | None = None,
     ) -> tuple[Consult, bool]:
         """Move the consult as far as the people present call for: the consult as it is now,
         and whether it moved.
 
         Presence changes race (two people joining at once); a lost race is retried on the
         freshly loaded consult, since the answer depends only on who is present now.
+        `known`: the consult as the caller holds it (the live room, which makes every presence
+        move itself), tried first instead of reading it; a move saved on it is still checked
+        against the stored version, and a stale one is retried on the stored consult.
         """
-        for _attempt in range(PRESENCE_RETRIES):
-            consult = await load_consult(self.store, consult_id)
+        for attempt in range(PRESENCE_RETRIES):
+            if attempt == 0 and known is not None:
+                consult = known
+            else:
+                consult = await load_consult(self.store, consult_id)
             moved = False
             try:
                 while (event := presence_event(consult, present)) is not None:

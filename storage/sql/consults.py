@@ -7,6 +7,8 @@ A consult is saved only if its stored `version` is still the one it was loaded w
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -132,9 +134,28 @@ async def _bump(conn: AsyncConnection, consult: Consult, **values: Any) -> None:
         )
 
 
+INSTITUTIONS_KEPT_SECONDS = 10.0
+"""How long the institution list read from the database is reused. Institutions are only ever
+added (`teleconsult institution add`), never renamed, moved or removed; one added through this
+process is seen at once, one added by another process (the CLI) within this time. Every
+permission check and every consult view reads the tree, so this spares a read per join."""
+
+
 class SqlConsults:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float] = time.monotonic,
+        institutions_kept: float = INSTITUTIONS_KEPT_SECONDS,
+    ) -> None:
         self.db = db
+        self._clock = clock
+        self._institutions_kept = institutions_kept
+        self._institutions: tuple[float, list[Institution]] | None = None
+        """When the list was read, and the list."""
+        self._institutions_added = 0
+        """Institutions added through this store: a list read while one was added is not
+        kept (it may be from before)."""
 
     async def ping(self) -> None:
         await self.db.ping()
@@ -150,17 +171,28 @@ class SqlConsults:
             )
             new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
             assert new_id is not None
+        self._institutions = None
+        self._institutions_added += 1
         return Institution(id=int(new_id), name=name, level=level, parent_id=parent_id)
 
     async def institutions(self) -> list[Institution]:
+        """Every institution, by id; reused for `INSTITUTIONS_KEPT_SECONDS` (a copy of the
+        list each time, so no caller can change what the next one reads)."""
+        kept = self._institutions
+        if kept is not None and self._clock() - kept[0] < self._institutions_kept:
+            return list(kept[1])
+        read_at, added = self._clock(), self._institutions_added
         async with self.db.reading() as conn:
             rows = (await conn.execute(select(institutions).order_by(institutions.c.id))).all()
-        return [
+        found = [
             Institution(
                 id=r.id, name=r.name, level=InstitutionLevel(r.level), parent_id=r.parent_id
             )
             for r in rows
         ]
+        if added == self._institutions_added:
+            self._institutions = (read_at, found)
+        return list(found)
 
     async def add_user(
         self,

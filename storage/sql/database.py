@@ -47,6 +47,12 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.availability = Availability()
+        self._writes = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        """SQLite takes one writer at a time. Writers of this process queue here, in order,
+        rather than in SQLite's busy handler: a transaction holds the file's write lock across
+        several turns of the event loop, and when the loop is busy (a hundred joins at once)
+        the others' `busy_timeout` ran out and they were refused `busy`. Now only a writer of
+        another process (the CLI) can make a write wait on SQLite's lock."""
 
     @classmethod
     def open(
@@ -84,10 +90,19 @@ class Database:
         """A write transaction, committed when the block ends and rolled back when it raises;
         a database too busy to take it raises `StorageBusy`, one whose disk is full
         `StorageFull`, one that does not answer `DatabaseUnavailable`."""
-        with storage_errors(self.availability):
-            async with self.engine.begin() as conn:
-                yield conn
-            self.availability.wrote()
+        async with self._one_writer():
+            with storage_errors(self.availability):
+                async with self.engine.begin() as conn:
+                    yield conn
+                self.availability.wrote()
+
+    @asynccontextmanager
+    async def _one_writer(self) -> AsyncIterator[None]:
+        if self._writes is None:
+            yield  # PostgreSQL locks rows, not the database: writers go side by side
+        else:
+            async with self._writes:
+                yield
 
     @asynccontextmanager
     async def audited(self, audit: AuditEntry) -> AsyncIterator[AsyncConnection]:

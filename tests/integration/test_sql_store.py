@@ -5,6 +5,7 @@ refuse UPDATE and DELETE even in plain SQL. The rest of the storage contract is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sqlite3
@@ -23,10 +24,13 @@ from rooms.records.notes import Note
 from rooms.reporting.review import Comment
 from signaling.errors import from_domain
 from storage.sql import engine
+from storage.sql.consults import SqlConsults
+from storage.sql.database import Database
 from storage.sql.engine import create_engine
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
 from tests.integration.stores import SqlStores, actions, audit, booked, fresh_database
+from tests.support.peer import eventually
 from tests.unit.fakes import NOON
 
 
@@ -68,6 +72,74 @@ async def test_a_write_that_waits_too_long_for_the_lock_is_a_clear_busy_error(
 
 def _outage_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "storage.sql.engine"]
+
+
+async def test_writers_of_one_process_queue_for_sqlite_rather_than_run_out_of_busy_time(
+    tmp_path: Path,
+) -> None:
+    """Two writes of this process at once: the second waits for the first to commit, however
+    long, instead of waiting in SQLite's busy handler until `busy` (cut to 1 ms here, so a
+    second writer that reached SQLite while the first holds the lock would fail at once)."""
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    await fresh_database(url)
+    database = Database(create_engine(url))
+
+    def impatient(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute("PRAGMA busy_timeout=1")
+
+    event.listen(database.engine.sync_engine, "connect", impatient)
+    repos = SqlRepositories.on(database)
+    release = asyncio.Event()
+
+    async def first_writer() -> None:
+        async with database.transaction() as conn:
+            await conn.execute(
+                text("INSERT INTO institutions (name, level) VALUES ('First', 'province')")
+            )
+            await release.wait()
+
+    try:
+        first = asyncio.create_task(first_writer())
+        await eventually(lambda: database._writes is not None and database._writes.locked())
+        second = asyncio.create_task(
+            repos.consults.add_institution("Second", InstitutionLevel.PROVINCE, None)
+        )
+        done, _ = await asyncio.wait({second}, timeout=0.5)
+        assert not done, "the second writer must wait for the first, not fail busy"
+        release.set()
+        await first
+        assert (await second).name == "Second"
+        assert [i.name for i in await repos.consults.institutions()] == ["First", "Second"]
+    finally:
+        release.set()
+        await database.close()
+
+
+async def test_the_institution_list_is_reused_and_an_addition_is_seen(tmp_path: Path) -> None:
+    """Read once and reused for `INSTITUTIONS_KEPT_SECONDS`: one added through this store is
+    seen at once, one added by another process (the CLI) once the kept list is that old."""
+    url = f"sqlite:///{tmp_path / 'institutions.db'}"
+    await fresh_database(url)
+    database = Database(create_engine(url))
+    now = [1000.0]
+    ours = SqlConsults(database, clock=lambda: now[0], institutions_kept=10.0)
+    cli = SqlRepositories.open(url)  # another process's view of the same file
+    try:
+        province = await ours.add_institution("Province", InstitutionLevel.PROVINCE, None)
+        assert [i.name for i in await ours.institutions()] == ["Province"]
+        await cli.consults.add_institution("County", InstitutionLevel.COUNTY, province.id)
+        now[0] += 9.0
+        assert [i.name for i in await ours.institutions()] == ["Province"], "reused"
+        now[0] += 1.0
+        assert [i.name for i in await ours.institutions()] == ["Province", "County"]
+        await ours.add_institution("Township", InstitutionLevel.TOWNSHIP, province.id)
+        assert [i.name for i in await ours.institutions()][-1] == "Township", "at once"
+        listed = await ours.institutions()
+        listed.clear()
+        assert len(await ours.institutions()) == 3, "a caller cannot change the kept list"
+    finally:
+        await cli.close()
+        await database.close()
 
 
 async def test_a_database_file_that_cannot_be_opened_is_unavailable_logged_once_and_recovered(

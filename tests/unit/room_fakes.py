@@ -5,6 +5,7 @@ at a chosen call until the test lets it go (deterministic interleavings, no slee
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from rooms.calls.notifier import (
 )
 from rooms.calls.recordings import Recording, TrackSource
 from rooms.consults.consult import Consult
+from rooms.consults.people import User
 
 
 class Refused(Exception):
@@ -60,7 +62,7 @@ class FakeNotifier:
     async def removed(self, consult_id: str, peer_id: str, reason: str) -> None:
         self.said.append(("removed", peer_id, reason))
 
-    async def consult_changed(self, consult: Consult) -> None:
+    async def consult_changed(self, consult: Consult, present: Sequence[User] = ()) -> None:
         self.said.append(("consult_changed", consult.status.value))
 
     async def media_path(self, consult_id: str, reason: RelayReason) -> None:

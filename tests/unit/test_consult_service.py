@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import PatientSummary, Sex
 from rooms.consults.errors import (
     ConcurrentUpdate,
@@ -179,6 +180,26 @@ async def test_presence_opens_then_starts_then_the_consult_stays_live_through_dr
     assert await service.presence_changed(consult.id, [DOCTOR_A], OBSTETRICIAN) is None
     ended = await service.end(DOCTOR_A, consult.id, "")
     assert ended.status is ConsultStatus.ENDED
+
+
+async def test_a_presence_move_on_a_consult_held_since_before_another_change_is_made_anew(
+    service: ConsultService, store: InMemoryStore
+) -> None:
+    """The live room hands its own copy of the consult to `follow_presence` instead of it being
+    read again; a copy that another change overtook fails the version check, and the move is
+    made on the stored consult (nothing lost, nothing written twice)."""
+    consult = await service.book(DOCTOR_A, booking(specialist_id=OBSTETRICIAN.id))
+    held = await service.accept(OBSTETRICIAN, consult.id)
+    # Changed elsewhere meanwhile (an invitation, a move to the relay): a newer version.
+    await store.update_consult(held, AuditEntry(NOON, None, "consult.elsewhere", consult.id, {}))
+    waiting, moved = await service.follow_presence(consult.id, [DOCTOR_A], DOCTOR_A, held)
+    assert moved and waiting.status is ConsultStatus.WAITING
+    assert waiting.version == held.version + 2
+    trail = [e.action for e in await store.audit_trail(consult.id)]
+    assert trail.count("consult.open_room") == 1
+    # A held copy that is current is used as it is, and nothing is read for a move not needed.
+    same, moved = await service.follow_presence(consult.id, [DOCTOR_A], DOCTOR_A, waiting)
+    assert (same, moved) == (waiting, False)
 
 
 async def test_everyone_leaving_a_waiting_room_returns_it_to_accepted(

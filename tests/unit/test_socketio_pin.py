@@ -16,7 +16,7 @@ import socketio
 from engineio.async_drivers import aiohttp as aiohttp_driver
 from socketio import packet
 
-from signaling.packets import ProtocolServer
+from signaling.packets import ProtocolServer, TextPacket
 from signaling.unread import MeasuredQueue, UnreadLimitedEngine
 
 
@@ -52,6 +52,17 @@ def test_the_guard_reads_the_state_it_expects() -> None:
     assert guarded.manager.callbacks == {}  # sid -> {0: id counter, id: callback}
     socket = engineio.async_socket.AsyncSocket(guarded.eio, "sid")
     assert (socket.closing, socket.closed) == (False, False)
+
+
+def test_the_hot_path_relies_on_what_it_expects() -> None:
+    """`ProtocolServer` sends text packets (`TextPacket`, python-socketio's own switch off its
+    search for binary attachments) and `relay` looks a connection's engine.io sid up."""
+    guarded = ProtocolServer({"signal"}, async_mode="aiohttp")
+    assert guarded.packet_class is TextPacket
+    assert packet.Packet.uses_binary_events is True and TextPacket.uses_binary_events is False
+    with_bytes = TextPacket(packet.EVENT, data=["signal", {"x": b"1"}])
+    assert with_bytes.packet_type == packet.EVENT, "the switch is honoured: never BINARY_EVENT"
+    assert params(socketio.AsyncManager.eio_sid_from_sid) == ["self", "sid", "namespace"]
 
 
 def test_the_unread_limit_reads_the_engine_state_it_expects() -> None:
