@@ -81,7 +81,7 @@ def open_client(
         test = re.sub(r"[^\w.-]+", "_", request.node.name)
         for client in clients:
             try:
-                client.screenshot(f"{test}-{client.name}-failure")
+                client.screenshot(f"{test}-{client.name}-failure", check=False)
                 client.dump(f"{test}-{client.name}-failure")
             except Exception as exc:  # a crashed page must not hide the test's own failure
                 print(f"no failure artifacts of {client.name}: {exc}")

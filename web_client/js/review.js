@@ -53,8 +53,8 @@ function renderRecord() {
       detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
       detailRow('record.startedAt', formatTime(c.started_at)),
       detailRow('record.endedAt', formatTime(c.ended_at))),
-    intakeSection(c) ?? null,
-    h('h3', {}, t('record.conclusion')),
+    intakeSection(c, { level: 2 }) ?? null,
+    h('h2', { class: 'intake-heading' }, t('record.conclusion')),
     h('p', { class: 'conclusion-text', dataset: { testid: 'review-conclusion' } },
       c.closing_note || t('record.noConclusion')));
   const print = $('[data-testid="review-print-link"]');
