@@ -321,6 +321,54 @@ def test_only_reviewers_of_the_subtree_open_a_review(
     assert after == before  # a refused review is not a view
 
 
+# ---- the one player of a consult card ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["doctor.a", "obstetrician", "supervisor", "admin"])
+def test_everyone_who_may_play_the_recordings_gets_the_consults_one_timeline(
+    world: World, username: str
+) -> None:
+    review = get(world, f"/api/consults/{world.recorded}/review").body["timeline"]
+    before = len(get(world, f"/api/consults/{world.recorded}/audit").body["entries"])
+    reply = get(world, f"/api/consults/{world.recorded}/playback", username)
+    assert reply.status == 200, reply.body
+    timeline = reply.body["timeline"]
+    assert timeline["duration_s"] == review["duration_s"]
+    assert [t["recording"]["id"] for t in timeline["tracks"]] == [
+        t["recording"]["id"] for t in review["tracks"]
+    ]
+    assert [m["at_s"] for m in timeline["markers"]] == [m["at_s"] for m in review["markers"]]
+    # Opening the player is not a view of the media; each track's link and each read are.
+    after = len(get(world, f"/api/consults/{world.recorded}/audit").body["entries"])
+    assert after == before
+    track = timeline["tracks"][0]["recording"]["id"]
+    granted = world.server.request(
+        "POST", f"/api/recordings/{track}/playback", {}, token=world.server.token(username)
+    )
+    assert granted.status == 200, granted.body
+    audit = get(world, f"/api/consults/{world.recorded}/audit").body["entries"]
+    assert audit[-1]["action"] == "recording.playback_granted"
+    assert audit[-1]["detail"] == {"recording": track}
+
+
+@pytest.mark.parametrize(
+    ("username", "consult", "status", "code"),
+    [
+        ("doctor.b", "recorded", 403, "forbidden"),
+        ("doctor.t", "recorded", 403, "forbidden"),
+        ("paediatrician", "recorded", 403, "forbidden"),
+        ("supervisor.b", "recorded", 403, "forbidden"),
+        ("doctor.a", "missing", 404, "not_found"),
+    ],
+)
+def test_the_playback_timeline_is_refused_to_whoever_may_not_play_the_recordings(
+    world: World, username: str, consult: str, status: int, code: str
+) -> None:
+    consult_id = world.recorded if consult == "recorded" else "f" * 32
+    reply = get(world, f"/api/consults/{consult_id}/playback", username)
+    assert (reply.status, reply.body["code"]) == (status, code), reply.body
+
+
 # ---- comments ----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import { intakeSection, loadIntakeForms } from './intake.js';
 import { noteItem } from './notes.js';
 import { bootPage } from './page.js';
 import { clock } from './recording.js';
+import { describeTrack } from './recordings.js';
 import { ReviewPlayer } from './review-player.js';
 
 /** Longest comment the server takes (rooms.review.MAX_COMMENT_CHARS). */
@@ -28,14 +29,6 @@ await bootPage({ socket: false, anyRole: true });
 const errorLine = $('[data-testid="review-error"]');
 const layout = $('[data-testid="review"]');
 const state = { review: null, comments: [], audit: [], player: null };
-
-function describeTrack(rec) {
-  return t('recordings.item', {
-    name: rec.participant?.display_name ?? '',
-    source: t(`recordings.source.${rec.source}`),
-    duration: clock(rec.duration_s ?? 0),
-  });
-}
 
 function renderRecord() {
   const c = state.review.consult;
