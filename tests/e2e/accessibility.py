@@ -25,7 +25,9 @@ RUN_AXE = """async (impacts) => {
     .filter((v) => impacts.includes(v.impact))
     .map((v) => ({
       id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
+      nodes: v.nodes.slice(0, 5).map((n) => ({
+        target: n.target.join(' '), summary: n.failureSummary,
+      })),
     }));
 }"""
 

@@ -4,17 +4,13 @@ specialist on a phone; every track's link is audited under their name."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import HOME, wait_until_live
-from tests.integration.test_supervisor_review import record_consult
+from tests.e2e.flows import HOME, recorded_consult, wait_until_live
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -22,19 +18,11 @@ pytestmark = pytest.mark.e2e
 # The player's clock moved on and every video track in play shows real pictures.
 PLAYER_PLAYS = """(card) => {
   const player = card.querySelector('[data-testid="review-player"]');
-  if (!player || player.dataset.playing !== 'true' || Number(player.dataset.position) < 0.5) return false;
+  if (!player || player.dataset.playing !== 'true') return false;
+  if (Number(player.dataset.position) < 0.5) return false;
   const videos = [...player.querySelectorAll('video')];
   return videos.length > 0 && videos.every((v) => v.videoWidth > 0 && v.currentTime > 0);
 }"""
-
-
-def recorded_consult(server: RunningServer) -> dict[str, Any]:
-    """A consult booked over REST, really recorded on the relay by two aiortc participants
-    (a note taken while recording), then ended: four finished tracks."""
-    consult = server.book()
-    with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's loop owns this thread
-        pool.submit(asyncio.run, record_consult(server, consult["id"])).result(timeout=120)
-    return consult
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ has long passed, so the test's day is taken from the wall clock, never written d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
@@ -66,8 +66,11 @@ def add_user(server: RunningServer, username: str, role: str, institution_id: in
     assert added.returncode == 0, added.stderr
 
 
-async def record_consult(server: RunningServer, consult_id: str) -> float:
-    """Join both sides, record ~2 s with a note, end the consult; the note's offset."""
+async def record_consult(
+    server: RunningServer, consult_id: str, notes: Sequence[str] = ("胎心减速",)
+) -> float:
+    """Join both sides, record ~2 s with `notes` taken one after the other, end the consult;
+    the first note's offset."""
     names = ["doctor.a", "obstetrician"]
     people = [RelayParticipant(name) for name in names]
     try:
@@ -92,8 +95,12 @@ async def record_consult(server: RunningServer, consult_id: str) -> float:
             within=40,
         )
         await asyncio.sleep(1)
-        note = await exam_room.call("note-add", {"consult_id": consult_id, "text": "胎心减速"})
-        assert note["ok"], note
+        added = [
+            await exam_room.call("note-add", {"consult_id": consult_id, "text": text})
+            for text in notes
+        ]
+        assert all(a["ok"] for a in added), added
+        note = added[0]
         await asyncio.sleep(1)
         ended = server.request(
             "POST",
