@@ -84,7 +84,7 @@ export function renderIntakeFields(container, form, previous = {}) {
     if (value !== undefined && value !== null) input.value = String(value);
     const help = field.help ? h('small', { class: 'hint' }, localized(field.help)) : null;
     return h('div', { class: 'stack intake-field', dataset: { field: field.name } },
-      h('label', { for: inputId(field.name) }, fieldLabel(field), field.required ? ' *' : ''),
+      h('label', { for: inputId(field.name), class: field.required ? 'required' : undefined }, fieldLabel(field)),
       input,
       help,
       h('p', { class: 'field-error', role: 'alert', hidden: true,
