@@ -145,7 +145,8 @@ def routes(edge: Edge, *, service: ReviewService) -> Feature:
         "GET",
         "/api/consults/{consult_id}/playback",
         "One timeline of a consult's recordings and notes for the synced player, for anyone "
-        "who may play its recordings (each track's playback link is audited)",
+        "who may play its recordings (not written to the audit log itself; each track's "
+        "playback link and reads are)",
         response=PlaybackOut,
         errors=("not_found", "forbidden"),
     )
