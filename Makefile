@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts compose-check
+.PHONY: run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-login: $(VENV)/.dev
 bench-relay: $(VENV)/.dev
 	$(PY) bench/relay.py
 
+## bench-startup: page-open → first remote video frame of both demo pages in real Chromium, 5 runs
+bench-startup: system-deps $(VENV)/.dev
+	$(PY) bench/startup.py
+
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:
 	scripts/vendor-socketio.sh
@@ -79,6 +83,10 @@ vendor-socketio:
 ## vendor-echarts: refresh the vendored Apache ECharts build (supervisor statistics charts) at the pinned version
 vendor-echarts:
 	scripts/vendor-echarts.sh
+
+## vendor-axe: refresh the vendored axe-core the e2e tests inject into pages (never served) at the pinned version
+vendor-axe:
+	scripts/vendor-axe.sh
 
 ## compose-check: validate docker-compose.yml (needs Debian's docker-compose; no engine needed)
 compose-check:

@@ -323,6 +323,17 @@ class ReviewService:
         )
         return Review(consult, timeline)
 
+    async def playback_timeline(self, user: User, consult_id: str) -> Timeline:
+        """The consult's recordings and notes on the review timeline, for anyone who may play
+        its recordings (`VIEW_RECORDINGS`): the one player behind a consult's "play recording".
+        Not audited itself: what is audited is each track's playback link and every read of
+        its bytes (`recording.playback_granted`, `recording.accessed`)."""
+        await load_permitted(self.consults, user, consult_id, Action.VIEW_RECORDINGS)
+        return build_timeline(
+            await self.recordings.list_recordings(consult_id),
+            await self.notes.list_notes(consult_id),
+        )
+
     async def add_comment(
         self, user: User, consult_id: str, text: str, timeline_s: float | None = None
     ) -> Comment:

@@ -81,6 +81,10 @@ class ReviewOut(BaseModel):
     timeline: TimelineOut
 
 
+class PlaybackOut(BaseModel):
+    timeline: TimelineOut
+
+
 class InstitutionOut(BaseModel):
     id: int
     name: str
@@ -136,6 +140,20 @@ async def comments_out(directory: Directory, comments: list[Comment]) -> list[Co
 
 def routes(edge: Edge, *, service: ReviewService) -> Feature:
     feature = Feature("review")
+
+    @feature.route(
+        "GET",
+        "/api/consults/{consult_id}/playback",
+        "One timeline of a consult's recordings and notes for the synced player, for anyone "
+        "who may play its recordings (not written to the audit log itself; each track's "
+        "playback link and reads are)",
+        response=PlaybackOut,
+        errors=("not_found", "forbidden"),
+    )
+    async def playback_timeline(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        timeline = await service.playback_timeline(user, consult_id_of(request))
+        return json_response(PlaybackOut(timeline=await timeline_out(edge.directory(), timeline)))
 
     @feature.route(
         "GET",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from playwright.sync_api import BrowserContext, Page
 
+from tests.e2e.accessibility import assert_accessible
 from tests.support.server import REPO
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,10 +58,14 @@ class Client:
     offsite_requests: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
 
-    def screenshot(self, label: str) -> Path:
+    def screenshot(self, label: str, *, check: bool = True) -> Path:
+        """Save the page as it is now; with `check` (every state a test shows), axe-core must
+        find no serious or moderate accessibility violation in it (tests/e2e/accessibility.py)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        if check:
+            assert_accessible(self.page, f"{self.name} ({label})")
         return path
 
     def dump(self, label: str) -> Path:

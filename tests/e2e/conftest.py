@@ -50,7 +50,7 @@ def open_client(
 
     def open_(kind: Kind = "desktop", name: str | None = None, **options: Any) -> Client:
         context = browser.new_context(
-            locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind], **options
+            locale="zh-CN", timezone_id="Asia/Shanghai", **{**CONTEXT_OPTIONS[kind], **options}
         )
         context.grant_permissions(["camera", "microphone"])
         # The client's negotiation trace (js/log.js) ends up in failure dumps.
@@ -81,7 +81,7 @@ def open_client(
         test = re.sub(r"[^\w.-]+", "_", request.node.name)
         for client in clients:
             try:
-                client.screenshot(f"{test}-{client.name}-failure")
+                client.screenshot(f"{test}-{client.name}-failure", check=False)
                 client.dump(f"{test}-{client.name}-failure")
             except Exception as exc:  # a crashed page must not hide the test's own failure
                 print(f"no failure artifacts of {client.name}: {exc}")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from playwright.sync_api import FilePayload, Page, WebSocketRoute, expect
 
 from tests.e2e.browser import Client
+from tests.integration.test_supervisor_review import record_consult
 from tests.support.server import RunningServer
 
 HOME = {
@@ -153,6 +157,16 @@ def wait_for_remote_video(pages: list[Page], within_s: float) -> None:
     for page in pages:
         remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
         page.wait_for_function(VIDEOS_PLAY, arg="remote-video", polling=250, timeout=remaining_ms)
+
+
+def recorded_consult(server: RunningServer, notes: Sequence[str] = ("胎心减速",)) -> dict[str, Any]:
+    """A consult booked over REST, really recorded on the relay by two aiortc participants
+    (`notes` taken while recording), then ended: four finished tracks. No browser takes part."""
+    consult = server.book()
+    with ThreadPoolExecutor(max_workers=1) as pool:  # Playwright's loop owns this thread
+        recording = record_consult(server, consult["id"], notes)
+        pool.submit(asyncio.run, recording).result(timeout=120)
+    return consult
 
 
 def cuttable_sockets(client: Client) -> Callable[[], None]:

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.e2e.browser import ARTIFACTS, Client
-from tests.e2e.flows import open_call_link
+from tests.e2e.flows import open_call_link, wait_until_live
 from tests.support.server import RunningServer
 from tests.support.waiting import until
 
@@ -315,23 +315,17 @@ def test_an_ended_session_stops_the_call_and_the_sign_in_page_says_why(
     consult = server.book()
     client = open_client("desktop", "exam-room")
     sockets: list[WebSocketRoute] = []
-    upgraded: list[bool] = []
 
     def proxy(ws: WebSocketRoute) -> None:
-        to_server = ws.connect_to_server()
-
-        def from_page(message: str | bytes) -> None:
-            if message == "5":  # engine.io upgrade: from now on events travel here
-                upgraded.append(True)
-            to_server.send(message)
-
-        ws.on_message(from_page)
+        ws.connect_to_server()
         sockets.append(ws)
 
+    # The client speaks WebSocket from the start (js/socket.js): events travel on this socket.
     client.context.route_web_socket(re.compile(r".*/socket\.io/.*"), proxy)
     room = open_call_link(client, server, "doctor.a", consult["id"])
     expect(room.get_by_test_id("call-view")).to_have_attribute("data-call-state", "waiting")
-    until(lambda: bool(upgraded), within=10)
+    wait_until_live(room)
+    until(lambda: bool(sockets), within=10)
 
     ended = {"code": "user_disabled", "message": "user disabled"}
     sockets[-1].send("42" + json.dumps(["session-ended", ended]))

@@ -40,7 +40,7 @@ NEW_STREAMS_SAME_TILES = """() => {
 }"""
 # The played-back recording shows real pictures, with a known length.
 PLAYER_SHOWS_VIDEO = """() => {
-  const v = document.querySelector('[data-testid="recording-player"][data-kind="video"]');
+  const v = document.querySelector('[data-testid="review-player"] video');
   return !!v && v.videoWidth > 0 && v.duration > 0 && Number.isFinite(v.duration);
 }"""
 
@@ -158,11 +158,8 @@ def test_recorded_consult_goes_through_the_relay_and_plays_back_for_the_permitte
     room.get_by_test_id("call-back-button").click()
     card = room.locator(f'[data-testid="consult-item"][data-consult-id="{consult["id"]}"]')
     expect(card).to_have_attribute("data-status", "ended")
-    card.get_by_test_id("recordings-toggle").click()
-    items = card.get_by_test_id("recording-item")
-    expect(items).to_have_count(len(recordings))
-    video_item = card.locator('[data-testid="recording-item"][data-kind="video"]').first
-    video_item.get_by_test_id("recording-play").click()
+    card.get_by_test_id("consult-play-recording").click()
+    expect(card.get_by_test_id("review-track")).to_have_count(len(recordings))
     room.wait_for_function(PLAYER_SHOWS_VIDEO, polling=250, timeout=15_000)
     exam_room.screenshot("24-exam-room-recording-playback")
 

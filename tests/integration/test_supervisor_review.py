@@ -11,7 +11,7 @@ has long passed, so the test's day is taken from the wall clock, never written d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
@@ -66,8 +66,11 @@ def add_user(server: RunningServer, username: str, role: str, institution_id: in
     assert added.returncode == 0, added.stderr
 
 
-async def record_consult(server: RunningServer, consult_id: str) -> float:
-    """Join both sides, record ~2 s with a note, end the consult; the note's offset."""
+async def record_consult(
+    server: RunningServer, consult_id: str, notes: Sequence[str] = ("胎心减速",)
+) -> float:
+    """Join both sides, record ~2 s with `notes` taken one after the other, end the consult;
+    the first note's offset."""
     names = ["doctor.a", "obstetrician"]
     people = [RelayParticipant(name) for name in names]
     try:
@@ -92,8 +95,12 @@ async def record_consult(server: RunningServer, consult_id: str) -> float:
             within=40,
         )
         await asyncio.sleep(1)
-        note = await exam_room.call("note-add", {"consult_id": consult_id, "text": "胎心减速"})
-        assert note["ok"], note
+        added = [
+            await exam_room.call("note-add", {"consult_id": consult_id, "text": text})
+            for text in notes
+        ]
+        assert all(a["ok"] for a in added), added
+        note = added[0]
         await asyncio.sleep(1)
         ended = server.request(
             "POST",
@@ -319,6 +326,54 @@ def test_only_reviewers_of_the_subtree_open_a_review(
     assert (reply.status, reply.body["code"]) == (status, code)
     after = len(get(world, f"/api/consults/{world.recorded}/audit").body["entries"])
     assert after == before  # a refused review is not a view
+
+
+# ---- the one player of a consult card ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["doctor.a", "obstetrician", "supervisor", "admin"])
+def test_everyone_who_may_play_the_recordings_gets_the_consults_one_timeline(
+    world: World, username: str
+) -> None:
+    review = get(world, f"/api/consults/{world.recorded}/review").body["timeline"]
+    before = len(get(world, f"/api/consults/{world.recorded}/audit").body["entries"])
+    reply = get(world, f"/api/consults/{world.recorded}/playback", username)
+    assert reply.status == 200, reply.body
+    timeline = reply.body["timeline"]
+    assert timeline["duration_s"] == review["duration_s"]
+    assert [t["recording"]["id"] for t in timeline["tracks"]] == [
+        t["recording"]["id"] for t in review["tracks"]
+    ]
+    assert [m["at_s"] for m in timeline["markers"]] == [m["at_s"] for m in review["markers"]]
+    # Opening the player is not a view of the media; each track's link and each read are.
+    after = len(get(world, f"/api/consults/{world.recorded}/audit").body["entries"])
+    assert after == before
+    track = timeline["tracks"][0]["recording"]["id"]
+    granted = world.server.request(
+        "POST", f"/api/recordings/{track}/playback", {}, token=world.server.token(username)
+    )
+    assert granted.status == 200, granted.body
+    audit = get(world, f"/api/consults/{world.recorded}/audit").body["entries"]
+    assert audit[-1]["action"] == "recording.playback_granted"
+    assert audit[-1]["detail"] == {"recording": track}
+
+
+@pytest.mark.parametrize(
+    ("username", "consult", "status", "code"),
+    [
+        ("doctor.b", "recorded", 403, "forbidden"),
+        ("doctor.t", "recorded", 403, "forbidden"),
+        ("paediatrician", "recorded", 403, "forbidden"),
+        ("supervisor.b", "recorded", 403, "forbidden"),
+        ("doctor.a", "missing", 404, "not_found"),
+    ],
+)
+def test_the_playback_timeline_is_refused_to_whoever_may_not_play_the_recordings(
+    world: World, username: str, consult: str, status: int, code: str
+) -> None:
+    consult_id = world.recorded if consult == "recorded" else "f" * 32
+    reply = get(world, f"/api/consults/{consult_id}/playback", username)
+    assert (reply.status, reply.body["code"]) == (status, code), reply.body
 
 
 # ---- comments ----------------------------------------------------------------------------------

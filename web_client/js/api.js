@@ -99,6 +99,8 @@ export const api = {
   cancel: (id, reason) => post(consultPath(id, 'cancel'), { reason }),
   end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
   recordings: (id) => request('GET', consultPath(id, 'recordings')),
+  /** The consult's recordings and notes on one timeline, for the synced player. */
+  playbackTimeline: (id) => request('GET', consultPath(id, 'playback')),
   notes: (id) => request('GET', consultPath(id, 'notes')),
   attachments: (id) => request('GET', consultPath(id, 'attachments')),
   /** A short-lived link to the recording's file, for a <video>/<audio> src. */

@@ -56,11 +56,17 @@ function megabytes(bytes) {
   return new Intl.NumberFormat(lang(), { maximumFractionDigits: 2 }).format((bytes ?? 0) / 1e6);
 }
 
+/** A table that may be wider than the screen: it scrolls sideways and, so that a keyboard can
+ * scroll it too, takes the focus (a named group). */
+function scrollingTable(key, table) {
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'group', 'aria-label': t(key) }, table);
+}
+
 function recordingsBody() {
   if (data.recordingsProblem) return h('p', { class: 'empty' }, data.recordingsProblem());
   if (!data.recordings?.length) return h('p', { class: 'empty' }, t('recordings.none'));
   const th = (key) => h('th', { scope: 'col' }, t(key));
-  return h('div', { class: 'table-wrap' }, h('table', { dataset: { testid: 'record-recordings' } },
+  return scrollingTable('record.recordings', h('table', { dataset: { testid: 'record-recordings' } },
     h('thead', {}, h('tr', {}, th('record.participant'), th('record.source'), th('record.starts'),
       th('record.duration'), th('record.size'), th('record.sha256'))),
     h('tbody', {}, data.recordings.map((r) => h('tr', { dataset: { testid: 'record-recording', recordingId: r.id } },
@@ -76,7 +82,7 @@ function attachmentsBody() {
   if (data.attachmentsProblem) return h('p', { class: 'empty' }, data.attachmentsProblem());
   if (!data.attachments.length) return h('p', { class: 'empty' }, t('record.noAttachments'));
   const th = (key) => h('th', { scope: 'col' }, t(key));
-  return h('div', { class: 'table-wrap' }, h('table', { dataset: { testid: 'record-attachments' } },
+  return scrollingTable('record.attachments', h('table', { dataset: { testid: 'record-attachments' } },
     h('thead', {}, h('tr', {}, th('record.fileName'), th('record.fileType'), th('record.size'),
       th('record.uploadedBy'), th('record.uploadedAt'), th('record.sha256'))),
     h('tbody', {}, data.attachments.map((a) => h('tr', { dataset: { testid: 'record-attachment', attachmentId: a.id } },
@@ -109,7 +115,7 @@ function render() {
       detailRow('consult.reason', c.reason),
       detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
       detailRow('consult.specialist', c.specialist?.display_name ?? t('consult.anySpecialist')))),
-    section('record.intake', 'record-intake', intakeSection(c) ?? h('p', { class: 'empty' }, t('record.noIntake'))),
+    section('record.intake', 'record-intake', intakeSection(c, { level: 3 }) ?? h('p', { class: 'empty' }, t('record.noIntake'))),
     section('record.attachments', 'record-attachments-section', attachmentsBody()),
     section('record.participants', 'record-participants-section', participants(c)),
     section('record.times', 'record-times', h('dl', {},

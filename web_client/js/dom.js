@@ -38,3 +38,11 @@ export function localDateTime(at = Date.now()) {
   d.setMinutes(d.getMinutes() - d.getTimezoneOffset(), 0, 0);
   return d.toISOString().slice(0, 16);
 }
+
+/**
+ * A table cell that knows its column's name (`data-label`): a table with class `cards-narrow`
+ * shows each row as a card on a narrow screen, every value under its label (css/app.css).
+ */
+export function labelledCell(label, ...children) {
+  return h('td', { dataset: { label } }, ...children);
+}

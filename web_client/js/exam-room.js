@@ -36,6 +36,9 @@ const call = new CallView({
   onClose: () => { workspace.hidden = false; refresh(); },
 });
 
+// A call link (`#consult=…`): the call starts before anything the booking form needs.
+if (consultToJoin) join(consultToJoin);
+
 function renderList() {
   const consults = store.sorted();
   list.replaceChildren(...consults.map((c) => consultCard(c, {
@@ -182,4 +185,3 @@ socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });
 
 await refresh();
-if (consultToJoin) join(consultToJoin);

@@ -84,7 +84,7 @@ export function renderIntakeFields(container, form, previous = {}) {
     if (value !== undefined && value !== null) input.value = String(value);
     const help = field.help ? h('small', { class: 'hint' }, localized(field.help)) : null;
     return h('div', { class: 'stack intake-field', dataset: { field: field.name } },
-      h('label', { for: inputId(field.name) }, fieldLabel(field), field.required ? ' *' : ''),
+      h('label', { for: inputId(field.name), class: field.required ? 'required' : undefined }, fieldLabel(field)),
       input,
       help,
       h('p', { class: 'field-error', role: 'alert', hidden: true,
@@ -167,9 +167,9 @@ function formatValue(field, value) {
 /**
  * A consult's intake as a titled definition list, in the form's field order with its labels
  * and units; answers the form does not know (older consults) follow under their raw names.
- * Null when the intake is empty.
+ * Null when the intake is empty. `level`: its heading's level, one below the heading it sits under.
  */
-export function intakeSection(consult) {
+export function intakeSection(consult, { level = 4 } = {}) {
   const answer = consult.intake ?? {};
   const names = Object.keys(answer).filter((k) => answer[k] !== null && answer[k] !== '');
   if (!names.length) return null;
@@ -181,7 +181,7 @@ export function intakeSection(consult) {
     ...rest.map((n) => [n, formatValue(null, answer[n]), n]),
   ];
   return h('section', { class: 'intake', dataset: { testid: 'consult-intake' } },
-    h('h4', {}, form ? localized(form.title) : t('intake.title')),
+    h(`h${level}`, { class: 'intake-heading' }, form ? localized(form.title) : t('intake.title')),
     h('dl', {}, rows.flatMap(([label, value, name]) => [
       h('dt', {}, label),
       h('dd', { dataset: { testid: `consult-intake-${name}` } }, value),

@@ -27,8 +27,9 @@ export class InvitePanel {
    * @param {(consult) => void} o.onChange  gets the consult the server answered with
    * @param {(key, params, kind) => void} o.say  shows a message (an i18n key) to the user
    * @param {(err) => string} o.errorText
+   * @param {number} [o.level]  its heading's level: 4 under a consult card's, 3 in the call view
    */
-  constructor({ user, onChange, say, errorText }) {
+  constructor({ user, onChange, say, errorText, level = 4 }) {
     this.user = user;
     this.onChange = onChange;
     this.say = say;
@@ -40,7 +41,7 @@ export class InvitePanel {
     this.sendButton = h('button', { type: 'button', class: 'primary', dataset: { testid: 'invite-send' },
       onclick: () => this.invite() });
     this.list = h('ul', { class: 'invited-list', dataset: { testid: 'invitee-list' } });
-    this.heading = h('h4', {});
+    this.heading = h(`h${level}`, { class: 'invite-heading' });
     this.label = h('label', { for: id });
     this.root = h('section', { class: 'invite-panel stack', hidden: true, dataset: { testid: 'invite-panel' } },
       this.heading, this.list,

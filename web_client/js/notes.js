@@ -52,16 +52,25 @@ export class NotesPanel {
     this.problem = null; // {reason}
 
     this.heading = h('h3', { id: 'notes-heading' });
-    this.list = h('ol', { class: 'note-list', 'aria-live': 'polite', dataset: { testid: 'note-list' } });
+    // Focusable: when the notes outgrow the panel it scrolls, and a keyboard must scroll it too.
+    this.list = h('ol', {
+      class: 'note-list', 'aria-live': 'polite', tabindex: '0', 'aria-labelledby': 'notes-heading',
+      dataset: { testid: 'note-list' },
+    });
     this.empty = h('p', { class: 'empty', dataset: { testid: 'notes-empty' } });
     this.input = h('textarea', {
       id: 'note-input', rows: 2, maxlength: MAX_NOTE_CHARS, dataset: { testid: 'note-input' },
+      'aria-describedby': 'note-hint',
     });
+    // What a note is, under the box; the shortcut only where there is a keyboard (css/app.css).
+    this.hintText = h('span');
+    this.keyHint = h('span', { class: 'key-hint', dataset: { testid: 'note-key-hint' } });
+    this.hint = h('small', { id: 'note-hint', class: 'hint' }, this.hintText, ' ', this.keyHint);
     this.inputLabel = h('label', { for: 'note-input', class: 'visually-hidden' });
     this.addButton = h('button', { type: 'submit', class: 'primary', dataset: { testid: 'note-add' } });
     this.error = h('p', { class: 'error', role: 'alert', hidden: true, dataset: { testid: 'note-error' } });
     this.form = h('form', { class: 'note-form', onsubmit: (e) => { e.preventDefault(); this.send(); } },
-      this.inputLabel, this.input, this.error, this.addButton);
+      this.inputLabel, this.input, this.hint, this.error, this.addButton);
     // Ctrl/⌘+Enter adds the note without leaving the keyboard.
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
@@ -128,6 +137,8 @@ export class NotesPanel {
     this.form.hidden = !this.open;
     this.inputLabel.textContent = t('notes.label');
     this.input.placeholder = t('notes.placeholder');
+    this.hintText.textContent = t('notes.hint');
+    this.keyHint.textContent = t('notes.keyHint');
     this.addButton.textContent = t('notes.add');
     this.addButton.disabled = this.busy;
     this.error.textContent = this.problem ? t('notes.addFailed', this.problem) : '';

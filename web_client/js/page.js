@@ -1,6 +1,7 @@
 // What every signed-in page does first: translate, check who is signed in (and on the right
 // page), wire the header, open the socket and report connection trouble.
 
+import { mark as markTiming } from './timings.js';
 import { api } from './api.js';
 import { h } from './dom.js';
 import { initI18n, onLangChange, t } from './i18n.js';
@@ -25,15 +26,22 @@ export async function bootPage({ socket: wantSocket = true, anyRole = false, als
     goToLogin();
     return leaving();
   }
+  // The socket connects while the token is checked: neither waits for the other (a refused
+  // token closes both ways to the sign-in page).
+  const socket = wantSocket ? connectSocket(getToken()) : null;
+  if (socket) watchConnection(socket); // before it can connect: its first 'connect' counts
   let user;
   try {
     user = await api.me();
+    markTiming('token');
   } catch (err) {
+    socket?.disconnect();
     if (err.status !== 401) showFatal(err);
     return leaving();
   }
   const home = HOME[user.role];
   if (home && home !== location.pathname && !anyRole && !alsoFor.includes(user.role)) {
+    socket?.disconnect();
     location.replace(home);
     return leaving();
   }
@@ -41,13 +49,11 @@ export async function bootPage({ socket: wantSocket = true, anyRole = false, als
   const who = document.querySelector('[data-testid="user-name"]');
   if (who) who.textContent = `${user.display_name} · ${user.institution_name}`;
 
-  const socket = wantSocket ? connectSocket(getToken()) : null;
   document.querySelector('[data-testid="logout-button"]')?.addEventListener('click', () => {
     socket?.disconnect();
     clearSession();
     location.assign('/');
   });
-  if (socket) watchConnection(socket);
   return { user, socket, consultToJoin };
 }
 
@@ -64,7 +70,7 @@ function watchConnection(socket) {
   // Exposed on <html data-socket> for styles and for tests that must know the page is live.
   const mark = (state) => { document.documentElement.dataset.socket = state; };
   let sessionEnded = false;
-  socket.on('connect', () => { mark('connected'); show(null); });
+  socket.on('connect', () => { mark('connected'); markTiming('socket_connected'); show(null); });
   // The server is about to close this socket: the token expired or the user was disabled. Do
   // not reconnect; sign in again, with the reason shown there.
   socket.on('session-ended', (p) => {

@@ -22,6 +22,9 @@ const TICK_MS = 100;
 const MAX_DRIFT_S = 0.25;
 /** Longest the clock waits for a track that cannot play (then that track is left to catch up). */
 const HOLD_LIMIT_MS = 4000;
+/** A note marker's size (a 24 px touch target, WCAG 2.5.8) and the gap kept between two. */
+const MARKER_PX = 24;
+const MARKER_GAP_PX = 2;
 /** HTMLMediaElement.readyState at which an element can play on (HAVE_FUTURE_DATA). */
 const CAN_PLAY = 3;
 
@@ -95,6 +98,9 @@ export class ReviewPlayer {
     this.scrubber.addEventListener('input', () => this.seek(Number(this.scrubber.value)));
     this.readout = h('span', { class: 'review-time', dataset: { testid: 'review-time' }, 'aria-live': 'off' });
     this.markerLayer = h('div', { class: 'review-markers', dataset: { testid: 'review-markers' } });
+    // Markers too close to fit side by side at the scrubber's width go on lanes above each
+    // other (a phone's timeline is narrow): laid out again whenever the width changes.
+    new ResizeObserver(() => this.layoutMarkers()).observe(this.markerLayer);
     for (const marker of this.timeline.markers) {
       if (marker.at_s === null || marker.at_s === undefined) continue;
       const left = this.duration > 0 ? (marker.at_s / this.duration) * 100 : 0;
@@ -114,6 +120,26 @@ export class ReviewPlayer {
         h('div', { class: 'review-scrub' }, this.markerLayer, this.scrubber),
         this.readout));
     this.relabel();
+  }
+
+  /** Give each marker a lane: the first one where it does not overlap the marker before it. */
+  layoutMarkers() {
+    const width = this.markerLayer.clientWidth;
+    if (!width || !this.duration) return;
+    const markers = [...this.markerLayer.children]
+      .sort((a, b) => Number(a.dataset.atS) - Number(b.dataset.atS));
+    const laneEnds = []; // per lane: the right edge (px) of its last marker
+    for (const marker of markers) {
+      const size = marker.offsetWidth || MARKER_PX;
+      const left = (Number(marker.dataset.atS) / this.duration) * width - size / 2;
+      let lane = laneEnds.findIndex((end) => left >= end + MARKER_GAP_PX);
+      if (lane < 0) lane = laneEnds.push(0) - 1;
+      laneEnds[lane] = left + size;
+      marker.style.top = `${lane * (MARKER_PX + MARKER_GAP_PX)}px`;
+      marker.dataset.lane = String(lane);
+    }
+    const lanes = Math.max(1, laneEnds.length);
+    this.markerLayer.style.height = `${lanes * (MARKER_PX + MARKER_GAP_PX)}px`;
   }
 
   relabel() {

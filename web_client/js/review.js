@@ -5,14 +5,18 @@
 
 import { api } from './api.js';
 import { detailRow, formatTime, patientLine, statusBadge } from './consults.js';
-import { $, h, say } from './dom.js';
+import { $, h, labelledCell, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, lang, onLangChange, t } from './i18n.js';
 import { intakeSection, loadIntakeForms } from './intake.js';
 import { noteItem } from './notes.js';
 import { bootPage } from './page.js';
 import { clock } from './recording.js';
+import { describeTrack } from './recordings.js';
 import { ReviewPlayer } from './review-player.js';
+
+/** A cell of the table below, labelled with its column's name for the narrow-screen cards. */
+const cell = (key, ...children) => labelledCell(t(key), ...children);
 
 /** Longest comment the server takes (rooms.review.MAX_COMMENT_CHARS). */
 const MAX_COMMENT_CHARS = 2000;
@@ -28,14 +32,6 @@ await bootPage({ socket: false, anyRole: true });
 const errorLine = $('[data-testid="review-error"]');
 const layout = $('[data-testid="review"]');
 const state = { review: null, comments: [], audit: [], player: null };
-
-function describeTrack(rec) {
-  return t('recordings.item', {
-    name: rec.participant?.display_name ?? '',
-    source: t(`recordings.source.${rec.source}`),
-    duration: clock(rec.duration_s ?? 0),
-  });
-}
 
 function renderRecord() {
   const c = state.review.consult;
@@ -53,8 +49,8 @@ function renderRecord() {
       detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
       detailRow('record.startedAt', formatTime(c.started_at)),
       detailRow('record.endedAt', formatTime(c.ended_at))),
-    intakeSection(c) ?? null,
-    h('h3', {}, t('record.conclusion')),
+    intakeSection(c, { level: 2 }) ?? null,
+    h('h2', { class: 'intake-heading' }, t('record.conclusion')),
     h('p', { class: 'conclusion-text', dataset: { testid: 'review-conclusion' } },
       c.closing_note || t('record.noConclusion')));
   const print = $('[data-testid="review-print-link"]');
@@ -125,10 +121,16 @@ function auditDetail(entry) {
   if (d.recording) parts.push(tracks.has(d.recording) ? describeTrack(tracks.get(d.recording)) : d.recording);
   if (Array.isArray(d.range)) parts.push(t('review.auditRange', { first: d.range[0], last: d.range[1] }));
   if (Array.isArray(d.recordings)) parts.push(t('review.auditTracks', { n: d.recordings.length }));
-  const word = (v) => (has(`status.${v}`) ? t(`status.${v}`) : v);
+  // Codes in words: a consult's status, or a media path (direct, relay) and why it moved.
+  const path = entry.action === 'consult.media_path';
+  const word = (v) => {
+    const key = path ? `call.path.${v}` : `status.${v}`;
+    return has(key) ? t(key) : v;
+  };
   if (d.from && d.to) parts.push(`${word(d.from)} → ${word(d.to)}`);
   if (d.timeline_s !== undefined && d.timeline_s !== null) parts.push(clock(d.timeline_s));
-  if (d.reason) parts.push(d.reason);
+  if (d.reason && path && has(`audit.relayReason.${d.reason}`)) parts.push(t(`audit.relayReason.${d.reason}`));
+  else if (d.reason) parts.push(d.reason); // a person's own words (declined, cancelled)
   return parts.join(' · ');
 }
 
@@ -159,10 +161,10 @@ function renderAudit() {
     const action = has(`audit.${entry.action}`) ? t(`audit.${entry.action}`) : entry.action;
     const detail = auditDetail(entry);
     return h('tr', { dataset: { testid: 'audit-row', action: entry.action, actor: entry.actor?.display_name ?? '' } },
-      h('td', {}, auditTime(entry.at), count > 1 && until !== entry.at ? ` – ${auditTime(until)}` : ''),
-      h('td', {}, entry.actor?.display_name ?? t('review.auditSystem')),
-      h('td', {}, action, count > 1 ? ` ×${count}` : ''),
-      h('td', {}, detail));
+      cell('review.auditWhen', auditTime(entry.at), count > 1 && until !== entry.at ? ` – ${auditTime(until)}` : ''),
+      cell('review.auditWho', entry.actor?.display_name ?? t('review.auditSystem')),
+      cell('review.auditWhat', action, count > 1 ? ` ×${count}` : ''),
+      cell('review.auditDetail', detail));
   }));
 }
 

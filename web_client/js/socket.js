@@ -15,7 +15,11 @@ export class SignalingError extends Error {
 export function connectSocket(token) {
   // Same origin, default path /socket.io/. The token travels in the handshake's auth payload
   // (not the URL), so it stays out of proxy access logs; it is re-sent on every reconnect.
-  return io({ auth: { token }, reconnectionDelayMax: 5000 });
+  // WebSocket first: long-polling's handshake and upgrade cost round trips before the first
+  // event; polling remains the fallback where a proxy refuses WebSockets.
+  return io({
+    auth: { token }, reconnectionDelayMax: 5000, transports: ['websocket', 'polling'], tryAllTransports: true,
+  });
 }
 
 /** Emit `event` and resolve with the ack if it is {ok: true}, else throw SignalingError. */

@@ -32,6 +32,8 @@ const call = new CallView({
   onClose: () => { workspace.hidden = false; refresh(); },
   onRemoved: () => say(message, t('call.removed'), 'warn'),
 });
+// A call link (`#consult=…`): the call starts before the lists are loaded.
+if (consultToJoin) join(consultToJoin);
 
 // Requests still open to me: assigned to me, or unassigned in my specialty (the server only
 // sends those). Once someone else accepts one it is theirs and drops off this page.
@@ -203,4 +205,3 @@ loadIntakeForms().then(render, (err) => say(message, errorText(err), 'error'));
 
 await refresh();
 await openLinked();
-if (consultToJoin) join(consultToJoin);

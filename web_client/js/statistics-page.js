@@ -12,7 +12,7 @@ const MAY_VIEW = new Set(['supervisor', 'admin']);
 const { user } = await bootPage({ socket: false, anyRole: true });
 const section = $('#statistics');
 if (MAY_VIEW.has(user.role)) {
-  mountStatistics(section);
+  mountStatistics(section, { level: 1 });
 } else {
   section.replaceChildren(h('p', { class: 'error', role: 'alert', dataset: { testid: 'statistics-forbidden' } },
     t('statistics.forbidden')));

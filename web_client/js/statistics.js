@@ -80,7 +80,11 @@ function field(id, labelKey, control) {
   return h('div', { class: 'stack stats-field' }, label, control);
 }
 
-export function mountStatistics(container) {
+/**
+ * `level`: the heading level of the section's title (2 inside the supervisor page, 1 on the
+ * statistics page of its own, where it is the page's heading); the charts' titles are one below.
+ */
+export function mountStatistics(container, { level = 2 } = {}) {
   const ui = {
     from: h('input', { type: 'month', required: true, value: monthText(DEFAULT_MONTHS - 1), dataset: { testid: 'stats-from' } }),
     to: h('input', { type: 'month', required: true, value: monthText(0), dataset: { testid: 'stats-to' } }),
@@ -89,7 +93,7 @@ export function mountStatistics(container) {
     apply: h('button', { type: 'submit', class: 'primary', dataset: { testid: 'stats-apply' } }),
     download: h('button', { type: 'button', dataset: { testid: 'stats-download' } }),
     status: h('p', { class: 'error', role: 'alert', hidden: true, dataset: { testid: 'stats-error' } }),
-    heading: h('h2', { id: 'stats-heading' }),
+    heading: h(`h${level}`, { id: 'stats-heading' }),
     zone: h('p', { class: 'who', dataset: { testid: 'stats-timezone' } }),
     charts: {},
     table: h('table', { dataset: { testid: 'stats-table' } }),
@@ -102,7 +106,7 @@ export function mountStatistics(container) {
     field('stats-specialty', 'stats.specialty', ui.specialty),
     h('div', { class: 'stats-actions' }, ui.apply, ui.download));
   const chartBox = (name) => {
-    const title = h('h3', { id: `stats-chart-${name}-title` });
+    const title = h(`h${level + 1}`, { id: `stats-chart-${name}-title` });
     const box = h('div', {
       class: 'stats-chart', role: 'img', 'aria-labelledby': `stats-chart-${name}-title`,
       style: 'width: 100%; height: 320px;', dataset: { testid: `stats-chart-${name}` },
@@ -114,9 +118,10 @@ export function mountStatistics(container) {
   container.setAttribute('aria-labelledby', 'stats-heading');
   container.replaceChildren(
     ui.heading, ui.zone, form, ui.status,
-    h('div', { class: 'stats-charts', style: 'display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr));' },
+    h('div', { class: 'stats-charts', style: 'display: grid; gap: 1rem; grid-template-columns: repeat(auto-fit, minmax(min(22rem, 100%), 1fr));' },
       chartBox('outcomes'), chartBox('waits'), chartBox('media')),
-    h('div', { class: 'table-wrap' }, ui.table),
+    // A table wider than a phone scrolls sideways: focusable, so a keyboard can scroll it too.
+    h('div', { class: 'table-wrap', tabindex: '0', role: 'group', 'aria-labelledby': 'stats-heading' }, ui.table),
     ui.empty,
   );
 

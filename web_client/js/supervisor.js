@@ -5,11 +5,14 @@
 
 import { api } from './api.js';
 import { formatTime, specialtyOptions, statusBadge } from './consults.js';
-import { $, h, say } from './dom.js';
+import { $, h, labelledCell, say } from './dom.js';
 import { errorText } from './errors.js';
 import { onLangChange, t } from './i18n.js';
 import { bootPage } from './page.js';
 import { mountStatistics } from './statistics.js';
+
+/** A cell of the table below, labelled with its column's name for the narrow-screen cards. */
+const cell = (key, ...children) => labelledCell(t(key), ...children);
 
 const STATUSES = ['requested', 'accepted', 'waiting', 'live', 'ended', 'declined', 'cancelled', 'expired'];
 /** Consults per page (the server's most is rooms.review.MAX_PAGE = 200). */
@@ -83,13 +86,13 @@ function render() {
       'aria-current': c.id === linked ? 'true' : undefined,
       onclick: (e) => { if (!e.target.closest('button, a')) openReview(c); },
     },
-    h('td', {}, formatTime(c.scheduled_at)),
-    h('td', {}, c.patient.name),
-    h('td', {}, t(`specialty.${c.specialty}`)),
-    h('td', {}, `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
-    h('td', {}, c.specialist?.display_name ?? '—'),
-    h('td', {}, statusBadge(c.status)),
-    h('td', {}, h('a', {
+    cell('consult.scheduledAt', formatTime(c.scheduled_at)),
+    cell('consult.patient', c.patient.name),
+    cell('consult.specialty', t(`specialty.${c.specialty}`)),
+    cell('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`),
+    cell('consult.specialist', c.specialist?.display_name ?? '—'),
+    cell('consult.status', statusBadge(c.status)),
+    cell('supervisor.review', h('a', {
       href: `/review.html?consult=${encodeURIComponent(c.id)}`, dataset: { testid: 'open-review' },
     }, t('supervisor.openReview'))))));
   $('[data-testid="consult-list-empty"]').hidden = consults.length > 0;

@@ -2,6 +2,7 @@
 // source (ultrasound capture, another camera, the screen) while it is shared.
 
 import { openSecond } from '../second-source.js';
+import { mark } from '../timings.js';
 
 /** @typedef {import('./paths/peer-link.js').SecondSource} SecondSource */
 
@@ -46,6 +47,8 @@ export class LocalMedia {
     } catch (err) {
       console.warn('getUserMedia failed', err);
       return mediaErrorKey(err);
+    } finally {
+      mark('media');
     }
   }
 

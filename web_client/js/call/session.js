@@ -26,6 +26,7 @@ import { api } from '../api.js';
 import { olderThan } from '../consults.js';
 import { debug } from '../log.js';
 import { notify, request, whenConnected } from '../socket.js';
+import { mark } from '../timings.js';
 import { LocalMedia, mediaErrorKey } from './local-media.js';
 import { P2pPath } from './paths/p2p.js';
 import { RelayPath } from './paths/relay.js';
@@ -260,7 +261,10 @@ export class CallSession {
 
   // ---- joining --------------------------------------------------------------------------------
 
-  /** Join `consultId`: camera/mic first, then the room. Also "continue here" after `replaced`. */
+  /**
+   * Join `consultId`: camera/mic and the room at once (the join ack is taken once both are
+   * there, see enterRoom). Also "continue here" after `replaced`.
+   */
   async join(consultId) {
     const fresh = consultId !== this.consultId || this.state !== 'replaced';
     if (!this.transition('joining', { reason: fresh ? 'join' : 'take over' })) return;
@@ -270,9 +274,6 @@ export class CallSession {
     if (fresh) this.consult = null;
     this.emit();
     this.mediaStarting = this.media.start().then((problem) => problem && this.say(problem, {}, 'warn'));
-    await this.mediaStarting;
-    // Left meanwhile, or the socket dropped and its 'connect' took over (see enterRoom).
-    if (this.state !== 'joining' || this.consultId !== consultId) return;
     await this.enterRoom();
   }
 
@@ -287,7 +288,6 @@ export class CallSession {
     this.early = [];
     this.retry = null;
     this.emit();
-    await this.mediaStarting; // a rejoin on a quick reconnect must not go without camera and mic
     for (let refusals = 0; ; refusals += 1) {
       await whenConnected(this.socket);
       if (!current()) return;
@@ -320,6 +320,10 @@ export class CallSession {
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         continue;
       }
+      // Camera and microphone were asked for while the join was on its way (a first join) or are
+      // there already (a rejoin): the links start with them. Room events that arrive meanwhile
+      // wait in `early`, as before the ack.
+      await this.mediaStarting;
       if (!current()) {
         // The user stepped out while the join was on its way: do not stay behind in the room.
         if (!this.active) notify(this.socket, 'leave', { consult_id: ack.consult?.id ?? consultId });
@@ -332,6 +336,7 @@ export class CallSession {
   }
 
   joined(ack) {
+    mark('join_acked');
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
     if (ack.consult && !olderThan(ack.consult, this.consult)) this.consult = ack.consult;

@@ -55,6 +55,7 @@ export class CallView {
       onChange: (consult) => this.session.setConsult(consult),
       say,
       errorText,
+      level: 3,
     });
     this.session = new CallSession({
       socket,

@@ -18,6 +18,7 @@
 // microphone always come first, so the stream that arrives on the lowest m-section is the camera.
 
 import { debug } from '../../log.js';
+import { watchConnection } from '../../timings.js';
 
 /** How long ICE may stay "disconnected" before we stop waiting for it to heal and restart. */
 const DISCONNECTED_GRACE_MS = 3000;
@@ -83,6 +84,7 @@ export class PeerLink {
     this.mainMid = Infinity; // the lowest m-section that brought it
 
     const pc = (this.pc = new RTCPeerConnection({ iceServers }));
+    watchConnection(pc);
 
     pc.onnegotiationneeded = async () => {
       try {

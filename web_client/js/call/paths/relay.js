@@ -14,6 +14,7 @@
 // server's choice (each `relay-offer`), so addPeer/removePeer have nothing to do here.
 
 import { debug } from '../../log.js';
+import { watchConnection } from '../../timings.js';
 
 /** Longest wait for our ICE candidates before sending a description; later ones trickle. */
 const GATHER_WAIT_MS = 1500;
@@ -120,6 +121,7 @@ export class RelayPath {
   leg(name) {
     if (this.legs[name]) return this.legs[name];
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    watchConnection(pc);
     const leg = (this.legs[name] = { pc, described: false, ready: false, pending: [] });
     pc.onicecandidate = ({ candidate }) => {
       // Candidates gathered before we read the local description are in it already.

@@ -1,0 +1,52 @@
+"""Opening a call link: each page marks its start-up steps (web_client/js/timings.js, read by
+bench/startup.py), camera and socket do not wait for each other, and every module the page
+imports is announced with modulepreload, so that modules load at once, not one import level
+after another. Speed itself is measured in bench/startup.py, never asserted here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from tests.e2e.browser import Client
+from tests.e2e.flows import open_call_link, wait_for_remote_video
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+STEPS = ["token", "socket_connected", "media", "join_acked", "ice_connected", "first_remote_frame"]
+LOADED_MODULES = """() => performance.getEntriesByType('resource')
+  .map((e) => new URL(e.name))
+  .filter((u) => u.origin === location.origin && u.pathname.endsWith('.js'))
+  .map((u) => u.pathname)"""
+PRELOADED = """() => [...document.querySelectorAll('link[rel="modulepreload"]')]
+  .map((l) => new URL(l.href).pathname)"""
+
+
+def test_a_call_link_marks_its_start_up_steps_and_preloads_every_module(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    consult = server.book()
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
+    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
+    wait_for_remote_video([room, phone], within_s=20)
+    for client, page in ((exam_room, room), (specialist, phone)):
+        page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
+        marks = page.evaluate("window.teleconsultTimings.marks")
+        assert set(STEPS) <= set(marks), marks
+        assert all(marks[step] > 0 for step in STEPS), marks
+        # The call waits for neither the lists nor the booking form: the camera is asked for
+        # before the join's answer comes, and the video connects after it.
+        assert marks["media"] <= marks["ice_connected"], marks
+        assert marks["join_acked"] <= marks["ice_connected"] <= marks["first_remote_frame"], marks
+        steps = page.evaluate("window.teleconsultTimings.steps()")
+        assert [s["at"] for s in steps] == sorted(s["at"] for s in steps), steps
+        entry = re.sub(r"\.html$", ".js", page.url.split("/")[-1].split("#")[0])
+        loaded = set(page.evaluate(LOADED_MODULES)) - {f"/js/{entry}"}
+        missing = loaded - set(page.evaluate(PRELOADED))
+        assert missing == set(), f"{client.name}: add a modulepreload for {sorted(missing)}"
+        client.assert_clean()

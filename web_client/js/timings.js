@@ -1,0 +1,68 @@
+// How long a page took to get going, step by step: performance.now() marks (milliseconds since
+// the page was opened, the navigation's time origin) of the steps between opening a call link
+// and seeing the other person. Exposed as `window.teleconsultTimings` ({marks, steps()}) for
+// bench/startup.py and for anyone asking the console; with `localStorage['teleconsult.debug']`
+// set, the page also logs them as a table once the first remote frame is shown.
+//
+// Marks, each kept the first time only:
+//   script            the page's modules are loaded and start to run
+//   token             the server said who the token belongs to (GET /api/me)
+//   socket_connected  the socket.io connection is up
+//   media             the camera and microphone are open (or refused)
+//   join_acked        the server acknowledged `join`
+//   ice_connected     the first peer connection (direct or relay) is connected
+//   first_remote_frame  the first frame of the other person's video was presented
+
+const marks = {};
+
+/** Keep `name` at the current time, unless it is already kept. */
+export function mark(name) {
+  if (name in marks) return;
+  marks[name] = Math.round(performance.now() * 10) / 10;
+  performance.mark?.(`teleconsult:${name}`);
+  if (name === 'first_remote_frame' && debugging()) console.table(steps());
+}
+
+/** The marks in time order, each with the time since the mark before it. */
+export function steps() {
+  let before = 0;
+  return Object.entries(marks).sort(([, a], [, b]) => a - b).map(([name, at]) => {
+    const step = { name, at, since_previous: Math.round((at - before) * 10) / 10 };
+    before = at;
+    return step;
+  });
+}
+
+function debugging() {
+  try {
+    return Boolean(localStorage.getItem('teleconsult.debug'));
+  } catch {
+    return false;
+  }
+}
+
+/** Mark `ice_connected` when this peer connection first connects. */
+export function watchConnection(pc) {
+  const check = () => {
+    if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') mark('ice_connected');
+  };
+  pc.addEventListener('iceconnectionstatechange', check);
+}
+
+/** Mark `first_remote_frame` when any remote video presents its first frame. */
+function watchRemoteVideos() {
+  const seen = new WeakSet();
+  const watch = (video) => {
+    if (seen.has(video) || !video.requestVideoFrameCallback) return;
+    seen.add(video);
+    video.requestVideoFrameCallback(() => mark('first_remote_frame'));
+  };
+  new MutationObserver(() => {
+    if ('first_remote_frame' in marks) return;
+    document.querySelectorAll('video[data-testid="remote-video"]').forEach(watch);
+  }).observe(document.documentElement, { childList: true, subtree: true });
+}
+
+mark('script');
+watchRemoteVideos();
+window.teleconsultTimings = { marks, steps };
