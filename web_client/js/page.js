@@ -22,7 +22,7 @@ export async function bootPage({ socket: wantSocket = true, anyRole = false, als
   initI18n();
   const consultToJoin = takeLinkFragment();
   if (!getToken()) {
-    goToLogin();
+    goToLogin(undefined, consultToJoin ?? undefined);
     return leaving();
   }
   let user;
