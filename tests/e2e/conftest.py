@@ -50,7 +50,7 @@ def open_client(
 
     def open_(kind: Kind = "desktop", name: str | None = None, **options: Any) -> Client:
         context = browser.new_context(
-            locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind], **options
+            locale="zh-CN", timezone_id="Asia/Shanghai", **{**CONTEXT_OPTIONS[kind], **options}
         )
         context.grant_permissions(["camera", "microphone"])
         # The client's negotiation trace (js/log.js) ends up in failure dumps.
