@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import end_consult, open_call_link, sign_in, wait_for_remote_video
+from tests.e2e.flows import open_call_link, sign_in, wait_for_remote_video
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,13 @@ def ended_consult(server: RunningServer, open_client: Callable[..., Client]) -> 
     room = open_call_link(exam_room, server, "doctor.a", consult_id)
     phone = open_call_link(specialist, server, "obstetrician", consult_id)
     wait_for_remote_video([room, phone], within_s=15)
-    end_consult(phone, "门诊随访")
+    ended = server.request(
+        "POST",
+        f"/api/consults/{consult_id}/end",
+        {"conclusion": "门诊随访"},
+        token=server.token("obstetrician"),
+    )
+    assert ended.status == 200, ended.body
     expect(room.get_by_test_id("call-ended")).to_be_visible()
     for client in (exam_room, specialist):
         client.context.close()
