@@ -73,7 +73,7 @@ def test_the_obstetrician_invites_the_paediatrician_who_joins_and_all_three_see_
     expect(paed.get_by_test_id("hangup-button")).to_be_hidden()
     expect(paed.get_by_test_id("leave-button")).to_be_visible()
     expect(paed.get_by_test_id("record-start-button")).to_be_hidden()
-    expect(paed.get_by_test_id("invite-panel")).to_be_hidden()
+    expect(paed.get_by_test_id("call-view").get_by_test_id("invite-panel")).to_be_hidden()
     exam_room.screenshot("72-exam-room-multidisciplinary")
     obstetrician.screenshot("73-obstetrician-multidisciplinary")
     paediatrician.screenshot("74-paediatrician-multidisciplinary")
