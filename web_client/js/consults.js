@@ -113,16 +113,35 @@ export class ConsultStore {
   constructor(onChange) {
     this.byId = new Map();
     this.onChange = onChange;
+    this.events = 0; // upserts so far: a reload keeps what arrived while it was on its way
+    this.upsertedAt = new Map(); // consult id → this.events at its last upsert
   }
 
-  replaceAll(list) {
-    this.byId = new Map(list.map((c) => [c.id, c]));
+  /** Where the live events stand now; pass it to replaceAll() with the list loaded after. */
+  mark() {
+    return this.events;
+  }
+
+  /**
+   * The list as the server sent it. A consult that an event brought after `since` (a
+   * `consult-invited` while the list was on its way) and that the list does not have, or has
+   * in an older version, stays as the event left it.
+   */
+  replaceAll(list, since = Infinity) {
+    const fresh = new Map(list.map((c) => [c.id, c]));
+    for (const [id, at] of this.upsertedAt) {
+      const held = this.byId.get(id);
+      if (at > since && held && (!fresh.has(id) || olderThan(fresh.get(id), held))) fresh.set(id, held);
+    }
+    this.byId = fresh;
+    this.upsertedAt.clear();
     this.onChange();
   }
 
   upsert(consult) {
     if (olderThan(consult, this.byId.get(consult.id))) return;
     this.byId.set(consult.id, consult);
+    this.upsertedAt.set(consult.id, ++this.events);
     this.onChange();
   }
 

@@ -61,7 +61,8 @@ function actionsFor(c) {
 
 async function refresh() {
   try {
-    store.replaceAll((await api.consults()).consults);
+    const since = store.mark();
+    store.replaceAll((await api.consults()).consults, since);
     // Who has been told of each open request so far (escalation steps).
     for (const c of store.sorted((x) => x.status === 'requested')) notices.load(c.id);
   } catch (err) {

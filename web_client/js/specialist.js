@@ -162,7 +162,8 @@ function join(consultId) {
 
 async function refresh() {
   try {
-    store.replaceAll((await api.consults()).consults);
+    const since = store.mark();
+    store.replaceAll((await api.consults()).consults, since);
   } catch (err) {
     say(message, () => errorText(err), 'error');
   }
