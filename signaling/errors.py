@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooms.consults.errors import (
+    ConclusionRequired,
     ConcurrentUpdate,
     ConsultFull,
     DatabaseUnavailable,
@@ -113,6 +114,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     ConcurrentUpdate: 409,
     ConsultFull: 409,
     InvalidBooking: 422,
+    ConclusionRequired: 422,
     InvalidIntake: 422,
     MediaRefused: 422,
     InvalidPeriod: 422,

@@ -166,6 +166,9 @@ class ConsultOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     closing_note: str
+    """Why it was declined or cancelled; once ended, the specialist's conclusion."""
+    ended_by: PersonRef | None = None
+    """Who ended the consult (the specialist or the exam room); None until it ended."""
     requesting_institution: InstitutionRef
     requesting_doctor: PersonRef
     specialist: PersonRef | None

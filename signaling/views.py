@@ -62,6 +62,9 @@ class Directory:
             started_at=consult.started_at,
             ended_at=consult.ended_at,
             closing_note=consult.closing_note,
+            ended_by=(
+                await self.person(consult.ended_by_id) if consult.ended_by_id is not None else None
+            ),
             requesting_institution=InstitutionRef(
                 id=consult.requesting_institution_id,
                 name=await self.institution_name(consult.requesting_institution_id),

@@ -34,6 +34,17 @@ class PatientSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ConclusionDraft:
+    """The assigned specialist's conclusion as typed so far, kept while the consult runs: if
+    the exam room ends the consult, this becomes the conclusion (`ConsultService.end`)."""
+
+    consult_id: str
+    text: str
+    author_id: int
+    saved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Consult:
     id: str
     patient: PatientSummary
@@ -52,6 +63,8 @@ class Consult:
     ended_at: datetime | None = None
     closing_note: str = ""
     """Why it was declined or cancelled, or the specialist's conclusion when ended."""
+    ended_by_id: int | None = None
+    """Who ended it (the specialist or the exam-room doctor); None until it ended."""
     version: int = 0
     """Bumped on every saved change; stores use it to refuse lost updates."""
     invited_ids: frozenset[int] = frozenset()

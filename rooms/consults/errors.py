@@ -54,6 +54,12 @@ class InvalidBooking(DomainError):
     code = "invalid_booking"
 
 
+class ConclusionRequired(DomainError):
+    """The assigned specialist ends a consult with neither a conclusion nor an explicit skip."""
+
+    code = "conclusion_required"
+
+
 class StorageBusy(DomainError):
     """The database stayed locked by other writers past its wait; nothing was written."""
 

@@ -22,6 +22,8 @@ class Action(StrEnum):
     CANCEL_CONSULT = "cancel_consult"
     JOIN_CONSULT = "join_consult"
     END_CONSULT = "end_consult"
+    WRITE_CONCLUSION = "write_conclusion"
+    """Keep the specialist's conclusion draft while the consult runs (the assigned specialist)."""
     VIEW_AUDIT = "view_audit"
     RECORD_CONSULT = "record_consult"
     """Start and stop recording (the participants' consent is still needed)."""
@@ -97,6 +99,7 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.JOIN_CONSULT: (Scope.ASSIGNED, Scope.INVITED),
         Action.ADD_NOTE: (Scope.ASSIGNED, Scope.INVITED),
         Action.END_CONSULT: Scope.ASSIGNED,
+        Action.WRITE_CONCLUSION: Scope.ASSIGNED,
         Action.RECORD_CONSULT: Scope.ASSIGNED,
         Action.VIEW_RECORDINGS: (Scope.ASSIGNED, Scope.INVITED),
         Action.EXPORT_CONSULT: Scope.ASSIGNED,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from rooms.consults.audit import AuditEntry
-from rooms.consults.consult import Consult
+from rooms.consults.consult import ConclusionDraft, Consult
 from rooms.consults.institutions import Institution, InstitutionLevel
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty, User
@@ -77,6 +77,12 @@ class ConsultStore(Protocol):
     ) -> list[User]: ...
 
     async def add_consult(self, consult: Consult, audit: AuditEntry) -> None: ...
+
+    async def save_conclusion_draft(self, draft: ConclusionDraft, audit: AuditEntry) -> None:
+        """Keep `draft` as the consult's one conclusion draft (replacing any earlier one)."""
+        ...
+
+    async def conclusion_draft(self, consult_id: str) -> ConclusionDraft | None: ...
 
     async def get_consult(self, consult_id: str) -> Consult | None: ...
 

@@ -13,8 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rooms.consults.audit import AuditEntry
-from rooms.consults.consult import Consult, MediaMode, PatientSummary
-from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, InvalidBooking, NotFound
+from rooms.consults.consult import ConclusionDraft, Consult, MediaMode, PatientSummary
+from rooms.consults.errors import (
+    ConclusionRequired,
+    ConcurrentUpdate,
+    IllegalTransition,
+    InvalidBooking,
+    NotFound,
+)
 from rooms.consults.institutions import InstitutionTree
 from rooms.consults.intake import IntakeForms, shipped_forms
 from rooms.consults.lifecycle import JOINABLE, ConsultEvent, ConsultStatus
@@ -199,9 +205,66 @@ class ConsultService:
             user, consult, ConsultEvent.CANCEL, {"reason": reason}, closing_note=reason
         )
 
-    async def end(self, user: User, consult_id: str, conclusion: str) -> Consult:
+    async def end(
+        self, user: User, consult_id: str, conclusion: str, *, skip_conclusion: bool = False
+    ) -> Consult:
+        """End the consult for everybody; the conclusion becomes part of the record.
+
+        The assigned specialist gives a conclusion or skips it explicitly (`skip_conclusion`),
+        else `ConclusionRequired`. Anyone else who ends it (the exam room) gives none: the
+        specialist's draft, as last saved, becomes the conclusion, so nothing typed is lost.
+        The audit entry says which it was (`conclusion`: given, draft, skipped or none).
+        """
         consult = await self._load(user, consult_id, Action.END_CONSULT)
-        return await self._move(user, consult, ConsultEvent.END, closing_note=conclusion)
+        text = conclusion.strip()
+        by_specialist = consult.specialist_id == user.id
+        if text:
+            source = "given"
+        elif by_specialist and skip_conclusion:
+            source = "skipped"
+        elif by_specialist:
+            raise ConclusionRequired(
+                "write a conclusion, or end with skip_conclusion: true to end without one"
+            )
+        else:
+            draft = await self.store.conclusion_draft(consult.id)
+            text = draft.text.strip() if draft else ""
+            source = "draft" if text else "none"
+        return await self._move(
+            user,
+            consult,
+            ConsultEvent.END,
+            {"conclusion": source},
+            closing_note=text,
+            ended_by_id=user.id,
+        )
+
+    async def save_conclusion_draft(
+        self, user: User, consult_id: str, text: str
+    ) -> ConclusionDraft:
+        """Keep what the assigned specialist has typed of the conclusion so far (audited with
+        its length, not its text); only while the consult has not finished."""
+        consult = await self._load(user, consult_id, Action.WRITE_CONCLUSION)
+        if consult.status not in JOINABLE:
+            raise IllegalTransition(consult.status.value, "take a conclusion draft")
+        now = self.clock()
+        draft = ConclusionDraft(consult_id=consult.id, text=text, author_id=user.id, saved_at=now)
+        await self.store.save_conclusion_draft(
+            draft,
+            AuditEntry(
+                at=now,
+                actor_id=user.id,
+                action="consult.conclusion_draft",
+                consult_id=consult.id,
+                detail={"chars": len(text)},
+            ),
+        )
+        return draft
+
+    async def conclusion_draft(self, user: User, consult_id: str) -> ConclusionDraft | None:
+        """The assigned specialist's draft, to carry on typing (after a reload, on a new device)."""
+        consult = await self._load(user, consult_id, Action.WRITE_CONCLUSION)
+        return await self.store.conclusion_draft(consult.id)
 
     async def expire(self, consult: Consult, detail: dict[str, Any]) -> Consult:
         """Expire `consult` (nobody acted in time): the system's move, audited without an actor.

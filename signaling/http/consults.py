@@ -70,6 +70,22 @@ class ReasonRequest(Strict):
 
 class EndConsultRequest(Strict):
     conclusion: LongText = ""
+    """The specialist's conclusion. Left empty by anyone else (the exam room), the
+    specialist's saved draft becomes the conclusion."""
+    skip_conclusion: bool = False
+    """The assigned specialist ends without a conclusion on purpose (else
+    `conclusion_required` when `conclusion` is empty)."""
+
+
+class ConclusionDraftRequest(Strict):
+    text: LongText
+    """The conclusion as typed so far (at most 4 000 characters; may be empty)."""
+
+
+class ConclusionDraftOut(BaseModel):
+    text: str
+    saved_at: datetime | None
+    """When it was last saved; None while nothing was."""
 
 
 class ConsultSearchQuery(Strict):
@@ -296,14 +312,16 @@ def routes(
         consult = await service.get(user, consult_id_of(request))
         return json_response(await edge.directory().consult_out(consult))
 
-    def transition(verb: str, summary: str, body: type[BaseModel], act: Transition) -> None:
+    def transition(
+        verb: str, summary: str, body: type[BaseModel], act: Transition, *more_errors: str
+    ) -> None:
         @feature.route(
             "POST",
             f"/api/consults/{{consult_id}}/{verb}",
             summary,
             body=body,
             response=ConsultOut,
-            errors=("not_found", "forbidden", "illegal_transition", "conflict"),
+            errors=("not_found", "forbidden", "illegal_transition", "conflict", *more_errors),
         )
         async def handler(request: web.Request) -> web.Response:
             user = await edge.caller(request)
@@ -335,10 +353,44 @@ def routes(
     )
     transition(
         "end",
-        "End a consult; the conclusion becomes part of the record",
+        "End a consult for everybody; the conclusion (given by the specialist, or the "
+        "specialist's draft when the exam room ends it) becomes part of the record",
         EndConsultRequest,
-        lambda user, consult_id, body: service.end(user, consult_id, body.conclusion),
+        lambda user, consult_id, body: service.end(
+            user, consult_id, body.conclusion, skip_conclusion=body.skip_conclusion
+        ),
+        "conclusion_required",
     )
+
+    @feature.route(
+        "GET",
+        "/api/consults/{consult_id}/conclusion-draft",
+        "The assigned specialist's conclusion draft (empty if none was saved)",
+        response=ConclusionDraftOut,
+        errors=("not_found", "forbidden"),
+    )
+    async def get_conclusion_draft(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        draft = await service.conclusion_draft(user, consult_id_of(request))
+        return json_response(
+            ConclusionDraftOut(
+                text=draft.text if draft else "", saved_at=draft.saved_at if draft else None
+            )
+        )
+
+    @feature.route(
+        "PUT",
+        "/api/consults/{consult_id}/conclusion-draft",
+        "Keep the assigned specialist's conclusion as typed so far, while the consult runs",
+        body=ConclusionDraftRequest,
+        response=ConclusionDraftOut,
+        errors=("not_found", "forbidden", "illegal_transition", errors.INVALID_PAYLOAD),
+    )
+    async def put_conclusion_draft(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        body = await parse_body(request, ConclusionDraftRequest)
+        draft = await service.save_conclusion_draft(user, consult_id_of(request), body.text)
+        return json_response(ConclusionDraftOut(text=draft.text, saved_at=draft.saved_at))
 
     @feature.route(
         "GET",

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rooms.calls.recordings import RecordingStatus
 from rooms.consults.audit import AuditEntry
-from rooms.consults.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.consults.consult import ConclusionDraft, Consult, MediaMode, PatientSummary, Sex
 from rooms.consults.errors import ConcurrentUpdate
 from rooms.consults.institutions import Institution, InstitutionLevel
 from rooms.consults.invitations import Invitation
@@ -28,6 +28,7 @@ from rooms.consults.ports import ConsultQuery
 from storage.sql.database import Database
 from storage.sql.schema import (
     audit_log,
+    conclusion_drafts,
     consult_invitations,
     consults,
     institutions,
@@ -72,6 +73,7 @@ def _consult(row: Row[Any]) -> Consult:
         started_at=row.started_at,
         ended_at=row.ended_at,
         closing_note=row.closing_note,
+        ended_by_id=row.ended_by_id,
         version=row.version,
     )
 
@@ -100,6 +102,7 @@ def _consult_values(consult: Consult) -> dict[str, Any]:
         "started_at": consult.started_at,
         "ended_at": consult.ended_at,
         "closing_note": consult.closing_note,
+        "ended_by_id": consult.ended_by_id,
         "version": consult.version,
     }
 
@@ -273,6 +276,30 @@ class SqlConsults:
         async with self.db.audited(audit) as conn:
             await _bump(conn, consult, **values)
         return replace(consult, version=consult.version + 1)
+
+    async def save_conclusion_draft(self, draft: ConclusionDraft, audit: AuditEntry) -> None:
+        async with self.db.audited(audit) as conn:
+            await conn.execute(
+                delete(conclusion_drafts).where(conclusion_drafts.c.consult_id == draft.consult_id)
+            )
+            await conn.execute(
+                insert(conclusion_drafts).values(
+                    consult_id=draft.consult_id,
+                    text=draft.text,
+                    author_id=draft.author_id,
+                    saved_at=draft.saved_at,
+                )
+            )
+
+    async def conclusion_draft(self, consult_id: str) -> ConclusionDraft | None:
+        stmt = select(conclusion_drafts).where(conclusion_drafts.c.consult_id == consult_id)
+        async with self.db.reading() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return ConclusionDraft(
+            consult_id=row.consult_id, text=row.text, author_id=row.author_id, saved_at=row.saved_at
+        )
 
     async def add_invitation(
         self, consult: Consult, invitation: Invitation, audit: AuditEntry

@@ -88,6 +88,7 @@ consults = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),
     Column("closing_note", Text, nullable=False, default=""),
+    Column("ended_by_id", Integer, nullable=True),
     Column("version", Integer, nullable=False, default=0),
     Index("ix_consults_institution", "requesting_institution_id"),
     Index("ix_consults_specialist", "specialist_id"),
@@ -96,6 +97,15 @@ consults = Table(
     Index("ix_consults_institution_requested", "requesting_institution_id", "requested_at"),
     # The expiry and reminder scans: consults in some statuses scheduled before/around a time.
     Index("ix_consults_status_scheduled", "status", "scheduled_at"),
+)
+
+conclusion_drafts = Table(
+    "conclusion_drafts",
+    metadata,
+    Column("consult_id", String(32), ForeignKey("consults.id"), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("saved_at", UTCDateTime, nullable=False),
 )
 
 audit_log = Table(

@@ -169,6 +169,22 @@ def recorded_consult(server: RunningServer, notes: Sequence[str] = ("胎心减�
     return consult
 
 
+def end_consult(page: Page, conclusion: str | None = None) -> None:
+    """Press End and confirm in the dialog it opens: the assigned specialist with `conclusion`
+    (None: ends without one, on purpose), anyone else (the exam room) by confirming."""
+    page.get_by_test_id("hangup-button").click()
+    dialog = page.get_by_test_id("end-dialog")
+    expect(dialog).to_be_visible()
+    if conclusion is not None:
+        dialog.get_by_test_id("end-conclusion").fill(conclusion)
+        dialog.get_by_test_id("end-confirm").click()
+    elif dialog.get_by_test_id("end-skip").is_visible():
+        dialog.get_by_test_id("end-skip").click()
+    else:
+        dialog.get_by_test_id("end-confirm").click()
+    expect(dialog).to_be_hidden()
+
+
 def cuttable_sockets(client: Client) -> Callable[[], None]:
     """Route the client's socket.io websockets through the test; the returned call cuts them,
     so the page sees its transport die, as on a network blip."""

@@ -329,7 +329,8 @@ def test_an_ended_session_stops_the_call_and_the_sign_in_page_says_why(
 
     ended = {"code": "user_disabled", "message": "user disabled"}
     sockets[-1].send("42" + json.dumps(["session-ended", ended]))
-    room.wait_for_url(re.compile(r".*/\?session=user_disabled$"))
+    # Signing in again returns to the exam room (`next`, the page it came from).
+    room.wait_for_url(re.compile(r".*/\?session=user_disabled&next=%2Fexam-room\.html$"))
     expect(room.get_by_test_id("login-notice")).to_have_text(DISABLED)
     assert room.evaluate("sessionStorage.getItem('teleconsult.token')") is None
     client.assert_clean()

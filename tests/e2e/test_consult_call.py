@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from tests.e2e.browser import Client
 from tests.e2e.flows import (
     cuttable_sockets,
+    end_consult,
     fill_booking,
     fill_intake,
     open_call_link,
@@ -102,9 +103,7 @@ def test_booked_consult_appears_live_on_phone_and_hang_up_ends_it_for_both(
     exam_room.screenshot("03-exam-room-in-call")
     specialist.screenshot("04-specialist-in-call")
 
-    phone.get_by_test_id("conclusion-toggle").click()
-    phone.get_by_test_id("conclusion-input").fill("建议住院观察 监测血压")
-    phone.get_by_test_id("hangup-button").click()
+    end_consult(phone, "建议住院观察 监测血压")
     for page in (room, phone):
         expect(page.get_by_test_id("call-ended")).to_be_visible()
         expect(page.get_by_test_id("call-ended")).to_contain_text("会诊已结束")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import open_call_link, wait_for_remote_video
+from tests.e2e.flows import end_consult, open_call_link, wait_for_remote_video
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -38,9 +38,7 @@ def test_both_sides_take_notes_and_the_printable_record_shows_them(
     expect(room.get_by_test_id("note-input")).to_have_value("")
     specialist.screenshot("30-specialist-notes")
 
-    phone.get_by_test_id("conclusion-toggle").click()
-    phone.get_by_test_id("conclusion-input").fill("门诊随访 一周后复查")
-    phone.get_by_test_id("hangup-button").click()
+    end_consult(phone, "门诊随访 一周后复查")
     expect(room.get_by_test_id("call-ended")).to_be_visible()
     expect(room.get_by_test_id("note-input")).to_be_hidden()  # read-only once it has ended
     link = room.get_by_test_id("call-ended").get_by_test_id("consult-record-link")

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 from tests.e2e.browser import Client
 from tests.e2e.flows import (
     cuttable_sockets,
+    end_consult,
     open_call_link,
     wait_for_remote_video,
     wait_until_live,
@@ -146,7 +147,7 @@ def test_recorded_consult_goes_through_the_relay_and_plays_back_for_the_permitte
     specialist.screenshot("23-specialist-recording-via-relay")
 
     # Hanging up ends the consult, which stops (and finalizes) the recording.
-    phone.get_by_test_id("hangup-button").click()
+    end_consult(phone, None)
     for page in (room, phone):
         expect(page.get_by_test_id("call-ended")).to_be_visible()
         expect(page.get_by_test_id("recording-indicator")).to_be_hidden()
@@ -323,7 +324,7 @@ def test_a_second_source_is_its_own_tile_directly_and_through_the_relay(
     expect(phone.locator(SECOND_TILE)).to_have_count(0, timeout=10_000)
     expect(room.get_by_test_id("local-second-video")).to_be_hidden()
     share_screen()  # and a new share comes back as a tile of its own
-    phone.get_by_test_id("hangup-button").click()
+    end_consult(phone, None)
     expect(room.get_by_test_id("call-ended")).to_be_visible()
     wait_for_recordings(server, consult["id"], within_s=30, sources=frozenset({"second"}))
     exam_room.assert_clean()

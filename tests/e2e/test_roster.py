@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Dialog, expect
 
 from tests.e2e.browser import Client
 from tests.e2e.flows import book, sign_in, unique_patient
@@ -23,6 +23,7 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
 ) -> None:
     admin_client = open_client("desktop", "admin")
     admin = sign_in(admin_client, server, "admin", live=False)
+    admin.on("dialog", lambda dialog: dialog.accept())  # "Add this shift?" — yes
     expect(admin.get_by_test_id("supervisor-link")).to_have_attribute("href", "/supervisor.html")
 
     admin.get_by_test_id("shift-specialty").select_option("paediatrics")
@@ -112,3 +113,60 @@ def test_admin_keeps_the_roster_and_a_booking_reaches_the_specialist_on_duty(
     admin_client.assert_clean()
     exam_room.assert_clean()
     specialist.assert_clean()
+
+
+def test_roster_changes_are_confirmed_first_and_messages_follow_the_language(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    client = open_client("desktop", "admin", viewport={"width": 1366, "height": 768})
+    admin = sign_in(client, server, "admin", live=False)
+    asked: list[str] = []
+    answer = {"accept": False}
+
+    def confirm(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        if answer["accept"]:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    admin.on("dialog", confirm)
+    admin.get_by_test_id("shift-specialty").select_option("paediatrics")
+    expect(admin.get_by_test_id("shift-specialist")).to_contain_text("张伟")
+    rows = admin.locator('[data-testid="shift-item"][data-specialty="paediatrics"]')
+    expect(admin.get_by_test_id("shift-item").first).to_be_visible()
+    before = rows.count()
+    ids_before = set(rows.evaluate_all("(rows) => rows.map((r) => r.dataset.shiftId)"))
+
+    # Add asks first, naming who and when; "no" adds nothing.
+    admin.get_by_test_id("shift-submit").click()
+    assert len(asked) == 1 and "添加这个值班" in asked[0] and "张伟" in asked[0], asked
+    expect(rows).to_have_count(before)
+    expect(admin.get_by_test_id("roster-message")).to_be_hidden()
+    answer["accept"] = True
+    admin.get_by_test_id("shift-submit").click()
+    message = admin.get_by_test_id("roster-message")
+    expect(message).to_have_text("已添加值班。")
+    expect(rows).to_have_count(before + 1)
+    ids_after = set(rows.evaluate_all("(rows) => rows.map((r) => r.dataset.shiftId)"))
+    (added,) = ids_after - ids_before
+    added_row = admin.locator(f'[data-testid="shift-item"][data-shift-id="{added}"]')
+
+    # The message says itself again in English after the switch, not left in Chinese.
+    admin.get_by_test_id("lang-switch").select_option("en")
+    expect(message).to_have_text("Shift added.")
+    client.screenshot("roster-04-admin-added-en")
+
+    # Remove asks first too; "no" keeps the shift.
+    answer["accept"] = False
+    added_row.get_by_test_id("shift-remove").click()
+    assert "Remove this shift?" in asked[-1] and "Zhang Wei" in asked[-1], asked
+    expect(rows).to_have_count(before + 1)
+    answer["accept"] = True
+    added_row.get_by_test_id("shift-remove").click()
+    expect(message).to_have_text("Shift removed.")
+    expect(rows).to_have_count(before)
+    admin.get_by_test_id("lang-switch").select_option("zh-CN")
+    expect(message).to_have_text("已删除值班。")
+    client.screenshot("roster-05-admin-removed-zh")
+    client.assert_clean()

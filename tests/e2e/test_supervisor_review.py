@@ -16,7 +16,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Client
-from tests.e2e.flows import VIDEOS_PLAY, book, sign_in, unique_patient, wait_for_remote_video
+from tests.e2e.flows import (
+    VIDEOS_PLAY,
+    book,
+    end_consult,
+    sign_in,
+    unique_patient,
+    wait_for_remote_video,
+)
 from tests.e2e.test_attachments import THUMBNAIL_DECODED
 from tests.e2e.test_relay_recording import (
     MARK_STREAMS,
@@ -138,9 +145,7 @@ def test_the_supervisor_reviews_a_recorded_consult_in_sync_and_the_viewing_is_au
     time.sleep(max(0.0, RECORD_S - (time.monotonic() - recording_began)))
     specialist.screenshot("40-specialist-recording-with-notes")
 
-    phone.get_by_test_id("conclusion-toggle").click()
-    phone.get_by_test_id("conclusion-input").fill("住院观察 监测血压 一周复查")
-    phone.get_by_test_id("hangup-button").click()
+    end_consult(phone, "住院观察 监测血压 一周复查")
     for page in (room, phone):
         expect(page.get_by_test_id("call-ended")).to_be_visible()
     recordings = wait_for_recordings(server, consult_id, within_s=30)

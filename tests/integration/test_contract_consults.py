@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from rooms.consults.consult import ConclusionDraft
 from rooms.consults.errors import ConcurrentUpdate
 from rooms.consults.expiry import EXPIRY_SCAN_LIMIT, ExpiryRules, ExpiryService
 from rooms.consults.lifecycle import ConsultEvent, ConsultStatus
@@ -122,3 +123,33 @@ async def test_many_consults_not_due_yet_do_not_hide_a_due_one_from_the_expiry_s
         frozenset({ConsultStatus.ACCEPTED}), limit=not_yet + 1
     )
     assert len(still) == not_yet
+
+
+async def test_a_conclusion_draft_is_one_per_consult_replaced_and_audited(stores: Stores) -> None:
+    consult = await booked(stores, status=ConsultStatus.LIVE)
+    assert await stores.consults.conclusion_draft(consult.id) is None
+    for i, text in enumerate(("住院", "住院观察 监测血压")):
+        draft = ConclusionDraft(consult.id, text, stores.doctor_id, NOON + i * H)
+        await stores.consults.save_conclusion_draft(
+            draft, audit("consult.conclusion_draft", consult.id)
+        )
+    assert await stores.consults.conclusion_draft(consult.id) == ConclusionDraft(
+        consult.id, "住院观察 监测血压", stores.doctor_id, NOON + H
+    )
+    assert await actions(stores, consult.id) == [
+        "consult.book",
+        "consult.conclusion_draft",
+        "consult.conclusion_draft",
+    ]
+    other = await booked(stores, id="d" * 32)
+    assert await stores.consults.conclusion_draft(other.id) is None
+
+
+async def test_who_ended_a_consult_round_trips(stores: Stores) -> None:
+    consult = await booked(stores, status=ConsultStatus.LIVE)
+    ended = await stores.consults.update_consult(
+        consult.apply(ConsultEvent.END, NOON, closing_note="随访", ended_by_id=stores.doctor_id),
+        audit("consult.end", consult.id),
+    )
+    assert await stores.consults.get_consult(consult.id) == ended
+    assert ended.ended_by_id == stores.doctor_id and ended.closing_note == "随访"

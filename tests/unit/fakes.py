@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
-from rooms.consults.consult import Consult, MediaMode, PatientSummary, Sex
+from rooms.consults.consult import ConclusionDraft, Consult, MediaMode, PatientSummary, Sex
 from rooms.consults.errors import ConcurrentUpdate, IllegalTransition, NotFound
 from rooms.consults.institutions import Institution, InstitutionLevel
 from rooms.consults.invitations import Invitation
@@ -88,6 +88,7 @@ class InMemoryStore:
         self._users = {u.id: u for u in EVERYONE}
         self._passwords: dict[int, str] = {}
         self._consults: dict[str, Consult] = {}
+        self._drafts: dict[str, ConclusionDraft] = {}
         self.audit_log: list[AuditEntry] = []
         self.recordings: dict[str, Recording] = {}
         self.consent_answers: list[ConsentAnswer] = []
@@ -150,6 +151,13 @@ class InMemoryStore:
 
     async def get_consult(self, consult_id: str) -> Consult | None:
         return self._consults.get(consult_id)
+
+    async def save_conclusion_draft(self, draft: ConclusionDraft, audit: AuditEntry) -> None:
+        self._drafts[draft.consult_id] = draft
+        self.audit_log.append(audit)
+
+    async def conclusion_draft(self, consult_id: str) -> ConclusionDraft | None:
+        return self._drafts.get(consult_id)
 
     async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
         stored = self._consults.get(consult.id)

@@ -45,6 +45,7 @@ RUNNING = {
     A.JOIN_CONSULT,
     A.ADD_NOTE,
     A.END_CONSULT,
+    A.WRITE_CONCLUSION,
     A.RECORD_CONSULT,
     A.VIEW_RECORDINGS,
     A.EXPORT_CONSULT,
@@ -146,6 +147,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.JOIN_CONSULT,
         A.ADD_NOTE,
         A.END_CONSULT,
+        A.WRITE_CONCLUSION,
         A.RECORD_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
@@ -165,6 +167,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.JOIN_CONSULT,
         A.ADD_NOTE,
         A.END_CONSULT,
+        A.WRITE_CONCLUSION,
         A.RECORD_CONSULT,
         A.VIEW_RECORDINGS,
         A.EXPORT_CONSULT,
@@ -260,7 +263,8 @@ def test_permission_matrix(username: str, consult_name: str, action: Action) -> 
 
 
 @pytest.mark.parametrize(
-    "action", [A.END_CONSULT, A.RECORD_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT]
+    "action",
+    [A.END_CONSULT, A.WRITE_CONCLUSION, A.RECORD_CONSULT, A.ACCEPT_CONSULT, A.DECLINE_CONSULT],
 )
 def test_an_invited_specialist_never_runs_the_consult(action: Action) -> None:
     for status in ConsultStatus:

@@ -1,4 +1,5 @@
-// Admin: the on-duty roster — the coming week's shifts, add one, remove one. The supervisor
+// Admin: the on-duty roster — the coming week's shifts, add one, remove one (each asked
+// first, in words: who, when, primary or backup). Messages follow a language switch. The supervisor
 // page (consult records) is a link away.
 
 import { api } from './api.js';
@@ -45,16 +46,26 @@ async function refresh() {
       new Date(now + WEEK_MS).toISOString())).shifts;
     render();
   } catch (err) {
-    say(message, errorText(err), 'error');
+    say(message, () => errorText(err), 'error');
   }
 }
 
+/** A shift in words, for the confirmations: who, which specialty, when, primary or backup. */
+function shiftText({ name, specialty, start, end, tier }) {
+  return t('admin.shiftText', {
+    name, specialty: t(`specialty.${specialty}`), start: formatTime(start), end: formatTime(end),
+    tier: t(tier === 0 ? 'admin.tier0' : 'admin.tier1'),
+  });
+}
+
 async function remove(s) {
+  const shift = { name: s.specialist.display_name, specialty: s.specialty, start: s.start, end: s.end, tier: s.tier };
+  if (!confirm(t('admin.removeConfirm', { shift: shiftText(shift) }))) return;
   try {
     await api.removeShift(s.id);
-    say(message, t('admin.removed'), 'ok');
+    say(message, () => t('admin.removed'), 'ok');
   } catch (err) {
-    say(message, errorText(err), 'error');
+    say(message, () => errorText(err), 'error');
   }
   refresh();
 }
@@ -69,30 +80,33 @@ async function loadSpecialists() {
     specialistSelect.append(...specialists.map((s) =>
       h('option', { value: String(s.id) }, `${s.display_name} · ${s.institution_name}`)));
   } catch (err) {
-    say(message, errorText(err), 'error');
+    say(message, () => errorText(err), 'error');
   }
 }
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (!form.start.value || !form.end.value || !specialistSelect.value) {
-    say(message, t('admin.incomplete'), 'error');
+    say(message, () => t('admin.incomplete'), 'error');
     return;
   }
+  const shift = {
+    specialist_id: Number(specialistSelect.value),
+    specialty: specialtySelect.value,
+    start: new Date(form.start.value).toISOString(),
+    end: new Date(form.end.value).toISOString(),
+    tier: Number(form.tier.value),
+  };
+  const name = specialistSelect.selectedOptions[0]?.textContent ?? '';
+  if (!confirm(t('admin.addConfirm', { shift: shiftText({ ...shift, name }) }))) return;
   const submit = $('[data-testid="shift-submit"]');
   submit.disabled = true;
   try {
-    await api.addShift({
-      specialist_id: Number(specialistSelect.value),
-      specialty: specialtySelect.value,
-      start: new Date(form.start.value).toISOString(),
-      end: new Date(form.end.value).toISOString(),
-      tier: Number(form.tier.value),
-    });
-    say(message, t('admin.added'), 'ok');
+    await api.addShift(shift);
+    say(message, () => t('admin.added'), 'ok');
     refresh();
   } catch (err) {
-    say(message, refusal(err), 'error');
+    say(message, () => refusal(err), 'error');
   } finally {
     submit.disabled = false;
   }

@@ -97,7 +97,11 @@ export const api = {
   accept: (id) => post(consultPath(id, 'accept')),
   decline: (id, reason) => post(consultPath(id, 'decline'), { reason }),
   cancel: (id, reason) => post(consultPath(id, 'cancel'), { reason }),
-  end: (id, conclusion) => post(consultPath(id, 'end'), { conclusion }),
+  /** End for everybody; `skip`: the assigned specialist ends without a conclusion on purpose. */
+  end: (id, conclusion, skip = false) =>
+    post(consultPath(id, 'end'), skip ? { conclusion, skip_conclusion: true } : { conclusion }),
+  conclusionDraft: (id) => request('GET', consultPath(id, 'conclusion-draft')),
+  saveConclusionDraft: (id, text) => request('PUT', consultPath(id, 'conclusion-draft'), { text }),
   recordings: (id) => request('GET', consultPath(id, 'recordings')),
   /** The consult's recordings and notes on one timeline, for the synced player. */
   playbackTimeline: (id) => request('GET', consultPath(id, 'playback')),

@@ -193,6 +193,12 @@ export function attachmentsSection(consultId) {
   return section.root;
 }
 
+/** The attachments of a consult loaded afresh, for a second place that shows them (the patient
+ * panel of the call) while its card keeps its own section. */
+export function freshAttachmentsSection(consultId) {
+  return new AttachmentsSection(consultId, true).root;
+}
+
 /** An `attachment-added` event: show it on the consult's card, if the page shows that consult. */
 export function attachmentAdded({ consult_id: consultId, attachment }) {
   if (!consultId || !attachment) return;

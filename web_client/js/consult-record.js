@@ -14,6 +14,7 @@ import { lang, onLangChange, t } from './i18n.js';
 import { intakeSection, loadIntakeForms } from './intake.js';
 import { noteItem } from './notes.js';
 import { bootPage } from './page.js';
+import { HOME } from './session.js';
 import { clock } from './recording.js';
 
 /** The consult id in the fragment, read before bootPage wipes the fragment. */
@@ -23,7 +24,9 @@ function consultIdFromLink() {
 }
 
 const linked = consultIdFromLink();
-await bootPage({ socket: false, anyRole: true });
+const { user } = await bootPage({ socket: false, anyRole: true });
+// Back to the page the user works on (the record opens in place, in the same tab).
+$('[data-testid="record-back"]').href = HOME[user.role] ?? '/';
 const sheet = $('[data-testid="consult-record"]');
 const errorLine = $('[data-testid="record-error"]');
 // Keep the address reloadable and printable (the fragment holds no token).
@@ -123,7 +126,8 @@ function render() {
       detailRow('record.requestedAt', formatTime(c.requested_at)),
       detailRow('record.acceptedAt', formatTime(c.accepted_at)),
       detailRow('record.startedAt', formatTime(c.started_at)),
-      detailRow('record.endedAt', formatTime(c.ended_at)))),
+      detailRow('record.endedAt', formatTime(c.ended_at)),
+      detailRow('consult.endedBy', c.status === 'ended' ? c.ended_by?.display_name : null))),
     section('notes.heading', 'record-notes', notes),
     section('record.conclusion', 'record-conclusion', c.status === 'ended' && c.closing_note
       ? h('p', { class: 'conclusion-text', dataset: { testid: 'record-conclusion-text' } }, c.closing_note)

@@ -70,7 +70,12 @@ export function consultCard(c, { actions = [], show = 'specialist', extra = null
       detailRow('consult.scheduledAt', formatTime(c.scheduled_at)),
       who,
       detailRow('consult.invited', (c.invited ?? []).map((p) => p.display_name).join('、')),
-      detailRow('consult.closingNote', c.closing_note)),
+      // Ended: the specialist's conclusion (its one name everywhere) and who ended it;
+      // declined or cancelled: the reason given.
+      c.status === 'ended'
+        ? detailRow('consult.conclusion', c.closing_note || t('record.noConclusion'))
+        : detailRow('consult.closingReason', c.closing_note),
+      detailRow('consult.endedBy', c.status === 'ended' ? c.ended_by?.display_name : null)),
     intakeSection(c),
     attachmentsSection(c.id),
     extra,
@@ -80,14 +85,16 @@ export function consultCard(c, { actions = [], show = 'specialist', extra = null
 }
 
 /**
- * A link to the printable record of a finished consult (opens in a new tab); an empty,
- * hidden placeholder for any other consult.
+ * A link to the printable record of a finished consult; an empty, hidden placeholder for any
+ * other consult. It opens in place, in this tab and its session (the token is per tab); the
+ * record page leads back. Opened in a new tab all the same (middle click), the sign-in there
+ * returns to the record (session.js `goToLogin`).
  */
 export function recordLink(c) {
   if (!HAS_RECORDINGS.has(c?.status)) return h('a', { hidden: true });
   return h('a', {
     class: 'record-link', href: `/consult-record.html#consult=${encodeURIComponent(c.id)}`,
-    target: '_blank', rel: 'noopener', dataset: { testid: 'consult-record-link', i18n: 'record.open' },
+    dataset: { testid: 'consult-record-link', i18n: 'record.open' },
   }, t('record.open'));
 }
 
@@ -106,16 +113,35 @@ export class ConsultStore {
   constructor(onChange) {
     this.byId = new Map();
     this.onChange = onChange;
+    this.events = 0; // upserts so far: a reload keeps what arrived while it was on its way
+    this.upsertedAt = new Map(); // consult id → this.events at its last upsert
   }
 
-  replaceAll(list) {
-    this.byId = new Map(list.map((c) => [c.id, c]));
+  /** Where the live events stand now; pass it to replaceAll() with the list loaded after. */
+  mark() {
+    return this.events;
+  }
+
+  /**
+   * The list as the server sent it. A consult that an event brought after `since` (a
+   * `consult-invited` while the list was on its way) and that the list does not have, or has
+   * in an older version, stays as the event left it.
+   */
+  replaceAll(list, since = Infinity) {
+    const fresh = new Map(list.map((c) => [c.id, c]));
+    for (const [id, at] of this.upsertedAt) {
+      const held = this.byId.get(id);
+      if (at > since && held && (!fresh.has(id) || olderThan(fresh.get(id), held))) fresh.set(id, held);
+    }
+    this.byId = fresh;
+    this.upsertedAt.clear();
     this.onChange();
   }
 
   upsert(consult) {
     if (olderThan(consult, this.byId.get(consult.id))) return;
     this.byId.set(consult.id, consult);
+    this.upsertedAt.set(consult.id, ++this.events);
     this.onChange();
   }
 
@@ -136,6 +162,6 @@ export class ConsultStore {
 export function announceReminders(socket, store, region) {
   socket.on('consult-reminder', ({ consult_id: id }) => {
     const c = store.get(id);
-    if (c) say(region, t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
+    if (c) say(region, () => t('reminder.soon', { patient: c.patient.name, time: formatTime(c.scheduled_at) }), 'ok');
   });
 }

@@ -1,3 +1,5 @@
+import { onLangChange } from './i18n.js';
+
 // Tiny DOM helpers. Everything user- or server-provided goes in as text (never innerHTML),
 // so a patient name like "<img onerror=…>" can never run as markup.
 
@@ -25,11 +27,28 @@ export function $(selector, root = document) {
   return el;
 }
 
-/** Announce a message to screen readers and sighted users in the given live region. */
+/** Live regions whose message is a function: said again in the new language on a switch. */
+const speaking = new Map(); // region → () => string
+
+onLangChange(() => {
+  for (const [region, text] of speaking) {
+    if (region.isConnected) region.textContent = text();
+    else speaking.delete(region);
+  }
+});
+
+/**
+ * Announce a message to screen readers and sighted users in the given live region. `text` is
+ * a string, or a function that makes it (`() => t('admin.added')`): then a language switch
+ * says the message again in the new language instead of leaving it in the old one.
+ */
 export function say(region, text, kind = 'info') {
-  region.textContent = text;
+  if (typeof text === 'function') speaking.set(region, text);
+  else speaking.delete(region);
+  const shown = typeof text === 'function' ? text() : text;
+  region.textContent = shown;
   region.dataset.kind = kind;
-  region.hidden = !text;
+  region.hidden = !shown;
 }
 
 /** A datetime-local input's value ("YYYY-MM-DDTHH:MM") for `at`, in the browser's time zone. */

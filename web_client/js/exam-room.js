@@ -64,11 +64,12 @@ function actionsFor(c) {
 
 async function refresh() {
   try {
-    store.replaceAll((await api.consults()).consults);
+    const since = store.mark();
+    store.replaceAll((await api.consults()).consults, since);
     // Who has been told of each open request so far (escalation steps).
     for (const c of store.sorted((x) => x.status === 'requested')) notices.load(c.id);
   } catch (err) {
-    say(bookMessage, errorText(err), 'error');
+    say(bookMessage, () => errorText(err), 'error');
   }
 }
 
@@ -82,7 +83,7 @@ async function cancel(c) {
   try {
     store.upsert(await api.cancel(c.id, ''));
   } catch (err) {
-    say(bookMessage, errorText(err), 'error');
+    say(bookMessage, () => errorText(err), 'error');
   }
 }
 
@@ -105,7 +106,7 @@ async function loadSpecialists() {
     specialistSelect.append(...specialists.map((s) =>
       h('option', { value: String(s.id) }, `${s.display_name} · ${s.institution_name}`)));
   } catch (err) {
-    if (mine === specialistsRequest) say(bookMessage, errorText(err), 'error');
+    if (mine === specialistsRequest) say(bookMessage, () => errorText(err), 'error');
   }
 }
 
@@ -122,7 +123,7 @@ async function loadIntake() {
     renderIntake();
     renderList(); // cards show intake answers with the forms' labels
   } catch (err) {
-    say(bookMessage, errorText(err), 'error');
+    say(bookMessage, () => errorText(err), 'error');
   }
 }
 
@@ -152,13 +153,13 @@ form.addEventListener('submit', async (event) => {
     form.scheduledAt.value = localDateTime();
     loadSpecialists(); // reset() went back to the first specialty
     renderIntake({});
-    say(bookMessage, t('book.done', { patient: consult.patient.name }), 'ok');
+    say(bookMessage, () => t('book.done', { patient: consult.patient.name }), 'ok');
     // The booking stands; its files follow one by one, each with its own result.
     if (files.length) uploads.add(consult.id, files, consult.patient.name);
   } catch (err) {
     const unplaced = err?.code === 'invalid_intake'
       ? showIntakeProblems(intakeFields, intakeForm(specialtySelect.value), err.details) : [];
-    say(bookMessage, [errorText(err), ...unplaced].join(' '), 'error');
+    say(bookMessage, () => [errorText(err), ...unplaced].join(' '), 'error');
   } finally {
     submit.disabled = false;
   }

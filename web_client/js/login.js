@@ -1,10 +1,11 @@
-// Sign-in page: username/password → token in sessionStorage → the page for the user's role.
+// Sign-in page: username/password → token in sessionStorage → the page the user was sent
+// here from (`?next=`, our own pages only), else the page for the user's role.
 
 import { api } from './api.js';
 import { $, say } from './dom.js';
 import { errorText } from './errors.js';
 import { has, initI18n, onLangChange, t } from './i18n.js';
-import { HOME, getToken, setToken } from './session.js';
+import { HOME, getToken, returnTo, setToken } from './session.js';
 
 initI18n();
 
@@ -17,6 +18,9 @@ const notice = $('[data-testid="login-notice"]');
 const SAME_AS = { token_expired: 'expired', token_invalid: 'invalid' };
 const given = new URLSearchParams(location.search).get('session') ?? '';
 const why = SAME_AS[given] ?? given;
+// The page that sent us here (a deep link opened without a session): back there after signing in.
+const next = returnTo(new URLSearchParams(location.search).get('next'));
+const destination = (user) => next ?? HOME[user.role] ?? '/';
 const showNotice = () => {
   if (/^\w+$/.test(why) && has(`login.session.${why}`)) say(notice, t(`login.session.${why}`), 'warn');
 };
@@ -28,7 +32,7 @@ onLangChange(() => lastError && say(errorLine, errorText(lastError), 'error'));
 
 // Already signed in in this tab: go straight to work.
 if (getToken()) {
-  api.me().then((user) => HOME[user.role] && location.replace(HOME[user.role]), () => {});
+  api.me().then((user) => location.replace(destination(user)), () => {});
 }
 
 form.addEventListener('submit', async (event) => {
@@ -47,7 +51,7 @@ form.addEventListener('submit', async (event) => {
   try {
     const { token, user } = await api.login(username, password);
     setToken(token);
-    location.assign(HOME[user.role] ?? '/');
+    location.assign(destination(user));
   } catch (err) {
     lastError = err;
     say(errorLine, errorText(err), 'error');

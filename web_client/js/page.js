@@ -23,7 +23,7 @@ export async function bootPage({ socket: wantSocket = true, anyRole = false, als
   initI18n();
   const consultToJoin = takeLinkFragment();
   if (!getToken()) {
-    goToLogin();
+    goToLogin(undefined, consultToJoin ?? undefined);
     return leaving();
   }
   // The socket connects while the token is checked: neither waits for the other (a refused

@@ -5,6 +5,7 @@
 
 import { h } from './dom.js';
 import { t } from './i18n.js';
+import { setBarButton } from './call/icons.js';
 
 /**
  * `notice` "interrupted": the recording that was running was cut off by a server restart (what
@@ -217,10 +218,10 @@ export class RecordingControls {
     const may = this.mayRecord();
     this.startButton.hidden = !may || recording;
     this.startButton.disabled = this.busy || state === 'awaiting_consent';
-    this.startButton.textContent = t('recording.start');
+    setBarButton(this.startButton, { iconName: 'record', label: t('bar.record'), name: t('recording.start') });
     this.stopButton.hidden = !may || !recording;
     this.stopButton.disabled = this.busy;
-    this.stopButton.textContent = t('recording.stop');
+    setBarButton(this.stopButton, { iconName: 'stop', label: t('bar.stopRecord'), name: t('recording.stop') });
 
     const by = this.requestedBy?.display_name || this.consult?.specialist?.display_name || '';
     this.dialogTitle.textContent = t('recording.consentTitle');

@@ -30,7 +30,7 @@ const store = new ConsultStore(render);
 const call = new CallView({
   root: $('[data-call-root]'), socket, user,
   onClose: () => { workspace.hidden = false; refresh(); },
-  onRemoved: () => say(message, t('call.removed'), 'warn'),
+  onRemoved: () => say(message, () => t('call.removed'), 'warn'),
 });
 // A call link (`#consult=…`): the call starts before the lists are loaded.
 if (consultToJoin) join(consultToJoin);
@@ -73,7 +73,7 @@ async function openLinked() {
     try {
       store.upsert(await api.consult(deepLinked));
     } catch (err) {
-      say(message, errorText(err), 'error');
+      say(message, () => errorText(err), 'error');
       return;
     }
   }
@@ -109,7 +109,7 @@ function invitePanel(c) {
   let panel = invitePanels.get(c.id);
   if (!panel) {
     panel = new InvitePanel({ user, onChange: (consult) => store.upsert(consult),
-      say: (key, params, kind) => say(message, t(key, params), kind), errorText });
+      say: (key, params, kind) => say(message, () => t(key, params), kind), errorText });
     invitePanels.set(c.id, panel);
   }
   panel.setConsult(c);
@@ -127,9 +127,9 @@ function invitedActions(c) {
         try {
           await api.removeInvitation(c.id, user.id);
           store.remove(c.id);
-          say(message, t('specialist.invitationDeclined'), 'ok');
+          say(message, () => t('specialist.invitationDeclined'), 'ok');
         } catch (err) {
-          say(message, errorText(err), 'error');
+          say(message, () => errorText(err), 'error');
           refresh();
         }
       } }, t('invite.decline')),
@@ -150,7 +150,7 @@ async function act(button, action) {
     say(message, '');
   } catch (err) {
     if (button) button.disabled = false;
-    say(message, errorText(err), 'error');
+    say(message, () => errorText(err), 'error');
     // Most likely the request moved on without us hearing (taken by a colleague, cancelled):
     // reload so the card shows where it stands now.
     refresh();
@@ -164,23 +164,24 @@ function join(consultId) {
 
 async function refresh() {
   try {
-    store.replaceAll((await api.consults()).consults);
+    const since = store.mark();
+    store.replaceAll((await api.consults()).consults, since);
   } catch (err) {
-    say(message, errorText(err), 'error');
+    say(message, () => errorText(err), 'error');
   }
 }
 
 socket.on('consult-requested', ({ consult }) => {
   if (!consult) return;
   store.upsert(consult);
-  say(message, t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
+  say(message, () => t('specialist.newRequest', { patient: consult.patient.name, specialty: t(`specialty.${consult.specialty}`) }), 'ok');
 });
 socket.on('consult-state', ({ consult }) => consult && store.upsert(consult));
 // A colleague invited me into their consult: it shows under "invited to", ready to join.
 socket.on('consult-invited', ({ consult }) => {
   if (!consult) return;
   store.upsert(consult);
-  say(message, t('specialist.invitedYou', {
+  say(message, () => t('specialist.invitedYou', {
     inviter: consult.specialist?.display_name ?? '', patient: consult.patient.name,
     specialty: t(`specialty.${consult.specialty}`),
   }), 'ok');
@@ -189,7 +190,7 @@ socket.on('consult-invited', ({ consult }) => {
 socket.on('invitation-closed', ({ consult_id: id, reason }) => {
   if (!store.get(id)) return;
   store.remove(id);
-  if (reason === 'withdrawn') say(message, t('specialist.invitationWithdrawn'), 'ok');
+  if (reason === 'withdrawn') say(message, () => t('specialist.invitationWithdrawn'), 'ok');
 });
 socket.on('attachment-added', attachmentAdded); // files the exam room adds after booking
 announceReminders(socket, store, message);
@@ -201,7 +202,7 @@ socket.on('request-closed', ({ consult_id: id }) => {
 socket.on('connect', refresh); // events missed while disconnected
 onLangChange(render);
 // Cards show the intake with its form's labels and units once the forms are here.
-loadIntakeForms().then(render, (err) => say(message, errorText(err), 'error'));
+loadIntakeForms().then(render, (err) => say(message, () => errorText(err), 'error'));
 
 await refresh();
 await openLinked();

@@ -592,9 +592,10 @@ export class CallSession {
     this.emit();
   }
 
-  /** End the consult for everybody (the assigned specialist); rejects with the server's error. */
-  async hangUp(conclusion) {
-    const consult = await api.end(this.consultId, conclusion);
+  /** End the consult for everybody (`skip`: the assigned specialist gives no conclusion on
+   * purpose); rejects with the server's error. */
+  async hangUp(conclusion, skip = false) {
+    const consult = await api.end(this.consultId, conclusion, skip);
     this.finish(consult);
   }
 

@@ -1,6 +1,8 @@
 // The call view shared by the exam room and specialist pages: local preview, a tile per remote
-// participant (plus one per second source), mic/camera/second-source/recording/hang-up
-// controls, a status line and plain-language messages. It renders what the call session
+// participant (plus one per second source), the call bar pinned to the bottom of the screen
+// (mic, camera, second source, recording, patient details, step out and, set apart, end), a
+// status line and plain-language messages; the assigned specialist's conclusion right under the
+// video, kept as a draft on the server (conclusion.js); ending asks first (end-dialog.js). It renders what the call session
 // (session.js) holds and hands the user's presses to it; joining, rejoining and the media path
 // are the session's business.
 //
@@ -18,6 +20,10 @@ import { NotesPanel } from '../notes.js';
 import { RecordingControls } from '../recording.js';
 import { secondOptions } from '../second-source.js';
 import { request } from '../socket.js';
+import { ConclusionPanel } from './conclusion.js';
+import { EndDialog } from './end-dialog.js';
+import { setBarButton } from './icons.js';
+import { PatientPanel } from './patient-panel.js';
 import { CallSession, FINISHED } from './session.js';
 
 /** A remote tile's key: a participant's camera + microphone, or their second source. */
@@ -49,6 +55,13 @@ export class CallView {
     const say = (key, params, kind) => this.session.say(key, params, kind);
     this.recording = new RecordingControls({ user, request: inConsult, say, errorText });
     this.notes = new NotesPanel({ request: inConsult, errorText });
+    this.conclusion = new ConclusionPanel({ errorText });
+    this.patient = new PatientPanel();
+    this.endDialog = new EndDialog({
+      onEnd: ({ conclusion, skip }) => this.hangUp(conclusion, skip),
+      onType: (text) => this.conclusion.set(text),
+      errorText,
+    });
     // The assigned specialist invites colleagues from inside the call (multi-disciplinary).
     this.invite = new InvitePanel({
       user,
@@ -64,12 +77,22 @@ export class CallView {
         consult: (consult) => {
           this.recording.setConsult(consult);
           this.invite.setConsult(consult);
+          this.patient.setConsult(consult);
+          // The assigned specialist's draft comes back once we know it is ours to write.
+          if (consult && this.conclusionFor !== consult.id && this.isAssignedSpecialist() && !FINISHED.has(consult.status)) {
+            this.conclusionFor = consult.id;
+            this.conclusion.start(consult.id);
+          }
         },
         recording: (recording, o) => this.recording.update(recording, o),
         consentAsked: (by) => this.recording.askConsent(by),
         notes: (notes) => this.notes.setNotes(notes),
         noteAdded: (note) => this.notes.add(note),
-        stopped: () => this.recording.reset(),
+        stopped: () => {
+          this.recording.reset();
+          this.endDialog.close();
+          this.patient.close();
+        },
         closed: ({ removed }) => {
           this.view.hidden = true;
           this.onClose?.();
@@ -106,29 +129,30 @@ export class CallView {
     });
     this.secondVideo.muted = true;
     // The label says what a press will do ("Mute" / "Unmute"); data-off drives the styling.
-    this.micButton = button('mute-button', 'call.mute', () => session.toggle('audio'), {}, false);
-    this.cameraButton = button('camera-button', 'call.cameraOff', () => session.toggle('video'), {}, false);
-    this.secondButton = button('second-button', 'second.share', () => this.toggleSecond(), {}, false);
-    this.soundButton = button('enable-sound-button', 'call.enableSound', () => this.enableSound(), { hidden: true });
-    this.leaveButton = button('leave-button', 'call.leave', () => session.leave());
-    this.hangupButton = button('hangup-button', 'call.hangUp', () => this.hangUp(), { class: 'danger' });
+    const bar = (testid, onclick, extra = {}) => h('button', { type: 'button', dataset: { testid }, onclick, ...extra });
+    this.micButton = bar('mute-button', () => session.toggle('audio'));
+    this.cameraButton = bar('camera-button', () => session.toggle('video'));
+    this.secondButton = bar('second-button', () => this.toggleSecond());
+    this.soundButton = bar('enable-sound-button', () => this.enableSound(), { hidden: true });
+    this.patientButton = bar('patient-button', () => this.patient.open());
+    this.leaveButton = bar('leave-button', () => session.leave(), { class: 'leave' });
+    this.hangupButton = bar('hangup-button', () => this.askToEnd(), { class: 'danger' });
     this.secondHeading = h('p', { class: 'picker-heading' });
     this.secondChoices = h('div', { class: 'card-actions' });
     this.secondPicker = h('div', { class: 'second-picker', hidden: true, dataset: { testid: 'second-picker' } },
       this.secondHeading, this.secondChoices);
-    this.conclusion = h('textarea', {
-      rows: 3, maxlength: 4000, dataset: { testid: 'conclusion-input' }, id: 'call-conclusion',
-    });
-    this.conclusionBox = h('details', { class: 'conclusion', hidden: true },
-      h('summary', { dataset: { i18n: 'call.conclusion', testid: 'conclusion-toggle' } }, t('call.conclusion')),
-      h('label', { for: 'call-conclusion', class: 'visually-hidden', dataset: { i18n: 'call.conclusion' } }, t('call.conclusion')),
-      this.conclusion);
     this.endedText = h('p', { dataset: { testid: 'call-ended-text' } });
-    this.endedNote = h('p', { class: 'closing-note', hidden: true });
+    this.endedBy = h('p', { class: 'ended-by', hidden: true, dataset: { testid: 'call-ended-by' } });
+    this.endedConclusionLabel = h('dt');
+    this.endedNote = h('dd', { class: 'closing-note', dataset: { testid: 'call-ended-conclusion' } });
+    this.endedConclusion = h('dl', { class: 'ended-conclusion', hidden: true }, this.endedConclusionLabel, this.endedNote);
+    // Typed by this specialist after the last save, when the exam room ended the consult.
+    this.endedUnsaved = h('p', { class: 'notice', hidden: true, dataset: { testid: 'call-ended-unsaved', kind: 'warn' } });
     this.ended = h('div', { class: 'call-ended', hidden: true, role: 'alert', dataset: { testid: 'call-ended' } },
-      this.endedText, this.endedNote,
-      this.recordLink = recordLink(null),
-      button('call-back-button', 'call.back', () => session.close()));
+      this.endedText, this.endedBy, this.endedConclusion, this.endedUnsaved,
+      h('div', { class: 'ended-actions' },
+        this.recordLink = recordLink(null),
+        button('call-back-button', 'call.back', () => session.close())));
     // Another device or tab of the same person took this call over.
     this.replaced = h('div', { class: 'call-ended call-replaced', hidden: true, role: 'alert', dataset: { testid: 'call-replaced' } },
       h('p', { dataset: { i18n: 'call.replaced', testid: 'call-replaced-text' } }, t('call.replaced')),
@@ -136,15 +160,18 @@ export class CallView {
         button('take-over-button', 'call.takeOver', () => session.join(session.consultId), { class: 'primary' }),
         button('replaced-back-button', 'call.back', () => session.close())));
     const rec = this.recording;
-    this.controls = h('div', { class: 'controls' },
-      this.micButton, this.cameraButton, this.secondButton, rec.startButton, rec.stopButton,
-      this.soundButton, this.leaveButton, this.hangupButton);
+    // Pinned to the bottom of the screen while in the call; End sits apart from the rest.
+    this.controls = h('div', { class: 'controls call-bar', role: 'group', dataset: { testid: 'call-bar' } },
+      h('div', { class: 'bar-main' },
+        this.micButton, this.cameraButton, this.secondButton, rec.startButton, rec.stopButton,
+        this.soundButton, this.patientButton, this.leaveButton),
+      h('div', { class: 'bar-end' }, this.hangupButton));
 
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
       h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting, rec.notice),
       this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
-      this.messageLine, this.controls, this.secondPicker, this.invite.root, this.notes.root, this.conclusionBox,
-      this.ended, this.replaced, rec.dialog);
+      this.messageLine, this.ended, this.replaced, this.secondPicker, this.conclusion.root,
+      this.invite.root, this.notes.root, this.controls, rec.dialog, this.endDialog.dialog, this.patient.dialog);
     root.replaceChildren(this.view);
   }
 
@@ -152,8 +179,9 @@ export class CallView {
   join(consultId) {
     this.view.hidden = false;
     this.hangingUp = false;
-    this.conclusion.value = '';
     this.notes.reset();
+    this.conclusion.stop();
+    this.conclusionFor = null;
     this.session.join(consultId);
   }
 
@@ -185,13 +213,28 @@ export class CallView {
     this.secondPicker.hidden = false;
   }
 
-  async hangUp() {
+  /** Whether we are the consult's assigned specialist (who writes the conclusion). */
+  isAssignedSpecialist() {
+    const c = this.session.consult;
+    return this.user.role === 'specialist' && c?.specialist?.id === this.user.id;
+  }
+
+  /** End asks first, and says what ending does to everyone. */
+  askToEnd() {
+    this.endDialog.open({
+      asSpecialist: this.isAssignedSpecialist(),
+      conclusion: this.conclusion.value,
+      recording: this.recording.recording?.state === 'recording',
+    });
+  }
+
+  /** End the consult (from the end dialog, which shows a refusal); the ended card follows. */
+  async hangUp(conclusion, skip) {
     this.hangingUp = true;
     this.render();
     try {
-      await this.session.hangUp(this.conclusion.value.trim());
-    } catch (err) {
-      this.session.say('call.hangUpFailed', {}, 'error', err);
+      if (this.isAssignedSpecialist()) this.conclusion.stop(); // the end carries the text
+      await this.session.hangUp(conclusion, skip);
     } finally {
       this.hangingUp = false;
       this.render();
@@ -336,16 +379,27 @@ export class CallView {
     if (this.secondVideo.srcObject !== (second?.stream ?? null)) this.secondVideo.srcObject = second?.stream ?? null;
     this.secondVideo.hidden = !second;
     for (const [button, kind, on, off] of [
-      [this.micButton, 'audio', 'call.mute', 'call.unmute'],
-      [this.cameraButton, 'video', 'call.cameraOff', 'call.cameraOn'],
+      [this.micButton, 'audio', 'mute', 'unmute'],
+      [this.cameraButton, 'video', 'cameraOff', 'cameraOn'],
     ]) {
       const isOff = s.media.isOff(kind);
       button.disabled = !s.media.has(kind);
       button.dataset.off = String(isOff);
-      button.textContent = t(isOff ? off : on);
+      const key = isOff ? off : on;
+      setBarButton(button, {
+        iconName: kind === 'audio' ? (isOff ? 'micOff' : 'mic') : (isOff ? 'cameraOff' : 'camera'),
+        label: t(`bar.${key}`), name: t(`call.${key}`),
+      });
     }
-    this.secondButton.textContent = t(second ? 'second.stop' : 'second.share');
+    setBarButton(this.secondButton, {
+      iconName: 'share', label: t(second ? 'bar.stopShare' : 'bar.share'), name: t(second ? 'second.stop' : 'second.share'),
+    });
     this.secondButton.dataset.active = second ? 'true' : 'false';
+    setBarButton(this.soundButton, { iconName: 'sound', label: t('bar.sound'), name: t('call.enableSound') });
+    setBarButton(this.patientButton, { iconName: 'patient', label: t('bar.patient'), name: t('patient.heading') });
+    setBarButton(this.leaveButton, { iconName: 'leave', label: t('bar.leave'), name: t('call.leave') });
+    setBarButton(this.hangupButton, { iconName: 'end', label: t('bar.end'), name: t('call.hangUp') });
+    this.controls.setAttribute('aria-label', t('bar.label'));
     this.secondHeading.textContent = t('second.choose');
     this.localVideo.setAttribute('aria-label', t('call.localVideo'));
     this.secondVideo.setAttribute('aria-label', t('second.localVideo'));
@@ -355,15 +409,27 @@ export class CallView {
     const invitee = this.user.role === 'specialist' && c?.specialist && c.specialist.id !== this.user.id;
     this.hangupButton.hidden = Boolean(invitee);
     this.hangupButton.disabled = this.hangingUp;
-    this.conclusionBox.hidden = !live || this.user.role !== 'specialist' || Boolean(invitee);
+    this.patientButton.disabled = !c;
+    this.conclusion.root.hidden = !live || !this.isAssignedSpecialist();
 
     const over = s.state === 'ended' || s.state === 'failed';
     const finished = over && FINISHED.has(c?.status);
     this.ended.hidden = !over;
     this.endedText.textContent = finished ? t(`call.finished.${c.status}`) : '';
     this.endedText.hidden = !finished;
-    this.endedNote.textContent = finished ? c.closing_note ?? '' : '';
-    this.endedNote.hidden = !finished || !c.closing_note;
+    const endedBy = finished && c.status === 'ended' ? c.ended_by?.display_name : '';
+    this.endedBy.textContent = endedBy ? t('call.endedBy', { name: endedBy }) : '';
+    this.endedBy.hidden = !endedBy;
+    // Ended: the conclusion, under its one name; declined or cancelled: the reason given.
+    const isEnded = finished && c.status === 'ended';
+    this.endedConclusionLabel.textContent = t(isEnded ? 'consult.conclusion' : 'consult.closingReason');
+    this.endedNote.textContent = finished ? c.closing_note || t('record.noConclusion') : '';
+    this.endedConclusion.hidden = !finished || (!isEnded && !c.closing_note);
+    const endedByOther = c?.ended_by && c.ended_by.id !== this.user.id;
+    const unsaved = isEnded && endedByOther && this.isAssignedSpecialist() ? this.conclusion.unsaved() : '';
+    this.endedUnsaved.textContent = unsaved && unsaved !== c.closing_note ? t('call.conclusionUnsaved', { text: unsaved }) : '';
+    this.endedUnsaved.hidden = !this.endedUnsaved.textContent;
+    if (over) this.conclusion.stop();
     const linkFor = finished ? `${c.id}:${c.status}` : '';
     if (linkFor !== this.recordLinkFor) {
       this.recordLinkFor = linkFor;
