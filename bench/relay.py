@@ -69,28 +69,46 @@ _use_repo_packages()
 
 
 from bench.relay_parts.cluster import Cluster, Layout, log  # noqa: E402
+from bench.relay_parts.janus import janus_available, janus_version  # noqa: E402
+from bench.relay_parts.profile import profile  # noqa: E402
 from bench.relay_parts.report import machine_info, summary, table  # noqa: E402
 from bench.relay_parts.source import ClipSpec, encoded_clip  # noqa: E402
+from media.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS  # noqa: E402
+
+MEDIA = ("video", "video+opus")
 
 
 async def run_once(
-    mode: str, streams: int, args: argparse.Namespace, clip: ClipSpec, record_dir: Path
+    mode: str,
+    media: str,
+    streams: int,
+    args: argparse.Namespace,
+    clip: ClipSpec,
+    record_dir: Path,
 ) -> dict[str, Any]:
     """One fresh set of processes, `streams` streams through the relay in `mode`, measured."""
     started = time.perf_counter()
-    name = f"{mode} x{streams}"
-    layout = Layout(streams=streams, topology=args.topology, direct=not args.skip_direct)
-    cluster = Cluster(mode, layout, {"clip": asdict(clip)})
+    name = f"{mode} {media} x{streams}"
+    layout = Layout(
+        streams=streams, topology=args.topology, direct=not args.skip_direct, audio=media != "video"
+    )
+    options: dict[str, Any] = {"clip": asdict(clip)}
+    if mode == "forward":
+        options["event_loop"] = args.event_loop
+    cluster = Cluster(mode, layout, options)
     result: dict[str, Any] = {
         "mode": mode,
+        "media": media,
         "streams": streams,
         "topology": args.topology,
+        "event_loop": options.get("event_loop"),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         log(f"{name}: starting relay, publisher and subscriber processes")
         await cluster.start(limit_s=60)
         result["pids"] = {r: c.process.pid for r, c in cluster.children.items()}
+        result["measured_process"] = cluster.children["relay"].measured
         connect_started = time.perf_counter()
         await asyncio.wait_for(cluster.connect(), 60)
         result["flowing"] = await cluster.wait_flowing(limit_s=30)
@@ -100,7 +118,10 @@ async def run_once(
         log(f"{name}: measuring {args.seconds}s")
         result["plain"] = await cluster.window(args.seconds)
         log(f"{name}: relay CPU {result['plain']['cpu_pct_of_one_core']['relay']}% of a core")
-        if mode == "forward" and not args.skip_recording:
+        if args.profile and mode == "forward":
+            log(f"{name}: profiling the relay for {args.seconds}s (py-spy)")
+            result["profile"] = await profile(result["pids"]["relay"], args.seconds)
+        if mode == "forward" and media == "video" and not args.skip_recording:
             directory = record_dir / f"{mode}-{streams}"
             directory.mkdir(parents=True)
             result["recording_started"] = await cluster.call(
@@ -144,19 +165,33 @@ async def run_all(args: argparse.Namespace, clip: ClipSpec) -> list[dict[str, An
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     record_dir = Path(tempfile.mkdtemp(prefix="teleconsult-bench-relay-"))
     deadline = time.monotonic() + args.timeout
-    plan = [("forward", n) for n in args.streams]
+    janus_missing = None if args.skip_janus else janus_available()
+    if janus_missing is not None:
+        log(f"Janus anchor skipped: {janus_missing}")
+    # The relay and Janus alternate at each (media, streams): a change in the machine's load
+    # during the run moves both sides of a ratio alike.
+    plan: list[tuple[str, str, int]] = []
+    for media in args.media:
+        for n in args.streams:
+            plan.append(("forward", media, n))
+            if not args.skip_janus:
+                plan.append(("janus", media, n))
     if not args.skip_transcode:
-        plan += [("transcode", n) for n in args.transcode_streams]
+        plan += [("transcode", "video", n) for n in args.transcode_streams]
     runs: list[dict[str, Any]] = []
     try:
-        for mode, streams in plan:
+        for mode, media, streams in plan:
+            skip = {"mode": mode, "media": media, "streams": streams}
+            if mode == "janus" and janus_missing is not None:
+                runs.append({**skip, "skipped": janus_missing})
+                continue
             if time.monotonic() > deadline:
-                runs.append({"mode": mode, "streams": streams, "skipped": "out of time"})
+                runs.append({**skip, "skipped": "out of time"})
                 continue
             if runs and runs[-1].get("interrupted"):
-                runs.append({"mode": mode, "streams": streams, "skipped": "interrupted"})
+                runs.append({**skip, "skipped": "interrupted"})
                 continue
-            runs.append(await run_once(mode, streams, args, clip, record_dir))
+            runs.append(await run_once(mode, media, streams, args, clip, record_dir))
     finally:
         shutil.rmtree(record_dir, ignore_errors=True)
     return runs
@@ -183,13 +218,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds between starting the recorder and measuring",
     )
     p.add_argument("--topology", choices=["pairs", "fanout"], default="pairs")
+    p.add_argument(
+        "--media",
+        choices=MEDIA,
+        nargs="+",
+        default=list(MEDIA),
+        help="what each publisher sends: 720p VP8 video, or the video and a 32 kbit/s Opus track",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=DEFAULT_EVENT_LOOP,
+        help="the relay process's event loop (the server's EVENT_LOOP setting)",
+    )
+    p.add_argument("--skip-janus", action="store_true", help="no Janus VideoRoom runs (the anchor)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the relay with py-spy for one more window per run; print the top frames",
+    )
     p.add_argument("--skip-transcode", action="store_true", help="no transcoding runs")
     p.add_argument("--skip-recording", action="store_true", help="no recording window")
     p.add_argument("--skip-direct", action="store_true", help="no direct leg (no added latency)")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: --streams 1 2 --transcode-streams 1 --seconds 3 --warmup 2 --settle 1",
+        help="smoke run: --streams 1 2 --transcode-streams 1 --seconds 3 --warmup 2 --settle 1 "
+        "--media video",
     )
     p.add_argument("--timeout", type=float, default=600.0, help="no new run starts after this")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -203,6 +258,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.streams, args.transcode_streams = [1, 2], [1]
         args.seconds, args.warmup, args.settle = 3.0, 2.0, 1.0
+        args.media = ["video"]
     if min(args.streams + args.transcode_streams) < 1 or args.seconds <= 0:
         p.error("stream counts and --seconds must be positive")
     return args
@@ -230,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "streams": args.streams,
             "transcode_streams": [] if args.skip_transcode else args.transcode_streams,
             "topology": args.topology,
+            "media": args.media,
+            "event_loop": args.event_loop,
+            "janus": None if args.skip_janus else (janus_version() or "not installed"),
+            "profile": args.profile,
             "window_s": args.seconds,
             "warmup_s": args.warmup,
             "recording_settle_s": args.settle,

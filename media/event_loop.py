@@ -1,0 +1,58 @@
+"""Which asyncio event loop runs the server and its media relay: uvloop or asyncio's own.
+
+The relay forwards every RTP packet on the event loop, so the loop's per-wake-up and
+per-datagram cost is part of the relay's cost per stream (bench/relay.py measures both).
+`EVENT_LOOP=uvloop` uses uvloop's libuv-based loop; `EVENT_LOOP=asyncio` asyncio's selector
+loop. uvloop is a dependency on Linux and macOS; where it is missing (Windows), `uvloop` is
+refused with a clear message rather than silently replaced.
+
+What differs under uvloop: `media.network` reads a relay socket's queued datagrams in batches
+on asyncio's selector transport only (uvloop's transport reads every queued datagram per
+wake-up by itself), and binds inside the port range the same way on both loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import Callable
+
+EVENT_LOOPS: tuple[str, ...] = ("uvloop", "asyncio")
+DEFAULT_EVENT_LOOP = "uvloop"
+
+
+class EventLoopUnavailable(RuntimeError):
+    """The chosen event loop cannot run here."""
+
+
+def available(name: str) -> bool:
+    if name == "asyncio":
+        return True
+    if name == "uvloop":
+        return importlib.util.find_spec("uvloop") is not None
+    return False
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A function making a new event loop of that kind (for `asyncio.Runner`)."""
+    if name not in EVENT_LOOPS:
+        raise ValueError(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {name!r}")
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    try:
+        import uvloop
+    except ImportError as exc:
+        raise EventLoopUnavailable(
+            "EVENT_LOOP=uvloop but uvloop is not installed (pip install uvloop), "
+            "or set EVENT_LOOP=asyncio"
+        ) from exc
+    return uvloop.new_event_loop
+
+
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    return loop_factory(name)()
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """`uvloop` or `asyncio`: which kind of loop this is."""
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
