@@ -85,16 +85,21 @@ async def run_once(
     args: argparse.Namespace,
     clip: ClipSpec,
     record_dir: Path,
+    variant: tuple[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """One fresh set of processes, `streams` streams through the relay in `mode`, measured."""
     started = time.perf_counter()
-    name = f"{mode} {media} x{streams}"
+    name = f"{mode}{'' if variant is None else ' ' + variant[0]} {media} x{streams}"
     layout = Layout(
         streams=streams, topology=args.topology, direct=not args.skip_direct, audio=media != "video"
     )
     options: dict[str, Any] = {"clip": asdict(clip)}
     if mode == "forward":
         options["event_loop"] = args.event_loop
+        if variant is not None:
+            env = dict(variant[1])
+            options["event_loop"] = env.pop("EVENT_LOOP", args.event_loop)
+            options["env"] = env
     cluster = Cluster(mode, layout, options)
     result: dict[str, Any] = {
         "mode": mode,
@@ -102,6 +107,8 @@ async def run_once(
         "streams": streams,
         "topology": args.topology,
         "event_loop": options.get("event_loop"),
+        "variant": None if variant is None else variant[0],
+        "variant_env": None if variant is None else variant[1],
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     try:
@@ -170,10 +177,12 @@ async def run_all(args: argparse.Namespace, clip: ClipSpec) -> list[dict[str, An
         log(f"Janus anchor skipped: {janus_missing}")
     # The relay and Janus alternate at each (media, streams): a change in the machine's load
     # during the run moves both sides of a ratio alike.
+    variants = dict(args.variant or [])
     plan: list[tuple[str, str, int]] = []
     for media in args.media:
         for n in args.streams:
             plan.append(("forward", media, n))
+            plan += [(f"variant:{v}", media, n) for v in variants]
             if not args.skip_janus:
                 plan.append(("janus", media, n))
     if not args.skip_transcode:
@@ -191,10 +200,26 @@ async def run_all(args: argparse.Namespace, clip: ClipSpec) -> list[dict[str, An
             if runs and runs[-1].get("interrupted"):
                 runs.append({**skip, "skipped": "interrupted"})
                 continue
-            runs.append(await run_once(mode, media, streams, args, clip, record_dir))
+            if mode.startswith("variant:"):
+                label = mode.split(":", 1)[1]
+                runs.append(
+                    await run_once(
+                        "forward", media, streams, args, clip, record_dir, (label, variants[label])
+                    )
+                )
+            else:
+                runs.append(await run_once(mode, media, streams, args, clip, record_dir))
     finally:
         shutil.rmtree(record_dir, ignore_errors=True)
     return runs
+
+
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, settings = text.partition(":")
+    env = dict(item.split("=", 1) for item in settings.split(",") if "=" in item)
+    if not name or not env:
+        raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE[,KEY=VALUE], not {text!r}")
+    return name, env
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -232,6 +257,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the relay process's event loop (the server's EVENT_LOOP setting)",
     )
     p.add_argument("--skip-janus", action="store_true", help="no Janus VideoRoom runs (the anchor)")
+    p.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="also run the relay with these settings at every (media, streams), right after "
+        "the default one, e.g. queue:TELECONSULT_RTP_DIRECT=0 or asyncio:EVENT_LOOP=asyncio",
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -290,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "event_loop": args.event_loop,
             "janus": None if args.skip_janus else (janus_version() or "not installed"),
             "profile": args.profile,
+            "variants": dict(args.variant or []),
             "window_s": args.seconds,
             "warmup_s": args.warmup,
             "recording_settle_s": args.settle,

@@ -2,9 +2,13 @@
 
 The relay forwards every RTP packet on the event loop, so the loop's per-wake-up and
 per-datagram cost is part of the relay's cost per stream (bench/relay.py measures both).
-`EVENT_LOOP=uvloop` uses uvloop's libuv-based loop; `EVENT_LOOP=asyncio` asyncio's selector
-loop. uvloop is a dependency on Linux and macOS; where it is missing (Windows), `uvloop` is
-refused with a clear message rather than silently replaced.
+`EVENT_LOOP=asyncio` (the default) is asyncio's selector loop; `EVENT_LOOP=uvloop` uvloop's
+libuv-based loop (`pip install 'teleconsult[uvloop]'`; a start with EVENT_LOOP=uvloop and no
+uvloop installed is refused with a clear message rather than silently run on asyncio).
+
+The default is the measured choice: with the relay's batched socket reads and its direct SRTP
+receive path, uvloop forwarded no cheaper than asyncio's loop at 8 streams in bench/relay.py
+(one run, same machine: 0.96 % of a core per stream on asyncio, 1.01 % on uvloop; bench/README.md).
 
 What differs under uvloop: `media.network` reads a relay socket's queued datagrams in batches
 on asyncio's selector transport only (uvloop's transport reads every queued datagram per
@@ -18,7 +22,7 @@ import importlib.util
 from collections.abc import Callable
 
 EVENT_LOOPS: tuple[str, ...] = ("uvloop", "asyncio")
-DEFAULT_EVENT_LOOP = "uvloop"
+DEFAULT_EVENT_LOOP = "asyncio"
 
 
 class EventLoopUnavailable(RuntimeError):

@@ -183,6 +183,9 @@ def child_main(role: str, conn: Connection, options: dict[str, Any]) -> None:
         format=f"%(asctime)s [{role} pid {os.getpid()}] %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger().addHandler(LOG_COUNTER)
+    if role == "relay":
+        # A variant's settings (e.g. TELECONSULT_RTP_DIRECT=0), before project modules load.
+        os.environ.update(options.get("env") or {})
     try:
         loop = options.get("event_loop") if role == "relay" else None
         if loop is None:

@@ -38,6 +38,16 @@ def _frame(raw: str) -> str:
     return name
 
 
+_OUTER_FILES = ("(spawn.py)", "(process.py)", "(runners.py)", "(<string>)")
+_OUTER_FUNCTIONS = {"run_forever", "run_until_complete", "child_main", "<module>", "_run_once"}
+
+
+def _outer(frame: str) -> bool:
+    """The process's entry and the loop's own run functions: on every stack, nothing to learn."""
+    function = frame.split(" (", 1)[0].rsplit(".", 1)[-1]
+    return frame.endswith(_OUTER_FILES) or function in _OUTER_FUNCTIONS
+
+
 def top_frames(collapsed: str, top: int = 15) -> dict[str, Any]:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -49,7 +59,7 @@ def top_frames(collapsed: str, top: int = 15) -> dict[str, Any]:
         count = int(count_text)
         frames = [_frame(f) for f in stack.split(";") if f]
         # py-spy's first frame is the thread ("process 123:\"python\"" / thread name).
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+        frames = [f for f in frames if not f.startswith(("process ", "thread ")) and not _outer(f)]
         if not frames:
             continue
         total += count

@@ -77,7 +77,7 @@ def _libavcodec_version() -> str | None:
 
 
 def _complete(
-    runs: list[dict[str, Any]], mode: str, media: str | None = "video"
+    runs: list[dict[str, Any]], mode: str, media: str | None = "video", variant: str | None = None
 ) -> list[dict[str, Any]]:
     return sorted(
         (
@@ -86,6 +86,7 @@ def _complete(
             if r.get("mode") == mode
             and "plain" in r
             and (media is None or r.get("media", "video") == media)
+            and r.get("variant") == variant
         ),
         key=lambda r: int(r["streams"]),
     )
@@ -119,6 +120,35 @@ def comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def variant_comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each variant beside the default relay: CPU % per stream at each (media, streams)."""
+    names = dict.fromkeys(r["variant"] for r in runs if r.get("variant"))
+    rows = []
+    for name in names:
+        for media in dict.fromkeys(r.get("media", "video") for r in runs):
+            default = {r["streams"]: r for r in _complete(runs, "forward", media)}
+            for run in _complete(runs, "forward", media, name):
+                base = default.get(run["streams"])
+                a = None if base is None else base["plain"]["relay_cpu_pct_per_stream"]
+                b = run["plain"]["relay_cpu_pct_per_stream"]
+                rows.append(
+                    {
+                        "variant": name,
+                        "media": media,
+                        "streams": run["streams"],
+                        "default_cpu_pct_per_stream": a,
+                        "variant_cpu_pct_per_stream": b,
+                        "default_added_latency_ms_p50": _get(
+                            base, "plain", "latency", "added_p50_ms"
+                        ),
+                        "variant_added_latency_ms_p50": _get(
+                            run, "plain", "latency", "added_p50_ms"
+                        ),
+                    }
+                )
+    return rows
+
+
 def recording_cost(run: dict[str, Any]) -> float | None:
     if "recording" not in run:
         return None
@@ -141,6 +171,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "recording_loop_cpu_pct_per_stream": None,
         "figures_at_streams": {},
         "relay_vs_janus": comparison(runs),
+        "relay_variants": variant_comparison(runs),
         "definitions": DEFINITIONS,
     }
     at = out["figures_at_streams"]
@@ -385,6 +416,14 @@ def table(report: dict[str, Any]) -> str:
     comparison_lines = comparison_table(report.get("relay_vs_janus") or [])
     if comparison_lines:
         lines += ["", *comparison_lines]
+    for v in report.get("relay_variants") or []:
+        lines.append(
+            f"variant {v['variant']} ({v['media']} x{v['streams']}): relay CPU % per stream "
+            f"{_fmt(v['variant_cpu_pct_per_stream'])} against "
+            f"{_fmt(v['default_cpu_pct_per_stream'])} by default; added p50 "
+            f"{_fmt(v['variant_added_latency_ms_p50'])} against "
+            f"{_fmt(v['default_added_latency_ms_p50'])} ms"
+        )
     lines += profile_lines(runs)
     for r in runs:
         problems = ([r["aborted"]] if r.get("aborted") else []) + r.get("problems", [])
@@ -403,7 +442,8 @@ def table(report: dict[str, Any]) -> str:
 
 def _title(run: dict[str, Any]) -> str:
     media = "" if run.get("media", "video") == "video" else "+opus"
-    return f"{run['mode']}{media} x{run['streams']}"
+    variant = f"[{run['variant']}]" if run.get("variant") else ""
+    return f"{run['mode']}{variant}{media} x{run['streams']}"
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> list[str]:

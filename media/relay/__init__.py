@@ -32,8 +32,11 @@ Connections (LiveKit style): each participant has two peer connections to the re
   present in their first offer (`join(participant_id)` registers somebody who only receives;
   `publish` does it implicitly).
 
-Packet path (no task, no queue, no decoder): the publisher's DTLS transport parses and routes a
-packet to its `ForwardingReceiver._handle_rtp_packet`, which updates the receiver statistics
+Packet path (no task, no queue, no decoder): as a datagram is read from the socket (up to 32 per
+wake-up, `media.network`), `receive_path` decrypts it and has the publisher's DTLS transport parse
+and route it at once, instead of aiortc's hand-off through an `asyncio.Queue` to the transport's
+receive task (DTLS records still take that way). The packet reaches its
+`ForwardingReceiver._handle_rtp_packet`, which updates the receiver statistics
 (aiortc's RTCP loop keeps sending Receiver Reports), unwraps RTX, NACKs gaps upstream (video),
 and awaits `TrackFanout.on_packet`: for each subscribed leg `ForwardingSender.forward` rewrites
 SSRC, payload type, sequence number (own random start, constant offset: continuous, gaps
