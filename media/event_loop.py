@@ -11,8 +11,9 @@ receive path, uvloop forwarded no cheaper than asyncio's loop at 8 streams in be
 (one run, same machine: 0.96 % of a core per stream on asyncio, 1.01 % on uvloop; bench/README.md).
 
 What differs under uvloop: `media.network` reads a relay socket's queued datagrams in batches
-on asyncio's selector transport only (uvloop's transport reads every queued datagram per
-wake-up by itself), and binds inside the port range the same way on both loops.
+on asyncio's selector transport only (libuv, under uvloop, reads up to 32 queued datagrams per
+wake-up by itself), and binds inside the port range the same way on both loops (uvloop reports
+a port in use as an OSError caused by EADDRINUSE; media.network follows the cause).
 """
 
 from __future__ import annotations
