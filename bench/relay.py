@@ -279,7 +279,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="smoke run: --streams 1 2 --transcode-streams 1 --seconds 3 --warmup 2 --settle 1 "
         "--media video",
     )
-    p.add_argument("--timeout", type=float, default=600.0, help="no new run starts after this")
+    p.add_argument("--timeout", type=float, default=1200.0, help="no new run starts after this")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument(
         "--table-from",

@@ -92,6 +92,20 @@ def _complete(
     )
 
 
+def us_per_packet(run: dict[str, Any] | None) -> float | None:
+    """CPU microseconds of the relay (or Janus) per packet its subscribers received (video,
+    RTX and audio): comparable when a starved machine made the publishers send fewer frames."""
+    if run is None or "plain" not in run:
+        return None
+    plain = run["plain"]
+    got = plain.get("subscribers", {}).get("relay", {})
+    packets = sum(int(got.get(k, 0)) for k in ("packets", "rtx_packets", "audio_packets"))
+    if not packets:
+        return None
+    cpu_s = plain["cpu_pct_of_one_core"]["relay"] / 100 * plain["seconds"]
+    return round(cpu_s / packets * 1e6, 1)
+
+
 def comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Relay beside Janus: CPU % of one core per stream at each (media, streams), and the ratio."""
     rows = []
@@ -103,6 +117,7 @@ def comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             relay_pct = run["plain"]["relay_cpu_pct_per_stream"]
             anchor = janus.get(n)
             janus_pct = None if anchor is None else anchor["plain"]["relay_cpu_pct_per_stream"]
+            relay_us, janus_us = us_per_packet(run), us_per_packet(anchor)
             rows.append(
                 {
                     "media": media,
@@ -110,6 +125,17 @@ def comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "relay_cpu_pct_per_stream": relay_pct,
                     "janus_cpu_pct_per_stream": janus_pct,
                     "ratio": round(relay_pct / janus_pct, 2) if janus_pct else None,
+                    "relay_cpu_us_per_packet": relay_us,
+                    "janus_cpu_us_per_packet": janus_us,
+                    "ratio_per_packet": round(relay_us / janus_us, 2)
+                    if relay_us and janus_us
+                    else None,
+                    "relay_frames_per_s_per_stream": _get(
+                        run, "plain", "subscribers", "relay", "frames_per_s_per_leg"
+                    ),
+                    "janus_frames_per_s_per_stream": _get(
+                        anchor, "plain", "subscribers", "relay", "frames_per_s_per_leg"
+                    ),
                     "relay_added_latency_ms_p50": _get(run, "plain", "latency", "added_p50_ms"),
                     "janus_added_latency_ms_p50": _get(anchor, "plain", "latency", "added_p50_ms"),
                     "relay_loss_pct": _get(run, "plain", "subscribers", "relay", "loss_pct"),
@@ -413,7 +439,7 @@ def table(report: dict[str, Any]) -> str:
         f"windows); {_fmt(report.get('recording_loop_cpu_pct_per_stream'))} % measured inside "
         "the recorder on the event loop",
     ]
-    comparison_lines = comparison_table(report.get("relay_vs_janus") or [])
+    comparison_lines = comparison_table(comparison(runs))  # recomputed: older reports too
     if comparison_lines:
         lines += ["", *comparison_lines]
     for v in report.get("relay_variants") or []:
@@ -454,18 +480,28 @@ def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
         "relay beside Janus (same publishers and subscribers, same run), CPU % of one core "
         "per stream:",
         f"  {'media':<11}{'streams':>8}{'relay':>8}{'Janus':>8}{'ratio':>7}"
-        f"{'added p50 ms relay / Janus':>29}{'loss % relay / Janus':>23}",
+        f"{'us/packet relay / Janus':>26}{'ratio':>7}{'frames/s':>16}"
+        f"{'added p50 ms':>15}{'loss %':>15}",
     ]
     for r in rows:
         latency = (
             f"{_fmt(r['relay_added_latency_ms_p50'])} / {_fmt(r['janus_added_latency_ms_p50'])}"
         )
         loss = f"{_fmt(r['relay_loss_pct'])} / {_fmt(r['janus_loss_pct'])}"
+        per_packet = f"{_fmt(r['relay_cpu_us_per_packet'])} / {_fmt(r['janus_cpu_us_per_packet'])}"
+        fps = (
+            f"{_fmt(r['relay_frames_per_s_per_stream'])} / "
+            f"{_fmt(r['janus_frames_per_s_per_stream'])}"
+        )
         lines.append(
             f"  {r['media']:<11}{r['streams']:>8}{_fmt(r['relay_cpu_pct_per_stream']):>8}"
             f"{_fmt(r['janus_cpu_pct_per_stream']):>8}{_fmt(r['ratio']):>7}"
-            f"{latency:>29}{loss:>23}"
+            f"{per_packet:>26}{_fmt(r['ratio_per_packet']):>7}{fps:>16}{latency:>15}{loss:>15}"
         )
+    lines.append(
+        "  (relay / Janus in each pair of columns; us/packet: CPU per packet the subscribers "
+        "received; frames/s per stream at the subscribers)"
+    )
     return lines
 
 
