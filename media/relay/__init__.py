@@ -71,13 +71,12 @@ Network: every peer connection gets an explicit ICE server list (empty by defaul
 max-bundle (one ICE transport, one UDP port per connection). Host candidates are gathered on
 `RelayConfig.address` inside `[port_min, port_max]` (`media.network.gathering`).
 
-Cost (2-core Firecracker VM, 720p30 VP8 at 1.7 Mbit/s, 179 packets/s): the relay's own Python
-work is about 7 us per received packet plus 9 us per forwarded copy (0.3 % of a core for one
-stream to one subscriber). The process total is dominated by the kernel and asyncio's
-per-datagram wake-ups, which this VM makes expensive (a bare asyncio UDP receiver at 179
-packets/s costs ~4 % of a core here): measured 5 % of a core for 1 stream -> 1 subscriber,
-+1.4 % per extra subscriber; bench/relay.py reports 3.4 % per stream at 2 streams (2.96 %
-marginal) and p50 0.5 ms added latency.
+Cost (2-core VM shared with other work, 720p30 VP8 at 1.7 Mbit/s, ~179 packets/s; bench/relay.py
+with Janus 1.1.2's VideoRoom in the same run, README "The media relay"): 1.5 % of a core per
+stream at 8 streams (85 us of CPU per delivered packet, Janus 57 us), 2.7 % for one stream;
+about 0.8 ms added latency p50. About 40 % of the relay's busy time is the kernel (one `sendto`
+per packet, `epoll`, the batched `recvfrom`s), the rest aiortc's and the relay's Python per packet
+(header parse and re-serialization, SRTP, statistics).
 
 Not supported: simulcast/SVC layers (one encoding per track), TURN sockets inside the port
 range (only host candidates are), transport-cc (aiortc negotiates abs-send-time + REMB), FIR
