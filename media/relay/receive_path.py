@@ -24,6 +24,9 @@ transport, which would close the socket. The arrival time given to the receiver 
 NTP-based millisecond count aiortc computes, from one `time.time()` instead of datetime
 arithmetic (the forwarding receiver does not use it).
 
+The same function also skips, on the connection's host sockets, aioice's attempt to parse every
+datagram as STUN (it can only fail for RTP/RTCP, whose first byte says what it is).
+
 `TELECONSULT_RTP_DIRECT=0` in the environment (or `receive_path.enabled = False`) keeps
 aiortc's queue.
 """
@@ -38,7 +41,8 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 import pylibsrtp
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aioice.ice import StunProtocol
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtp import is_rtcp
 
 from media.relay import _aiortc
@@ -107,7 +111,7 @@ def receive_directly(dtls: RTCDtlsTransport) -> bool:
     attrs = dtls.__dict__
     if attrs.get(_INSTALLED):
         return True
-    if dtls.state != "connected" or dtls._rx_srtp is None:
+    if dtls._state is not State.CONNECTED or dtls._rx_srtp is None:
         return False
     connection = dtls.transport._connection
     queue_datagram = connection.data_received
@@ -120,7 +124,7 @@ def receive_directly(dtls: RTCDtlsTransport) -> bool:
 
     def data_received(data: bytes, component: int) -> None:
         nonlocal failures
-        if not (data and 127 < data[0] < 192) or dtls.state != "connected":
+        if not (data and 127 < data[0] < 192) or dtls._state is not State.CONNECTED:
             queue_datagram(data, component)  # DTLS, or not connected: aiortc's own path
             return
         attrs[rx_bytes] += len(data)
@@ -139,5 +143,27 @@ def receive_directly(dtls: RTCDtlsTransport) -> bool:
                 log.exception("relay receive path: handling a packet failed (further: counted)")
 
     connection.data_received = data_received  # type: ignore[method-assign]
+    for protocol in connection._protocols:
+        if type(protocol) is StunProtocol:  # host candidates' sockets (not TURN's)
+            _skip_stun_parse(protocol, data_received)
     attrs[_INSTALLED] = True
     return True
+
+
+def _skip_stun_parse(protocol: StunProtocol, data_received: Any) -> None:
+    """RTP and RTCP straight to `data_received`, without aioice's STUN parse attempt first.
+
+    aioice tries `stun.parse_message` on every datagram and hands it on when that raises; a first
+    byte of 128-191 is RTP/RTCP (RFC 7983), never STUN (whose first two bits are 0), so the
+    attempt can only fail. Anything else still goes through aioice's own `datagram_received`.
+    """
+    original = protocol.datagram_received
+    component = protocol.local_candidate.component
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        if data and 127 < data[0] < 192:
+            data_received(data, component)
+        else:
+            original(data, addr)
+
+    protocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]

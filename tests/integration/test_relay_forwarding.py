@@ -376,6 +376,8 @@ async def test_the_relay_handles_srtp_as_it_arrives_and_dtls_still_through_aiort
             # aioice's own data_received (which queues) is replaced on this connection only.
             assert "data_received" in vars(connection)
             assert connection._queue.qsize() == 0
+            # RTP/RTCP skip aioice's STUN parse attempt on the host sockets.
+            assert all("datagram_received" in vars(p) for p in connection._protocols)
     publish = relay_dtls_transports(consult.relay, "A")[0]
     received = publish.__dict__[_aiortc.DTLS_RX_PACKETS]
     await eventually(lambda: b.frames["A/camera"] >= 20, "more of A's video")

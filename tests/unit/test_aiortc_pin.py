@@ -17,7 +17,7 @@ import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy, RTCConfiguration
-from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensionsMap, RtpPacket, unwrap_rtx
@@ -263,6 +263,15 @@ async def test_what_the_direct_receive_path_replaces_is_unchanged(pc: RTCPeerCon
         StunProtocol.datagram_received
     )
     assert "result = await self._queue.get()" in source(Connection.recvfrom)
+    # It also skips StunProtocol's parse attempt for RTP/RTCP on the host sockets, which aioice
+    # lists in Connection._protocols with their candidate (component) set.
+    received = source(StunProtocol.datagram_received)
+    assert "message = stun.parse_message(data)" in received
+    assert "except ValueError:" in received
+    assert "self._protocols: list[StunProtocol] = []" in source(Connection.__init__)
+    assert "self._protocols += host_protocols" in source(Connection.get_component_candidates)
+    assert "protocol.local_candidate = Candidate(" in source(Connection.get_component_candidates)
+    assert transport._state is State.NEW  # receive_path compares _state with State.CONNECTED
     # aiortc's arrival time: milliseconds since the NTP epoch (receive_path computes it alike).
     from aiortc import clock
 
