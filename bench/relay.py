@@ -125,10 +125,10 @@ async def run_once(
         log(f"{name}: measuring {args.seconds}s")
         result["plain"] = await cluster.window(args.seconds)
         log(f"{name}: relay CPU {result['plain']['cpu_pct_of_one_core']['relay']}% of a core")
-        if args.profile and mode == "forward":
+        if args.profile and mode == "forward" and variant is None:
             log(f"{name}: profiling the relay for {args.seconds}s (py-spy)")
             result["profile"] = await profile(result["pids"]["relay"], args.seconds)
-        if mode == "forward" and media == "video" and not args.skip_recording:
+        if mode == "forward" and media == "video" and variant is None and not args.skip_recording:
             directory = record_dir / f"{mode}-{streams}"
             directory.mkdir(parents=True)
             result["recording_started"] = await cluster.call(
