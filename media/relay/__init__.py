@@ -72,11 +72,11 @@ max-bundle (one ICE transport, one UDP port per connection). Host candidates are
 `RelayConfig.address` inside `[port_min, port_max]` (`media.network.gathering`).
 
 Cost (2-core VM shared with other work, 720p30 VP8 at 1.7 Mbit/s, ~179 packets/s; bench/relay.py
-with Janus 1.1.2's VideoRoom in the same run, README "The media relay"): 1.5 % of a core per
-stream at 8 streams (85 us of CPU per delivered packet, Janus 57 us), 2.7 % for one stream;
-about 0.8 ms added latency p50. About 40 % of the relay's busy time is the kernel (one `sendto`
-per packet, `epoll`, the batched `recvfrom`s), the rest aiortc's and the relay's Python per packet
-(header parse and re-serialization, SRTP, statistics).
+with Janus 1.1.2's VideoRoom in the same run, README "The media relay"): about 1 % of a core per
+stream at 8 streams (58 us of CPU per delivered packet, Janus 44 us; 85 us in a busier run),
+2.5 % for one stream; 0.3-0.4 ms added latency p50. The kernel (one `sendto` per packet, `epoll`,
+the batched `recvfrom`s) is a large part of the relay's busy time, the rest aiortc's and the
+relay's Python per packet (header parse and re-serialization, SRTP, statistics).
 
 Not supported: simulcast/SVC layers (one encoding per track), TURN sockets inside the port
 range (only host candidates are), transport-cc (aiortc negotiates abs-send-time + REMB), FIR
