@@ -6,12 +6,12 @@ per-datagram cost is part of the relay's cost per stream (bench/relay.py measure
 libuv-based loop (`pip install 'teleconsult[uvloop]'`; a start with EVENT_LOOP=uvloop and no
 uvloop installed is refused with a clear message rather than silently run on asyncio).
 
-Why asyncio by default: in bench/relay.py at 8 streams (this 2-core machine, heavily loaded by
-others), uvloop cost 3-7 % less relay CPU per forwarded packet than asyncio's loop in three
-comparisons (80.2 against 77.7 us in two runs before the direct receive path; 66.8 against
-61.8 us with it and 71.5 against 68.1 us without it, in one run), about the spread between two
-windows of one setting there; and only the relay's tests, not the whole suite, have run on
-uvloop so far.
+Why asyncio by default: uvloop has been cheaper for the relay in every comparison in
+bench/relay.py so far (this 2-core machine, heavily loaded by others): 3-7 % less CPU per
+forwarded packet at 8 streams in three comparisons (80.2 against 77.7 us in two runs before the
+direct receive path; 66.8 against 61.8 us with it and 71.5 against 68.1 us without it, in one
+run) and 9-19 % per stream at 1-2 streams in one `--quick` run. But only the relay's tests (and
+one server test) have run on uvloop, not the whole suite; switch the default once they have.
 
 What differs under uvloop: `media.network` reads a relay socket's queued datagrams in batches
 on asyncio's selector transport only (libuv, under uvloop, reads up to 32 queued datagrams per
