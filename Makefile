@@ -68,7 +68,7 @@ bench: $(VENV)/.dev
 bench-login: $(VENV)/.dev
 	$(PY) bench/login.py
 
-## bench-relay: forwarding relay vs transcoding relay, latency, recording cost (about 3 minutes)
+## bench-relay: forwarding relay beside Janus (when installed) and the transcoding relay, video and video+Opus, latency, recording cost (about 10 minutes)
 bench-relay: $(VENV)/.dev
 	$(PY) bench/relay.py
 

@@ -69,28 +69,53 @@ _use_repo_packages()
 
 
 from bench.relay_parts.cluster import Cluster, Layout, log  # noqa: E402
+from bench.relay_parts.janus import janus_available, janus_version  # noqa: E402
+from bench.relay_parts.profile import profile  # noqa: E402
 from bench.relay_parts.report import machine_info, summary, table  # noqa: E402
 from bench.relay_parts.source import ClipSpec, encoded_clip  # noqa: E402
+from media.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS  # noqa: E402
+
+MEDIA = ("video", "video+opus")
 
 
 async def run_once(
-    mode: str, streams: int, args: argparse.Namespace, clip: ClipSpec, record_dir: Path
+    mode: str,
+    media: str,
+    streams: int,
+    args: argparse.Namespace,
+    clip: ClipSpec,
+    record_dir: Path,
+    variant: tuple[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """One fresh set of processes, `streams` streams through the relay in `mode`, measured."""
     started = time.perf_counter()
-    name = f"{mode} x{streams}"
-    layout = Layout(streams=streams, topology=args.topology, direct=not args.skip_direct)
-    cluster = Cluster(mode, layout, {"clip": asdict(clip)})
+    name = f"{mode}{'' if variant is None else ' ' + variant[0]} {media} x{streams}"
+    layout = Layout(
+        streams=streams, topology=args.topology, direct=not args.skip_direct, audio=media != "video"
+    )
+    options: dict[str, Any] = {"clip": asdict(clip)}
+    if mode == "forward":
+        options["event_loop"] = args.event_loop
+        if variant is not None:
+            env = dict(variant[1])
+            options["event_loop"] = env.pop("EVENT_LOOP", args.event_loop)
+            options["env"] = env
+    cluster = Cluster(mode, layout, options)
     result: dict[str, Any] = {
         "mode": mode,
+        "media": media,
         "streams": streams,
         "topology": args.topology,
+        "event_loop": options.get("event_loop"),
+        "variant": None if variant is None else variant[0],
+        "variant_env": None if variant is None else variant[1],
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         log(f"{name}: starting relay, publisher and subscriber processes")
         await cluster.start(limit_s=60)
         result["pids"] = {r: c.process.pid for r, c in cluster.children.items()}
+        result["measured_process"] = cluster.children["relay"].measured
         connect_started = time.perf_counter()
         await asyncio.wait_for(cluster.connect(), 60)
         result["flowing"] = await cluster.wait_flowing(limit_s=30)
@@ -100,7 +125,10 @@ async def run_once(
         log(f"{name}: measuring {args.seconds}s")
         result["plain"] = await cluster.window(args.seconds)
         log(f"{name}: relay CPU {result['plain']['cpu_pct_of_one_core']['relay']}% of a core")
-        if mode == "forward" and not args.skip_recording:
+        if args.profile and mode == "forward" and variant is None:
+            log(f"{name}: profiling the relay for {args.seconds}s (py-spy)")
+            result["profile"] = await profile(result["pids"]["relay"], args.seconds)
+        if mode == "forward" and media == "video" and variant is None and not args.skip_recording:
             directory = record_dir / f"{mode}-{streams}"
             directory.mkdir(parents=True)
             result["recording_started"] = await cluster.call(
@@ -144,22 +172,54 @@ async def run_all(args: argparse.Namespace, clip: ClipSpec) -> list[dict[str, An
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     record_dir = Path(tempfile.mkdtemp(prefix="teleconsult-bench-relay-"))
     deadline = time.monotonic() + args.timeout
-    plan = [("forward", n) for n in args.streams]
+    janus_missing = None if args.skip_janus else janus_available()
+    if janus_missing is not None:
+        log(f"Janus anchor skipped: {janus_missing}")
+    # The relay and Janus alternate at each (media, streams): a change in the machine's load
+    # during the run moves both sides of a ratio alike.
+    variants = dict(args.variant or [])
+    plan: list[tuple[str, str, int]] = []
+    for media in args.media:
+        for n in args.streams:
+            plan.append(("forward", media, n))
+            plan += [(f"variant:{v}", media, n) for v in variants]
+            if not args.skip_janus:
+                plan.append(("janus", media, n))
     if not args.skip_transcode:
-        plan += [("transcode", n) for n in args.transcode_streams]
+        plan += [("transcode", "video", n) for n in args.transcode_streams]
     runs: list[dict[str, Any]] = []
     try:
-        for mode, streams in plan:
+        for mode, media, streams in plan:
+            skip = {"mode": mode, "media": media, "streams": streams}
+            if mode == "janus" and janus_missing is not None:
+                runs.append({**skip, "skipped": janus_missing})
+                continue
             if time.monotonic() > deadline:
-                runs.append({"mode": mode, "streams": streams, "skipped": "out of time"})
+                runs.append({**skip, "skipped": "out of time"})
                 continue
             if runs and runs[-1].get("interrupted"):
-                runs.append({"mode": mode, "streams": streams, "skipped": "interrupted"})
+                runs.append({**skip, "skipped": "interrupted"})
                 continue
-            runs.append(await run_once(mode, streams, args, clip, record_dir))
+            if mode.startswith("variant:"):
+                label = mode.split(":", 1)[1]
+                runs.append(
+                    await run_once(
+                        "forward", media, streams, args, clip, record_dir, (label, variants[label])
+                    )
+                )
+            else:
+                runs.append(await run_once(mode, media, streams, args, clip, record_dir))
     finally:
         shutil.rmtree(record_dir, ignore_errors=True)
     return runs
+
+
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    name, _, settings = text.partition(":")
+    env = dict(item.split("=", 1) for item in settings.split(",") if "=" in item)
+    if not name or not env:
+        raise argparse.ArgumentTypeError(f"expected NAME:KEY=VALUE[,KEY=VALUE], not {text!r}")
+    return name, env
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -183,15 +243,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="seconds between starting the recorder and measuring",
     )
     p.add_argument("--topology", choices=["pairs", "fanout"], default="pairs")
+    p.add_argument(
+        "--media",
+        choices=MEDIA,
+        nargs="+",
+        default=list(MEDIA),
+        help="what each publisher sends: 720p VP8 video, or the video and a 32 kbit/s Opus track",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=DEFAULT_EVENT_LOOP,
+        help="the relay process's event loop (the server's EVENT_LOOP setting)",
+    )
+    p.add_argument("--skip-janus", action="store_true", help="no Janus VideoRoom runs (the anchor)")
+    p.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="also run the relay with these settings at every (media, streams), right after "
+        "the default one, e.g. queue:TELECONSULT_RTP_DIRECT=0 or asyncio:EVENT_LOOP=asyncio",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the relay with py-spy for one more window per run; print the top frames",
+    )
     p.add_argument("--skip-transcode", action="store_true", help="no transcoding runs")
     p.add_argument("--skip-recording", action="store_true", help="no recording window")
     p.add_argument("--skip-direct", action="store_true", help="no direct leg (no added latency)")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: --streams 1 2 --transcode-streams 1 --seconds 3 --warmup 2 --settle 1",
+        help="smoke run: --streams 1 2 --transcode-streams 1 --seconds 3 --warmup 2 --settle 1 "
+        "--media video",
     )
-    p.add_argument("--timeout", type=float, default=600.0, help="no new run starts after this")
+    p.add_argument("--timeout", type=float, default=1200.0, help="no new run starts after this")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument(
         "--table-from",
@@ -203,6 +291,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.quick:
         args.streams, args.transcode_streams = [1, 2], [1]
         args.seconds, args.warmup, args.settle = 3.0, 2.0, 1.0
+        args.media = ["video"]
     if min(args.streams + args.transcode_streams) < 1 or args.seconds <= 0:
         p.error("stream counts and --seconds must be positive")
     return args
@@ -230,6 +319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "streams": args.streams,
             "transcode_streams": [] if args.skip_transcode else args.transcode_streams,
             "topology": args.topology,
+            "media": args.media,
+            "event_loop": args.event_loop,
+            "janus": None if args.skip_janus else (janus_version() or "not installed"),
+            "profile": args.profile,
+            "variants": dict(args.variant or []),
             "window_s": args.seconds,
             "warmup_s": args.warmup,
             "recording_settle_s": args.settle,

@@ -204,11 +204,24 @@ class _LoopForIce:
                     protocol_factory, local_addr=(host, port), **kwargs
                 )
             except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
+                if not _address_in_use(exc):
                     raise
         exhausted = PortRangeExhausted(host, port_min, port_max)
         log.warning("%s", exhausted)
         raise exhausted
+
+
+def _address_in_use(exc: BaseException) -> bool:
+    """EADDRINUSE, as asyncio raises it, or as uvloop does (an OSError without errno whose
+    `__cause__` is the bind's EADDRINUSE)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _read_in_batches(transport: asyncio.BaseTransport) -> bool:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 import web_client
 from media.attachments import LocalAttachmentFiles
+from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
@@ -266,11 +267,14 @@ def serve(settings: Settings) -> None:
     app = build_app(settings)
     url = settings.base_url
     print(
-        f"teleconsult {__version__} listening on http://{settings.host}:{settings.port}", flush=True
+        f"teleconsult {__version__} listening on http://{settings.host}:{settings.port} "
+        f"(event loop: {settings.event_loop})",
+        flush=True,
     )
     print(f"Open {url}/ in a browser (Ctrl-C stops the server).", flush=True)
     web.run_app(
         app,
+        loop=new_loop(settings.event_loop),  # EVENT_LOOP: uvloop or asyncio
         host=settings.host,
         port=settings.port,
         print=None,

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
+from media.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS
+from media.event_loop import available as event_loop_available
 from rooms.consults.expiry import ExpiryRules
 from rooms.consults.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
 from rooms.duty.push import KNOWN_PUSH_SERVICES
@@ -65,6 +67,8 @@ class Settings:
     media_port_min: int | None = None
     media_port_max: int | None = None
     relay_video_codec: str = "VP8"
+    event_loop: str = DEFAULT_EVENT_LOOP
+    """EVENT_LOOP: `uvloop` or `asyncio`, the loop the server (and its media relay) runs on."""
     recordings_dir: Path = Path("data/media")
     min_free_disk_mb: int = MIN_FREE_DISK_MB
     """MIN_FREE_DISK_MB: below this much free space in `recordings_dir`, `/healthz` says
@@ -156,6 +160,15 @@ def _video_codec(env: Mapping[str, str]) -> str:
     if codec not in VIDEO_CODECS:
         raise ConfigError(f"RELAY_VIDEO_CODEC must be one of {', '.join(VIDEO_CODECS)}")
     return codec
+
+
+def _event_loop(env: Mapping[str, str]) -> str:
+    name = (env.get("EVENT_LOOP") or DEFAULT_EVENT_LOOP).strip().lower()
+    if name not in EVENT_LOOPS:
+        raise ConfigError(f"EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {name!r}")
+    if not event_loop_available(name):
+        raise ConfigError(f"EVENT_LOOP={name} but {name} is not installed; set EVENT_LOOP=asyncio")
+    return name
 
 
 def _loopback_host(host: str | None) -> str | None:
@@ -305,6 +318,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_port_min=port_min,
         media_port_max=port_max,
         relay_video_codec=_video_codec(env),
+        event_loop=_event_loop(env),
         recordings_dir=Path(env.get("RECORDINGS_DIR") or data_dir / "media").resolve(),
         min_free_disk_mb=_int(env, "MIN_FREE_DISK_MB", MIN_FREE_DISK_MB),
         playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import os
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from media.event_loop import loop_factory as new_loop_factory
 from tests.support.server import RunningServer
 
 
@@ -16,3 +19,12 @@ def server() -> Iterator[RunningServer]:
         env_overrides={"JOINS_PER_MINUTE": "10000", "LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
     ) as running:
         yield running
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop in-process async tests run on: asyncio's, or uvloop with TEST_EVENT_LOOP=uvloop
+    (the relay tests pass on both; a server under test picks its own with EVENT_LOOP)."""
+    name = os.environ.get("TEST_EVENT_LOOP", "asyncio")
+    return {name: new_loop_factory(name)}

@@ -183,8 +183,18 @@ def child_main(role: str, conn: Connection, options: dict[str, Any]) -> None:
         format=f"%(asctime)s [{role} pid {os.getpid()}] %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger().addHandler(LOG_COUNTER)
+    if role == "relay":
+        # A variant's settings (e.g. TELECONSULT_RTP_DIRECT=0), before project modules load.
+        os.environ.update(options.get("env") or {})
     try:
-        asyncio.run(_serve(role, conn, options))
+        loop = options.get("event_loop") if role == "relay" else None
+        if loop is None:
+            asyncio.run(_serve(role, conn, options))
+        else:
+            from media.event_loop import loop_factory
+
+            with asyncio.Runner(loop_factory=loop_factory(str(loop))) as runner:
+                runner.run(_serve(role, conn, options))
     except BaseException:
         with contextlib.suppress(OSError, ValueError):
             conn.send(("event", "fatal", {"role": role, "traceback": traceback.format_exc()}))
@@ -208,8 +218,20 @@ async def _serve(role: str, conn: Connection, options: dict[str, Any]) -> None:
             return getattr(hosted, name)
 
         async def cpu_clock(self) -> dict[str, float]:
-            """CPU time of this process (all threads) and its monotonic clock, now."""
+            """CPU time of the measured process (all threads) and this one's monotonic clock."""
+            own = getattr(hosted, "cpu_clock", None)
+            if own is not None:
+                clock: dict[str, float] = await own()
+                return clock
             return {"process_s": time.process_time(), "monotonic": time.monotonic()}
+
+        async def measured_process(self) -> dict[str, Any]:
+            """The process whose CPU is measured: this one, unless the role runs another."""
+            own = getattr(hosted, "measured_process", None)
+            if own is not None:
+                measured: dict[str, Any] = await own()
+                return measured
+            return {"pid": os.getpid(), "name": "python"}
 
         async def stop(self) -> dict[str, Any]:
             try:

@@ -52,6 +52,8 @@ class Layout:
     streams: int
     topology: str
     direct: bool = True
+    audio: bool = False
+    """Publishers send Opus audio besides the video (both forwarded to every subscriber)."""
 
     @property
     def publishers(self) -> list[str]:
@@ -74,6 +76,8 @@ class Child:
     process: BaseProcess
     channel: Channel
     psutil: psutil.Process | None = None
+    measured: dict[str, Any] = field(default_factory=dict)
+    """The process whose CPU is this role's (pid, name): Janus for the relay role of a Janus run."""
 
 
 @dataclass
@@ -115,9 +119,9 @@ class Cluster:
                 await asyncio.wait_for(future, limit_s)
             except TimeoutError:
                 raise TimeoutError(f"the {role} process did not start in {limit_s:.0f}s") from None
-            child = self.children[role]
-            assert child.process.pid is not None
-            child.psutil = psutil.Process(child.process.pid)
+        for role, child in self.children.items():
+            child.measured = await self.call(role, "measured_process", limit_s=limit_s)
+            child.psutil = psutil.Process(int(child.measured["pid"]))
 
     def _event_handler(self, role: str) -> Callable[[str, dict[str, Any]], None]:
         def handle(name: str, data: dict[str, Any]) -> None:
@@ -193,7 +197,9 @@ class Cluster:
         async def publish(publisher: str) -> None:
             leg = f"{publisher}/relay"
             group = "probe" if publisher == "p0" else None
-            offer = await self.call("publishers", "publish_offer", leg=leg, clock_group=group)
+            offer = await self.call(
+                "publishers", "publish_offer", leg=leg, clock_group=group, audio=layout.audio
+            )
             answer = await self.call(
                 "relay",
                 "publish",
@@ -219,6 +225,7 @@ class Cluster:
                 leg="p0/direct",
                 clock_group="probe",
                 offset_s=0.5 / int(self.options["clip"]["fps"]),
+                audio=layout.audio,
             )
             answer = await self.call("subscribers", "subscribe_offer", leg="s0/direct", sdp=offer)
             await self.call("publishers", "publish_answer", leg="p0/direct", sdp=answer)

@@ -130,7 +130,8 @@ class ForwardingRelays:
 
     async def publish(self, consult: str, participant: str, sdp: str) -> str:
         description = SessionDescription.parse(sdp)
-        sources = {m.rtp.muxId: "camera" for m in description.media if m.kind == "video"}
+        names = {"video": "camera", "audio": "microphone"}
+        sources = {m.rtp.muxId: names[m.kind] for m in description.media if m.kind in names}
         return await self._relay(consult).publish(participant, sdp, sources)
 
     async def subscribe(self, consult: str, participant: str, source: str) -> None:

@@ -45,7 +45,15 @@ from aiortc.codecs import is_rtx
 from aiortc.rtp import RtpPacket
 
 from bench.relay_parts.channel import Channel
-from bench.relay_parts.source import CachedVideoTrack, Clip, ClipSpec, encoded_clip
+from bench.relay_parts.source import (
+    AudioSpec,
+    CachedAudioTrack,
+    CachedVideoTrack,
+    Clip,
+    ClipSpec,
+    encoded_audio,
+    encoded_clip,
+)
 
 # ---- subscribers do not decode ---------------------------------------------------------------
 
@@ -74,6 +82,12 @@ def counting_decoder_worker(
             KEYFRAMES[key] += 1
 
 
+def audio_codecs_opus() -> list[Any]:
+    """Opus from aiortc's capabilities, for `setCodecPreferences`."""
+    caps = RTCRtpSender.getCapabilities("audio").codecs
+    return [c for c in caps if c.mimeType.lower() == "audio/opus"]
+
+
 def video_codecs_vp8() -> list[Any]:
     """VP8 and its RTX from aiortc's capabilities, for `setCodecPreferences`."""
     caps = RTCRtpSender.getCapabilities("video").codecs
@@ -88,10 +102,14 @@ class SendLeg:
     """What one publisher peer sent."""
 
     track: CachedVideoTrack
+    audio: CachedAudioTrack | None = None
     ssrc: int = 0
+    rtx_ssrc: int | None = None
+    audio_ssrc: int | None = None
     packets: int = 0
     bytes: int = 0
     rtx_packets: int = 0
+    audio_packets: int = 0
     nacked: int = 0
     frames: dict[int, tuple[float, int]] = field(default_factory=dict)
     """RTP timestamp -> (wall time its first packet went to SRTP, the track's frame number)."""
@@ -104,6 +122,7 @@ class ReceiveLeg:
     packets: int = 0
     bytes: int = 0
     rtx_packets: int = 0
+    audio_packets: int = 0
     duplicates: int = 0
     recovered: int = 0
     """Packets first received as a retransmission (RTX)."""
@@ -171,8 +190,10 @@ class PeerHost:
         self.hooked: set[int] = set()
         self.epochs: dict[str, float] = {}
         self.clip: Clip | None = None
+        self.audio_frames: list[bytes] = []
         if self.role == "publishers":
             self.clip = encoded_clip(ClipSpec(**options["clip"]))
+            self.audio_frames = encoded_audio(AudioSpec())
         else:
             aiortc.rtcrtpreceiver.decoder_worker = counting_decoder_worker
 
@@ -187,12 +208,13 @@ class PeerHost:
     # -- publishers --
 
     async def publish_offer(
-        self, leg: str, clock_group: str | None = None, offset_s: float = 0.0
+        self, leg: str, clock_group: str | None = None, offset_s: float = 0.0, audio: bool = False
     ) -> str:
         """A new send-only peer for `leg`; its offer (candidates included).
 
         Legs of one `clock_group` number and time their frames from one epoch (see
-        CachedVideoTrack), `offset_s` apart.
+        CachedVideoTrack), `offset_s` apart. With `audio`, an Opus track too (m-section after
+        the video's).
         """
         assert self.clip is not None
         pc = self._new_pc(leg)
@@ -202,21 +224,30 @@ class PeerHost:
         track = CachedVideoTrack(self.clip, epoch=epoch, offset_s=offset_s)
         transceiver = pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(video_codecs_vp8())
-        self.sending[leg] = SendLeg(track)
+        stats = self.sending[leg] = SendLeg(track)
+        if audio:
+            stats.audio = CachedAudioTrack(self.audio_frames, epoch=epoch)
+            sound = pc.addTransceiver(stats.audio, direction="sendonly")
+            sound.setCodecPreferences(audio_codecs_opus())
         await pc.setLocalDescription(await pc.createOffer())
         return pc.localDescription.sdp
 
     async def publish_answer(self, leg: str, sdp: str) -> None:
         pc = self.pcs[leg]
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        stats = self.sending[leg]
         for transceiver in pc.getTransceivers():
-            self._hook_sender(self.sending[leg], transceiver.sender)
+            if transceiver.kind == "video":
+                self._hook_sender(stats, transceiver.sender)
+            else:
+                stats.audio_ssrc = transceiver.sender._ssrc
 
     def _hook_sender(self, stats: SendLeg, sender: RTCRtpSender) -> None:
         if id(sender) in self.hooked:
             return
         self.hooked.add(id(sender))
         stats.ssrc = sender._ssrc
+        stats.rtx_ssrc = sender._rtx_ssrc
         transport = sender.transport
         send_rtp: Callable[[bytes], Awaitable[None]] = transport._send_rtp
         track = stats.track
@@ -230,8 +261,10 @@ class PeerHost:
                     stats.bytes += len(data)
                     if timestamp not in stats.frames:
                         stats.frames[timestamp] = (time.time(), track.last_frame)
-                else:
+                elif ssrc == stats.rtx_ssrc:
                     stats.rtx_packets += 1
+                elif ssrc == stats.audio_ssrc:
+                    stats.audio_packets += 1
             await send_rtp(data)
 
         transport._send_rtp = timed_send_rtp  # type: ignore[method-assign]
@@ -258,8 +291,12 @@ class PeerHost:
         stats = self.receiving.setdefault(leg, ReceiveLeg())
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         for transceiver in pc.getTransceivers():
-            if transceiver.kind == "video" and transceiver.direction != "sendonly":
+            if transceiver.direction == "sendonly":
+                continue
+            if transceiver.kind == "video":
                 self._hook_receiver(stats, transceiver.receiver)
+            else:
+                self._count_audio(stats, transceiver.receiver)
         await pc.setLocalDescription(await pc.createAnswer())
         return pc.localDescription.sdp
 
@@ -286,6 +323,18 @@ class PeerHost:
 
         receiver._handle_rtp_packet = timed_handle  # type: ignore[method-assign]
 
+    def _count_audio(self, stats: ReceiveLeg, receiver: RTCRtpReceiver) -> None:
+        if id(receiver) in self.hooked:
+            return
+        self.hooked.add(id(receiver))
+        handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
+
+        async def counted(packet: RtpPacket, arrival_time_ms: int) -> None:
+            stats.audio_packets += 1
+            await handle(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = counted  # type: ignore[method-assign]
+
     # -- both --
 
     async def counters(self) -> dict[str, Any]:
@@ -296,6 +345,7 @@ class PeerHost:
                 "packets": s.packets,
                 "bytes": s.bytes,
                 "rtx_packets": s.rtx_packets,
+                "audio_packets": s.audio_packets,
                 "nacked": s.nacked,
                 "frames": s.track.frames_sent,
                 "keyframe_requests": s.track.keyframe_requests,
@@ -306,6 +356,7 @@ class PeerHost:
                 "packets": r.packets,
                 "bytes": r.bytes,
                 "rtx_packets": r.rtx_packets,
+                "audio_packets": r.audio_packets,
                 "duplicates": r.duplicates,
                 "recovered": r.recovered,
                 "expected": r.expected,

@@ -1,4 +1,4 @@
-"""The relay process: the project's forwarding relay, or aiortc's transcoding `MediaRelay`.
+"""The relay process: the project's forwarding relay, aiortc's transcoding `MediaRelay`, or Janus.
 
 The parent calls `publish` with a publisher's offer (the relay answers) and learns of
 subscribe offers through "offer" events (the relay offers, the subscriber answers, the parent
@@ -13,6 +13,9 @@ the decoded frames to one peer per subscriber, whose `RTCRtpSender` re-encodes t
 aiortc's VP8 encoder (500 kbit/s to start, then following the subscriber's REMB up to
 1.5 Mbit/s). `buffered=False` keeps only the newest frame per subscriber: with the default
 queue an encoder that falls behind would queue decoded 720p frames (1.4 MB each) without bound.
+
+mode "janus": the anchor, a Janus VideoRoom that this process starts and drives (janus.py);
+the CPU measured is then Janus's process, not this one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
@@ -32,9 +35,6 @@ from aiortc.contrib.media import MediaRelay
 
 from bench.relay_parts.channel import Channel
 from bench.relay_parts.peers import video_codecs_vp8
-
-if TYPE_CHECKING:
-    from bench.relay_parts.forwarding import ForwardingRelays
 
 
 class TranscodingRelays:
@@ -101,65 +101,73 @@ class TranscodingRelays:
 
 
 class RelayHost:
-    """What the relay process offers the parent; the mode picks the implementation."""
+    """What the relay process offers the parent; the mode picks the implementation.
+
+    mode "forward": the project's relay; "transcode": aiortc's MediaRelay; "janus": a Janus
+    VideoRoom started by this process (janus.py), the anchor.
+    """
 
     def __init__(self, channel: Channel, options: dict[str, Any]) -> None:
         self.mode = str(options["mode"])
-        self.forwarding: ForwardingRelays | None = None
-        self.transcoding: TranscodingRelays | None = None
+        self.impl: Any
         if self.mode == "forward":
             # Imported here: the transcoding baseline needs no project code at all.
             from bench.relay_parts.forwarding import ForwardingRelays
 
-            self.forwarding = ForwardingRelays(channel, options)
+            self.impl = ForwardingRelays(channel, options)
         elif self.mode == "transcode":
-            self.transcoding = TranscodingRelays(channel)
+            self.impl = TranscodingRelays(channel)
+        elif self.mode == "janus":
+            from bench.relay_parts.janus import JanusRelays
+
+            self.impl = JanusRelays(channel, options)
         else:
             raise ValueError(f"unknown relay mode {self.mode!r}")
 
+    async def measured_process(self) -> dict[str, Any]:
+        """The process whose CPU is the relay's: this one, or Janus (started now)."""
+        if self.mode == "janus":
+            measured: dict[str, Any] = await self.impl.measured_process()
+            return measured
+        return {"pid": os.getpid(), "name": "python"}
+
+    async def cpu_clock(self) -> dict[str, float]:
+        """CPU time of the measured process (all threads) and this process's monotonic clock."""
+        if self.mode == "janus":
+            clock: dict[str, float] = await self.impl.cpu_clock()
+            return clock
+        return {"process_s": time.process_time(), "monotonic": time.monotonic()}
+
     async def publish(self, consult: str, participant: str, sdp: str) -> str:
-        if self.forwarding is not None:
-            return await self.forwarding.publish(consult, participant, sdp)
-        assert self.transcoding is not None
-        return await self.transcoding.publish(consult, participant, sdp)
+        answer: str = await self.impl.publish(consult, participant, sdp)
+        return answer
 
     async def subscribe(self, consult: str, participant: str, source: str) -> None:
-        """`participant` receives `source`'s video (joins the consult as a viewer)."""
-        if self.forwarding is not None:
-            await self.forwarding.subscribe(consult, participant, source)
-        else:
-            assert self.transcoding is not None
-            await self.transcoding.subscribe(consult, participant, source)
+        """`participant` receives `source`'s media (joins the consult as a viewer)."""
+        await self.impl.subscribe(consult, participant, source)
 
     async def subscriber_answer(self, consult: str, participant: str, sdp: str) -> None:
-        if self.forwarding is not None:
-            await self.forwarding.subscriber_answer(consult, participant, sdp)
-        else:
-            assert self.transcoding is not None
-            await self.transcoding.subscriber_answer(consult, participant, sdp)
+        await self.impl.subscriber_answer(consult, participant, sdp)
 
     async def start_recording(self, directory: str) -> dict[str, Any]:
-        if self.forwarding is None:
+        if self.mode != "forward":
             raise RuntimeError("only the forwarding relay records")
-        return await self.forwarding.start_recording(directory)
+        started: dict[str, Any] = await self.impl.start_recording(directory)
+        return started
 
     async def stop_recording(self) -> dict[str, Any]:
-        if self.forwarding is None:
+        if self.mode != "forward":
             raise RuntimeError("only the forwarding relay records")
-        return await self.forwarding.stop_recording()
+        stopped: dict[str, Any] = await self.impl.stop_recording()
+        return stopped
 
     async def stats(self) -> dict[str, Any]:
-        if self.forwarding is not None:
-            stats = await self.forwarding.stats()
-        else:
-            assert self.transcoding is not None
-            stats = await self.transcoding.stats()
+        stats: dict[str, Any] = await self.impl.stats()
         return {"t": time.time(), "pid": os.getpid(), **stats}
 
     async def stop(self) -> dict[str, Any]:
         final = await self.stats()
-        if self.forwarding is not None:
-            await self.forwarding.close()
-        if self.transcoding is not None:
-            await self.transcoding.close()
+        if self.mode == "janus":
+            final["janus_log_problems"] = self.impl.log_problems()[:20]
+        await self.impl.close()
         return final

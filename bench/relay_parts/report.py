@@ -76,11 +76,103 @@ def _libavcodec_version() -> str | None:
         return None
 
 
-def _complete(runs: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
+def _complete(
+    runs: list[dict[str, Any]], mode: str, media: str | None = "video", variant: str | None = None
+) -> list[dict[str, Any]]:
     return sorted(
-        (r for r in runs if r.get("mode") == mode and "plain" in r),
+        (
+            r
+            for r in runs
+            if r.get("mode") == mode
+            and "plain" in r
+            and (media is None or r.get("media", "video") == media)
+            and r.get("variant") == variant
+        ),
         key=lambda r: int(r["streams"]),
     )
+
+
+def us_per_packet(run: dict[str, Any] | None) -> float | None:
+    """CPU microseconds of the relay (or Janus) per packet its subscribers received (video,
+    RTX and audio): comparable when a starved machine made the publishers send fewer frames."""
+    if run is None or "plain" not in run:
+        return None
+    plain = run["plain"]
+    got = plain.get("subscribers", {}).get("relay", {})
+    packets = sum(int(got.get(k, 0)) for k in ("packets", "rtx_packets", "audio_packets"))
+    if not packets:
+        return None
+    cpu_s = plain["cpu_pct_of_one_core"]["relay"] / 100 * plain["seconds"]
+    return round(cpu_s / packets * 1e6, 1)
+
+
+def comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Relay beside Janus: CPU % of one core per stream at each (media, streams), and the ratio."""
+    rows = []
+    medias = dict.fromkeys(r.get("media", "video") for r in runs if r.get("mode") == "forward")
+    for media in medias:
+        janus = {r["streams"]: r for r in _complete(runs, "janus", media)}
+        for run in _complete(runs, "forward", media):
+            n = run["streams"]
+            relay_pct = run["plain"]["relay_cpu_pct_per_stream"]
+            anchor = janus.get(n)
+            janus_pct = None if anchor is None else anchor["plain"]["relay_cpu_pct_per_stream"]
+            relay_us, janus_us = us_per_packet(run), us_per_packet(anchor)
+            rows.append(
+                {
+                    "media": media,
+                    "streams": n,
+                    "relay_cpu_pct_per_stream": relay_pct,
+                    "janus_cpu_pct_per_stream": janus_pct,
+                    "ratio": round(relay_pct / janus_pct, 2) if janus_pct else None,
+                    "relay_cpu_us_per_packet": relay_us,
+                    "janus_cpu_us_per_packet": janus_us,
+                    "ratio_per_packet": round(relay_us / janus_us, 2)
+                    if relay_us and janus_us
+                    else None,
+                    "relay_frames_per_s_per_stream": _get(
+                        run, "plain", "subscribers", "relay", "frames_per_s_per_leg"
+                    ),
+                    "janus_frames_per_s_per_stream": _get(
+                        anchor, "plain", "subscribers", "relay", "frames_per_s_per_leg"
+                    ),
+                    "relay_added_latency_ms_p50": _get(run, "plain", "latency", "added_p50_ms"),
+                    "janus_added_latency_ms_p50": _get(anchor, "plain", "latency", "added_p50_ms"),
+                    "relay_loss_pct": _get(run, "plain", "subscribers", "relay", "loss_pct"),
+                    "janus_loss_pct": _get(anchor, "plain", "subscribers", "relay", "loss_pct"),
+                    "event_loop": run.get("event_loop"),
+                }
+            )
+    return rows
+
+
+def variant_comparison(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each variant beside the default relay: CPU % per stream at each (media, streams)."""
+    names = dict.fromkeys(r["variant"] for r in runs if r.get("variant"))
+    rows = []
+    for name in names:
+        for media in dict.fromkeys(r.get("media", "video") for r in runs):
+            default = {r["streams"]: r for r in _complete(runs, "forward", media)}
+            for run in _complete(runs, "forward", media, name):
+                base = default.get(run["streams"])
+                a = None if base is None else base["plain"]["relay_cpu_pct_per_stream"]
+                b = run["plain"]["relay_cpu_pct_per_stream"]
+                rows.append(
+                    {
+                        "variant": name,
+                        "media": media,
+                        "streams": run["streams"],
+                        "default_cpu_pct_per_stream": a,
+                        "variant_cpu_pct_per_stream": b,
+                        "default_added_latency_ms_p50": _get(
+                            base, "plain", "latency", "added_p50_ms"
+                        ),
+                        "variant_added_latency_ms_p50": _get(
+                            run, "plain", "latency", "added_p50_ms"
+                        ),
+                    }
+                )
+    return rows
 
 
 def recording_cost(run: dict[str, Any]) -> float | None:
@@ -104,6 +196,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "recording_cpu_pct_per_stream": None,
         "recording_loop_cpu_pct_per_stream": None,
         "figures_at_streams": {},
+        "relay_vs_janus": comparison(runs),
+        "relay_variants": variant_comparison(runs),
         "definitions": DEFINITIONS,
     }
     at = out["figures_at_streams"]
@@ -345,6 +439,18 @@ def table(report: dict[str, Any]) -> str:
         f"windows); {_fmt(report.get('recording_loop_cpu_pct_per_stream'))} % measured inside "
         "the recorder on the event loop",
     ]
+    comparison_lines = comparison_table(comparison(runs))  # recomputed: older reports too
+    if comparison_lines:
+        lines += ["", *comparison_lines]
+    for v in report.get("relay_variants") or []:
+        lines.append(
+            f"variant {v['variant']} ({v['media']} x{v['streams']}): relay CPU % per stream "
+            f"{_fmt(v['variant_cpu_pct_per_stream'])} against "
+            f"{_fmt(v['default_cpu_pct_per_stream'])} by default; added p50 "
+            f"{_fmt(v['variant_added_latency_ms_p50'])} against "
+            f"{_fmt(v['default_added_latency_ms_p50'])} ms"
+        )
+    lines += profile_lines(runs)
     for r in runs:
         problems = ([r["aborted"]] if r.get("aborted") else []) + r.get("problems", [])
         for role, final in (r.get("final") or {}).items():
@@ -353,13 +459,67 @@ def table(report: dict[str, Any]) -> str:
         if problems:
             lines += ["", f"{_title(r)} — problems:", *(f"  {p[:300]}" for p in problems[:10])]
     for s in report.get("skipped", []):
-        lines.append(f"skipped: {s['mode']} x{s['streams']} ({s['skipped']})")
+        lines.append(
+            f"skipped: {s['mode']} {s.get('media', 'video')} x{s['streams']} ({s['skipped']})"
+        )
     lines += ["", f"total wall time: {report['wall_s']:.1f} s"]
     return "\n".join(lines)
 
 
 def _title(run: dict[str, Any]) -> str:
-    return f"{'forward' if run['mode'] == 'forward' else 'transcode'} x{run['streams']}"
+    media = "" if run.get("media", "video") == "video" else "+opus"
+    variant = f"[{run['variant']}]" if run.get("variant") else ""
+    return f"{run['mode']}{variant}{media} x{run['streams']}"
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The relay beside Janus, one line per (media, streams)."""
+    if not rows:
+        return []
+    lines = [
+        "relay beside Janus (same publishers and subscribers, same run), CPU % of one core "
+        "per stream:",
+        f"  {'media':<11}{'streams':>8}{'relay':>8}{'Janus':>8}{'ratio':>7}"
+        f"{'us/packet relay / Janus':>26}{'ratio':>7}{'frames/s':>16}"
+        f"{'added p50 ms':>15}{'loss %':>15}",
+    ]
+    for r in rows:
+        latency = (
+            f"{_fmt(r['relay_added_latency_ms_p50'])} / {_fmt(r['janus_added_latency_ms_p50'])}"
+        )
+        loss = f"{_fmt(r['relay_loss_pct'])} / {_fmt(r['janus_loss_pct'])}"
+        per_packet = f"{_fmt(r['relay_cpu_us_per_packet'])} / {_fmt(r['janus_cpu_us_per_packet'])}"
+        fps = (
+            f"{_fmt(r['relay_frames_per_s_per_stream'])} / "
+            f"{_fmt(r['janus_frames_per_s_per_stream'])}"
+        )
+        lines.append(
+            f"  {r['media']:<11}{r['streams']:>8}{_fmt(r['relay_cpu_pct_per_stream']):>8}"
+            f"{_fmt(r['janus_cpu_pct_per_stream']):>8}{_fmt(r['ratio']):>7}"
+            f"{per_packet:>26}{_fmt(r['ratio_per_packet']):>7}{fps:>16}{latency:>15}{loss:>15}"
+        )
+    lines.append(
+        "  (relay / Janus in each pair of columns; us/packet: CPU per packet the subscribers "
+        "received; frames/s per stream at the subscribers)"
+    )
+    return lines
+
+
+def profile_lines(runs: list[dict[str, Any]], top: int = 12) -> list[str]:
+    lines: list[str] = []
+    for r in runs:
+        prof = r.get("profile")
+        if not prof:
+            continue
+        lines += ["", f"{_title(r)} — relay profile (py-spy, {prof.get('samples', 0)} samples):"]
+        if "error" in prof:
+            lines.append(f"  {prof['error']}")
+            continue
+        lines.append(f"  {'self %':>7}  frame")
+        lines += [f"  {pct:>7}  {name}" for name, pct in prof["self_pct"][:top]]
+        lines.append(f"  {'incl. %':>7}  frame")
+        lines += [f"  {pct:>7}  {name}" for name, pct in prof["inclusive_pct"][:top]]
+    return lines
 
 
 def _at(report: dict[str, Any], key: str) -> str:

@@ -18,6 +18,7 @@ when a relay shifts RTP timestamps by a constant (see analysis.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import hashlib
 import math
@@ -258,6 +259,121 @@ class CachedVideoTrack(MediaStreamTrack):
         packet.time_base = self._time_base
         self._cursor = (self._cursor + 1) % len(self._clip.frames)
         self.last_frame = self._n
+        self._n += 1
+        self.frames_sent += 1
+        return packet
+
+
+# ---- audio -----------------------------------------------------------------------------------
+
+OPUS_RATE = 48_000
+OPUS_FRAME = 960
+"""Samples per 20 ms Opus frame at 48 kHz, as browsers send."""
+OPUS_MAGIC = b"TCOPUSCLIP1\n"
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """A 10 s loop of Opus (a tone with a little noise), 20 ms frames, about 32 kbit/s."""
+
+    frames: int = 500
+    bitrate: int = 32_000
+
+    def cache_name(self) -> str:
+        key = f"opus n{self.frames} {self.bitrate}bps av{av.__version__}"
+        return f"opus-clip-{hashlib.sha256(key.encode()).hexdigest()[:16]}.bin"
+
+
+def encoded_audio(spec: AudioSpec) -> list[bytes]:
+    """The Opus frames, from the cache file when there is one, else encoded now (and cached)."""
+    path = cache_dir() / spec.cache_name()
+    if path.exists():
+        with contextlib.suppress(OSError, ValueError):
+            data = path.read_bytes()
+            if data.startswith(OPUS_MAGIC):
+                frames = _split_frames(data, len(OPUS_MAGIC))
+                if len(frames) == spec.frames:
+                    return frames
+    frames = encode_audio(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with partial.open("wb") as out:
+        out.write(OPUS_MAGIC)
+        for frame in frames:
+            out.write(struct.pack("!I", len(frame)) + frame)
+    os.replace(partial, path)
+    return frames
+
+
+def _split_frames(data: bytes, pos: int) -> list[bytes]:
+    frames = []
+    while pos < len(data):
+        (size,) = struct.unpack_from("!I", data, pos)
+        pos += 4
+        if pos + size > len(data):
+            raise ValueError("truncated clip")
+        frames.append(data[pos : pos + size])
+        pos += size
+    return frames
+
+
+def encode_audio(spec: AudioSpec) -> list[bytes]:
+    """A 440 Hz tone with pseudo-random noise, stereo, through libopus."""
+    encoder = av.CodecContext.create("libopus", "w")
+    assert isinstance(encoder, av.AudioCodecContext)
+    encoder.sample_rate = OPUS_RATE
+    encoder.layout = "stereo"
+    encoder.format = "s16"
+    encoder.bit_rate = spec.bitrate
+    encoder.time_base = fractions.Fraction(1, OPUS_RATE)
+    frames: list[bytes] = []
+    noise = 1
+    for index in range(spec.frames + 4):
+        samples = bytearray()
+        for i in range(OPUS_FRAME):
+            n = index * OPUS_FRAME + i
+            noise = (noise * 1103515245 + 12345) & 0x7FFFFFFF
+            value = int(6000 * math.sin(2 * math.pi * 440 * n / OPUS_RATE)) + (noise >> 20) - 1024
+            samples += struct.pack("<hh", value, value)
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=OPUS_FRAME)
+        frame.planes[0].update(bytes(samples))
+        frame.sample_rate = OPUS_RATE
+        frame.pts = index * OPUS_FRAME
+        frame.time_base = fractions.Fraction(1, OPUS_RATE)
+        frames += [bytes(p) for p in encoder.encode(frame)]
+    return frames[: spec.frames]
+
+
+class CachedAudioTrack(MediaStreamTrack):
+    """A live-paced audio track whose `recv()` returns pre-encoded Opus frames (20 ms each)."""
+
+    kind = "audio"
+
+    def __init__(self, frames: list[bytes], epoch: float | None = None) -> None:
+        super().__init__()
+        self._frames = frames
+        self._n = 0
+        self._epoch = epoch
+        self._period = OPUS_FRAME / OPUS_RATE
+        self._time_base = fractions.Fraction(1, OPUS_RATE)
+        self.frames_sent = 0
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._epoch is None:
+            self._epoch = now
+        if self.frames_sent == 0:
+            self._n = max(0, math.ceil((now - self._epoch) / self._period))
+        due = self._epoch + self._n * self._period
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 5 * self._period:
+            self._n += int((now - due) / self._period)
+        packet = av.Packet(self._frames[self._n % len(self._frames)])
+        packet.pts = self._n * OPUS_FRAME
+        packet.time_base = self._time_base
         self._n += 1
         self.frames_sent += 1
         return packet

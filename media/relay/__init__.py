@@ -32,8 +32,11 @@ Connections (LiveKit style): each participant has two peer connections to the re
   present in their first offer (`join(participant_id)` registers somebody who only receives;
   `publish` does it implicitly).
 
-Packet path (no task, no queue, no decoder): the publisher's DTLS transport parses and routes a
-packet to its `ForwardingReceiver._handle_rtp_packet`, which updates the receiver statistics
+Packet path (no task, no queue, no decoder): as a datagram is read from the socket (up to 32 per
+wake-up, `media.network`), `receive_path` decrypts it and has the publisher's DTLS transport parse
+and route it at once, instead of aiortc's hand-off through an `asyncio.Queue` to the transport's
+receive task (DTLS records still take that way). The packet reaches its
+`ForwardingReceiver._handle_rtp_packet`, which updates the receiver statistics
 (aiortc's RTCP loop keeps sending Receiver Reports), unwraps RTX, NACKs gaps upstream (video),
 and awaits `TrackFanout.on_packet`: for each subscribed leg `ForwardingSender.forward` rewrites
 SSRC, payload type, sequence number (own random start, constant offset: continuous, gaps
@@ -68,13 +71,12 @@ Network: every peer connection gets an explicit ICE server list (empty by defaul
 max-bundle (one ICE transport, one UDP port per connection). Host candidates are gathered on
 `RelayConfig.address` inside `[port_min, port_max]` (`media.network.gathering`).
 
-Cost (2-core Firecracker VM, 720p30 VP8 at 1.7 Mbit/s, 179 packets/s): the relay's own Python
-work is about 7 us per received packet plus 9 us per forwarded copy (0.3 % of a core for one
-stream to one subscriber). The process total is dominated by the kernel and asyncio's
-per-datagram wake-ups, which this VM makes expensive (a bare asyncio UDP receiver at 179
-packets/s costs ~4 % of a core here): measured 5 % of a core for 1 stream -> 1 subscriber,
-+1.4 % per extra subscriber; bench/relay.py reports 3.4 % per stream at 2 streams (2.96 %
-marginal) and p50 0.5 ms added latency.
+Cost (2-core VM shared with other work, 720p30 VP8 at 1.7 Mbit/s, ~179 packets/s; bench/relay.py
+with Janus 1.1.2's VideoRoom in the same run, README "The media relay"): about 1 % of a core per
+stream at 8 streams (58 us of CPU per delivered packet, Janus 44 us; 85 us in a busier run),
+2.5 % for one stream; 0.3-0.4 ms added latency p50. The kernel (one `sendto` per packet, `epoll`,
+the batched `recvfrom`s) is a large part of the relay's busy time, the rest aiortc's and the
+relay's Python per packet (header parse and re-serialization, SRTP, statistics).
 
 Not supported: simulcast/SVC layers (one encoding per track), TURN sockets inside the port
 range (only host candidates are), transport-cc (aiortc negotiates abs-send-time + REMB), FIR

@@ -38,6 +38,10 @@ SENDER_RTP_STARTED = "_RTCRtpSender__rtp_started"
 SENDER_RTP_EXITED = "_RTCRtpSender__rtp_exited"
 SENDER_HEADER_EXTENSIONS = "_RTCRtpSender__rtp_header_extensions_map"
 
+# RTCDtlsTransport: the receive statistics `_recv_next` keeps (receive_path.py keeps them too).
+DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
+DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
+
 MANGLED_RECEIVER_ATTRIBUTES = (
     RECEIVER_STARTED,
     RECEIVER_RTCP_TASK,
@@ -55,6 +59,7 @@ MANGLED_SENDER_ATTRIBUTES = (
     SENDER_HEADER_EXTENSIONS,
 )
 MANGLED_TRANSCEIVER_ATTRIBUTES = (TRANSCEIVER_RECEIVER, TRANSCEIVER_SENDER)
+MANGLED_DTLS_ATTRIBUTES = (DTLS_RX_BYTES, DTLS_RX_PACKETS)
 
 # Single-underscore internals used as they are (checked by the pin test too):
 #   RTCDtlsTransport._send_rtp(data)                 SRTP-protect and send one RTP/RTCP packet
@@ -66,6 +71,9 @@ MANGLED_TRANSCEIVER_ATTRIBUTES = (TRANSCEIVER_RECEIVER, TRANSCEIVER_SENDER)
 #   RTCRtpSender._run_rtp / _handle_rtcp_packet (overridden), _retransmit, _ssrc, _rtx_ssrc,
 #   _stream_id, _track_id, _enabled
 #   aiortc.rtcrtpreceiver.StreamStatistics / NackGenerator (receiver statistics, NACK lists)
+#   RTCDtlsTransport._rx_srtp / _handle_rtp_data / _handle_rtcp_data, RTCIceTransport._connection
+#   and aioice's Connection.data_received (replaced per connection by receive_path.py: SRTP and
+#   SRTCP no longer go through aioice's queue and `_recv_next`)
 #   aiortc.rtcpeerconnection.find_common_codecs / filter_preferred_codecs (offer checks)
 
 

@@ -19,7 +19,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from media.relay import _aiortc
+from media.relay import _aiortc, receive_path
 
 
 class PacketSink(Protocol):
@@ -95,6 +95,7 @@ class ForwardingReceiver(RTCRtpReceiver):
             if encoding.rtx is not None:
                 self._rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
         transport = self.transport
+        receive_path.receive_directly(transport)  # DTLS is up: SRTP off aiortc's queue
         transport._register_rtp_receiver(self, parameters)
         # aiortc registers only the media SSRCs: RTX packets are routed by payload type alone,
         # which fails as soon as two video tracks share a transport (same RTX payload type).

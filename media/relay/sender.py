@@ -22,7 +22,7 @@ from aiortc.rtp import (
 )
 from aiortc.utils import random32
 
-from media.relay import _aiortc
+from media.relay import _aiortc, receive_path
 from media.relay.rewrite import StreamRewriter
 
 
@@ -102,6 +102,7 @@ class ForwardingSender(RTCRtpSender):
         if payload_type is None:
             raise ValueError("the negotiated codec has no payload type")
         await super().send(parameters)
+        receive_path.receive_directly(self.transport)  # DTLS is up: SRTCP off aiortc's queue
         self._payload_type = payload_type
         self._mid = parameters.muxId
         self._ready = True

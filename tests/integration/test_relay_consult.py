@@ -395,3 +395,32 @@ async def test_bad_relay_and_recording_events_get_clear_errors_and_change_nothin
     assert not any(
         e["recording"]["state"] != "off" for e in exam_room.events_named("recording-state")
     )
+
+
+async def test_a_server_on_uvloop_relays_a_three_party_consult(
+    people: list[RelayParticipant],
+) -> None:
+    """EVENT_LOOP=uvloop (the default is asyncio, which every other test here runs on)."""
+    with RunningServer(
+        env_overrides={"EVENT_LOOP": "uvloop", "JOINS_PER_MINUTE": "10000"}
+    ) as server:
+        assert "(event loop: uvloop)" in server.log_path.read_text()
+        server.add_colleague_of("doctor.a", "doctor.a2")
+        consult = server.book()
+        for username in ("doctor.a", "obstetrician", "doctor.a2"):
+            await joined(server, people, consult["id"], username)
+        assert people[2].join_ack["media_path"] == "relay"
+        for person in people:
+            await person.publish()
+        await eventually(
+            lambda: all(
+                a.frames_from(b, "camera") >= 10 and a.frames_from(b, "microphone") >= 10
+                for a in people
+                for b in people
+                if a is not b
+            ),
+            within=40,
+        )
+        for person in people:
+            await person.close()
+        people.clear()

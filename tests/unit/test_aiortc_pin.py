@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator
 
 import aioice
@@ -16,7 +17,7 @@ import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy, RTCConfiguration
-from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter, State
 from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensionsMap, RtpPacket, unwrap_rtx
@@ -223,3 +224,55 @@ def test_asyncio_datagram_reader_where_network_py_replaces_it() -> None:
     add_reader = source(selector_events.BaseSelectorEventLoop._add_reader)  # type: ignore[attr-defined]
     assert "self._selector.modify(" in add_reader
     assert "reader.cancel()" in add_reader
+
+
+async def test_what_the_direct_receive_path_replaces_is_unchanged(pc: RTCPeerConnection) -> None:
+    """media/relay/receive_path.py does for SRTP/SRTCP what `_recv_next` does, off the queue
+    aioice's `data_received` feeds; both must still be what it replaces."""
+    from aioice.ice import Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    transport = pc.addTransceiver("video", direction="recvonly").receiver.transport
+    for name in _aiortc.MANGLED_DTLS_ATTRIBUTES:
+        assert _aiortc.private(transport, name) == 0, name
+    assert transport._rx_srtp is None  # set once DTLS is up
+    assert params(RTCDtlsTransport._handle_rtp_data) == ["self", "data", "arrival_time_ms"]
+    assert params(RTCDtlsTransport._handle_rtcp_data) == ["self", "data"]
+    recv_next = source(RTCDtlsTransport._recv_next)
+    for line in (
+        "data = await self.transport._recv()",
+        "self.__rx_bytes += len(data)",
+        "self.__rx_packets += 1",
+        "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:",
+        "arrival_time_ms = clock.current_ms()",
+        "if is_rtcp(data):",
+        "data = self._rx_srtp.unprotect_rtcp(data)",
+        "await self._handle_rtcp_data(data)",
+        "data = self._rx_srtp.unprotect(data)",
+        "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)",
+        "except pylibsrtp.Error as exc:",
+    ):
+        assert line in recv_next, line
+    # DTLS records (first byte 20-63) are aiortc's business: they stay on the queue.
+    assert "if first_byte > 19 and first_byte < 64:" in recv_next
+    # The ICE transport reads aioice's connection, whose data_received feeds that queue.
+    assert isinstance(transport.transport, RTCIceTransport)
+    assert "self._recv = self._connection.recv" in source(RTCIceTransport.__init__)
+    assert "self._queue.put_nowait((data, component))" in source(Connection.data_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in source(
+        StunProtocol.datagram_received
+    )
+    assert "result = await self._queue.get()" in source(Connection.recvfrom)
+    # It also skips StunProtocol's parse attempt for RTP/RTCP on the host sockets, which aioice
+    # lists in Connection._protocols with their candidate (component) set.
+    received = source(StunProtocol.datagram_received)
+    assert "message = stun.parse_message(data)" in received
+    assert "except ValueError:" in received
+    assert "self._protocols: list[StunProtocol] = []" in source(Connection.__init__)
+    assert "self._protocols += host_protocols" in source(Connection.get_component_candidates)
+    assert "protocol.local_candidate = Candidate(" in source(Connection.get_component_candidates)
+    assert transport._state is State.NEW  # receive_path compares _state with State.CONNECTED
+    # aiortc's arrival time: milliseconds since the NTP epoch (receive_path computes it alike).
+    from aiortc import clock
+
+    assert abs(clock.current_ms() - int((time.time() + 2208988800) * 1000)) < 1000
