@@ -30,7 +30,8 @@ export function icon(name) {
 
 /**
  * Give `button` (a bar button) its icon, short label and full name. Its text is the short
- * label alone, so tests and screen readers see one string; aria-label says it in full.
+ * label alone, so tests and screen readers see one string; aria-label says it in full where the
+ * full wording contains the label, the title always.
  */
 export function setBarButton(button, { iconName, label, name = label }) {
   let glyph = button.querySelector('.bar-icon');
@@ -49,10 +50,25 @@ export function setBarButton(button, { iconName, label, name = label }) {
   }
   text.textContent = label;
   if (name !== label) {
-    button.setAttribute('aria-label', name);
+    // The accessible name must contain the visible label (WCAG 2.5.3, axe's
+    // label-content-name-mismatch): the full wording names the button only where it does
+    // ("Mute" in "Mute microphone"); otherwise the label names it and the full wording is the
+    // tooltip and description ("Cam off" / "Camera off").
+    if (labelInName(label, name)) button.setAttribute('aria-label', name);
+    else button.removeAttribute('aria-label');
     button.title = name;
   } else {
     button.removeAttribute('aria-label');
     button.removeAttribute('title');
   }
+}
+
+/** Whether `name` contains `label` as axe reads it: whole words for Latin text ("Record" is not in
+ * "Start recording"), the characters for Chinese. */
+function labelInName(label, name) {
+  const wanted = label.trim().toLocaleLowerCase();
+  const full = name.toLocaleLowerCase();
+  if (!/^[\x20-\x7e]+$/.test(wanted)) return full.includes(wanted);
+  const escaped = wanted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[^a-z0-9])${escaped}($|[^a-z0-9])`).test(full);
 }

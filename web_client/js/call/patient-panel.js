@@ -62,7 +62,7 @@ export class PatientPanel {
         h('dt', {}, t('consult.reason')), h('dd', { dataset: { testid: 'patient-reason' } }, c.reason),
         detailRow('consult.summary', c.patient.summary),
         detailRow('consult.requester', `${c.requesting_institution.name} · ${c.requesting_doctor.display_name}`)),
-      intakeSection(c) ?? h('p', { class: 'empty' }, t('record.noIntake')),
+      intakeSection(c, { level: 3 }) ?? h('p', { class: 'empty' }, t('record.noIntake')),
       this.attachments?.root ?? null);
   }
 }
