@@ -74,6 +74,7 @@ RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
 URI_TOO_LONG = "uri_too_long"
+MALFORMED_REQUEST = "malformed_request"
 # Stable codes of the domain that the edge names too (the others are `DomainError.code`).
 DATABASE_UNAVAILABLE = DatabaseUnavailable.code
 BUSY = StorageBusy.code
@@ -100,6 +101,7 @@ EDGE_STATUSES: dict[str, tuple[int, ...]] = {
     RANGE_NOT_SATISFIABLE: (416,),
     UNKNOWN_EVENT: (400,),
     URI_TOO_LONG: (414,),
+    MALFORMED_REQUEST: (400,),
     INTERNAL: (500,),
 }
 """The HTTP status of each code the edge raises itself (`ApiError`). `invalid_payload` is 422

@@ -46,6 +46,7 @@ from signaling.http import (
     notes,
     recordings,
     review,
+    serving,
     statistics,
 )
 from signaling.http.api import Edge
@@ -272,12 +273,10 @@ def serve(settings: Settings) -> None:
         flush=True,
     )
     print(f"Open {url}/ in a browser (Ctrl-C stops the server).", flush=True)
-    web.run_app(
+    # aiohttp's run_app, but the HTTP parser's refusals are answered {code, message} too.
+    serving.run(
         app,
         loop=new_loop(settings.event_loop),  # EVENT_LOOP: uvloop or asyncio
         host=settings.host,
         port=settings.port,
-        print=None,
-        access_log=None,
-        handle_signals=True,
     )

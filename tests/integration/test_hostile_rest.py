@@ -343,14 +343,17 @@ def test_a_path_just_under_the_limit_is_still_routed(server: RunningServer) -> N
     ],
     ids=["content-length", "request line", "header", "line over 8190 bytes"],
 )
-def test_what_the_http_parser_refuses_is_a_plain_400_before_the_app(
+def test_what_the_http_parser_refuses_is_a_json_400_before_the_app(
     server: RunningServer, request_bytes: bytes
 ) -> None:
-    """As docs/protocol.md says: aiohttp answers these itself, before any route or middleware,
-    as 400 text/plain, and closes the connection; the server stays up."""
-    status, headers, _ = raw_http(server, request_bytes)
+    """Refused before any route or middleware, yet answered like every other refusal:
+    400 `{code: malformed_request, message}`; the server stays up."""
+    status, headers, body = raw_http(server, request_bytes)
     assert status == 400
-    assert headers["content-type"].startswith("text/plain")
+    assert headers["content-type"].startswith("application/json"), headers
+    refusal = json.loads(body)
+    assert refusal["code"] == "malformed_request", refusal
+    assert refusal["message"].startswith("the HTTP request could not be read"), refusal
     assert server.request("GET", "/healthz").status == 200
 
 
