@@ -59,19 +59,19 @@ def handled_events() -> set[str]:
 
 
 def emitted_events() -> set[str]:
-    """Every literal event name passed to an `emit(...)` or `call(...)` in signaling/."""
+    """Every literal event name passed to an `emit(...)`, `call(...)` or `relay(...)` in
+    signaling/ (`relay`: a signal straight to its one recipient's socket, `ProtocolServer`)."""
     found = set()
     for path in (REPO / "signaling").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("emit", "call")
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
+                and node.func.attr in ("emit", "call", "relay")
             ):
-                found.add(node.args[0].value)
+                event = node.args[1] if node.func.attr == "relay" else node.args[0]
+                if isinstance(event, ast.Constant) and isinstance(event.value, str):
+                    found.add(event.value)
     return found
 
 
