@@ -17,24 +17,12 @@ from typing import Any
 import pytest
 
 from tests.support.raw_socket import RawSocket
+from tests.support.sdp import video_sdp
 from tests.support.server import RunningServer
 
 MAX_UNREAD = 256 * 1024
 OFFER_PAD = 30_000
-SDP = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96",
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        "a=rtpmap:96 VP8/90000",
-        "a=x-pad:" + "x" * OFFER_PAD,
-        "",
-    ]
-)
+SDP = video_sdp(pad=OFFER_PAD)
 SMALL_RECEIVE_BUFFER = 4096
 
 

@@ -12,21 +12,10 @@ import pytest
 import socketio
 
 from tests.support.peer import Participant, eventually
+from tests.support.sdp import video_sdp
 from tests.support.server import RunningServer
 
-VALID_SDP = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96",
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        "a=rtpmap:96 VP8/90000",
-        "",
-    ]
-)
+VALID_SDP = video_sdp()
 
 
 def snapshot(server: RunningServer, consult_id: str) -> tuple[Any, Any]:

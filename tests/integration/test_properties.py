@@ -22,25 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.peer import Participant
+from tests.support.sdp import video_sdp
 from tests.support.server import RunningServer, booking, in_hours
 
 pytestmark = pytest.mark.fuzz
 
 T = TypeVar("T")
 
-SDP = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96",
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        "a=rtpmap:96 VP8/90000",
-        "",
-    ]
-)
+SDP = video_sdp()
 CANDIDATE = "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host"
 
 RELAXED = {

@@ -19,21 +19,9 @@ from teleconsult.config import (
     jwt_secret_in,
     load_settings,
 )
+from tests.support.sdp import video_sdp
 
-VALID_SDP = "\r\n".join(
-    [
-        "v=0",
-        "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-        "s=-",
-        "t=0 0",
-        "a=group:BUNDLE 0",
-        "m=video 9 UDP/TLS/RTP/SAVPF 96",
-        "c=IN IP4 0.0.0.0",
-        "a=mid:0",
-        "a=rtpmap:96 VP8/90000",
-        "",
-    ]
-)
+VALID_SDP = video_sdp(bundle=True)
 
 
 def test_turn_credentials_follow_the_coturn_rest_scheme() -> None:
