@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
+.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench: $(VENV)/.dev
 ## bench-login: /healthz, a socket.io signal and a relayed video's forwarding latency, idle vs during 50 concurrent failed logins (~1 min)
 bench-login: $(VENV)/.dev
 	$(PY) bench/login.py
+
+## test-under-load: the whole suite in a fresh clone with stress-ng --cpu 2 beside it, 3 runs (~50 min; needs stress-ng)
+test-under-load:
+	scripts/test-under-load.sh 3
 
 ## bench-relay: forwarding relay beside Janus (when installed) and the transcoding relay, video and video+Opus, latency, recording cost (about 10 minutes)
 bench-relay: $(VENV)/.dev
