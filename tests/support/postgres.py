@@ -8,10 +8,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.support.server import free_port
+from tests.support.waiting import until
 
 
 def _bin(name: str) -> str:
@@ -99,14 +99,7 @@ class PostgresServer:
         fast shutdown: open connections are cut), then wait until the process is gone."""
         pid = self.postmaster_pid()
         os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"postmaster {pid} still runs {within:.0f} s after SIGINT")
+        until(lambda: not _alive(pid), within, f"postmaster {pid} gone after SIGINT")
 
     def _cluster_pids(self) -> list[int]:
         """This cluster's postmaster and its children (backends, checkpointer, walwriter…)."""
@@ -149,3 +142,11 @@ async def empty_schema(url: str) -> None:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
