@@ -52,7 +52,7 @@ def _free_port_pair() -> int:
             return port
 
 
-def _free_udp_block(size: int) -> tuple[int, int]:
+def free_udp_block(size: int) -> tuple[int, int]:
     """`size` consecutive UDP ports, all free now, above the ephemeral range's usual start."""
     rng = random.Random()
     for _ in range(200):
@@ -73,7 +73,7 @@ class TurnServer:
         self.tls_port = _free_port_pair()
         while self.tls_port == self.port:
             self.tls_port = _free_port_pair()
-        self.relay_min, self.relay_max = _free_udp_block(relay_ports)
+        self.relay_min, self.relay_max = free_udp_block(relay_ports)
         self.dir = Path(tempfile.mkdtemp(prefix="teleconsult-turn-"))
         self.cert = self.dir / "turn-cert.pem"
         self.key = self.dir / "turn-key.pem"
