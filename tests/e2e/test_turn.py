@@ -114,8 +114,9 @@ def test_a_call_on_the_media_relay_forced_onto_turn_reaches_the_relays_host_cand
     move_to_relay_by_recording(room, phone)
     wait_for_remote_video([room, phone], within_s=30)
     for page in (room, phone):
-        # Two connections (publish, subscribe). The browser's relayed candidate pairs with the aiortc relay's host candidate
-        # (MEDIA_ADDRESS): coturn forwards UDP to it, the relay itself uses no TURN.
+        # Two connections (publish, subscribe). The browser's relayed candidate pairs with the
+        # aiortc relay's host candidate (MEDIA_ADDRESS): coturn forwards UDP to it, the relay
+        # itself uses no TURN.
         for path in through_turn(page, "udp", remote_type="host", connections=2):
             assert path["remote"]["address"] == "127.0.0.1", path
     exam_room.assert_clean()
@@ -140,14 +141,14 @@ def test_credentials_that_expired_during_the_call_are_refused_and_the_page_renew
         move_to_relay_by_recording(room, phone)
         for page in (room, phone):
             until(
-                lambda page=page: any(  # type: ignore[misc]
+                lambda page=page: any(
                     e["code"] == 401 and e["url"].startswith("turn:") for e in ice_errors(page)
                 ),
                 within=15,
                 what="coturn's 401 for the expired credentials",
             )
             until(
-                lambda page=page: any(RENEWING in m for m in messages(page)),  # type: ignore[misc]
+                lambda page=page: any(RENEWING in m for m in messages(page)),
                 within=5,
                 what="the page saying the credentials expired",
             )
@@ -181,7 +182,7 @@ def test_credentials_coturn_never_accepts_are_said_plainly_instead_of_a_silent_c
         for page in (room, phone):
             # Refused, renewed once with a fresh join, refused again: the page says why.
             until(
-                lambda page=page: any(REFUSED in m for m in messages(page)),  # type: ignore[misc]
+                lambda page=page: any(REFUSED in m for m in messages(page)),
                 within=20,
                 what="the page saying TURN refuses its credentials",
             )

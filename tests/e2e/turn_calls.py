@@ -42,7 +42,8 @@ CONNECTED_PATHS = """async () => {
     let pair = null;
     let frames = 0;
     stats.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+      const selected = s.type === 'transport' && s.selectedCandidatePairId;
+      if (selected) pair = stats.get(s.selectedCandidatePairId);
       if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0;
     });
     if (!pair) continue;

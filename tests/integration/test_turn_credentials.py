@@ -53,7 +53,9 @@ async def test_the_credentials_of_a_join_are_taken_by_coturn(
     host, port = relayed.split(":")
     assert host == "127.0.0.1"
     assert coturn.relay_min <= int(port) <= coturn.relay_max
-    assert f"user <{entry['username']}>: incoming packet ALLOCATE processed, success" in coturn.log()
+    assert (
+        f"user <{entry['username']}>: incoming packet ALLOCATE processed, success" in coturn.log()
+    )
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -14,7 +14,7 @@ from typing import Any
 
 
 class NetworkNamespace:
-    """`with NetworkNamespace.create("tc-turn") as ns:` — deleted (and every rule with it) on exit."""
+    """`with NetworkNamespace.create("tc-turn") as ns:` — deleted, rules and all, on exit."""
 
     def __init__(self, name: str) -> None:
         self.name = name
