@@ -20,10 +20,12 @@ from tests.e2e.browser import Client
 from tests.e2e.flows import open_call_link, wait_for_remote_video
 from tests.e2e.turn_calls import (
     connected_paths,
+    console_says,
     ice_errors,
     messages,
     minted_users,
     move_to_relay_by_recording,
+    through_turn,
     turn_env,
     watch_call,
 )
@@ -62,27 +64,6 @@ def call(
     phone = open_call_link(specialist, server, "obstetrician", consult["id"])
     wait_for_remote_video([room, phone], within_s=30)
     return consult, exam_room, specialist, room, phone
-
-
-def through_turn(
-    page: Page, transport: str, remote_type: str, connections: int, within: float = 20
-) -> list[dict[str, Any]]:
-    """Once `connections` connections of the page are connected and video is decoded: each one
-    sends from a relayed candidate of coturn's over `transport` to a `remote_type` candidate."""
-    paths: list[dict[str, Any]] = []
-
-    def flowing() -> bool:
-        nonlocal paths
-        paths = connected_paths(page)
-        return len(paths) == connections and any(p["framesDecoded"] > 0 for p in paths)
-
-    until(flowing, within=within, what=f"{connections} connected connection(s) decoding video")
-    for path in paths:
-        assert path["policy"] == "relay", path
-        assert path["local"]["type"] == "relay", path
-        assert path["local"]["relayProtocol"] == transport, path
-        assert path["remote"]["type"] == remote_type, path
-    return paths
 
 
 def allocations_of(turn: TurnServer, user_id: int) -> list[str]:
@@ -188,5 +169,40 @@ def test_credentials_coturn_never_accepts_are_said_plainly_instead_of_a_silent_c
             )
             assert any(RENEWING in m for m in messages(page))
         assert "401" in turn.log() or "Unauthorized" in turn.log()
+        exam_room.assert_clean()
+        specialist.assert_clean()
+
+
+def test_a_turn_refusal_leaves_a_call_alone_that_connects_without_turn(
+    turn: TurnServer, open_client: Callable[..., Client]
+) -> None:
+    """ICE_TRANSPORT_POLICY=all (the default): TURN refusing is no reason to interrupt a call
+    that connected over the host candidates; the page lets it be, says nothing, stays joined."""
+    env = turn_env(turn.urls("udp"), "not-coturns-static-auth-secret")
+    env["ICE_TRANSPORT_POLICY"] = "all"
+    with RunningServer(env_overrides=env) as server:
+        _, exam_room, specialist, room, phone = call(server, open_client)
+        pages = ((exam_room, room), (specialist, phone))
+        # Chromium reports the refusal once per TURN allocation it tried; which page tried by
+        # the time ICE connected over host candidates varies, so at least one of them.
+        until(
+            lambda: any(e["code"] == 401 for _, page in pages for e in ice_errors(page)),
+            within=15,
+            what="coturn's 401",
+        )
+        refused = [(c, p) for c, p in pages if any(e["code"] == 401 for e in ice_errors(p))]
+        for client, _page in refused:
+            until(
+                lambda client=client: console_says(
+                    client, "TURN refusal ignored: connected without TURN"
+                ),
+                within=15,
+                what="the page deciding to leave the connected call alone",
+            )
+        for client, page in pages:
+            assert not any("rejoining" in line for line in client.console), client.console
+            assert not any(RENEWING in m or REFUSED in m for m in messages(page))
+            direct = connected_paths(page)
+            assert direct and all(p["local"]["type"] == "host" for p in direct), direct
         exam_room.assert_clean()
         specialist.assert_clean()

@@ -22,8 +22,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Client
 from tests.e2e.flows import open_call_link, wait_for_remote_video
-from tests.e2e.test_turn import through_turn
-from tests.e2e.turn_calls import move_to_relay_by_recording, turn_env, watch_call
+from tests.e2e.turn_calls import move_to_relay_by_recording, through_turn, turn_env, watch_call
 from tests.support.coturn import Transport, TurnServer, free_udp_block
 from tests.support.netns import NetworkNamespace
 from tests.support.netns_server import NamespacedServer

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.browser import Client
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 # Before any page script: keep every RTCPeerConnection the page makes, every TURN error Chromium
 # reports, and every line the call's message shows (it changes faster than a test polls).
@@ -75,9 +76,37 @@ def messages(page: Page) -> list[str]:
     return said
 
 
+def console_says(client: Client, text: str) -> bool:
+    """Whether a console line of the page contains `text` (Playwright delivers console events
+    while it talks to the page, so this asks the page something first)."""
+    client.page.evaluate("0")
+    return any(text in line for line in client.console)
+
+
 def ice_errors(page: Page) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = page.evaluate("() => window.__e2eIceErrors")
     return errors
+
+
+def through_turn(
+    page: Page, transport: str, remote_type: str, connections: int, within: float = 20
+) -> list[dict[str, Any]]:
+    """Once `connections` connections of the page are connected and video is decoded: each one
+    sends from a relayed candidate of coturn's over `transport` to a `remote_type` candidate."""
+    paths: list[dict[str, Any]] = []
+
+    def flowing() -> bool:
+        nonlocal paths
+        paths = connected_paths(page)
+        return len(paths) == connections and any(p["framesDecoded"] > 0 for p in paths)
+
+    until(flowing, within=within, what=f"{connections} connected connection(s) decoding video")
+    for path in paths:
+        assert path["policy"] == "relay", path
+        assert path["local"]["type"] == "relay", path
+        assert path["local"]["relayProtocol"] == transport, path
+        assert path["remote"]["type"] == remote_type, path
+    return paths
 
 
 def move_to_relay_by_recording(room: Page, phone: Page) -> None:

@@ -40,6 +40,9 @@ export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
  * misconfiguration (TURN_SECRET differs from coturn's static-auth-secret, clocks disagree): said,
  * not retried. */
 const TURN_RENEW_GAP_MS = 60_000;
+/** With iceTransportPolicy 'all', how long a path may take to connect (over host candidates)
+ * after a TURN refusal before the refusal counts. */
+const TURN_GRACE_MS = 5000;
 const RETRYABLE = new Set(['rate_limited', 'busy', 'conflict', 'timeout']);
 /** The first wait before trying a refused join again; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 1000;
@@ -388,10 +391,25 @@ export class CallSession {
   /**
    * A TURN server refused the credentials of our last join (paths/turn.js). Most likely they
    * expired during a long call: rejoin, whose ack carries fresh ones. Refused again right after
-   * that, it is the set-up, not the time: say so plainly instead of rejoining in a loop.
+   * that, it is the set-up, not the time: say so plainly instead of rejoining in a loop. When
+   * the page may also connect without TURN (policy 'all'), a path that connects anyway is left
+   * alone.
    */
   turnRefused({ url, code }) {
     console.warn('TURN refused the credentials', code, url);
+    if (this.iceTransportPolicy !== 'relay') {
+      const path = this.path;
+      setTimeout(() => {
+        if (this.path !== path) return;
+        if (path?.state === 'connected') debug('TURN refusal ignored: connected without TURN');
+        else this.renewTurn();
+      }, TURN_GRACE_MS);
+      return;
+    }
+    this.renewTurn();
+  }
+
+  renewTurn() {
     if (this.state !== 'in_call') return; // a rejoin is on its way already
     const now = Date.now();
     if (now - this.turnRenewedAt < TURN_RENEW_GAP_MS) {
@@ -401,6 +419,7 @@ export class CallSession {
     this.turnRenewedAt = now;
     this.rejoin('turn refused', 'call.turn.renewing');
   }
+
 
   /** The relay connections broke for good (or the TURN credentials are out of date): leave and
    * join again, which rebuilds them with the credentials of the new join ack. */
