@@ -266,6 +266,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 "consult": out.model_dump(mode="json"),
                 "peers": [peer_out(c) for c in admission.others],
                 "ice_servers": ice_servers_for(self.ctx.ice, user.id),
+                "ice_transport_policy": self.ctx.ice.transport_policy,
                 "media_path": admission.consult.media_mode.value,
                 "media_path_reason": (
                     admission.relay_reason.value if admission.relay_reason else None

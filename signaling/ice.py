@@ -11,7 +11,10 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+TransportPolicy = Literal["all", "relay"]
+TRANSPORT_POLICIES: tuple[TransportPolicy, ...] = ("all", "relay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,23 @@ class IceConfig:
     turn_urls: list[str] = field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
+    transport_policy: TransportPolicy = "all"
+    """ICE_TRANSPORT_POLICY: the browsers' `RTCConfiguration.iceTransportPolicy`; `relay` makes
+    every page send and receive media only through TURN (hospital firewalls that allow nothing
+    but the TURN server)."""
+
+    @property
+    def has_turn(self) -> bool:
+        """Whether any TURN server is handed out: minted credentials, or a `turn:`/`turns:` URL
+        in ICE_SERVERS."""
+        if self.turn_secret and self.turn_urls:
+            return True
+        for server in self.servers:
+            urls = server.get("urls")
+            for url in [urls] if isinstance(urls, str) else urls or []:
+                if isinstance(url, str) and url.startswith(("turn:", "turns:")):
+                    return True
+        return False
 
 
 def turn_credentials(

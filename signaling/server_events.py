@@ -236,6 +236,8 @@ class JoinAck(Okay):
     consult: ConsultOut
     peers: list[PeerOut]
     ice_servers: list[IceServer]
+    ice_transport_policy: Literal["all", "relay"]
+    """The page's `iceTransportPolicy` (ICE_TRANSPORT_POLICY): `relay` = through TURN only."""
     media_path: MediaMode
     media_path_reason: RelayReason | None
     recording: RecordingOut

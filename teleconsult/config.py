@@ -28,7 +28,7 @@ from rooms.records.attachments import (
     AttachmentLimits,
 )
 from rooms.reporting.statistics import DEFAULT_REPORT_TIMEZONE, report_timezone
-from signaling.ice import IceConfig
+from signaling.ice import TRANSPORT_POLICIES, IceConfig, TransportPolicy
 from signaling.limits import Limits
 
 MIN_FREE_DISK_MB = 200
@@ -135,6 +135,32 @@ def _ice_servers(raw: str | None) -> list[dict[str, Any]]:
     ):
         raise ConfigError('ICE_SERVERS must look like [{"urls": "turn:turn.example:3478"}]')
     return servers
+
+
+def _ice(env: Mapping[str, str]) -> IceConfig:
+    config = IceConfig(
+        servers=_ice_servers(env.get("ICE_SERVERS")),
+        turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],
+        turn_secret=env.get("TURN_SECRET") or None,
+        turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
+        transport_policy=_transport_policy(env),
+    )
+    if config.transport_policy == "relay" and not config.has_turn:
+        raise ConfigError(
+            "ICE_TRANSPORT_POLICY=relay needs a TURN server: set TURN_URLS and TURN_SECRET "
+            "(or put a turn: URL in ICE_SERVERS)"
+        )
+    return config
+
+
+def _transport_policy(env: Mapping[str, str]) -> TransportPolicy:
+    raw = (env.get("ICE_TRANSPORT_POLICY") or "all").strip().lower()
+    for policy in TRANSPORT_POLICIES:
+        if raw == policy:
+            return policy
+    raise ConfigError(
+        f"ICE_TRANSPORT_POLICY must be one of {', '.join(TRANSPORT_POLICIES)}, not {raw!r}"
+    )
 
 
 VIDEO_CODECS = ("VP8", "H264")
@@ -323,12 +349,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         min_free_disk_mb=_int(env, "MIN_FREE_DISK_MB", MIN_FREE_DISK_MB),
         playback_ttl=timedelta(seconds=_int(env, "PLAYBACK_TTL_SECONDS", 600)),
         report_timezone=_report_timezone(env),
-        ice=IceConfig(
-            servers=_ice_servers(env.get("ICE_SERVERS")),
-            turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],
-            turn_secret=env.get("TURN_SECRET") or None,
-            turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
-        ),
+        ice=_ice(env),
         limits=Limits(**overrides),
         attachments=AttachmentLimits(
             max_bytes=_positive(env, "ATTACHMENT_MAX_BYTES", ATTACHMENT_MAX_BYTES),

@@ -81,6 +81,8 @@ class RunningServer:
     expect_healthy: bool = True
     """False: `launch` waits for any answer of `/healthz`, a 503 too (a test of an unhealthy
     part)."""
+    argv_prefix: list[str] = field(default_factory=list)
+    """Put before `python -m teleconsult serve`: `ip netns exec NAME` runs it in a namespace."""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -148,7 +150,7 @@ class RunningServer:
         """Start `teleconsult serve` on the existing data directory and wait until it answers."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "teleconsult", "serve"],
+            [*self.argv_prefix, sys.executable, "-m", "teleconsult", "serve"],
             env=self.env(),
             cwd=REPO,
             stdout=log,

@@ -183,3 +183,43 @@ def test_the_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> No
     first = jwt_secret_in(tmp_path)
     assert jwt_secret_in(tmp_path) == first and len(first) >= 32
     assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
+
+
+def test_the_ice_transport_policy_is_all_unless_relay_is_asked_for(tmp_path: Path) -> None:
+    assert load_settings({"DATA_DIR": str(tmp_path)}).ice.transport_policy == "all"
+    relay = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "ICE_TRANSPORT_POLICY": "relay",
+            "TURN_URLS": "turn:127.0.0.1:3478?transport=udp",
+            "TURN_SECRET": "k",
+        }
+    )
+    assert relay.ice.transport_policy == "relay"
+    in_ice_servers = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "ICE_TRANSPORT_POLICY": "RELAY",
+            "ICE_SERVERS": '[{"urls": ["turns:turn.example:5349"], "credential": "c"}]',
+        }
+    )
+    assert in_ice_servers.ice.transport_policy == "relay"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"ICE_TRANSPORT_POLICY": "turn-only"}, "must be one of all, relay"),
+        ({"ICE_TRANSPORT_POLICY": "relay"}, "needs a TURN server"),
+        (
+            {"ICE_TRANSPORT_POLICY": "relay", "ICE_SERVERS": '[{"urls": "stun:stun.example"}]'},
+            "needs a TURN server",
+        ),
+        ({"ICE_TRANSPORT_POLICY": "relay", "TURN_URLS": "turn:t.example"}, "needs a TURN server"),
+    ],
+)
+def test_a_relay_policy_without_turn_or_an_unknown_policy_is_refused(
+    tmp_path: Path, env: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_settings({"DATA_DIR": str(tmp_path), **env})

@@ -44,6 +44,7 @@ def test_the_join_ack_lists_every_field_the_server_sends() -> None:
         "consult",
         "peers",
         "ice_servers",
+        "ice_transport_policy",
         "media_path",
         "media_path_reason",
         "recording",

@@ -36,6 +36,13 @@ export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
 /** Join refusals that pass: the view stays and the join is tried again. `timeout`: no answer in
  * time (e.g. the join waited for the consult's last room to finish a long recording); the server
  * may still have let us in, and joining again from the same connection is harmless. */
+/** A TURN refusal within this long of the rejoin that renewed the credentials is not expiry but a
+ * misconfiguration (TURN_SECRET differs from coturn's static-auth-secret, clocks disagree): said,
+ * not retried. */
+const TURN_RENEW_GAP_MS = 60_000;
+/** With iceTransportPolicy 'all', how long a path may take to connect (over host candidates)
+ * after a TURN refusal before the refusal counts. */
+const TURN_GRACE_MS = 5000;
 const RETRYABLE = new Set(['rate_limited', 'busy', 'conflict', 'timeout']);
 /** The first wait before trying a refused join again; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 1000;
@@ -99,6 +106,8 @@ export class CallSession {
     this.consult = null;
     this.selfId = null; // our peer id in the room, from the join ack
     this.iceServers = [];
+    this.iceTransportPolicy = 'all'; // 'relay': media only through TURN (ICE_TRANSPORT_POLICY)
+    this.turnRenewedAt = -Infinity; // when a TURN refusal last made us rejoin for new credentials
     this.media = new LocalMedia();
     this.mediaStarting = Promise.resolve(); // the camera/mic request of the current join
     /** @type {P2pPath|RelayPath|null} */
@@ -339,6 +348,7 @@ export class CallSession {
     mark('join_acked');
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
+    this.iceTransportPolicy = ack.ice_transport_policy === 'relay' ? 'relay' : 'all';
     if (ack.consult && !olderThan(ack.consult, this.consult)) this.consult = ack.consult;
     if (this.retry) {
       this.retry = null;
@@ -378,10 +388,44 @@ export class CallSession {
     this.transition('failed', { reason: err.code });
   }
 
-  /** The relay connections broke for good: leave and join again, which rebuilds them. */
-  async rejoin(reason) {
+  /**
+   * A TURN server refused the credentials of our last join (paths/turn.js). Most likely they
+   * expired during a long call: rejoin, whose ack carries fresh ones. Refused again right after
+   * that, it is the set-up, not the time: say so plainly instead of rejoining in a loop. When
+   * the page may also connect without TURN (policy 'all'), a path that connects anyway is left
+   * alone.
+   */
+  turnRefused({ url, code }) {
+    console.warn('TURN refused the credentials', code, url);
+    if (this.iceTransportPolicy !== 'relay') {
+      const path = this.path;
+      setTimeout(() => {
+        if (this.path !== path) return;
+        if (path?.state === 'connected') debug('TURN refusal ignored: connected without TURN');
+        else this.renewTurn();
+      }, TURN_GRACE_MS);
+      return;
+    }
+    this.renewTurn();
+  }
+
+  renewTurn() {
+    if (this.state !== 'in_call') return; // a rejoin is on its way already
+    const now = Date.now();
+    if (now - this.turnRenewedAt < TURN_RENEW_GAP_MS) {
+      if (this.message?.key !== 'call.turn.refused') this.say('call.turn.refused', {}, 'error');
+      return;
+    }
+    this.turnRenewedAt = now;
+    this.rejoin('turn refused', 'call.turn.renewing');
+  }
+
+
+  /** The relay connections broke for good (or the TURN credentials are out of date): leave and
+   * join again, which rebuilds them with the credentials of the new join ack. */
+  async rejoin(reason, messageKey = 'call.relay.rejoining') {
     if (this.state !== 'in_call') return;
-    this.say('call.relay.rejoining', {}, 'warn');
+    this.say(messageKey, {}, 'warn');
     const wasIn = Boolean(this.selfId);
     this.selfId = null;
     this.closePath();
@@ -462,6 +506,8 @@ export class CallSession {
     const ours = (fn) => (...args) => (this.path === path ? fn(...args) : undefined);
     const common = {
       iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
+      onTurnRefused: ours((refusal) => this.turnRefused(refusal)),
       localStream: this.media.stream,
       second: this.media.second,
       onTrack: ours((track) => this.showTrack(track)),

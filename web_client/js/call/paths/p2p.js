@@ -24,6 +24,8 @@ export class P2pPath {
    * @param {object} o
    * @param {string} o.selfId  our peer id (the polite side of a link is the one that sorts first)
    * @param {RTCIceServer[]} o.iceServers
+   * @param {'all'|'relay'} [o.iceTransportPolicy]  'relay' = through TURN only
+   * @param {(refusal: {url: string, code: number}) => void} [o.onTurnRefused]  see turn.js
    * @param {MediaStream|null} o.localStream
    * @param {SecondSource|null} o.second
    * @param {(peerId: string, msg: object) => void} o.send  a `signal` to that peer
@@ -33,10 +35,15 @@ export class P2pPath {
    * @param {(report: {peerId: string, generation: number}) => void} o.onFailed  the link to that
    *   peer did not come up despite its ICE restarts, in that generation
    */
-  constructor({ selfId, iceServers, localStream, second, send, onTrack, onTrackGone, onStateChange, onFailed }) {
+  constructor({
+    selfId, iceServers, iceTransportPolicy = 'all', onTurnRefused = () => {}, localStream, second, send,
+    onTrack, onTrackGone, onStateChange, onFailed,
+  }) {
     this.kind = 'p2p';
     this.selfId = selfId;
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
+    this.onTurnRefused = onTurnRefused;
     this.localStream = localStream;
     this.second = second;
     this.send = send;
@@ -63,6 +70,8 @@ export class P2pPath {
       polite: this.selfId < peerId,
       initiator,
       iceServers: this.iceServers,
+      iceTransportPolicy: this.iceTransportPolicy,
+      onTurnRefused: (refusal) => this.links.get(peerId) === link && this.onTurnRefused(refusal),
       localStream: this.localStream,
       second: this.second,
       generation: this.generations.get(peerId) ?? 0,

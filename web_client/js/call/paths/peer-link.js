@@ -18,6 +18,7 @@
 // microphone always come first, so the stream that arrives on the lowest m-section is the camera.
 
 import { debug } from '../../log.js';
+import { rtcConfiguration, watchTurnRefusals } from './turn.js';
 import { watchConnection } from '../../timings.js';
 
 /** How long ICE may stay "disconnected" before we stop waiting for it to heal and restart. */
@@ -43,6 +44,9 @@ export class PeerLink {
    * @param {boolean} o.polite    true when our peer id sorts before theirs
    * @param {boolean} o.initiator true when we joined after them: we make the first offer
    * @param {RTCIceServer[]} o.iceServers  from the join ack ([] on loopback)
+   * @param {'all'|'relay'} [o.iceTransportPolicy]  from the join ack: 'relay' = through TURN only
+   * @param {(refusal: {url: string, code: number}) => void} [o.onTurnRefused]  a TURN server
+   *   refused the credentials (turn.js)
    * @param {MediaStream|null} o.localStream  null = receive only (no camera/mic)
    * @param {SecondSource|null} [o.second]  our second video source, if one is being shared
    * @param {(msg: object) => void} o.send  sends {description}|{candidate}|{end_of_candidates}
@@ -55,7 +59,7 @@ export class PeerLink {
    *   the link to the same peer it replaces, so that a peer's generations only ever go up
    */
   constructor({
-    label, polite, initiator, iceServers, localStream, second = null, send, onStream,
+    label, polite, initiator, iceServers, iceTransportPolicy = 'all', onTurnRefused = () => {}, localStream, second = null, send, onStream,
     onStreamGone = () => {}, onStateChange, onFailed = () => {}, generation = 0,
   }) {
     this.label = label;
@@ -83,8 +87,9 @@ export class PeerLink {
     this.mainStreamId = null; // id of their MediaStream that carries the camera
     this.mainMid = Infinity; // the lowest m-section that brought it
 
-    const pc = (this.pc = new RTCPeerConnection({ iceServers }));
+    const pc = (this.pc = new RTCPeerConnection(rtcConfiguration(iceServers, iceTransportPolicy)));
     watchConnection(pc);
+    watchTurnRefusals(pc, (refusal) => !this.closed && onTurnRefused(refusal));
 
     pc.onnegotiationneeded = async () => {
       try {

@@ -14,6 +14,7 @@
 // server's choice (each `relay-offer`), so addPeer/removePeer have nothing to do here.
 
 import { debug } from '../../log.js';
+import { rtcConfiguration, watchTurnRefusals } from './turn.js';
 import { watchConnection } from '../../timings.js';
 
 /** Longest wait for our ICE candidates before sending a description; later ones trickle. */
@@ -51,6 +52,8 @@ export class RelayPath {
   /**
    * @param {object} o
    * @param {RTCIceServer[]} o.iceServers  from the join ack
+   * @param {'all'|'relay'} [o.iceTransportPolicy]  from the join ack: 'relay' = through TURN only
+   * @param {(refusal: {url: string, code: number}) => void} [o.onTurnRefused]  see turn.js
    * @param {MediaStream|null} o.localStream  camera + microphone (null = receive only)
    * @param {SecondSource|null} o.second  our second source, if one is being shared
    * @param {(event: string, payload: object) => Promise<object>} o.request  emit with ack (the
@@ -64,10 +67,12 @@ export class RelayPath {
    * @param {() => void} o.onFailed  the relay connections did not come up or broke for good (once)
    */
   constructor({
-    iceServers, localStream, second, request, notify, onTrack, onTrackGone, onStateChange, onError, onFailed,
+    iceServers, iceTransportPolicy = 'all', onTurnRefused = () => {}, localStream, second, request, notify, onTrack, onTrackGone, onStateChange, onError, onFailed,
   }) {
     this.kind = 'relay';
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
+    this.onTurnRefused = onTurnRefused;
     this.localStream = localStream;
     this.second = second;
     this.request = request;
@@ -120,8 +125,9 @@ export class RelayPath {
 
   leg(name) {
     if (this.legs[name]) return this.legs[name];
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection(rtcConfiguration(this.iceServers, this.iceTransportPolicy));
     watchConnection(pc);
+    watchTurnRefusals(pc, (refusal) => !this.closed && this.onTurnRefused(refusal));
     const leg = (this.legs[name] = { pc, described: false, ready: false, pending: [] });
     pc.onicecandidate = ({ candidate }) => {
       // Candidates gathered before we read the local description are in it already.
