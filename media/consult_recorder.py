@@ -20,7 +20,7 @@ from aiortc.rtp import RtpPacket
 
 from media.recording import EmptyRecording, FinishedTrack, TrackRecorder, is_storage_full
 from media.relay import ConsultRelay, PublishedTrack
-from media.storage import LocalRecordingStorage
+from media.storage import RecordingStorage
 from rooms.calls.media_port import RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
@@ -53,7 +53,7 @@ class ConsultRecorder:
         started_at: datetime,
         relay: ConsultRelay,
         owners: dict[str, int],
-        storage: LocalRecordingStorage,
+        storage: RecordingStorage,
         ledger: RecordingService,
         partial_dir: Path,
     ) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from media.consult_recorder import ConsultRecorder
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
-from media.storage import LocalRecordingStorage
+from media.storage import RecordingStorage
 from rooms.calls.media_port import FailureSink, ForwardedTrack, Leg, OfferSink, RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
@@ -40,7 +40,7 @@ class LocalMediaNode:
     def __init__(
         self,
         config: RelayConfig,
-        storage: LocalRecordingStorage,
+        storage: RecordingStorage,
         ledger: RecordingService,
         partial_dir: Path,
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,9 +15,10 @@ from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
+from media.object_storage import Bucket, S3RecordingStorage, keep_uploading
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
-from media.storage import LocalRecordingStorage
+from media.storage import LocalRecordingStorage, RecordingStorage
 from notify.duty import DutyDispatcher
 from notify.invitations import InvitationPushes
 from notify.push import WebPushSender
@@ -92,6 +94,14 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
+def build_recording_storage(settings: Settings) -> RecordingStorage:
+    """Local disk by default; an S3-compatible bucket with RECORDINGS_S3_* (partial files stay
+    local in both cases)."""
+    if settings.recordings_s3 is None:
+        return LocalRecordingStorage(settings.recordings_dir)
+    return S3RecordingStorage(settings.recordings_dir, Bucket(settings.recordings_s3))
+
+
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
 
@@ -104,7 +114,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         repos.duty, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
     recording_service = RecordingService(repos.consults, repos.recordings, clock)
-    storage = LocalRecordingStorage(settings.recordings_dir)
+    storage = build_recording_storage(settings)
     partial_dir = storage.partial_dir
     if settings.media_address:
         announce_only([settings.media_address])
@@ -246,7 +256,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
             # Their sessions were cut off: the rooms say so when people come back.
             live.rooms.mark_interrupted({r.consult_id for r in recovered})
+        uploading = (
+            asyncio.create_task(
+                keep_uploading(storage.uploads, storage.bucket.config.retry_seconds)
+            )
+            if isinstance(storage, S3RecordingStorage)
+            else None
+        )
         yield
+        if uploading is not None:
+            uploading.cancel()
+            await asyncio.gather(uploading, return_exceptions=True)
         await node.close()
         await repos.close()
         passwords.close()
