@@ -13,6 +13,7 @@ import web_client
 from media.attachments import LocalAttachmentFiles
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
+from media.metrics import MediaNodeCollector
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
 from media.object_storage import Bucket, S3RecordingStorage, keep_uploading
@@ -52,6 +53,7 @@ from signaling.http import (
     statistics,
 )
 from signaling.http.api import Edge
+from signaling.metrics import SignalingMetrics
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
@@ -59,6 +61,7 @@ from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
+from teleconsult.metrics import metrics_handler, new_registry
 
 log = logging.getLogger("teleconsult")
 
@@ -114,6 +117,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         repos.duty, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
     recording_service = RecordingService(repos.consults, repos.recordings, clock)
+    registry = new_registry()
     storage = build_recording_storage(settings)
     partial_dir = storage.partial_dir
     if settings.media_address:
@@ -148,6 +152,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ice=settings.ice,
         media=node,
         recordings=recording_service,
+        metrics=SignalingMetrics(registry),
     )
     fanout = (
         RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
@@ -155,6 +160,15 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         else None
     )
     live = realtime(ctx, client_manager=fanout)
+    ctx.metrics.watch(
+        connections=lambda: live.sessions.count,
+        live_consults=lambda: live.rooms.counts()[0],
+        people=lambda: live.rooms.counts()[1],
+    )
+    uploads = storage.uploads if isinstance(storage, S3RecordingStorage) else None
+    if uploads is not None:
+        uploads.listeners.append(node.recording_counts.upload)
+    registry.register(MediaNodeCollector(node, uploads))
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,
@@ -240,7 +254,14 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             max_months=limits.max_statistics_months,
         ),
     ]
-    app = create_app(ctx, live, features, WEB_ROOT, __version__)
+    app = create_app(
+        ctx,
+        live,
+        features,
+        WEB_ROOT,
+        __version__,
+        operator_routes=[metrics_handler(registry, settings.metrics_token)],
+    )
     app[DUTY] = duty_dispatcher
 
     async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:

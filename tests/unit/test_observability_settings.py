@@ -70,3 +70,24 @@ def test_an_unusable_bucket_setting_stops_start_up_naming_it(
 ) -> None:
     with pytest.raises(ConfigError, match=named):
         load_settings({**S3, **change})
+
+
+def test_metrics_are_for_loopback_and_logs_are_text_unless_told_otherwise() -> None:
+    settings = load_settings({})
+    assert (settings.metrics_token, settings.log_format) == ("", "text")
+    settings = load_settings({"METRICS_TOKEN": "x" * 16, "LOG_FORMAT": "JSON"})
+    assert (settings.metrics_token, settings.log_format) == ("x" * 16, "json")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ],
+)
+def test_an_unusable_metrics_or_log_setting_stops_start_up_naming_it(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
