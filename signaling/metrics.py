@@ -55,6 +55,10 @@ class SignalingMetrics:
             registry=self.registry,
         )
 
+        for outcome in ("ok", "refused"):  # shown from the start, at 0
+            self.joins.labels(outcome)
+            self.join_seconds.labels(outcome)
+
     def watch(
         self,
         connections: Callable[[], int],

@@ -7,6 +7,7 @@ server's relay, recorded; the counters are read from the server's own `/metrics`
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from teleconsult.metrics import serve_metrics
 from tests.support.peer import eventually
 from tests.support.relay_peer import RelayParticipant
-from tests.support.server import RunningServer, free_port
+from tests.support.server import REPO, RunningServer, free_port
 
 
 @pytest.fixture(scope="module")
@@ -119,21 +120,24 @@ async def test_the_counters_move_with_a_real_call_on_the_relay(
     assert missing.status == 404
 
     assert (await specialist.call("recording-stop", {"consult_id": consult_id}))["ok"]
-    await eventually(
-        lambda: (
-            value(scrape(json_server), "teleconsult_recording_tracks_finalized_total", node="")
-            >= value(before, "teleconsult_recording_tracks_finalized_total", node="") + 4
-        ),
-        within=30,
-    )
+
+    def listed() -> list[dict[str, Any]]:
+        reply = json_server.request(
+            "GET", f"/api/consults/{consult_id}/recordings", token=json_server.token("doctor.a")
+        )
+        return list(reply.body["recordings"])
+
+    await eventually(lambda: len(listed()) == 4, within=30)
     after = scrape(json_server)
+    assert (
+        value(after, "teleconsult_recording_tracks_finalized_total", node="")
+        - value(before, "teleconsult_recording_tracks_finalized_total", node="")
+        == 4
+    )
     finalized = value(after, "teleconsult_recording_finalized_bytes_total", node="") - value(
         before, "teleconsult_recording_finalized_bytes_total", node=""
     )
-    listed = json_server.request(
-        "GET", f"/api/consults/{consult_id}/recordings", token=json_server.token("doctor.a")
-    ).body["recordings"]
-    assert finalized == sum(r["bytes"] for r in listed)
+    assert finalized == sum(r["bytes"] for r in listed())
     assert value(after, "teleconsult_errors_total", code="invalid_payload", via="socketio") >= 1
     assert value(after, "teleconsult_errors_total", code="not_found", via="http") >= 1
     assert value(after, "teleconsult_recording_failures_total", node="", reason="finalize") == 0
@@ -146,6 +150,31 @@ async def test_the_counters_move_with_a_real_call_on_the_relay(
     assert value(closed, "teleconsult_relay_packets_forwarded_total", node="") >= value(
         after, "teleconsult_relay_packets_forwarded_total", node=""
     )
+
+
+S3_ONLY = {"teleconsult_recording_bucket_up", "teleconsult_recording_uploads_waiting"}
+
+
+def test_the_grafana_dashboard_and_the_docs_name_only_metrics_the_server_has(
+    json_server: RunningServer,
+) -> None:
+    assert json_server.request("GET", "/api/no-such-thing").status == 404  # an error counted
+    served = {name for name, _labels in scrape(json_server)}
+    families = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in served}
+    dashboard = (REPO / "docs" / "grafana-dashboard.json").read_text()
+    named = set(re.findall(r"\bteleconsult_[a-z_]+", dashboard)) - S3_ONLY
+    assert named, "the dashboard names no metric"
+    missing = {
+        n for n in named if n not in served and re.sub(r"_(total|bucket)$", "", n) not in families
+    }
+    assert not missing, missing
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    documented = set(re.findall(r"`(teleconsult_[a-z_]+)", docs)) - S3_ONLY
+    assert not {
+        n
+        for n in documented
+        if n not in served and re.sub(r"_(total|bucket)$", "", n) not in families
+    }
 
 
 async def test_json_log_lines_parse_and_name_the_consult_they_concern(
