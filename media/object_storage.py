@@ -33,7 +33,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +40,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
+from media.bucket_config import BucketConfig
 from media.storage import (
     KeyedFolder,
     RecordingNotFound,
@@ -57,26 +57,6 @@ HASH_CHUNK_BYTES = 1 << 20
 MIN_PART_BYTES = 5 * 1024 * 1024
 """S3's smallest multipart part (all but the last)."""
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
-
-
-@dataclass(frozen=True, slots=True)
-class BucketConfig:
-    """Where finished recordings go (the `RECORDINGS_S3_*` settings)."""
-
-    endpoint: str
-    """``http://host:port`` or ``https://host[:port]``: the scheme says whether TLS is used."""
-    bucket: str
-    access_key: str
-    secret_key: str
-    region: str = "us-east-1"
-    prefix: str = ""
-    """Put before every key (``recordings/`` → ``recordings/<consult>/<file>``)."""
-    part_bytes: int = 16 * 1024 * 1024
-    """Files above this go up as a multipart upload in parts of this size (at least 5 MiB)."""
-    timeout_seconds: float = 10.0
-    """Connect and read timeout of one request; a bucket slower than this counts as down."""
-    retry_seconds: float = 30.0
-    """How often files left in the outbox are offered to the bucket again."""
 
 
 class Bucket:

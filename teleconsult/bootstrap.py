@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,7 +17,6 @@ from media.files import StoredRecordingFiles
 from media.metrics import MediaNodeCollector
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
-from media.object_storage import Bucket, S3RecordingStorage, keep_uploading
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage, RecordingStorage
@@ -63,6 +63,9 @@ from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
 from teleconsult.metrics import metrics_handler, new_registry
 
+if TYPE_CHECKING:
+    from media.object_storage import RecordingUploads
+
 log = logging.getLogger("teleconsult")
 
 WEB_ROOT = Path(web_client.__file__).resolve().parent
@@ -97,12 +100,17 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
-def build_recording_storage(settings: Settings) -> RecordingStorage:
+def build_recording_storage(
+    settings: Settings,
+) -> tuple[RecordingStorage, RecordingUploads | None]:
     """Local disk by default; an S3-compatible bucket with RECORDINGS_S3_* (partial files stay
-    local in both cases)."""
+    local in both cases), with its uploads. The S3 client is loaded only then."""
     if settings.recordings_s3 is None:
-        return LocalRecordingStorage(settings.recordings_dir)
-    return S3RecordingStorage(settings.recordings_dir, Bucket(settings.recordings_s3))
+        return LocalRecordingStorage(settings.recordings_dir), None
+    from media.object_storage import Bucket, S3RecordingStorage
+
+    storage = S3RecordingStorage(settings.recordings_dir, Bucket(settings.recordings_s3))
+    return storage, storage.uploads
 
 
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
@@ -118,7 +126,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     )
     recording_service = RecordingService(repos.consults, repos.recordings, clock)
     registry = new_registry()
-    storage = build_recording_storage(settings)
+    storage, uploads = build_recording_storage(settings)
     partial_dir = storage.partial_dir
     if settings.media_address:
         announce_only([settings.media_address])
@@ -165,7 +173,6 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         live_consults=lambda: live.rooms.counts()[0],
         people=lambda: live.rooms.counts()[1],
     )
-    uploads = storage.uploads if isinstance(storage, S3RecordingStorage) else None
     if uploads is not None:
         uploads.listeners.append(node.recording_counts.upload)
     registry.register(MediaNodeCollector(node, uploads))
@@ -277,13 +284,13 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
             # Their sessions were cut off: the rooms say so when people come back.
             live.rooms.mark_interrupted({r.consult_id for r in recovered})
-        uploading = (
-            asyncio.create_task(
-                keep_uploading(storage.uploads, storage.bucket.config.retry_seconds)
+        uploading = None
+        if uploads is not None:
+            from media.object_storage import keep_uploading
+
+            uploading = asyncio.create_task(
+                keep_uploading(uploads, uploads.bucket.config.retry_seconds)
             )
-            if isinstance(storage, S3RecordingStorage)
-            else None
-        )
         yield
         if uploading is not None:
             uploading.cancel()

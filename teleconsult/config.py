@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
+from media.bucket_config import BucketConfig
 from media.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS
 from media.event_loop import available as event_loop_available
-from media.object_storage import BucketConfig
 from rooms.consults.expiry import ExpiryRules
 from rooms.consults.invitations import MAX_INVITED_SPECIALISTS, PARTICIPANTS_BESIDES_INVITEES
 from rooms.duty.push import KNOWN_PUSH_SERVICES
