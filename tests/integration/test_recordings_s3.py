@@ -108,7 +108,10 @@ def test_a_large_file_goes_up_in_parts_and_its_local_copy_goes_only_once_checked
         storage.size("c1/nope.webm")
 
 
-async def record_a_consult(server: RunningServer, people: list[RelayParticipant]) -> str:
+async def recording_consult(
+    server: RunningServer, people: list[RelayParticipant]
+) -> tuple[str, RelayParticipant]:
+    """A consult on the relay being recorded, its two people's video flowing; the specialist."""
     consult = server.book()
     exam_room = RelayParticipant("doctor.a")
     specialist = RelayParticipant("obstetrician")
@@ -133,9 +136,14 @@ async def record_a_consult(server: RunningServer, people: list[RelayParticipant]
         ),
         within=40,
     )
-    stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
+    return str(consult["id"]), specialist
+
+
+async def record_a_consult(server: RunningServer, people: list[RelayParticipant]) -> str:
+    consult_id, specialist = await recording_consult(server, people)
+    stopped = await specialist.call("recording-stop", {"consult_id": consult_id})
     assert stopped["ok"], stopped
-    return str(consult["id"])
+    return consult_id
 
 
 def listed(server: RunningServer, consult_id: str) -> list[dict[str, Any]]:
@@ -252,6 +260,30 @@ async def test_a_bucket_down_at_finalize_keeps_the_files_and_uploads_them_when_i
         s3.start()
     status, _h, body = fetch(s3_server, grant.body["url"], {"Range": "bytes=0-99"})
     assert status == 206 and body == stored_object(s3, f"{consult_id}/{video['id']}.webm")[:100]
+
+
+async def test_a_recording_cut_by_sigkill_is_recovered_into_the_bucket_at_the_next_start(
+    s3: S3Server, s3_server: RunningServer, people: list[RelayParticipant], tmp_path: Path
+) -> None:
+    consult_id, _specialist = await recording_consult(s3_server, people)
+    s3_server.kill()
+    for person in people:
+        await person.close()
+    people.clear()
+    s3_server.launch()
+
+    recordings = listed(s3_server, consult_id)
+    assert {(r["kind"], r["recovered"]) for r in recordings} == {
+        ("video", True),
+        ("audio", True),
+    }
+    for rec in recordings:
+        ext = "webm" if rec["container"] == "webm" else "mkv"
+        data = stored_object(s3, f"{consult_id}/{rec['id']}.{ext}")
+        assert hashlib.sha256(data).hexdigest() == rec["sha256"]
+        assert decoded_frames(data, tmp_path / f"{rec['id']}.{ext}") > 0
+    assert outbox_files(s3_server) == []
+    assert not list((s3_server.data_dir / "media").glob("partial/*.part"))
 
 
 def test_a_bucket_that_does_not_answer_is_unavailable_not_missing(
