@@ -14,7 +14,6 @@ import web_client
 from media.attachments import LocalAttachmentFiles
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
-from media.metrics import MediaNodeCollector
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
 from media.recovery import recover_recordings
@@ -61,7 +60,7 @@ from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
-from teleconsult.metrics import metrics_handler, new_registry
+from teleconsult.metrics import add_media_node, metrics_handler, new_registry
 
 if TYPE_CHECKING:
     from media.object_storage import RecordingUploads
@@ -173,9 +172,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         live_consults=lambda: live.rooms.counts()[0],
         people=lambda: live.rooms.counts()[1],
     )
-    if uploads is not None:
-        uploads.listeners.append(node.recording_counts.upload)
-    registry.register(MediaNodeCollector(node, uploads))
+    add_media_node(registry, node, uploads)
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,

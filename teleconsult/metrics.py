@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+
+from media.metrics import MediaNodeCollector
+
+if TYPE_CHECKING:
+    from media.node import LocalMediaNode
+    from media.object_storage import RecordingUploads
 
 METRICS_PATH = "/metrics"
 
@@ -29,6 +36,20 @@ def new_registry() -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
+
+
+def add_media_node(
+    registry: CollectorRegistry,
+    node: LocalMediaNode,
+    uploads: RecordingUploads | None = None,
+    node_name: str = "",
+) -> None:
+    """Show a media node's figures (relay, recorder, uploads) in `registry`, labelled
+    `node=<node_name>`: what the embedded server does, and what a media node process does before
+    `serve_metrics`. Its upload outcomes are counted too."""
+    if uploads is not None:
+        uploads.listeners.append(node.recording_counts.upload)
+    registry.register(MediaNodeCollector(node, uploads, node_name))
 
 
 def _refusal(code: str, message: str, status: int) -> web.Response:

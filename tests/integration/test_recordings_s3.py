@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import av
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from media.object_storage import Bucket, BucketConfig, S3RecordingStorage
 from media.storage import RecordingNotFound
@@ -79,6 +80,18 @@ def fetch(server: RunningServer, url: str, headers: dict[str, str] | None = None
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
+
+
+def scrape(server: RunningServer) -> dict[str, float]:
+    """`/metrics` of the server, `name{labels but node}` → value."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k != "node")
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
 
 
 def decoded_frames(data: bytes, where: Path) -> int:
@@ -238,6 +251,10 @@ async def test_a_bucket_down_at_finalize_keeps_the_files_and_uploads_them_when_i
             if "recording bucket" in line and "unreachable" in line
         ]
         assert len(warnings) == 1, warnings  # logged once, not once per retry
+        down = scrape(s3_server)
+        assert down["teleconsult_recording_uploads_waiting"] == 4
+        assert down["teleconsult_recording_bucket_up"] == 0
+        assert down['teleconsult_recording_failures_total{reason="upload"}'] >= 1
     finally:
         s3.start()
 
@@ -248,6 +265,10 @@ async def test_a_bucket_down_at_finalize_keeps_the_files_and_uploads_them_when_i
         assert hashlib.sha256(data).hexdigest() == rec["sha256"]
         assert decoded_frames(data, tmp_path / f"{rec['id']}.{ext}") > 0
     assert "reachable again" in s3_server.log_path.read_text()
+    up = scrape(s3_server)
+    assert up["teleconsult_recording_uploads_waiting"] == 0
+    assert up["teleconsult_recording_bucket_up"] == 1
+    assert up["teleconsult_recording_tracks_uploaded_total"] >= 8  # the first test's four too
 
     # Now in the bucket only: with the bucket down, playback says so clearly, no bytes.
     s3.stop()
