@@ -99,7 +99,7 @@ vendor-axe:
 
 ## compose-check: validate docker-compose.yml (needs Debian's docker-compose; no engine needed)
 compose-check:
-	JWT_SECRET=check TURN_SECRET=check MEDIA_ADDRESS=192.0.2.1 docker-compose -f docker-compose.yml config -q
+	JWT_SECRET=check TURN_SECRET=check MEDIA_ADDRESS=192.0.2.1 S3_SECRET_KEY=check METRICS_TOKEN=check-check-check docker-compose -f docker-compose.yml config -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

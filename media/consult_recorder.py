@@ -20,7 +20,7 @@ from aiortc.rtp import RtpPacket
 
 from media.recording import EmptyRecording, FinishedTrack, TrackRecorder, is_storage_full
 from media.relay import ConsultRelay, PublishedTrack
-from media.storage import LocalRecordingStorage
+from media.storage import RecordingStorage
 from rooms.calls.media_port import RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
@@ -28,6 +28,36 @@ from rooms.calls.recordings import Recording, TrackSource
 log = logging.getLogger(__name__)
 
 CONTAINERS = {"VP8": "webm", "opus": "webm", "H264": "matroska"}
+
+
+class RecordingCounts:
+    """What this node's recorder did, for `/metrics` (counted per finished or failed track,
+    never per packet)."""
+
+    def __init__(self) -> None:
+        self.tracks_finalized = 0
+        self.bytes_finalized = 0
+        self.tracks_uploaded = 0
+        self.bytes_uploaded = 0
+        self.failures: dict[str, int] = {}
+        """reason → tracks: `storage_full`, `finalize` (left for recovery), `upload` (the
+        bucket did not take a finished file; it stays local and is retried), `mismatch` (the
+        bucket returned other bytes)."""
+
+    def finalized(self, size: int) -> None:
+        self.tracks_finalized += 1
+        self.bytes_finalized += size
+
+    def failed(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
+    def upload(self, outcome: str, size: int) -> None:
+        """An attempt to put a finished file in the bucket (`RecordingUploads` listener)."""
+        if outcome == "uploaded":
+            self.tracks_uploaded += 1
+            self.bytes_uploaded += size
+        else:
+            self.failed("upload" if outcome == "failed" else outcome)
 
 
 def finished_recording(recording: Recording, done: FinishedTrack) -> Recording:
@@ -53,11 +83,13 @@ class ConsultRecorder:
         started_at: datetime,
         relay: ConsultRelay,
         owners: dict[str, int],
-        storage: LocalRecordingStorage,
+        storage: RecordingStorage,
         ledger: RecordingService,
         partial_dir: Path,
+        counts: RecordingCounts | None = None,
     ) -> None:
         self.consult_id = consult_id
+        self.counts = counts
         self.started_at = started_at
         self.relay = relay
         self.owners = owners
@@ -133,6 +165,8 @@ class ConsultRecorder:
         if not is_storage_full(error) or self._reported or self._on_failed is None:
             return
         self._reported = True
+        if self.counts is not None:
+            self.counts.failed("storage_full")
         log.error("consult %s: recording storage is full; the recording stops", self.consult_id)
         self._on_failed("storage_full")
 
@@ -169,10 +203,19 @@ class ConsultRecorder:
                 "finalizing recording %s failed; its partial file is kept for recovery",
                 recording.id,
             )
+            if self.counts is not None:
+                self.counts.failed("finalize")
             return
+        if self.counts is not None:
+            self.counts.finalized(done.bytes)
         finished = finished_recording(recording, done)
         await self.ledger.recording_finished(finished)
         self._finished.append(finished)
+
+    @property
+    def writing(self) -> int:
+        """Tracks being written now."""
+        return len(self._writing)
 
     async def stop(self) -> list[Recording]:
         """Finalize every file being written; the finished recordings of this session."""

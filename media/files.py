@@ -13,12 +13,17 @@ CHUNK_BYTES = 256 * 1024
 
 
 class StoredRecordingFiles:
+    """Reads through the `RecordingStorage` (local disk or a bucket), always in the executor:
+    a bucket's answer may take a network round trip. A bucket that does not answer raises
+    `RecordingStorageUnavailable` (503)."""
+
     def __init__(self, storage: RecordingStorage) -> None:
         self.storage = storage
 
-    def size(self, storage_key: str) -> int:
+    async def size(self, storage_key: str) -> int:
+        loop = asyncio.get_running_loop()
         try:
-            return self.storage.size(storage_key)
+            return await loop.run_in_executor(None, self.storage.size, storage_key)
         except RecordingNotFound:
             raise NotFound(f"the file of recording {storage_key} is missing") from None
 
@@ -27,9 +32,12 @@ class StoredRecordingFiles:
         position = first
         while position <= last:
             end = min(last + 1, position + CHUNK_BYTES)
-            chunk = await loop.run_in_executor(
-                None, self.storage.open_range, storage_key, position, end
-            )
+            try:
+                chunk = await loop.run_in_executor(
+                    None, self.storage.open_range, storage_key, position, end
+                )
+            except RecordingNotFound:
+                raise NotFound(f"the file of recording {storage_key} is missing") from None
             if not chunk:
                 return
             yield chunk

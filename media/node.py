@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from media.consult_recorder import ConsultRecorder
+from media.consult_recorder import ConsultRecorder, RecordingCounts
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
-from media.storage import LocalRecordingStorage
+from media.relay.totals import TrackTotals
+from media.storage import RecordingStorage
 from rooms.calls.media_port import FailureSink, ForwardedTrack, Leg, OfferSink, RecordingFailure
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
@@ -40,7 +41,7 @@ class LocalMediaNode:
     def __init__(
         self,
         config: RelayConfig,
-        storage: LocalRecordingStorage,
+        storage: RecordingStorage,
         ledger: RecordingService,
         partial_dir: Path,
     ) -> None:
@@ -55,6 +56,9 @@ class LocalMediaNode:
         self._sink: OfferSink | None = None
         self._failure_sink: FailureSink | None = None
         self._reports: set[asyncio.Task[None]] = set()
+        self.closed_totals = TrackTotals()
+        """What the relays of closed consults forwarded."""
+        self.recording_counts = RecordingCounts()
 
     def on_offer(self, sink: OfferSink) -> None:
         self._sink = sink
@@ -149,6 +153,7 @@ class LocalMediaNode:
                 self.storage,
                 self.ledger,
                 self.partial_dir,
+                self.recording_counts,
             )
             recorder.on_failed(functools.partial(self._recording_failed, consult_id, recorder))
             self._recorders[consult_id] = recorder
@@ -170,7 +175,28 @@ class LocalMediaNode:
         self._users.pop(consult_id, None)
         if relay is not None:
             await relay.close()
+            self.closed_totals.add(relay.totals())
         return finished
+
+    def relay_totals(self) -> TrackTotals:
+        """Everything this node's relays forwarded since it started."""
+        out = self.closed_totals.copy()
+        for relay in self._relays.values():
+            out.add(relay.totals())
+        return out
+
+    def load(self) -> tuple[int, int, int]:
+        """(consults on the relay, participants, tracks published) now."""
+        participants = tracks = 0
+        for relay in self._relays.values():
+            people, published = relay.load()
+            participants += people
+            tracks += published
+        return len(self._relays), participants, tracks
+
+    def recording_tracks(self) -> int:
+        """Tracks being recorded now."""
+        return sum(recorder.writing for recorder in self._recorders.values())
 
     async def close(self) -> None:
         """Server shutdown: finalize every recording, close every relay."""

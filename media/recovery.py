@@ -13,7 +13,7 @@ from pathlib import Path
 
 from media.consult_recorder import finished_recording
 from media.recording import FinishedTrack, recover
-from media.storage import LocalRecordingStorage
+from media.storage import RecordingStorage
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
 
@@ -48,7 +48,7 @@ def row_from_sidecar(done: FinishedTrack) -> Recording | None:
 
 
 async def recover_recordings(
-    partial_dir: Path, storage: LocalRecordingStorage, ledger: RecordingService
+    partial_dir: Path, storage: RecordingStorage, ledger: RecordingService
 ) -> list[Recording]:
     unfinished = {r.id: r for r in await ledger.unfinished()}
     recovered: list[Recording] = []

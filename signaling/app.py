@@ -84,9 +84,12 @@ def create_app(
     features: Iterable[Feature],
     web_root: Path | None,
     version: str,
+    operator_routes: Iterable[web.RouteDef] = (),
 ) -> web.Application:
+    """The aiohttp app. `operator_routes` are served outside the API (e.g. `/metrics`), before
+    the static files."""
     app = web.Application(
-        middlewares=[error_middleware(ctx.limits.max_request_bytes)],
+        middlewares=[error_middleware(ctx.limits.max_request_bytes, ctx.metrics.http_error)],
         client_max_size=ctx.limits.max_request_bytes,
     )
 
@@ -122,6 +125,7 @@ def create_app(
         raise ApiError("not_found", f"no API endpoint {request.method} {request.path}", 404)
 
     app.router.add_route("*", "/api/{tail:.*}", unknown_api)
+    app.router.add_routes(list(operator_routes))
     if web_root is not None:
 
         async def index(_request: web.Request) -> web.FileResponse:

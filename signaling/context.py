@@ -15,6 +15,7 @@ from rooms.records.notes import NoteService
 from signaling.auth import Claims, TokenIssuer, active_user
 from signaling.ice import IceConfig
 from signaling.limits import Limits
+from signaling.metrics import SignalingMetrics
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Signaling:
     media: MediaNode | None = None
     """The relay and recorder; None runs peer-to-peer only (relay events are refused)."""
     recordings: RecordingService | None = None
+    metrics: SignalingMetrics = field(default_factory=SignalingMetrics)
+    """Joins, their latency and errors by code (`/metrics`)."""
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rooms.calls.media_port import RecordingStorageUnavailable
 from rooms.consults.errors import (
     ConclusionRequired,
     ConcurrentUpdate,
@@ -135,6 +136,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     TooManyInvitations: 409,
     NotInConsult: 409,
     RelayUnavailable: 503,
+    RecordingStorageUnavailable: 503,
 }
 
 

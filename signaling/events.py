@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from rooms.calls.recording_service import RecordingService
 from rooms.calls.registry import ConsultRooms
 from rooms.calls.room import P2pVerdict
 from rooms.consults.errors import DatabaseUnavailable, DomainError
+from rooms.consults.log_context import consult_context
 from rooms.consults.people import Role, User
 from signaling import errors
 from signaling.context import Signaling
@@ -99,15 +101,39 @@ def acknowledged(
     """Turn every error raised by an event handler into a refusal ack with its code."""
 
     async def wrapper(self: ConsultEvents, sid: str, data: Any = None) -> Ack:
+        consult = data.get("consult_id") if isinstance(data, dict) else None
+        with consult_context(consult if isinstance(consult, str) else None):
+            try:
+                return await handler(self, sid, data)
+            except ApiError as exc:
+                self.ctx.metrics.refused(exc.code)
+                return refused(exc.code, exc.message)
+            except DomainError as exc:
+                self.ctx.metrics.refused(exc.code)
+                return refused(exc.code, exc.message)
+            except Exception:
+                log.exception("unhandled error in socket event %s", handler.__name__)
+                self.ctx.metrics.refused(errors.INTERNAL)
+                return refused(errors.INTERNAL, "internal error; it has been logged")
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def timed_join(
+    handler: Callable[[ConsultEvents, str, Any], Awaitable[Ack]],
+) -> Callable[[ConsultEvents, str, Any], Awaitable[Ack]]:
+    """Count the join and how long the server took to answer it (`/metrics`)."""
+
+    async def wrapper(self: ConsultEvents, sid: str, data: Any = None) -> Ack:
+        started = time.perf_counter()
+        outcome = "refused"
         try:
-            return await handler(self, sid, data)
-        except ApiError as exc:
-            return refused(exc.code, exc.message)
-        except DomainError as exc:
-            return refused(exc.code, exc.message)
-        except Exception:
-            log.exception("unhandled error in socket event %s", handler.__name__)
-            return refused(errors.INTERNAL, "internal error; it has been logged")
+            ack = await handler(self, sid, data)
+            outcome = "ok"
+            return ack
+        finally:
+            self.ctx.metrics.joined(outcome, time.perf_counter() - started)
 
     wrapper.__name__ = handler.__name__
     return wrapper
@@ -231,14 +257,16 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sessions.closed(sid)
         self.join_limiter.forget(sid)
         self.signal_limiter.forget(sid)
-        try:
-            await self.rooms.depart(sid, "disconnected")
-        except Exception:
-            log.exception("connection %s did not leave its consult cleanly", sid)
+        with consult_context(self.rooms.consult_of(sid)):
+            try:
+                await self.rooms.depart(sid, "disconnected")
+            except Exception:
+                log.exception("connection %s did not leave its consult cleanly", sid)
 
     # ---- the room ---------------------------------------------------------------------------
 
     @acknowledged
+    @timed_join
     async def on_join(self, sid: str, data: Any) -> Ack:
         event = self._parse(JoinEvent, data, "join")
         user = await self._user(sid)

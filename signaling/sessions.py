@@ -56,6 +56,11 @@ class LiveSessions:
         self._sessions: dict[str, LiveSession] = {}
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def count(self) -> int:
+        """Authenticated connections open now."""
+        return len(self._sessions)
+
     def opened(self, sid: str, user: User, expires_at: datetime) -> None:
         self._sessions[sid] = LiveSession(user, expires_at)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,7 +18,7 @@ from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
 from media.recovery import recover_recordings
 from media.relay import RelayConfig
-from media.storage import LocalRecordingStorage
+from media.storage import LocalRecordingStorage, RecordingStorage
 from notify.duty import DutyDispatcher
 from notify.invitations import InvitationPushes
 from notify.push import WebPushSender
@@ -50,6 +52,7 @@ from signaling.http import (
     statistics,
 )
 from signaling.http.api import Edge
+from signaling.metrics import SignalingMetrics
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
@@ -57,6 +60,10 @@ from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
+from teleconsult.metrics import add_media_node, metrics_handler, new_registry
+
+if TYPE_CHECKING:
+    from media.object_storage import RecordingUploads
 
 log = logging.getLogger("teleconsult")
 
@@ -92,6 +99,19 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
+def build_recording_storage(
+    settings: Settings,
+) -> tuple[RecordingStorage, RecordingUploads | None]:
+    """Local disk by default; an S3-compatible bucket with RECORDINGS_S3_* (partial files stay
+    local in both cases), with its uploads. The S3 client is loaded only then."""
+    if settings.recordings_s3 is None:
+        return LocalRecordingStorage(settings.recordings_dir), None
+    from media.object_storage import Bucket, S3RecordingStorage
+
+    storage = S3RecordingStorage(settings.recordings_dir, Bucket(settings.recordings_s3))
+    return storage, storage.uploads
+
+
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
 
@@ -104,7 +124,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         repos.duty, settings.push_allow_http_loopback, clock, settings.push_service_hosts
     )
     recording_service = RecordingService(repos.consults, repos.recordings, clock)
-    storage = LocalRecordingStorage(settings.recordings_dir)
+    registry = new_registry()
+    storage, uploads = build_recording_storage(settings)
     partial_dir = storage.partial_dir
     if settings.media_address:
         announce_only([settings.media_address])
@@ -138,6 +159,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ice=settings.ice,
         media=node,
         recordings=recording_service,
+        metrics=SignalingMetrics(registry),
     )
     fanout = (
         RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
@@ -145,6 +167,12 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         else None
     )
     live = realtime(ctx, client_manager=fanout)
+    ctx.metrics.watch(
+        connections=lambda: live.sessions.count,
+        live_consults=lambda: live.rooms.counts()[0],
+        people=lambda: live.rooms.counts()[1],
+    )
+    add_media_node(registry, node, uploads)
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,
@@ -230,7 +258,14 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             max_months=limits.max_statistics_months,
         ),
     ]
-    app = create_app(ctx, live, features, WEB_ROOT, __version__)
+    app = create_app(
+        ctx,
+        live,
+        features,
+        WEB_ROOT,
+        __version__,
+        operator_routes=[metrics_handler(registry, settings.metrics_token)],
+    )
     app[DUTY] = duty_dispatcher
 
     async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
@@ -246,7 +281,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
             # Their sessions were cut off: the rooms say so when people come back.
             live.rooms.mark_interrupted({r.consult_id for r in recovered})
+        uploading = None
+        if uploads is not None:
+            from media.object_storage import keep_uploading
+
+            uploading = asyncio.create_task(
+                keep_uploading(uploads, uploads.bucket.config.retry_seconds)
+            )
         yield
+        if uploading is not None:
+            uploading.cancel()
+            await asyncio.gather(uploading, return_exceptions=True)
         await node.close()
         await repos.close()
         passwords.close()

@@ -22,6 +22,7 @@ from teleconsult import __version__
 from teleconsult.bootstrap import build_repositories, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings
 from teleconsult.demo import USERS, demo_links, ensure_roster, seed
+from teleconsult.logs import configure_logging
 
 
 def _with_store(settings: Settings, work: Callable[[SqlRepositories], Awaitable[int]]) -> int:
@@ -248,5 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if settings.log_format != "text":
+        configure_logging(settings.log_format)  # LOG_FORMAT=json
     result: int = args.run(settings, args)
     return result

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 
+from media.bucket_config import BucketConfig
 from media.event_loop import DEFAULT_EVENT_LOOP, EVENT_LOOPS
 from media.event_loop import available as event_loop_available
 from rooms.consults.expiry import ExpiryRules
@@ -102,6 +103,12 @@ class Settings:
     push_allow_http_loopback: bool = False
     """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
     service); otherwise only https endpoints are accepted."""
+    recordings_s3: BucketConfig | None = None
+    """RECORDINGS_S3_*: finished recordings go to this S3-compatible bucket (None: local disk)."""
+    metrics_token: str = ""
+    """METRICS_TOKEN: `/metrics` wants `Authorization: Bearer <it>`; empty: loopback only."""
+    log_format: str = "text"
+    """LOG_FORMAT: `text` (the default) or `json` (one JSON object per line)."""
 
     @property
     def base_url(self) -> str:
@@ -368,8 +375,75 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             request_grace=_positive_seconds(env, "REQUEST_EXPIRES_AFTER_SECONDS", 2 * 3600),
             accepted_grace=_positive_seconds(env, "ACCEPTED_EXPIRES_AFTER_SECONDS", 24 * 3600),
         ),
+        recordings_s3=_recordings_s3(env),
+        metrics_token=_metrics_token(env),
+        log_format=_log_format(env),
     )
 
 
 def resolved_jwt_secret(settings: Settings) -> str:
     return settings.jwt_secret or jwt_secret_in(settings.data_dir)
+
+
+# ---- recordings in S3, metrics, logs ----------------------------------------------------------
+
+
+def _recordings_s3(env: Mapping[str, str]) -> BucketConfig | None:
+    """RECORDINGS_S3_ENDPOINT and RECORDINGS_S3_BUCKET (both or neither) with their keys."""
+    endpoint = (env.get("RECORDINGS_S3_ENDPOINT") or "").strip().rstrip("/")
+    bucket = (env.get("RECORDINGS_S3_BUCKET") or "").strip()
+    if not endpoint and not bucket:
+        return None
+    if not endpoint or not bucket:
+        raise ConfigError("set both RECORDINGS_S3_ENDPOINT and RECORDINGS_S3_BUCKET, or neither")
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", endpoint):
+        raise ConfigError(
+            f"RECORDINGS_S3_ENDPOINT must be http(s)://host[:port] (no path), not {endpoint[:80]!r}"
+        )
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError(
+            "RECORDINGS_S3_BUCKET must be an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"
+        )
+    access_key = env.get("RECORDINGS_S3_ACCESS_KEY") or ""
+    secret_key = env.get("RECORDINGS_S3_SECRET_KEY") or ""
+    if not access_key or not secret_key:
+        raise ConfigError(
+            "RECORDINGS_S3_ACCESS_KEY and RECORDINGS_S3_SECRET_KEY are needed with "
+            "RECORDINGS_S3_ENDPOINT"
+        )
+    prefix = (env.get("RECORDINGS_S3_PREFIX") or "").strip()
+    if prefix and not re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*/)+", prefix):
+        raise ConfigError(
+            "RECORDINGS_S3_PREFIX must be folder names each ending in '/', e.g. recordings/"
+        )
+    part_mb = _positive(env, "RECORDINGS_S3_PART_MB", 16)
+    if part_mb < 5:
+        raise ConfigError("RECORDINGS_S3_PART_MB must be at least 5 (S3's smallest part)")
+    return BucketConfig(
+        endpoint=endpoint,
+        bucket=bucket,
+        access_key=access_key,
+        secret_key=secret_key,
+        region=(env.get("RECORDINGS_S3_REGION") or "us-east-1").strip(),
+        prefix=prefix,
+        part_bytes=part_mb * 1024 * 1024,
+        timeout_seconds=_positive(env, "RECORDINGS_S3_TIMEOUT_SECONDS", 10),
+        retry_seconds=_positive(env, "RECORDINGS_S3_RETRY_SECONDS", 30),
+    )
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = env.get("METRICS_TOKEN") or ""
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
+    return token
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    name = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if name not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {name!r}")
+    return name

@@ -377,8 +377,9 @@ class TrackRecorder:
             if self._failure is not None:
                 raise RecordingFailed(str(self._failure)) from self._failure
             raise EmptyRecording(f"recording {self.recording_id} has no frame")
-        return await loop.run_in_executor(
-            None, finalize_track, self._partial_dir, self._info, storage, False
+        # In a thread with this task's context: its log lines name the consult (LOG_FORMAT=json).
+        return await asyncio.to_thread(
+            finalize_track, self._partial_dir, self._info, storage, False
         )
 
     def _remove_files(self) -> None:

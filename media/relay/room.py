@@ -27,6 +27,7 @@ from media.relay.codecs import CLOCK_RATES, codec_name, codec_preferences, offer
 from media.relay.model import SOURCES, Leg, PublishedTrack, RelayConfig, RelayError, TrackTap
 from media.relay.receiver import ForwardingReceiver
 from media.relay.sender import ForwardingSender
+from media.relay.totals import TrackTotals
 from media.relay.track import Taps, TrackFanout
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ class ConsultRelay:
         self._taps = Taps()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
+        self.retired = TrackTotals()
+        """Counters of the tracks no longer published here (added once, when removed)."""
         self._preferences = {
             kind: codec_preferences(kind, config.video_codec) for kind in ("audio", "video")
         }
@@ -304,6 +307,17 @@ class ConsultRelay:
             "tap_errors": self._taps.errors,
         }
 
+    def totals(self) -> TrackTotals:
+        """Everything forwarded in this consult so far: removed tracks and present ones."""
+        out = self.retired.copy()
+        for track in self._fanouts():
+            out.add_stats(track.stats())
+        return out
+
+    def load(self) -> tuple[int, int]:
+        """(participants, tracks published) now."""
+        return len(self._participants), len(self._fanouts())
+
     # ---- publish side -------------------------------------------------------------------------
 
     def _plan_publish(self, offer_sdp: str, sources: dict[str, str]) -> list[_PublishedMedia]:
@@ -410,6 +424,7 @@ class ConsultRelay:
                 if leg.track is track:
                     self._release_leg(part, leg)
         track.close()
+        self.retired.add_stats(track.stats())
         self._taps.track_removed(track.info.key)
 
     def _estimate_callback(self, publisher: _Participant) -> Callable[[], Awaitable[None]]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from rooms.calls.recordings import Recording, TrackSource
+from rooms.consults.errors import DomainError
 
 Leg = Literal["publish", "subscribe"]
 
@@ -93,11 +94,19 @@ class MediaNode(Protocol):
         ...
 
 
-class RecordingFiles(Protocol):
-    """Reading finished recordings' bytes from recording storage (local disk, later S3)."""
+class RecordingStorageUnavailable(DomainError):
+    """The recording storage (an S3 bucket) did not answer, refused, or timed out: the
+    recording is not lost, it cannot be read right now."""
 
-    def size(self, storage_key: str) -> int:
-        """The file's size in bytes; raises `NotFound` if it is missing."""
+    code = "recording_storage_unavailable"
+
+
+class RecordingFiles(Protocol):
+    """Reading finished recordings' bytes from recording storage (local disk or an S3 bucket)."""
+
+    async def size(self, storage_key: str) -> int:
+        """The file's size in bytes, asked off the event loop; raises `NotFound` if it is
+        missing, `RecordingStorageUnavailable` if the storage does not answer."""
         ...
 
     def chunks(self, storage_key: str, first: int, last: int) -> AsyncIterator[bytes]:

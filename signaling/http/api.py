@@ -19,6 +19,7 @@ from aiohttp.typedefs import Middleware
 from pydantic import BaseModel, ValidationError
 
 from rooms.consults.errors import DomainError
+from rooms.consults.log_context import consult_context
 from rooms.consults.people import User
 from rooms.consults.ports import ConsultStore
 from signaling import errors
@@ -218,12 +219,23 @@ near it; a longer one is `uri_too_long` (414) before any route or the file syste
 URI_TOO_LONG = errors.URI_TOO_LONG
 
 
-def error_middleware(max_request_bytes: int) -> Middleware:
+def error_middleware(
+    max_request_bytes: int, on_error: Callable[[str], None] | None = None
+) -> Middleware:
     """Every failure leaves as `{code, message}` with the status that fits it; a body over
-    `max_request_bytes` (the app's `client_max_size`) as `payload_too_large`."""
+    `max_request_bytes` (the app's `client_max_size`) as `payload_too_large`. `on_error` is
+    told the code of every error answered (`/metrics`). A request on one consult (a
+    `{consult_id}` in its path) names it in the log (`rooms.consults.log_context`)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        with consult_context(request.match_info.get("consult_id")):
+            response = await answer(request, handler)
+        if on_error is not None and response.status >= 400 and isinstance(response, web.Response):
+            on_error(error_code(response))
+        return response
+
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if len(request.rel_url.raw_path) > MAX_PATH_CHARS:
             return web.json_response(
                 {"code": URI_TOO_LONG, "message": f"path longer than {MAX_PATH_CHARS} characters"},
@@ -267,6 +279,16 @@ def error_middleware(max_request_bytes: int) -> Middleware:
             return internal_error(request)
 
     return middleware
+
+
+def error_code(response: web.Response) -> str:
+    """The `code` of an error answer (`http_<status>` if it has none)."""
+    try:
+        body = json.loads(response.body) if isinstance(response.body, bytes) else None
+    except ValueError:
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and len(code) <= 64 else f"http_{response.status}"
 
 
 def internal_error(request: web.Request) -> web.Response:

@@ -137,7 +137,14 @@ def routes(
         query=MediaQuery,
         ranges=True,
         binary_response=(*sorted(set(MEDIA_TYPES.values())), "application/octet-stream"),
-        errors=("token_missing", "token_invalid", "token_expired", "not_found", "forbidden"),
+        errors=(
+            "token_missing",
+            "token_invalid",
+            "token_expired",
+            "not_found",
+            "forbidden",
+            "recording_storage_unavailable",
+        ),
     )
     async def recording_media(request: web.Request) -> web.StreamResponse:
         recording_id = hex_id_of(request, "recording")
@@ -156,7 +163,7 @@ def routes(
             )
         # The permission is checked on every request: a link outlives nobody's rights.
         recording = await recordings.viewable(user, recording_id)
-        size = files.size(recording.storage_key)
+        size = await files.size(recording.storage_key)
         media_type = MEDIA_TYPES.get(
             (recording.container, recording.kind), "application/octet-stream"
         )
