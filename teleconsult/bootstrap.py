@@ -234,7 +234,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ),
         statistics.routes(
             edge,
-            service=StatisticsService(repos.consults, clock),
+            service=StatisticsService(repos.consults, clock, quality=repos.quality),
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
