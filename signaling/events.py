@@ -436,10 +436,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             f"{limits.quality_reports_per_minute} quality reports a minute",
         )
         self._measure(data, "quality-report", limits.max_quality_report_bytes)
-        try:
-            event = QualityReportEvent.model_validate(data)
-        except ValidationError as exc:
-            raise errors.from_validation(exc, "quality-report payload") from None
+        event = self._parse(QualityReportEvent, data, "quality-report")
         user = await self._user(sid)
         if not self.rooms.present(sid, event.consult_id):
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before reporting", 409)

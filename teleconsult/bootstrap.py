@@ -118,6 +118,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     consult_service = ConsultService(repos.consults, clock)
     note_service = NoteService(repos.consults, repos.notes, clock)
     quality_service = QualityService(repos.quality, clock)
+    quality_service.watch_relay(node)
     review_service = ReviewService(
         repos.consults, repos.recordings, repos.notes, repos.comments, clock
     )

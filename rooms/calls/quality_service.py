@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
+from rooms.calls.media_port import LegCounters, MediaNode
 from rooms.calls.ports import QualityStore
 from rooms.calls.quality import BUCKET_SECONDS, QualityAggregator, QualityBucket, QualitySample
 from rooms.consults.errors import DomainError
@@ -27,6 +29,35 @@ class QualityService:
         self._ready: list[QualityBucket] = []
         self.written = 0
         """Buckets written since start (for tests and logs)."""
+        self._node: MediaNode | None = None
+        self._legs: dict[tuple[str, str], tuple[LegCounters, datetime]] = {}
+
+    def watch_relay(self, node: MediaNode) -> None:
+        """Add the relay's own view of each participant (`source="relay"`) at every flush."""
+        self._node = node
+
+    async def sample_relay(self) -> int:
+        """Read the relay's counters and fold the change since the last reading into a
+        `source="relay"` sample per participant; returns how many samples were made."""
+        if self._node is None:
+            return 0
+        now = self.clock()
+        readings = await self._node.leg_counters()
+        seen: dict[tuple[str, str], tuple[LegCounters, datetime]] = {}
+        made = 0
+        for consult_id, legs in readings.items():
+            for leg in legs:
+                key = (consult_id, leg.peer_id)
+                seen[key] = (leg, now)
+                before = self._legs.get(key)
+                if before is None:
+                    continue  # the first reading is the baseline
+                sample = relay_sample(consult_id, before, leg, now)
+                if sample is not None:
+                    self.record(sample)
+                    made += 1
+        self._legs = seen
+        return made
 
     def record(self, sample: QualitySample) -> None:
         """Fold one report in (memory only)."""
@@ -57,6 +88,36 @@ class QualityService:
         while True:
             await asyncio.sleep(every)
             try:
+                await self.sample_relay()
                 await self.flush()
             except Exception:
                 log.exception("writing quality buckets failed")
+
+
+def relay_sample(
+    consult_id: str, before: tuple[LegCounters, datetime], now: LegCounters, at: datetime
+) -> QualitySample | None:
+    """The relay's view of one participant between two readings; None if too close together."""
+    prev, then = before
+    seconds = (at - then).total_seconds()
+    if seconds < 0.5:
+        return None
+
+    def kbps(new: int, old: int) -> float:
+        return round(max(new - old, 0) * 8 / 1000 / seconds, 1)
+
+    return QualitySample(
+        consult_id=consult_id,
+        user_id=now.user_id,
+        at=at,
+        source="relay",
+        path="relay",
+        interval_s=min(seconds, 30.0),
+        bitrate_in_kbps=kbps(now.bytes_in, prev.bytes_in),
+        bitrate_out_kbps=kbps(now.bytes_out, prev.bytes_out),
+        loss_pct=now.loss_out_pct,
+        rtt_ms=now.rtt_ms,
+        jitter_ms=now.jitter_ms,
+        nacks=max(now.nacks - prev.nacks, 0),
+        plis=max(now.plis - prev.plis, 0),
+    )

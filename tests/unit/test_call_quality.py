@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from rooms.calls.media_port import LegCounters
 from rooms.calls.quality import (
     BUCKET_SECONDS,
     ConsultQuality,
@@ -18,7 +19,7 @@ from rooms.calls.quality import (
     bucket_start,
     rating,
 )
-from rooms.calls.quality_service import QualityService
+from rooms.calls.quality_service import QualityService, relay_sample
 from rooms.consults.errors import DatabaseUnavailable
 from tests.unit.fakes import InMemoryStore
 
@@ -192,3 +193,56 @@ async def test_a_failed_write_drops_the_buckets_instead_of_growing() -> None:
     assert await service.flush(everything=True) == 0
     assert len(service.buckets) == 0
     assert await service.flush(everything=True) == 0
+
+
+# ---- the relay's view ------------------------------------------------------------------------
+
+
+def counters(**changes: object) -> LegCounters:
+    base = LegCounters(
+        peer_id="p1",
+        user_id=7,
+        bytes_in=0,
+        bytes_out=0,
+        loss_out_pct=0.0,
+        rtt_ms=None,
+        jitter_ms=None,
+        nacks=0,
+        plis=0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_relay_sample_is_the_change_between_two_readings() -> None:
+    before = (counters(bytes_in=1000, bytes_out=5000, nacks=2, plis=1), START)
+    now = counters(
+        bytes_in=126_000, bytes_out=255_000, nacks=5, plis=1, loss_out_pct=4.0, rtt_ms=30.0
+    )
+    sample = relay_sample(CONSULT, before, now, START + timedelta(seconds=10))
+    assert sample is not None
+    assert (sample.source, sample.path, sample.interval_s) == ("relay", "relay", 10.0)
+    assert (sample.bitrate_in_kbps, sample.bitrate_out_kbps) == (100.0, 200.0)
+    assert (sample.nacks, sample.plis, sample.loss_pct, sample.rtt_ms) == (3, 0, 4.0, 30.0)
+    # A counter that went back (a new connection) counts as no traffic, never negative.
+    again = relay_sample(CONSULT, (now, START), counters(), START + timedelta(seconds=10))
+    assert again is not None and again.bitrate_in_kbps == 0.0 and again.nacks == 0
+    assert relay_sample(CONSULT, before, now, START + timedelta(seconds=0.1)) is None
+
+
+async def test_the_service_samples_the_relay_from_the_second_reading_on() -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.readings = [counters(), counters(bytes_in=12_500)]
+
+        async def leg_counters(self) -> dict[str, list[LegCounters]]:
+            return {CONSULT: [self.readings.pop(0)]}
+
+    now = [START]
+    service = QualityService(InMemoryStore(), clock=lambda: now[0])
+    assert await service.sample_relay() == 0  # nothing to watch yet
+    service.watch_relay(Node())  # type: ignore[arg-type]
+    assert await service.sample_relay() == 0  # the baseline
+    now[0] = START + timedelta(seconds=5)
+    assert await service.sample_relay() == 1
+    (bucket,) = service.buckets.everything()
+    assert (bucket.source, bucket.bitrate_in_kbps) == ("relay", 20.0)
