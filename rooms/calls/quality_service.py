@@ -89,6 +89,9 @@ class QualityService:
             await asyncio.sleep(every)
             try:
                 await self.sample_relay()
+            except Exception:
+                log.exception("reading the relay's quality counters failed")
+            try:
                 await self.flush()
             except Exception:
                 log.exception("writing quality buckets failed")
