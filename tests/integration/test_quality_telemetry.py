@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -92,6 +94,35 @@ async def test_each_participants_reports_are_stored_in_buckets(
         other["loss_pct"] == 12 and other["audio_only_s"] == 5 and other["rating"] == "audio_only"
     )
     assert exam["at_s"] is None  # nothing was recorded: no place on the review timeline
+
+
+async def test_the_statistics_count_the_stored_quality_in_json_and_csv(
+    server: RunningServer, people: list[RelayParticipant]
+) -> None:
+    consult_id, exam_room, specialist = await live_consult(server, people)
+    assert (await exam_room.call("quality-report", report(consult_id, freezes=2)))["ok"]
+    assert (await specialist.call("quality-report", report(consult_id, audio_only=True)))["ok"]
+    await stored(server, consult_id, 2)
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    token = server.token("supervisor")
+    county = exam_room.join_ack["consult"]["requesting_institution"]["id"]
+    query = f"?from={month}&to={month}&institution={county}"
+    reply = server.request("GET", "/api/statistics" + query, token=token)
+    assert reply.status == 200, reply.body
+    quality = reply.body["overall"]["quality"]
+    assert quality["consults"] >= 1 and quality["hours"] > 0
+    # Each consult's mean receive bitrate lies between the lowest and highest reported here.
+    assert 90 <= quality["median_bitrate_kbps"] <= 850.5
+    assert 0 < quality["audio_only_share"] < 1
+    assert quality["freezes_per_hour"] > 0
+    csv = server.request("GET", "/api/statistics.csv" + query, token=token)
+    assert csv.status == 200
+    header, *rows = csv.body.lstrip("\ufeff").splitlines()
+    assert header.endswith(
+        "quality_consults,quality_hours,median_bitrate_kbps,audio_only_percent,freezes_per_hour"
+    )
+    cells = [row.split(",") for row in rows]
+    assert cells and all(int(c[-5]) >= 1 and 90 <= int(c[-3]) <= 851 for c in cells), rows
 
 
 @pytest.mark.parametrize(
