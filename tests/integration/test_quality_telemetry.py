@@ -69,6 +69,19 @@ async def stored(server: RunningServer, consult_id: str, count: int) -> list[dic
         await asyncio.sleep(0.5)
 
 
+async def stored_for(server: RunningServer, consult_id: str, user_id: int) -> None:
+    """Wait until the consult has a stored bucket of `user_id`."""
+    token = server.token("supervisor")
+    deadline = asyncio.get_running_loop().time() + FLUSH_WITHIN_S
+    path = f"/api/consults/{consult_id}/quality"
+    while True:
+        reply = await asyncio.to_thread(server.request, "GET", path, None, token)
+        if any(b["participant"]["id"] == user_id for b in reply.body["buckets"]):
+            return
+        assert asyncio.get_running_loop().time() < deadline, reply.body
+        await asyncio.sleep(0.5)
+
+
 async def test_each_participants_reports_are_stored_in_buckets(
     server: RunningServer, people: list[RelayParticipant]
 ) -> None:
@@ -191,6 +204,12 @@ async def test_reports_beyond_the_per_connection_rate_are_refused(
     # Another connection has its own allowance.
     other = await joined(server, people, consult_id, "obstetrician")
     assert (await other.call("quality-report", report(consult_id)))["ok"] is True
+    # Buckets are written in time order, so once the later one is stored the earlier are too:
+    # the refused 31st report is in none of them.
+    await stored_for(server, consult_id, other.join_ack["consult"]["specialist"]["id"])
+    buckets = await stored(server, consult_id, 1)
+    doctor = person.join_ack["consult"]["requesting_doctor"]["id"]
+    assert sum(b["reports"] for b in buckets if b["participant"]["id"] == doctor) == 30
 
 
 async def test_a_connection_that_has_not_joined_cannot_report(
