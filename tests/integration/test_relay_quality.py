@@ -1,7 +1,7 @@
 """The relay's own view of call quality: on a relayed consult with two real aiortc participants
 publishing, the server samples its connections with each participant (bytes in and out, RTCP
 receiver reports, NACK/PLI counts) and stores them as `source: "relay"` buckets beside what the
-pages report."""
+pages report; on a recorded consult both sit on the review timeline of the recording."""
 
 from __future__ import annotations
 
@@ -63,4 +63,16 @@ async def test_the_relay_adds_its_view_of_each_participants_legs(
     assert any(b["rtt_ms"] is not None and b["jitter_ms"] is not None for b in found), found
     sending = [b for b in found if b["bitrate_out_kbps"] > 0]
     assert {b["participant"]["id"] for b in sending} == {doctor, obstetrician}, found
-    assert (await specialist.call("recording-stop", {"consult_id": consult["id"]}))["ok"]
+    stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
+    assert stopped["ok"], stopped
+
+    # Recorded: the page's bucket and the relay's sit on the review timeline of the recording.
+    reply = server.request(
+        "GET", f"/api/consults/{consult['id']}/quality", token=server.token("supervisor")
+    )
+    timeline = reply.body
+    assert timeline["duration_s"] > 0 and len(timeline["sessions"]) == 1, timeline
+    page = next(b for b in timeline["buckets"] if b["source"] == "client")
+    assert page["session"] == 0
+    assert 0 <= page["at_s"] <= timeline["duration_s"]
+    assert all(b["at_s"] is not None for b in timeline["buckets"] if b["source"] == "relay")
