@@ -20,7 +20,14 @@ from media.consult_recorder import ConsultRecorder, RecordingCounts
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig, RelayError
 from media.relay.totals import TrackTotals
 from media.storage import RecordingStorage
-from rooms.calls.media_port import FailureSink, ForwardedTrack, Leg, OfferSink, RecordingFailure
+from rooms.calls.media_port import (
+    FailureSink,
+    ForwardedTrack,
+    Leg,
+    LegCounters,
+    OfferSink,
+    RecordingFailure,
+)
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
 from rooms.consults.errors import MediaRefused
@@ -140,6 +147,34 @@ class LocalMediaNode:
         if relay is not None:
             await relay.remove(peer_id)
         self._users.get(consult_id, {}).pop(peer_id, None)
+
+    async def leg_counters(self) -> dict[str, list[LegCounters]]:
+        found: dict[str, list[LegCounters]] = {}
+        for consult_id, relay in list(self._relays.items()):
+            users = self._users.get(consult_id, {})
+            counters = found.setdefault(consult_id, [])
+            for peer_id in relay.participant_ids():
+                user_id = users.get(peer_id)
+                if user_id is None:
+                    continue
+                try:
+                    v = await relay.leg_view(peer_id)
+                except RelayError:
+                    continue  # left meanwhile
+                counters.append(
+                    LegCounters(
+                        peer_id=peer_id,
+                        user_id=user_id,
+                        bytes_in=v.bytes_in,
+                        bytes_out=v.bytes_out,
+                        loss_out_pct=round(v.loss_out_pct, 2),
+                        rtt_ms=None if v.rtt_ms is None else round(v.rtt_ms, 1),
+                        jitter_ms=None if v.jitter_ms is None else round(v.jitter_ms, 1),
+                        nacks=v.nacks,
+                        plis=v.plis,
+                    )
+                )
+        return found
 
     async def record(self, consult_id: str, started_at: datetime, user_ids: set[int]) -> None:
         recorder = self._recorders.get(consult_id)

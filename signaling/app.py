@@ -8,6 +8,8 @@ them and every REST feature (`signaling.http`) the server is built with.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -46,6 +48,9 @@ class Realtime:
         # The live room stops recording, drops the relay and lets everyone out.
         await self.rooms.consult_finished(consult_id)
         await self.hub.consult_closed(consult_id)
+        quality = self.events.ctx.quality
+        if quality is not None:  # its last quality buckets are written at the next flush
+            quality.consult_closed(consult_id)
 
 
 def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None) -> Realtime:
@@ -101,8 +106,25 @@ def create_app(
     async def drain_rooms(_app: web.Application) -> None:
         await live.rooms.close()
 
+    flushers: list[asyncio.Task[None]] = []
+
+    async def start_quality(_app: web.Application) -> None:
+        if ctx.quality is not None:
+            flushers.append(asyncio.create_task(ctx.quality.run(), name="quality-flush"))
+
+    async def stop_quality(_app: web.Application) -> None:
+        # On shutdown, after the rooms drained and before the database closes (cleanup).
+        for flusher in flushers:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        if ctx.quality is not None:
+            await ctx.quality.flush(everything=True)
+
     app.cleanup_ctx.append(live_consults)
+    app.on_startup.append(start_quality)
     app.on_shutdown.append(drain_rooms)
+    app.on_shutdown.append(stop_quality)
     live.sio.attach(app)
     endpoints: list[Endpoint] = []
     for feature in features:

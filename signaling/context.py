@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rooms.calls.media_port import MediaNode
+from rooms.calls.quality_service import QualityService
 from rooms.calls.recording_service import RecordingService
 from rooms.consults.people import User
 from rooms.consults.service import ConsultService
@@ -31,6 +32,8 @@ class Signaling:
     recordings: RecordingService | None = None
     metrics: SignalingMetrics = field(default_factory=SignalingMetrics)
     """Joins, their latency and errors by code (`/metrics`)."""
+    quality: QualityService | None = None
+    """Call quality telemetry (`quality-report`); None refuses reports (`quality_unavailable`)."""
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""

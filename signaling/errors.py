@@ -71,6 +71,7 @@ UNKNOWN_PEER = "unknown_peer"
 PEER_UNREACHABLE = "peer_unreachable"
 RATE_LIMITED = "rate_limited"
 RELAY_UNAVAILABLE = "relay_unavailable"
+QUALITY_UNAVAILABLE = "quality_unavailable"
 RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
@@ -99,6 +100,7 @@ EDGE_STATUSES: dict[str, tuple[int, ...]] = {
     PEER_UNREACHABLE: (503,),
     RATE_LIMITED: (429,),
     RELAY_UNAVAILABLE: (503,),
+    QUALITY_UNAVAILABLE: (503,),
     RANGE_NOT_SATISFIABLE: (416,),
     UNKNOWN_EVENT: (400,),
     URI_TOO_LONG: (414,),

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import socketio
 from pydantic import BaseModel, ValidationError
 
+from rooms.calls.quality import QualitySample, rating
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.registry import ConsultRooms
 from rooms.calls.room import P2pVerdict
@@ -39,6 +40,7 @@ from signaling.schemas import (
     LeaveEvent,
     NoteAddEvent,
     P2pFailedEvent,
+    QualityReportEvent,
     RecordingConsentEvent,
     RelayAnswerEvent,
     RelayCandidateEvent,
@@ -161,6 +163,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.join_limiter = RateLimiter(ctx.limits.joins_per_minute)
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
+        self.quality_limiter = RateLimiter(ctx.limits.quality_reports_per_minute)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
@@ -257,6 +260,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sessions.closed(sid)
         self.join_limiter.forget(sid)
         self.signal_limiter.forget(sid)
+        self.quality_limiter.forget(sid)
         with consult_context(self.rooms.consult_of(sid)):
             try:
                 await self.rooms.depart(sid, "disconnected")
@@ -447,3 +451,56 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             room=consult_channel(event.consult_id),
         )
         return {"ok": True, "note": view}
+
+    # ---- quality telemetry -------------------------------------------------------------------
+
+    @acknowledged
+    async def on_quality_report(self, sid: str, data: Any) -> Ack:
+        """A page's stats summary: size-checked, rate-limited per connection, validated, and
+        only then folded into the consult's quality buckets (`rooms.calls.quality_service`)."""
+        limits = self.ctx.limits
+        self._within(
+            self.quality_limiter,
+            sid,
+            f"{limits.quality_reports_per_minute} quality reports a minute",
+        )
+        self._measure(data, "quality-report", limits.max_quality_report_bytes)
+        event = self._parse(QualityReportEvent, data, "quality-report")
+        user = await self._user(sid)
+        if not self.rooms.present(sid, event.consult_id):
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult before reporting", 409)
+        quality = self.ctx.quality
+        if quality is None:
+            raise ApiError(
+                errors.QUALITY_UNAVAILABLE, "this server does not keep quality telemetry", 503
+            )
+        quality.record(
+            QualitySample(
+                consult_id=event.consult_id,
+                user_id=user.id,
+                at=quality.clock(),
+                source="client",
+                path=event.path.value,
+                interval_s=event.interval_s,
+                bitrate_in_kbps=event.bitrate_in_kbps,
+                bitrate_out_kbps=event.bitrate_out_kbps,
+                loss_pct=event.loss_pct,
+                rtt_ms=event.rtt_ms,
+                jitter_ms=event.jitter_ms,
+                frames_decoded=event.frames_decoded,
+                frames_dropped=event.frames_dropped,
+                freezes=event.freezes,
+                freeze_ms=event.freeze_ms,
+                audio_concealed_pct=event.audio_concealed_pct,
+                audio_only=event.audio_only,
+            )
+        )
+        rated = rating(
+            event.loss_pct,
+            event.rtt_ms,
+            event.jitter_ms,
+            event.audio_concealed_pct,
+            event.freezes,
+            event.audio_only,
+        )
+        return {"ok": True, "rating": rated.value}

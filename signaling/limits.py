@@ -101,3 +101,12 @@ class Limits:
     """Longest statistics period (whole months, both ends included) one request may ask for:
     two years of trends without letting one request load a decade of consults. Longer
     periods get `invalid_period`."""
+
+    max_quality_report_bytes: int = 1024
+    """Largest `quality-report` payload (JSON-encoded): a full report is ~350 bytes. Larger
+    ones get `message_too_large` and are not stored."""
+
+    quality_reports_per_minute: int = 30
+    """`quality-report` events one connection may send per minute; a page reports every 5 s
+    (12 a minute), so 30 leaves room for a burst after a reconnect. Beyond it `rate_limited`,
+    not stored."""

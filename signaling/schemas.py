@@ -298,6 +298,40 @@ class NoteAddEvent(Strict):
     text: NoteText
 
 
+# ---- quality telemetry ---------------------------------------------------------------------
+
+
+def _bounded(low: float, high: float) -> Any:
+    return Field(ge=low, le=high, allow_inf_nan=False)
+
+
+Kbps = Annotated[float, _bounded(0, 100_000)]
+Percent = Annotated[float, _bounded(0, 100)]
+Millis = Annotated[float, _bounded(0, 60_000)]
+Count = Annotated[int, Field(ge=0, le=100_000)]
+
+
+class QualityReportEvent(Strict):
+    """A page's stats summary over the last `interval_s` seconds (`quality-report`); every
+    number bounded, so a report cannot carry a figure no browser measures. What each field
+    means: docs/network.md, "Quality telemetry"."""
+
+    consult_id: ConsultId
+    path: MediaMode
+    interval_s: Annotated[float, _bounded(0.5, 30)]
+    bitrate_in_kbps: Kbps
+    bitrate_out_kbps: Kbps
+    loss_pct: Percent
+    rtt_ms: Annotated[float | None, _bounded(0, 60_000)] = None
+    jitter_ms: Annotated[float | None, _bounded(0, 60_000)] = None
+    frames_decoded: Count = 0
+    frames_dropped: Count = 0
+    freezes: Annotated[int, Field(ge=0, le=1_000)] = 0
+    freeze_ms: Annotated[float, _bounded(0, 300_000)] = 0.0
+    audio_concealed_pct: Percent = 0.0
+    audio_only: bool = False
+
+
 CLIENT_EVENTS: dict[str, type[Strict]] = {
     "join": JoinEvent,
     "leave": LeaveEvent,
@@ -310,6 +344,7 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "recording-consent": RecordingConsentEvent,
     "recording-stop": ConsultEvent,
     "note-add": NoteAddEvent,
+    "quality-report": QualityReportEvent,
 }
 """Every client → server event and the model its handler validates the payload with
 (`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI

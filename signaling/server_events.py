@@ -261,6 +261,11 @@ class NoteAddAck(Okay):
     note: NoteOut
 
 
+class QualityReportAck(Okay):
+    rating: Literal["good", "fair", "poor", "audio_only"]
+    """The report's figures rated by `rooms.calls.quality.rating` (the live indicator)."""
+
+
 CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "join": JoinAck,
     "leave": Okay,
@@ -273,5 +278,6 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "recording-consent": RecordingAck,
     "recording-stop": RecordingAck,
     "note-add": NoteAddAck,
+    "quality-report": QualityReportAck,
 }
 """Each client event's success ack (`signaling.events`)."""

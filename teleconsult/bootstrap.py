@@ -22,6 +22,7 @@ from media.storage import LocalRecordingStorage, RecordingStorage
 from notify.duty import DutyDispatcher
 from notify.invitations import InvitationPushes
 from notify.push import WebPushSender
+from rooms.calls.quality_service import QualityService
 from rooms.calls.recording_service import RecordingService
 from rooms.consults.expiry import ExpiryService
 from rooms.consults.invitations import InvitationService
@@ -31,6 +32,7 @@ from rooms.duty.services import EscalationService, PushSubscriptions, RosterServ
 from rooms.records.attachments import AttachmentService
 from rooms.records.notes import NoteService
 from rooms.reporting.export_service import ExportService
+from rooms.reporting.quality_timeline import CallQualityService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
 from signaling.app import create_app, realtime
@@ -46,6 +48,7 @@ from signaling.http import (
     invitations,
     login,
     notes,
+    quality,
     recordings,
     review,
     serving,
@@ -135,6 +138,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     tokens = build_tokens(settings)
     consult_service = ConsultService(repos.consults, clock)
     note_service = NoteService(repos.consults, repos.notes, clock)
+    quality_service = QualityService(repos.quality, clock)
+    quality_service.watch_relay(node)
     review_service = ReviewService(
         repos.consults, repos.recordings, repos.notes, repos.comments, clock
     )
@@ -160,6 +165,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         media=node,
         recordings=recording_service,
         metrics=SignalingMetrics(registry),
+        quality=quality_service,
     )
     fanout = (
         RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
@@ -251,9 +257,13 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             rooms=live.events,
             notice=InvitationPushes(pusher),
         ),
+        quality.routes(
+            edge,
+            service=CallQualityService(repos.consults, repos.recordings, repos.quality),
+        ),
         statistics.routes(
             edge,
-            service=StatisticsService(repos.consults, clock),
+            service=StatisticsService(repos.consults, clock, quality=repos.quality),
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),

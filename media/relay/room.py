@@ -102,6 +102,19 @@ class _Participant:
     remb_time: float = 0.0
 
 
+@dataclass
+class LegView:
+    """See `ConsultRelay.leg_view`."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    loss_out_pct: float = 0.0
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    nacks: int = 0
+    plis: int = 0
+
+
 @dataclass(frozen=True)
 class _PublishedMedia:
     mid: str
@@ -297,6 +310,37 @@ class ConsultRelay:
         part = self._known(participant_id)
         found = {"publish": part.publish_pc, "subscribe": part.sub.pc}
         return {leg: pc for leg, pc in found.items() if pc is not None}
+
+    def participant_ids(self) -> list[str]:
+        return list(self._participants)
+
+    async def leg_view(self, participant_id: str) -> LegView:
+        """The relay's running totals of one participant's two connections (call quality):
+        bytes in on the publish connection, bytes out on the subscribe one, NACKs both ways,
+        keyframe requests from their browser, and what their browser's RTCP Receiver Reports
+        said of what the relay sent (aiortc keeps the last report per sender in its stats)."""
+        part = self._known(participant_id)
+        view = LegView()
+        if part.publish_pc is not None:
+            for transceiver in part.publish_pc.getTransceivers():
+                receiver = transceiver.receiver
+                if isinstance(receiver, ForwardingReceiver):
+                    view.bytes_in += receiver.bytes_received
+                    view.nacks += receiver.nacks_sent
+        for leg in part.sub.legs:
+            sender = leg.sender
+            view.bytes_out += sender.octets_sent
+            view.nacks += sender.nacks_received
+            view.plis += sender.keyframe_requests
+            for stat in (await sender.getStats()).values():
+                if getattr(stat, "type", None) != "remote-inbound-rtp":
+                    continue
+                view.loss_out_pct = max(view.loss_out_pct, 100.0 * stat.fractionLost / 256)
+                if stat.roundTripTime is not None:
+                    view.rtt_ms = max(view.rtt_ms or 0.0, 1000.0 * stat.roundTripTime)
+                jitter_ms = 1000.0 * stat.jitter / CLOCK_RATES.get(leg.kind, 90_000)
+                view.jitter_ms = max(view.jitter_ms or 0.0, jitter_ms)
+        return view
 
     def stats(self) -> dict[str, Any]:
         """Counters per track: packets/bytes in and forwarded, PLIs, NACKs, RTX, REMB minimum."""

@@ -38,6 +38,30 @@ FailureSink = Callable[[str, RecordingFailure], Awaitable[None]]
 """(consult_id, reason): the node stopped writing the consult's recording."""
 
 
+@dataclass(frozen=True, slots=True)
+class LegCounters:
+    """The relay's view of one participant's two connections, as running totals since they
+    opened (`rooms.calls.quality_service` turns two readings into a `source="relay"` sample)."""
+
+    peer_id: str
+    user_id: int
+    bytes_in: int
+    """RTP payload bytes the relay received from them (their uplink)."""
+    bytes_out: int
+    """Bytes the relay sent them (their downlink)."""
+    loss_out_pct: float
+    """The worst fraction lost their browser last reported in RTCP Receiver Reports on what the
+    relay sent, %."""
+    rtt_ms: float | None
+    """Round trip from those Receiver Reports; None before the first."""
+    jitter_ms: float | None
+    """Interarrival jitter their browser reported, the worst track; None before the first."""
+    nacks: int
+    """NACKs: packets they asked the relay to resend, and packets the relay asked them for."""
+    plis: int
+    """Keyframe requests (PLI/FIR) their browser sent for what it receives."""
+
+
 class MediaNode(Protocol):
     def on_offer(self, sink: OfferSink) -> None:
         """Where the node sends subscribe offers (signaling delivers them as `relay-offer`)."""
@@ -91,6 +115,10 @@ class MediaNode(Protocol):
 
     async def close_consult(self, consult_id: str) -> list[Recording]:
         """The consult ended: stop recording (finalized recordings returned) and drop its relay."""
+        ...
+
+    async def leg_counters(self) -> dict[str, list[LegCounters]]:
+        """Per consult on the relay, the counters of each participant known to it."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from rooms.calls.quality import ConsultQuality, QualityBucket
 from rooms.calls.recordings import ConsentAnswer, Recording
 from rooms.consults.audit import AuditEntry
 
@@ -32,4 +33,21 @@ class RecordingStore(Protocol):
 
     async def consents(self, consult_id: str) -> list[ConsentAnswer]:
         """The consult's consent answers in the order they were given."""
+        ...
+
+
+class QualityStore(Protocol):
+    """Call quality buckets (`rooms.calls.quality`): written in batches, never changed."""
+
+    async def add_quality(self, buckets: list[QualityBucket]) -> None:
+        """Write the buckets in one transaction (no audit entry: measurements, not changes)."""
+        ...
+
+    async def quality_of_consult(self, consult_id: str) -> list[QualityBucket]:
+        """The consult's buckets by start, then participant, then source."""
+        ...
+
+    async def quality_of_consults(self, consult_ids: frozenset[str]) -> list[ConsultQuality]:
+        """Per consult among `consult_ids` that has any, its pages' buckets summed
+        (`ConsultQuality.of`), in no particular order."""
         ...

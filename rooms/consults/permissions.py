@@ -53,6 +53,9 @@ class Action(StrEnum):
     specialist only; `rooms.consults.invitations`)."""
     DECLINE_INVITATION = "decline_invitation"
     """Turn down one's own invitation into a consult (`Scope.INVITED`)."""
+    VIEW_CALL_QUALITY = "view_call_quality"
+    """See a consult's call quality timeline (what each page and the relay measured). Reporting
+    it needs no entry: a page reports only for the consult its connection has joined."""
 
 
 class Scope(StrEnum):
@@ -115,6 +118,7 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
         Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_CALL_QUALITY: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
     },
     Role.ADMIN: {
@@ -127,6 +131,7 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.VIEW_STATISTICS: Scope.INSTITUTION_SUBTREE,
         Action.REVIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
+        Action.VIEW_CALL_QUALITY: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
         Action.MANAGE_ROSTER: Scope.STAFF_SUBTREE,
     },

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import median
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from rooms.calls.quality import ConsultQuality
 from rooms.consults.consult import Consult, MediaMode
 from rooms.consults.errors import DomainError
 from rooms.consults.lifecycle import ConsultStatus
@@ -174,6 +175,41 @@ class Figures:
     """Held consults whose media stayed directly between the browsers."""
     relay_share: float | None
     """relayed / held, or None when nothing was held."""
+    quality: QualityFigures
+    """What the pages measured during these consults (`rooms.calls.quality`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QualityFigures:
+    """Call quality over the consults of a group that reported any (docs/statistics.md)."""
+
+    consults: int
+    """Consults with quality reports."""
+    hours: float
+    """Participant-hours reported (two people for half an hour: 1.0)."""
+    median_bitrate_kbps: float | None
+    """Median, over those consults, of each consult's time-weighted mean receive bitrate."""
+    audio_only_share: float | None
+    """Share of the reported time a page was audio-only; None without reported time."""
+    freezes_per_hour: float | None
+    """Video freezes the pages counted per participant-hour; None without reported time."""
+
+    @staticmethod
+    def of(found: Iterable[ConsultQuality]) -> QualityFigures:
+        have = [q for q in found if q.seconds > 0]
+        seconds = sum(q.seconds for q in have)
+        rates = [q.bitrate_in_kbps for q in have if q.bitrate_in_kbps is not None]
+        return QualityFigures(
+            consults=len(have),
+            hours=round(seconds / 3600, 3),
+            median_bitrate_kbps=round(float(median(rates)), 1) if rates else None,
+            audio_only_share=(
+                round(sum(q.audio_only_s for q in have) / seconds, 4) if seconds else None
+            ),
+            freezes_per_hour=(
+                round(sum(q.freezes for q in have) * 3600 / seconds, 2) if seconds else None
+            ),
+        )
 
 
 def is_held(consult: Consult) -> bool:
@@ -203,7 +239,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 class _Tally:
     consults: list[Consult] = field(default_factory=list)
 
-    def figures(self) -> Figures:
+    def figures(self, quality: Mapping[str, ConsultQuality]) -> Figures:
         cs = self.consults
         held = [c for c in cs if is_held(c)]
         relayed = sum(1 for c in held if was_relayed(c))
@@ -231,6 +267,7 @@ class _Tally:
             relayed=relayed,
             peer_to_peer=len(held) - relayed,
             relay_share=relayed / len(held) if held else None,
+            quality=QualityFigures.of(quality[c.id] for c in cs if c.id in quality),
         )
 
 
@@ -251,8 +288,14 @@ class Statistics:
     overall: Figures
 
 
-def compute(consults: Iterable[Consult], period: Period) -> Statistics:
-    """The statistics of `consults` (those requested outside `period` are ignored)."""
+def compute(
+    consults: Iterable[Consult],
+    period: Period,
+    quality: Mapping[str, ConsultQuality] | None = None,
+) -> Statistics:
+    """The statistics of `consults` (those requested outside `period` are ignored), with the
+    call quality of those in `quality` (by consult id)."""
+    measured = quality or {}
     months = period.months
     wanted = set(months)
     rows: dict[tuple[Month, int, Specialty], _Tally] = {}
@@ -269,10 +312,13 @@ def compute(consults: Iterable[Consult], period: Period) -> Statistics:
     return Statistics(
         rows=[
             Row(
-                month, institution_id, specialty, rows[(month, institution_id, specialty)].figures()
+                month,
+                institution_id,
+                specialty,
+                rows[(month, institution_id, specialty)].figures(measured),
             )
             for month, institution_id, specialty in sorted(rows, key=lambda k: (k[0], k[1], k[2]))
         ],
-        months=[(m, per_month[m].figures()) for m in months],
-        overall=overall.figures(),
+        months=[(m, per_month[m].figures(measured)) for m in months],
+        overall=overall.figures(measured),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rooms.calls.ports import QualityStore
 from rooms.consults.audit import AuditEntry
 from rooms.consults.errors import PermissionDenied
 from rooms.consults.institutions import Institution, InstitutionTree
@@ -35,9 +36,13 @@ class StatisticsReport:
 
 
 class StatisticsService:
-    def __init__(self, store: StatisticsStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: StatisticsStore, clock: Clock = utc_now, quality: QualityStore | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.quality = quality
+        """Call quality buckets; None counts no quality (the figures say none was reported)."""
 
     async def report(
         self,
@@ -65,11 +70,19 @@ class StatisticsService:
             scope, period.since, period.until, specialty
         )
         counted = [c for c in found if is_permitted(user, Action.VIEW_STATISTICS, c, tree)]
+        measured = (
+            {
+                q.consult_id: q
+                for q in await self.quality.quality_of_consults(frozenset(c.id for c in counted))
+            }
+            if self.quality is not None and counted
+            else {}
+        )
         return StatisticsReport(
             period=period,
             institution_id=institution_id,
             specialty=specialty,
-            statistics=compute(counted, period),
+            statistics=compute(counted, period, measured),
             institutions={i.id: i for i in known},
             scope=mine,
             consults=len(counted),

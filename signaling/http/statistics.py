@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from rooms.consults.people import Specialty, User
-from rooms.reporting.statistics import DurationSummary, Figures, Period
+from rooms.reporting.statistics import DurationSummary, Figures, Period, QualityFigures
 from rooms.reporting.statistics_service import StatisticsReport, StatisticsService
 from signaling import errors
 from signaling.errors import ApiError
@@ -45,6 +45,14 @@ class DurationOut(BaseModel):
     p90_s: float | None
 
 
+class QualityFiguresOut(BaseModel):
+    consults: int
+    hours: float
+    median_bitrate_kbps: float | None
+    audio_only_share: float | None
+    freezes_per_hour: float | None
+
+
 class FiguresOut(BaseModel):
     requested: int
     held: int
@@ -59,6 +67,7 @@ class FiguresOut(BaseModel):
     relayed: int
     peer_to_peer: int
     relay_share: float | None
+    quality: QualityFiguresOut
 
 
 class StatisticsRowOut(FiguresOut):
@@ -109,6 +118,11 @@ CSV_COLUMNS = (
     "relayed",
     "peer_to_peer",
     "relay_share_percent",
+    "quality_consults",
+    "quality_hours",
+    "median_bitrate_kbps",
+    "audio_only_percent",
+    "freezes_per_hour",
 )
 """The CSV header, in order (documented in docs/statistics.md)."""
 
@@ -130,6 +144,16 @@ def _duration(d: DurationSummary) -> DurationOut:
     return DurationOut(count=d.count, median_s=d.median_s, p90_s=d.p90_s)
 
 
+def quality_out(q: QualityFigures) -> QualityFiguresOut:
+    return QualityFiguresOut(
+        consults=q.consults,
+        hours=q.hours,
+        median_bitrate_kbps=q.median_bitrate_kbps,
+        audio_only_share=q.audio_only_share,
+        freezes_per_hour=q.freezes_per_hour,
+    )
+
+
 def figures_out(f: Figures) -> FiguresOut:
     return FiguresOut(
         requested=f.requested,
@@ -145,6 +169,7 @@ def figures_out(f: Figures) -> FiguresOut:
         relayed=f.relayed,
         peer_to_peer=f.peer_to_peer,
         relay_share=f.relay_share,
+        quality=quality_out(f.quality),
     )
 
 
@@ -196,6 +221,7 @@ def statistics_csv(report: StatisticsReport) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in report.statistics.rows:
         f = row.figures
+        q = f.quality
         writer.writerow(
             [
                 str(row.month),
@@ -217,6 +243,11 @@ def statistics_csv(report: StatisticsReport) -> str:
                 f.relayed,
                 f.peer_to_peer,
                 "" if f.relay_share is None else f"{100 * f.relay_share:.1f}",
+                q.consults,
+                f"{q.hours:.2f}",
+                "" if q.median_bitrate_kbps is None else f"{q.median_bitrate_kbps:.0f}",
+                "" if q.audio_only_share is None else f"{100 * q.audio_only_share:.1f}",
+                "" if q.freezes_per_hour is None else f"{q.freezes_per_hour:.1f}",
             ]
         )
     return out.getvalue()

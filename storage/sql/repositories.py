@@ -9,6 +9,7 @@ from storage.sql.consults import SqlConsults
 from storage.sql.database import Database
 from storage.sql.duty import SqlDuty
 from storage.sql.engine import STATEMENT_TIMEOUT_SECONDS
+from storage.sql.quality import SqlQuality
 from storage.sql.records import SqlAttachments, SqlNotes
 from storage.sql.reporting import SqlReviewComments
 
@@ -27,6 +28,8 @@ class SqlRepositories:
     """The roster, notices claimed, push subscriptions (`rooms.duty`)."""
     comments: SqlReviewComments
     """Review comments (`rooms.reporting`)."""
+    quality: SqlQuality
+    """Call quality buckets (`rooms.calls.quality`)."""
 
     @classmethod
     def on(cls, database: Database) -> SqlRepositories:
@@ -38,6 +41,7 @@ class SqlRepositories:
             attachments=SqlAttachments(database),
             duty=SqlDuty(database),
             comments=SqlReviewComments(database),
+            quality=SqlQuality(database),
         )
 
     @classmethod

@@ -242,3 +242,33 @@ consult_invitations = Table(
     Column("invited_at", UTCDateTime, nullable=False),
     Index("ix_consult_invitations_specialist", "specialist_id"),
 )
+
+call_quality = Table(
+    "call_quality",
+    metadata,
+    # One row per (consult, participant, source) and `rooms.calls.quality.BUCKET_SECONDS` of
+    # call: the figures the pages (source "client") and the relay ("relay") reported, folded.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consult_id", String(32), ForeignKey("consults.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("source", String(10), nullable=False),
+    Column("bucket_start", UTCDateTime, nullable=False),
+    Column("path", String(10), nullable=False),
+    Column("reports", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("bitrate_in_kbps", Float, nullable=False),
+    Column("bitrate_out_kbps", Float, nullable=False),
+    Column("loss_pct", Float, nullable=False),
+    Column("loss_max_pct", Float, nullable=False),
+    Column("rtt_ms", Float, nullable=True),
+    Column("jitter_ms", Float, nullable=True),
+    Column("frames_decoded", Integer, nullable=False),
+    Column("frames_dropped", Integer, nullable=False),
+    Column("freezes", Integer, nullable=False),
+    Column("freeze_ms", Float, nullable=False),
+    Column("audio_concealed_pct", Float, nullable=False),
+    Column("audio_only_s", Float, nullable=False),
+    Column("nacks", Integer, nullable=False),
+    Column("plis", Integer, nullable=False),
+    Index("ix_call_quality_consult", "consult_id", "bucket_start"),
+)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from rooms.calls.ports import RecordingStore
+from rooms.calls.ports import QualityStore, RecordingStore
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
 from rooms.consults.institutions import InstitutionLevel
@@ -44,6 +44,7 @@ class Stores:
     notes: NoteStore
     attachments: AttachmentStore
     comments: CommentStore
+    quality: QualityStore
     county_id: int
     doctor_id: int
 
@@ -74,6 +75,7 @@ async def _sql_stores(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStor
         notes=repos.notes,
         attachments=repos.attachments,
         comments=repos.comments,
+        quality=repos.quality,
         county_id=county_id,
         doctor_id=doctor_id,
         repos=repos,
@@ -92,7 +94,7 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "memory":
         fake = InMemoryStore()
         county_id, doctor_id = await _county_and_doctor(fake)
-        yield Stores(fake, fake, fake, fake, fake, county_id, doctor_id)
+        yield Stores(fake, fake, fake, fake, fake, fake, county_id, doctor_id)
         return
     made = await _sql_stores(request, tmp_path)
     yield made

@@ -23,7 +23,7 @@ from tests.support.postgres import empty_schema
 
 CONSULT_INDEXES_0008 = {"ix_consults_institution_requested", "ix_consults_status_scheduled"}
 
-SHIPPED_REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+SHIPPED_REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
 """Every revision a database may be stamped with, oldest first. A database records only the id
 (in `alembic_version`), so these never change, wherever the scripts live."""
 

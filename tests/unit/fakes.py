@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from rooms.calls.quality import ConsultQuality, QualityBucket
 from rooms.calls.recordings import ConsentAnswer, Recording, RecordingStatus
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import ConclusionDraft, Consult, MediaMode, PatientSummary, Sex
@@ -95,6 +96,7 @@ class InMemoryStore:
         self.notes: list[Note] = []
         self.comments: list[Comment] = []
         self.attachments: list[Attachment] = []
+        self.quality: list[QualityBucket] = []
         self._ids = itertools.count(100)
 
     async def add_institution(
@@ -295,6 +297,19 @@ class InMemoryStore:
         return sorted(
             (c for c in self.comments if c.consult_id == consult_id), key=lambda c: (c.at, c.id)
         )
+
+    async def add_quality(self, buckets: list[QualityBucket]) -> None:
+        self.quality.extend(buckets)
+
+    async def quality_of_consult(self, consult_id: str) -> list[QualityBucket]:
+        return sorted(
+            (b for b in self.quality if b.consult_id == consult_id),
+            key=lambda b: (b.start, b.user_id, b.source),
+        )
+
+    async def quality_of_consults(self, consult_ids: frozenset[str]) -> list[ConsultQuality]:
+        found = {b.consult_id for b in self.quality if b.consult_id in consult_ids}
+        return [ConsultQuality.of(c, (b for b in self.quality if b.consult_id == c)) for c in found]
 
     async def add_attachment(
         self, attachment: Attachment, audit: AuditEntry, max_per_consult: int

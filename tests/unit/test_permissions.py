@@ -83,6 +83,7 @@ ADMINISTERING = {
     A.VIEW_STATISTICS,
     A.REVIEW_CONSULT,
     A.COMMENT_CONSULT,
+    A.VIEW_CALL_QUALITY,
 }
 
 # What supervisors may do in their subtree: read, review, comment; never take part or change it.
@@ -94,6 +95,7 @@ SUPERVISING = {
     A.EXPORT_CONSULT,
     A.REVIEW_CONSULT,
     A.COMMENT_CONSULT,
+    A.VIEW_CALL_QUALITY,
     A.VIEW_STATISTICS,
 }
 
@@ -202,6 +204,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_STATISTICS,
         A.REVIEW_CONSULT,
         A.COMMENT_CONSULT,
+        A.VIEW_CALL_QUALITY,
     },
     ("admin", "open_a"): {
         A.VIEW_CONSULT,
@@ -213,6 +216,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_STATISTICS,
         A.REVIEW_CONSULT,
         A.COMMENT_CONSULT,
+        A.VIEW_CALL_QUALITY,
     },
     ("admin", "assigned_b"): {
         A.VIEW_CONSULT,
@@ -224,6 +228,7 @@ EXPECTED: dict[tuple[str, str], set[Action]] = {
         A.VIEW_STATISTICS,
         A.REVIEW_CONSULT,
         A.COMMENT_CONSULT,
+        A.VIEW_CALL_QUALITY,
     },
     # a disabled account may do nothing at all
     ("old", "assigned_a"): set(),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from rooms.calls.quality import ConsultQuality, QualityBucket
 from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult, MediaMode
 from rooms.consults.errors import PermissionDenied
@@ -20,6 +21,7 @@ from rooms.reporting.statistics import (
     InvalidPeriod,
     Month,
     Period,
+    QualityFigures,
     compute,
     report_timezone,
 )
@@ -381,3 +383,70 @@ def test_csv_text_cells_that_a_spreadsheet_would_run_get_a_leading_quote(
     text: str, shown: str
 ) -> None:
     assert safe_cell(text) == shown
+
+
+# ---- call quality ------------------------------------------------------------------------------
+
+
+def test_quality_figures_per_row_median_bitrate_audio_only_share_and_freezes_per_hour() -> None:
+    a, b = held(1, institution_id=COUNTY_A), held(2, institution_id=COUNTY_A)
+    c = held(3, institution_id=COUNTY_B)
+    quality = {
+        a.id: ConsultQuality(a.id, 3600.0, 800.0, 900.0, 2),
+        b.id: ConsultQuality(b.id, 1800.0, 400.0, 0.0, 0),
+    }
+    stats = compute([a, b, c], period("2026-03", "2026-03"), quality)
+    by_institution = {r.institution_id: r.figures.quality for r in stats.rows}
+    county_a = by_institution[COUNTY_A]
+    assert county_a == QualityFigures(
+        consults=2,
+        hours=1.5,
+        median_bitrate_kbps=600.0,
+        audio_only_share=round(900 / 5400, 4),
+        freezes_per_hour=round(2 / 1.5, 2),
+    )
+    assert by_institution[COUNTY_B] == QualityFigures(0, 0.0, None, None, None)
+    assert stats.overall.quality.consults == 2
+    assert stats.months[0][1].quality == county_a
+
+
+async def test_the_statistics_service_reads_quality_of_the_consults_it_counts() -> None:
+    a, c = held(1, institution_id=COUNTY_A), held(3, institution_id=COUNTY_B)
+    store = await stored(a, c)
+    start = a.started_at or a.requested_at
+    for consult_ in (a, c):
+        await store.add_quality(
+            [
+                QualityBucket(
+                    consult_.id,
+                    DOCTOR_A.id,
+                    "client",
+                    start,
+                    "p2p",
+                    2,
+                    10.0,
+                    500.0,
+                    400.0,
+                    0.0,
+                    0.0,
+                    None,
+                    None,
+                    0,
+                    0,
+                    1,
+                    300.0,
+                    0.0,
+                    10.0,
+                    0,
+                    0,
+                ),
+            ]
+        )
+    report = await StatisticsService(store, quality=store).report(
+        SUPERVISOR_B, period("2026-03", "2026-03")
+    )
+    q = report.statistics.overall.quality
+    assert (q.consults, q.median_bitrate_kbps, q.audio_only_share) == (1, 500.0, 1.0)
+    assert q.freezes_per_hour == 360.0
+    without = await StatisticsService(store).report(SUPERVISOR_B, period("2026-03", "2026-03"))
+    assert without.statistics.overall.quality.consults == 0

@@ -87,6 +87,8 @@ export const api = {
   institutions: () => request('GET', '/api/institutions'),
   /** A consult for review, with its timeline (the server audits the viewing). */
   review: (id) => request('GET', consultPath(id, 'review')),
+  /** A consult's call quality, aligned with its review timeline (supervisors/admins). */
+  quality: (id) => request('GET', consultPath(id, 'quality')),
   comments: (id) => request('GET', consultPath(id, 'comments')),
   addComment: (id, text, timelineS) =>
     post(consultPath(id, 'comments'), timelineS === null ? { text } : { text, timeline_s: timelineS }),

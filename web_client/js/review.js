@@ -12,6 +12,7 @@ import { intakeSection, loadIntakeForms } from './intake.js';
 import { noteItem } from './notes.js';
 import { bootPage } from './page.js';
 import { clock } from './recording.js';
+import { renderQualityTimeline } from './quality_timeline.js';
 import { describeTrack } from './recordings.js';
 import { ReviewPlayer } from './review-player.js';
 
@@ -31,7 +32,7 @@ await bootPage({ socket: false, anyRole: true });
 
 const errorLine = $('[data-testid="review-error"]');
 const layout = $('[data-testid="review"]');
-const state = { review: null, comments: [], audit: [], player: null };
+const state = { review: null, comments: [], audit: [], player: null, quality: null };
 
 function renderRecord() {
   const c = state.review.consult;
@@ -208,8 +209,23 @@ async function submitComment(event) {
   }
 }
 
+function renderQuality() {
+  if (!state.quality) return;
+  renderQualityTimeline($('[data-testid="review-quality"]'), state.quality, (s) => state.player?.seek(s));
+}
+
+async function loadQuality() {
+  try {
+    state.quality = await api.quality(consultId);
+    renderQuality();
+  } catch (err) {
+    say($('[data-testid="review-quality"]'), errorText(err), 'error');
+  }
+}
+
 function renderAll() {
   if (!state.review) return;
+  renderQuality();
   renderRecord();
   renderNotes();
   renderComments();
@@ -234,6 +250,7 @@ async function open() {
   setInterval(renderPinLabel, 500);
   await Promise.all([
     state.player?.load(),
+    loadQuality(),
     loadComments().catch((err) => say($('[data-testid="comment-error"]'), errorText(err), 'error')),
   ]);
   await loadAudit();

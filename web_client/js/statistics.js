@@ -180,6 +180,10 @@ export function mountStatistics(container, { level = 2 } = {}) {
     ['booking_to_start', (r) => minutes(r.booking_to_start.median_s)],
     ['duration', (r) => minutes(r.duration.median_s)],
     ['relay_share', (r) => percent(r.relay_share)],
+    // Call quality (docs/network.md, "Quality telemetry"): '—' for consults that reported none.
+    ['median_bitrate', (r) => (r.quality.median_bitrate_kbps === null ? '—' : Math.round(r.quality.median_bitrate_kbps))],
+    ['audio_only_share', (r) => percent(r.quality.audio_only_share)],
+    ['freezes_per_hour', (r) => (r.quality.freezes_per_hour === null ? '—' : r.quality.freezes_per_hour.toFixed(1))],
   ];
 
   function renderTable() {

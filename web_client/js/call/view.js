@@ -17,8 +17,10 @@ import { errorText } from '../errors.js';
 import { onLangChange, t } from '../i18n.js';
 import { InvitePanel } from '../invitations.js';
 import { NotesPanel } from '../notes.js';
+import { QualityReporter } from '../quality_report.js';
 import { RecordingControls } from '../recording.js';
 import { secondOptions } from '../second-source.js';
+import { SignalIndicator } from '../signal_indicator.js';
 import { request } from '../socket.js';
 import { ConclusionPanel } from './conclusion.js';
 import { EndDialog } from './end-dialog.js';
@@ -100,8 +102,24 @@ export class CallView {
         },
       },
     });
+    this.signal = new SignalIndicator();
     this.build(root);
     onLangChange(() => this.render());
+    // Quality telemetry while in a call; the indicator shows the server's rating of each report.
+    this.quality = new QualityReporter({
+      current: () => {
+        const s = this.session;
+        if (s.state !== 'in_call' || !s.consultId || !s.path?.connections) return null;
+        return {
+          consultId: s.consultId,
+          path: s.pathKind,
+          connections: s.path.connections(),
+          audioOnly: s.audioOnly === true, // the audio-only state, when the page has one
+        };
+      },
+      send: (payload) => request(socket, 'quality-report', payload),
+      onRating: (rating, payload) => this.signal.update(rating, payload),
+    });
   }
 
   build(root) {
@@ -168,7 +186,7 @@ export class CallView {
       h('div', { class: 'bar-end' }, this.hangupButton));
 
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
-      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, rec.awaiting, rec.notice),
+      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, this.signal.element, rec.awaiting, rec.notice),
       this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
       this.messageLine, this.ended, this.replaced, this.secondPicker, this.conclusion.root,
       this.invite.root, this.notes.root, this.controls, rec.dialog, this.endDialog.dialog, this.patient.dialog);

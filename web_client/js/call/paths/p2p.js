@@ -58,6 +58,11 @@ export class P2pPath {
 
   start() {}
 
+  /** Every RTCPeerConnection of this path (quality telemetry reads their stats). */
+  connections() {
+    return [...this.links.values()].map((link) => link.pc);
+  }
+
   has(peerId) {
     return this.links.has(peerId);
   }

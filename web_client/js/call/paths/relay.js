@@ -99,6 +99,11 @@ export class RelayPath {
     this.publish();
   }
 
+  /** Every RTCPeerConnection of this path (quality telemetry reads their stats). */
+  connections() {
+    return Object.values(this.legs).map((leg) => leg.pc);
+  }
+
   addPeer() {}
 
   removePeer() {}
