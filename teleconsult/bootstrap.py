@@ -33,6 +33,7 @@ from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
+from signaling.cluster import RoomCluster
 from signaling.context import Signaling
 from signaling.fanout import RedisFanOut
 from signaling.http import (
@@ -145,6 +146,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         else None
     )
     live = realtime(ctx, client_manager=fanout)
+    cluster = (
+        RoomCluster(
+            settings.redis_url,
+            lease_seconds=settings.room_lease_seconds,
+            timeout=settings.redis_timeout,
+        )
+        if settings.redis_url
+        else None
+    )
+    if cluster is not None:
+        live.events.join_cluster(cluster)
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,
@@ -254,7 +266,16 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     async def fan_out(_app: web.Application) -> AsyncIterator[None]:
         if fanout is not None:
             await fanout.start()
+        if cluster is not None:
+            await cluster.start(
+                live.rooms.held,
+                live.events.handle_forwarded,
+                live.events.room_lost,
+                live.events.guest_lost,
+            )
         yield
+        if cluster is not None:
+            await cluster.close()
         if fanout is not None:
             await fanout.close()
 

@@ -44,6 +44,10 @@ class ConsultRooms:
         room = self.room(consult_id) if self.consult_of(peer_id) == consult_id else None
         return room is not None and room.connection(peer_id) is not None
 
+    def held(self) -> set[str]:
+        """The consults whose room this registry holds (open or still closing)."""
+        return set(self._rooms)
+
     def room(self, consult_id: str) -> ConsultRoom | None:
         """The consult's open room, if people are in it."""
         room = self._rooms.get(consult_id)

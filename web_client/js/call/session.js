@@ -200,6 +200,13 @@ export class CallSession {
       this.stopAll();
       this.close({ removed: true });
     });
+    // The signaling process that held the consult's room died (several processes behind a load
+    // balancer): the room opens again in a live process when we join again.
+    s.on('rejoin', (p) => {
+      if (!mine(p)) return;
+      debug('rejoin: the room moved', p?.reason);
+      this.rejoin('room moved');
+    });
     // This person opened the consult on another device or tab, which took our place: stop
     // here, and come back only when the user asks (joining again replaces the other in turn).
     s.on('replaced', (p) => {
