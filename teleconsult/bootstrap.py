@@ -273,6 +273,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
                 live.events.room_lost,
                 live.events.guest_lost,
             )
+            print(f"signaling node {cluster.node}", flush=True)
         yield
         if cluster is not None:
             await cluster.close()
