@@ -82,8 +82,9 @@ async def test_events_routed_to_the_owner_are_handled_in_the_order_sent_and_acke
     nodes: tuple[Node, Node],
 ) -> None:
     a, b = nodes
+    owner = a.cluster.node
     acks = await asyncio.gather(
-        *(b.cluster.forward(a.cluster.node, "slow", "sid-1", SPECIALIST, {"n": n}) for n in range(30))
+        *(b.cluster.forward(owner, "slow", "sid-1", SPECIALIST, {"n": n}) for n in range(30))
     )
     assert [ack["n"] for ack in acks] == list(range(30))
     assert {ack["by"] for ack in acks} == {a.cluster.node}

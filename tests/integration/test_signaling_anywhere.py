@@ -210,8 +210,9 @@ async def test_sigkill_of_the_room_owner_brings_everyone_back_with_media_flowing
         ack = await specialist.join()
         assert ack["consult"]["status"] == "live"
         await eventually(
-            lambda: exam_room.receives_from(specialist, 10)
-            and specialist.receives_from(exam_room, 10),
+            lambda: (
+                exam_room.receives_from(specialist, 10) and specialist.receives_from(exam_room, 10)
+            ),
             within=30,
         )
         owner_node = await cluster.owner(consult["id"])
@@ -223,10 +224,12 @@ async def test_sigkill_of_the_room_owner_brings_everyone_back_with_media_flowing
         # Both pages are back in the consult (one reconnected through haproxy, the other told
         # to rejoin by its own process) and the video flows both ways between the new peers.
         await eventually(
-            lambda: exam_room.joins == 2
-            and specialist.joins == 2
-            and exam_room.receives_from(specialist, 5)
-            and specialist.receives_from(exam_room, 5),
+            lambda: (
+                exam_room.joins == 2
+                and specialist.joins == 2
+                and exam_room.receives_from(specialist, 5)
+                and specialist.receives_from(exam_room, 5)
+            ),
             within=30,
             interval=0.05,
         )
