@@ -63,9 +63,14 @@ if (not owner) or (ARGV[3] ~= '' and owner == ARGV[3]) then
 end
 return owner
 """
+# Renew ARGV[1]'s lease of KEYS[1]; claim it again if it lapsed (Redis was unreachable
+# meanwhile, or the room opened while its owner could not be asked); 0 if another holds it.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
+local owner = redis.call('get', KEYS[1])
+if owner == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if not owner then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -73,6 +78,22 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _ignore_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("room cluster: a message was not published: %s", future.exception())
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    args: tuple[Any, ...]
+    done: asyncio.Future[Any]
 
 
 class OwnerGone(Exception):
@@ -149,7 +170,10 @@ class RoomCluster:
         self._room_lost: Notice | None = None
         self._guest_lost: Notice | None = None
         self._subscribed = asyncio.Event()
-        self._outbox: asyncio.Queue[tuple[str, str, asyncio.Future[int] | None]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[Command] = asyncio.Queue()
+        """Every Redis command but the inbox subscription, sent in order on one connection,
+        pipelined (redis-py's pool would open a connection per concurrent command: 100 joins
+        at once ran it out, `Too many connections`)."""
 
     # ---- running ------------------------------------------------------------------------------
 
@@ -188,8 +212,10 @@ class RoomCluster:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(*_LINK_ERRORS):
             async with asyncio.timeout(self.timeout):
+                pipe = self._redis.pipeline(transaction=False)
                 for consult_id in self._held() | set(self._claimed):
-                    await self._redis.eval(_RELEASE, 1, ROOM_KEY.format(consult_id), self.node)
+                    pipe.eval(_RELEASE, 1, ROOM_KEY.format(consult_id), self.node)
+                await pipe.execute()
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
@@ -200,11 +226,10 @@ class RoomCluster:
         `dead` did). None: nobody, or Redis unreachable (the caller handles it here)."""
         key = ROOM_KEY.format(consult_id)
         try:
-            async with asyncio.timeout(self.timeout):
-                if not claim:
-                    found = await self._redis.get(key)
-                    return str(found) if found else None
-                owner = str(await self._redis.eval(_CLAIM, 1, key, self.node, self.lease_ms, dead))
+            if not claim:
+                found = await self._run("get", key)
+                return str(found) if found else None
+            owner = str(await self._run("eval", _CLAIM, 1, key, self.node, self.lease_ms, dead))
         except _LINK_ERRORS as exc:
             log.warning("room owner of consult %s unknown (%s); handled here", consult_id, exc)
             return None
@@ -218,26 +243,27 @@ class RoomCluster:
             await asyncio.sleep(every)
             held = self._held()
             now = time.monotonic()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    for consult_id in held:
-                        key = ROOM_KEY.format(consult_id)
-                        if not await self._redis.eval(_RENEW, 1, key, self.node, self.lease_ms):
-                            log.error(
-                                "lost the room lease of consult %s (this process stalled for "
-                                "longer than the lease?); another process may have opened it",
-                                consult_id,
-                            )
-                    for consult_id, at in list(self._claimed.items()):
-                        if consult_id in held:
-                            continue
-                        if now - at > every:  # claimed for a join that opened no room
-                            del self._claimed[consult_id]
-                            await self._redis.eval(
-                                _RELEASE, 1, ROOM_KEY.format(consult_id), self.node
-                            )
-            except _LINK_ERRORS as exc:
-                log.warning("room leases not renewed: %s", exc)
+            renewals = [
+                (c, self._run("eval", _RENEW, 1, ROOM_KEY.format(c), self.node, self.lease_ms))
+                for c in held
+            ]
+            for consult_id, at in list(self._claimed.items()):
+                if consult_id not in held and now - at > every:
+                    # Claimed for a join that opened no room (or a room that has closed).
+                    del self._claimed[consult_id]
+                    key = ROOM_KEY.format(consult_id)
+                    renewals.append(("", self._run("eval", _RELEASE, 1, key, self.node)))
+            results = await asyncio.gather(*(r for _c, r in renewals), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                log.warning("%d room lease(s) not renewed: %s", len(failed), failed[0])
+            for (consult_id, _r), renewed in zip(renewals, results, strict=True):
+                if consult_id and renewed == 0:
+                    log.error(
+                        "the room of consult %s is held here but another process holds its "
+                        "lease (this process stalled for longer than ROOM_LEASE_SECONDS?)",
+                        consult_id,
+                    )
 
     # ---- forwarding ---------------------------------------------------------------------------
 
@@ -266,36 +292,47 @@ class RoomCluster:
             self._waiting.pop(request_id, None)
 
     async def _publish(self, channel: str, message: dict[str, Any], *, wait: bool) -> int:
-        """Publish in the order of the calls (one publisher, so that a connection's offer is
+        """Publish in the order of the calls (one connection, so that a connection's offer is
         not overtaken by its candidates); with `wait`, the number of readers of the channel."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[int] | None = loop.create_future() if wait else None
-        self._outbox.put_nowait((channel, json.dumps(message), done))
-        if done is None:
+        sent = self._run("publish", channel, json.dumps(message))
+        if not wait:
+            sent.add_done_callback(_ignore_result)
             return 0
-        async with asyncio.timeout(self.timeout):
-            return await done
+        return int(await sent)
+
+    def _run(self, command: str, *args: Any) -> asyncio.Future[Any]:
+        """Queue one Redis command; its answer (or its error) within the Redis timeout."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait(Command(command, args, done))
+        return asyncio.ensure_future(asyncio.wait_for(done, self.timeout))
 
     async def _publishing(self) -> None:
         while True:
             batch = [await self._outbox.get()]
             while not self._outbox.empty() and len(batch) < 512:
                 batch.append(self._outbox.get_nowait())
+            batch = [c for c in batch if not c.done.done()]  # given up on meanwhile
+            if not batch:
+                continue
             try:
                 async with asyncio.timeout(self.timeout):
                     pipe = self._redis.pipeline(transaction=False)
-                    for channel, text, _done in batch:
-                        pipe.publish(channel, text)
-                    readers = await pipe.execute()
+                    for command in batch:
+                        getattr(pipe, command.name)(*command.args)
+                    answers = await pipe.execute(raise_on_error=False)
             except _LINK_ERRORS as exc:
-                log.warning("room cluster: %d message(s) not published: %s", len(batch), exc)
-                for _channel, _text, done in batch:
-                    if done is not None and not done.done():
-                        done.set_exception(TimeoutError(str(exc)))
+                log.warning("room cluster: %d Redis command(s) failed: %s", len(batch), exc)
+                for command in batch:
+                    if not command.done.done():
+                        command.done.set_exception(TimeoutError(_describe(exc)))
                 continue
-            for (_channel, _text, done), count in zip(batch, readers, strict=True):
-                if done is not None and not done.done():
-                    done.set_result(int(count))
+            for command, answer in zip(batch, answers, strict=True):
+                if command.done.done():
+                    continue
+                if isinstance(answer, Exception):
+                    command.done.set_exception(answer)
+                else:
+                    command.done.set_result(answer)
 
     async def _reading(self) -> None:
         while True:
@@ -360,8 +397,7 @@ class RoomCluster:
                 continue
             order = sorted(nodes)
             try:
-                async with asyncio.timeout(self.timeout):
-                    counts = await self._redis.pubsub_numsub(*(INBOX.format(n) for n in order))
+                counts = await self._run("pubsub_numsub", *(INBOX.format(n) for n in order))
             except _LINK_ERRORS as exc:
                 log.warning("cannot check the other signaling processes: %s", exc)
                 continue
