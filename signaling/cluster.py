@@ -85,8 +85,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("room cluster: a message was not published: %s", future.exception())
+    if not future.cancelled():
+        future.exception()  # failures are the link's (logged once per outage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,7 @@ class RoomCluster:
         self._room_lost: Notice | None = None
         self._guest_lost: Notice | None = None
         self._subscribed = asyncio.Event()
+        self._down = False
         self._outbox: asyncio.Queue[Command] = asyncio.Queue()
         """Every Redis command but the inbox subscription, sent in order on one connection,
         pipelined (redis-py's pool would open a connection per concurrent command: 100 joins
@@ -219,6 +220,24 @@ class RoomCluster:
         with contextlib.suppress(Exception):
             await self._redis.aclose()
 
+    # ---- the link to Redis ----------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException) -> None:
+        """Redis did not answer: logged once per outage, at INFO (the fan-out's WARNING says
+        it already, `signaling.fanout.RedisLink`). Meanwhile rooms stay where they are: this
+        process's own rooms go on, a room owned elsewhere cannot be reached."""
+        if not self._down:
+            self._down = True
+            log.info(
+                "room cluster: redis does not answer (%s); rooms stay where they are",
+                _describe(exc),
+            )
+
+    def _answered(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("room cluster: redis answers; room leases renewed again")
+
     # ---- owners -------------------------------------------------------------------------------
 
     async def owner(self, consult_id: str, *, claim: bool, dead: str = "") -> str | None:
@@ -231,7 +250,7 @@ class RoomCluster:
                 return str(found) if found else None
             owner = str(await self._run("eval", _CLAIM, 1, key, self.node, self.lease_ms, dead))
         except _LINK_ERRORS as exc:
-            log.warning("room owner of consult %s unknown (%s); handled here", consult_id, exc)
+            self._failed(exc)
             return None
         if owner == self.node:
             self._claimed[consult_id] = time.monotonic()
@@ -256,7 +275,7 @@ class RoomCluster:
             results = await asyncio.gather(*(r for _c, r in renewals), return_exceptions=True)
             failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
-                log.warning("%d room lease(s) not renewed: %s", len(failed), failed[0])
+                self._failed(failed[0])
             for (consult_id, _r), renewed in zip(renewals, results, strict=True):
                 if consult_id and renewed == 0:
                     log.error(
@@ -320,8 +339,9 @@ class RoomCluster:
                     for command in batch:
                         getattr(pipe, command.name)(*command.args)
                     answers = await pipe.execute(raise_on_error=False)
+                self._answered()
             except _LINK_ERRORS as exc:
-                log.warning("room cluster: %d Redis command(s) failed: %s", len(batch), exc)
+                self._failed(exc)
                 for command in batch:
                     if not command.done.done():
                         command.done.set_exception(TimeoutError(_describe(exc)))
@@ -346,7 +366,7 @@ class RoomCluster:
                     if message is not None and message.get("type") == "message":
                         self._received(json.loads(message["data"]))
             except _LINK_ERRORS as exc:
-                log.warning("room cluster inbox lost (%s); subscribing again", exc)
+                self._failed(exc)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -399,7 +419,7 @@ class RoomCluster:
             try:
                 counts = await self._run("pubsub_numsub", *(INBOX.format(n) for n in order))
             except _LINK_ERRORS as exc:
-                log.warning("cannot check the other signaling processes: %s", exc)
+                self._failed(exc)
                 continue
             pairs = zip(order, counts, strict=True)
             dead = {node for node, (_channel, readers) in pairs if not readers}

@@ -158,10 +158,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         there); None: handle it here (no cluster, owned here, nobody owns it, or a join that
         claimed it)."""
         cluster = self.cluster
-        if cluster is None or self._guest(sid):
-            return None
+        if cluster is None or self._guest(sid) or self.rooms.consult_of(sid) == consult_id:
+            return None  # no cluster, a guest's event here at its owner, or in a room here
         join = event == "join"
         known = cluster.elsewhere.get(sid)
+        if join and known is None and consult_id in self.rooms.held():
+            return None  # the room is here (its lease renewed while it is held)
         if join:
             if known is not None and known[0] != consult_id:
                 await self._leave_elsewhere(sid, "leave", {"consult_id": known[0]})
