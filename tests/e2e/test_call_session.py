@@ -218,6 +218,7 @@ def test_a_room_that_moved_with_a_dead_signaling_process_is_left_and_joined_agai
     assert len(sent(page, "join")) == 1  # not about this consult: ignored
     fire(page, "rejoin", {"consult_id": CONSULT_ID, "reason": "room_moved"})
     until(lambda: len(sent(page, "join")) == 2)
+    expect(page.get_by_test_id("call-message")).to_contain_text("承载本会诊的服务器已断开")
     assert sent(page, "leave") == [{"consult_id": CONSULT_ID}]
     assert sent(page, "join")[-1] == {"consult_id": CONSULT_ID}
     expect(view).to_have_attribute("data-call-state", "connecting")

@@ -205,7 +205,7 @@ export class CallSession {
     s.on('rejoin', (p) => {
       if (!mine(p)) return;
       debug('rejoin: the room moved', p?.reason);
-      this.rejoin('room moved');
+      this.rejoin('room moved', 'call.roomMoved');
     });
     // This person opened the consult on another device or tab, which took our place: stop
     // here, and come back only when the user asks (joining again replaces the other in turn).
@@ -428,8 +428,9 @@ export class CallSession {
   }
 
 
-  /** The relay connections broke for good (or the TURN credentials are out of date): leave and
-   * join again, which rebuilds them with the credentials of the new join ack. */
+  /** The relay connections broke for good (or the TURN credentials are out of date, or the room
+   * moved with a dead signaling process): leave and join again, which rebuilds them with the
+   * credentials of the new join ack. */
   async rejoin(reason, messageKey = 'call.relay.rejoining') {
     if (this.state !== 'in_call') return;
     this.say(messageKey, {}, 'warn');
