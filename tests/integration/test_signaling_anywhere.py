@@ -13,13 +13,9 @@ from typing import Any
 
 import pytest
 import socketio
-from redis import asyncio as aioredis
 
-from tests.support.haproxy import Haproxy
+from tests.support.cluster import Cluster, running_cluster
 from tests.support.peer import Participant, eventually
-from tests.support.postgres import PostgresServer
-from tests.support.redis import RedisServer
-from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -30,47 +26,10 @@ SLACK = 3.0
 is printed and reported in docs/deployment.md, never asserted tightly."""
 
 
-@dataclass
-class Cluster:
-    redis: RedisServer
-    postgres: PostgresServer
-    servers: list[RunningServer]
-    lb: Haproxy
-
-    def node_of(self, server: RunningServer) -> str:
-        for line in server.log_path.read_text().splitlines():
-            if line.startswith("signaling node "):
-                return line.removeprefix("signaling node ").strip()
-        raise AssertionError(f"no node id in {server.log_path}")
-
-    async def owner(self, consult_id: str) -> str | None:
-        client = aioredis.Redis.from_url(self.redis.url, decode_responses=True)
-        try:
-            found = await client.get(f"teleconsult:room:{consult_id}")
-            return str(found) if found else None
-        finally:
-            await client.aclose()
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    with RedisServer() as redis, PostgresServer() as postgres:
-        env = {
-            "REDIS_URL": redis.url,
-            "DATABASE_URL": postgres.url,
-            "JWT_SECRET": "cluster-test-secret-" + "x" * 32,
-        }
-        first = RunningServer(env_overrides=env)
-        second = RunningServer(env_overrides=env)
-        try:
-            first.start()  # seeds the demo data into PostgreSQL
-            second.launch()
-            backends = {"one": f"127.0.0.1:{first.port}", "two": f"127.0.0.1:{second.port}"}
-            with Haproxy(backends) as lb:
-                yield Cluster(redis, postgres, [first, second], lb)
-        finally:
-            first.cleanup()
-            second.cleanup()
+    with running_cluster() as parts:
+        yield parts
 
 
 async def test_participants_on_different_processes_meet_signal_and_get_media_flowing(
@@ -215,8 +174,7 @@ async def test_sigkill_of_the_room_owner_brings_everyone_back_with_media_flowing
             ),
             within=30,
         )
-        owner_node = await cluster.owner(consult["id"])
-        owner = next(s for s in cluster.servers if cluster.node_of(s) == owner_node)
+        owner = await cluster.owning_server(consult["id"])
         survivor = two if owner is one else one
 
         killed_at = time.monotonic()
