@@ -9,7 +9,8 @@ export HOST PORT
 # Debian packages the test suite drives for real: Chromium for e2e tests, Redis for fan-out
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible; coturn for the TURN tests, nftables and iproute2 for the network namespaces they
-# firewall, openssl for coturn's test certificate. Installed by `make test` only when missing.
+# firewall, openssl for coturn's test certificate; haproxy in front of two signaling processes
+# (tests/support/haproxy.py). Installed by `make test` only when missing.
 
 .PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
 
@@ -39,6 +40,7 @@ system-deps:
 	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

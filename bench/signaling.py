@@ -112,8 +112,12 @@ def _use_repo_packages() -> None:
 _use_repo_packages()
 
 PHASES = ("connect", "join-first", "join-second", "signal", "flood", "disconnect")
-SERVERS = ("teleconsult", "bare")
-"""What `--servers` may name: teleconsult, and the bare python-socketio relay (the anchor)."""
+SERVERS = ("teleconsult", "bare", "cluster")
+"""What `--servers` may name: teleconsult (one process), the bare python-socketio relay (the
+anchor), and `cluster`: two teleconsult processes through Redis (a redis-server of its own,
+`REDIS_URL`, one data directory), every consult's exam room on the first and its specialist on
+the second, so that every join, signal and ack of a B crosses the processes."""
+DEFAULT_SERVERS = ("teleconsult", "bare")
 SERVER_ENV = {
     # The benchmark joins and signals far more often than a person would; lift the
     # per-connection and per-process join limits, the per-connection signal and the login
@@ -372,6 +376,8 @@ class WorkerSpec:
     flood_rate: float = 0.0
     """`signal` messages per second this worker sends in the flood phase (all its clients)."""
     flood_seconds: float = 0.0
+    url_b: str = ""
+    """Where the specialists (B) connect, if not `url` (the cluster: the second process)."""
 
 
 @dataclass
@@ -676,7 +682,7 @@ class Fleet:
                 pair.b = client
             started = time.perf_counter()
             await client.connect(
-                self.spec.url,
+                self.spec.url_b if side == "b" and self.spec.url_b else self.spec.url,
                 auth={"token": token},
                 transports=["websocket"],
                 wait_timeout=self.spec.op_timeout,
@@ -1010,7 +1016,12 @@ class Workers:
 
 
 def start_workers(
-    count: int, url: str, pairs: list[PairSpec], args: argparse.Namespace, timeout: float
+    count: int,
+    url: str,
+    pairs: list[PairSpec],
+    args: argparse.Namespace,
+    timeout: float,
+    url_b: str = "",
 ) -> Workers:
     ctx = mp.get_context("spawn")
     count = max(1, min(count, len(pairs)))
@@ -1029,6 +1040,7 @@ def start_workers(
             op_timeout=args.op_timeout,
             flood_rate=args.rate / count,
             flood_seconds=args.flood_seconds,
+            url_b=url_b,
         )
         process = ctx.Process(target=worker_main, args=(child_end, spec), daemon=True)
         process.start()
@@ -1138,6 +1150,7 @@ def run_once(
 ) -> dict[str, Any]:
     """One server (`target`: teleconsult or the bare relay), `pairs` consults, every phase;
     partial results if time or clients run out."""
+    from tests.support.redis import RedisServer
     from tests.support.server import RunningServer
 
     run_started = time.perf_counter()
@@ -1154,9 +1167,16 @@ def run_once(
         "memory": {},
         "server_cpu_s": {},
     }
+    redis = RedisServer() if target == "cluster" else None
+    env = dict(SERVER_ENV)
+    if redis is not None:
+        redis.start()
+        env["REDIS_URL"] = redis.url
     server: RunningServer | BareRelay = (
-        BareRelay() if target == "bare" else RunningServer(env_overrides=dict(SERVER_ENV))
+        BareRelay() if target == "bare" else RunningServer(env_overrides=env)
     )
+    second: RunningServer | None = None
+    second_proc: psutil.Process | None = None
     workers: Workers | None = None
     name = f"{target}, {pairs} pairs"
     try:
@@ -1197,7 +1217,17 @@ def run_once(
         proc = psutil.Process(server.process.pid)
         result["server_pid"] = proc.pid
         log(f"{name}: server pid {proc.pid}, {server.url}")
-        workers = start_workers(args.workers, server.url, specs, args, timeout=120)
+        url_b = ""
+        if redis is not None and isinstance(server, RunningServer):
+            second = RunningServer(env_overrides=env, data_dir=server.data_dir)
+            second.launch()
+            assert second.process is not None
+            second_proc = psutil.Process(second.process.pid)
+            result["second_server_pid"] = second_proc.pid
+            result["second_server_cpu_s"] = {}
+            url_b = second.url
+            log(f"{name}: second process pid {second_proc.pid}, {second.url} (specialists)")
+        workers = start_workers(args.workers, server.url, specs, args, 120, url_b)
         result["setup_s"] = round(time.perf_counter() - setup_started, 3)
         result["setup_parts_s"] = {k: round(v, 3) for k, v in setup.items()}
         log(f"{name}: setup took {result['setup_s']:.1f}s {result['setup_parts_s']}")
@@ -1205,6 +1235,7 @@ def run_once(
 
         rss = {"before_connect": proc.memory_info().rss}
         cpu_before = server_cpu_s(proc.pid)
+        second_before = server_cpu_s(second_proc.pid) if second_proc is not None else 0.0
         peak_fds = proc.num_fds()
         errors: Counter[str] = Counter()
         for phase in PHASES:
@@ -1221,6 +1252,10 @@ def run_once(
             merged = merge(reports, time.perf_counter() - started)
             cpu_now = server_cpu_s(proc.pid)
             result["server_cpu_s"][phase] = round(cpu_now - cpu_before, 3)
+            if second_proc is not None:
+                second_now = server_cpu_s(second_proc.pid)
+                result["second_server_cpu_s"][phase] = round(second_now - second_before, 3)
+                second_before = second_now
             if phase in OPERATIONS:
                 what, key = OPERATIONS[phase]
                 ops = merged["counts"].get(key) or merged["latency"].get(key, {}).get("n") or 0
@@ -1255,7 +1290,11 @@ def run_once(
     finally:
         if workers is not None:
             workers.stop()
+        if second is not None:
+            second.stop()  # its data directory is the first's, removed with it
         server.stop()
+        if redis is not None:
+            redis.stop()
         result["server_log"] = log_problems(server.log_path)
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -1303,35 +1342,45 @@ COMPARED: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
 """The figures set side by side: teleconsult, the bare relay, and their ratio."""
 
 
-def compare(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per --pairs with both servers run: each figure of `COMPARED` for both, and the ratio."""
+def compare(
+    runs: list[dict[str, Any]], first: str = "teleconsult", second: str = "bare"
+) -> list[dict[str, Any]]:
+    """Per --pairs with both servers run: each figure of `COMPARED` for both, and the ratio
+    (`first`'s figure / `second`'s)."""
     out = []
     for pairs in sorted({r["pairs"] for r in runs}):
-        ours = next((r for r in runs if r["pairs"] == pairs and r["server"] == "teleconsult"), None)
-        bare = next((r for r in runs if r["pairs"] == pairs and r["server"] == "bare"), None)
-        if ours is None or bare is None:
+        ours = next((r for r in runs if r["pairs"] == pairs and r["server"] == first), None)
+        other = next((r for r in runs if r["pairs"] == pairs and r["server"] == second), None)
+        if ours is None or other is None:
             continue
         figures = {}
         for name, get in COMPARED:
-            a, b = get(ours), get(bare)
+            a, b = get(ours), get(other)
             figures[name] = {
-                "teleconsult": a,
-                "bare": b,
+                first: a,
+                second: b,
                 "ratio": round(a / b, 2) if a is not None and b else None,
             }
-        out.append({"pairs": pairs, "figures": figures})
+        out.append({"pairs": pairs, "servers": [first, second], "figures": figures})
     return out
+
+
+COMPARISON_TITLES = {
+    ("teleconsult", "bare"): "teleconsult beside the bare python-socketio relay",
+    ("cluster", "teleconsult"): "two processes through Redis (cluster) beside one process",
+}
 
 
 def comparison_table(comparison: list[dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for c in comparison:
+        first, second = c.get("servers", ["teleconsult", "bare"])
         width = max(len(name) for name in c["figures"]) + 2
         lines += [
             "",
-            f"teleconsult beside the bare python-socketio relay, {c['pairs']} pairs "
-            f"({2 * c['pairs']} clients), same load generator, same run:",
-            "".ljust(width) + "teleconsult".rjust(14) + "bare".rjust(12) + "ratio".rjust(10),
+            f"{COMPARISON_TITLES.get((first, second), f'{first} beside {second}')}, "
+            f"{c['pairs']} pairs ({2 * c['pairs']} clients), same load generator, same run:",
+            "".ljust(width) + first.rjust(14) + second.rjust(12) + "ratio".rjust(10),
         ]
         for name, f in c["figures"].items():
 
@@ -1341,8 +1390,8 @@ def comparison_table(comparison: list[dict[str, Any]]) -> list[str]:
             ratio = "—" if f["ratio"] is None else f"x{f['ratio']:.2f}"
             lines.append(
                 name.ljust(width)
-                + show(f["teleconsult"]).rjust(14)
-                + show(f["bare"]).rjust(12)
+                + show(f[first]).rjust(14)
+                + show(f[second]).rjust(12)
                 + ratio.rjust(10)
             )
     return lines
@@ -1425,6 +1474,11 @@ def table(report: dict[str, Any]) -> str:
     ]
     for phase in PHASES:
         rows.append((f"server CPU s during {phase}", val(phase, "server_cpu_s")))
+    if any("second_server_cpu_s" in r for r in runs):
+        for phase in PHASES:
+            rows.append(
+                (f"cluster: 2nd process CPU s during {phase}", val(phase, "second_server_cpu_s"))
+            )
     rows += [
         ("server CPU per connection ms", cpu_each("connect")),
         (
@@ -1522,8 +1576,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--servers",
         nargs="+",
         choices=SERVERS,
-        default=list(SERVERS),
-        help="which servers each --pairs runs against (bare: the python-socketio anchor)",
+        default=list(DEFAULT_SERVERS),
+        help="which servers each --pairs runs against (bare: the python-socketio anchor; "
+        "cluster: two processes through Redis, pairs split across them)",
     )
     p.add_argument(
         "--rate", type=float, default=400.0, help="flood: signal messages a second, all clients"
@@ -1620,10 +1675,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "flood_lag": "flood: how late the load generator emitted a message (its own lag)",
             "server_cpu_ms_each": "server process CPU (user + system, /proc/<pid>/stat) "
             "during the phase / operations",
-            "ratio": "teleconsult's figure / the bare python-socketio relay's, same run",
+            "ratio": "teleconsult's figure / the bare python-socketio relay's, same run "
+            "(cluster: two processes' figure / one process's)",
+            "cluster": "two teleconsult processes through one redis-server (REDIS_URL), exam "
+            "rooms (A) on the first, specialists (B) on the second; server_cpu_s is the "
+            "first's (the rooms' owner), second_server_cpu_s the second's",
         },
         "runs": [r for r in runs if "skipped" not in r],
-        "comparison": compare([r for r in runs if "skipped" not in r]),
+        "comparison": compare([r for r in runs if "skipped" not in r])
+        + compare([r for r in runs if "skipped" not in r], "cluster", "teleconsult"),
         "skipped": [r for r in runs if "skipped" in r],
         "wall_s": round(time.perf_counter() - started, 3),
     }

@@ -45,8 +45,9 @@ class Realtime:
 
     async def consult_finished(self, consult_id: str) -> None:
         """A consult ended, was declined or cancelled: its live side goes."""
-        # The live room stops recording, drops the relay and lets everyone out.
-        await self.rooms.consult_finished(consult_id)
+        # The live room stops recording, drops the relay and lets everyone out (in whichever
+        # signaling process holds it).
+        await self.events.consult_finished(consult_id)
         await self.hub.consult_closed(consult_id)
         quality = self.events.ctx.quality
         if quality is not None:  # its last quality buckets are written at the next flush

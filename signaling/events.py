@@ -8,6 +8,7 @@ it the change, answer. The room owns everything about the live consult.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from rooms.consults.errors import DatabaseUnavailable, DomainError
 from rooms.consults.log_context import consult_context
 from rooms.consults.people import Role, User
 from signaling import errors
+from signaling.cluster import Forwarded, OwnerGone, RoomCluster
 from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.http.notes import notes_out
@@ -164,6 +166,136 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
         self.quality_limiter = RateLimiter(ctx.limits.quality_reports_per_minute)
+        self.cluster: RoomCluster | None = None
+        """With several signaling processes (`REDIS_URL`): where each consult's room lives."""
+
+    # ---- several processes (signaling.cluster) --------------------------------------------
+
+    def join_cluster(self, cluster: RoomCluster) -> None:
+        """Route the events of consults whose room another process owns to that process."""
+        self.cluster = cluster
+        self.notifier.guest = lambda sid: sid in cluster.guests
+
+    def _guest(self, sid: str) -> bool:
+        """Whether `sid` is a connection of another process, its event handled here (owner)."""
+        return self.cluster is not None and sid in self.cluster.guests
+
+    async def _routed(
+        self, event: str, sid: str, data: Any, consult_id: str, user: User | None
+    ) -> Ack | None:
+        """The owner's ack if the consult's room is owned by another process (the event went
+        there); None: handle it here (no cluster, owned here, nobody owns it, or a join that
+        claimed it)."""
+        cluster = self.cluster
+        if cluster is None or self._guest(sid) or self.rooms.consult_of(sid) == consult_id:
+            return None  # no cluster, a guest's event here at its owner, or in a room here
+        join = event == "join"
+        known = cluster.elsewhere.get(sid)
+        if join and known is None and consult_id in self.rooms.held():
+            return None  # the room is here (its lease renewed while it is held)
+        if join:
+            if known is not None and known[0] != consult_id:
+                await self._leave_elsewhere(sid, "leave", {"consult_id": known[0]})
+            elif self.rooms.consult_of(sid) not in (None, consult_id):
+                await self.rooms.depart(sid, "left")
+            owner = await cluster.owner(consult_id, claim=True)
+        elif known is not None and known[0] == consult_id:
+            owner = known[1]
+        else:
+            owner = await cluster.owner(consult_id, claim=False)
+        for _attempt in range(2):
+            if owner is None or owner == cluster.node:
+                return None
+            try:
+                ack = await cluster.forward(owner, event, sid, user, data)
+            except OwnerGone:
+                cluster.elsewhere.pop(sid, None)
+                if not join:
+                    return None  # its room is gone: the join that comes next opens it anew
+                owner = await cluster.owner(consult_id, claim=True, dead=owner)
+                continue
+            except TimeoutError:
+                raise ApiError(
+                    errors.BUSY, "the consult's room did not answer in time; retry", 503
+                ) from None
+            if join and ack.get("ok"):
+                cluster.elsewhere[sid] = (consult_id, owner)
+            elif event == "leave" and ack.get("ok"):
+                cluster.elsewhere.pop(sid, None)
+            return ack
+        return None
+
+    async def _leave_elsewhere(self, sid: str, event: str, data: Any) -> None:
+        """Take the connection out of its room in another process (a leave or a disconnect)."""
+        cluster = self.cluster
+        known = cluster.elsewhere.pop(sid, None) if cluster is not None else None
+        if cluster is None or known is None:
+            return
+        try:
+            await cluster.forward(known[1], event, sid, None, data)
+        except (OwnerGone, TimeoutError):
+            pass  # its room went with its process; nothing to leave
+        except Exception:
+            log.exception("connection %s did not leave its room elsewhere cleanly", sid)
+
+    async def handle_forwarded(self, forwarded: Forwarded) -> Ack:
+        """An event of a connection on another process, for a room owned here."""
+        assert self.cluster is not None
+        guests = self.cluster.guests
+        sid, data = forwarded.sid, forwarded.data
+        if forwarded.event == "consult-finished":
+            await self._finish_here(data["consult_id"])
+            return {"ok": True}
+        if forwarded.event == "remove-person":
+            await self.rooms.remove_person(data["consult_id"], data["user_id"], data["reason"])
+            return {"ok": True}
+        if forwarded.event == "disconnect":
+            guests.pop(sid, None)
+            await self._departed(sid)
+            return {"ok": True}
+        known = guests.get(sid)
+        user = forwarded.user or (known[1] if known is not None else None)
+        guests[sid] = (forwarded.node, user)
+        handler = getattr(self, "on_" + forwarded.event.replace("-", "_"), None)
+        if forwarded.event not in self.CLIENT_EVENTS or handler is None:
+            return refused(errors.UNKNOWN_EVENT, f"no event {forwarded.event}")
+        try:
+            ack: Ack = await handler(sid, data)
+        finally:
+            if self.rooms.consult_of(sid) is None:
+                guests.pop(sid, None)
+        return ack
+
+    async def room_lost(self, sid: str, consult_id: str) -> None:
+        """The process that held this connection's room died: the page joins again."""
+        await self.server.emit("rejoin", {"consult_id": consult_id, "reason": "room_moved"}, to=sid)
+
+    async def guest_lost(self, sid: str, _consult_id: str) -> None:
+        """The process of a connection in a room of this one died: it left, disconnected."""
+        await self._departed(sid)
+
+    async def _departed(self, sid: str) -> None:
+        self.join_limiter.forget(sid)
+        self.signal_limiter.forget(sid)
+        self.quality_limiter.forget(sid)
+        try:
+            await self.rooms.depart(sid, "disconnected")
+        except Exception:
+            log.exception("connection %s did not leave its consult cleanly", sid)
+
+    async def consult_finished(self, consult_id: str) -> None:
+        """Close the consult's room, in whichever process holds it."""
+        cluster = self.cluster
+        owner = await cluster.owner(consult_id, claim=False) if cluster is not None else None
+        if cluster is not None and owner is not None and owner != cluster.node:
+            data = {"consult_id": consult_id}
+            with contextlib.suppress(OwnerGone, TimeoutError):
+                await cluster.forward(owner, "consult-finished", "", None, data)
+                return
+        await self._finish_here(consult_id)
+
+    async def _finish_here(self, consult_id: str) -> None:
+        await self.rooms.consult_finished(consult_id)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
@@ -201,7 +333,12 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             )
 
     async def _user(self, sid: str) -> User:
-        """The connection's user, if its token is still valid (an expired one is ended here)."""
+        """The connection's user, if its token is still valid (an expired one is ended here);
+        for a connection of another process, the user that process vouched for."""
+        if self.cluster is not None:
+            guest = self.cluster.guests.get(sid)
+            if guest is not None and guest[1] is not None:
+                return guest[1]
         return await self.sessions.user(sid)
 
     @staticmethod
@@ -213,6 +350,8 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     def _reachable(self, sid: str) -> bool:
         """Whether what was just sent to `sid` was queued for it (not cut off, not gone)."""
         server = self.server
+        if self._guest(sid):
+            return True  # on another process: the fan-out carries it there
         return not isinstance(server, ProtocolServer) or server.reachable(sid)
 
     def _check_sdp(self, sdp: str) -> None:
@@ -227,6 +366,13 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         """Take `user_id` out of the consult room (an invitation that was withdrawn or
         declined): they are told (`removed-from-consult`), the others see them leave, and the
         consult follows as after any departure."""
+        cluster = self.cluster
+        owner = await cluster.owner(consult_id, claim=False) if cluster is not None else None
+        if cluster is not None and owner is not None and owner != cluster.node:
+            data = {"consult_id": consult_id, "user_id": user_id, "reason": reason}
+            with contextlib.suppress(OwnerGone, TimeoutError):
+                await cluster.forward(owner, "remove-person", "", None, data)
+                return
         await self.rooms.remove_person(consult_id, user_id, reason)
 
     # ---- connection -------------------------------------------------------------------------
@@ -258,14 +404,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.sessions.closed(sid)
-        self.join_limiter.forget(sid)
-        self.signal_limiter.forget(sid)
-        self.quality_limiter.forget(sid)
+        await self._leave_elsewhere(sid, "disconnect", None)
         with consult_context(self.rooms.consult_of(sid)):
-            try:
-                await self.rooms.depart(sid, "disconnected")
-            except Exception:
-                log.exception("connection %s did not leave its consult cleanly", sid)
+            await self._departed(sid)
 
     # ---- the room ---------------------------------------------------------------------------
 
@@ -277,6 +418,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self._within(self.join_limiter, sid, f"{self.ctx.limits.joins_per_minute} joins a minute")
         if not self.process_joins.allow("all"):
             raise ApiError(errors.RATE_LIMITED, "the server is busy with joins; retry", 429)
+        routed = await self._routed("join", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         consult = await self.ctx.service.authorize_join(user, event.consult_id)
         # Read before joining, so that a failure here changes nothing. (A note added between
         # this read and the admission reaches the page only on its next load of the notes.)
@@ -315,7 +459,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     @acknowledged
     async def on_leave(self, sid: str, data: Any) -> Ack:
         event = self._parse(LeaveEvent, data, "leave")
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("leave", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         self.rooms.room_of(sid, event.consult_id)
         await self.rooms.depart(sid, "left")
         return {"ok": True}
@@ -336,7 +483,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ApiError(errors.SDP_TOO_LARGE, str(exc), 413) from None
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("signal", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         if not self.rooms.present(sid, event.consult_id):
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
         if not self.rooms.present(event.to, event.consult_id) or event.to == sid:
@@ -345,7 +495,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         if not event.end_of_candidates:
             relayed.pop("end_of_candidates", None)
         relayed["from"] = sid
-        await self.server.relay(event.to, "signal", relayed)
+        if self._guest(event.to):
+            await self.server.emit("signal", relayed, to=event.to)
+        else:
+            await self.server.relay(event.to, "signal", relayed)
         if not self._reachable(event.to):
             raise ApiError(
                 errors.PEER_UNREACHABLE,
@@ -360,7 +513,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_relay_publish(self, sid: str, data: Any) -> Ack:
         event = self._parse(RelayPublishEvent, data, "relay-publish")
         self._check_sdp(event.description.sdp)
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("relay-publish", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         answer = await room.publish(sid, event.description.sdp, dict(event.sources))
         return {"ok": True, "description": {"type": "answer", "sdp": answer}}
@@ -369,7 +525,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_relay_answer(self, sid: str, data: Any) -> Ack:
         event = self._parse(RelayAnswerEvent, data, "relay-answer")
         self._check_sdp(event.description.sdp)
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("relay-answer", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         await room.subscriber_answer(sid, event.description.sdp)
         return {"ok": True}
@@ -381,7 +540,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             check_candidate(event.candidate.candidate, self.ctx.limits.max_candidate_bytes)
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("relay-candidate", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         c = event.candidate
         await room.candidate(sid, event.leg, c.candidate, c.sdpMid, c.sdpMLineIndex)
@@ -390,7 +552,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     @acknowledged
     async def on_p2p_failed(self, sid: str, data: Any) -> Ack:
         event = self._parse(P2pFailedEvent, data, "p2p-failed")
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("p2p-failed", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         verdict = await room.p2p_failed(sid, event.peer_id, event.generation)
         moved = verdict in (P2pVerdict.MOVED, P2pVerdict.ALREADY)
@@ -404,6 +569,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_recording_start(self, sid: str, data: Any) -> Ack:
         event = self._parse(ConsultEvent, data, "recording-start")
         user = await self._user(sid)
+        routed = await self._routed("recording-start", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         recordings = self._recordings()
         await recordings.authorize_recording(user, event.consult_id)
@@ -412,7 +580,10 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     @acknowledged
     async def on_recording_consent(self, sid: str, data: Any) -> Ack:
         event = self._parse(RecordingConsentEvent, data, "recording-consent")
-        await self._user(sid)
+        user = await self._user(sid)
+        routed = await self._routed("recording-consent", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         self._recordings()
         room = self.rooms.room_of(sid, event.consult_id)
         return {"ok": True, "recording": recording_out(await room.consent(sid, event.granted))}
@@ -421,6 +592,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_recording_stop(self, sid: str, data: Any) -> Ack:
         event = self._parse(ConsultEvent, data, "recording-stop")
         user = await self._user(sid)
+        routed = await self._routed("recording-stop", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         room = self.rooms.room_of(sid, event.consult_id)
         await self._recordings().authorize_recording(user, event.consult_id)
         return {"ok": True, "recording": recording_out(await room.stop_recording(sid))}
@@ -436,6 +610,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_note_add(self, sid: str, data: Any) -> Ack:
         event = self._parse(NoteAddEvent, data, "note-add")
         user = await self._user(sid)
+        routed = await self._routed("note-add", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         notes = self.ctx.notes
         if not self.rooms.present(sid, event.consult_id):
             await notes.authorize(user, event.consult_id)  # forbidden / not_found come first
@@ -467,6 +644,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self._measure(data, "quality-report", limits.max_quality_report_bytes)
         event = self._parse(QualityReportEvent, data, "quality-report")
         user = await self._user(sid)
+        routed = await self._routed("quality-report", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
         if not self.rooms.present(sid, event.consult_id):
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before reporting", 409)
         quality = self.ctx.quality

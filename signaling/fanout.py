@@ -9,7 +9,8 @@ listens again. `RedisFanOut` keeps the same wire format (one JSON message per em
 `socketio` channel) and instead:
 
 - never makes an emit wait for Redis: messages for the other processes go through a bounded
-  queue that one task publishes in order, each publish within `timeout` seconds;
+  queue that one task publishes in order (what waits goes in one pipelined round trip), each
+  round trip within `timeout` seconds;
 - watches Redis (a PING every `CHECK_EVERY_SECONDS`, each within `timeout`); while it is
   unreachable, messages for the other processes are dropped (counted), not queued, so nothing
   stale arrives after the outage; what this process's own clients send each other is unaffected;
@@ -43,6 +44,9 @@ at the link's state)."""
 BACKLOG = 1000
 """Messages for the other processes that may wait to be published; beyond it (Redis answers but
 too slowly) further messages are dropped until the queue empties."""
+
+PUBLISH_BATCH = 256
+"""At most this many waiting messages are published in one round trip (a pipeline)."""
 
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
 """What an unreachable, refusing or hung Redis raises (a time limit is `TimeoutError`)."""
@@ -194,16 +198,24 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
         client = self._client()
         try:
             while True:
-                data = await self._outbox.get()
+                # What waits is published in one round trip (a pipeline, in order): one message
+                # per round trip held two processes at about 100 messages a second on a busy
+                # machine (bench/signaling.py --servers cluster).
+                batch = [await self._outbox.get()]
+                while not self._outbox.empty() and len(batch) < PUBLISH_BATCH:
+                    batch.append(self._outbox.get_nowait())
                 if not self.link.up:
-                    self.link.dropped += 1
+                    self.link.dropped += len(batch)
                     continue
                 try:
                     async with asyncio.timeout(self.timeout):
-                        await client.publish(self.channel, self.json.dumps(data))
+                        pipe = client.pipeline(transaction=False)
+                        for data in batch:
+                            pipe.publish(self.channel, self.json.dumps(data))
+                        await pipe.execute()
                 except _LINK_ERRORS as exc:
                     self.link.failed(_describe(exc))
-                    self.link.dropped += 1
+                    self.link.dropped += len(batch)
                     self._drop_waiting()
                     await self._discard(client)
                     client = self._client()

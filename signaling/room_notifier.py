@@ -6,7 +6,7 @@ consult's live events while it is in the `consult:<id>` channel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import socketio
@@ -56,6 +56,9 @@ class SocketRoomNotifier:
     def __init__(self, sio: socketio.AsyncServer, hub: ConsultHub) -> None:
         self.sio = sio
         self.hub = hub
+        self.guest: Callable[[str], bool] = lambda _peer_id: False
+        """Whether a connection of another signaling process is in a room of this one (its
+        events were routed here, `signaling.cluster`); the fan-out reaches it."""
         self._sent: dict[tuple[str, int], ConsultOut] = {}
         """(consult id, version) → the view just announced: a join that moved the consult
         answers with the same view instead of building it again (several reads)."""
@@ -65,7 +68,7 @@ class SocketRoomNotifier:
         return self._sent.pop((consult.id, consult.version), None)
 
     async def admit(self, consult_id: str, peer_id: str) -> None:
-        if not self.sio.manager.is_connected(peer_id, NAMESPACE):
+        if not self.sio.manager.is_connected(peer_id, NAMESPACE) and not self.guest(peer_id):
             raise ConnectionError("the connection closed while joining")
         await self.sio.enter_room(peer_id, consult_channel(consult_id), namespace=NAMESPACE)
 

@@ -187,6 +187,14 @@ class NoteAdded(BaseModel):
     note: NoteOut
 
 
+class Rejoin(BaseModel):
+    """The consult's room went with the signaling process that held it (several processes,
+    `REDIS_URL`): join again, which opens the room in a process that is alive."""
+
+    consult_id: str
+    reason: Literal["room_moved"]
+
+
 SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "signal": SignalRelayed,
     "peer-joined": PeerJoined,
@@ -208,6 +216,7 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "relay-offer": RelayOffer,
     "p2p-check": P2pCheck,
     "note-added": NoteAdded,
+    "rejoin": Rejoin,
 }
 """Every server → client event and the schema of its payload."""
 

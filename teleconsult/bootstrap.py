@@ -37,6 +37,7 @@ from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
+from signaling.cluster import RoomCluster
 from signaling.context import Signaling
 from signaling.fanout import RedisFanOut
 from signaling.http import (
@@ -179,6 +180,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         people=lambda: live.rooms.counts()[1],
     )
     add_media_node(registry, node, uploads)
+    cluster = (
+        RoomCluster(
+            settings.redis_url,
+            lease_seconds=settings.room_lease_seconds,
+            timeout=settings.redis_timeout,
+        )
+        if settings.redis_url
+        else None
+    )
+    if cluster is not None:
+        live.events.join_cluster(cluster)
     duty_dispatcher = DutyDispatcher(
         live.hub,
         escalation,
@@ -309,7 +321,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     async def fan_out(_app: web.Application) -> AsyncIterator[None]:
         if fanout is not None:
             await fanout.start()
+        if cluster is not None:
+            await cluster.start(
+                live.rooms.held,
+                live.events.handle_forwarded,
+                live.events.room_lost,
+                live.events.guest_lost,
+            )
+            print(f"signaling node {cluster.node}", flush=True)
         yield
+        if cluster is not None:
+            await cluster.close()
         if fanout is not None:
             await fanout.close()
 

@@ -64,6 +64,10 @@ class Settings:
     redis_timeout: int = 2
     """REDIS_TIMEOUT_SECONDS: how long one Redis command (publish, ping, subscribe) of the
     fan-out may take before Redis counts as unreachable."""
+    room_lease_seconds: float = 2.5
+    """ROOM_LEASE_SECONDS (with `REDIS_URL`): how long a signaling process's claim on a live
+    consult's room lasts in Redis unless renewed (every third of it); a process that hangs
+    without dying loses its rooms to the next join after this long."""
     media_address: str | None = None
     media_port_min: int | None = None
     media_port_max: int | None = None
@@ -303,6 +307,19 @@ def _vapid_subject(env: Mapping[str, str]) -> str:
     return subject
 
 
+def _room_lease(env: Mapping[str, str]) -> float:
+    raw = env.get("ROOM_LEASE_SECONDS")
+    if not raw:
+        return 2.5
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"ROOM_LEASE_SECONDS must be a number of seconds, not {raw!r}") from None
+    if not 0.5 <= value <= 60:
+        raise ConfigError(f"ROOM_LEASE_SECONDS must be between 0.5 and 60, not {raw}")
+    return value
+
+
 def _positive_seconds(env: Mapping[str, str], name: str, default: int) -> timedelta:
     return timedelta(seconds=_positive(env, name, default))
 
@@ -347,6 +364,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
         redis_timeout=_positive(env, "REDIS_TIMEOUT_SECONDS", 2),
+        room_lease_seconds=_room_lease(env),
         media_address=env.get("MEDIA_ADDRESS") or _loopback_host(env.get("HOST")),
         media_port_min=port_min,
         media_port_max=port_max,

@@ -48,6 +48,10 @@ class ConsultRooms:
         """(rooms open, people in them) now, for `/metrics`."""
         return len(self._rooms), sum(len(room.connections) for room in self._rooms.values())
 
+    def held(self) -> set[str]:
+        """The consults whose room this registry holds (open or still closing)."""
+        return set(self._rooms)
+
     def room(self, consult_id: str) -> ConsultRoom | None:
         """The consult's open room, if people are in it."""
         room = self._rooms.get(consult_id)

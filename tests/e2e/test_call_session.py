@@ -200,6 +200,33 @@ def test_a_replaced_that_comes_before_our_own_join_ack_is_superseded_by_that_joi
     assert states(page) == ["joining", "in_call"]
 
 
+def test_a_room_that_moved_with_a_dead_signaling_process_is_left_and_joined_again(
+    call_page: Page,
+) -> None:
+    """Several signaling processes: the one holding the consult's room died and this page's own
+    process says `rejoin`; the page leaves and joins again (which opens the room in a live
+    process), and meets whoever is there then."""
+    page = call_page
+    view = page.get_by_test_id("call-view")
+    answer(page, "join", join_ack())
+    join(page)
+    expect(view).to_have_attribute("data-call-state", "waiting")
+
+    peer = {"peer_id": "wang-2", "user": WANG}
+    answer(page, "join", join_ack(peer_id="self-2", peers=[peer]))
+    fire(page, "rejoin", {"consult_id": "someone-elses", "reason": "room_moved"})
+    assert len(sent(page, "join")) == 1  # not about this consult: ignored
+    fire(page, "rejoin", {"consult_id": CONSULT_ID, "reason": "room_moved"})
+    until(lambda: len(sent(page, "join")) == 2)
+    expect(page.get_by_test_id("call-message")).to_contain_text("承载本会诊的服务器已断开")
+    assert sent(page, "leave") == [{"consult_id": CONSULT_ID}]
+    assert sent(page, "join")[-1] == {"consult_id": CONSULT_ID}
+    expect(view).to_have_attribute("data-call-state", "connecting")
+    # The newcomer calls the others: an offer to the person in the room it found.
+    until(lambda: any(s.get("to") == "wang-2" for s in sent(page, "signal")))
+    assert states(page) == ["joining", "in_call", "rejoining", "in_call"]
+
+
 def test_someone_moving_to_another_device_is_not_reported_as_a_lost_connection(
     call_page: Page,
 ) -> None:

@@ -17,8 +17,11 @@ export function connectSocket(token) {
   // (not the URL), so it stays out of proxy access logs; it is re-sent on every reconnect.
   // WebSocket first: long-polling's handshake and upgrade cost round trips before the first
   // event; polling remains the fallback where a proxy refuses WebSockets.
+  // The first reconnect comes after 150–450 ms (300 ms ± 50 %), then doubles up to 5 s: when a
+  // signaling process dies, its pages are back through the load balancer well within the 5 s of
+  // a failover (docs/deployment.md), and hundreds of them do not come back in one instant.
   return io({
-    auth: { token }, reconnectionDelayMax: 5000, transports: ['websocket', 'polling'], tryAllTransports: true,
+    auth: { token }, reconnectionDelay: 300, reconnectionDelayMax: 5000, transports: ['websocket', 'polling'], tryAllTransports: true,
   });
 }
 

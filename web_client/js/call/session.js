@@ -200,6 +200,13 @@ export class CallSession {
       this.stopAll();
       this.close({ removed: true });
     });
+    // The signaling process that held the consult's room died (several processes behind a load
+    // balancer): the room opens again in a live process when we join again.
+    s.on('rejoin', (p) => {
+      if (!mine(p)) return;
+      debug('rejoin: the room moved', p?.reason);
+      this.rejoin('room moved', 'call.roomMoved');
+    });
     // This person opened the consult on another device or tab, which took our place: stop
     // here, and come back only when the user asks (joining again replaces the other in turn).
     s.on('replaced', (p) => {
@@ -421,8 +428,9 @@ export class CallSession {
   }
 
 
-  /** The relay connections broke for good (or the TURN credentials are out of date): leave and
-   * join again, which rebuilds them with the credentials of the new join ack. */
+  /** The relay connections broke for good (or the TURN credentials are out of date, or the room
+   * moved with a dead signaling process): leave and join again, which rebuilds them with the
+   * credentials of the new join ack. */
   async rejoin(reason, messageKey = 'call.relay.rejoining') {
     if (this.state !== 'in_call') return;
     this.say(messageKey, {}, 'warn');
