@@ -29,6 +29,7 @@ from rooms.duty.roster import InvalidShift
 from rooms.records.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
 from rooms.reporting.review import InvalidComment, InvalidFilter
 from rooms.reporting.statistics import InvalidPeriod
+from rooms.training.training import InvalidTraining
 
 
 class ApiError(Exception):
@@ -135,6 +136,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     TooManyInvitations: 409,
     NotInConsult: 409,
     RelayUnavailable: 503,
+    InvalidTraining: 422,
 }
 
 
@@ -152,6 +154,8 @@ def from_domain(error: DomainError) -> ApiError:
         ]
     if isinstance(error, InvalidShift):
         details = [{"field": "(shift)", "problem": error.message, "reason": error.reason}]
+    if isinstance(error, InvalidTraining):
+        details = [{"field": "(training)", "problem": error.message, "reason": error.reason}]
     return ApiError(error.code, error.message, status, details)
 
 

@@ -31,6 +31,7 @@ from rooms.records.notes import NoteService
 from rooms.reporting.export_service import ExportService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
+from rooms.training.service import TrainingService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.context import Signaling
@@ -48,6 +49,7 @@ from signaling.http import (
     review,
     serving,
     statistics,
+    training,
 )
 from signaling.http.api import Edge
 from signaling.passwords import PasswordChecks
@@ -229,6 +231,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
+        training.routes(edge, trainings=TrainingService(repos.consults, repos.trainings, clock)),
     ]
     app = create_app(ctx, live, features, WEB_ROOT, __version__)
     app[DUTY] = duty_dispatcher

@@ -11,6 +11,7 @@ from storage.sql.duty import SqlDuty
 from storage.sql.engine import STATEMENT_TIMEOUT_SECONDS
 from storage.sql.records import SqlAttachments, SqlNotes
 from storage.sql.reporting import SqlReviewComments
+from storage.sql.training import SqlTrainings
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,8 @@ class SqlRepositories:
     """The roster, notices claimed, push subscriptions (`rooms.duty`)."""
     comments: SqlReviewComments
     """Review comments (`rooms.reporting`)."""
+    trainings: SqlTrainings
+    """Trainings (`rooms.training`)."""
 
     @classmethod
     def on(cls, database: Database) -> SqlRepositories:
@@ -38,6 +41,7 @@ class SqlRepositories:
             attachments=SqlAttachments(database),
             duty=SqlDuty(database),
             comments=SqlReviewComments(database),
+            trainings=SqlTrainings(database),
         )
 
     @classmethod

@@ -30,6 +30,7 @@ UNKNOWN = {
     "consult_id": "0" * 32,
     "recording_id": "0" * 32,
     "attachment_id": "0" * 32,
+    "training_id": "0" * 32,
     "specialty": "astrology",
 }
 MALFORMED = "not-an-id"
