@@ -152,9 +152,7 @@ def routes(edge: Edge, *, trainings: TrainingService) -> Feature:
     async def list_trainings(request: web.Request) -> web.Response:
         user = await edge.caller(request)
         query = query_of(request, TrainingQuery)
-        found = await trainings.visible(
-            user, frozenset(query.status) if query.status else None
-        )
+        found = await trainings.visible(user, frozenset(query.status) if query.status else None)
         directory = edge.directory()
         return json_response(
             TrainingListOut(trainings=[await training_out(directory, t) for t in found])
