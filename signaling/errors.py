@@ -76,6 +76,8 @@ UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
 URI_TOO_LONG = "uri_too_long"
 MALFORMED_REQUEST = "malformed_request"
+VIEWER_URL_INVALID = "viewer_url_invalid"
+VIEWER_URL_EXPIRED = "viewer_url_expired"
 # Stable codes of the domain that the edge names too (the others are `DomainError.code`).
 DATABASE_UNAVAILABLE = DatabaseUnavailable.code
 BUSY = StorageBusy.code
@@ -104,6 +106,8 @@ EDGE_STATUSES: dict[str, tuple[int, ...]] = {
     URI_TOO_LONG: (414,),
     MALFORMED_REQUEST: (400,),
     INTERNAL: (500,),
+    VIEWER_URL_INVALID: (403,),
+    VIEWER_URL_EXPIRED: (403,),
 }
 """The HTTP status of each code the edge raises itself (`ApiError`). `invalid_payload` is 422
 for a value that does not fit its schema; a REST body that is not usable JSON is 400 and an

@@ -10,6 +10,7 @@ from aiohttp import web
 
 import web_client
 from media.attachments import LocalAttachmentFiles
+from media.broadcast.registry import Broadcasts
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
@@ -38,6 +39,7 @@ from signaling.context import Signaling
 from signaling.fanout import RedisFanOut
 from signaling.http import (
     attachments,
+    broadcast,
     consults,
     duty,
     fhir,
@@ -55,6 +57,7 @@ from signaling.http.api import Edge
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
+from signaling.viewer_urls import ViewerUrls
 from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
@@ -96,6 +99,9 @@ def relay_config(settings: Settings) -> RelayConfig:
 
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
+
+BROADCASTS: web.AppKey[Broadcasts] = web.AppKey("broadcasts")
+"""The trainings' broadcasts of a running app."""
 
 
 def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
@@ -155,6 +161,16 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ExpiryService(consult_service, repos.consults, settings.expiry),
     )
     edge = Edge(tokens, repos.consults)
+    trainings = TrainingService(repos.consults, repos.trainings, clock)
+    broadcasts = Broadcasts(
+        settings.training_dir, clock, segment_s=float(settings.training_segment_seconds)
+    )
+    viewer_urls = ViewerUrls(
+        resolved_jwt_secret(settings),
+        settings.training_viewer_url_ttl,
+        settings.training_viewer_url_bucket,
+        clock,
+    )
     limits = settings.limits
     passwords = PasswordChecks(limits.password_checks_at_once, limits.password_checks_waiting)
     features = [
@@ -231,10 +247,12 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
-        training.routes(edge, trainings=TrainingService(repos.consults, repos.trainings, clock)),
+        training.routes(edge, trainings=trainings, viewer_urls=viewer_urls),
+        broadcast.routes(broadcasts=broadcasts, viewer_urls=viewer_urls),
     ]
     app = create_app(ctx, live, features, WEB_ROOT, __version__)
     app[DUTY] = duty_dispatcher
+    app[BROADCASTS] = broadcasts
 
     async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
         duty_dispatcher.start()

@@ -34,11 +34,6 @@ LIVE_SEGMENTS = 6
 PART_SEGMENTS = 3
 """The last this many segments list their parts in the live playlist (LL-HLS)."""
 
-FILE_NAME = re.compile(
-    r"^(init\.mp4|live\.m3u8|vod\.m3u8|s(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,3}))?\.m4s)$"
-)
-"""The only names a broadcast serves: no path, no dots beyond these, no leading zeros."""
-
 
 @dataclass(slots=True)
 class Part:

@@ -25,6 +25,7 @@ from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response, parse_body, query_of
 from signaling.schemas import Id, InstitutionRef, PersonRef, Strict, WireTime
+from signaling.viewer_urls import ViewerUrls
 from signaling.views import Directory
 
 TrainingId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -76,7 +77,11 @@ class TrainingQuery(Strict):
 
 class AdmissionOut(BaseModel):
     training: TrainingOut
-    admitted: bool = True
+    viewer_url: str
+    """The signed playlist URL to play: `…/live.m3u8` while scheduled or live (404 until the
+    lecturer's first segment), `…/vod.m3u8` (the replay) once ended."""
+    expires_at: datetime
+    """The URL (and every file under it) is refused after this; ask again to go on."""
 
 
 async def training_out(directory: Directory, training: Training) -> TrainingOut:
@@ -110,7 +115,7 @@ def training_id_of(request: web.Request) -> str:
     return found
 
 
-def routes(edge: Edge, *, trainings: TrainingService) -> Feature:
+def routes(edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls) -> Feature:
     feature = Feature("trainings")
 
     @feature.route(
@@ -198,6 +203,14 @@ def routes(edge: Edge, *, trainings: TrainingService) -> Feature:
     async def admission(request: web.Request) -> web.Response:
         user = await edge.caller(request)
         training = await trainings.admit(user, training_id_of(request))
-        return json_response(AdmissionOut(training=await training_out(edge.directory(), training)))
+        url = viewer_urls.issue(training.id, trainings.clock())
+        playlist = "vod.m3u8" if training.status is TrainingStatus.ENDED else "live.m3u8"
+        return json_response(
+            AdmissionOut(
+                training=await training_out(edge.directory(), training),
+                viewer_url=url.prefix + playlist,
+                expires_at=url.expires_at,
+            )
+        )
 
     return feature

@@ -31,6 +31,9 @@ UNKNOWN = {
     "recording_id": "0" * 32,
     "attachment_id": "0" * 32,
     "training_id": "0" * 32,
+    "expires": "1",
+    "signature": "forged",
+    "name": "live.m3u8",
     "specialty": "astrology",
 }
 MALFORMED = "not-an-id"

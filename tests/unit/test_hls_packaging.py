@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from media.broadcast.hls import FILE_NAME, LIVE_SEGMENTS, HlsPackager
+from media.broadcast.hls import LIVE_SEGMENTS, HlsPackager
+from rooms.training.broadcast import FILE_NAME
 from tests.support.h264 import FPS, h264_frames
 from tests.support.hls_check import boxes, decode, parse_playlist
 

@@ -1,0 +1,46 @@
+"""What a training's broadcast serves, as the edge sees it (`media.broadcast` makes it).
+
+The names are the broadcast's own and nothing else (`FILE_NAME`): no path, no temporary file,
+no leading zeros; anything else is never looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+FILE_NAME = re.compile(
+    r"^(init\.mp4|live\.m3u8|vod\.m3u8|s(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,3}))?\.m4s)$"
+)
+"""The only names a broadcast serves: `init.mp4`, the playlists, segments `sN.m4s` and their
+low-latency parts `sN.P.m4s`."""
+
+TRAINING_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastFile:
+    data: bytes
+    etag: str
+    """A strong validator: `"<sha256 prefix>"` of the bytes."""
+    immutable: bool
+    """Never changes once it exists (segments, parts, init): cacheable for a year."""
+    live: bool = False
+    """A playlist of a broadcast still running (changes every part)."""
+
+
+class TooFarAhead(ValueError):
+    """A blocking playlist request for a segment more than two ahead of the last one."""
+
+
+class BroadcastReader(Protocol):
+    async def read(self, training_id: str, name: str) -> BroadcastFile | None:
+        """The file, or None; `name` must match `FILE_NAME`."""
+        ...
+
+    async def wait_for(self, training_id: str, msn: int, part: int | None) -> None:
+        """Return once segment `msn` (its part `part`) of the live broadcast exists, after
+        three target durations at most, or at once when nothing is live. `TooFarAhead` for a
+        segment more than two ahead of the last."""
+        ...
