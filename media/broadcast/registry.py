@@ -1,7 +1,7 @@
 """The broadcasts of one server: the live packagers in memory, the replays on disk, and a cache
 of the immutable files so that a thousand viewers asking for the same new segment cost one read.
 
-Each training's files live in `root/{training_id}/` (`hls.HlsPackager` documents them).
+Each stream's files live in `root/{training_id}/{stream}/` (`hls.HlsPackager` documents them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 from media.broadcast.hls import HlsPackager
-from rooms.training.broadcast import FILE_NAME, TRAINING_ID, BroadcastFile, TooFarAhead
+from rooms.training.broadcast import (
+    FILE_NAME,
+    STREAMS,
+    TRAINING_ID,
+    BroadcastFile,
+    TooFarAhead,
+)
 
 CACHE_BYTES = 64 * 1024 * 1024
 """Most bytes of immutable files (init sections, segments) kept in memory: about 2 minutes of
@@ -37,52 +43,60 @@ class Broadcasts:
         self.clock = clock
         self.segment_s = segment_s
         self.part_s = part_s
-        self._live: dict[str, HlsPackager] = {}
-        self._cache: OrderedDict[tuple[str, str], BroadcastFile] = OrderedDict()
+        self._live: dict[tuple[str, str], HlsPackager] = {}
+        self._cache: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
         self._cached_bytes = 0
 
-    def directory(self, training_id: str) -> Path:
-        if not TRAINING_ID.fullmatch(training_id):
-            raise ValueError("not a training id")
-        return self.root / training_id
+    def directory(self, training_id: str, stream: str) -> Path:
+        if not TRAINING_ID.fullmatch(training_id) or stream not in STREAMS:
+            raise ValueError("not a training's stream")
+        return self.root / training_id / stream
 
     def start(
-        self, training_id: str, size: tuple[int, int], loop: asyncio.AbstractEventLoop | None
+        self,
+        training_id: str,
+        stream: str,
+        size: tuple[int, int],
+        loop: asyncio.AbstractEventLoop | None,
     ) -> HlsPackager:
         """A new packager for the training's broadcast (replacing a previous one's playlists:
         a lecturer who reconnects starts a new stream)."""
         packager = HlsPackager(
-            self.directory(training_id),
+            self.directory(training_id, stream),
             size,
             self.clock,
             segment_s=self.segment_s,
             part_s=self.part_s,
             loop=loop,
         )
-        self._live[training_id] = packager
+        self._live[(training_id, stream)] = packager
         return packager
 
-    def live(self, training_id: str) -> HlsPackager | None:
-        return self._live.get(training_id)
+    def live(self, training_id: str, stream: str) -> HlsPackager | None:
+        return self._live.get((training_id, stream))
 
-    async def wait_for(self, training_id: str, msn: int, part: int | None) -> None:
-        packager = self._live.get(training_id)
+    async def wait_for(self, training_id: str, stream: str, msn: int, part: int | None) -> None:
+        packager = self._live.get((training_id, stream))
         if packager is None:
             return
         if msn > len(packager.segments) + 2:
             raise TooFarAhead(f"segment {msn} lies more than two ahead")
         await packager.wait_for(msn, part, 3 * packager.target_duration)
 
-    def forget(self, training_id: str) -> None:
-        """The broadcast ended: its playlists are served from disk from now on."""
-        self._live.pop(training_id, None)
+    def forget(self, training_id: str, stream: str) -> None:
+        """The stream ended: its playlists are served from disk from now on."""
+        self._live.pop((training_id, stream), None)
 
-    async def read(self, training_id: str, name: str) -> BroadcastFile | None:
-        """The file `name` of the training's broadcast, or None. `name` must match
-        `FILE_NAME` (checked again here: nothing else is ever opened)."""
-        if not FILE_NAME.fullmatch(name) or not TRAINING_ID.fullmatch(training_id):
+    async def read(self, training_id: str, stream: str, name: str) -> BroadcastFile | None:
+        """The file `name` of the training's stream, or None. `name` must match `FILE_NAME`
+        (checked again here: nothing else is ever opened)."""
+        if (
+            not FILE_NAME.fullmatch(name)
+            or not TRAINING_ID.fullmatch(training_id)
+            or stream not in STREAMS
+        ):
             return None
-        packager = self._live.get(training_id)
+        packager = self._live.get((training_id, stream))
         if packager is not None:
             if name == "live.m3u8":
                 text = packager.live_playlist().encode()
@@ -95,12 +109,12 @@ class Broadcasts:
                 return BroadcastFile(part, _etag(part), immutable=True)
         if name == "live.m3u8":
             name = "vod.m3u8"  # the broadcast is over: its replay
-        key = (training_id, name)
+        key = (training_id, stream, name)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        path = self.directory(training_id) / name
+        path = self.directory(training_id, stream) / name
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except (FileNotFoundError, NotADirectoryError):
@@ -111,7 +125,7 @@ class Broadcasts:
         self._remember(key, found)
         return found
 
-    def _remember(self, key: tuple[str, str], found: BroadcastFile) -> None:
+    def _remember(self, key: tuple[str, str, str], found: BroadcastFile) -> None:
         self._cache[key] = found
         self._cached_bytes += len(found.data)
         while self._cached_bytes > CACHE_BYTES and self._cache:

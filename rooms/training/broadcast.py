@@ -18,6 +18,12 @@ low-latency parts `sN.P.m4s`."""
 
 TRAINING_ID = re.compile(r"^[0-9a-f]{32}$")
 
+STREAMS = ("camera", "screen")
+"""A broadcast's renditions, each its own HLS stream by stream copy: the lecturer's camera and,
+when shared, the screen (slides). Two pictures, not one composed: composing would decode and
+re-encode (a transcode per training, and softer slides); two streams cost the player one more
+playlist and keep each picture exactly as the lecturer's browser encoded it."""
+
 
 @dataclass(frozen=True, slots=True)
 class BroadcastFile:
@@ -35,11 +41,11 @@ class TooFarAhead(ValueError):
 
 
 class BroadcastReader(Protocol):
-    async def read(self, training_id: str, name: str) -> BroadcastFile | None:
-        """The file, or None; `name` must match `FILE_NAME`."""
+    async def read(self, training_id: str, stream: str, name: str) -> BroadcastFile | None:
+        """The file, or None; `stream` must be one of `STREAMS` and `name` match `FILE_NAME`."""
         ...
 
-    async def wait_for(self, training_id: str, msn: int, part: int | None) -> None:
+    async def wait_for(self, training_id: str, stream: str, msn: int, part: int | None) -> None:
         """Return once segment `msn` (its part `part`) of the live broadcast exists, after
         three target durations at most, or at once when nothing is live. `TooFarAhead` for a
         segment more than two ahead of the last."""

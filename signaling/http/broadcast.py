@@ -1,11 +1,12 @@
 """A training's broadcast over plain HTTP: playlists and fMP4 files under a signed URL.
 
-`GET /hls/{training}/{expires}/{signature}/{name}`: the signature is checked on every request
-without the database (`signaling.viewer_urls`); `name` is one of the broadcast's own file names
-(`media.broadcast.hls.FILE_NAME`) or `not_found`, so no path reaches the disk that the server
-did not make. Answers carry a strong `ETag` (and honour `If-None-Match`), `Cache-Control`
-(segments, parts and the init section are immutable; a live playlist lives one second) and
-byte ranges, so that nginx or a CDN can sit in front.
+`GET /hls/{training}/{expires}/{signature}/{stream}/{name}`: the signature is checked on every
+request without the database (`signaling.viewer_urls`); `stream` is `camera` or `screen`
+(`rooms.training.broadcast.STREAMS`) and `name` one of the broadcast's own file names
+(`FILE_NAME`), or the answer is `not_found`: no path reaches the disk that the server did not
+make. Answers carry a strong `ETag` (and honour `If-None-Match`), `Cache-Control` (segments,
+parts and the init section are immutable; a live playlist lives one second) and byte ranges, so
+that nginx or a CDN can sit in front.
 
 LL-HLS blocking playlist reload: `live.m3u8?_HLS_msn=N[&_HLS_part=P]` is answered once
 segment N (its part P) exists, or after three target durations with what there is.
@@ -60,7 +61,7 @@ def routes(*, broadcasts: BroadcastReader, viewer_urls: ViewerUrls) -> Feature:
 
     @feature.route(
         "GET",
-        "/hls/{training_id}/{expires}/{signature}/{name}",
+        "/hls/{training_id}/{expires}/{signature}/{stream}/{name}",
         "A file of a training's broadcast (playlist, init section, segment, part) under the "
         "signed viewer URL from /api/trainings/{id}/admission; Range and If-None-Match honoured",
         authenticated=False,
@@ -77,6 +78,7 @@ def routes(*, broadcasts: BroadcastReader, viewer_urls: ViewerUrls) -> Feature:
     )
     async def broadcast_file(request: web.Request) -> web.StreamResponse:
         training_id = request.match_info["training_id"]
+        stream = request.match_info["stream"]
         name = request.match_info["name"]
         if not TRAINING_ID.fullmatch(training_id):
             raise ApiError(errors.NOT_FOUND, "no such training", 404)
@@ -88,12 +90,12 @@ def routes(*, broadcasts: BroadcastReader, viewer_urls: ViewerUrls) -> Feature:
             raise ApiError(errors.INVALID_PAYLOAD, "_HLS_part needs _HLS_msn", 400)
         if name == "live.m3u8" and query.msn is not None:
             try:
-                await broadcasts.wait_for(training_id, query.msn, query.part)
+                await broadcasts.wait_for(training_id, stream, query.msn, query.part)
             except TooFarAhead:
                 raise ApiError(
                     errors.INVALID_PAYLOAD, "_HLS_msn lies more than two segments ahead", 400
                 ) from None
-        found = await broadcasts.read(training_id, name)
+        found = await broadcasts.read(training_id, stream, name)
         if found is None:
             raise ApiError(errors.NOT_FOUND, f"no {name[:40]} in this broadcast", 404)
         suffix = name[name.rindex(".") :]

@@ -78,8 +78,10 @@ class TrainingQuery(Strict):
 class AdmissionOut(BaseModel):
     training: TrainingOut
     viewer_url: str
-    """The signed playlist URL to play: `…/live.m3u8` while scheduled or live (404 until the
-    lecturer's first segment), `…/vod.m3u8` (the replay) once ended."""
+    """The signed URL prefix of the broadcast, `/hls/{training}/{expires}/{signature}/`: add
+    `camera/` or `screen/` and `live.m3u8` while scheduled or live (404 until the lecturer's
+    first segment), `vod.m3u8` (the replay) once ended (`playlist`)."""
+    playlist: Literal["live.m3u8", "vod.m3u8"]
     expires_at: datetime
     """The URL (and every file under it) is refused after this; ask again to go on."""
 
@@ -208,7 +210,8 @@ def routes(edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls) -
         return json_response(
             AdmissionOut(
                 training=await training_out(edge.directory(), training),
-                viewer_url=url.prefix + playlist,
+                viewer_url=url.prefix,
+                playlist=playlist,
                 expires_at=url.expires_at,
             )
         )

@@ -75,16 +75,19 @@ async def live_training(server: InProcessServer) -> dict[str, Any]:
 
 
 async def admitted(server: InProcessServer, training_id: str, who: str = "doctor.a") -> str:
+    """The camera stream's playlist under the signed viewer URL admission gives."""
     status, body = await server.request(
         "POST", f"/api/trainings/{training_id}/admission", token=await server.token(who)
     )
     assert status == 200, body
-    return str(body["viewer_url"])
+    return f"{body['viewer_url']}camera/{body['playlist']}"
 
 
 def packager_of(server: InProcessServer, training_id: str) -> HlsPackager:
     assert server.app is not None
-    return server.app[BROADCASTS].start(training_id, (320, 240), asyncio.get_running_loop())
+    return server.app[BROADCASTS].start(
+        training_id, "camera", (320, 240), asyncio.get_running_loop()
+    )
 
 
 async def get(
@@ -142,7 +145,7 @@ async def test_a_trainee_plays_the_live_broadcast_and_then_its_replay(
     # the end: the replay is the same segments, every one of them
     packager.close()
     assert server.app is not None
-    server.app[BROADCASTS].forget(training["id"])
+    server.app[BROADCASTS].forget(training["id"], "camera")
     status, _ = await server.request(
         "POST", f"/api/trainings/{training['id']}/end", token=await server.token("obstetrician")
     )
@@ -187,7 +190,7 @@ async def test_forged_expired_and_tricky_viewer_urls_are_refused(
     for frame in h264_frames(3):
         packager.add(*frame)
     url = await admitted(server, training["id"])
-    _, _, training_id, expires, signature, _ = url.split("/")
+    _, _, training_id, expires, signature, _, _ = url.split("/")
 
     async def refused(path: str, status: int, code: str) -> None:
         got, _, body = await get(server, path)
@@ -195,26 +198,40 @@ async def test_forged_expired_and_tricky_viewer_urls_are_refused(
         assert f'"code": "{code}"' in body.decode() or f'"code":"{code}"' in body.decode()
 
     forged = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
-    await refused(f"/hls/{training_id}/{expires}/{forged}/live.m3u8", 403, "viewer_url_invalid")
+    await refused(
+        f"/hls/{training_id}/{expires}/{forged}/camera/live.m3u8", 403, "viewer_url_invalid"
+    )
     later = str(int(expires) + 3600)
-    await refused(f"/hls/{training_id}/{later}/{signature}/live.m3u8", 403, "viewer_url_invalid")
+    await refused(
+        f"/hls/{training_id}/{later}/{signature}/camera/live.m3u8", 403, "viewer_url_invalid"
+    )
     other = "f" * 32
-    await refused(f"/hls/{other}/{expires}/{signature}/live.m3u8", 403, "viewer_url_invalid")
-    await refused(f"/hls/{training_id}/x{expires}/{signature}/live.m3u8", 403, "viewer_url_invalid")
+    await refused(f"/hls/{other}/{expires}/{signature}/camera/live.m3u8", 403, "viewer_url_invalid")
+    await refused(
+        f"/hls/{training_id}/x{expires}/{signature}/camera/live.m3u8", 403, "viewer_url_invalid"
+    )
     for name in ["s01.m4s", "vod.m3u8.tmp", "init.mp4.tmp", "..%2Finit.mp4", "s0.m4s%00"]:
-        await refused(f"/hls/{training_id}/{expires}/{signature}/{name}", 404, "not_found")
-    await refused(f"/hls/{training_id}/{expires}/{signature}/s999.m4s", 404, "not_found")
+        await refused(f"/hls/{training_id}/{expires}/{signature}/camera/{name}", 404, "not_found")
+    await refused(f"/hls/{training_id}/{expires}/{signature}/camera/s999.m4s", 404, "not_found")
+    await refused(f"/hls/{training_id}/{expires}/{signature}/slides/live.m3u8", 404, "not_found")
+    await refused(f"/hls/{training_id}/{expires}/{signature}/screen/live.m3u8", 404, "not_found")
     # a dot-dot segment is resolved away before routing: it never reaches a broadcast
-    got, _, body = await get(server, f"/hls/{training_id}/{expires}/{signature}/%2e%2e")
+    got, _, body = await get(server, f"/hls/{training_id}/{expires}/{signature}/camera/%2e%2e")
     assert got == 404 and b"ftyp" not in body
     await refused(
-        f"/hls/{training_id}/{expires}/{signature}/live.m3u8?_HLS_part=1", 400, "invalid_payload"
+        f"/hls/{training_id}/{expires}/{signature}/camera/live.m3u8?_HLS_part=1",
+        400,
+        "invalid_payload",
     )
     await refused(
-        f"/hls/{training_id}/{expires}/{signature}/live.m3u8?_HLS_msn=99", 400, "invalid_payload"
+        f"/hls/{training_id}/{expires}/{signature}/camera/live.m3u8?_HLS_msn=99",
+        400,
+        "invalid_payload",
     )
     await refused(
-        f"/hls/{training_id}/{expires}/{signature}/live.m3u8?_HLS_msn=-1", 422, "invalid_payload"
+        f"/hls/{training_id}/{expires}/{signature}/camera/live.m3u8?_HLS_msn=-1",
+        422,
+        "invalid_payload",
     )
     # the same URL once its time is up
     server.clock.advance(timedelta(hours=2))

@@ -34,6 +34,7 @@ UNKNOWN = {
     "expires": "1",
     "signature": "forged",
     "name": "live.m3u8",
+    "stream": "camera",
     "specialty": "astrology",
 }
 MALFORMED = "not-an-id"
