@@ -11,6 +11,7 @@ from aiohttp import web
 import web_client
 from media.attachments import LocalAttachmentFiles
 from media.broadcast.registry import Broadcasts
+from media.broadcast.studio import TrainingStudio
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
@@ -161,10 +162,11 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ExpiryService(consult_service, repos.consults, settings.expiry),
     )
     edge = Edge(tokens, repos.consults)
-    trainings = TrainingService(repos.consults, repos.trainings, clock)
     broadcasts = Broadcasts(
         settings.training_dir, clock, segment_s=float(settings.training_segment_seconds)
     )
+    studio = TrainingStudio(relay_config(settings), broadcasts)
+    trainings = TrainingService(repos.consults, repos.trainings, clock, studio)
     viewer_urls = ViewerUrls(
         resolved_jwt_secret(settings),
         settings.training_viewer_url_ttl,
@@ -247,7 +249,12 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
-        training.routes(edge, trainings=trainings, viewer_urls=viewer_urls),
+        training.routes(
+            edge,
+            trainings=trainings,
+            viewer_urls=viewer_urls,
+            max_sdp_bytes=limits.max_sdp_bytes,
+        ),
         broadcast.routes(broadcasts=broadcasts, viewer_urls=viewer_urls),
     ]
     app = create_app(ctx, live, features, WEB_ROOT, __version__)
@@ -268,6 +275,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             # Their sessions were cut off: the rooms say so when people come back.
             live.rooms.mark_interrupted({r.consult_id for r in recovered})
         yield
+        await studio.close()
         await node.close()
         await repos.close()
         passwords.close()

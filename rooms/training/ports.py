@@ -26,3 +26,19 @@ class TrainingStore(Protocol):
         """Save `training` (its `version` one more than the stored one) with its audit entry;
         False, writing nothing, when the stored version is not `training.version - 1`."""
         ...
+
+
+class BroadcastStudio(Protocol):
+    """Where the lecturer's media goes: received over WebRTC and packaged for the viewers
+    (`media.broadcast.studio`)."""
+
+    async def publish(
+        self, training_id: str, lecturer_id: int, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        """Answer the lecturer's publish offer (`sources`: mid → camera | microphone | second;
+        the offer carries its ICE candidates). `MediaRefused` for an offer it cannot use."""
+        ...
+
+    async def end(self, training_id: str) -> None:
+        """The training ended: stop receiving, finish the streams and their replay playlists."""
+        ...

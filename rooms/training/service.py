@@ -8,7 +8,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from rooms.consults.audit import AuditEntry
-from rooms.consults.errors import ConcurrentUpdate, NotFound, PermissionDenied
+from rooms.consults.errors import (
+    ConcurrentUpdate,
+    IllegalTransition,
+    NotFound,
+    PermissionDenied,
+    RelayUnavailable,
+)
 from rooms.consults.people import Role, Specialty, User
 from rooms.consults.permissions import (
     Action,
@@ -18,7 +24,7 @@ from rooms.consults.permissions import (
 )
 from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, institution_tree, utc_now
-from rooms.training.ports import TrainingStore
+from rooms.training.ports import BroadcastStudio, TrainingStore
 from rooms.training.training import (
     MAX_DURATION,
     MAX_LECTURERS,
@@ -95,11 +101,17 @@ class TrainingService:
     `store` keeps the trainings."""
 
     def __init__(
-        self, consults: ConsultStore, store: TrainingStore, clock: Clock = utc_now
+        self,
+        consults: ConsultStore,
+        store: TrainingStore,
+        clock: Clock = utc_now,
+        studio: BroadcastStudio | None = None,
     ) -> None:
         self.consults = consults
         self.store = store
         self.clock = clock
+        self.studio = studio
+        """Where the lecturer's media goes; None: this server takes no broadcast."""
 
     async def schedule(self, user: User, plan: TrainingPlan) -> Training:
         if not grants(user, Action.CREATE_TRAINING):  # before anything is looked up
@@ -186,7 +198,28 @@ class TrainingService:
         )
         if not await self.store.update_training(moved, entry):
             raise ConcurrentUpdate(f"training {training_id} changed meanwhile; try again")
+        if moved.status is TrainingStatus.ENDED and self.studio is not None:
+            await self.studio.end(training_id)
         return moved
+
+    async def present(
+        self, user: User, training_id: str, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        """A lecturer publishes (camera, microphone, shared screen): the training goes live if
+        it was scheduled; the answer SDP. Anybody but its lecturers is `PermissionDenied`."""
+        if self.studio is None:
+            raise RelayUnavailable("this server takes no broadcast")
+        training = await self._load(training_id)
+        tree = await institution_tree(self.consults)
+        if not is_permitted_on_training(user, Action.VIEW_TRAINING, training, tree):
+            raise NotFound(f"no training {training_id}")
+        if not is_permitted_on_training(user, Action.PRESENT_TRAINING, training, tree):
+            raise PermissionDenied("only the training's lecturers present it")
+        if training.status is TrainingStatus.SCHEDULED:
+            training = await self.move(user, training_id, TrainingEvent.START)
+        if training.status is not TrainingStatus.LIVE:
+            raise IllegalTransition(training.status.value, "present")
+        return await self.studio.publish(training.id, user.id, offer_sdp, sources)
 
     async def admit(self, user: User, training_id: str) -> Training:
         """Let `user` watch the training (live, or its replay once ended): audited, and a

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from rooms.consults.people import Specialty
 from rooms.training.service import TrainingPlan, TrainingService
@@ -24,7 +24,16 @@ from rooms.training.training import (
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response, parse_body, query_of
-from signaling.schemas import Id, InstitutionRef, PersonRef, Strict, WireTime
+from signaling.schemas import (
+    Id,
+    InstitutionRef,
+    Mid,
+    OfferDescription,
+    PersonRef,
+    Strict,
+    WireTime,
+)
+from signaling.sdp import SdpProblem, SdpTooLarge, check_sdp
 from signaling.viewer_urls import ViewerUrls
 from signaling.views import Directory
 
@@ -62,6 +71,30 @@ class TrainingOut(BaseModel):
     ends_at: datetime
     audience: AudienceOut
     specialties: list[Specialty]
+
+
+class BroadcastIn(Strict):
+    """The lecturer's publish offer, ICE candidates included (gathered before sending)."""
+
+    description: OfferDescription
+    sources: Annotated[dict[Mid, Literal["camera", "microphone", "second"]], Field(max_length=3)]
+    """mid → what it sends: `camera`, `microphone`, `second` (the shared screen)."""
+
+    @model_validator(mode="after")
+    def _each_source_once(self) -> BroadcastIn:
+        named = list(self.sources.values())
+        if len(set(named)) != len(named):
+            raise ValueError("each source is sent on one m-section only")
+        return self
+
+
+class AnswerDescription(BaseModel):
+    type: Literal["answer"] = "answer"
+    sdp: str
+
+
+class BroadcastOut(BaseModel):
+    description: AnswerDescription
 
 
 class TrainingListOut(BaseModel):
@@ -117,7 +150,9 @@ def training_id_of(request: web.Request) -> str:
     return found
 
 
-def routes(edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls) -> Feature:
+def routes(
+    edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls, max_sdp_bytes: int
+) -> Feature:
     feature = Feature("trainings")
 
     @feature.route(
@@ -215,5 +250,36 @@ def routes(edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls) -
                 expires_at=url.expires_at,
             )
         )
+
+    @feature.route(
+        "POST",
+        "/api/trainings/{training_id}/broadcast",
+        "The lecturer publishes camera, microphone and shared screen over WebRTC (an offer with "
+        "its candidates; the answer back): the training goes live (its lecturers only)",
+        body=BroadcastIn,
+        response=BroadcastOut,
+        errors=(
+            "not_found",
+            "forbidden",
+            "illegal_transition",
+            "media_refused",
+            errors.INVALID_SDP,
+            errors.SDP_TOO_LARGE,
+            errors.INVALID_PAYLOAD,
+            errors.RELAY_UNAVAILABLE,
+        ),
+    )
+    async def broadcast(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        body = await parse_body(request, BroadcastIn)
+        try:
+            check_sdp(body.description.sdp, max_sdp_bytes)
+        except SdpProblem as exc:
+            code = errors.SDP_TOO_LARGE if isinstance(exc, SdpTooLarge) else errors.INVALID_SDP
+            raise ApiError(code, str(exc), 413 if code == errors.SDP_TOO_LARGE else 400) from None
+        answer = await trainings.present(
+            user, training_id_of(request), body.description.sdp, dict(body.sources)
+        )
+        return json_response(BroadcastOut(description=AnswerDescription(sdp=answer)))
 
     return feature
