@@ -254,6 +254,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             trainings=trainings,
             viewer_urls=viewer_urls,
             max_sdp_bytes=limits.max_sdp_bytes,
+            ice=settings.ice,
         ),
         broadcast.routes(broadcasts=broadcasts, viewer_urls=viewer_urls),
     ]

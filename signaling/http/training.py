@@ -4,7 +4,7 @@ of a trainee (checked against the training's audience; a refusal is audited)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints, model_validator
@@ -24,6 +24,7 @@ from rooms.training.training import (
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response, parse_body, query_of
+from signaling.ice import IceConfig, ice_servers_for
 from signaling.schemas import (
     Id,
     InstitutionRef,
@@ -97,6 +98,11 @@ class BroadcastOut(BaseModel):
     description: AnswerDescription
 
 
+class IceServersOut(BaseModel):
+    ice_servers: list[dict[str, Any]]
+    """For the lecturer's `RTCPeerConnection` (TURN credentials for this user, if any)."""
+
+
 class TrainingListOut(BaseModel):
     trainings: list[TrainingOut]
 
@@ -151,7 +157,12 @@ def training_id_of(request: web.Request) -> str:
 
 
 def routes(
-    edge: Edge, *, trainings: TrainingService, viewer_urls: ViewerUrls, max_sdp_bytes: int
+    edge: Edge,
+    *,
+    trainings: TrainingService,
+    viewer_urls: ViewerUrls,
+    max_sdp_bytes: int,
+    ice: IceConfig,
 ) -> Feature:
     feature = Feature("trainings")
 
@@ -250,6 +261,18 @@ def routes(
                 expires_at=url.expires_at,
             )
         )
+
+    @feature.route(
+        "GET",
+        "/api/trainings/{training_id}/ice-servers",
+        "The ICE servers for the lecturer's publish connection (those who may see the training)",
+        response=IceServersOut,
+        errors=("not_found",),
+    )
+    async def ice_servers(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        await trainings.get(user, training_id_of(request))
+        return json_response(IceServersOut(ice_servers=ice_servers_for(ice, user.id)))
 
     @feature.route(
         "POST",
