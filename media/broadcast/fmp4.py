@@ -57,14 +57,26 @@ class _Sink(io.RawIOBase):
         return found
 
 
+AUDIO_CLOCK = 48_000
+"""Opus's clock: audio timestamps are in these units."""
+
+MAX_INTERLEAVE_US = 300_000
+"""The muxer holds one track's packets until the other's catch up (it writes them in time
+order), at most this long: a microphone that goes quiet does not hold the picture back."""
+
+
 class Fragmenter:
-    """One H.264 track being fragmented. Not thread-safe: one thread at a time.
+    """One H.264 track, and optionally one Opus track, being fragmented. Not thread-safe: one
+    thread at a time.
 
     The first frame must be a key frame carrying its SPS and PPS in-band (Annex B), as the
-    recorder's are: PyAV takes the decoder configuration (`avcC`) from it.
+    recorder's are: PyAV takes the decoder configuration (`avcC`) from it. With `audio`, Opus
+    packets (`add_audio`) go into the same fragments as their own track (`separate_moof`: one
+    `moof` + `mdat` per track), by stream copy too; a fragment's audio travels with the video
+    fragment written with it.
     """
 
-    def __init__(self, size: tuple[int, int], part_duration_s: float) -> None:
+    def __init__(self, size: tuple[int, int], part_duration_s: float, audio: bool = False) -> None:
         self._sink = _Sink()
         self._output = av.open(
             self._sink,
@@ -74,11 +86,19 @@ class Fragmenter:
                 "movflags": "empty_moov+default_base_moof+frag_keyframe+separate_moof",
                 "frag_duration": str(int(part_duration_s * 1_000_000)),
                 "flush_packets": "1",
+                "max_interleave_delta": str(MAX_INTERLEAVE_US),
             },
         )
         self._stream = self._output.add_mux_stream("h264", width=size[0], height=size[1])
         self._stream.time_base = Fraction(1, VIDEO_CLOCK)
         self._time_base = Fraction(1, VIDEO_CLOCK)
+        # Opus in MP4 needs its identification header (the `dOps` box); a mux-only stream has
+        # no way to set it, a libopus encoder context makes it (never fed; as the recorder).
+        self._audio = self._output.add_stream("libopus", rate=AUDIO_CLOCK) if audio else None
+        self._audio_pending = b""
+        """Audio fragments written before the video fragment they go with."""
+        self._last_pts = 0
+        self._frame_duration = VIDEO_CLOCK // 30
         self.init: bytes | None = None
         """`ftyp` + `moov`, once the first frame is muxed."""
         self._frames: list[tuple[int, bool]] = []
@@ -96,7 +116,23 @@ class Fragmenter:
         self._output.mux(packet)
         done = self._collect(next_start=pts)
         self._frames.append((pts, keyframe))
+        if pts > self._last_pts:
+            self._frame_duration = pts - self._last_pts if self._last_pts else self._frame_duration
+        self._last_pts = pts
         return done
+
+    def add_audio(self, data: bytes, pts: int, duration: int) -> list[Fragment]:
+        """Mux one Opus packet (`pts`, `duration` in units of `AUDIO_CLOCK`, increasing); the
+        fragments this completed."""
+        if self._audio is None:
+            raise ValueError("this fragmenter has no audio track")
+        packet = av.Packet(data)
+        packet.stream = self._audio
+        packet.pts = packet.dts = pts
+        packet.duration = duration
+        packet.time_base = Fraction(1, AUDIO_CLOCK)
+        self._output.mux(packet)
+        return self._collect(next_start=self._last_pts + self._frame_duration)
 
     def close(self, last_duration: int) -> list[Fragment]:
         """Flush the last fragment (its last frame lasting `last_duration`)."""
@@ -111,15 +147,35 @@ class Fragmenter:
                 self.init = (self.init or b"") + box
             elif kind == b"moof":
                 self._moof = box
+            elif kind == b"mdat" and self._moof is not None and _track_id(self._moof) != 1:
+                audio = self._moof + box  # the audio track's fragment
+                if done:
+                    last = done[-1]
+                    done[-1] = Fragment(
+                        last.data + audio, last.start, last.duration, last.independent
+                    )
+                else:
+                    self._audio_pending += audio
+                self._moof = None
             elif kind == b"mdat" and self._moof is not None and self._frames:
                 start, independent = self._frames[0]
                 count = _sample_count(self._moof)
-                taken, self._frames = self._frames[:count], self._frames[count:]
+                self._frames = self._frames[count:]
                 end = self._frames[0][0] if self._frames else next_start
-                done.append(Fragment(self._moof + box, start, end - start, independent))
+                data = self._audio_pending + self._moof + box
+                done.append(Fragment(data, start, end - start, independent))
+                self._audio_pending = b""
                 self._moof = None
-                del taken
         return done
+
+
+def _track_id(moof: bytes) -> int:
+    """The track a single-track `moof` is about (its `tfhd`'s track_ID; video is track 1)."""
+    at = moof.find(b"tfhd")
+    if at < 4:
+        raise ValueError("a fragment without tfhd")
+    # tfhd: size(4) 'tfhd'(4) version+flags(4) track_ID(4); `at` points at 'tfhd'
+    return int.from_bytes(moof[at + 8 : at + 12], "big")
 
 
 def _sample_count(moof: bytes) -> int:

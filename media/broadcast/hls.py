@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from media.broadcast.fmp4 import VIDEO_CLOCK, Fragment, Fragmenter
+from media.broadcast.fmp4 import AUDIO_CLOCK, VIDEO_CLOCK, Fragment, Fragmenter
 
 LIVE_SEGMENTS = 6
 """Segments the live playlist lists (the window a late joiner starts in)."""
@@ -67,13 +67,15 @@ class HlsPackager:
         segment_s: float = 2.0,
         part_s: float = 0.5,
         loop: asyncio.AbstractEventLoop | None = None,
+        audio: bool = False,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.segment_s = segment_s
         self.part_s = part_s
         self._clock = clock
-        self._fragmenter = Fragmenter(size, part_s)
+        self._fragmenter = Fragmenter(size, part_s, audio=audio)
+        self.audio = audio
         self._loop = loop
         self._changed = asyncio.Event() if loop is not None else None
         self.segments: list[Segment] = []
@@ -81,6 +83,9 @@ class HlsPackager:
         self.ended = False
         self._origin: tuple[int, datetime] | None = None
         self._last_keyframe_request = -math.inf
+        self._arrivals: dict[int, datetime] = {}
+        """When each key frame still to begin a segment arrived: its segment's
+        `EXT-X-PROGRAM-DATE-TIME` (the capture time, give or take the network)."""
         self._longest_s = segment_s
 
     # ---- the packaging side (one thread) -----------------------------------------------------
@@ -91,11 +96,23 @@ class HlsPackager:
             if not keyframe:
                 return  # a stream starts at a key frame
             self._origin = (pts, self._clock())
+        if keyframe:
+            self._arrivals[pts] = self._clock()
         for fragment in self._fragmenter.add(data, pts, keyframe):
             self._take(fragment)
         if self.init is None and self._fragmenter.init is not None:
             self.init = self._fragmenter.init
             _write_atomically(self.directory / "init.mp4", self.init)
+
+    def add_audio(self, data: bytes, pts: int, duration: int) -> None:
+        """One Opus packet, `pts` (48 kHz) on the video's timeline (`pts * 90000 / 48000` is a
+        video timestamp); dropped before the first key frame, or without an audio track."""
+        if self._origin is None or not self.audio:
+            return
+        if pts * VIDEO_CLOCK < self._origin[0] * AUDIO_CLOCK:
+            return  # before the picture begins
+        for fragment in self._fragmenter.add_audio(data, pts, duration):
+            self._take(fragment)
 
     def wants_keyframe(self, pts: int) -> bool:
         """True when a key frame should be asked of the sender now (one per segment)."""
@@ -125,7 +142,11 @@ class HlsPackager:
             if current is not None:
                 self._close_segment(current)
             offset = (fragment.start - self._origin[0]) / VIDEO_CLOCK
-            current = Segment(len(self.segments), self._origin[1] + timedelta(seconds=offset))
+            arrived = self._arrivals.pop(fragment.start, None)
+            started = arrived or self._origin[1] + timedelta(seconds=offset)
+            current = Segment(len(self.segments), started)
+            for older in [pts for pts in self._arrivals if pts < fragment.start]:
+                del self._arrivals[older]
             self.segments.append(current)
             if not fragment.independent:
                 pass  # only the very first segment could; `add` starts at a key frame

@@ -58,6 +58,7 @@ class Broadcasts:
         stream: str,
         size: tuple[int, int],
         loop: asyncio.AbstractEventLoop | None,
+        audio: bool = False,
     ) -> HlsPackager:
         """A new packager for the training's broadcast (replacing a previous one's playlists:
         a lecturer who reconnects starts a new stream)."""
@@ -68,6 +69,7 @@ class Broadcasts:
             segment_s=self.segment_s,
             part_s=self.part_s,
             loop=loop,
+            audio=audio,
         )
         self._live[(training_id, stream)] = packager
         return packager

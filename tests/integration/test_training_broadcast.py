@@ -6,11 +6,13 @@ under the signed URL and every segment decodes with PyAV; the end makes the repl
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 import pytest_asyncio
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -129,6 +131,13 @@ async def test_a_lecturer_broadcasts_and_a_trainee_plays_camera_and_screen(
             ]
             frames = decode(init, *media)
             assert frames[0].key_frame
+            with av.open(io.BytesIO(init + b"".join(media))) as container:
+                codecs = [s.codec_context.name for s in container.streams]
+                sound = sum(1 for _ in container.decode(audio=0)) if "opus" in codecs else 0
+            # the microphone travels with the camera, as Opus (20 ms packets)
+            assert codecs == (["h264", "opus"] if stream == "camera" else ["h264"])
+            if stream == "camera":
+                assert sound >= len(live.segments) * 2 * 50 * 0.8
             assert (frames[0].width, frames[0].height) == (640, 480)
             assert len(frames) >= 3 * 30 * 0.8  # about 30 fps of whole segments
     finally:

@@ -4,6 +4,7 @@ assembler hands on)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -44,3 +45,26 @@ def h264_frames(
     for packet in encoder.encode(None):
         assert packet.pts is not None
         yield bytes(packet), packet.pts * (CLOCK // FPS), packet.is_keyframe
+
+
+def opus_packets(seconds: float) -> Iterator[tuple[bytes, int]]:
+    """(Opus packet, pts at 48 kHz) for `seconds` of a 440 Hz tone in 20 ms packets, as a
+    browser's microphone sends them."""
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate = 48_000
+    encoder.layout = "stereo"
+    encoder.format = "s16"
+    encoder.time_base = Fraction(1, 48_000)
+    tone = b"".join(
+        int(8000 * math.sin(2 * math.pi * 440 * n / 48_000)).to_bytes(2, "little", signed=True) * 2
+        for n in range(960)
+    )
+    for index in range(int(seconds * 50)):
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        frame.planes[0].update(tone)
+        frame.sample_rate = 48_000
+        frame.pts = index * 960
+        frame.time_base = encoder.time_base
+        for packet in encoder.encode(frame):
+            assert packet.pts is not None
+            yield bytes(packet), packet.pts

@@ -3,14 +3,16 @@ parts, the live and replay playlists valid, the segments continuous and decodabl
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import av
 import pytest
 
 from media.broadcast.hls import LIVE_SEGMENTS, HlsPackager
 from rooms.training.broadcast import FILE_NAME
-from tests.support.h264 import FPS, h264_frames
+from tests.support.h264 import FPS, h264_frames, opus_packets
 from tests.support.hls_check import boxes, decode, parse_playlist
 
 START = datetime.now(UTC)
@@ -133,3 +135,30 @@ def test_served_names_are_exactly_the_broadcasts_own(name: str) -> None:
 )
 def test_anything_else_is_not_a_broadcast_file(name: str) -> None:
     assert not FILE_NAME.fullmatch(name)
+
+
+def test_the_lecturers_voice_travels_in_the_same_segments_as_opus_by_stream_copy(
+    tmp_path: Path,
+) -> None:
+    packager = HlsPackager(tmp_path, (320, 240), clock=lambda: START, audio=True)
+    video = [(pts / 90_000, "v", data, pts, key) for data, pts, key in h264_frames(10)]
+    audio = [(pts / 48_000, "a", data, pts, True) for data, pts in opus_packets(10)]
+    for _, kind, data, pts, key in sorted(video + audio, key=lambda e: (e[0], e[1])):
+        if kind == "v":
+            packager.add(data, pts, key)
+        else:
+            packager.add_audio(data, pts, 960)
+    packager.close()
+    vod = parse_playlist((tmp_path / "vod.m3u8").read_text())
+    assert len(vod.segments) == 5
+    init = (tmp_path / "init.mp4").read_bytes()
+    segments = [(tmp_path / uri).read_bytes() for _, uri in vod.segments]
+    with av.open(io.BytesIO(init + b"".join(segments))) as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "opus"]
+        audio_frames = list(container.decode(audio=0))
+    assert len(audio_frames) >= 10 * 50 - 5  # 20 ms packets, all but the last few
+    assert len(decode(init, *segments)) == 10 * FPS
+    # every segment carries its share of the sound, and plays on its own
+    for segment in segments:
+        with av.open(io.BytesIO(init + segment)) as container:
+            assert sum(1 for _ in container.decode(audio=0)) >= 2 * 50 - 10
