@@ -85,6 +85,21 @@ class Broadcasts:
             raise TooFarAhead(f"segment {msn} lies more than two ahead")
         await packager.wait_for(msn, part, 3 * packager.target_duration)
 
+    async def streams(self, training_id: str) -> dict[str, str]:
+        if not TRAINING_ID.fullmatch(training_id):
+            return {}
+        found: dict[str, str] = {}
+        for stream in STREAMS:
+            packager = self._live.get((training_id, stream))
+            if packager is not None:
+                if packager.init is not None and packager.segments:
+                    found[stream] = "live"
+                continue
+            playlist = self.directory(training_id, stream) / "vod.m3u8"
+            if await asyncio.to_thread(playlist.is_file):
+                found[stream] = "replay"
+        return found
+
     def forget(self, training_id: str, stream: str) -> None:
         """The stream ended: its playlists are served from disk from now on."""
         self._live.pop((training_id, stream), None)

@@ -45,6 +45,11 @@ class BroadcastReader(Protocol):
         """The file, or None; `stream` must be one of `STREAMS` and `name` match `FILE_NAME`."""
         ...
 
+    async def streams(self, training_id: str) -> dict[str, str]:
+        """Which of the training's `STREAMS` can be played now: `live` (a part exists) or
+        `replay` (its replay playlist is on disk); a stream not begun is absent."""
+        ...
+
     async def wait_for(self, training_id: str, stream: str, msn: int, part: int | None) -> None:
         """Return once segment `msn` (its part `part`) of the live broadcast exists, after
         three target durations at most, or at once when nothing is live. `TooFarAhead` for a

@@ -8,14 +8,20 @@ make. Answers carry a strong `ETag` (and honour `If-None-Match`), `Cache-Control
 parts and the init section are immutable; a live playlist lives one second) and byte ranges, so
 that nginx or a CDN can sit in front.
 
+`GET /hls/{training}/{expires}/{signature}/streams.json`: which streams can be played now
+(`{"streams": {"camera": "live", "screen": "live"}}`, `replay` after the end), so that a player
+asks for nothing that is not there yet; cacheable for a second.
+
 LL-HLS blocking playlist reload: `live.m3u8?_HLS_msn=N[&_HLS_part=P]` is answered once
 segment N (its part P) exists, or after three target durations with what there is.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from rooms.training.broadcast import (
     TRAINING_ID,
@@ -56,8 +62,33 @@ def cache_control(found: BroadcastFile) -> str:
     return "public, max-age=60"
 
 
+class StreamsOut(BaseModel):
+    streams: dict[Literal["camera", "screen"], Literal["live", "replay"]]
+
+
 def routes(*, broadcasts: BroadcastReader, viewer_urls: ViewerUrls) -> Feature:
     feature = Feature("broadcast")
+
+    @feature.route(
+        "GET",
+        "/hls/{training_id}/{expires}/{signature}/streams.json",
+        "Which streams of the training's broadcast can be played now (under the signed URL)",
+        authenticated=False,
+        response=StreamsOut,
+        errors=(errors.VIEWER_URL_INVALID, errors.VIEWER_URL_EXPIRED, errors.NOT_FOUND),
+    )
+    async def broadcast_streams(request: web.Request) -> web.Response:
+        training_id = request.match_info["training_id"]
+        if not TRAINING_ID.fullmatch(training_id):
+            raise ApiError(errors.NOT_FOUND, "no such training", 404)
+        viewer_urls.check(
+            training_id, request.match_info["expires"], request.match_info["signature"]
+        )
+        found = StreamsOut.model_validate({"streams": await broadcasts.streams(training_id)})
+        return web.json_response(
+            found.model_dump(mode="json"),
+            headers={"Cache-Control": "public, max-age=1", "Access-Control-Allow-Origin": "*"},
+        )
 
     @feature.route(
         "GET",

@@ -1,7 +1,7 @@
-"""A remote training in real Chromium: the lecturer presents camera and screen from the
-lecturer's page; two trainees, one on a desktop and one on a phone-sized page, play both
-streams of the broadcast (hls.js over the server's LL-HLS) with advancing currentTime and
-decoded frames; after the end the replay plays."""
+"""A remote training in real Chromium: the lecturer presents camera, microphone and screen
+from the lecturer's page; two trainees, one on a desktop and one on a phone-sized page, play
+both streams of the broadcast (hls.js over the server's LL-HLS) with advancing currentTime,
+decoded frames and decoded sound; after the end the replay plays."""
 
 from __future__ import annotations
 
@@ -89,6 +89,13 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
         ".map(v => [v.dataset.testid, v.videoWidth, v.videoHeight])"
     )
     assert all(width > 0 and height > 0 for _, width, height in sizes), sizes
+    # the lecturer's voice (Chromium's fake microphone beeps) is decoded with the camera
+    for page in viewers:
+        page.wait_for_function(
+            "document.querySelector('video[data-testid=\"training-camera\"]')"
+            ".webkitAudioDecodedByteCount > 0",
+            timeout=10_000,
+        )
     desk.screenshot("training-desktop-playing")
     phone.screenshot("training-phone-playing")
     # the end: the lecturer ends it, and a trainee opening it again plays the replay

@@ -9,6 +9,7 @@ packager as the relay's frame assembler feeds it.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -109,10 +110,16 @@ async def test_a_trainee_plays_the_live_broadcast_and_then_its_replay(
     assert url.startswith(f"/hls/{training['id']}/") and url.endswith("/live.m3u8")
     status, _, body = await get(server, url)
     assert status == 404  # nothing broadcast yet
+    prefix = url.rsplit("/", 2)[0] + "/"
+    status, headers, body = await get(server, prefix + "streams.json")
+    assert (status, json.loads(body)) == (200, {"streams": {}})
+    assert headers["Cache-Control"] == "public, max-age=1"
     packager = packager_of(server, training["id"])
     frames = list(h264_frames(9))
     for frame in frames[: 7 * FPS]:
         packager.add(*frame)
+    status, _, body = await get(server, prefix + "streams.json")
+    assert json.loads(body) == {"streams": {"camera": "live"}}  # no screen shared
     status, headers, body = await get(server, url)
     assert status == 200
     assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
@@ -152,6 +159,8 @@ async def test_a_trainee_plays_the_live_broadcast_and_then_its_replay(
     assert status == 200
     replay_url = await admitted(server, training["id"])
     assert replay_url.endswith("/vod.m3u8")
+    status, _, body = await get(server, replay_url.rsplit("/", 2)[0] + "/streams.json")
+    assert json.loads(body) == {"streams": {"camera": "replay"}}
     status, headers, body = await get(server, replay_url)
     vod = parse_playlist(body.decode())
     assert vod.ended and vod.playlist_type == "VOD"
@@ -198,6 +207,7 @@ async def test_forged_expired_and_tricky_viewer_urls_are_refused(
         assert f'"code": "{code}"' in body.decode() or f'"code":"{code}"' in body.decode()
 
     forged = signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")
+    await refused(f"/hls/{training_id}/{expires}/{forged}/streams.json", 403, "viewer_url_invalid")
     await refused(
         f"/hls/{training_id}/{expires}/{forged}/camera/live.m3u8", 403, "viewer_url_invalid"
     )

@@ -17,8 +17,8 @@ await bootPage({ socket: false, anyRole: true });
 const status = $('[data-testid="training-status"]');
 const say = (key) => { status.textContent = t(key); };
 
-/** Play one stream of the broadcast into `video`, retrying until the lecturer has begun it. */
-function play(video, url, { optional = false } = {}) {
+/** Play one stream of the broadcast into `video` (it exists: streams.json said so). */
+function play(video, url) {
   const Hls = window.Hls;
   const started = () => { video.hidden = false; video.play().catch(() => {}); };
   if (Hls?.isSupported()) {
@@ -27,17 +27,43 @@ function play(video, url, { optional = false } = {}) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       hls.destroy();
-      if (!optional) say('training.waiting');
-      setTimeout(() => play(video, url, { optional }), RETRY_MS);
+      setTimeout(() => play(video, url), RETRY_MS);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     video.addEventListener('loadedmetadata', started, { once: true });
-    video.addEventListener('error', () => setTimeout(() => { video.src = url; }, RETRY_MS), { once: true });
     video.src = url;
   } else {
     say('training.unsupported');
+  }
+}
+
+/**
+ * Start each stream once the server says it can be played (`streams.json` under the signed
+ * URL: no database, cacheable): the camera as soon as the lecturer begins, the screen when it
+ * is shared. Nothing is asked for that is not there yet.
+ */
+async function follow(admission) {
+  const playing = new Set();
+  const videos = { camera: $('[data-testid="training-camera"]'), screen: $('[data-testid="training-screen"]') };
+  for (;;) {
+    let streams = {};
+    try {
+      const reply = await fetch(`${admission.viewer_url}streams.json`);
+      if (reply.ok) streams = (await reply.json()).streams;
+    } catch {
+      // the network is back in a moment: try again
+    }
+    for (const [stream, state] of Object.entries(streams)) {
+      if (playing.has(stream) || !videos[stream]) continue;
+      playing.add(stream);
+      play(videos[stream], `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`);
+    }
+    if (!playing.has('camera')) say('training.waiting');
+    else say(admission.playlist === 'vod.m3u8' ? 'training.replay' : 'training.live');
+    if (playing.size === Object.keys(videos).length || admission.playlist === 'vod.m3u8' && playing.size) return;
+    await new Promise((resolve) => { setTimeout(resolve, RETRY_MS); });
   }
 }
 
@@ -48,10 +74,7 @@ if (!trainingId) {
     const admission = await api.admitToTraining(trainingId);
     $('[data-testid="training-title"]').textContent = admission.training.title;
     document.documentElement.dataset.trainingStatus = admission.training.status;
-    say(admission.playlist === 'vod.m3u8' ? 'training.replay' : 'training.live');
-    play($('[data-testid="training-camera"]'), `${admission.viewer_url}camera/${admission.playlist}`);
-    play($('[data-testid="training-screen"]'), `${admission.viewer_url}screen/${admission.playlist}`,
-      { optional: true });
+    await follow(admission);
   } catch (err) {
     status.textContent = err.code === 'forbidden' ? t('training.notForYou') : err.message;
     status.setAttribute('role', 'alert');
