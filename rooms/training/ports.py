@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rooms.consults.audit import AuditEntry
+from rooms.training.attendance import Attendee, Unwritten
 from rooms.training.training import Training, TrainingStatus
 
 
@@ -25,6 +26,15 @@ class TrainingStore(Protocol):
     async def update_training(self, training: Training, audit: AuditEntry) -> bool:
         """Save `training` (its `version` one more than the stored one) with its audit entry;
         False, writing nothing, when the stored version is not `training.version - 1`."""
+        ...
+
+    async def add_attendance(self, rows: list[Unwritten]) -> None:
+        """Add each row's seconds to the person's stored attendance of the training (creating
+        it), keeping the earliest first and the latest last time seen; one transaction."""
+        ...
+
+    async def attendance(self, training_id: str) -> list[Attendee]:
+        """Everybody who attended the training, the longest first."""
         ...
 
 

@@ -24,6 +24,7 @@ from rooms.consults.permissions import (
 )
 from rooms.consults.ports import ConsultStore
 from rooms.consults.service import Clock, institution_tree, utc_now
+from rooms.training.attendance import AttendanceTally, Attendee
 from rooms.training.ports import BroadcastStudio, TrainingStore
 from rooms.training.training import (
     MAX_DURATION,
@@ -112,6 +113,7 @@ class TrainingService:
         self.clock = clock
         self.studio = studio
         """Where the lecturer's media goes; None: this server takes no broadcast."""
+        self.tally = AttendanceTally()
 
     async def schedule(self, user: User, plan: TrainingPlan) -> Training:
         if not grants(user, Action.CREATE_TRAINING):  # before anything is looked up
@@ -198,9 +200,39 @@ class TrainingService:
         )
         if not await self.store.update_training(moved, entry):
             raise ConcurrentUpdate(f"training {training_id} changed meanwhile; try again")
-        if moved.status is TrainingStatus.ENDED and self.studio is not None:
-            await self.studio.end(training_id)
+        if moved.status is TrainingStatus.ENDED:
+            await self.store.add_attendance(self.tally.take(training_id, self.clock()))
+            if self.studio is not None:
+                await self.studio.end(training_id)
         return moved
+
+    async def heartbeat(self, user: User, training_id: str) -> None:
+        """The player of `user` plays the live training: counted (`rooms.training.attendance`),
+        written with the others' at most once a minute. Only those who may attend beat."""
+        training = await self._load(training_id)
+        tree = await institution_tree(self.consults)
+        if not is_permitted_on_training(user, Action.ATTEND_TRAINING, training, tree):
+            raise PermissionDenied("this training is not open to your institution")
+        if training.status is not TrainingStatus.LIVE:
+            raise IllegalTransition(training.status.value, "attend")
+        now = self.clock()
+        if self.tally.beat(training_id, user.id, user.institution_id, now):
+            await self.store.add_attendance(self.tally.take(training_id, now))
+
+    async def attendance(self, user: User, training_id: str) -> list[Attendee]:
+        """Who attended, for how long (organisers and lecturers); what this process has not
+        written yet is written first."""
+        training = await self._load(training_id)
+        tree = await institution_tree(self.consults)
+        if not is_permitted_on_training(user, Action.VIEW_TRAINING, training, tree):
+            raise NotFound(f"no training {training_id}")
+        if not (
+            is_permitted_on_training(user, Action.MANAGE_TRAINING, training, tree)
+            or is_permitted_on_training(user, Action.PRESENT_TRAINING, training, tree)
+        ):
+            raise PermissionDenied("only its organisers and lecturers see who attended")
+        await self.store.add_attendance(self.tally.take(training_id, self.clock()))
+        return await self.store.attendance(training_id)
 
     async def present(
         self, user: User, training_id: str, offer_sdp: str, sources: dict[str, str]

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from rooms.consults.people import Specialty
+from rooms.training.attendance import BEAT_EVERY
 from rooms.training.service import TrainingPlan, TrainingService
 from rooms.training.training import (
     MAX_LECTURERS,
@@ -101,6 +102,27 @@ class BroadcastOut(BaseModel):
 class IceServersOut(BaseModel):
     ice_servers: list[dict[str, Any]]
     """For the lecturer's `RTCPeerConnection` (TURN credentials for this user, if any)."""
+
+
+class AttendeeOut(BaseModel):
+    person: PersonRef
+    institution: InstitutionRef
+    first_seen: datetime
+    last_seen: datetime
+    minutes: float
+    """Attended time, from the player's heartbeats (docs/training.md, "Attendance")."""
+
+
+class AttendanceOut(BaseModel):
+    attendees: list[AttendeeOut]
+    people: int
+    hours: float
+
+
+class BeatOut(BaseModel):
+    ok: Literal[True] = True
+    next_beat_s: int
+    """When the player should beat again."""
 
 
 class TrainingListOut(BaseModel):
@@ -304,5 +326,48 @@ def routes(
             user, training_id_of(request), body.description.sdp, dict(body.sources)
         )
         return json_response(BroadcastOut(description=AnswerDescription(sdp=answer)))
+
+    @feature.route(
+        "POST",
+        "/api/trainings/{training_id}/heartbeat",
+        "The caller's player is playing the live training (every 30 s; attendance)",
+        response=BeatOut,
+        errors=("not_found", "forbidden", "illegal_transition"),
+    )
+    async def heartbeat(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        await trainings.heartbeat(user, training_id_of(request))
+        return json_response(BeatOut(next_beat_s=int(BEAT_EVERY.total_seconds())))
+
+    @feature.route(
+        "GET",
+        "/api/trainings/{training_id}/attendance",
+        "Who attended the training, from which institution, for how long (organisers, lecturers)",
+        response=AttendanceOut,
+        errors=("not_found", "forbidden"),
+    )
+    async def attendance(request: web.Request) -> web.Response:
+        user = await edge.caller(request)
+        found = await trainings.attendance(user, training_id_of(request))
+        directory = edge.directory()
+        return json_response(
+            AttendanceOut(
+                attendees=[
+                    AttendeeOut(
+                        person=await directory.person(a.user_id),
+                        institution=InstitutionRef(
+                            id=a.institution_id,
+                            name=await directory.institution_name(a.institution_id),
+                        ),
+                        first_seen=a.first_seen,
+                        last_seen=a.last_seen,
+                        minutes=round(a.seconds / 60, 2),
+                    )
+                    for a in found
+                ],
+                people=len(found),
+                hours=round(sum(a.seconds for a in found) / 3600, 3),
+            )
+        )
 
     return feature

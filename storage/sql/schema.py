@@ -263,3 +263,16 @@ trainings = Table(
     Column("version", Integer, nullable=False),
     Index("ix_trainings_starts_at", "starts_at"),
 )
+
+training_attendance = Table(
+    "training_attendance",
+    metadata,
+    # One row per person per training, written in batches from the players' heartbeats
+    # (`rooms.training.attendance`): not a row per heartbeat.
+    Column("training_id", String(32), ForeignKey("trainings.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("seconds", Float, nullable=False),
+)

@@ -12,9 +12,10 @@ from sqlalchemy import Row, and_, insert, select, update
 
 from rooms.consults.audit import AuditEntry
 from rooms.consults.people import Specialty
+from rooms.training.attendance import Attendee, Unwritten
 from rooms.training.training import Audience, AudienceKind, Training, TrainingStatus
 from storage.sql.database import Database
-from storage.sql.schema import trainings
+from storage.sql.schema import training_attendance, trainings
 
 
 def _training(row: Row[Any]) -> Training:
@@ -104,3 +105,49 @@ class SqlTrainings:
         except _Stale:
             return False
         return True
+
+    async def add_attendance(self, rows: list[Unwritten]) -> None:
+        if not rows:
+            return
+        table = training_attendance
+        async with self.db.transaction() as conn:
+            for row in rows:
+                key = and_(table.c.training_id == row.training_id, table.c.user_id == row.user_id)
+                found = (await conn.execute(select(table).where(key))).first()
+                if found is None:
+                    await conn.execute(
+                        insert(table).values(
+                            training_id=row.training_id,
+                            user_id=row.user_id,
+                            institution_id=row.institution_id,
+                            first_seen=row.first_seen,
+                            last_seen=row.last_seen,
+                            seconds=row.added_seconds,
+                        )
+                    )
+                else:
+                    await conn.execute(
+                        update(table)
+                        .where(key)
+                        .values(
+                            first_seen=min(found.first_seen, row.first_seen),
+                            last_seen=max(found.last_seen, row.last_seen),
+                            seconds=table.c.seconds + row.added_seconds,
+                        )
+                    )
+
+    async def attendance(self, training_id: str) -> list[Attendee]:
+        table = training_attendance
+        stmt = (
+            select(table)
+            .where(table.c.training_id == training_id)
+            .order_by(table.c.seconds.desc(), table.c.user_id)
+        )
+        async with self.db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Attendee(
+                r.training_id, r.user_id, r.institution_id, r.first_seen, r.last_seen, r.seconds
+            )
+            for r in rows
+        ]

@@ -239,3 +239,54 @@ async def test_an_unknown_or_malformed_training_id_is_not_found(
 async def test_without_a_token_nothing_is_shown(server: InProcessServer) -> None:
     status, body = await server.request("GET", "/api/trainings")
     assert (status, body["code"]) == (401, "token_missing")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_attendance_is_counted_for_joins_leaves_and_reloads(
+    server: InProcessServer,
+) -> None:
+    made = await schedule(server)
+    path = f"/api/trainings/{made['id']}"
+    status, body = await server.request(
+        "POST", f"{path}/heartbeat", token=await server.token("trainee.a")
+    )
+    assert (status, body["code"]) == (409, "illegal_transition")  # not live yet
+    await server.request("POST", f"{path}/start", token=await server.token("admin"))
+    start = server.clock.now
+    second = timedelta(seconds=1)
+
+    async def beat(username: str, at_s: int) -> None:
+        server.clock.set(start + at_s * second)
+        status, reply = await server.request(
+            "POST", f"{path}/heartbeat", token=await server.token(username)
+        )
+        assert (status, reply["next_beat_s"]) == (200, 30), reply
+
+    # trainee.a watches 10 minutes, reloading the page at 5 min (an extra beat at once);
+    # doctor.a watches 2 minutes, leaves, comes back 5 minutes later for 1 minute.
+    for at in range(0, 601, 30):
+        await beat("trainee.a", at)
+        if at == 300:
+            await beat("trainee.a", 306)
+    for at in [0, 30, 60, 90, 120, 420, 450, 480]:
+        await beat("doctor.a", at)
+    status, body = await server.request(
+        "POST", f"{path}/heartbeat", token=await server.token("trainee.b")
+    )
+    assert (status, body["code"]) == (403, "forbidden")
+    status, body = await server.request(
+        "GET", f"{path}/attendance", token=await server.token("trainee.a")
+    )
+    assert (status, body["code"]) == (403, "forbidden")  # only organisers and lecturers
+    await server.request("POST", f"{path}/end", token=await server.token("admin"))
+    status, body = await server.request(
+        "GET", f"{path}/attendance", token=await server.token("admin")
+    )
+    assert status == 200, body
+    minutes = {a["person"]["id"]: a["minutes"] for a in body["attendees"]}
+    assert minutes == {
+        await server.user_id("trainee.a"): 10.0,
+        await server.user_id("doctor.a"): 3.0,
+    }
+    assert body["people"] == 2 and body["hours"] == pytest.approx(13 / 60, abs=1e-3)
+    assert "County A" in body["attendees"][0]["institution"]["name"]

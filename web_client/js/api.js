@@ -125,4 +125,6 @@ export const api = {
   trainingIceServers: (id) => request('GET', `/api/trainings/${encodeURIComponent(id)}/ice-servers`),
   broadcastTraining: (id, offer) => post(`/api/trainings/${encodeURIComponent(id)}/broadcast`, offer),
   endTraining: (id) => post(`/api/trainings/${encodeURIComponent(id)}/end`),
+  /** The player plays the live training: attendance (every `next_beat_s`). */
+  trainingHeartbeat: (id) => post(`/api/trainings/${encodeURIComponent(id)}/heartbeat`),
 };

@@ -40,6 +40,25 @@ function play(video, url) {
 }
 
 /**
+ * Attendance: while the live broadcast plays, beat every `next_beat_s` (the server aggregates
+ * the beats; a reload just beats again). Stops when the training is over.
+ */
+function keepAttending(video) {
+  const beat = async () => {
+    if (video.paused || video.readyState < 2) return setTimeout(beat, RETRY_MS);
+    try {
+      const { next_beat_s: next } = await api.trainingHeartbeat(trainingId);
+      document.documentElement.dataset.attending = 'yes';
+      return setTimeout(beat, next * 1000);
+    } catch (err) {
+      if (err.code === 'illegal_transition') return undefined; // ended: nothing more to count
+      return setTimeout(beat, RETRY_MS * 5);
+    }
+  };
+  beat();
+}
+
+/**
  * Start each stream once the server says it can be played (`streams.json` under the signed
  * URL: no database, cacheable): the camera as soon as the lecturer begins, the screen when it
  * is shared. Nothing is asked for that is not there yet.
@@ -59,6 +78,7 @@ async function follow(admission) {
       if (playing.has(stream) || !videos[stream]) continue;
       playing.add(stream);
       play(videos[stream], `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`);
+      if (stream === 'camera' && state === 'live') keepAttending(videos.camera);
     }
     if (!playing.has('camera')) say('training.waiting');
     else say(admission.playlist === 'vod.m3u8' ? 'training.replay' : 'training.live');

@@ -1,4 +1,4 @@
-"""Trainings (`rooms.training`): one lecturer, many trainees.
+"""Trainings (`rooms.training`): one lecturer, many trainees; their attendance.
 
 Revision ID: 0011
 Revises: 0009
@@ -40,8 +40,18 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False),
     )
     op.create_index("ix_trainings_starts_at", "trainings", ["starts_at"])
+    op.create_table(
+        "training_attendance",
+        sa.Column("training_id", sa.String(32), sa.ForeignKey("trainings.id"), primary_key=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("institution_id", sa.Integer, sa.ForeignKey("institutions.id"), nullable=False),
+        sa.Column("first_seen", UTCDateTime, nullable=False),
+        sa.Column("last_seen", UTCDateTime, nullable=False),
+        sa.Column("seconds", sa.Float, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("training_attendance")
     op.drop_index("ix_trainings_starts_at", "trainings")
     op.drop_table("trainings")
