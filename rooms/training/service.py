@@ -206,18 +206,21 @@ class TrainingService:
                 await self.studio.end(training_id)
         return moved
 
-    async def heartbeat(self, user: User, training_id: str) -> None:
+    async def heartbeat(self, user: User, training_id: str) -> bool:
         """The player of `user` plays the live training: counted (`rooms.training.attendance`),
-        written with the others' at most once a minute. Only those who may attend beat."""
+        written with the others' at most once a minute. Only those who may attend beat. False
+        (nothing counted) when the training is not live: a player's last beat may cross the
+        lecturer's end."""
         training = await self._load(training_id)
         tree = await institution_tree(self.consults)
         if not is_permitted_on_training(user, Action.ATTEND_TRAINING, training, tree):
             raise PermissionDenied("this training is not open to your institution")
         if training.status is not TrainingStatus.LIVE:
-            raise IllegalTransition(training.status.value, "attend")
+            return False
         now = self.clock()
         if self.tally.beat(training_id, user.id, user.institution_id, now):
             await self.store.add_attendance(self.tally.take(training_id, now))
+        return True
 
     async def attendance(self, user: User, training_id: str) -> list[Attendee]:
         """Who attended, for how long (organisers and lecturers); what this process has not

@@ -120,7 +120,8 @@ class AttendanceOut(BaseModel):
 
 
 class BeatOut(BaseModel):
-    ok: Literal[True] = True
+    live: bool
+    """False: the training is not live (not yet, or over); nothing was counted, stop beating."""
     next_beat_s: int
     """When the player should beat again."""
 
@@ -332,12 +333,12 @@ def routes(
         "/api/trainings/{training_id}/heartbeat",
         "The caller's player is playing the live training (every 30 s; attendance)",
         response=BeatOut,
-        errors=("not_found", "forbidden", "illegal_transition"),
+        errors=("not_found", "forbidden"),
     )
     async def heartbeat(request: web.Request) -> web.Response:
         user = await edge.caller(request)
-        await trainings.heartbeat(user, training_id_of(request))
-        return json_response(BeatOut(next_beat_s=int(BEAT_EVERY.total_seconds())))
+        live = await trainings.heartbeat(user, training_id_of(request))
+        return json_response(BeatOut(live=live, next_beat_s=int(BEAT_EVERY.total_seconds())))
 
     @feature.route(
         "GET",

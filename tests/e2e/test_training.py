@@ -96,6 +96,8 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
             ".webkitAudioDecodedByteCount > 0",
             timeout=10_000,
         )
+    for page in viewers:  # attendance: the players beat while they play
+        page.wait_for_function("document.documentElement.dataset.attending === 'yes'")
     desk.screenshot("training-desktop-playing")
     phone.screenshot("training-phone-playing")
     # the end: the lecturer ends it, and a trainee opening it again plays the replay

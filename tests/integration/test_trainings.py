@@ -250,7 +250,7 @@ async def test_attendance_is_counted_for_joins_leaves_and_reloads(
     status, body = await server.request(
         "POST", f"{path}/heartbeat", token=await server.token("trainee.a")
     )
-    assert (status, body["code"]) == (409, "illegal_transition")  # not live yet
+    assert (status, body["live"]) == (200, False)  # not live yet: nothing counted
     await server.request("POST", f"{path}/start", token=await server.token("admin"))
     start = server.clock.now
     second = timedelta(seconds=1)
@@ -260,7 +260,7 @@ async def test_attendance_is_counted_for_joins_leaves_and_reloads(
         status, reply = await server.request(
             "POST", f"{path}/heartbeat", token=await server.token(username)
         )
-        assert (status, reply["next_beat_s"]) == (200, 30), reply
+        assert (status, reply["live"], reply["next_beat_s"]) == (200, True, 30), reply
 
     # trainee.a watches 10 minutes, reloading the page at 5 min (an extra beat at once);
     # doctor.a watches 2 minutes, leaves, comes back 5 minutes later for 1 minute.

@@ -47,11 +47,11 @@ function keepAttending(video) {
   const beat = async () => {
     if (video.paused || video.readyState < 2) return setTimeout(beat, RETRY_MS);
     try {
-      const { next_beat_s: next } = await api.trainingHeartbeat(trainingId);
+      const { live, next_beat_s: next } = await api.trainingHeartbeat(trainingId);
+      if (!live) return undefined; // over: nothing more to count
       document.documentElement.dataset.attending = 'yes';
       return setTimeout(beat, next * 1000);
-    } catch (err) {
-      if (err.code === 'illegal_transition') return undefined; // ended: nothing more to count
+    } catch {
       return setTimeout(beat, RETRY_MS * 5);
     }
   };
