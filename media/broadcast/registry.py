@@ -22,6 +22,10 @@ from rooms.training.broadcast import (
     TooFarAhead,
 )
 
+ENDED_KEPT = 16
+"""Ended broadcasts whose packagers stay readable: the players still following the live
+playlist when it ended ask for its last parts (held in memory only) and its final playlist."""
+
 CACHE_BYTES = 64 * 1024 * 1024
 """Most bytes of immutable files (init sections, segments) kept in memory: about 2 minutes of
 a 720p broadcast, across every training."""
@@ -44,6 +48,7 @@ class Broadcasts:
         self.segment_s = segment_s
         self.part_s = part_s
         self._live: dict[tuple[str, str], HlsPackager] = {}
+        self._ended: OrderedDict[tuple[str, str], HlsPackager] = OrderedDict()
         self._cache: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
         self._cached_bytes = 0
 
@@ -72,10 +77,15 @@ class Broadcasts:
             audio=audio,
         )
         self._live[(training_id, stream)] = packager
+        self._ended.pop((training_id, stream), None)
         return packager
 
     def live(self, training_id: str, stream: str) -> HlsPackager | None:
         return self._live.get((training_id, stream))
+
+    def _packager(self, training_id: str, stream: str) -> HlsPackager | None:
+        key = (training_id, stream)
+        return self._live.get(key) or self._ended.get(key)
 
     async def wait_for(self, training_id: str, stream: str, msn: int, part: int | None) -> None:
         packager = self._live.get((training_id, stream))
@@ -93,7 +103,7 @@ class Broadcasts:
             packager = self._live.get((training_id, stream))
             if packager is not None:
                 if packager.init is not None and packager.segments:
-                    found[stream] = "live"
+                    found[stream] = "replay" if packager.ended else "live"
                 continue
             playlist = self.directory(training_id, stream) / "vod.m3u8"
             if await asyncio.to_thread(playlist.is_file):
@@ -101,8 +111,13 @@ class Broadcasts:
         return found
 
     def forget(self, training_id: str, stream: str) -> None:
-        """The stream ended: its playlists are served from disk from now on."""
-        self._live.pop((training_id, stream), None)
+        """The stream ended: its replay is served from disk from now on; its last parts stay
+        readable a while (`ENDED_KEPT`) for the players that were following it."""
+        packager = self._live.pop((training_id, stream), None)
+        if packager is not None:
+            self._ended[(training_id, stream)] = packager
+            while len(self._ended) > ENDED_KEPT:
+                self._ended.popitem(last=False)
 
     async def read(self, training_id: str, stream: str, name: str) -> BroadcastFile | None:
         """The file `name` of the training's stream, or None. `name` must match `FILE_NAME`
@@ -113,7 +128,7 @@ class Broadcasts:
             or stream not in STREAMS
         ):
             return None
-        packager = self._live.get((training_id, stream))
+        packager = self._packager(training_id, stream)
         if packager is not None:
             if name == "live.m3u8":
                 text = packager.live_playlist().encode()

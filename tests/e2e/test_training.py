@@ -70,7 +70,7 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
     phone = open_client("phone", "trainee-phone")
     stage = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
     stage.get_by_test_id("present-button").click()
-    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=20_000)
+    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
     lecturer.screenshot("training-lecturer-live")
     viewers = [
         open_page(desk, server, "training.html", training["id"], "doctor.a"),
