@@ -111,3 +111,34 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
     assert replay.evaluate("document.documentElement.dataset.trainingStatus") == "ended"
     for client in (lecturer, desk, phone):
         client.assert_clean()
+
+
+def test_a_trainee_signs_in_and_finds_the_trainings_open_to_their_institution(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    county_a = server.request("GET", "/api/me", token=server.token("doctor.a")).body
+    added = server.cli(
+        "user",
+        "add",
+        "--username",
+        "trainee.e2e",
+        "--role",
+        "trainee",
+        "--institution-id",
+        str(county_a["institution_id"]),
+        "--password-stdin",
+        stdin="demo-trainee.e2e\n",
+    )
+    assert added.returncode == 0, added.stderr
+    training = schedule_for_the_city(server)
+    client = open_client("phone", "trainee")
+    page = client.page
+    page.goto(f"{server.url}/")
+    page.get_by_test_id("login-username").fill("trainee.e2e")
+    page.get_by_test_id("login-password").fill("demo-trainee.e2e")
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"{server.url}/training.html")
+    listed = page.get_by_test_id("training-list")
+    listed.get_by_role("link", name=training["title"]).first.wait_for()
+    client.screenshot("training-trainee-list")
+    client.assert_clean()

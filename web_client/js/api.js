@@ -120,6 +120,7 @@ export const api = {
   removeShift: (id) => request('DELETE', `/api/roster/shifts/${encodeURIComponent(id)}`),
   // ---- trainings (docs/training.md) ----
   training: (id) => request('GET', `/api/trainings/${encodeURIComponent(id)}`),
+  trainings: () => request('GET', '/api/trainings?status=live&status=scheduled&status=ended'),
   /** Admission to watch: the signed viewer URL prefix and which playlist to play. */
   admitToTraining: (id) => post(`/api/trainings/${encodeURIComponent(id)}/admission`),
   trainingIceServers: (id) => request('GET', `/api/trainings/${encodeURIComponent(id)}/ice-servers`),

@@ -5,7 +5,7 @@
 // MediaSource exists, natively (Safari on iPhone) where it does not.
 
 import { api } from './api.js';
-import { $ } from './dom.js';
+import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
 
@@ -87,8 +87,19 @@ async function follow(admission) {
   }
 }
 
+/** Without a training in the link: the trainings open to the user, each a link to watch. */
+async function listTrainings() {
+  const { trainings } = await api.trainings();
+  $('.training-stage').hidden = true;
+  say(trainings.length ? 'training.choose' : 'training.none');
+  const list = h('ul', { dataset: { testid: 'training-list' } }, trainings.map((t) => h('li', {},
+    h('a', { href: `/training.html?training=${encodeURIComponent(t.id)}` }, t.title),
+    ` · ${t.lecturers.map((l) => l.display_name).join(', ')} · ${new Date(t.starts_at).toLocaleString()}`)));
+  status.after(list);
+}
+
 if (!trainingId) {
-  say('training.missing');
+  await listTrainings();
 } else {
   try {
     const admission = await api.admitToTraining(trainingId);
