@@ -12,7 +12,7 @@ export HOST PORT
 # firewall, openssl for coturn's test certificate; haproxy in front of two signaling processes
 # (tests/support/haproxy.py). Installed by `make test` only when missing.
 
-.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
+.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,14 @@ vendor-socketio:
 ## vendor-echarts: refresh the vendored Apache ECharts build (supervisor statistics charts) at the pinned version
 vendor-echarts:
 	scripts/vendor-echarts.sh
+
+## bench-training: a lecturer's broadcast packaged and served to 1 000 simulated trainees (bench/training.py)
+bench-training: $(VENV)/.dev
+	$(PY) bench/training.py
+
+## vendor-hlsjs: refresh the vendored hls.js (the trainees' broadcast player) at the pinned version (integrity-checked)
+vendor-hlsjs:
+	scripts/vendor-hlsjs.sh
 
 ## vendor-axe: refresh the vendored axe-core the e2e tests inject into pages (never served) at the pinned version
 vendor-axe:

@@ -30,6 +30,7 @@ from rooms.duty.roster import InvalidShift
 from rooms.records.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
 from rooms.reporting.review import InvalidComment, InvalidFilter
 from rooms.reporting.statistics import InvalidPeriod
+from rooms.training.training import InvalidTraining
 
 
 class ApiError(Exception):
@@ -77,6 +78,8 @@ UNKNOWN_EVENT = "unknown_event"
 INTERNAL = "internal_error"
 URI_TOO_LONG = "uri_too_long"
 MALFORMED_REQUEST = "malformed_request"
+VIEWER_URL_INVALID = "viewer_url_invalid"
+VIEWER_URL_EXPIRED = "viewer_url_expired"
 # Stable codes of the domain that the edge names too (the others are `DomainError.code`).
 DATABASE_UNAVAILABLE = DatabaseUnavailable.code
 BUSY = StorageBusy.code
@@ -106,6 +109,8 @@ EDGE_STATUSES: dict[str, tuple[int, ...]] = {
     URI_TOO_LONG: (414,),
     MALFORMED_REQUEST: (400,),
     INTERNAL: (500,),
+    VIEWER_URL_INVALID: (403,),
+    VIEWER_URL_EXPIRED: (403,),
 }
 """The HTTP status of each code the edge raises itself (`ApiError`). `invalid_payload` is 422
 for a value that does not fit its schema; a REST body that is not usable JSON is 400 and an
@@ -139,6 +144,7 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotInConsult: 409,
     RelayUnavailable: 503,
     RecordingStorageUnavailable: 503,
+    InvalidTraining: 422,
 }
 
 
@@ -156,6 +162,8 @@ def from_domain(error: DomainError) -> ApiError:
         ]
     if isinstance(error, InvalidShift):
         details = [{"field": "(shift)", "problem": error.message, "reason": error.reason}]
+    if isinstance(error, InvalidTraining):
+        details = [{"field": "(training)", "problem": error.message, "reason": error.reason}]
     return ApiError(error.code, error.message, status, details)
 
 

@@ -12,6 +12,8 @@ from aiohttp import web
 
 import web_client
 from media.attachments import LocalAttachmentFiles
+from media.broadcast.registry import Broadcasts
+from media.broadcast.studio import TrainingStudio
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
@@ -35,6 +37,7 @@ from rooms.reporting.export_service import ExportService
 from rooms.reporting.quality_timeline import CallQualityService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
+from rooms.training.service import TrainingService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.cluster import RoomCluster
@@ -42,6 +45,7 @@ from signaling.context import Signaling
 from signaling.fanout import RedisFanOut
 from signaling.http import (
     attachments,
+    broadcast,
     consults,
     duty,
     fhir,
@@ -54,12 +58,14 @@ from signaling.http import (
     review,
     serving,
     statistics,
+    training,
 )
 from signaling.http.api import Edge
 from signaling.metrics import SignalingMetrics
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
 from signaling.schemas import ConsultOut
+from signaling.viewer_urls import ViewerUrls
 from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
@@ -118,6 +124,9 @@ def build_recording_storage(
 
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
+
+BROADCASTS: web.AppKey[Broadcasts] = web.AppKey("broadcasts")
+"""The trainings' broadcasts of a running app."""
 
 
 def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
@@ -199,6 +208,17 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ExpiryService(consult_service, repos.consults, settings.expiry),
     )
     edge = Edge(tokens, repos.consults)
+    broadcasts = Broadcasts(
+        settings.training_dir, clock, segment_s=float(settings.training_segment_seconds)
+    )
+    studio = TrainingStudio(relay_config(settings), broadcasts)
+    trainings = TrainingService(repos.consults, repos.trainings, clock, studio)
+    viewer_urls = ViewerUrls(
+        resolved_jwt_secret(settings),
+        settings.training_viewer_url_ttl,
+        settings.training_viewer_url_bucket,
+        clock,
+    )
     limits = settings.limits
     passwords = PasswordChecks(limits.password_checks_at_once, limits.password_checks_waiting)
     features = [
@@ -279,6 +299,14 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),
+        training.routes(
+            edge,
+            trainings=trainings,
+            viewer_urls=viewer_urls,
+            max_sdp_bytes=limits.max_sdp_bytes,
+            ice=settings.ice,
+        ),
+        broadcast.routes(broadcasts=broadcasts, viewer_urls=viewer_urls),
     ]
     app = create_app(
         ctx,
@@ -289,6 +317,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         operator_routes=[metrics_handler(registry, settings.metrics_token)],
     )
     app[DUTY] = duty_dispatcher
+    app[BROADCASTS] = broadcasts
 
     async def duty_scheduler(_app: web.Application) -> AsyncIterator[None]:
         duty_dispatcher.start()
@@ -314,6 +343,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         if uploading is not None:
             uploading.cancel()
             await asyncio.gather(uploading, return_exceptions=True)
+        await studio.close()
         await node.close()
         await repos.close()
         passwords.close()

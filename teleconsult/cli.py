@@ -15,13 +15,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
 from rooms.consults.service import ConsultService
+from rooms.training.service import TrainingService
 from signaling.passwords import hash_password
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.bootstrap import build_repositories, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings
-from teleconsult.demo import USERS, demo_links, ensure_roster, seed
+from teleconsult.demo import USERS, demo_links, demo_training_links, ensure_roster, seed
 from teleconsult.logs import configure_logging
 
 
@@ -72,6 +73,12 @@ def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
         print(f"One-click join links for consult {links.consult_id} (valid {ttl} minutes):")
         print(f"EXAM_ROOM_URL={links.exam_room_url}")
         print(f"SPECIALIST_URL={links.specialist_url}", flush=True)
+        training = await demo_training_links(
+            settings, TrainingService(repos.consults, repos.trainings), build_tokens(settings)
+        )
+        print(f"One-click links for training {training.training_id} (valid {ttl} minutes):")
+        print(f"TRAINING_LECTURER_URL={training.lecturer_url}")
+        print(f"TRAINING_VIEWER_URL={training.viewer_url}", flush=True)
         return 0
 
     return _with_store(settings, work)

@@ -113,6 +113,20 @@ class Settings:
     """METRICS_TOKEN: `/metrics` wants `Authorization: Bearer <it>`; empty: loopback only."""
     log_format: str = "text"
     """LOG_FORMAT: `text` (the default) or `json` (one JSON object per line)."""
+    # ---- trainings (docs/training.md) ---------------------------------------------------------
+    training_viewer_url_ttl: timedelta = timedelta(hours=1)
+    """TRAINING_VIEWER_URL_TTL_SECONDS: how long a signed viewer URL of a broadcast stays valid
+    after admission (rounded up to TRAINING_VIEWER_URL_BUCKET_SECONDS)."""
+    training_viewer_url_bucket: timedelta = timedelta(minutes=5)
+    """TRAINING_VIEWER_URL_BUCKET_SECONDS: viewers admitted within one bucket share one URL, so
+    a cache in front keeps each segment once per bucket."""
+    training_segment_seconds: int = 2
+    """TRAINING_SEGMENT_SECONDS: HLS segment length (a key frame is asked for this often)."""
+
+    @property
+    def training_dir(self) -> Path:
+        """Where broadcasts keep their HLS files (beside the recordings)."""
+        return self.recordings_dir / "trainings"
 
     @property
     def base_url(self) -> str:
@@ -396,6 +410,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         recordings_s3=_recordings_s3(env),
         metrics_token=_metrics_token(env),
         log_format=_log_format(env),
+        training_viewer_url_ttl=_positive_seconds(env, "TRAINING_VIEWER_URL_TTL_SECONDS", 3600),
+        training_viewer_url_bucket=_positive_seconds(
+            env, "TRAINING_VIEWER_URL_BUCKET_SECONDS", 300
+        ),
+        training_segment_seconds=_positive(env, "TRAINING_SEGMENT_SECONDS", 2),
     )
 
 

@@ -18,6 +18,8 @@ from rooms.consults.ports import ConsultQuery, ConsultStore
 from rooms.consults.service import Booking, ConsultService
 from rooms.duty.ports import RosterStore
 from rooms.duty.roster import Shift, on_duty
+from rooms.training.service import TrainingPlan, TrainingService
+from rooms.training.training import Audience, AudienceKind, TrainingStatus
 from signaling.auth import TokenIssuer
 from signaling.passwords import hash_password
 from teleconsult.config import Settings
@@ -191,3 +193,54 @@ async def demo_links(settings: Settings, service: ConsultService, tokens: TokenI
         token, _ = tokens.issue(user, ttl=settings.join_link_ttl)
         links.append(f"{settings.base_url}/{page}#consult={consult_id}&token={token}")
     return DemoLinks(consult_id, links[0], links[1])
+
+
+DEMO_TRAINING_TITLE = "产后出血的识别与处置 Recognising and managing postpartum haemorrhage"
+DEMO_TRAINING_LENGTH = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class DemoTrainingLinks:
+    training_id: str
+    lecturer_url: str
+    viewer_url: str
+
+
+async def ready_training(trainings: TrainingService) -> str:
+    """A training the obstetrician lectures to the whole province, starting now: the demo's
+    own one, scheduled or live, or a new one (scheduled by the demo admin)."""
+    admin = await _demo_user(trainings.consults, "admin")
+    lecturer = await _demo_user(trainings.consults, "obstetrician")
+    open_ones = frozenset({TrainingStatus.SCHEDULED, TrainingStatus.LIVE})
+    for training in await trainings.visible(admin, open_ones):
+        if training.title == DEMO_TRAINING_TITLE and lecturer.id in training.lecturer_ids:
+            return training.id
+    now = trainings.clock()
+    training = await trainings.schedule(
+        admin,
+        TrainingPlan(
+            title=DEMO_TRAINING_TITLE,
+            lecturer_ids=frozenset({lecturer.id}),
+            starts_at=now,
+            ends_at=now + DEMO_TRAINING_LENGTH,
+            audience=Audience(AudienceKind.SUBTREE, frozenset({admin.institution_id})),
+            specialties=frozenset({Specialty.OBSTETRICS}),
+        ),
+    )
+    return training.id
+
+
+async def demo_training_links(
+    settings: Settings, trainings: TrainingService, tokens: TokenIssuer
+) -> DemoTrainingLinks:
+    """One-click links: the obstetrician presents, County A's doctor watches."""
+    training_id = await ready_training(trainings)
+    links = []
+    for username, page in (
+        ("obstetrician", "training-lecturer.html"),
+        ("doctor.a", "training.html"),
+    ):
+        user = await _demo_user(trainings.consults, username)
+        token, _ = tokens.issue(user, ttl=settings.join_link_ttl)
+        links.append(f"{settings.base_url}/{page}#training={training_id}&token={token}")
+    return DemoTrainingLinks(training_id, links[0], links[1])

@@ -15,6 +15,8 @@ class Role(StrEnum):
     """Reviews consults of their institution and everything below it."""
     ADMIN = "admin"
     """Keeps users and institutions."""
+    TRAINEE = "trainee"
+    """Staff who only attend trainings (`rooms.training`): no consult is open to them."""
 
 
 class Specialty(StrEnum):

@@ -7,6 +7,7 @@ tests walk the whole matrix (every role x every action x own and foreign consult
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from rooms.consults.consult import Consult
 from rooms.consults.errors import PermissionDenied
@@ -56,6 +57,18 @@ class Action(StrEnum):
     VIEW_CALL_QUALITY = "view_call_quality"
     """See a consult's call quality timeline (what each page and the relay measured). Reporting
     it needs no entry: a page reports only for the consult its connection has joined."""
+    # ---- trainings (`rooms.training`; checked with `is_permitted_on_training`) -------------
+    CREATE_TRAINING = "create_training"
+    """Schedule a training for institutions of one's subtree (`Scope.STAFF_SUBTREE`, checked
+    with `is_permitted_on_staff` for each target)."""
+    VIEW_TRAINING = "view_training"
+    """See a training: its audience, its lecturers, its organisers."""
+    ATTEND_TRAINING = "attend_training"
+    """Watch the broadcast (a signed viewer URL) and its replay; audited, refusals too."""
+    PRESENT_TRAINING = "present_training"
+    """Publish the broadcast, start and end it (its lecturers)."""
+    MANAGE_TRAINING = "manage_training"
+    """Start, end or cancel a training (admins and supervisors of the organiser)."""
 
 
 class Scope(StrEnum):
@@ -69,11 +82,20 @@ class Scope(StrEnum):
     """Consults booked by the user's institution or any institution below it."""
     INVITED = "invited"
     """Consults the user is invited into as a further specialist (`Consult.invited_ids`)."""
+    TRAINING_AUDIENCE = "training_audience"
+    """Trainings whose audience reaches the user's institution."""
+    LECTURING = "lecturing"
+    """Trainings the user is a lecturer of."""
+    ORGANISING = "organising"
+    """Trainings organised by the user's institution or one below it."""
     STAFF_SUBTREE = "staff_subtree"
     """Not about a consult: the people (e.g. specialists on the roster) employed by the user's
     institution or any institution below it. Checked with `is_permitted_on_staff`; never
     grants anything on a consult."""
 
+
+TRAINING_SCOPES = frozenset({Scope.TRAINING_AUDIENCE, Scope.LECTURING, Scope.ORGANISING})
+"""Scopes over trainings: they never grant anything on a consult."""
 
 Scopes = Scope | tuple[Scope, ...]
 """A table entry: one scope, or several of which any one suffices."""
@@ -90,6 +112,9 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.END_CONSULT: Scope.REQUESTING_INSTITUTION,
         Action.VIEW_RECORDINGS: Scope.REQUESTING_INSTITUTION,
         Action.EXPORT_CONSULT: Scope.REQUESTING_INSTITUTION,
+        Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING),
+        Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
+        Action.PRESENT_TRAINING: Scope.LECTURING,
     },
     Role.SPECIALIST: {
         # An invited specialist takes part (view, join, notes, files, recordings) but does not
@@ -108,6 +133,9 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.EXPORT_CONSULT: Scope.ASSIGNED,
         Action.INVITE_SPECIALIST: Scope.ASSIGNED,
         Action.DECLINE_INVITATION: Scope.INVITED,
+        Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING),
+        Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
+        Action.PRESENT_TRAINING: Scope.LECTURING,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -120,6 +148,11 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.COMMENT_CONSULT: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_CALL_QUALITY: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
+        Action.CREATE_TRAINING: Scope.STAFF_SUBTREE,
+        Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING, Scope.ORGANISING),
+        Action.ATTEND_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.ORGANISING),
+        Action.PRESENT_TRAINING: Scope.LECTURING,
+        Action.MANAGE_TRAINING: Scope.ORGANISING,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -134,6 +167,16 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.VIEW_CALL_QUALITY: Scope.INSTITUTION_SUBTREE,
         Action.VIEW_ROSTER: Scope.STAFF_SUBTREE,
         Action.MANAGE_ROSTER: Scope.STAFF_SUBTREE,
+        Action.CREATE_TRAINING: Scope.STAFF_SUBTREE,
+        Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING, Scope.ORGANISING),
+        Action.ATTEND_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.ORGANISING),
+        Action.PRESENT_TRAINING: Scope.LECTURING,
+        Action.MANAGE_TRAINING: Scope.ORGANISING,
+    },
+    Role.TRAINEE: {
+        # Staff who only attend: trainings open to their institution, nothing else.
+        Action.VIEW_TRAINING: Scope.TRAINING_AUDIENCE,
+        Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""
@@ -152,8 +195,8 @@ def _in_scope(scope: Scope, user: User, consult: Consult, tree: InstitutionTree)
         return tree.is_within(consult.requesting_institution_id, user.institution_id)
     if scope is Scope.INVITED:
         return user.id in consult.invited_ids
-    if scope is Scope.STAFF_SUBTREE:
-        return False  # a scope over people, not consults
+    if scope is Scope.STAFF_SUBTREE or scope in TRAINING_SCOPES:
+        return False  # a scope over people or trainings, not consults
     raise AssertionError(f"unhandled scope {scope}")  # pragma: no cover - enum is exhaustive
 
 
@@ -200,3 +243,48 @@ def ensure_permitted_on_staff(
     """Raise `PermissionDenied` unless `user` may do `action` over staff of `institution_id`."""
     if not is_permitted_on_staff(user, action, institution_id, tree):
         raise PermissionDenied(f"a {user.role.value} may not {action.value} here")
+
+
+class TrainingAccess(Protocol):
+    """What the table needs to know of a training (`rooms.training.training.Training`)."""
+
+    @property
+    def organiser_institution_id(self) -> int: ...
+
+    @property
+    def lecturer_ids(self) -> frozenset[int]: ...
+
+    def reaches(self, institution_id: int, tree: InstitutionTree) -> bool: ...
+
+
+def _in_training_scope(
+    scope: Scope, user: User, training: TrainingAccess, tree: InstitutionTree
+) -> bool:
+    if scope is Scope.TRAINING_AUDIENCE:
+        return training.reaches(user.institution_id, tree)
+    if scope is Scope.LECTURING:
+        return user.id in training.lecturer_ids
+    if scope is Scope.ORGANISING:
+        return tree.is_within(training.organiser_institution_id, user.institution_id)
+    return False  # consult and staff scopes grant nothing on a training
+
+
+def is_permitted_on_training(
+    user: User, action: Action, training: TrainingAccess, tree: InstitutionTree
+) -> bool:
+    """True when the table gives `user`'s role `action` on this training."""
+    if not user.active:
+        return False
+    entry = PERMISSIONS.get(user.role, {}).get(action)
+    if entry is None:
+        return False
+    scopes = entry if isinstance(entry, tuple) else (entry,)
+    return any(_in_training_scope(scope, user, training, tree) for scope in scopes)
+
+
+def ensure_permitted_on_training(
+    user: User, action: Action, training: TrainingAccess, tree: InstitutionTree
+) -> None:
+    """Raise `PermissionDenied` unless `user` may do `action` on `training`."""
+    if not is_permitted_on_training(user, action, training, tree):
+        raise PermissionDenied(f"a {user.role.value} may not {action.value} on this training")

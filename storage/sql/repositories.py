@@ -12,6 +12,7 @@ from storage.sql.engine import STATEMENT_TIMEOUT_SECONDS
 from storage.sql.quality import SqlQuality
 from storage.sql.records import SqlAttachments, SqlNotes
 from storage.sql.reporting import SqlReviewComments
+from storage.sql.training import SqlTrainings
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class SqlRepositories:
     """Review comments (`rooms.reporting`)."""
     quality: SqlQuality
     """Call quality buckets (`rooms.calls.quality`)."""
+    trainings: SqlTrainings
+    """Trainings (`rooms.training`)."""
 
     @classmethod
     def on(cls, database: Database) -> SqlRepositories:
@@ -42,6 +45,7 @@ class SqlRepositories:
             duty=SqlDuty(database),
             comments=SqlReviewComments(database),
             quality=SqlQuality(database),
+            trainings=SqlTrainings(database),
         )
 
     @classmethod

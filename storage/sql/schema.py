@@ -272,3 +272,38 @@ call_quality = Table(
     Column("plis", Integer, nullable=False),
     Index("ix_call_quality_consult", "consult_id", "bucket_start"),
 )
+
+
+trainings = Table(
+    "trainings",
+    metadata,
+    # One row per training (`rooms.training`); its lecturers, audience institutions and
+    # specialties are short lists kept as JSON (a province has about a hundred institutions).
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("organiser_institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("lecturer_ids", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("audience_kind", String(10), nullable=False),
+    Column("audience_institution_ids", JSON, nullable=False),
+    Column("specialties", JSON, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_trainings_starts_at", "starts_at"),
+)
+
+training_attendance = Table(
+    "training_attendance",
+    metadata,
+    # One row per person per training, written in batches from the players' heartbeats
+    # (`rooms.training.attendance`): not a row per heartbeat.
+    Column("training_id", String(32), ForeignKey("trainings.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("seconds", Float, nullable=False),
+)

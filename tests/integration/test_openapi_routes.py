@@ -1,6 +1,6 @@
 """The OpenAPI document against the routes the composition root actually mounts: nothing the
-server answers under `/api` (or `/healthz`) is missing from it, and each path template declares
-exactly the parameters the route has."""
+server answers under `/api` (or `/healthz`, or a broadcast's `/hls`) is missing from it, and
+each path template declares exactly the parameters the route has."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def served_routes(tmp_path: Path) -> tuple[set[tuple[str, str]], dict[str, Any]]
         if path == "/api/openapi.json" and route.method == "GET":
             reply = asyncio.run(route.handler(make_mocked_request("GET", path)))  # type: ignore[arg-type]
             document = json.loads(reply.body)  # type: ignore[union-attr]
-        if not path.startswith(("/api/", "/healthz")) or path in NOT_IN_THE_DOCUMENT:
+        if not path.startswith(("/api/", "/healthz", "/hls/")) or path in NOT_IN_THE_DOCUMENT:
             continue
         if route.method == "HEAD":  # aiohttp adds one to every GET
             continue

@@ -30,6 +30,11 @@ UNKNOWN = {
     "consult_id": "0" * 32,
     "recording_id": "0" * 32,
     "attachment_id": "0" * 32,
+    "training_id": "0" * 32,
+    "expires": "1",
+    "signature": "forged",
+    "name": "live.m3u8",
+    "stream": "camera",
     "specialty": "astrology",
 }
 MALFORMED = "not-an-id"

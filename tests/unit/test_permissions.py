@@ -318,14 +318,14 @@ EXPECTED_ON_STAFF: dict[tuple[str, str], set[Action]] = {
     ("obst2", "county_b"): set(),
     ("paed", "province"): set(),
     ("paed", "county_b"): set(),
-    # supervisors see the roster of their subtree
-    ("sup", "province"): {A.VIEW_ROSTER},
-    ("sup", "county_b"): {A.VIEW_ROSTER},
+    # supervisors see the roster of their subtree and schedule trainings for it
+    ("sup", "province"): {A.VIEW_ROSTER, A.CREATE_TRAINING},
+    ("sup", "county_b"): {A.VIEW_ROSTER, A.CREATE_TRAINING},
     ("sup.b", "province"): set(),
-    ("sup.b", "county_b"): {A.VIEW_ROSTER},
-    # admins keep the roster of their subtree
-    ("admin", "province"): {A.VIEW_ROSTER, A.MANAGE_ROSTER},
-    ("admin", "county_b"): {A.VIEW_ROSTER, A.MANAGE_ROSTER},
+    ("sup.b", "county_b"): {A.VIEW_ROSTER, A.CREATE_TRAINING},
+    # admins keep the roster of their subtree and schedule trainings for it
+    ("admin", "province"): {A.VIEW_ROSTER, A.MANAGE_ROSTER, A.CREATE_TRAINING},
+    ("admin", "county_b"): {A.VIEW_ROSTER, A.MANAGE_ROSTER, A.CREATE_TRAINING},
     ("old", "province"): set(),
     ("old", "county_b"): set(),
 }

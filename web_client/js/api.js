@@ -120,4 +120,14 @@ export const api = {
     `/api/roster/shifts?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`),
   addShift: (shift) => post('/api/roster/shifts', shift),
   removeShift: (id) => request('DELETE', `/api/roster/shifts/${encodeURIComponent(id)}`),
+  // ---- trainings (docs/training.md) ----
+  training: (id) => request('GET', `/api/trainings/${encodeURIComponent(id)}`),
+  trainings: () => request('GET', '/api/trainings?status=live&status=scheduled&status=ended'),
+  /** Admission to watch: the signed viewer URL prefix and which playlist to play. */
+  admitToTraining: (id) => post(`/api/trainings/${encodeURIComponent(id)}/admission`),
+  trainingIceServers: (id) => request('GET', `/api/trainings/${encodeURIComponent(id)}/ice-servers`),
+  broadcastTraining: (id, offer) => post(`/api/trainings/${encodeURIComponent(id)}/broadcast`, offer),
+  endTraining: (id) => post(`/api/trainings/${encodeURIComponent(id)}/end`),
+  /** The player plays the live training: attendance (every `next_beat_s`). */
+  trainingHeartbeat: (id) => post(`/api/trainings/${encodeURIComponent(id)}/heartbeat`),
 };

@@ -11,6 +11,7 @@ export const HOME = {
   specialist: '/specialist.html',
   supervisor: '/supervisor.html',
   admin: '/admin.html',
+  trainee: '/training.html',
 };
 
 export function getToken() {

@@ -1,0 +1,422 @@
+"""Training broadcast benchmark: what packaging and serving one lecturer to many trainees costs.
+
+Two parts, nothing passes or fails on time:
+
+1. **Packaging** (in this process): 60 s of 1280x720 30 fps H.264 (libx264, encoded first and
+   not counted) fed frame by frame to `media.broadcast.hls.HlsPackager`, the stream copy the
+   server does for each stream of a training. Reported: CPU seconds per media second (% of one
+   core), per frame, and the output's bit rate.
+2. **Live** (a real `teleconsult serve` on a free loopback port): an aiortc lecturer publishes
+   1280x720 30 fps video (aiortc encodes H.264) + Opus over WebRTC; after `--warmup` s,
+   `--viewers` simulated trainees in this process (aiohttp, one connection pool) play the
+   camera stream as hls.js does without low-latency mode: blocking playlist reload for the next
+   segment (`_HLS_msn`), then every new segment, for `--seconds` s. One more viewer follows the
+   low-latency parts (`_HLS_msn` + `_HLS_part`). Reported: server CPU (psutil, every thread)
+   before the viewers and with them, and the difference per 100 viewers; segment delivery
+   (request to last byte) p50/p99 against the segment duration; failed requests; latency:
+   capture → segment in a viewer's hands, and capture → part in the LL viewer's hands, from
+   `EXT-X-PROGRAM-DATE-TIME` (the server's clock at the segment's first frame, which on
+   loopback is the capture time plus a few milliseconds) — a player adds its hold-back
+   (`PART-HOLD-BACK` 1.5 s for LL-HLS, three segments for plain HLS) on top.
+
+    .venv/bin/python bench/training.py                 # 1 000 viewers, 30 s (~2 minutes)
+    .venv/bin/python bench/training.py --quick         # 50 viewers, 10 s
+    .venv/bin/python bench/training.py --json          # one JSON object on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
+
+from media.broadcast.hls import HlsPackager
+from tests.support.h264 import h264_frames
+from tests.support.server import RunningServer
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# ---- 1. packaging -------------------------------------------------------------------------
+
+
+def packaging(seconds: int) -> dict[str, Any]:
+    log(f"packaging: encoding {seconds} s of 1280x720 30 fps H.264 first (not timed)")
+    frames = list(h264_frames(seconds, size=(1280, 720), keyframe_every_s=2.0))
+    with tempfile.TemporaryDirectory() as directory:
+        packager = HlsPackager(Path(directory), (1280, 720), clock=lambda: datetime.now(UTC))
+        started = time.process_time()
+        for frame in frames:
+            packager.add(*frame)
+        packager.close()
+        cpu = time.process_time() - started
+        written = sum(p.stat().st_size for p in Path(directory).glob("s*.m4s"))
+    return {
+        "media_seconds": seconds,
+        "frames": len(frames),
+        "cpu_seconds": round(cpu, 4),
+        "percent_of_a_core": round(100 * cpu / seconds, 3),
+        "microseconds_per_frame": round(1e6 * cpu / len(frames), 1),
+        "segments": len(packager.segments),
+        "output_kbit_per_s": round(written * 8 / seconds / 1000, 1),
+    }
+
+
+# ---- 2. live ------------------------------------------------------------------------------
+
+
+class Lecture720p(MediaStreamTrack):
+    """A 1280x720 30 fps H.264 clip (libx264, a key frame every 2 s, encoded once before the
+    run), sent as encoded packets in real time and looped: aiortc only packetizes them, so the
+    lecturer costs this machine little and keeps real time."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[tuple[bytes, int, bool]]) -> None:
+        super().__init__()
+        self._frames = frames
+        self._count = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._count / 30
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        data, _pts, _key = self._frames[self._count % len(self._frames)]
+        packet = av.Packet(data)
+        packet.pts = self._count * 3000
+        packet.time_base = fractions.Fraction(1, 90_000)
+        self._count += 1
+        return packet
+
+
+SEGMENT = re.compile(
+    r"#EXT-X-PROGRAM-DATE-TIME:(\S+)\n(?:#EXT-X-PART:[^\n]*\n)*#EXTINF:([0-9.]+),\n(s(\d+)\.m4s)"
+)
+PART = re.compile(r'#EXT-X-PART:DURATION=([0-9.]+),URI="s(\d+)\.(\d+)\.m4s"')
+PDT = re.compile(r"#EXT-X-PROGRAM-DATE-TIME:(\S+)")
+
+
+def when(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class Figures:
+    delivery_s: list[float] = field(default_factory=list)
+    capture_to_segment_s: list[float] = field(default_factory=list)
+    capture_to_part_s: list[float] = field(default_factory=list)
+    segment_bytes: list[int] = field(default_factory=list)
+    playlists: int = 0
+    segments: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, what: str) -> None:
+        self.failed += 1
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+async def viewer(http: aiohttp.ClientSession, base: str, figures: Figures, until: float) -> None:
+    """hls.js without low-latency mode: the playlist for the next segment, then the segment."""
+    last = -1
+    while time.monotonic() < until:
+        query = f"?_HLS_msn={last + 1}" if last >= 0 else ""
+        try:
+            async with http.get(f"{base}live.m3u8{query}") as reply:
+                text = await reply.text()
+                if reply.status != 200:
+                    figures.fail(f"playlist {reply.status}")
+                    await asyncio.sleep(1)
+                    continue
+            figures.playlists += 1
+            for pdt, _duration, uri, number in SEGMENT.findall(text):
+                if int(number) <= last:
+                    continue
+                if last < 0 and int(number) < int(SEGMENT.findall(text)[-1][3]):
+                    continue  # a new viewer starts at the newest segment
+                started = time.monotonic()
+                async with http.get(base + uri) as reply:
+                    body = await reply.read()
+                    if reply.status != 200:
+                        figures.fail(f"segment {reply.status}")
+                        continue
+                done = time.time()
+                figures.delivery_s.append(time.monotonic() - started)
+                figures.capture_to_segment_s.append(done - when(pdt))
+                figures.segment_bytes.append(len(body))
+                figures.segments += 1
+                last = int(number)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            figures.fail(type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
+async def ll_viewer(http: aiohttp.ClientSession, base: str, figures: Figures, until: float) -> None:
+    """hls.js in low-latency mode, simplified: each next part, as soon as it exists."""
+    async with http.get(f"{base}live.m3u8") as reply:
+        text = await reply.text()
+    parts = PART.findall(text)
+    msn, part = (int(parts[-1][1]), int(parts[-1][2]) + 1) if parts else (0, 0)
+    while time.monotonic() < until:
+        async with http.get(f"{base}live.m3u8?_HLS_msn={msn}&_HLS_part={part}") as reply:
+            text = await reply.text()
+        listed = {(int(m), int(p)): float(d) for d, m, p in PART.findall(text)}
+        if (msn, part) not in listed:
+            if (msn + 1, 0) in listed:
+                msn, part = msn + 1, 0
+            continue
+        # the segment's PROGRAM-DATE-TIME and the parts before this one give its capture time
+        block = text[text.rfind("#EXT-X-PROGRAM-DATE-TIME", 0, text.find(f'"s{msn}.{part}.m4s"')) :]
+        start = when(PDT.search(block)[1])  # type: ignore[index]
+        offset = sum(listed[(msn, p)] for p in range(part))
+        async with http.get(f"{base}s{msn}.{part}.m4s") as reply:
+            await reply.read()
+            if reply.status != 200:
+                figures.fail(f"part {reply.status}")
+        figures.capture_to_part_s.append(time.time() - (start + offset))
+        part += 1
+
+
+async def _play(base: str, viewers: int, seconds: float, low_latency: bool) -> Figures:
+    figures = Figures()
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        until = time.monotonic() + seconds
+        if low_latency:
+            await ll_viewer(http, base, figures, until)
+        else:
+            await asyncio.gather(*(viewer(http, base, figures, until) for _ in range(viewers)))
+    return figures
+
+
+def _worker(base: str, viewers: int, seconds: float, low_latency: bool, out: Any) -> None:
+    """One load-generating process: its viewers, its figures sent back as a dict."""
+    figures = asyncio.run(_play(base, viewers, seconds, low_latency))
+    out.send(figures.__dict__)
+    out.close()
+
+
+def run_viewers(base: str, viewers: int, seconds: float, workers: int) -> Figures:
+    """`viewers` spread over `workers` processes, and the low-latency viewer in one more, all
+    started together; their figures merged."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    jobs = []
+    shares = [viewers // workers + (1 if i < viewers % workers else 0) for i in range(workers)]
+    for share, low_latency in [*((n, False) for n in shares if n), (1, True)]:
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_worker, args=(base, share, seconds, low_latency, sending))
+        process.start()
+        jobs.append((process, receiving))
+    merged = Figures()
+    for process, receiving in jobs:
+        part = receiving.recv()
+        process.join()
+        for name, value in part.items():
+            mine = getattr(merged, name)
+            if isinstance(mine, list):
+                mine.extend(value)
+            elif isinstance(mine, dict):
+                for key, count in value.items():
+                    mine[key] = mine.get(key, 0) + count
+            else:
+                setattr(merged, name, mine + value)
+    return merged
+
+
+def cpu_of(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def live(viewers: int, seconds: float, warmup: float, workers: int) -> dict[str, Any]:
+    clip = list(h264_frames(10, size=(1280, 720), keyframe_every_s=2.0))
+    server = RunningServer(env_overrides={"LOGIN_ATTEMPTS_PER_MINUTE": "10000"})
+    server.start()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    try:
+        assert server.process is not None
+        process = psutil.Process(server.process.pid)
+        now = datetime.now(UTC)
+        admin = server.request("GET", "/api/me", token=server.token("admin")).body
+        lecturer = server.request("GET", "/api/me", token=server.token("obstetrician")).body
+        made = server.request(
+            "POST",
+            "/api/trainings",
+            {
+                "title": "bench",
+                "lecturer_ids": [lecturer["id"]],
+                "starts_at": now.isoformat(),
+                "ends_at": (now + timedelta(hours=1)).isoformat(),
+                "audience": {"kind": "subtree", "institution_ids": [admin["institution_id"]]},
+            },
+            token=server.token("admin"),
+        ).body
+        named = [
+            (pc.addTransceiver(Lecture720p(clip), direction="sendonly"), "camera"),
+            (pc.addTransceiver(AudioStreamTrack(), direction="sendonly"), "microphone"),
+        ]
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = server.request(
+            "POST",
+            f"/api/trainings/{made['id']}/broadcast",
+            {
+                "description": {"type": "offer", "sdp": pc.localDescription.sdp},
+                "sources": {t.mid: s for t, s in named},
+            },
+            token=server.token("obstetrician"),
+        ).body
+        await pc.setRemoteDescription(RTCSessionDescription(answer["description"]["sdp"], "answer"))
+        admission = server.request(
+            "POST", f"/api/trainings/{made['id']}/admission", token=server.token("admin")
+        ).body
+        base = f"{server.url}{admission['viewer_url']}camera/"
+        log(f"live: lecturer publishing; warming up {warmup} s")
+        await asyncio.sleep(warmup)
+        before = cpu_of(process)
+        idle_started = time.monotonic()
+        await asyncio.sleep(5)
+        idle_cpu = (cpu_of(process) - before) / (time.monotonic() - idle_started)
+        log(
+            f"live: server {100 * idle_cpu:.1f} % of a core with no viewer; "
+            f"{viewers} viewers for {seconds} s"
+        )
+        before = cpu_of(process)
+        started = time.monotonic()
+        figures = await asyncio.to_thread(run_viewers, base, viewers, seconds, workers)
+        elapsed = time.monotonic() - started
+        busy_cpu = (cpu_of(process) - before) / elapsed
+        segment_s = 2.0
+        return {
+            "viewers": viewers,
+            "load_processes": workers,
+            "seconds": round(elapsed, 1),
+            "server_cpu_percent_no_viewers": round(100 * idle_cpu, 1),
+            "server_cpu_percent_with_viewers": round(100 * busy_cpu, 1),
+            "server_cpu_percent_per_100_viewers": round(
+                100 * (busy_cpu - idle_cpu) / viewers * 100, 2
+            ),
+            "segments_delivered": figures.segments,
+            "playlists_delivered": figures.playlists,
+            "segment_kbytes_mean": round(statistics.fmean(figures.segment_bytes) / 1000, 1)
+            if figures.segment_bytes
+            else None,
+            "delivery_ms_p50": _ms(percentile(figures.delivery_s, 50)),
+            "delivery_ms_p99": _ms(percentile(figures.delivery_s, 99)),
+            "segment_duration_ms": segment_s * 1000,
+            "capture_to_segment_ms_p50": _ms(percentile(figures.capture_to_segment_s, 50)),
+            "capture_to_segment_ms_p99": _ms(percentile(figures.capture_to_segment_s, 99)),
+            "capture_to_part_ms_p50": _ms(percentile(figures.capture_to_part_s, 50)),
+            "capture_to_part_ms_p99": _ms(percentile(figures.capture_to_part_s, 99)),
+            "failed_requests": figures.failed,
+            "failures": figures.errors,
+        }
+    finally:
+        await pc.close()
+        server.cleanup()
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(1000 * value, 1)
+
+
+def table(report: dict[str, Any]) -> str:
+    p, v = report["packaging"], report["live"]
+    rows = [
+        (
+            "packaging (stream copy, 720p30)",
+            f"{p['percent_of_a_core']} % of a core, {p['microseconds_per_frame']} µs/frame, "
+            f"{p['output_kbit_per_s']} kbit/s out",
+        ),
+        ("viewers", f"{v['viewers']} for {v['seconds']} s in {v['load_processes']} processes"),
+        (
+            "server CPU, no viewer",
+            f"{v['server_cpu_percent_no_viewers']} % of a core (WebRTC in + packaging)",
+        ),
+        ("server CPU, with viewers", f"{v['server_cpu_percent_with_viewers']} % of a core"),
+        ("server CPU per 100 viewers", f"{v['server_cpu_percent_per_100_viewers']} % of a core"),
+        (
+            "segments delivered",
+            f"{v['segments_delivered']} ({v['segment_kbytes_mean']} kB each), "
+            f"{v['playlists_delivered']} playlists",
+        ),
+        (
+            "segment delivery p50 / p99",
+            f"{v['delivery_ms_p50']} / {v['delivery_ms_p99']} ms "
+            f"(segment: {v['segment_duration_ms']:.0f} ms)",
+        ),
+        (
+            "capture → segment fetched p50 / p99",
+            f"{v['capture_to_segment_ms_p50']} / {v['capture_to_segment_ms_p99']} ms",
+        ),
+        (
+            "capture → LL part fetched p50 / p99",
+            f"{v['capture_to_part_ms_p50']} / {v['capture_to_part_ms_p99']} ms",
+        ),
+        ("failed requests", f"{v['failed_requests']} {v['failures'] or ''}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=float, default=6)
+    parser.add_argument("--packaging-seconds", type=int, default=60)
+    parser.add_argument(
+        "--workers", type=int, default=4, help="processes the simulated viewers run in"
+    )
+    parser.add_argument("--quick", action="store_true", help="50 viewers, 10 s, 20 s packaged")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.viewers, args.seconds, args.packaging_seconds = 50, 10, 20
+    report = {
+        "packaging": packaging(args.packaging_seconds),
+        "live": asyncio.run(live(args.viewers, args.seconds, args.warmup, args.workers)),
+        "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
+    }
+    print(json.dumps(report, indent=2) if args.json else table(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Where a lecturer's media arrives: a relay per live training, tapped by the HLS packagers.
+
+The lecturer publishes to the training's own `ConsultRelay` (the consults' relay transports:
+ICE, DTLS, SRTP, NACK, PLI), negotiated in H.264 (constrained baseline, packetization-mode 1)
+whatever `RELAY_VIDEO_CODEC` the consults use, so that the broadcast is a stream copy: the
+relay hands the tap each RTP packet, `FrameAssembler` makes access units of them, and
+`HlsPackager` muxes them into fMP4 as they are. Nobody subscribes on the relay: viewers fetch
+HTTP. The tap asks the lecturer's browser for a key frame once per segment (a PLI through the
+relay) and after a loss.
+
+Camera and shared screen (`second`) are packaged as two streams, `camera` and `screen`
+(`rooms.training.broadcast.STREAMS`). The microphone goes into the camera stream as Opus, by
+stream copy too, on the camera's timeline (both streams' first packets' arrival times tie
+their RTP clocks together: on a LAN that is within a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from aiortc.rtp import RtpPacket
+
+from media.broadcast.hls import HlsPackager
+from media.broadcast.registry import Broadcasts
+from media.node import refusals
+from media.recording.bitstream import h264_parameter_sets, h264_sps_dimensions
+from media.recording.frames import FrameAssembler, H264Depacketizer, OpusDepacketizer
+from media.relay import ConsultRelay, PublishedTrack, RelayConfig
+
+log = logging.getLogger(__name__)
+
+REORDER_WINDOW_S = 0.3
+"""How long an incomplete frame is waited for (a NACKed packet's retransmission)."""
+
+AUDIO_REORDER_WINDOW_S = 0.1
+"""Browsers do not retransmit audio; this only absorbs reordering."""
+
+OPUS_FRAME = 960
+"""20 ms at 48 kHz: what WebRTC's Opus sends per packet."""
+
+STREAM_OF_SOURCE = {"camera": "camera", "second": "screen"}
+
+LECTURER_PEER = "lecturer"
+
+
+class _StreamIngest:
+    """One video track of the lecturer into one stream's packager."""
+
+    def __init__(
+        self,
+        training_id: str,
+        stream: str,
+        track: PublishedTrack,
+        relay: ConsultRelay,
+        broadcasts: Broadcasts,
+        with_audio: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.training_id = training_id
+        self.stream = stream
+        self.track = track
+        self.relay = relay
+        self.broadcasts = broadcasts
+        self.assembler = FrameAssembler(H264Depacketizer(), track.clock_rate, REORDER_WINDOW_S)
+        self.packager: HlsPackager | None = None
+        self.parameter_sets: tuple[bytes, bytes] | None = None
+        self.waiting_for_keyframe = True
+        self.frames = 0
+        self.with_audio = with_audio
+        self.began: tuple[int, float] | None = None
+        """(RTP timestamp, monotonic arrival) of the first frame packaged: the timeline the
+        microphone's packets are put on."""
+        relay.request_keyframe(track.key)
+
+    def push(self, packet: RtpPacket) -> None:
+        for frame in self.assembler.push(packet):
+            if frame.after_loss and not frame.keyframe:
+                self.waiting_for_keyframe = True
+                self.relay.request_keyframe(self.track.key)
+            if self.waiting_for_keyframe and not frame.keyframe:
+                continue
+            data = self._with_parameter_sets(frame.data) if frame.keyframe else frame.data
+            if data is None:
+                self.relay.request_keyframe(self.track.key)
+                continue
+            self.waiting_for_keyframe = False
+            packager = self.packager or self._start()
+            if packager is None:
+                continue
+            if self.began is None:
+                self.began = (frame.timestamp, time.monotonic())
+            packager.add(data, frame.timestamp, frame.keyframe)
+            self.frames += 1
+            if packager.wants_keyframe(frame.timestamp):
+                self.relay.request_keyframe(self.track.key)
+
+    def _with_parameter_sets(self, access_unit: bytes) -> bytes | None:
+        sps, pps = h264_parameter_sets(access_unit)
+        if sps is not None and pps is not None:
+            self.parameter_sets = (sps, pps)
+            return access_unit
+        if self.parameter_sets is None:
+            return None
+        start = b"\x00\x00\x00\x01"
+        return start + self.parameter_sets[0] + start + self.parameter_sets[1] + access_unit
+
+    def _start(self) -> HlsPackager | None:
+        assert self.parameter_sets is not None
+        try:
+            size = h264_sps_dimensions(self.parameter_sets[0])
+        except ValueError:
+            return None
+        self.packager = self.broadcasts.start(
+            self.training_id, self.stream, size, asyncio.get_running_loop(), self.with_audio()
+        )
+        log.info("training %s: %s stream %dx%d", self.training_id, self.stream, *size)
+        return self.packager
+
+    def close(self) -> None:
+        if self.packager is not None:
+            self.packager.close()
+            self.broadcasts.forget(self.training_id, self.stream)
+            self.packager = None
+
+
+class _AudioIngest:
+    """The lecturer's microphone into the camera stream (Opus, as it arrives)."""
+
+    def __init__(self, track: PublishedTrack) -> None:
+        self.assembler = FrameAssembler(
+            OpusDepacketizer(), track.clock_rate, AUDIO_REORDER_WINDOW_S
+        )
+        self.began: tuple[int, float] | None = None
+        self.last_pts = -1
+
+    def push(self, packet: RtpPacket, camera: _StreamIngest | None) -> None:
+        frames = self.assembler.push(packet)
+        if camera is None or camera.packager is None or camera.began is None:
+            return
+        video_ts, video_arrival = camera.began
+        for frame in frames:
+            if self.began is None:
+                self.began = (frame.timestamp, time.monotonic())
+            audio_ts, audio_arrival = self.began
+            seconds = (audio_arrival - video_arrival) + (frame.timestamp - audio_ts) / 48_000
+            pts = round(video_ts * 48_000 / 90_000 + seconds * 48_000)
+            if pts <= self.last_pts:
+                continue
+            self.last_pts = pts
+            camera.packager.add_audio(frame.data, pts, OPUS_FRAME)
+
+
+class _BroadcastTap:
+    """The relay's tap (`media.relay.TrackTap`): the lecturer's video tracks to their streams."""
+
+    def __init__(self, training_id: str, relay: ConsultRelay, broadcasts: Broadcasts) -> None:
+        self.training_id = training_id
+        self.relay = relay
+        self.broadcasts = broadcasts
+        self.ingests: dict[str, _StreamIngest] = {}
+        self.microphone: tuple[str, _AudioIngest] | None = None
+
+    def _camera(self) -> _StreamIngest | None:
+        return next((i for i in self.ingests.values() if i.stream == "camera"), None)
+
+    def track_added(self, track: PublishedTrack) -> None:
+        if track.source == "microphone" and track.codec == "opus":
+            self.microphone = (track.key, _AudioIngest(track))
+            return
+        stream = STREAM_OF_SOURCE.get(track.source)
+        if stream is None or track.codec != "H264":
+            return
+        # Whether the camera stream carries the sound is settled when its first key frame
+        # comes: the relay announces an offer's tracks one by one, the microphone after it.
+        with_audio = (lambda: self.microphone is not None) if stream == "camera" else None
+        self.ingests[track.key] = _StreamIngest(
+            self.training_id,
+            stream,
+            track,
+            self.relay,
+            self.broadcasts,
+            with_audio or (lambda: False),
+        )
+
+    def rtp(self, track_key: str, packet: RtpPacket) -> None:
+        ingest = self.ingests.get(track_key)
+        if ingest is not None:
+            ingest.push(packet)
+        elif self.microphone is not None and self.microphone[0] == track_key:
+            self.microphone[1].push(packet, self._camera())
+
+    def track_removed(self, track_key: str) -> None:
+        if self.microphone is not None and self.microphone[0] == track_key:
+            self.microphone = None
+            return
+        ingest = self.ingests.pop(track_key, None)
+        if ingest is not None:
+            ingest.close()
+
+    def close(self) -> None:
+        for key in list(self.ingests):
+            self.track_removed(key)
+
+
+async def _nobody_subscribes(
+    _participant: str, _sdp: str, _tracks: dict[str, PublishedTrack]
+) -> None:
+    """Viewers watch over HTTP: the relay's subscribe offers (to the lecturer) go nowhere."""
+
+
+class TrainingStudio:
+    """`rooms.training.ports.BroadcastStudio` in this process."""
+
+    def __init__(self, config: RelayConfig, broadcasts: Broadcasts) -> None:
+        self.config = replace(config, video_codec="H264")
+        self.broadcasts = broadcasts
+        self._relays: dict[str, tuple[ConsultRelay, _BroadcastTap]] = {}
+
+    async def publish(
+        self, training_id: str, lecturer_id: int, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        found = self._relays.get(training_id)
+        if found is None:
+            relay = ConsultRelay(f"training-{training_id}", self.config, _nobody_subscribes)
+            tap = _BroadcastTap(training_id, relay, self.broadcasts)
+            relay.add_tap(tap)
+            found = self._relays[training_id] = (relay, tap)
+        relay, _tap = found
+        with refusals():
+            return await relay.publish(f"{LECTURER_PEER}-{lecturer_id}", offer_sdp, sources)
+
+    async def end(self, training_id: str) -> None:
+        found = self._relays.pop(training_id, None)
+        if found is None:
+            return
+        relay, tap = found
+        tap.close()
+        await relay.close()
+
+    async def close(self) -> None:
+        for training_id in list(self._relays):
+            await self.end(training_id)

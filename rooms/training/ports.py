@@ -1,0 +1,54 @@
+"""What the training package needs from storage. People and institutions come from the kernel's
+`ConsultStore`; the audit log is written with each change."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rooms.consults.audit import AuditEntry
+from rooms.training.attendance import Attendee, Unwritten
+from rooms.training.training import Training, TrainingStatus
+
+
+class TrainingStore(Protocol):
+    async def add_training(self, training: Training, audit: AuditEntry) -> None:
+        """Save the new training together with its audit entry, or neither."""
+        ...
+
+    async def get_training(self, training_id: str) -> Training | None: ...
+
+    async def list_trainings(
+        self, statuses: frozenset[TrainingStatus] | None = None, limit: int = 500
+    ) -> list[Training]:
+        """Trainings (in `statuses`, when given), the latest start first, at most `limit`."""
+        ...
+
+    async def update_training(self, training: Training, audit: AuditEntry) -> bool:
+        """Save `training` (its `version` one more than the stored one) with its audit entry;
+        False, writing nothing, when the stored version is not `training.version - 1`."""
+        ...
+
+    async def add_attendance(self, rows: list[Unwritten]) -> None:
+        """Add each row's seconds to the person's stored attendance of the training (creating
+        it), keeping the earliest first and the latest last time seen; one transaction."""
+        ...
+
+    async def attendance(self, training_id: str) -> list[Attendee]:
+        """Everybody who attended the training, the longest first."""
+        ...
+
+
+class BroadcastStudio(Protocol):
+    """Where the lecturer's media goes: received over WebRTC and packaged for the viewers
+    (`media.broadcast.studio`)."""
+
+    async def publish(
+        self, training_id: str, lecturer_id: int, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        """Answer the lecturer's publish offer (`sources`: mid → camera | microphone | second;
+        the offer carries its ICE candidates). `MediaRefused` for an offer it cannot use."""
+        ...
+
+    async def end(self, training_id: str) -> None:
+        """The training ended: stop receiving, finish the streams and their replay playlists."""
+        ...

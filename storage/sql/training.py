@@ -1,0 +1,153 @@
+"""The training package's repository (`rooms.training.ports.TrainingStore`).
+
+A change is saved only if the stored `version` is still the one before it (optimistic, like
+consults): two organisers ending the same training at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, and_, insert, select, update
+
+from rooms.consults.audit import AuditEntry
+from rooms.consults.people import Specialty
+from rooms.training.attendance import Attendee, Unwritten
+from rooms.training.training import Audience, AudienceKind, Training, TrainingStatus
+from storage.sql.database import Database
+from storage.sql.schema import training_attendance, trainings
+
+
+def _training(row: Row[Any]) -> Training:
+    return Training(
+        id=row.id,
+        title=row.title,
+        organiser_institution_id=row.organiser_institution_id,
+        lecturer_ids=frozenset(int(i) for i in row.lecturer_ids),
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        audience=Audience(
+            AudienceKind(row.audience_kind),
+            frozenset(int(i) for i in row.audience_institution_ids),
+        ),
+        specialties=frozenset(Specialty(s) for s in row.specialties),
+        status=TrainingStatus(row.status),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        version=row.version,
+    )
+
+
+def _values(training: Training) -> dict[str, Any]:
+    return {
+        "id": training.id,
+        "title": training.title,
+        "organiser_institution_id": training.organiser_institution_id,
+        "lecturer_ids": sorted(training.lecturer_ids),
+        "starts_at": training.starts_at,
+        "ends_at": training.ends_at,
+        "audience_kind": training.audience.kind.value,
+        "audience_institution_ids": sorted(training.audience.institution_ids),
+        "specialties": sorted(s.value for s in training.specialties),
+        "status": training.status.value,
+        "created_by": training.created_by,
+        "created_at": training.created_at,
+        "version": training.version,
+    }
+
+
+class _Stale(Exception):
+    """Raised inside the update's transaction so that no audit entry is written."""
+
+
+class SqlTrainings:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_training(self, training: Training, audit: AuditEntry) -> None:
+        async with self.db.audited(audit) as conn:
+            await conn.execute(insert(trainings).values(**_values(training)))
+
+    async def get_training(self, training_id: str) -> Training | None:
+        async with self.db.reading() as conn:
+            row = (
+                await conn.execute(select(trainings).where(trainings.c.id == training_id))
+            ).first()
+        return _training(row) if row else None
+
+    async def list_trainings(
+        self, statuses: frozenset[TrainingStatus] | None = None, limit: int = 500
+    ) -> list[Training]:
+        stmt = select(trainings).order_by(trainings.c.starts_at.desc(), trainings.c.id)
+        if statuses is not None:
+            stmt = stmt.where(trainings.c.status.in_(sorted(s.value for s in statuses)))
+        async with self.db.reading() as conn:
+            rows = (await conn.execute(stmt.limit(limit))).all()
+        return [_training(row) for row in rows]
+
+    async def update_training(self, training: Training, audit: AuditEntry) -> bool:
+        values = _values(training)
+        del values["id"]
+        try:
+            async with self.db.audited(audit) as conn:
+                result = await conn.execute(
+                    update(trainings)
+                    .where(
+                        and_(
+                            trainings.c.id == training.id,
+                            trainings.c.version == training.version - 1,
+                        )
+                    )
+                    .values(**values)
+                )
+                if result.rowcount != 1:
+                    raise _Stale
+        except _Stale:
+            return False
+        return True
+
+    async def add_attendance(self, rows: list[Unwritten]) -> None:
+        if not rows:
+            return
+        table = training_attendance
+        async with self.db.transaction() as conn:
+            for row in rows:
+                key = and_(table.c.training_id == row.training_id, table.c.user_id == row.user_id)
+                found = (await conn.execute(select(table).where(key))).first()
+                if found is None:
+                    await conn.execute(
+                        insert(table).values(
+                            training_id=row.training_id,
+                            user_id=row.user_id,
+                            institution_id=row.institution_id,
+                            first_seen=row.first_seen,
+                            last_seen=row.last_seen,
+                            seconds=row.added_seconds,
+                        )
+                    )
+                else:
+                    await conn.execute(
+                        update(table)
+                        .where(key)
+                        .values(
+                            first_seen=min(found.first_seen, row.first_seen),
+                            last_seen=max(found.last_seen, row.last_seen),
+                            seconds=table.c.seconds + row.added_seconds,
+                        )
+                    )
+
+    async def attendance(self, training_id: str) -> list[Attendee]:
+        table = training_attendance
+        stmt = (
+            select(table)
+            .where(table.c.training_id == training_id)
+            .order_by(table.c.seconds.desc(), table.c.user_id)
+        )
+        async with self.db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            Attendee(
+                r.training_id, r.user_id, r.institution_id, r.first_seen, r.last_seen, r.seconds
+            )
+            for r in rows
+        ]

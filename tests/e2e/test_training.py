@@ -1,0 +1,144 @@
+"""A remote training in real Chromium: the lecturer presents camera, microphone and screen
+from the lecturer's page; two trainees, one on a desktop and one on a phone-sized page, play
+both streams of the broadcast (hls.js over the server's LL-HLS) with advancing currentTime,
+decoded frames and decoded sound; after the end the replay plays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.e2e.browser import Client
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+PLAYING = """([testid, past]) => {
+  const v = document.querySelector(`video[data-testid="${testid}"]`);
+  return v && !v.hidden && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > past;
+}"""
+
+
+def schedule_for_the_city(server: RunningServer) -> dict[str, Any]:
+    county_a = server.request("GET", "/api/me", token=server.token("doctor.a")).body
+    institutions = server.request("GET", "/api/institutions", token=server.token("admin")).body
+    by_id = {i["id"]: i for i in institutions["institutions"]}
+    city = by_id[county_a["institution_id"]]["parent_id"]
+    now = datetime.now(UTC)
+    reply = server.request(
+        "POST",
+        "/api/trainings",
+        {
+            "title": "e2e 新生儿复苏 Neonatal resuscitation",
+            "lecturer_ids": [
+                server.request("GET", "/api/me", token=server.token("obstetrician")).body["id"]
+            ],
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "audience": {"kind": "subtree", "institution_ids": [city]},
+        },
+        token=server.token("admin"),
+    )
+    assert reply.status == 201, reply.body
+    return dict(reply.body)
+
+
+def open_page(
+    client: Client, server: RunningServer, page_name: str, training_id: str, who: str
+) -> Page:
+    page = client.page
+    page.goto(f"{server.url}/{page_name}#training={training_id}&token={server.token(who)}")
+    return page
+
+
+def current_time(page: Page, testid: str) -> float:
+    return float(
+        page.evaluate(f"document.querySelector('video[data-testid=\"{testid}\"]').currentTime")
+    )
+
+
+def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_replay(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    training = schedule_for_the_city(server)
+    lecturer = open_client("desktop", "lecturer")
+    desk = open_client("desktop", "trainee-desktop")
+    phone = open_client("phone", "trainee-phone")
+    stage = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
+    stage.get_by_test_id("present-button").click()
+    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    lecturer.screenshot("training-lecturer-live")
+    viewers = [
+        open_page(desk, server, "training.html", training["id"], "doctor.a"),
+        open_page(phone, server, "training.html", training["id"], "doctor.b"),
+    ]
+    for page in viewers:
+        for testid in ("training-camera", "training-screen"):
+            page.wait_for_function(PLAYING, arg=[testid, 0.5], timeout=45_000)
+    # both go on playing: currentTime advances on each page, each stream
+    for page in viewers:
+        for testid in ("training-camera", "training-screen"):
+            before = current_time(page, testid)
+            page.wait_for_function(PLAYING, arg=[testid, before + 1.0], timeout=20_000)
+    sizes = viewers[0].evaluate(
+        "[...document.querySelectorAll('video')]"
+        ".map(v => [v.dataset.testid, v.videoWidth, v.videoHeight])"
+    )
+    assert all(width > 0 and height > 0 for _, width, height in sizes), sizes
+    # the lecturer's voice (Chromium's fake microphone beeps) is decoded with the camera
+    for page in viewers:
+        page.wait_for_function(
+            "document.querySelector('video[data-testid=\"training-camera\"]')"
+            ".webkitAudioDecodedByteCount > 0",
+            timeout=10_000,
+        )
+    for page in viewers:  # attendance: the players beat while they play
+        page.wait_for_function("document.documentElement.dataset.attending === 'yes'")
+    desk.screenshot("training-desktop-playing")
+    phone.screenshot("training-phone-playing")
+    # the end: the lecturer ends it, and a trainee opening it again plays the replay
+    stage.get_by_test_id("end-training-button").click()
+    stage.wait_for_function(
+        "document.documentElement.dataset.presenting === 'ended'", timeout=10_000
+    )
+    replay = open_page(desk, server, "training.html", training["id"], "doctor.a")
+    replay.reload()
+    replay.wait_for_function(PLAYING, arg=["training-camera", 1.0], timeout=30_000)
+    assert replay.evaluate("document.documentElement.dataset.trainingStatus") == "ended"
+    for client in (lecturer, desk, phone):
+        client.assert_clean()
+
+
+def test_a_trainee_signs_in_and_finds_the_trainings_open_to_their_institution(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    county_a = server.request("GET", "/api/me", token=server.token("doctor.a")).body
+    added = server.cli(
+        "user",
+        "add",
+        "--username",
+        "trainee.e2e",
+        "--role",
+        "trainee",
+        "--institution-id",
+        str(county_a["institution_id"]),
+        "--password-stdin",
+        stdin="demo-trainee.e2e\n",
+    )
+    assert added.returncode == 0, added.stderr
+    training = schedule_for_the_city(server)
+    client = open_client("phone", "trainee")
+    page = client.page
+    page.goto(f"{server.url}/")
+    page.get_by_test_id("login-username").fill("trainee.e2e")
+    page.get_by_test_id("login-password").fill("demo-trainee.e2e")
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(f"{server.url}/training.html")
+    listed = page.get_by_test_id("training-list")
+    listed.get_by_role("link", name=training["title"]).first.wait_for()
+    client.screenshot("training-trainee-list")
+    client.assert_clean()

@@ -1,0 +1,118 @@
+// training-lecturer.html: the lecturer presents a training (docs/training.md). Opened as
+// /training-lecturer.html#training=<id>[&token=<jwt>]. "Present" takes the camera and
+// microphone and asks to share the screen (the slides), then publishes them in one WebRTC
+// offer to the server (POST /api/trainings/{id}/broadcast, H.264 preferred: the server
+// packages it for the trainees by stream copy). "End" ends the training for everybody.
+
+import { api } from './api.js';
+import { $ } from './dom.js';
+import { t } from './i18n.js';
+import { bootPage } from './page.js';
+
+const GATHERING_MS = 5000;
+const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
+  ?? new URLSearchParams(location.search).get('training');
+
+await bootPage({ socket: false, anyRole: true });
+const status = $('[data-testid="lecturer-status"]');
+const present = $('[data-testid="present-button"]');
+const end = $('[data-testid="end-training-button"]');
+const say = (key) => { status.textContent = t(key); };
+let pc = null;
+const captured = [];
+
+/** H.264 first, so that the server can stream-copy what the browser sends. */
+function preferH264(transceiver) {
+  const codecs = RTCRtpSender.getCapabilities?.('video')?.codecs ?? [];
+  const h264 = codecs.filter((c) => c.mimeType.toLowerCase() === 'video/h264'
+    && (c.sdpFmtpLine ?? '').includes('packetization-mode=1'));
+  if (!h264.length || !transceiver.setCodecPreferences) return;
+  transceiver.setCodecPreferences([...h264, ...codecs.filter((c) => !h264.includes(c))]);
+}
+
+function gathered(connection) {
+  if (connection.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (connection.iceGatheringState === 'complete') resolve(); };
+    connection.addEventListener('icegatheringstatechange', done);
+    setTimeout(resolve, GATHERING_MS);
+  });
+}
+
+async function startPresenting() {
+  present.disabled = true;
+  say('lecturer.starting');
+  const camera = await navigator.mediaDevices.getUserMedia({
+    video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: true,
+  });
+  captured.push(camera);
+  $('[data-testid="lecturer-camera"]').srcObject = camera;
+  let screen = null;
+  try {
+    screen = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    captured.push(screen);
+    const [track] = screen.getVideoTracks();
+    if ('contentHint' in track) track.contentHint = 'detail';
+    const view = $('[data-testid="lecturer-screen"]');
+    view.srcObject = screen;
+    view.hidden = false;
+  } catch {
+    say('lecturer.noScreen'); // camera only: the lecture goes on without slides
+  }
+  const { ice_servers: iceServers } = await api.trainingIceServers(trainingId);
+  pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+  const named = [
+    [pc.addTransceiver(camera.getVideoTracks()[0], { direction: 'sendonly' }), 'camera'],
+    [pc.addTransceiver(camera.getAudioTracks()[0], { direction: 'sendonly' }), 'microphone'],
+  ];
+  if (screen) named.push([pc.addTransceiver(screen.getVideoTracks()[0], { direction: 'sendonly' }), 'second']);
+  for (const [transceiver, source] of named) if (source !== 'microphone') preferH264(transceiver);
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const sources = Object.fromEntries(named.map(([transceiver, source]) => [transceiver.mid, source]));
+  const answer = await api.broadcastTraining(trainingId, {
+    description: { type: 'offer', sdp: pc.localDescription.sdp }, sources,
+  });
+  await pc.setRemoteDescription(answer.description);
+  document.documentElement.dataset.presenting = 'yes';
+  say('lecturer.live');
+  end.disabled = false;
+}
+
+present.addEventListener('click', () => {
+  startPresenting().catch((err) => {
+    present.disabled = false;
+    status.textContent = err.message ?? String(err);
+    status.setAttribute('role', 'alert');
+  });
+});
+
+end.addEventListener('click', async () => {
+  end.disabled = true;
+  try {
+    await api.endTraining(trainingId);
+    say('lecturer.ended');
+    document.documentElement.dataset.presenting = 'ended';
+  } catch (err) {
+    end.disabled = false;
+    status.textContent = err.message;
+    return;
+  }
+  pc?.close();
+  for (const stream of captured) for (const track of stream.getTracks()) track.stop();
+});
+
+if (!trainingId) {
+  say('training.missing');
+  present.disabled = true;
+} else {
+  try {
+    const training = await api.training(trainingId);
+    $('[data-testid="training-title"]').textContent = training.title;
+    say(training.status === 'ended' ? 'lecturer.ended' : 'lecturer.ready');
+    if (training.status === 'ended' || training.status === 'cancelled') present.disabled = true;
+  } catch (err) {
+    status.textContent = err.message;
+    present.disabled = true;
+  }
+}
