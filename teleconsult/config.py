@@ -102,6 +102,17 @@ class Settings:
     push_allow_http_loopback: bool = False
     """PUSH_ALLOW_HTTP_LOOPBACK: accept http:// push endpoints on loopback (a local test push
     service); otherwise only https endpoints are accepted."""
+    media_nodes: str = "local"
+    """MEDIA_NODES: `local` (the relay and recorder run in this process) or `redis` (consults'
+    media runs on `teleconsult media-node` processes found through REDIS_URL)."""
+    media_node_id: str = ""
+    """MEDIA_NODE_ID: this process's name as a media node and recording writer (its partial
+    folder); empty: `<role>-<host>-<pid>`, new at every start."""
+    media_request_timeout: float = 5.0
+    """MEDIA_REQUEST_TIMEOUT_SECONDS: how long signaling waits for a media node's answer."""
+    media_node_lease: float = 2.0
+    """MEDIA_NODE_LEASE_SECONDS: a media node that has not renewed its lease for this long is
+    dead; its consults move to another node."""
 
     @property
     def base_url(self) -> str:
@@ -291,6 +302,42 @@ def _invited_specialists(env: Mapping[str, str], max_participants: int) -> int:
     return value
 
 
+MEDIA_NODE_MODES = ("local", "redis")
+MEDIA_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _media_nodes(env: Mapping[str, str]) -> str:
+    mode = (env.get("MEDIA_NODES") or "local").strip().lower()
+    if mode not in MEDIA_NODE_MODES:
+        raise ConfigError(f"MEDIA_NODES must be one of {', '.join(MEDIA_NODE_MODES)}, not {mode!r}")
+    if mode == "redis" and not env.get("REDIS_URL"):
+        raise ConfigError("MEDIA_NODES=redis needs REDIS_URL (media nodes are found through Redis)")
+    return mode
+
+
+def _media_node_id(env: Mapping[str, str]) -> str:
+    node_id = (env.get("MEDIA_NODE_ID") or "").strip()
+    if node_id and not MEDIA_NODE_ID.fullmatch(node_id):
+        raise ConfigError(
+            f"MEDIA_NODE_ID must be 1-63 letters, digits, '.', '_' or '-' (starting with a "
+            f"letter or digit), not {node_id!r}"
+        )
+    return node_id
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be more than 0")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -347,6 +394,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             request_grace=_positive_seconds(env, "REQUEST_EXPIRES_AFTER_SECONDS", 2 * 3600),
             accepted_grace=_positive_seconds(env, "ACCEPTED_EXPIRES_AFTER_SECONDS", 24 * 3600),
         ),
+        media_nodes=_media_nodes(env),
+        media_node_id=_media_node_id(env),
+        media_request_timeout=_positive_float(env, "MEDIA_REQUEST_TIMEOUT_SECONDS", 5.0),
+        media_node_lease=_positive_float(env, "MEDIA_NODE_LEASE_SECONDS", 2.0),
     )
 
 
