@@ -56,6 +56,8 @@ class RelayParticipant:
     """What the last `publish` sent (video, second), to send again after a relay restart."""
     restarted_at: list[float] = field(default_factory=list)
     """`time.monotonic()` of each `relay-restart` received."""
+    publish_answer: dict[str, Any] = field(default_factory=dict)
+    """The server's ack of the last `relay-publish`."""
     _offers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -138,6 +140,7 @@ class RelayParticipant:
             },
         )
         assert reply.get("ok"), reply
+        self.publish_answer = reply
         await pc.setRemoteDescription(
             RTCSessionDescription(reply["description"]["sdp"], reply["description"]["type"])
         )
