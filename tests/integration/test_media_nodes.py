@@ -24,6 +24,12 @@ from tests.support.media_node import RunningMediaNode
 from tests.support.peer import eventually
 from tests.support.redis import RedisServer
 from tests.support.relay_peer import RelayParticipant
+from tests.support.relayed_consult import (
+    both_see_each_other,
+    joined,
+    ready_recordings,
+    recording_consult,
+)
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
@@ -69,16 +75,6 @@ def nodes(signaling: RunningServer, redis: RedisServer) -> Iterator[list[Running
         node.stop()
 
 
-async def joined(
-    server: RunningServer, people: list[RelayParticipant], consult_id: str, username: str
-) -> RelayParticipant:
-    person = RelayParticipant(username)
-    people.append(person)
-    await person.connect(server.url, server.token(username))
-    await person.join(consult_id)
-    return person
-
-
 def carrier(answer: dict[str, Any], nodes: list[RunningMediaNode]) -> RunningMediaNode:
     """The node whose relay answered this publish offer (by its candidates' ports)."""
     ports = {int(p) for p in CANDIDATE_PORT.findall(answer["description"]["sdp"])}
@@ -86,43 +82,6 @@ def carrier(answer: dict[str, Any], nodes: list[RunningMediaNode]) -> RunningMed
     owners = [n for n in nodes if all(n.owns_port(p) for p in ports)]
     assert len(owners) == 1, (ports, [(n.port_min, n.port_max) for n in nodes])
     return owners[0]
-
-
-async def recording_consult(
-    server: RunningServer, people: list[RelayParticipant], consult_id: str
-) -> tuple[RelayParticipant, RelayParticipant, dict[str, Any]]:
-    """Exam room and specialist in the consult, recording with consent, both publishing; the
-    exam room's publish answer."""
-    exam_room = await joined(server, people, consult_id, "doctor.a")
-    specialist = await joined(server, people, consult_id, "obstetrician")
-    started = await specialist.call("recording-start", {"consult_id": consult_id})
-    assert started["ok"], started
-    await eventually(lambda: exam_room.events_named("recording-consent-requested"))
-    consent = await exam_room.call("recording-consent", {"consult_id": consult_id, "granted": True})
-    assert consent["ok"] and consent["recording"]["state"] == "recording", consent
-    await eventually(lambda: exam_room.events_named("media-path"))
-    answer = await exam_room.publish()
-    await specialist.publish()
-    await both_see_each_other(exam_room, specialist)
-    return exam_room, specialist, answer
-
-
-async def both_see_each_other(
-    a: RelayParticipant, b: RelayParticipant, frames: int = 10, within: float = 40
-) -> None:
-    await eventually(
-        lambda: a.frames_from(b, "camera") >= frames and b.frames_from(a, "camera") >= frames,
-        within=within,
-    )
-
-
-def ready_recordings(server: RunningServer, consult_id: str) -> list[dict[str, Any]]:
-    reply = server.request(
-        "GET", f"/api/consults/{consult_id}/recordings", token=server.token("doctor.a")
-    )
-    assert reply.status == 200, reply.body
-    recordings: list[dict[str, Any]] = reply.body["recordings"]
-    return recordings
 
 
 def decoded_frames(server: RunningServer, consult_id: str, rec: dict[str, Any]) -> int:
@@ -150,7 +109,7 @@ async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_s
     people: list[RelayParticipant],
 ) -> None:
     consult = signaling.book()
-    exam_room, specialist, answer = await recording_consult(signaling, people, consult["id"])
+    _exam_room, specialist, answer = await recording_consult(signaling, people, consult["id"])
     node = carrier(answer, nodes)
     # The node writes the partial files in its own folder, the signaling process none.
     assert len(partial_files(signaling.data_dir, node.node_id)) == 4
@@ -255,7 +214,7 @@ async def test_a_restarted_media_node_recovers_what_it_left_when_it_was_killed(
     people: list[RelayParticipant],
 ) -> None:
     consult = signaling.book()
-    exam_room, specialist, answer = await recording_consult(signaling, people, consult["id"])
+    _exam_room, _specialist, answer = await recording_consult(signaling, people, consult["id"])
     node = carrier(answer, nodes)
     await asyncio.sleep(2)
     node.kill()
