@@ -88,7 +88,7 @@ async def recover_dead_writers(
         )
         with lock as folder:
             if folder is None:
-                if name != LEGACY:
+                if name != LEGACY and (partial_root / name).is_dir():
                     log.info("partial folder %s has a live writer; left alone", name)
                 continue
             recovered += await _recover_folder(folder, storage, ledger, unfinished)

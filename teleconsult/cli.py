@@ -66,8 +66,6 @@ def cmd_media_node(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_recover(settings: Settings, args: argparse.Namespace) -> int:
     """Finalize the partial recordings of dead writers (all, or `--node`'s)."""
-    migrate(settings)
-    storage = LocalRecordingStorage(settings.recordings_dir)
     node: str | None = args.node
     if node is not None:
         try:
@@ -75,9 +73,14 @@ def cmd_recover(settings: Settings, args: argparse.Namespace) -> int:
         except UnsafeStorageKey as exc:
             print(f"invalid --node: {exc.reason}", file=sys.stderr)
             return 2
-        if is_alive(storage.partial_dir, node):
-            print(f"media node {node} is running; its files are left alone", file=sys.stderr)
-            return 1
+    migrate(settings)
+    storage = LocalRecordingStorage(settings.recordings_dir)
+    if node is not None and is_alive(storage.partial_dir, node):
+        print(f"media node {node} is running; its files are left alone", file=sys.stderr)
+        return 1
+    if node is not None and not (storage.partial_dir / node).is_dir():
+        print(f"no partial recordings of {node} in {storage.partial_dir}")
+        return 0
 
     async def work(repos: SqlRepositories) -> int:
         ledger = RecordingService(repos.consults, repos.recordings, utc_now)

@@ -16,21 +16,23 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from media.cluster import leases
 from media.cluster.bus import Publisher, RedisUnreachable, spawn_listener
 from media.cluster.wire import OPS, recording_out, track_out
 from media.node import LocalMediaNode
-from rooms.calls.media_port import ForwardedTrack, RecordingFailure
+from rooms.calls.media_port import ForwardedTrack, Leg, RecordingFailure
 from rooms.calls.recordings import TrackSource
 from rooms.consults.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class BadRequest(Exception):
-    code = "invalid_request"
+    """A request whose arguments are not what the call needs (answered `invalid_request`)."""
 
 
 class MediaNodeService:
@@ -161,8 +163,8 @@ class MediaNodeService:
             result = await self._call(str(op), consult_id, args)
         except DomainError as exc:
             return _error(rid, exc.code, str(exc))
-        except (KeyError, ValueError, TypeError) as exc:
-            return _error(rid, "invalid_request", f"{op}: {type(exc).__name__}: {exc}")
+        except BadRequest as exc:
+            return _error(rid, "invalid_request", f"{op}: {exc}")
         except Exception as exc:
             log.exception("media node request %s of consult %s failed", op, consult_id)
             return _error(rid, "node_error", f"{op} failed on media node {self.node_id}: {exc}")
@@ -174,31 +176,27 @@ class MediaNodeService:
     async def _call(self, op: str, consult_id: str, a: dict[str, Any]) -> Any:
         node = self.node
         calls: dict[str, Callable[[], Awaitable[Any]]] = {
-            "join": lambda: node.join(consult_id, str(a["peer_id"]), int(a["user_id"])),
+            "join": lambda: node.join(consult_id, _text(a, "peer_id"), _whole(a, "user_id")),
             "publish": lambda: node.publish(
                 consult_id,
-                str(a["peer_id"]),
-                int(a["user_id"]),
-                str(a["offer_sdp"]),
-                {str(m): TrackSource(s) for m, s in dict(a["sources"]).items()},
+                _text(a, "peer_id"),
+                _whole(a, "user_id"),
+                _text(a, "offer_sdp"),
+                _sources(a),
             ),
             "subscriber_answer": lambda: node.subscriber_answer(
-                consult_id, str(a["peer_id"]), str(a["answer_sdp"])
+                consult_id, _text(a, "peer_id"), _text(a, "answer_sdp")
             ),
             "add_candidate": lambda: node.add_candidate(
                 consult_id,
-                str(a["peer_id"]),
-                a["leg"],
-                str(a["candidate"]),
-                a.get("sdp_mid"),
-                a.get("sdp_mline_index"),
+                _text(a, "peer_id"),
+                _leg(a),
+                _text(a, "candidate"),
+                _optional(a, "sdp_mid", str),
+                _optional(a, "sdp_mline_index", int),
             ),
-            "leave": lambda: node.leave(consult_id, str(a["peer_id"])),
-            "record": lambda: node.record(
-                consult_id,
-                datetime.fromisoformat(str(a["started_at"])),
-                {int(u) for u in a["user_ids"]},
-            ),
+            "leave": lambda: node.leave(consult_id, _text(a, "peer_id")),
+            "record": lambda: node.record(consult_id, _when(a, "started_at"), _users(a)),
             "stop_recording": lambda: node.stop_recording(consult_id),
             "close_consult": lambda: node.close_consult(consult_id),
         }
@@ -240,3 +238,63 @@ class MediaNodeService:
 
 def _error(rid: str, code: str, message: str) -> dict[str, Any]:
     return {"rid": rid, "ok": False, "error": {"code": code, "message": message}}
+
+
+# ---- reading a request's arguments: a wrong one is `invalid_request` naming it -------------
+
+
+def _text(a: dict[str, Any], name: str) -> str:
+    value = a.get(name)
+    if not isinstance(value, str):
+        raise BadRequest(f"args.{name} must be a string")
+    return value
+
+
+def _whole(a: dict[str, Any], name: str) -> int:
+    value = a.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"args.{name} must be an integer")
+    return value
+
+
+def _optional(a: dict[str, Any], name: str, kind: type[T]) -> T | None:
+    value = a.get(name)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise BadRequest(f"args.{name} must be a {kind.__name__} or null")
+    return value
+
+
+def _leg(a: dict[str, Any]) -> Leg:
+    value = a.get("leg")
+    if value == "publish":
+        return "publish"
+    if value == "subscribe":
+        return "subscribe"
+    raise BadRequest("args.leg must be publish or subscribe")
+
+
+def _sources(a: dict[str, Any]) -> dict[str, TrackSource]:
+    value = a.get("sources")
+    if not isinstance(value, dict):
+        raise BadRequest("args.sources must be an object {mid: source}")
+    try:
+        return {str(mid): TrackSource(source) for mid, source in value.items()}
+    except ValueError:
+        allowed = ", ".join(s.value for s in TrackSource)
+        raise BadRequest(f"args.sources: each source must be one of {allowed}") from None
+
+
+def _when(a: dict[str, Any], name: str) -> datetime:
+    try:
+        return datetime.fromisoformat(_text(a, name))
+    except ValueError:
+        raise BadRequest(f"args.{name} must be an ISO 8601 time") from None
+
+
+def _users(a: dict[str, Any]) -> set[int]:
+    value = a.get("user_ids")
+    if not isinstance(value, list) or not all(
+        isinstance(u, int) and not isinstance(u, bool) for u in value
+    ):
+        raise BadRequest("args.user_ids must be a list of integers")
+    return set(value)
