@@ -15,7 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from media.recovery import recover_dead_writers
 from media.storage import LocalRecordingStorage, UnsafeStorageKey, safe_name
-from media.writer_folders import is_alive
+from media.writer_folders import FolderInUse, is_alive
 from rooms.calls.recording_service import RecordingService
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
@@ -48,7 +48,11 @@ def migrate(settings: Settings) -> None:
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     migrate(settings)
-    serve(settings)
+    try:
+        serve(settings)
+    except FolderInUse as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -61,7 +65,11 @@ def cmd_media_node(settings: Settings, _args: argparse.Namespace) -> int:
         )
         return 2
     migrate(settings)
-    return serve_media_node(settings)
+    try:
+        return serve_media_node(settings)
+    except FolderInUse as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_recover(settings: Settings, args: argparse.Namespace) -> int:

@@ -33,7 +33,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ledger = RecordingService(repos.consults, repos.recordings, utc_now)
     storage = LocalRecordingStorage(settings.recordings_dir)
     apply_media_network(settings)
-    writer = await asyncio.to_thread(claim, storage.partial_dir, node_id)
+    try:
+        writer = await asyncio.to_thread(claim, storage.partial_dir, node_id)
+    except BaseException:
+        await repos.close()
+        raise
     try:
         recovered = await recover_dead_writers(
             storage.partial_dir, storage, ledger, own=writer.path
