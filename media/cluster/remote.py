@@ -1,8 +1,9 @@
 """Signaling's side of remote media nodes: `RemoteMediaNodes` implements `MediaNode` over Redis.
 
 - **Placement.** A consult's media is placed, at its first call (`join`, `publish`, `record`),
-  on the live node with the fewest streams, then the fewest consults (`leases.NodeLease.load`),
-  and stays there while that node lives.
+  on the live node with the fewest streams, then the fewest consults (those this process placed
+  there in the last second included: a lease lags by up to half a second), and stays there while
+  that node lives.
 - **Calls.** Each call is a request on the node's channel and waits for the reply on this
   process's inbox for at most `request_timeout` seconds. A node that is not listening (Redis
   counts no subscriber), that does not answer in time, or Redis itself not answering, raise
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +38,8 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 """How long signaling waits for a media node's answer (`MEDIA_REQUEST_TIMEOUT_SECONDS`). A
 publish answer takes the node's ICE gathering, well under a second on a LAN."""
 WATCH_EVERY_SECONDS = 0.5
+RECENT_SECONDS = 2 * leases.RENEW_EVERY_SECONDS
+"""A placement counts towards its node's load until the node's lease has surely reported it."""
 
 
 class RemoteMediaNodes:
@@ -54,6 +59,8 @@ class RemoteMediaNodes:
         self._publisher = Publisher(redis_url, timeout)
         self._placed: dict[str, str] = {}
         """consult_id → the node carrying its media."""
+        self._recent: list[tuple[float, str]] = []
+        """(time.monotonic(), node id) of the placements of the last `RECENT_SECONDS`."""
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._sink: OfferSink | None = None
         self._failure_sink: FailureSink | None = None
@@ -112,7 +119,17 @@ class RemoteMediaNodes:
         live = await self._live()
         if not live:
             raise RelayUnavailable("no media node is running (start `teleconsult media-node`)")
-        best = min(live.values(), key=lambda lease: lease.load)
+        # Leases report load every half second: consults placed meanwhile count too, so that a
+        # burst of new consults is spread rather than all put on the node that looked idlest.
+        now = time.monotonic()
+        self._recent = [(t, n) for t, n in self._recent if now - t < RECENT_SECONDS]
+        pending = Counter(n for _, n in self._recent)
+
+        def load(lease: leases.NodeLease) -> tuple[int, int, str]:
+            return (lease.streams, lease.consults + pending[lease.id], lease.id)
+
+        best = min(live.values(), key=load)
+        self._recent.append((now, best.id))
         self._placed[consult_id] = best.id
         log.info(
             "consult %s placed on media node %s (%d streams, %d consults)",

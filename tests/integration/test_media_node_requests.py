@@ -198,3 +198,30 @@ def test_media_node_without_redis_and_recover_of_a_bad_node_name_are_refused(
         check=False,
     )
     assert run.returncode == 2 and "invalid --node" in run.stderr
+
+
+async def test_consults_placed_in_a_burst_are_spread_over_equally_loaded_nodes(
+    redis_server: RedisServer, redis: aioredis.Redis
+) -> None:
+    """Two idle "nodes" (current leases, listening, never answering): two consults placed
+    within the same half second go one to each, though neither lease has changed yet."""
+    names = ("idle-1", "idle-2")
+    listener = redis.pubsub()
+    for name in names:
+        lease = leases.NodeLease(name, "127.0.0.1", None, None, 0, 0, 1)
+        await redis.set(leases.LEASE_PREFIX + name, lease.to_json(), px=60_000)
+        await redis.sadd(leases.NODES_KEY, name)
+        await listener.subscribe(leases.requests_channel(name))
+    nodes = RemoteMediaNodes(redis_server.url, timeout=1, request_timeout=0.2)
+    await nodes.start()
+    try:
+        for consult_id in ("c-burst-1", "c-burst-2"):
+            with pytest.raises(RelayUnavailable, match="did not answer"):
+                await nodes.join(consult_id, "p1", 1)
+        assert {nodes.placement("c-burst-1"), nodes.placement("c-burst-2")} == set(names)
+    finally:
+        await nodes.close()
+        await listener.aclose()
+        for name in names:
+            await redis.delete(leases.LEASE_PREFIX + name)
+            await redis.srem(leases.NODES_KEY, name)
