@@ -113,6 +113,8 @@ async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_s
     node = carrier(answer, nodes)
     # The node writes the partial files in its own folder, the signaling process none.
     assert len(partial_files(signaling.data_dir, node.node_id)) == 4
+    writers = [p.name for p in (signaling.data_dir / "media" / "partial").iterdir() if p.is_dir()]
+    assert writers and all(name.startswith("node-") for name in writers), writers
     await asyncio.sleep(2)
     stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
     assert stopped["ok"] and stopped["recording"]["state"] == "off"
