@@ -208,6 +208,14 @@ async def test_a_killed_media_node_moves_its_consult_and_the_recording_goes_on_a
     for rec in everything:
         assert decoded_frames(signaling, consult["id"], rec) > 0
     assert "recording.recovered" in audit_actions(signaling, consult["id"])
+    # Both parts are one session on the review timeline: the new one starts where the gap ends.
+    timeline = signaling.request(
+        "GET", f"/api/consults/{consult['id']}/playback", token=signaling.token("doctor.a")
+    ).body["timeline"]
+    assert len(timeline["sessions"]) == 1, timeline["sessions"]
+    assert min(r["started_offset_s"] for r in new_parts) >= max(
+        r["started_offset_s"] + r["duration_s"] for r in old_parts if r["kind"] == "video"
+    )
 
 
 async def test_a_restarted_media_node_recovers_what_it_left_when_it_was_killed(
