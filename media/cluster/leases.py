@@ -19,6 +19,9 @@ from media.cluster.bus import bounded
 
 NODES_KEY = "teleconsult:media:nodes"
 LEASE_PREFIX = "teleconsult:media:lease:"
+PLACEMENT_KEY = "teleconsult:media:placement"
+"""Hash consult id → the node carrying its media, for whichever signaling process holds the
+consult's room next (after a signaling failover, the consult stays on its node)."""
 LEASE_SECONDS = 2.0
 """How long a node counts as alive after its last renewal (`MEDIA_NODE_LEASE_SECONDS`)."""
 RENEW_EVERY_SECONDS = 0.5

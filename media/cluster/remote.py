@@ -3,7 +3,8 @@
 - **Placement.** A consult's media is placed, at its first call (`join`, `publish`, `record`),
   on the live node with the fewest streams, then the fewest consults (those this process placed
   there in the last second included: a lease lags by up to half a second), and stays there while
-  that node lives.
+  that node lives. The placement is also kept in Redis (`leases.PLACEMENT_KEY`), so that another
+  signaling process that takes over the consult's room finds the consult's node.
 - **Calls.** Each call is a request on the node's channel and waits for the reply on this
   process's inbox for at most `request_timeout` seconds. A node that is not listening (Redis
   counts no subscriber), that does not answer in time, or Redis itself not answering, raise
@@ -26,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from media.cluster import leases
-from media.cluster.bus import Publisher, RedisUnreachable, spawn_listener
+from media.cluster.bus import Publisher, RedisUnreachable, bounded, spawn_listener
 from media.cluster.wire import recording_in, track_in
 from rooms.calls.media_port import FailureSink, Leg, OfferSink, RecordingFailure, RelayLostSink
 from rooms.calls.recordings import Recording, TrackSource
@@ -112,11 +113,47 @@ class RemoteMediaNodes:
         except RedisUnreachable as exc:
             raise RelayUnavailable(f"redis is unreachable, so no media node is: {exc}") from None
 
+    async def _shared(self, consult_id: str) -> str | None:
+        """The node another signaling process placed the consult on, if any."""
+        redis = self._publisher.redis
+        try:
+            node_id = await bounded(self.timeout, redis.hget(leases.PLACEMENT_KEY, consult_id))
+        except RedisUnreachable as exc:
+            raise RelayUnavailable(f"redis is unreachable, so no media node is: {exc}") from None
+        return str(node_id) if node_id else None
+
+    async def _adopt(self, consult_id: str, live: dict[str, leases.NodeLease] | None) -> str | None:
+        """Take over the consult's placement made by another signaling process (this one holds
+        its room now), if that node is alive."""
+        shared = await self._shared(consult_id)
+        if shared is None:
+            return None
+        if live is None:
+            live = await self._live()
+        if shared not in live:
+            return None
+        self._placed[consult_id] = shared
+        log.info("consult %s is on media node %s (placed by another process)", consult_id, shared)
+        return shared
+
+    async def _forget(self, consult_id: str, node_id: str) -> None:
+        """Drop the shared placement of the consult if it still names `node_id`."""
+        redis = self._publisher.redis
+        try:
+            current = await bounded(self.timeout, redis.hget(leases.PLACEMENT_KEY, consult_id))
+            if current == node_id:
+                await bounded(self.timeout, redis.hdel(leases.PLACEMENT_KEY, consult_id))
+        except RedisUnreachable as exc:
+            log.warning("could not drop the placement of consult %s: %s", consult_id, exc)
+
     async def _node_of(self, consult_id: str) -> str:
         node_id = self._placed.get(consult_id)
         if node_id is not None:
             return node_id
         live = await self._live()
+        adopted = await self._adopt(consult_id, live)
+        if adopted is not None:
+            return adopted
         if not live:
             raise RelayUnavailable("no media node is running (start `teleconsult media-node`)")
         # Leases report load every half second: consults placed meanwhile count too, so that a
@@ -130,6 +167,12 @@ class RemoteMediaNodes:
 
         best = min(live.values(), key=load)
         self._recent.append((now, best.id))
+        try:
+            await bounded(
+                self.timeout, self._publisher.redis.hset(leases.PLACEMENT_KEY, consult_id, best.id)
+            )
+        except RedisUnreachable as exc:
+            raise RelayUnavailable(f"redis is unreachable, so no media node is: {exc}") from None
         self._placed[consult_id] = best.id
         log.info(
             "consult %s placed on media node %s (%d streams, %d consults)",
@@ -165,6 +208,7 @@ class RemoteMediaNodes:
         )
         for consult_id in consults:
             del self._placed[consult_id]
+            self._spawn(self._forget(consult_id, node_id))
             if self._lost_sink is not None:
                 self._spawn(self._lost_sink(consult_id))
 
@@ -176,7 +220,10 @@ class RemoteMediaNodes:
     # ---- requests -------------------------------------------------------------------------
 
     async def _request(self, consult_id: str, op: str, place: bool, **args: Any) -> Any:
-        node_id = await self._node_of(consult_id) if place else self._placed.get(consult_id)
+        if place:
+            node_id: str | None = await self._node_of(consult_id)
+        else:
+            node_id = self._placed.get(consult_id) or await self._adopt(consult_id, None)
         if node_id is None:
             return None
         rid = uuid.uuid4().hex
@@ -297,7 +344,9 @@ class RemoteMediaNodes:
         try:
             return _recordings(await self._request(consult_id, "close_consult", False))
         finally:
-            self._placed.pop(consult_id, None)
+            node_id = self._placed.pop(consult_id, None)
+            if node_id is not None:
+                await self._forget(consult_id, node_id)
 
 
 def _recordings(result: Any) -> list[Recording]:

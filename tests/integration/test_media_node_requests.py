@@ -225,3 +225,43 @@ async def test_consults_placed_in_a_burst_are_spread_over_equally_loaded_nodes(
         for name in names:
             await redis.delete(leases.LEASE_PREFIX + name)
             await redis.srem(leases.NODES_KEY, name)
+
+
+async def test_another_signaling_process_finds_the_consult_on_the_node_it_was_placed_on(
+    redis_server: RedisServer, redis: aioredis.Redis
+) -> None:
+    """The process that takes over a consult's room (a signaling failover) keeps its media where
+    it is, though another node now looks less loaded; closing the consult drops the placement."""
+    names = ("keep-1", "keep-2")
+    listener = redis.pubsub()
+    for name in names:
+        lease = leases.NodeLease(name, "127.0.0.1", None, None, -5, 0, 1)
+        await redis.set(leases.LEASE_PREFIX + name, lease.to_json(), px=60_000)
+        await redis.sadd(leases.NODES_KEY, name)
+        await listener.subscribe(leases.requests_channel(name))
+    first = RemoteMediaNodes(redis_server.url, timeout=1, request_timeout=0.2)
+    second = RemoteMediaNodes(redis_server.url, timeout=1, request_timeout=0.2)
+    await first.start()
+    await second.start()
+    try:
+        with pytest.raises(RelayUnavailable, match="did not answer"):
+            await first.join("c-moved", "p1", 1)
+        placed = first.placement("c-moved")
+        assert placed in names
+        busier = leases.NodeLease(placed, "127.0.0.1", None, None, 50, 9, 1)
+        await redis.set(leases.LEASE_PREFIX + placed, busier.to_json(), px=60_000)
+
+        with pytest.raises(RelayUnavailable, match=f"{placed} did not answer"):
+            await second.join("c-moved", "p2", 2)
+        assert second.placement("c-moved") == placed
+
+        with pytest.raises(RelayUnavailable, match="did not answer"):
+            await second.close_consult("c-moved")
+        assert await redis.hget(leases.PLACEMENT_KEY, "c-moved") is None
+    finally:
+        await first.close()
+        await second.close()
+        await listener.aclose()
+        for name in names:
+            await redis.delete(leases.LEASE_PREFIX + name)
+            await redis.srem(leases.NODES_KEY, name)
