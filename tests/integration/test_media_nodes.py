@@ -112,7 +112,8 @@ async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_s
     _exam_room, specialist, answer = await recording_consult(signaling, people, consult["id"])
     node = carrier(answer, nodes)
     # The node writes the partial files in its own folder, the signaling process none.
-    assert len(partial_files(signaling.data_dir, node.node_id)) == 4
+    # (each track's file appears once its sidecar is durable and its first frame is written)
+    await eventually(lambda: len(partial_files(signaling.data_dir, node.node_id)) == 4)
     writers = [p.name for p in (signaling.data_dir / "media" / "partial").iterdir() if p.is_dir()]
     assert writers and all(name.startswith("node-") for name in writers), writers
     await asyncio.sleep(2)
@@ -182,7 +183,7 @@ async def test_a_killed_media_node_moves_its_consult_and_the_recording_goes_on_a
     print(f"relay-restart after {told_after:.2f} s, media again after {flowing_after:.2f} s")
     assert carrier(exam_room.publish_answer, nodes) is survivor
     assert carrier(specialist.publish_answer, nodes) is survivor
-    assert len(partial_files(signaling.data_dir, survivor.node_id)) == 4
+    await eventually(lambda: len(partial_files(signaling.data_dir, survivor.node_id)) == 4)
     assert len(partial_files(signaling.data_dir, dead.node_id)) == 4, "left for recovery"
     await asyncio.sleep(2)
     stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
