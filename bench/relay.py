@@ -70,6 +70,7 @@ _use_repo_packages()
 
 from bench.relay_parts.cluster import Cluster, Layout, log  # noqa: E402
 from bench.relay_parts.janus import janus_available, janus_version  # noqa: E402
+from bench.relay_parts.node_run import media_node_runs, media_node_table  # noqa: E402
 from bench.relay_parts.profile import profile  # noqa: E402
 from bench.relay_parts.report import machine_info, summary, table  # noqa: E402
 from bench.relay_parts.source import ClipSpec, encoded_clip  # noqa: E402
@@ -271,6 +272,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="sample the relay with py-spy for one more window per run; print the top frames",
     )
     p.add_argument("--skip-transcode", action="store_true", help="no transcoding runs")
+    p.add_argument(
+        "--media-node-streams",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="relayed consults through a `teleconsult media-node` process of its own, behind "
+        "`teleconsult serve` with MEDIA_NODES=redis (its CPU per stream)",
+    )
+    p.add_argument(
+        "--skip-media-node", action="store_true", help="no run through a media node process"
+    )
+    p.add_argument(
+        "--media-node-only",
+        action="store_true",
+        help="only the media node runs (no forward, Janus or transcoding runs)",
+    )
     p.add_argument("--skip-recording", action="store_true", help="no recording window")
     p.add_argument("--skip-direct", action="store_true", help="no direct leg (no added latency)")
     p.add_argument(
@@ -292,7 +309,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.streams, args.transcode_streams = [1, 2], [1]
         args.seconds, args.warmup, args.settle = 3.0, 2.0, 1.0
         args.media = ["video"]
-    if min(args.streams + args.transcode_streams) < 1 or args.seconds <= 0:
+    if args.quick:
+        args.media_node_streams = [1]
+    counts = args.streams + args.transcode_streams + args.media_node_streams
+    if min(counts) < 1 or args.seconds <= 0:
         p.error("stream counts and --seconds must be positive")
     return args
 
@@ -300,7 +320,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.table_from is not None:
-        print(table(json.loads(args.table_from.read_text())))
+        saved = json.loads(args.table_from.read_text())
+        print(table(saved) + media_node_table(saved.get("media_node_runs", [])))
         return 0
     started = time.perf_counter()
     spec = ClipSpec()
@@ -310,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"clip: {len(clip.frames)} frames, {clip.bitrate / 1e6:.2f} Mbit/s, "
         + (f"encoded in {clip.encode_s:.1f}s" if clip.encoded_now else f"cached in {clip.path}")
     )
-    runs = asyncio.run(run_all(args, spec))
+    runs = [] if args.media_node_only else asyncio.run(run_all(args, spec))
+    node_runs = [] if args.skip_media_node else asyncio.run(media_node_runs(args, spec))
     report: dict[str, Any] = {
         "benchmark": "relay",
         **summary(runs),
@@ -334,13 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clip": clip.summary(),
         "runs": [r for r in runs if "skipped" not in r],
         "skipped": [r for r in runs if "skipped" in r],
+        "media_node_runs": node_runs,
         "wall_s": round(time.perf_counter() - started, 2),
     }
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print(table(report))
-    return 1 if not runs or any(r.get("aborted") for r in runs) else 0
+        print(table(report) + media_node_table(node_runs))
+    aborted = any(r.get("aborted") for r in runs + node_runs)
+    return 1 if not (runs or node_runs) or aborted else 0
 
 
 if __name__ == "__main__":

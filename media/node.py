@@ -27,6 +27,7 @@ from rooms.calls.media_port import (
     LegCounters,
     OfferSink,
     RecordingFailure,
+    RelayLostSink,
 )
 from rooms.calls.recording_service import RecordingService
 from rooms.calls.recordings import Recording, TrackSource
@@ -72,6 +73,13 @@ class LocalMediaNode:
 
     def on_recording_failed(self, sink: FailureSink) -> None:
         self._failure_sink = sink
+
+    def on_relay_lost(self, sink: RelayLostSink) -> None:
+        """Nothing to report: this node lives and dies with the process that calls it."""
+
+    def placement_load(self) -> tuple[int, int]:
+        """(streams, consults): published tracks forwarded now, and consults with a relay."""
+        return sum(len(r.tracks()) for r in self._relays.values()), len(self._relays)
 
     def _recording_failed(
         self, consult_id: str, recorder: ConsultRecorder, reason: RecordingFailure

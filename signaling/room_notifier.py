@@ -116,6 +116,13 @@ class SocketRoomNotifier:
             room=consult_channel(consult_id),
         )
 
+    async def relay_restart(self, consult_id: str, reason: str) -> None:
+        await self.sio.emit(
+            "relay-restart",
+            {"consult_id": consult_id, "reason": reason},
+            room=consult_channel(consult_id),
+        )
+
     async def recording_state(self, consult_id: str, view: RecordingView) -> None:
         await self.sio.emit(
             "recording-state",

@@ -124,6 +124,13 @@ class MediaPathChanged(BaseModel):
     reason: RelayReason
 
 
+class RelayRestarted(BaseModel):
+    """The media node carrying the consult's relay was lost; publish and subscribe again."""
+
+    consult_id: str
+    reason: Literal["media_node_lost"]
+
+
 class Decliner(BaseModel):
     id: int
     display_name: str
@@ -214,6 +221,7 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "recording-state": RecordingState,
     "recording-consent-requested": RecordingConsentRequested,
     "relay-offer": RelayOffer,
+    "relay-restart": RelayRestarted,
     "p2p-check": P2pCheck,
     "note-added": NoteAdded,
     "rejoin": Rejoin,

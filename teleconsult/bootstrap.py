@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,13 +17,15 @@ import web_client
 from media.attachments import LocalAttachmentFiles
 from media.broadcast.registry import Broadcasts
 from media.broadcast.studio import TrainingStudio
+from media.cluster.remote import RemoteMediaNodes
 from media.event_loop import new_loop
 from media.files import StoredRecordingFiles
 from media.network import announce_only, use_port_range
 from media.node import LocalMediaNode
-from media.recovery import recover_recordings
+from media.recovery import recover_dead_writers
 from media.relay import RelayConfig
 from media.storage import LocalRecordingStorage, RecordingStorage
+from media.writer_folders import WriterFolder, claim
 from notify.duty import DutyDispatcher
 from notify.invitations import InvitationPushes
 from notify.push import WebPushSender
@@ -122,6 +127,24 @@ def build_recording_storage(
     return storage, storage.uploads
 
 
+def writer_id(settings: Settings, role: str) -> str:
+    """This process's name as a recording writer (and media node): MEDIA_NODE_ID, or one made
+    of its role, host and pid (a new one each start; a dead one's files are recovered by
+    whichever process starts next)."""
+    if settings.media_node_id:
+        return settings.media_node_id
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:30] or "host"
+    return f"{role}-{host}-{os.getpid()}"
+
+
+def apply_media_network(settings: Settings) -> None:
+    """MEDIA_ADDRESS and MEDIA_PORT_MIN/MAX for every relay of this process."""
+    if settings.media_address:
+        announce_only([settings.media_address])
+    if settings.media_port_min is not None and settings.media_port_max is not None:
+        use_port_range(settings.media_port_min, settings.media_port_max)
+
+
 DUTY: web.AppKey[DutyDispatcher[ConsultOut]] = web.AppKey("duty")
 """The duty scheduler of a running app (tests step it by hand)."""
 
@@ -139,12 +162,20 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     recording_service = RecordingService(repos.consults, repos.recordings, clock)
     registry = new_registry()
     storage, uploads = build_recording_storage(settings)
-    partial_dir = storage.partial_dir
-    if settings.media_address:
-        announce_only([settings.media_address])
-    if settings.media_port_min is not None and settings.media_port_max is not None:
-        use_port_range(settings.media_port_min, settings.media_port_max)
-    node = LocalMediaNode(relay_config(settings), storage, recording_service, partial_dir)
+    partial_root = storage.partial_dir
+    writer: WriterFolder | None = None
+    node: LocalMediaNode | RemoteMediaNodes
+    if settings.media_nodes == "redis":
+        assert settings.redis_url is not None, "checked by load_settings"
+        node = RemoteMediaNodes(
+            settings.redis_url,
+            timeout=settings.redis_timeout,
+            request_timeout=settings.media_request_timeout,
+        )
+    else:
+        apply_media_network(settings)
+        writer = claim(partial_root, writer_id(settings, "serve"))
+        node = LocalMediaNode(relay_config(settings), storage, recording_service, writer.path)
     tokens = build_tokens(settings)
     consult_service = ConsultService(repos.consults, clock)
     note_service = NoteService(repos.consults, repos.notes, clock)
@@ -188,7 +219,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         live_consults=lambda: live.rooms.counts()[0],
         people=lambda: live.rooms.counts()[1],
     )
-    add_media_node(registry, node, uploads)
+    if isinstance(node, LocalMediaNode):  # remote nodes serve their own /metrics
+        add_media_node(registry, node, uploads)
     cluster = (
         RoomCluster(
             settings.redis_url,
@@ -327,24 +359,31 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         # Recordings the previous process left unfinished (a crash) are finalized first.
-        recovered = await recover_recordings(partial_dir, storage, recording_service)
+        # Only folders whose writer is dead: another live process's files are left alone.
+        recovered = await recover_dead_writers(
+            partial_root, storage, recording_service, own=writer.path if writer else None
+        )
         if recovered:
             print(f"recovered {len(recovered)} unfinished recording(s)", flush=True)
             # Their sessions were cut off: the rooms say so when people come back.
             live.rooms.mark_interrupted({r.consult_id for r in recovered})
         uploading = None
-        if uploads is not None:
+        if uploads is not None and isinstance(node, LocalMediaNode):  # else: the media nodes do
             from media.object_storage import keep_uploading
 
             uploading = asyncio.create_task(
                 keep_uploading(uploads, uploads.bucket.config.retry_seconds)
             )
+        if isinstance(node, RemoteMediaNodes):
+            await node.start()
         yield
         if uploading is not None:
             uploading.cancel()
             await asyncio.gather(uploading, return_exceptions=True)
         await studio.close()
         await node.close()
+        if writer is not None:
+            writer.release()
         await repos.close()
         passwords.close()
 

@@ -1,4 +1,5 @@
-"""The `teleconsult` command: serve | demo | migrate | user add | institution add/list | token."""
+"""The `teleconsult` command: serve | media-node | recover | demo | migrate | user add |
+institution add/list | token."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from media.recovery import recover_dead_writers
+from media.storage import LocalRecordingStorage, UnsafeStorageKey, safe_name
+from media.writer_folders import FolderInUse, is_alive
+from rooms.calls.recording_service import RecordingService
 from rooms.consults.institutions import InstitutionLevel
 from rooms.consults.people import Role, Specialty
-from rooms.consults.service import ConsultService
+from rooms.consults.service import ConsultService, utc_now
 from rooms.training.service import TrainingService
 from signaling.passwords import hash_password
 from storage.sql.migrate import upgrade
@@ -24,6 +29,7 @@ from teleconsult.bootstrap import build_repositories, build_tokens, serve
 from teleconsult.config import ConfigError, Settings, load_settings
 from teleconsult.demo import USERS, demo_links, demo_training_links, ensure_roster, seed
 from teleconsult.logs import configure_logging
+from teleconsult.media_node import serve_media_node
 
 
 def _with_store(settings: Settings, work: Callable[[SqlRepositories], Awaitable[int]]) -> int:
@@ -44,8 +50,57 @@ def migrate(settings: Settings) -> None:
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
     migrate(settings)
-    serve(settings)
+    try:
+        serve(settings)
+    except FolderInUse as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def cmd_media_node(settings: Settings, _args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        print(
+            "configuration error: teleconsult media-node needs REDIS_URL (signaling finds "
+            "media nodes through Redis)",
+            file=sys.stderr,
+        )
+        return 2
+    migrate(settings)
+    try:
+        return serve_media_node(settings)
+    except FolderInUse as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_recover(settings: Settings, args: argparse.Namespace) -> int:
+    """Finalize the partial recordings of dead writers (all, or `--node`'s)."""
+    node: str | None = args.node
+    if node is not None:
+        try:
+            safe_name(node)
+        except UnsafeStorageKey as exc:
+            print(f"invalid --node: {exc.reason}", file=sys.stderr)
+            return 2
+    migrate(settings)
+    storage = LocalRecordingStorage(settings.recordings_dir)
+    if node is not None and is_alive(storage.partial_dir, node):
+        print(f"media node {node} is running; its files are left alone", file=sys.stderr)
+        return 1
+    if node is not None and not (storage.partial_dir / node).is_dir():
+        print(f"no partial recordings of {node} in {storage.partial_dir}")
+        return 0
+
+    async def work(repos: SqlRepositories) -> int:
+        ledger = RecordingService(repos.consults, repos.recordings, utc_now)
+        done = await recover_dead_writers(storage.partial_dir, storage, ledger, only=node)
+        for rec in done:
+            print(f"recovered {rec.id} of consult {rec.consult_id} ({rec.duration_s:.1f} s)")
+        print(f"recovered {len(done)} unfinished recording(s)")
+        return 0
+
+    return _with_store(settings, work)
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -188,6 +243,17 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         run=cmd_migrate
     )
+    sub.add_parser(
+        "media-node",
+        help="run a media node (relay + recorder) for signaling processes with MEDIA_NODES=redis",
+    ).set_defaults(run=cmd_media_node)
+    rec = sub.add_parser(
+        "recover",
+        help="finalize the partial recordings of dead media nodes and servers (live ones are "
+        "left alone)",
+    )
+    rec.add_argument("--node", help="only this writer's files (its MEDIA_NODE_ID)")
+    rec.set_defaults(run=cmd_recover)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user (password read from the terminal)")

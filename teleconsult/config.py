@@ -111,6 +111,8 @@ class Settings:
     """RECORDINGS_S3_*: finished recordings go to this S3-compatible bucket (None: local disk)."""
     metrics_token: str = ""
     """METRICS_TOKEN: `/metrics` wants `Authorization: Bearer <it>`; empty: loopback only."""
+    metrics_port: int = 0
+    """METRICS_PORT: `teleconsult media-node` serves `/metrics` on HOST:METRICS_PORT (0: not)."""
     log_format: str = "text"
     """LOG_FORMAT: `text` (the default) or `json` (one JSON object per line)."""
     # ---- trainings (docs/training.md) ---------------------------------------------------------
@@ -127,6 +129,18 @@ class Settings:
     def training_dir(self) -> Path:
         """Where broadcasts keep their HLS files (beside the recordings)."""
         return self.recordings_dir / "trainings"
+
+    media_nodes: str = "local"
+    """MEDIA_NODES: `local` (the relay and recorder run in this process) or `redis` (consults'
+    media runs on `teleconsult media-node` processes found through REDIS_URL)."""
+    media_node_id: str = ""
+    """MEDIA_NODE_ID: this process's name as a media node and recording writer (its partial
+    folder); empty: `<role>-<host>-<pid>`, new at every start."""
+    media_request_timeout: float = 5.0
+    """MEDIA_REQUEST_TIMEOUT_SECONDS: how long signaling waits for a media node's answer."""
+    media_node_lease: float = 2.0
+    """MEDIA_NODE_LEASE_SECONDS: a media node that has not renewed its lease for this long is
+    dead; its consults move to another node."""
 
     @property
     def base_url(self) -> str:
@@ -355,6 +369,42 @@ def _invited_specialists(env: Mapping[str, str], max_participants: int) -> int:
     return value
 
 
+MEDIA_NODE_MODES = ("local", "redis")
+MEDIA_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _media_nodes(env: Mapping[str, str]) -> str:
+    mode = (env.get("MEDIA_NODES") or "local").strip().lower()
+    if mode not in MEDIA_NODE_MODES:
+        raise ConfigError(f"MEDIA_NODES must be one of {', '.join(MEDIA_NODE_MODES)}, not {mode!r}")
+    if mode == "redis" and not env.get("REDIS_URL"):
+        raise ConfigError("MEDIA_NODES=redis needs REDIS_URL (media nodes are found through Redis)")
+    return mode
+
+
+def _media_node_id(env: Mapping[str, str]) -> str:
+    node_id = (env.get("MEDIA_NODE_ID") or "").strip()
+    if node_id and not MEDIA_NODE_ID.fullmatch(node_id):
+        raise ConfigError(
+            f"MEDIA_NODE_ID must be 1-63 letters, digits, '.', '_' or '-' (starting with a "
+            f"letter or digit), not {node_id!r}"
+        )
+    return node_id
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be more than 0")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or "data").resolve()
@@ -409,12 +459,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         recordings_s3=_recordings_s3(env),
         metrics_token=_metrics_token(env),
+        metrics_port=_metrics_port(env),
         log_format=_log_format(env),
         training_viewer_url_ttl=_positive_seconds(env, "TRAINING_VIEWER_URL_TTL_SECONDS", 3600),
         training_viewer_url_bucket=_positive_seconds(
             env, "TRAINING_VIEWER_URL_BUCKET_SECONDS", 300
         ),
         training_segment_seconds=_positive(env, "TRAINING_SEGMENT_SECONDS", 2),
+        media_nodes=_media_nodes(env),
+        media_node_id=_media_node_id(env),
+        media_request_timeout=_positive_float(env, "MEDIA_REQUEST_TIMEOUT_SECONDS", 5.0),
+        media_node_lease=_positive_float(env, "MEDIA_NODE_LEASE_SECONDS", 2.0),
     )
 
 
@@ -474,6 +529,13 @@ def _metrics_token(env: Mapping[str, str]) -> str:
     if token and len(token) < 16:
         raise ConfigError("METRICS_TOKEN must be at least 16 characters")
     return token
+
+
+def _metrics_port(env: Mapping[str, str]) -> int:
+    port = _int(env, "METRICS_PORT", 0)
+    if port > 65535:
+        raise ConfigError(f"METRICS_PORT must be a TCP port (1..65535) or 0, not {port}")
+    return port
 
 
 LOG_FORMATS = ("text", "json")

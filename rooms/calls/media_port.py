@@ -1,7 +1,8 @@
 """What signaling needs from a media node (the relay and its recorder), as an interface.
 
-`media/` implements it in this process today; because signaling only sees this protocol, a media
-node can later run in another process. Participants are named by their `peer_id` (one
+`media/` implements it in this process (`media.node.LocalMediaNode`, the default) and, with
+`MEDIA_NODES=redis`, over Redis to `teleconsult media-node` processes
+(`media.cluster.remote.RemoteMediaNodes`). Participants are named by their `peer_id` (one
 connection); the node learns which user a peer is from `join` and `publish`.
 """
 
@@ -62,6 +63,13 @@ class LegCounters:
     """Keyframe requests (PLI/FIR) their browser sent for what it receives."""
 
 
+RelayLostSink = Callable[[str], Awaitable[None]]
+"""(consult_id): the consult's relay was lost (the media node serving it died) and the consult
+was placed on another node, where it starts empty: the room puts everyone on it again (`join`),
+resumes a running recording there (`record`, a new part of the same session) and tells the
+pages to publish and subscribe again."""
+
+
 class MediaNode(Protocol):
     def on_offer(self, sink: OfferSink) -> None:
         """Where the node sends subscribe offers (signaling delivers them as `relay-offer`)."""
@@ -71,6 +79,11 @@ class MediaNode(Protocol):
         """Where the node reports a recording it could not go on writing (the room turns its
         session off and tells the pages). Reported once per recording session; the files
         written so far are kept and finalized by `stop_recording` (or recovered at start-up)."""
+        ...
+
+    def on_relay_lost(self, sink: RelayLostSink) -> None:
+        """Where the node reports a consult whose relay was lost and placed anew. A node in
+        this process never loses a relay on its own (it dies with signaling)."""
         ...
 
     async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:

@@ -107,6 +107,11 @@ class RoomNotifier(Protocol):
         """Tell the room its media now goes through the relay, and why."""
         ...
 
+    async def relay_restart(self, consult_id: str, reason: str) -> None:
+        """Tell the room its relay restarted elsewhere (`reason`: `media_node_lost`): every
+        page publishes and subscribes again on fresh connections."""
+        ...
+
     async def recording_state(self, consult_id: str, view: RecordingView) -> None: ...
 
     async def consent_requested(

@@ -31,6 +31,7 @@ class ConsultRooms:
         if parts.node is not None:
             parts.node.on_offer(self._deliver_offer)
             parts.node.on_recording_failed(self._recording_failed)
+            parts.node.on_relay_lost(self._relay_lost)
 
     # ---- finding ------------------------------------------------------------------------------
 
@@ -158,6 +159,11 @@ class ConsultRooms:
         room = self.room(consult_id)
         if room is not None:
             await room.recording_failed(reason)
+
+    async def _relay_lost(self, consult_id: str) -> None:
+        room = self.room(consult_id)
+        if room is not None:
+            await room.relay_lost()
 
     async def close(self) -> None:
         """Server shutdown: let every room finish its media."""

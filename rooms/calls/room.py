@@ -579,6 +579,30 @@ class ConsultRoom:
         }
         await self.parts.notifier.relay_offer(self.consult_id, peer_id, sdp, described)
 
+    async def relay_lost(self) -> None:
+        """The media node that carried this consult died; the consult was placed on another
+        node, where nobody is yet. Everyone present is put on it, a running recording goes on
+        there as a new part of the same session (its tracks keep counting from the session's
+        start; audited `recording.resumed`), and the pages are told to publish again."""
+        async with self._lock:
+            if self.state is not RoomState.OPEN or await self._media_mode() is not MediaMode.RELAY:
+                return
+            node = self._node()
+            for conn in self._people.values():
+                await self._quietly(node.join(self.consult_id, conn.peer_id, conn.user.id))
+            if self._session.state is SessionState.RECORDING:
+                await self._quietly(self._record_consented())
+                await self._quietly(
+                    self._ledger().note(
+                        None,
+                        self.consult_id,
+                        "recording.resumed",
+                        {"session": self._session.session_id, "reason": "media_node_lost"},
+                    )
+                )
+            log.warning("consult %s: its media node was lost; the relay restarts", self.consult_id)
+            await self._tell(self.parts.notifier.relay_restart(self.consult_id, "media_node_lost"))
+
     # ---- recording ----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager

@@ -288,7 +288,7 @@ async def test_a_recording_cut_by_sigkill_is_recovered_finalized_and_playable_af
     ).body["entries"]
     assert "recording.recovered" in [e["action"] for e in trail]
     assert killed_at  # the kill happened after ≥ 4 s of recording
-    assert not list((relay_server.data_dir / "media").glob("partial/*.part"))
+    assert not list((relay_server.data_dir / "media" / "partial").rglob("*.part"))
     # Back in the consult, both pages are told the recording was cut off; neither is told it
     # is still recording.
     for username in ("doctor.a", "obstetrician"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,14 @@ class RelayParticipant:
     direct_links: dict[str, dict[str, Any]] = field(default_factory=dict)
     """How this participant answers `p2p-check` about a direct link to a peer id: `{state,
     generation}`; a peer not listed is answered `failed` at generation 0."""
+    republish_on_restart: bool = True
+    """On `relay-restart`, publish again on fresh connections, as the web client does."""
+    published: tuple[MediaStreamTrack | None, MediaStreamTrack | None] | None = None
+    """What the last `publish` sent (video, second), to send again after a relay restart."""
+    restarted_at: list[float] = field(default_factory=list)
+    """`time.monotonic()` of each `relay-restart` received."""
+    publish_answer: dict[str, Any] = field(default_factory=dict)
+    """The server's ack of the last `relay-publish`."""
     _offers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -66,6 +75,7 @@ class RelayParticipant:
         ):
             self.sio.on(name, self._recorder(name))
         self.sio.on("relay-offer", self._on_offer)
+        self.sio.on("relay-restart", self._on_relay_restart)
         self.sio.on("p2p-check", self._on_p2p_check)
 
     async def _on_p2p_check(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +118,7 @@ class RelayParticipant:
         self, video: MediaStreamTrack | None = None, second: MediaStreamTrack | None = None
     ) -> dict[str, Any]:
         """Offer camera + microphone (and a second source) on the publish connection."""
+        self.published = (video, second)
         pc = self.publish_pc = self.publish_pc or RTCPeerConnection(
             RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -129,6 +140,7 @@ class RelayParticipant:
             },
         )
         assert reply.get("ok"), reply
+        self.publish_answer = reply
         await pc.setRemoteDescription(
             RTCSessionDescription(reply["description"]["sdp"], reply["description"]["type"])
         )
@@ -143,6 +155,25 @@ class RelayParticipant:
             )
             assert sent == {"ok": True}, sent
         return reply
+
+    async def _on_relay_restart(self, data: dict[str, Any]) -> None:
+        self.events.append(("relay-restart", data))
+        self.restarted_at.append(time.monotonic())
+        if self.republish_on_restart:
+            self._tasks.append(asyncio.create_task(self.republish()))
+
+    async def republish(self) -> dict[str, Any] | None:
+        """Drop both relay connections and publish again (the subscribe connection is made
+        afresh by the next `relay-offer`); the frame counts start again from zero."""
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await pc.close()
+        self.publish_pc = self.subscribe_pc = None
+        self.frames = {}
+        if self.published is None:
+            return None
+        video, second = self.published
+        return await self.publish(video, second)
 
     # ---- subscribing --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from rooms.calls.media_path import RelayReason
-from rooms.calls.media_port import FailureSink, Leg, OfferSink
+from rooms.calls.media_port import FailureSink, Leg, OfferSink, RelayLostSink
 from rooms.calls.notifier import (
     Connection,
     OfferedTrack,
@@ -67,6 +67,9 @@ class FakeNotifier:
 
     async def media_path(self, consult_id: str, reason: RelayReason) -> None:
         self.said.append(("media_path", reason.value))
+
+    async def relay_restart(self, consult_id: str, reason: str) -> None:
+        self.said.append(("relay_restart", reason))
 
     async def recording_state(self, consult_id: str, view: RecordingView) -> None:
         self.said.append(("recording_state", view.state.value, view.notice))
@@ -125,6 +128,9 @@ class FakeNode:
 
     def on_recording_failed(self, sink: FailureSink) -> None:
         self.failure_sink = sink
+
+    def on_relay_lost(self, sink: RelayLostSink) -> None:
+        self.relay_lost_sink = sink
 
     async def join(self, consult_id: str, peer_id: str, user_id: int) -> None:
         await self._step("join", peer_id)

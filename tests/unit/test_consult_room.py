@@ -516,3 +516,36 @@ async def test_a_connection_whose_rejoin_fails_is_taken_out_not_left_silent(
     assert relayed.people() == [DOCTOR_A.id]
     assert ("peer_left", "p2", "left") in relayed.notifier.said
     assert relayed.rooms.consult_of("p2") is None
+
+
+async def test_a_lost_relay_puts_everyone_on_the_new_node_resumes_the_recording_and_says_so(
+    world: World,
+) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    room = world.rooms.room_of("p2", CID)
+    await room.start_recording("p2")
+    await room.consent("p1", granted=True)
+    assert world.node.relay_lost_sink is not None, "the registry listens for lost relays"
+    world.node.calls.clear()
+
+    await world.node.relay_lost_sink(CID)
+
+    assert world.node.names() == ["join", "join", "record"]
+    assert ("record", (DOCTOR_A.id, OBSTETRICIAN.id)) in world.node.calls
+    assert world.notifier.named("relay_restart") == [("relay_restart", "media_node_lost")]
+    assert room.recording_view().state is SessionState.RECORDING
+    resumed = [e for e in world.store.audit_log if e.action == "recording.resumed"]
+    assert [e.detail["reason"] for e in resumed] == ["media_node_lost"]
+
+
+async def test_a_lost_relay_of_a_direct_call_changes_nothing(world: World) -> None:
+    await world.rooms.join(CID, "p1", DOCTOR_A)
+    await world.rooms.join(CID, "p2", OBSTETRICIAN)
+    world.node.calls.clear()
+    assert world.node.relay_lost_sink is not None
+
+    await world.node.relay_lost_sink(CID)
+
+    assert world.node.calls == []
+    assert world.notifier.named("relay_restart") == []

@@ -259,6 +259,9 @@ export class CallSession {
       'peer-left': (p) => this.peerLeft(p),
       signal: (p) => this.routeSignal(p),
       'media-path': (p) => this.usePath(p.path, p.reason ?? 'media-path'),
+      // The media node carrying our relay died; the server moved the consult to another one:
+      // publish and subscribe again on fresh connections (docs/protocol.md, relay-restart).
+      'relay-restart': (p) => this.restartRelay(p.reason ?? 'relay-restart'),
       'relay-offer': (p) => {
         this.usePath('relay', 'relay-offer');
         if (this.path?.kind === 'relay') this.path.handle('relay-offer', p);
@@ -556,6 +559,15 @@ export class CallSession {
   usePath(kind, reason) {
     if (kind !== 'relay' || this.state !== 'in_call' || !this.selfId) return;
     if (this.pathKind === 'relay' && this.path) return;
+    this.transition('in_call', { path: 'relay', reason });
+    this.closePath();
+    this.openPath('relay');
+    this.emit();
+  }
+
+  /** Our relay restarted elsewhere: drop the old relay connections and open new ones. */
+  restartRelay(reason) {
+    if (this.state !== 'in_call' || !this.selfId) return;
     this.transition('in_call', { path: 'relay', reason });
     this.closePath();
     this.openPath('relay');

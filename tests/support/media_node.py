@@ -1,0 +1,80 @@
+"""A `teleconsult media-node` process on a data directory shared with a signaling server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.server import REPO
+
+
+@dataclass
+class RunningMediaNode:
+    node_id: str
+    data_dir: Path
+    redis_url: str
+    port_min: int
+    port_max: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"media-node-{self.node_id}.log"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "REDIS_URL": self.redis_url,
+            "MEDIA_NODE_ID": self.node_id,
+            "MEDIA_ADDRESS": "127.0.0.1",
+            "MEDIA_PORT_MIN": str(self.port_min),
+            "MEDIA_PORT_MAX": str(self.port_max),
+            "ICE_SERVERS": "[]",
+        }
+
+    def start(self) -> RunningMediaNode:
+        """Start it and wait until it says it is ready (listening, lease written)."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "teleconsult", "media-node"],
+            env=self.env(),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"media node exited early:\n{self.log_path.read_text()}")
+            if f"media node {self.node_id} ready" in self.log_path.read_text()[offset:]:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"media node did not come up:\n{self.log_path.read_text()}")
+
+    def owns_port(self, port: int) -> bool:
+        return self.port_min <= port <= self.port_max
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a power cut would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
