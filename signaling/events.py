@@ -35,6 +35,7 @@ from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
     LeaveEvent,
+    MediaModeEvent,
     NoteAddEvent,
     P2pFailedEvent,
     RecordingConsentEvent,
@@ -50,6 +51,10 @@ from signaling.views import Directory
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+MEDIA_MODE_PER_MINUTE = 30
+"""`media-mode` events one connection may send a minute: a page's adaptation changes its mode
+at most every few seconds (docs/network.md), a hand on the button not much faster."""
 Ack = dict[str, Any]
 
 
@@ -135,6 +140,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.join_limiter = RateLimiter(ctx.limits.joins_per_minute)
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
+        self.media_mode_limiter = RateLimiter(MEDIA_MODE_PER_MINUTE)
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Client events are named with hyphens (`relay-publish`); handlers with underscores."""
@@ -231,6 +237,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.sessions.closed(sid)
         self.join_limiter.forget(sid)
         self.signal_limiter.forget(sid)
+        self.media_mode_limiter.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
@@ -418,3 +425,25 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             room=consult_channel(event.consult_id),
         )
         return {"ok": True, "note": view}
+
+    # ---- network adaptation ------------------------------------------------------------------
+
+    @acknowledged
+    async def on_media_mode(self, sid: str, data: Any) -> Ack:
+        event = self._parse(MediaModeEvent, data, "media-mode")
+        self._within(self.media_mode_limiter, sid, f"{MEDIA_MODE_PER_MINUTE} media-mode a minute")
+        await self._user(sid)
+        if not self.rooms.present(sid, event.consult_id):
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult before changing media", 409)
+        await self.hub.sio.emit(
+            "peer-media-mode",
+            {
+                "consult_id": event.consult_id,
+                "peer_id": sid,
+                "audio_only": event.audio_only,
+                "reason": event.reason,
+            },
+            room=consult_channel(event.consult_id),
+            skip_sid=sid,
+        )
+        return {"ok": True}

@@ -298,6 +298,20 @@ class NoteAddEvent(Strict):
     text: NoteText
 
 
+# ---- network adaptation (docs/network.md) -------------------------------------------------
+
+
+class MediaModeEvent(Strict):
+    """The sending page went audio-only (its link is too thin or too lossy, or the participant
+    chose it), or back to sending video: the others are told with `peer-media-mode`."""
+
+    consult_id: ConsultId
+    audio_only: bool
+    reason: Literal["link", "chosen"]
+    """`link`: the page's own adaptation decided it; `chosen`: the participant pressed the
+    call bar's audio-only button."""
+
+
 CLIENT_EVENTS: dict[str, type[Strict]] = {
     "join": JoinEvent,
     "leave": LeaveEvent,
@@ -310,6 +324,7 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "recording-consent": RecordingConsentEvent,
     "recording-stop": ConsultEvent,
     "note-add": NoteAddEvent,
+    "media-mode": MediaModeEvent,
 }
 """Every client → server event and the model its handler validates the payload with
 (`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI

@@ -187,6 +187,15 @@ class NoteAdded(BaseModel):
     note: NoteOut
 
 
+class PeerMediaMode(BaseModel):
+    """Another participant went audio-only or back to video (docs/network.md)."""
+
+    consult_id: str
+    peer_id: str
+    audio_only: bool
+    reason: Literal["link", "chosen"]
+
+
 SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "signal": SignalRelayed,
     "peer-joined": PeerJoined,
@@ -208,6 +217,7 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "relay-offer": RelayOffer,
     "p2p-check": P2pCheck,
     "note-added": NoteAdded,
+    "peer-media-mode": PeerMediaMode,
 }
 """Every server → client event and the schema of its payload."""
 
@@ -271,5 +281,6 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "recording-consent": RecordingAck,
     "recording-stop": RecordingAck,
     "note-add": NoteAddAck,
+    "media-mode": Okay,
 }
 """Each client event's success ack (`signaling.events`)."""

@@ -103,6 +103,12 @@ export class P2pPath {
     return this.links.get(peerId)?.check() ?? null;
   }
 
+  /** Our connections, for the sender's adaptation (call/sender-adaptation.js): each carries both ways. */
+  connections() {
+    const pcs = [...this.links.values()].map((link) => link.pc);
+    return { sending: pcs, receiving: pcs };
+  }
+
   /** Over every link: one that is down counts before one that is up (the user is told of it). */
   get state() {
     const states = [...this.links.values()].map((link) => link.state);

@@ -108,6 +108,12 @@ export class RelayPath {
     return null;
   }
 
+  /** Our connections, for the sender's adaptation (call/sender-adaptation.js): publish sends, subscribe receives. */
+  connections() {
+    const { publish, subscribe } = this.legs;
+    return { sending: publish ? [publish.pc] : [], receiving: subscribe ? [subscribe.pc] : [] };
+  }
+
   /** "new" | "connecting" | "connected" | "disconnected" | "failed" over both connections. */
   get state() {
     const states = Object.values(this.legs).map((leg) => leg.pc.connectionState);
