@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -306,7 +307,7 @@ class MediaModeEvent(Strict):
     chose it), or back to sending video: the others are told with `peer-media-mode`."""
 
     consult_id: ConsultId
-    audio_only: bool
+    audio_only: StrictBool
     reason: Literal["link", "chosen"]
     """`link`: the page's own adaptation decided it; `chosen`: the participant pressed the
     call bar's audio-only button."""
