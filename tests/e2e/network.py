@@ -23,6 +23,15 @@ FRAMES_SHOWN = """(source) => [...document.querySelectorAll(
     `[data-testid="remote-video"][data-source="${source}"]`)]
   .reduce((n, v) => n + (v.getVideoPlaybackQuality?.().totalVideoFrames ?? 0), 0)"""
 
+# The remote second source plays: frames arrive and its clock moves.
+VIDEOS_PLAY_SECOND = """() => {
+  const v = document.querySelector('[data-testid="remote-video"][data-source="second"]');
+  window.__secondSeen ??= -1;
+  const before = window.__secondSeen;
+  window.__secondSeen = v ? v.currentTime : -1;
+  return Boolean(v && v.videoWidth > 0 && before >= 0 && v.currentTime > before);
+}"""
+
 
 @contextmanager
 def browser_inside(playwright: Playwright, ns: NetworkNamespace) -> Iterator[Browser]:
@@ -106,7 +115,9 @@ def wait_until_video_plays(pages: list[Page], within_s: float) -> float:
 
 
 def new_person(browser: Browser, kind: str = "desktop") -> BrowserContext:
-    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind])
+    context = browser.new_context(
+        locale="zh-CN", timezone_id="Asia/Shanghai", **CONTEXT_OPTIONS[kind]
+    )
     context.grant_permissions(["camera", "microphone"])
     context.add_init_script("localStorage.setItem('teleconsult.debug', '1')")
     return context

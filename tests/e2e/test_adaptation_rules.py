@@ -57,7 +57,7 @@ def test_a_good_link_sends_full_video_and_a_thin_one_steps_down_after_two_second
         "maxBitrate": 1_200_000, "scaleResolutionDownBy": 1, "maxFramerate": 30,
     }  # fmt: skip
     assert plans[6]["level"] == 0  # one second short: not yet
-    assert plans[7]["level"] == 2  # 400 k − the voice's 60 k: the 200 k level
+    assert plans[7]["level"] == 2  # 400 k minus the voice's 60 k: the 200 k level
     assert plans[7]["camera"]["scaleResolutionDownBy"] == 2
 
 
@@ -143,7 +143,9 @@ def test_a_probe_that_finds_room_brings_video_back(
 def test_with_a_second_source_the_face_camera_gives_way_first(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
-    plans = decide(every_second(0, 3, 2_000_000, second=True) + every_second(3, 7, 350_000, second=True))
+    plans = decide(
+        every_second(0, 3, 2_000_000, second=True) + every_second(3, 7, 350_000, second=True)
+    )
     assert plans[2]["camera"] is not None and plans[2]["second"]["maxBitrate"] == 1_200_000
     assert plans[6]["level"] == 2
     assert plans[6]["camera"] is None
