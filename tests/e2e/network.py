@@ -95,6 +95,16 @@ def audio_over(page: Page, seconds: float) -> AudioWindow:
     )
 
 
+def wait_for_clear_audio(page: Page, within_s: float, share: float = 0.1) -> float:
+    """Wait until a one-second window of `page`'s received audio has less than `share`
+    concealed; the seconds it took (TimeoutError beyond `within_s`)."""
+    started = time.monotonic()
+    while (took := time.monotonic() - started) < within_s:
+        if audio_over(page, 1).concealed_share < share:
+            return took
+    raise TimeoutError(f"the audio stayed over {share:.0%} concealed for {within_s} s")
+
+
 def fps_over(page: Page, source: str, seconds: float) -> float:
     """Frames per second `page` showed of the remote `source` in the next `seconds`."""
     before = page.evaluate(FRAMES_SHOWN, source)

@@ -5,7 +5,8 @@
 //
 //   decide(state, input) → {state, plan}
 //
-// `state` starts as initialState(now); `input` is {now, estimateBps, loss, hasSecond, chosen}.
+// `state` starts as initialState(now); `input` is {now, estimateBps, loss, hasSecond, chosen}
+// and, for judging a probe, {rttMs, sentVideoBps, rembOnly} (rembOnly: on the relay).
 // `plan` says what each of our sources sends: `camera` and `second` are an encoding
 // ({maxBitrate, scaleResolutionDownBy, maxFramerate}) or null (not sent), `audio` always sends.
 //
@@ -22,15 +23,27 @@ export const AUDIO_ONLY_BELOW_BPS = 150_000;
 /** Above this loss (fraction the far end reports), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_LOSS = 0.2;
 /** How long the link must stay that bad before video stops. */
-export const AUDIO_ONLY_AFTER_MS = 4000;
+export const AUDIO_ONLY_AFTER_MS = 3000;
 /** Back to video once the estimate holds this much … */
 export const VIDEO_BACK_ABOVE_BPS = 250_000;
 /** … with at most this loss … */
 export const VIDEO_BACK_LOSS = 0.05;
 /** … for this long. */
 export const VIDEO_BACK_AFTER_MS = 3000;
-/** A probe of the lowest video level that ends with at least this estimate (and little loss) stays. */
+/**
+ * A probe of the lowest video level stays when, with at most twice VIDEO_BACK_LOSS loss, the
+ * estimate reaches this …
+ */
 export const PROBE_KEEP_ABOVE_BPS = 200_000;
+/**
+ * … or, on the relay (`input.rembOnly`), the probe's video went out (at least PROBE_SENT_BPS)
+ * without loss (at most PROBE_CLEAN_LOSS) or queueing (round trip at most PROBE_KEEP_RTT_MS):
+ * there the estimate follows the relay's REMB, which grows only slowly with what the relay
+ * receives, so the estimate alone would keep a page audio-only long after the link recovered.
+ */
+export const PROBE_SENT_BPS = 15_000;
+export const PROBE_CLEAN_LOSS = 0.02;
+export const PROBE_KEEP_RTT_MS = 150;
 /** A probe sends video this long at most; it stays as soon as the estimate holds after PROBE_JUDGE_MS. */
 export const PROBE_MS = 4000;
 export const PROBE_JUDGE_MS = 2000;
@@ -132,7 +145,8 @@ const holding = (condition, since, now) => (condition ? since ?? now : null);
 /**
  * One step of the adaptation.
  * @param {AdaptState} state
- * @param {{now: number, estimateBps: number|null, loss: number|null, hasSecond: boolean, chosen: boolean}} input
+ * @param {{now: number, estimateBps: number|null, loss: number|null, hasSecond: boolean, chosen: boolean,
+ *   rttMs?: number|null, sentVideoBps?: number, rembOnly?: boolean}} input
  */
 export function decide(state, input) {
   const { now, hasSecond, chosen } = input;
@@ -151,8 +165,12 @@ export function decide(state, input) {
   } else {
     s.goodSince = holding(isGoodForVideo(input), s.goodSince, now);
     const probing = s.probe ? now - (s.probe.until - PROBE_MS) : 0;
-    const holds = typeof input.estimateBps === 'number' && input.estimateBps >= PROBE_KEEP_ABOVE_BPS
-      && (input.loss ?? 0) <= VIDEO_BACK_LOSS * 2;
+    const loss = input.loss ?? 0;
+    const estimated = typeof input.estimateBps === 'number' && input.estimateBps >= PROBE_KEEP_ABOVE_BPS
+      && loss <= VIDEO_BACK_LOSS * 2;
+    const clean = Boolean(input.rembOnly) && (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
+      && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && input.rttMs <= PROBE_KEEP_RTT_MS;
+    const holds = estimated || clean;
     if (s.probe && probing >= PROBE_JUDGE_MS && holds) return backToVideo(s, now, input);
     if (s.probe && now >= s.probe.until) {
       s.probe = null;

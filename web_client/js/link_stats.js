@@ -105,8 +105,8 @@ export function worstOf(samples) {
     loss: max(known('loss')),
     rttMs: max(known('rttMs')),
     sentBps: {
-      audio: Math.max(...samples.map((s) => s.sentBps.audio)),
-      video: Math.max(...samples.map((s) => s.sentBps.video)),
+      audio: Math.min(...samples.map((s) => s.sentBps.audio)),
+      video: Math.min(...samples.map((s) => s.sentBps.video)),
     },
   };
 }
