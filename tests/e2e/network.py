@@ -96,13 +96,15 @@ def audio_over(page: Page, seconds: float) -> AudioWindow:
 
 
 def wait_for_clear_audio(page: Page, within_s: float, share: float = 0.1) -> float:
-    """Wait until a one-second window of `page`'s received audio has less than `share`
-    concealed; the seconds it took (TimeoutError beyond `within_s`)."""
+    """Wait until a one-second window of `page`'s received audio is played out (at least 80 %
+    of 48 kHz) with less than `share` concealed; the seconds it took (TimeoutError beyond
+    `within_s`)."""
     started = time.monotonic()
     while (took := time.monotonic() - started) < within_s:
-        if audio_over(page, 1).concealed_share < share:
+        audio = audio_over(page, 1)
+        if audio.samples >= 0.8 * 48_000 and audio.concealed_share < share:
             return took
-    raise TimeoutError(f"the audio stayed over {share:.0%} concealed for {within_s} s")
+    raise TimeoutError(f"the audio did not play out under {share:.0%} concealed in {within_s} s")
 
 
 def fps_over(page: Page, source: str, seconds: float) -> float:

@@ -160,6 +160,13 @@ def test_on_the_relay_a_probe_whose_video_goes_out_cleanly_stays_though_the_esti
     assert back <= 12 + 8 + 2, plans  # the next probe, judged after 2 s
     # Sending nothing (the encoder held back by the estimate) proves nothing …
     assert {p["mode"] for p in decide(steps + relay(10, 40, 20, 0))[7:]} == {"audio-only"}
+    # Back on video, the lagging estimate alone does not send it back to audio-only …
+    assert {p["mode"] for p in plans[back:]} == {"video"}
+    # … loss or queueing with it does.
+    plans = decide(
+        steps + relay(10, 13, 700, 30_000) + relay(13, 25, 20, 30_000) + relay(25, 30, 400, 30_000)
+    )
+    assert plans[back]["mode"] == "video" and plans[28]["mode"] == "audio-only"
     # … and on the direct path the browser's own estimate grows with a probe: it decides.
     direct = [[t * 1000, 30_000, 0.0, False, False, 20, 30_000, False] for t in range(10, 40)]
     assert {p["mode"] for p in decide(steps + direct)[7:]} == {"audio-only"}

@@ -127,9 +127,15 @@ export function levelFor(budget) {
   return i === -1 ? LOWEST : i;
 }
 
-/** Whether a sample is below the audio-only thresholds. */
-export function isBad({ estimateBps, loss }) {
-  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS)
+/**
+ * Whether a sample is below the audio-only thresholds. On the relay (`rembOnly`) a low estimate
+ * counts only with signs of congestion (loss over PROBE_CLEAN_LOSS, or queueing: a round trip
+ * over PROBE_KEEP_RTT_MS): the relay's REMB lags behind a link that recovered.
+ */
+export function isBad({ estimateBps, loss, rttMs, rembOnly }) {
+  const congested = !rembOnly || (loss ?? 0) > PROBE_CLEAN_LOSS
+    || (typeof rttMs === 'number' && rttMs > PROBE_KEEP_RTT_MS);
+  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested)
     || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS);
 }
 
