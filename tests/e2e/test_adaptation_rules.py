@@ -127,10 +127,10 @@ def test_audio_only_probes_with_the_lowest_video_and_backs_off(
     assert plans[first]["camera"] == {
         "maxBitrate": 120_000, "scaleResolutionDownBy": 4, "maxFramerate": 10,
     }  # fmt: skip  # … while the lowest level tries the link
-    # The bad link cuts the probe short after 2 s; the next waits twice as long (8 s).
+    # The bad link cuts the probe short after 2 s; the next waits longer (6 s at most).
     assert plans[first + 2]["probing"] is False
-    assert plans[first + 2 + 7]["probing"] is False
-    assert plans[first + 2 + 8]["probing"] is True
+    assert plans[first + 2 + 5]["probing"] is False
+    assert plans[first + 2 + 6]["probing"] is True
 
 
 def test_a_probe_that_finds_room_brings_video_back(
@@ -169,7 +169,26 @@ def test_on_the_relay_a_probe_whose_video_goes_out_cleanly_stays_though_the_esti
     assert plans[back]["mode"] == "video" and plans[28]["mode"] == "audio-only"
     # … and on the direct path the browser's own estimate grows with a probe: it decides.
     direct = [[t * 1000, 30_000, 0.0, False, False, 20, 30_000, False] for t in range(10, 40)]
-    assert {p["mode"] for p in decide(steps + direct)[7:]} == {"audio-only"}
+    plans = decide(steps + direct)
+    assert {p["mode"] for p in plans[7:]} == {"audio-only"}
+    assert plans[10]["probing"] and plans[21]["probing"] and not plans[22]["probing"]  # 12 s
+
+
+def test_a_probe_that_goes_out_cleanly_lasts_until_the_estimate_has_grown(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    steps = every_second(0, 3, 1_000_000) + every_second(3, 10, 60_000)
+    # From the probe on (10 s) the link is clean and the estimate grows 15 % a second.
+    growing = [
+        [t * 1000, 60_000 * 1.15 ** (t - 10), 0.0, False, False, 10, 40_000, False]
+        for t in range(10, 30)
+    ]
+    plans = decide(steps + growing)
+    assert plans[10]["probing"] is True
+    assert all(p["probing"] for p in plans[10:18]), [p["probing"] for p in plans]
+    back = next(i for i, p in enumerate(plans) if i > 7 and p["mode"] == "video")
+    assert 60_000 * 1.15 ** (back - 10) >= 200_000  # when the estimate reached 200 k
+    assert back <= 10 + 12
 
 
 def test_with_a_second_source_the_face_camera_gives_way_first(

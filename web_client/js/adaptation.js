@@ -16,7 +16,8 @@
 // sends audio only. It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends the lowest video level for PROBE_MS (the browser's
-// estimate only grows with traffic to measure), and stays on video if the estimate then holds.
+// estimate only grows with traffic to measure), longer while its packets go out cleanly, and
+// stays on video if the estimate then holds.
 
 /** Under this outbound estimate (bit/s), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_BELOW_BPS = 150_000;
@@ -44,13 +45,18 @@ export const PROBE_KEEP_ABOVE_BPS = 200_000;
 export const PROBE_SENT_BPS = 15_000;
 export const PROBE_CLEAN_LOSS = 0.02;
 export const PROBE_KEEP_RTT_MS = 150;
-/** A probe sends video this long at most; it stays as soon as the estimate holds after PROBE_JUDGE_MS. */
+/**
+ * A probe sends video PROBE_MS; it stays as soon as the link holds after PROBE_JUDGE_MS. While
+ * its packets go out cleanly (no loss, no queueing: below) it goes on, up to PROBE_LONGEST_MS,
+ * so that the browser's estimate, which grows with the traffic it measures, has time to.
+ */
 export const PROBE_MS = 4000;
 export const PROBE_JUDGE_MS = 2000;
+export const PROBE_LONGEST_MS = 12_000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
 export const PROBE_FIRST_MS = 4000;
 /** … up to this. */
-export const PROBE_MAX_MS = 8000;
+export const PROBE_MAX_MS = 6000;
 /** What the voice and the packets' overhead take before video gets anything (bit/s). */
 export const AUDIO_RESERVE_BPS = 60_000;
 /** The estimate must stay under a level's need this long before video steps down … */
@@ -100,7 +106,7 @@ const LOWEST = LEVELS.length - 1;
  * @property {number|null} goodSince  (audio-only) since when it is good enough for video again
  * @property {number|null} lowSince  since when the budget is under the level's need
  * @property {number|null} highSince  since when the budget is over the next level's need
- * @property {{until: number}|null} probe  a probe running until then
+ * @property {{since: number, until: number}|null} probe  a probe running since then, until then
  * @property {number} nextProbeAt
  * @property {number} probeWaitMs
  */
@@ -170,26 +176,30 @@ export function decide(state, input) {
     }
   } else {
     s.goodSince = holding(isGoodForVideo(input), s.goodSince, now);
-    const probing = s.probe ? now - (s.probe.until - PROBE_MS) : 0;
+    const probing = s.probe ? now - s.probe.since : 0;
     const loss = input.loss ?? 0;
     const estimated = typeof input.estimateBps === 'number' && input.estimateBps >= PROBE_KEEP_ABOVE_BPS
       && loss <= VIDEO_BACK_LOSS * 2;
-    const clean = Boolean(input.rembOnly) && (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
+    const clean = (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
       && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && input.rttMs <= PROBE_KEEP_RTT_MS;
-    const holds = estimated || clean;
+    const holds = estimated || (clean && Boolean(input.rembOnly));
+    if (s.probe && clean && probing < PROBE_LONGEST_MS) {
+      s.probe = { ...s.probe, until: Math.max(s.probe.until, now + 1000) };
+    }
     if (s.probe && probing >= PROBE_JUDGE_MS && holds) return backToVideo(s, now, input);
     if (s.probe && now >= s.probe.until) {
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && bad && probing >= PROBE_JUDGE_MS) {
-      // Halfway through, the link is as bad as before: give the voice its room back now.
+    } else if (s.probe && bad && !clean && probing >= PROBE_JUDGE_MS) {
+      // The link is as bad as before, and the probe's packets do not go out cleanly: give the
+      // voice its room back now.
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
     }
     if (s.goodSince !== null && now - s.goodSince >= VIDEO_BACK_AFTER_MS) return backToVideo(s, now, input);
-    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { until: now + PROBE_MS };
+    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { since: now, until: now + PROBE_MS };
   }
   if (!s.audioOnly) stepLevel(s, input);
   return { state: s, plan: planFor(s, hasSecond, chosen) };
