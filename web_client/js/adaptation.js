@@ -54,9 +54,9 @@ export const PROBE_MS = 4000;
 export const PROBE_JUDGE_MS = 2000;
 export const PROBE_LONGEST_MS = 12_000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
-export const PROBE_FIRST_MS = 4000;
+export const PROBE_FIRST_MS = 6000;
 /** … up to this. */
-export const PROBE_MAX_MS = 6000;
+export const PROBE_MAX_MS = 8000;
 /** What the voice and the packets' overhead take before video gets anything (bit/s). */
 export const AUDIO_RESERVE_BPS = 60_000;
 /** The estimate must stay under a level's need this long before video steps down … */
@@ -139,9 +139,8 @@ export function levelFor(budget) {
  * over PROBE_KEEP_RTT_MS): the relay's REMB lags behind a link that recovered.
  */
 export function isBad({ estimateBps, loss, rttMs, rembOnly }) {
-  const congested = !rembOnly || (loss ?? 0) > PROBE_CLEAN_LOSS
-    || (typeof rttMs === 'number' && rttMs > PROBE_KEEP_RTT_MS);
-  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested)
+  const full = !rembOnly || congested({ loss, rttMs });
+  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && full)
     || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS);
 }
 
@@ -149,6 +148,11 @@ export function isBad({ estimateBps, loss, rttMs, rembOnly }) {
 function isGoodForVideo({ estimateBps, loss }) {
   return typeof estimateBps === 'number' && estimateBps >= VIDEO_BACK_ABOVE_BPS
     && (loss ?? 0) <= VIDEO_BACK_LOSS;
+}
+
+/** Signs of a full link: loss over PROBE_CLEAN_LOSS, or a round trip over PROBE_KEEP_RTT_MS. */
+function congested({ loss, rttMs }) {
+  return (loss ?? 0) > PROBE_CLEAN_LOSS || (typeof rttMs === 'number' && rttMs > PROBE_KEEP_RTT_MS);
 }
 
 /** `since` if the condition still holds, now if it just started, null if it does not hold. */
@@ -188,6 +192,12 @@ export function decide(state, input) {
     }
     if (s.probe && probing >= PROBE_JUDGE_MS && holds) return backToVideo(s, now, input);
     if (s.probe && now >= s.probe.until) {
+      s.probe = null;
+      s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
+      s.nextProbeAt = now + s.probeWaitMs;
+    } else if (s.probe && probing >= 1000 && congested(input)) {
+      // The probe's packets meet loss or queue up: the link is still thin, give the voice its
+      // room back at once.
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
