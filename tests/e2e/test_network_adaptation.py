@@ -114,8 +114,17 @@ def capped_to_audio_only_and_back(
         assert audio.concealed_share < 0.25, audio
     impair.clear_cap()
     lifted_at = time.monotonic()
-    for page in pages:
-        wait_for_mode(page, "video", within_s=max(0.1, 20 - (time.monotonic() - lifted_at)))
+    timeline = []  # what the pages said, for the failure message
+    while {media_mode(p) for p in pages} != {"video"}:
+        keys = ("mode", "probing", "estimateBps", "loss", "rttMs", "sentBps")
+        timeline.append((round(time.monotonic() - lifted_at, 1), [
+            {k: link(p)[k] for k in keys} for p in pages
+        ]))  # fmt: skip
+        if time.monotonic() - lifted_at >= 20:
+            for moment in timeline:
+                print(*moment)
+            pytest.fail("a page did not send video again within 20 s after the cap lifted")
+        time.sleep(0.5)  # polling the pages' state, as wait_for_function does
     back_to_video = time.monotonic() - lifted_at
     wait_until_video_plays(pages, 15)
     for page in pages:

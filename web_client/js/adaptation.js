@@ -6,7 +6,7 @@
 //   decide(state, input) → {state, plan}
 //
 // `state` starts as initialState(now); `input` is {now, estimateBps, loss, hasSecond, chosen}
-// and, for judging a probe, {rttMs, sentVideoBps, rembOnly} (rembOnly: on the relay).
+// and {rttMs, sentVideoBps}: congestion signs, and what a probe sent.
 // `plan` says what each of our sources sends: `camera` and `second` are an encoding
 // ({maxBitrate, scaleResolutionDownBy, maxFramerate}) or null (not sent), `audio` always sends.
 //
@@ -16,8 +16,8 @@
 // sends audio only. It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends the lowest video level for PROBE_MS (the browser's
-// estimate only grows with traffic to measure), longer while its packets go out cleanly, and
-// stays on video if the estimate then holds.
+// estimate only grows with traffic to measure), and stays on video if the estimate then holds
+// or the probe's packets went out without loss or queueing.
 
 /** Under this outbound estimate (bit/s), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_BELOW_BPS = 150_000;
@@ -37,22 +37,17 @@ export const VIDEO_BACK_AFTER_MS = 3000;
  */
 export const PROBE_KEEP_ABOVE_BPS = 200_000;
 /**
- * … or, on the relay (`input.rembOnly`), the probe's video went out (at least PROBE_SENT_BPS)
- * without loss (at most PROBE_CLEAN_LOSS) or queueing (round trip at most PROBE_KEEP_RTT_MS):
- * there the estimate follows the relay's REMB, which grows only slowly with what the relay
- * receives, so the estimate alone would keep a page audio-only long after the link recovered.
+ * … or its video has gone out (at least PROBE_SENT_BPS) for a second without loss (at most
+ * PROBE_CLEAN_LOSS) or queueing (round trip at most PROBE_KEEP_RTT_MS): the estimate grows only
+ * slowly with what is sent (on the relay it follows the relay's REMB, slower still), so the
+ * estimate alone would keep a page audio-only long after its link recovered.
  */
 export const PROBE_SENT_BPS = 15_000;
 export const PROBE_CLEAN_LOSS = 0.02;
 export const PROBE_KEEP_RTT_MS = 150;
-/**
- * A probe sends video PROBE_MS; it stays as soon as the link holds after PROBE_JUDGE_MS. While
- * its packets go out cleanly (no loss, no queueing: below) it goes on, up to PROBE_LONGEST_MS,
- * so that the browser's estimate, which grows with the traffic it measures, has time to.
- */
+/** A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on. */
 export const PROBE_MS = 4000;
 export const PROBE_JUDGE_MS = 2000;
-export const PROBE_LONGEST_MS = 12_000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
 export const PROBE_FIRST_MS = 6000;
 /** … up to this. */
@@ -106,7 +101,8 @@ const LOWEST = LEVELS.length - 1;
  * @property {number|null} goodSince  (audio-only) since when it is good enough for video again
  * @property {number|null} lowSince  since when the budget is under the level's need
  * @property {number|null} highSince  since when the budget is over the next level's need
- * @property {{since: number, until: number}|null} probe  a probe running since then, until then
+ * @property {{since: number, until: number, cleanSince: number|null}|null} probe  a probe running
+ *   since then, until then; clean (its video goes out without loss or queueing) since then
  * @property {number} nextProbeAt
  * @property {number} probeWaitMs
  */
@@ -134,13 +130,12 @@ export function levelFor(budget) {
 }
 
 /**
- * Whether a sample is below the audio-only thresholds. On the relay (`rembOnly`) a low estimate
- * counts only with signs of congestion (loss over PROBE_CLEAN_LOSS, or queueing: a round trip
- * over PROBE_KEEP_RTT_MS): the relay's REMB lags behind a link that recovered.
+ * Whether a sample is below the audio-only thresholds. A low estimate counts only with signs of
+ * congestion (loss over PROBE_CLEAN_LOSS, or queueing: a round trip over PROBE_KEEP_RTT_MS): the
+ * estimate lags behind a link that recovered, most of all on the relay (its REMB).
  */
-export function isBad({ estimateBps, loss, rttMs, rembOnly }) {
-  const full = !rembOnly || congested({ loss, rttMs });
-  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && full)
+export function isBad({ estimateBps, loss, rttMs }) {
+  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested({ loss, rttMs }))
     || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS);
 }
 
@@ -162,7 +157,7 @@ const holding = (condition, since, now) => (condition ? since ?? now : null);
  * One step of the adaptation.
  * @param {AdaptState} state
  * @param {{now: number, estimateBps: number|null, loss: number|null, hasSecond: boolean, chosen: boolean,
- *   rttMs?: number|null, sentVideoBps?: number, rembOnly?: boolean}} input
+ *   rttMs?: number|null, sentVideoBps?: number}} input
  */
 export function decide(state, input) {
   const { now, hasSecond, chosen } = input;
@@ -186,11 +181,9 @@ export function decide(state, input) {
       && loss <= VIDEO_BACK_LOSS * 2;
     const clean = (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
       && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && input.rttMs <= PROBE_KEEP_RTT_MS;
-    const holds = estimated || (clean && Boolean(input.rembOnly));
-    if (s.probe && clean && probing < PROBE_LONGEST_MS) {
-      s.probe = { ...s.probe, until: Math.max(s.probe.until, now + 1000) };
-    }
-    if (s.probe && probing >= PROBE_JUDGE_MS && holds) return backToVideo(s, now, input);
+    if (s.probe) s.probe = { ...s.probe, cleanSince: holding(clean, s.probe.cleanSince, now) };
+    const cleanLong = Boolean(s.probe) && s.probe.cleanSince !== null && now - s.probe.cleanSince >= 1000;
+    if (s.probe && probing >= PROBE_JUDGE_MS && (estimated || cleanLong)) return backToVideo(s, now, input);
     if (s.probe && now >= s.probe.until) {
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
@@ -209,7 +202,7 @@ export function decide(state, input) {
       s.nextProbeAt = now + s.probeWaitMs;
     }
     if (s.goodSince !== null && now - s.goodSince >= VIDEO_BACK_AFTER_MS) return backToVideo(s, now, input);
-    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { since: now, until: now + PROBE_MS };
+    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { since: now, until: now + PROBE_MS, cleanSince: null };
   }
   if (!s.audioOnly) stepLevel(s, input);
   return { state: s, plan: planFor(s, hasSecond, chosen) };

@@ -14,7 +14,7 @@
  * @property {number} at  ms (performance.now()) when it was taken
  * @property {number|null} estimateBps  the outbound estimate, null when the browser gives none
  * @property {number|null} loss  the highest fraction (0…1) of our packets the far end lost in its
- *   last report, over our outbound streams; null before the first report
+ *   last report, over the outbound streams that sent since the previous sample; null without one
  * @property {number|null} rttMs  round trip of the selected candidate pair
  * @property {{audio: number, video: number}} sentBps  what we sent since the previous sample
  * @property {string|null} limitation  qualityLimitationReason of an outbound video ('bandwidth',
@@ -48,12 +48,19 @@ export function readReport(report, previous, at) {
     }
     if (typeof pair.currentRoundTripTime === 'number') rttMs = pair.currentRoundTripTime * 1000;
   }
+  // Packets sent per outbound stream: a receiver report about a stream we no longer send (a
+  // camera turned off) keeps its last fractionLost for good, and must not count.
+  const packetsSent = {};
+  report.forEach((s) => {
+    if (s.type === 'outbound-rtp') packetsSent[s.id] = s.packetsSent ?? 0;
+  });
+  const sending = (id) => !previous || (packetsSent[id] ?? 0) > (previous.packetsSent[id] ?? 0);
   report.forEach((s) => {
     if (s.type === 'outbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
       bytes[s.kind] += s.bytesSent ?? 0;
       const reason = s.qualityLimitationReason;
       if (s.kind === 'video' && reason && (limitation === null || rank[reason] > rank[limitation])) limitation = reason;
-    } else if (s.type === 'remote-inbound-rtp' && typeof s.fractionLost === 'number') {
+    } else if (s.type === 'remote-inbound-rtp' && typeof s.fractionLost === 'number' && sending(s.localId)) {
       loss = Math.max(loss ?? 0, s.fractionLost);
     } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       audioIn.samples += s.totalSamplesReceived ?? 0;
@@ -68,6 +75,7 @@ export function readReport(report, previous, at) {
     at, estimateBps, loss, rttMs, limitation, audioIn, videoIn,
     sentBps: { audio: rate('audio'), video: rate('video') },
     bytes,
+    packetsSent,
   };
 }
 

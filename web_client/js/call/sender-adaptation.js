@@ -20,7 +20,6 @@ const THIN_AUDIO_BPS = 24_000;
  * @typedef {object} Connections
  * @property {RTCPeerConnection[]} sending  the connections our media goes out on
  * @property {RTCPeerConnection[]} receiving  the connections the others' media comes in on
- * @property {boolean} [remb]  the sending estimate follows the relay's REMB (it lags: adaptation.js)
  */
 
 export class SenderAdaptation {
@@ -89,7 +88,7 @@ export class SenderAdaptation {
     if (this.busy) return; // getStats on a loaded machine may take longer than a second
     this.busy = true;
     try {
-      const { sending, receiving, remb } = this.connections();
+      const { sending, receiving } = this.connections();
       const live = (pcs) => pcs.filter((pc) => pc.connectionState !== 'closed');
       const sent = (await Promise.all(live(sending).map((pc) => this.sampler(pc).sample()))).filter(Boolean);
       const got = (await Promise.all(live(receiving).map((pc) => (sending.includes(pc)
@@ -111,7 +110,6 @@ export class SenderAdaptation {
         loss: worst?.loss ?? null,
         rttMs: worst?.rttMs ?? null,
         sentVideoBps: worst?.sentBps.video ?? 0,
-        rembOnly: Boolean(remb),
         hasSecond: Boolean(this.media.second),
         chosen: this.chosen,
       };

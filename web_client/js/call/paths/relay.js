@@ -111,7 +111,7 @@ export class RelayPath {
   /** Our connections, for the sender's adaptation (call/sender-adaptation.js): publish sends, subscribe receives. */
   connections() {
     const { publish, subscribe } = this.legs;
-    return { sending: publish ? [publish.pc] : [], receiving: subscribe ? [subscribe.pc] : [], remb: true };
+    return { sending: publish ? [publish.pc] : [], receiving: subscribe ? [subscribe.pc] : [] };
   }
 
   /** "new" | "connecting" | "connected" | "disconnected" | "failed" over both connections. */
