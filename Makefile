@@ -10,7 +10,7 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible. Installed by `make test` only when missing.
 
-.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup
+.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean vendor-socketio vendor-echarts vendor-axe compose-check bench-startup bench-network
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,8 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	command -v tc >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
 	if [ -n "$$missing" ]; then \
@@ -79,6 +81,10 @@ bench-relay: $(VENV)/.dev
 ## bench-startup: page-open → first remote video frame of both demo pages in real Chromium, 5 runs
 bench-startup: system-deps $(VENV)/.dev
 	$(PY) bench/startup.py
+
+## bench-network: a consult on a hostile network (namespace, cap, loss, outages); needs root
+bench-network: system-deps $(VENV)/.dev
+	$(PY) bench/network.py
 
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:

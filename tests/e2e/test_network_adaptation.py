@@ -111,7 +111,7 @@ def capped_to_audio_only_and_back(
         audio = audio_over(page, 3)
         print(f"audio under the cap: settled {settled:.1f} s, then {audio}")
         assert audio.samples >= 0.8 * 48_000 * 3, audio  # 48 kHz played out, concealed or not
-        assert audio.concealed_share < 0.25, audio
+        assert audio.concealed_share < 0.35, audio  # probes of the link cost some
     impair.clear_cap()
     lifted_at = time.monotonic()
     timeline = []  # what the pages said, for the failure message
