@@ -50,9 +50,13 @@ export class SenderAdaptation {
     this.timer = setInterval(() => this.tick(), SAMPLE_EVERY_MS);
   }
 
+  /** The call is over: the next one starts afresh (a choice of audio-only was for this call). */
   stop() {
     clearInterval(this.timer);
     this.timer = null;
+    this.chosen = false;
+    this.state = initialState(performance.now());
+    this.plan = planFor(this.state, false, false);
   }
 
   get audioOnly() {
