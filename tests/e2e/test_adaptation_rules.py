@@ -119,7 +119,7 @@ def test_audio_only_comes_back_to_video_with_hysteresis(
     assert plans[11]["level"] >= 1
 
 
-def test_audio_only_probes_with_the_lowest_video_and_backs_off(
+def test_audio_only_probes_with_a_little_video_and_backs_off(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
     plans = decide(DOWN + every_second(12, 40, 60_000, rtt=QUEUED_MS, sent=40_000))
@@ -127,8 +127,8 @@ def test_audio_only_probes_with_the_lowest_video_and_backs_off(
     assert probing[0] == 12  # 6 s after going audio-only
     assert plans[12]["mode"] == "audio-only"  # still said to be audio-only …
     assert plans[12]["camera"] == {
-        "maxBitrate": 120_000, "scaleResolutionDownBy": 4, "maxFramerate": 10,
-    }  # fmt: skip  # … while the lowest level tries the link
+        "maxBitrate": 60_000, "scaleResolutionDownBy": 8, "maxFramerate": 8,
+    }  # fmt: skip  # … while a little video tries the link
     # Its packets queue: cut after a second; the next waits longer (8 s at most).
     assert plans[13]["probing"] is False
     assert plans[20]["probing"] is False

@@ -15,7 +15,7 @@
 // Below AUDIO_ONLY_BELOW_BPS, or above AUDIO_ONLY_LOSS loss, for AUDIO_ONLY_AFTER_MS the page
 // sends audio only. It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
-// PROBE_FIRST_MS … PROBE_MAX_MS it sends the lowest video level for PROBE_MS (the browser's
+// PROBE_FIRST_MS … PROBE_MAX_MS it sends a little video (PROBE_VIDEO) for PROBE_MS (the browser's
 // estimate only grows with traffic to measure), and stays on video if the estimate then holds
 // or the probe's packets went out without loss or queueing.
 
@@ -43,7 +43,7 @@ export const PROBE_KEEP_ABOVE_BPS = 200_000;
  * estimate alone would keep a page audio-only long after its link recovered.
  */
 export const PROBE_SENT_BPS = 15_000;
-export const PROBE_CLEAN_LOSS = 0.02;
+export const PROBE_CLEAN_LOSS = 0.05;
 export const PROBE_KEEP_RTT_MS = 150;
 /** A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on. */
 export const PROBE_MS = 4000;
@@ -91,6 +91,12 @@ export const LEVELS = [
   },
 ];
 const LOWEST = LEVELS.length - 1;
+
+/**
+ * What an audio-only page sends while it probes the link: little, so that a probe on a link
+ * still too thin costs the voice little, but enough to measure (PROBE_SENT_BPS).
+ */
+export const PROBE_VIDEO = { alone: { camera: enc(60_000, 8, 8) }, withSecond: { second: enc(60_000, 4, 8), camera: null } };
 
 /**
  * @typedef {object} AdaptState
@@ -248,7 +254,7 @@ export function planFor(s, hasSecond, chosen) {
   const silent = chosen || (s.audioOnly && !s.probe);
   const mode = chosen || s.audioOnly ? 'audio-only' : 'video';
   const reason = chosen ? 'chosen' : s.audioOnly ? 'link' : null;
-  const level = LEVELS[s.level];
+  const level = s.audioOnly && s.probe ? PROBE_VIDEO : LEVELS[s.level];
   const video = hasSecond ? level.withSecond : level.alone;
   return {
     mode,
