@@ -12,7 +12,7 @@ export HOST PORT
 # firewall, openssl for coturn's test certificate; haproxy in front of two signaling processes
 # (tests/support/haproxy.py). Installed by `make test` only when missing.
 
-.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup
+.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup bench-network
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,8 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	command -v tc >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
 	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
@@ -86,6 +88,10 @@ bench-relay: $(VENV)/.dev
 ## bench-startup: page-open → first remote video frame of both demo pages in real Chromium, 5 runs
 bench-startup: system-deps $(VENV)/.dev
 	$(PY) bench/startup.py
+
+## bench-network: a consult on a hostile network (namespace, cap, loss, outages); needs root
+bench-network: system-deps $(VENV)/.dev
+	$(PY) bench/network.py
 
 ## vendor-socketio: refresh the vendored socket.io browser client at the pinned version
 vendor-socketio:

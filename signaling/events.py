@@ -40,6 +40,7 @@ from signaling.schemas import (
     ConsultEvent,
     JoinEvent,
     LeaveEvent,
+    MediaModeEvent,
     NoteAddEvent,
     P2pFailedEvent,
     QualityReportEvent,
@@ -56,6 +57,10 @@ from signaling.views import Directory
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+
+MEDIA_MODE_PER_MINUTE = 30
+"""`media-mode` events one connection may send a minute: a page's adaptation changes its mode
+at most every few seconds (docs/network.md), a hand on the button not much faster."""
 Ack = dict[str, Any]
 
 
@@ -166,6 +171,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.process_joins = RateLimiter(ctx.limits.joins_per_second, window_seconds=1.0)
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
         self.quality_limiter = RateLimiter(ctx.limits.quality_reports_per_minute)
+        self.media_mode_limiter = RateLimiter(MEDIA_MODE_PER_MINUTE)
         self.cluster: RoomCluster | None = None
         """With several signaling processes (`REDIS_URL`): where each consult's room lives."""
 
@@ -278,6 +284,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.join_limiter.forget(sid)
         self.signal_limiter.forget(sid)
         self.quality_limiter.forget(sid)
+        self.media_mode_limiter.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
@@ -684,3 +691,28 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             event.audio_only,
         )
         return {"ok": True, "rating": rated.value}
+
+    # ---- network adaptation ------------------------------------------------------------------
+
+    @acknowledged
+    async def on_media_mode(self, sid: str, data: Any) -> Ack:
+        event = self._parse(MediaModeEvent, data, "media-mode")
+        self._within(self.media_mode_limiter, sid, f"{MEDIA_MODE_PER_MINUTE} media-mode a minute")
+        user = await self._user(sid)
+        routed = await self._routed("media-mode", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
+        if not self.rooms.present(sid, event.consult_id):
+            raise ApiError(errors.NOT_IN_CONSULT, "join the consult before changing media", 409)
+        await self.hub.sio.emit(
+            "peer-media-mode",
+            {
+                "consult_id": event.consult_id,
+                "peer_id": sid,
+                "audio_only": event.audio_only,
+                "reason": event.reason,
+            },
+            room=consult_channel(event.consult_id),
+            skip_sid=sid,
+        )
+        return {"ok": True}

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -332,6 +333,20 @@ class QualityReportEvent(Strict):
     audio_only: bool = False
 
 
+# ---- network adaptation (docs/network.md) -------------------------------------------------
+
+
+class MediaModeEvent(Strict):
+    """The sending page went audio-only (its link is too thin or too lossy, or the participant
+    chose it), or back to sending video: the others are told with `peer-media-mode`."""
+
+    consult_id: ConsultId
+    audio_only: StrictBool
+    reason: Literal["link", "chosen"]
+    """`link`: the page's own adaptation decided it; `chosen`: the participant pressed the
+    call bar's audio-only button."""
+
+
 CLIENT_EVENTS: dict[str, type[Strict]] = {
     "join": JoinEvent,
     "leave": LeaveEvent,
@@ -345,6 +360,7 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "recording-stop": ConsultEvent,
     "note-add": NoteAddEvent,
     "quality-report": QualityReportEvent,
+    "media-mode": MediaModeEvent,
 }
 """Every client → server event and the model its handler validates the payload with
 (`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI

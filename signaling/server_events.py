@@ -202,6 +202,15 @@ class Rejoin(BaseModel):
     reason: Literal["room_moved"]
 
 
+class PeerMediaMode(BaseModel):
+    """Another participant went audio-only or back to video (docs/network.md)."""
+
+    consult_id: str
+    peer_id: str
+    audio_only: bool
+    reason: Literal["link", "chosen"]
+
+
 SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "signal": SignalRelayed,
     "peer-joined": PeerJoined,
@@ -225,6 +234,7 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "p2p-check": P2pCheck,
     "note-added": NoteAdded,
     "rejoin": Rejoin,
+    "peer-media-mode": PeerMediaMode,
 }
 """Every server → client event and the schema of its payload."""
 
@@ -296,5 +306,6 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "recording-stop": RecordingAck,
     "note-add": NoteAddAck,
     "quality-report": QualityReportAck,
+    "media-mode": Okay,
 }
 """Each client event's success ack (`signaling.events`)."""

@@ -12,20 +12,17 @@ so its `turn:…?transport=udp` URL fails and it falls back to TCP / TLS.
 from __future__ import annotations
 
 import re
-import stat
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, Client
+from tests.e2e.browser import CHROMIUM_ARGS, Client
 from tests.e2e.flows import open_call_link, wait_for_remote_video
 from tests.e2e.turn_calls import move_to_relay_by_recording, through_turn, turn_env, watch_call
 from tests.support.coturn import Transport, TurnServer, free_udp_block
 from tests.support.netns import NetworkNamespace
-from tests.support.netns_server import NamespacedServer
+from tests.support.netns_server import NamespacedServer, chromium_inside
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -70,17 +67,17 @@ def turn(namespace: NetworkNamespace) -> Iterator[TurnServer]:
 def browser(namespace: NetworkNamespace, turn: TurnServer) -> Iterator[Browser]:
     """Chromium inside the namespace, trusting exactly coturn's self-signed certificate (by its
     public key); Playwright drives it over a pipe, which crosses the namespace."""
-    with tempfile.TemporaryDirectory(prefix="teleconsult-chromium-") as tmp:
-        wrapper = Path(tmp) / "chromium-in-netns"
-        wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {namespace.name} {CHROMIUM} "$@"\n')
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-        trust = f"--ignore-certificate-errors-spki-list={turn.spki_sha256}"
+    wrapper = chromium_inside(namespace)
+    trust = f"--ignore-certificate-errors-spki-list={turn.spki_sha256}"
+    try:
         with sync_playwright() as playwright:
             launched = playwright.chromium.launch(
                 executable_path=str(wrapper), headless=True, args=[*CHROMIUM_ARGS, trust]
             )
             yield launched
             launched.close()
+    finally:
+        wrapper.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
@@ -97,7 +94,7 @@ def test_with_udp_blocked_a_call_completes_through_coturn_directly_and_on_the_re
         MEDIA_PORT_MIN=str(media_min),
         MEDIA_PORT_MAX=str(media_max),
     )
-    with NamespacedServer(env_overrides=env, namespace=namespace) as server:
+    with NamespacedServer(env_overrides=env, ns=namespace) as server:
         consult = server.book()
         exam_room = open_client("desktop", "exam-room")
         specialist = open_client("phone", "specialist")

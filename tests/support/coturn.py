@@ -94,7 +94,7 @@ class TurnServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def _argv(self, argv: Sequence[str]) -> list[str]:
-        return self.namespace.exec_argv(argv) if self.namespace else list(argv)
+        return self.namespace.argv(argv) if self.namespace else list(argv)
 
     def _make_certificate(self) -> None:
         subprocess.run(

@@ -1,7 +1,15 @@
-"""A throwaway Linux network namespace for tests: its own loopback, nothing else.
+"""A network namespace of the tests' own, whose only interface is its own loopback.
 
-Tests run servers, TURN and browsers inside one to impair or firewall their traffic (nftables)
-without touching the host's loopback, which other tests share. Needs root (`ip netns add`).
+Whatever runs inside (`popen`, `run`) sees a network of one machine that no other test shares,
+so the tests may impair it (nftables rules, a `tc` qdisc on its `lo`) without touching the
+host's loopback, where other tests run. Needs root (`ip netns add`).
+
+    with NetworkNamespace.create("adapt") as ns:
+        server = ns.popen(["python", "-m", "teleconsult", "serve"])
+        ns.nft("table inet t { chain o { type filter hook output priority 0; drop; } }")
+
+The namespace, and everything in it, is deleted on exit; the processes started with `popen`
+are the caller's to stop before that.
 """
 
 from __future__ import annotations
@@ -14,52 +22,57 @@ from typing import Any
 
 
 class NetworkNamespace:
-    """`with NetworkNamespace.create("tc-turn") as ns:` — deleted, rules and all, on exit."""
+    """One `ip netns` namespace with `lo` up."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._deleted = False
 
     @classmethod
     def create(cls, prefix: str) -> NetworkNamespace:
+        """A fresh namespace named `<prefix>-<random>`, its loopback up."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
         ns = cls(name)
         try:
-            ns.run(["ip", "link", "set", "lo", "up"]).check_returncode()
+            ns.run(["ip", "link", "set", "lo", "up"])
         except BaseException:
             ns.delete()
             raise
         return ns
 
-    def exec_argv(self, argv: Sequence[str]) -> list[str]:
-        """`argv` as run inside the namespace."""
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        """`argv` as a command that runs inside the namespace."""
         return ["ip", "netns", "exec", self.name, *argv]
 
     def popen(self, argv: Sequence[str], **kw: Any) -> subprocess.Popen[Any]:
-        """Start `argv` inside the namespace (keyword arguments as for `subprocess.Popen`)."""
-        return subprocess.Popen(self.exec_argv(argv), **kw)
+        """Start `argv` inside the namespace (`subprocess.Popen`'s keywords apply)."""
+        return subprocess.Popen(self.argv(argv), **kw)
 
     def run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        """Run `argv` inside the namespace to its end; output captured as text, never raises."""
-        return subprocess.run(
-            self.exec_argv(argv), capture_output=True, text=True, timeout=30, check=False
-        )
+        """Run `argv` inside the namespace to its end; CalledProcessError (with its stderr) if
+        it fails."""
+        done = subprocess.run(self.argv(argv), capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise subprocess.CalledProcessError(
+                done.returncode, done.args, output=done.stdout, stderr=done.stderr
+            )
+        return done
 
     def nft(self, ruleset: str) -> None:
-        """Load an nftables ruleset (`nft -f` syntax) into the namespace; fails loudly."""
+        """Load an nftables ruleset (`nft -f -` syntax) into the namespace."""
         done = subprocess.run(
-            self.exec_argv(["nft", "-f", "-"]),
-            input=ruleset,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+            self.argv(["nft", "-f", "-"]), input=ruleset, capture_output=True, text=True
         )
         if done.returncode != 0:
             raise RuntimeError(f"nft refused the ruleset: {done.stderr}\n{ruleset}")
 
     def delete(self) -> None:
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, check=False)
+        """Delete the namespace (its rules and qdiscs go with it); idempotent."""
+        if self._deleted:
+            return
+        self._deleted = True
+        subprocess.run(["ip", "netns", "delete", self.name], check=False, capture_output=True)
 
     def __enter__(self) -> NetworkNamespace:
         return self

@@ -81,9 +81,10 @@ class RunningServer:
     expect_healthy: bool = True
     """False: `launch` waits for any answer of `/healthz`, a 503 too (a test of an unhealthy
     part)."""
-    argv_prefix: list[str] = field(default_factory=list)
-    """Put before `python -m teleconsult serve`: `ip netns exec NAME` runs it in a namespace."""
     _tokens: dict[str, str] = field(default_factory=dict)
+    command_prefix: list[str] = field(default_factory=list)
+    """Put before every command the server runs (`ip netns exec NAME`: the server inside a
+    network namespace, tests/support/impairments.py)."""
 
     @property
     def url(self) -> str:
@@ -106,7 +107,7 @@ class RunningServer:
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "teleconsult", *args],
+            [*self.command_prefix, sys.executable, "-m", "teleconsult", *args],
             env=self.env(),
             cwd=REPO,
             capture_output=True,
@@ -150,7 +151,7 @@ class RunningServer:
         """Start `teleconsult serve` on the existing data directory and wait until it answers."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [*self.argv_prefix, sys.executable, "-m", "teleconsult", "serve"],
+            [*self.command_prefix, sys.executable, "-m", "teleconsult", "serve"],
             env=self.env(),
             cwd=REPO,
             stdout=log,

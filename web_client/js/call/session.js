@@ -30,6 +30,7 @@ import { mark } from '../timings.js';
 import { LocalMedia, mediaErrorKey } from './local-media.js';
 import { P2pPath } from './paths/p2p.js';
 import { RelayPath } from './paths/relay.js';
+import { SenderAdaptation } from './sender-adaptation.js';
 
 /** A consult in one of these statuses is over: the call ends. */
 export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
@@ -74,7 +75,8 @@ const ACTIVE = new Set(['joining', 'in_call', 'rejoining']);
 /**
  * Someone else in the room: who they are (null until we are told) and the streams we receive
  * from them, by source.
- * @typedef {{user: object|null, streams: Map<'camera'|'second', MediaStream>}} Participant
+ * @typedef {{user: object|null, streams: Map<'camera'|'second', MediaStream>,
+ *   audioOnly?: {reason: 'link'|'chosen'}|null}} Participant
  */
 
 /**
@@ -126,6 +128,12 @@ export class CallSession {
     this.retry = null; // {code, delayMs} while a refused join waits to be tried again
     this.message = null; // {key, params, kind, error}: the line the user reads
     this.lastP2pReport = 0;
+    // Our sending side follows the link (docs/network.md): steps the video, goes audio-only.
+    this.adaptation = new SenderAdaptation({
+      media: this.media,
+      connections: () => this.path?.connections() ?? { sending: [], receiving: [] },
+      onModeChange: (mode) => this.mediaModeChanged(mode),
+    });
     this.listen();
   }
 
@@ -269,6 +277,7 @@ export class CallSession {
       'recording-consent-requested': (p) => this.on.consentAsked?.(p.requested_by ?? null),
       'recording-state': (p) => this.on.recording?.(p.recording ?? null, { announce: true, fresh: false }),
       'note-added': (p) => this.on.noteAdded?.(p.note),
+      'peer-media-mode': (p) => this.peerMediaMode(p),
     };
   }
 
@@ -387,6 +396,8 @@ export class CallSession {
     this.early = [];
     const handlers = this.roomEvents();
     for (const [kind_, payload] of early) if (this.state === 'in_call') handlers[kind_](payload);
+    this.adaptation.start();
+    if (this.adaptation.audioOnly) this.tellMediaMode(); // a rejoin: the others know us anew
     this.emit();
   }
 
@@ -472,6 +483,7 @@ export class CallSession {
   peerJoined({ peer }) {
     if (!peer || peer.peer_id === this.selfId) return;
     this.meet(peer); // met already (in our join ack, or by its offer): only named here
+    if (this.adaptation.audioOnly) this.tellMediaMode(); // the newcomer does not know yet
     const userId = peer.user?.id;
     if (userId !== undefined && this.moved.delete(userId)) return; // "moved" said it already
     this.say('call.peer.joined', { name: peer.user?.display_name ?? '' });
@@ -631,6 +643,40 @@ export class CallSession {
     this.emit();
   }
 
+  /** Audio-only by hand (the call bar's button), or video again. */
+  chooseAudioOnly(audioOnly) {
+    this.adaptation.choose(audioOnly);
+    this.emit();
+  }
+
+  /** Our adaptation went audio-only or back to video: say so here and tell the others. */
+  mediaModeChanged({ audioOnly, reason }) {
+    if (audioOnly && reason === 'link') this.say('network.audioOnly.self', {}, 'warn');
+    else if (!audioOnly && this.message?.key === 'network.audioOnly.self') this.say('network.videoBack.self', {}, 'info');
+    this.tellMediaMode();
+    this.emit();
+  }
+
+  tellMediaMode() {
+    if (this.state !== 'in_call' || !this.selfId || !this.socket.connected) return;
+    const { audioOnly } = this.adaptation;
+    const reason = this.adaptation.plan.reason ?? (this.adaptation.chosen ? 'chosen' : 'link');
+    request(this.socket, 'media-mode', { consult_id: this.consultId, audio_only: audioOnly, reason })
+      .catch((err) => debug('media-mode refused', err.code, err.message));
+  }
+
+  /** Another participant went audio-only, or back to video. */
+  peerMediaMode({ peer_id: peerId, audio_only: audioOnly, reason }) {
+    const person = this.people.get(peerId);
+    if (!person) return;
+    const was = Boolean(person.audioOnly);
+    person.audioOnly = audioOnly ? { reason } : null;
+    const name = person.user?.display_name ?? '';
+    if (audioOnly && !was) this.say(reason === 'chosen' ? 'network.audioOnly.peerChose' : 'network.audioOnly.peer', { name }, 'info');
+    else if (!audioOnly && was) this.say('network.videoBack.peer', { name }, 'info');
+    this.emit();
+  }
+
   /** Share a second source; a refusal becomes a message (closing the screen picker is none). */
   async startSecond(option) {
     let second;
@@ -699,6 +745,7 @@ export class CallSession {
     this.people.clear();
     this.selfId = null;
     this.pathKind = 'p2p';
+    this.adaptation.stop();
     this.media.stop();
     this.on.stopped?.();
     this.emit();

@@ -104,17 +104,19 @@ export class CallView {
     });
     this.signal = new SignalIndicator();
     this.build(root);
+    // A diagnostic for tests and bench/network.py: what the adaptation and the links say now.
+    window.teleconsultLink = () => this.session.adaptation.snapshot();
     onLangChange(() => this.render());
     // Quality telemetry while in a call; the indicator shows the server's rating of each report.
     this.quality = new QualityReporter({
       current: () => {
         const s = this.session;
-        if (s.state !== 'in_call' || !s.consultId || !s.path?.connections) return null;
+        if (s.state !== 'in_call' || !s.consultId || !s.path?.peerConnections) return null;
         return {
           consultId: s.consultId,
           path: s.pathKind,
-          connections: s.path.connections(),
-          audioOnly: s.audioOnly === true, // the audio-only state, when the page has one
+          connections: s.path.peerConnections(),
+          audioOnly: s.adaptation.audioOnly === true, // sending audio only (link or chosen)
         };
       },
       send: (payload) => request(socket, 'quality-report', payload),
@@ -132,6 +134,8 @@ export class CallView {
     this.statusText = h('span');
     this.statusLine = h('p', { class: 'call-status', role: 'status', dataset: { testid: 'call-status' } },
       this.statusText, ' ', this.pathBadge);
+    // Our sending side is audio-only (the link, or our choice): said under the status line.
+    this.modeLine = h('p', { class: 'media-mode', hidden: true, dataset: { testid: 'media-mode' } });
     this.messageLine = h('p', {
       class: 'call-message', 'aria-live': 'assertive', hidden: true, dataset: { testid: 'call-message' },
     });
@@ -150,6 +154,8 @@ export class CallView {
     const bar = (testid, onclick, extra = {}) => h('button', { type: 'button', dataset: { testid }, onclick, ...extra });
     this.micButton = bar('mute-button', () => session.toggle('audio'));
     this.cameraButton = bar('camera-button', () => session.toggle('video'));
+    // Audio only by hand (docs/network.md); pressed while chosen.
+    this.audioOnlyButton = bar('audio-only-button', () => session.chooseAudioOnly(!session.adaptation.chosen));
     this.secondButton = bar('second-button', () => this.toggleSecond());
     this.soundButton = bar('enable-sound-button', () => this.enableSound(), { hidden: true });
     this.patientButton = bar('patient-button', () => this.patient.open());
@@ -181,12 +187,12 @@ export class CallView {
     // Pinned to the bottom of the screen while in the call; End sits apart from the rest.
     this.controls = h('div', { class: 'controls call-bar', role: 'group', dataset: { testid: 'call-bar' } },
       h('div', { class: 'bar-main' },
-        this.micButton, this.cameraButton, this.secondButton, rec.startButton, rec.stopButton,
+        this.micButton, this.cameraButton, this.audioOnlyButton, this.secondButton, rec.startButton, rec.stopButton,
         this.soundButton, this.patientButton, this.leaveButton),
       h('div', { class: 'bar-end' }, this.hangupButton));
 
     this.view = h('section', { class: 'call', hidden: true, 'aria-labelledby': 'call-title', dataset: { testid: 'call-view' } },
-      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, this.signal.element, rec.awaiting, rec.notice),
+      h('header', { class: 'call-header' }, this.title, rec.indicator, this.statusLine, this.modeLine, this.signal.element, rec.awaiting, rec.notice),
       this.stage = h('div', { class: 'stage' }, this.remotes, this.localVideo, this.secondVideo),
       this.messageLine, this.ended, this.replaced, this.secondPicker, this.conclusion.root,
       this.invite.root, this.notes.root, this.controls, rec.dialog, this.endDialog.dialog, this.patient.dialog);
@@ -280,6 +286,7 @@ export class CallView {
         const entry = this.tile(peerId, source);
         wanted.add(entry.key);
         this.nameTile(entry, person.user);
+        this.markAudioOnly(entry, person.audioOnly ?? null);
         if (stream) this.showRemote(entry.video, stream);
       }
     }
@@ -296,13 +303,15 @@ export class CallView {
     });
     if (source === 'second') video.muted = true; // pictures only; the sound is on the camera tile
     const caption = h('figcaption');
-    const tile = h('figure', { class: 'remote-tile', dataset: { peerId, source } }, video, caption);
+    // They send audio only (their link, or their choice): their picture stands still.
+    const audioOnly = h('span', { class: 'audio-only-badge', hidden: true, dataset: { testid: 'peer-audio-only' } });
+    const tile = h('figure', { class: 'remote-tile', dataset: { peerId, source } }, video, caption, audioOnly);
     // A person's second source sits right after their camera. Existing tiles never move: a
     // playing <video> taken out of the page may pause.
     const after = source === 'second' ? this.tiles.get(peerId)?.tile : null;
     if (after) after.after(tile);
     else this.remotes.append(tile);
-    entry = { key, peerId, source, tile, video, caption };
+    entry = { key, peerId, source, tile, video, caption, audioOnly };
     this.tiles.set(key, entry);
     return entry;
   }
@@ -312,6 +321,13 @@ export class CallView {
     const second = entry.source === 'second';
     entry.caption.textContent = second ? t('second.caption', { name }) : name;
     entry.video.setAttribute('aria-label', t(second ? 'second.remoteVideo' : 'call.remoteVideo', { name }));
+  }
+
+  markAudioOnly(entry, audioOnly) {
+    const shown = Boolean(audioOnly) && entry.source === 'camera';
+    entry.audioOnly.hidden = !shown;
+    entry.audioOnly.textContent = shown ? t(audioOnly.reason === 'chosen' ? 'network.badge.chosen' : 'network.badge.link') : '';
+    entry.tile.dataset.audioOnly = String(shown);
   }
 
   removeTile(key) {
@@ -409,6 +425,18 @@ export class CallView {
         label: t(`bar.${key}`), name: t(`call.${key}`),
       });
     }
+    const adapt = s.adaptation;
+    this.view.dataset.mediaMode = adapt.plan.mode;
+    this.view.dataset.mediaModeReason = adapt.plan.reason ?? '';
+    this.modeLine.hidden = !live || !adapt.audioOnly;
+    this.modeLine.textContent = adapt.audioOnly ? t(adapt.plan.reason === 'chosen' ? 'network.mode.chosen' : 'network.mode.link') : '';
+    this.audioOnlyButton.setAttribute('aria-pressed', String(adapt.chosen));
+    this.audioOnlyButton.dataset.active = String(adapt.chosen);
+    setBarButton(this.audioOnlyButton, {
+      iconName: 'audioOnly',
+      label: t(adapt.chosen ? 'bar.videoBack' : 'bar.audioOnly'),
+      name: t(adapt.chosen ? 'network.chooseVideo' : 'network.chooseAudioOnly'),
+    });
     setBarButton(this.secondButton, {
       iconName: 'share', label: t(second ? 'bar.stopShare' : 'bar.share'), name: t(second ? 'second.stop' : 'second.share'),
     });

@@ -58,8 +58,8 @@ export class P2pPath {
 
   start() {}
 
-  /** Every RTCPeerConnection of this path (quality telemetry reads their stats). */
-  connections() {
+  /** Every RTCPeerConnection of this path (quality telemetry reads their getStats). */
+  peerConnections() {
     return [...this.links.values()].map((link) => link.pc);
   }
 
@@ -115,6 +115,12 @@ export class P2pPath {
 
   check(peerId) {
     return this.links.get(peerId)?.check() ?? null;
+  }
+
+  /** Our connections, for the sender's adaptation (call/sender-adaptation.js): each carries both ways. */
+  connections() {
+    const pcs = [...this.links.values()].map((link) => link.pc);
+    return { sending: pcs, receiving: pcs };
   }
 
   /** Over every link: one that is down counts before one that is up (the user is told of it). */

@@ -99,8 +99,8 @@ export class RelayPath {
     this.publish();
   }
 
-  /** Every RTCPeerConnection of this path (quality telemetry reads their stats). */
-  connections() {
+  /** Every RTCPeerConnection of this path (quality telemetry reads their getStats). */
+  peerConnections() {
     return Object.values(this.legs).map((leg) => leg.pc);
   }
 
@@ -116,6 +116,12 @@ export class RelayPath {
   /** No direct link to anyone on this path (`p2p-check` answers "gone"). */
   check() {
     return null;
+  }
+
+  /** Our connections, for the sender's adaptation (call/sender-adaptation.js): publish sends, subscribe receives. */
+  connections() {
+    const { publish, subscribe } = this.legs;
+    return { sending: publish ? [publish.pc] : [], receiving: subscribe ? [subscribe.pc] : [] };
   }
 
   /** "new" | "connecting" | "connected" | "disconnected" | "failed" over both connections. */

@@ -1,0 +1,189 @@
+"""The adaptation's decision (web_client/js/adaptation.js) on its own: the module runs in real
+Chromium, fed made-up samples on a made-up clock (docs/network.md has the rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import Client
+from tests.support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+# Feed `steps` ([ms since start, estimate, loss, hasSecond, chosen, rtt ms, video sent bit/s,
+# on the relay], one a second) to decide();
+# the plan after each step.
+RUN = """async (steps) => {
+  const a = await import('/js/adaptation.js');
+  let state = a.initialState(0);
+  const plans = [];
+  for (const [now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps] of steps) {
+    const input = { now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps };
+    ({ state } = a.decide(state, input));
+    plans.push(a.planFor(state, hasSecond, chosen));
+  }
+  return plans;
+}"""
+
+QUEUED_MS = 400
+"""A round trip that says packets queue (over the 150 ms the rules allow)."""
+
+
+def every_second(
+    start_s: int, end_s: int, estimate: float | None, loss: float | None = 0.0, *,
+    second: bool = False, chosen: bool = False, rtt: float | None = None, sent: float = 0,
+) -> list[list[Any]]:  # fmt: skip
+    return [[t * 1000, estimate, loss, second, chosen, rtt, sent] for t in range(start_s, end_s)]
+
+
+@pytest.fixture
+def decide(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> Callable[[list[list[Any]]], list[dict[str, Any]]]:
+    page = open_client("desktop", "rules").page
+    page.goto(f"{server.url}/")
+
+    def run(steps: list[list[Any]]) -> list[dict[str, Any]]:
+        plans: list[dict[str, Any]] = page.evaluate(RUN, steps)
+        return plans
+
+    return run
+
+
+def test_a_good_link_sends_full_video_and_a_thin_one_steps_down_after_two_seconds(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(every_second(0, 5, 2_000_000) + every_second(5, 9, 400_000))
+    assert plans[4]["mode"] == "video" and plans[4]["level"] == 0
+    assert plans[4]["camera"] == {
+        "maxBitrate": 1_200_000, "scaleResolutionDownBy": 1, "maxFramerate": 30,
+    }  # fmt: skip
+    assert plans[6]["level"] == 0  # one second short: not yet
+    assert plans[7]["level"] == 2  # 400 k minus the voice's 60 k: the 200 k level
+    assert plans[7]["camera"]["scaleResolutionDownBy"] == 2
+
+
+def test_video_steps_up_only_after_six_seconds_of_room(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(every_second(0, 6, 400_000) + every_second(6, 20, 2_000_000))
+    assert plans[5]["level"] == 2
+    assert plans[10]["level"] == 2
+    assert plans[12]["level"] == 1
+    assert plans[18]["level"] == 1  # one step per six seconds
+    assert plans[19]["level"] == 0
+
+
+def test_a_link_under_150_kbit_that_queues_for_three_seconds_goes_audio_only(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 10, 120_000, rtt=QUEUED_MS))
+    assert [p["mode"] for p in plans[4:7]] == ["video"] * 3
+    assert plans[7]["mode"] == "audio-only" and plans[7]["reason"] == "link"
+    assert plans[7]["camera"] is None and plans[7]["second"] is None
+    # A low estimate without loss or queueing is an estimate that lags: no reason to stop video.
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 20, 120_000, rtt=20))
+    assert {p["mode"] for p in plans} == {"video"}
+
+
+def test_loss_above_20_percent_for_three_seconds_goes_audio_only(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 10, 1_000_000, 0.25))
+    assert plans[6]["mode"] == "video"
+    assert plans[7]["mode"] == "audio-only"
+    # 20 % exactly is not above the threshold
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 12, 1_000_000, 0.2))
+    assert {p["mode"] for p in plans} == {"video"}
+
+
+DOWN = every_second(0, 3, 1_000_000) + every_second(3, 12, 60_000, rtt=QUEUED_MS)
+"""A good start, then a thin link from 3 s: audio-only at 6 s, the first probe at 12 s."""
+
+
+def test_audio_only_comes_back_to_video_with_hysteresis(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # 200 k with 15 % loss: over the 150 k threshold, but not the 250 k with at most 5 % loss it
+    # takes to come back, nor a clean probe: audio-only throughout.
+    plans = decide(DOWN[:8] + every_second(8, 40, 200_000, 0.15))
+    assert plans[6]["mode"] == "audio-only"
+    assert {p["mode"] for p in plans[6:]} == {"audio-only"}
+    plans = decide(DOWN[:8] + every_second(8, 14, 300_000))
+    assert plans[9]["mode"] == "audio-only"
+    assert plans[10]["mode"] == "audio-only"  # 2 s of a good link: not yet
+    assert plans[11]["mode"] == "video"  # 3 s: back, at a low level first
+    assert plans[11]["level"] >= 1
+
+
+def test_audio_only_probes_with_a_little_video_and_backs_off(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(DOWN + every_second(12, 40, 60_000, rtt=QUEUED_MS, sent=40_000))
+    probing = [i for i, p in enumerate(plans) if p["probing"]]
+    assert probing[0] == 12  # 6 s after going audio-only
+    assert plans[12]["mode"] == "audio-only"  # still said to be audio-only …
+    assert plans[12]["camera"] == {
+        "maxBitrate": 60_000, "scaleResolutionDownBy": 8, "maxFramerate": 8,
+    }  # fmt: skip  # … while a little video tries the link
+    # Its packets queue: cut after a second; the next waits longer (8 s at most).
+    assert plans[13]["probing"] is False
+    assert plans[20]["probing"] is False
+    assert plans[21]["probing"] is True
+    assert plans[30]["probing"] is True
+
+
+def test_a_probe_that_finds_the_estimate_grown_brings_video_back(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(DOWN + every_second(12, 13, 60_000) + every_second(13, 18, 240_000))
+    assert plans[12]["probing"] is True
+    assert plans[13]["mode"] == "audio-only"
+    assert plans[14]["mode"] == "video"
+
+
+def test_a_probe_whose_video_goes_out_cleanly_brings_video_back_though_the_estimate_lags(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    queued = every_second(12, 14, 30_000, rtt=700, sent=30_000)
+    clean = every_second(14, 40, 30_000, rtt=20, sent=30_000)
+    plans = decide(DOWN + queued + clean)
+    assert plans[12]["probing"] is True
+    assert plans[13]["probing"] is False  # the probe's packets queue: cut short
+    back = next(i for i, p in enumerate(plans) if p["mode"] == "video" and i > 6)
+    assert back == 13 + 8 + 2, plans  # the next probe, clean for a second, judged after 2 s
+    # Back on video, the lagging estimate alone does not send it back to audio-only …
+    assert {p["mode"] for p in plans[back:]} == {"video"}
+    # … loss or queueing with it does.
+    again = every_second(14, 25, 30_000, rtt=20, sent=30_000)
+    again += every_second(25, 30, 30_000, rtt=QUEUED_MS, sent=30_000)
+    plans = decide(DOWN + queued + again)
+    assert plans[back]["mode"] == "video" and plans[28]["mode"] == "audio-only"
+    # Sending nothing (the encoder held back by the estimate) proves nothing.
+    idle = every_second(12, 40, 30_000, rtt=20, sent=0)
+    assert {p["mode"] for p in decide(DOWN + idle)[6:]} == {"audio-only"}
+
+
+def test_with_a_second_source_the_face_camera_gives_way_first(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(
+        every_second(0, 3, 2_000_000, second=True) + every_second(3, 7, 350_000, second=True)
+    )
+    assert plans[2]["camera"] is not None and plans[2]["second"]["maxBitrate"] == 1_200_000
+    assert plans[6]["level"] == 2
+    assert plans[6]["camera"] is None
+    assert plans[6]["second"] == {
+        "maxBitrate": 300_000, "scaleResolutionDownBy": 1, "maxFramerate": 15,
+    }  # fmt: skip
+
+
+def test_audio_only_by_hand_sends_no_video_and_never_probes(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    plans = decide(every_second(0, 30, 2_000_000, second=True, chosen=True))
+    assert {(p["mode"], p["reason"]) for p in plans} == {("audio-only", "chosen")}
+    assert all(p["camera"] is None and p["second"] is None and not p["probing"] for p in plans)
