@@ -61,6 +61,7 @@ from signaling.http import (
     training,
 )
 from signaling.http.api import Edge
+from signaling.known_users import USERS_CHANGED_FILE, KnownUsers
 from signaling.metrics import SignalingMetrics
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
@@ -166,6 +167,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         settings.push_timeout,
         settings.push_ttl,
     )
+    known_users = KnownUsers(
+        repos.consults, settings.token_ttl, stamp=settings.data_dir / USERS_CHANGED_FILE
+    )
     ctx = Signaling(
         service=consult_service,
         tokens=tokens,
@@ -176,6 +180,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recordings=recording_service,
         metrics=SignalingMetrics(registry),
         quality=quality_service,
+        users=known_users,
     )
     fanout = (
         RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
@@ -207,7 +212,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         settings.duty_tick,
         ExpiryService(consult_service, repos.consults, settings.expiry),
     )
-    edge = Edge(tokens, repos.consults)
+    edge = Edge(tokens, repos.consults, known_users)
     broadcasts = Broadcasts(
         settings.training_dir, clock, segment_s=float(settings.training_segment_seconds)
     )
@@ -357,6 +362,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
                 live.events.handle_forwarded,
                 live.events.room_lost,
                 live.events.guest_lost,
+                user_changed=known_users.forget,
             )
             print(f"signaling node {cluster.node}", flush=True)
         yield
