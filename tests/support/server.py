@@ -83,6 +83,9 @@ class RunningServer:
     part)."""
     argv_prefix: list[str] = field(default_factory=list)
     """Put before `python -m teleconsult serve`: `ip netns exec NAME` runs it in a namespace."""
+    tree: Path = REPO
+    """The source tree `python -m teleconsult` runs from (the benchmark's `--baseline-tree`:
+    another version of the server, measured in the same run)."""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -108,7 +111,7 @@ class RunningServer:
         return subprocess.run(
             [sys.executable, "-m", "teleconsult", *args],
             env=self.env(),
-            cwd=REPO,
+            cwd=self.tree,
             capture_output=True,
             text=True,
             input=stdin,
@@ -152,7 +155,7 @@ class RunningServer:
         self.process = subprocess.Popen(
             [*self.argv_prefix, sys.executable, "-m", "teleconsult", "serve"],
             env=self.env(),
-            cwd=REPO,
+            cwd=self.tree,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
