@@ -112,11 +112,13 @@ def _use_repo_packages() -> None:
 _use_repo_packages()
 
 PHASES = ("connect", "join-first", "join-second", "signal", "flood", "disconnect")
-SERVERS = ("teleconsult", "bare", "cluster")
+SERVERS = ("teleconsult", "bare", "cluster", "baseline")
 """What `--servers` may name: teleconsult (one process), the bare python-socketio relay (the
 anchor), and `cluster`: two teleconsult processes through Redis (a redis-server of its own,
 `REDIS_URL`, one data directory), every consult's exam room on the first and its specialist on
-the second, so that every join, signal and ack of a B crosses the processes."""
+the second, so that every join, signal and ack of a B crosses the processes; `baseline`: one
+process of the server in `--baseline-tree` (another version, e.g. `git archive main`), for a
+before / after in one run."""
 DEFAULT_SERVERS = ("teleconsult", "bare")
 SERVER_ENV = {
     # The benchmark joins and signals far more often than a person would; lift the
@@ -1173,7 +1175,11 @@ def run_once(
         redis.start()
         env["REDIS_URL"] = redis.url
     server: RunningServer | BareRelay = (
-        BareRelay() if target == "bare" else RunningServer(env_overrides=env)
+        BareRelay()
+        if target == "bare"
+        else RunningServer(env_overrides=env, tree=args.baseline_tree)
+        if target == "baseline"
+        else RunningServer(env_overrides=env)
     )
     second: RunningServer | None = None
     second_proc: psutil.Process | None = None
@@ -1368,6 +1374,7 @@ def compare(
 COMPARISON_TITLES = {
     ("teleconsult", "bare"): "teleconsult beside the bare python-socketio relay",
     ("cluster", "teleconsult"): "two processes through Redis (cluster) beside one process",
+    ("teleconsult", "baseline"): "this tree (after) beside --baseline-tree (before)",
 }
 
 
@@ -1581,6 +1588,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "cluster: two processes through Redis, pairs split across them)",
     )
     p.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="DIR",
+        help="the source tree the `baseline` server runs from (e.g. `git archive main`)",
+    )
+    p.add_argument(
         "--rate", type=float, default=400.0, help="flood: signal messages a second, all clients"
     )
     p.add_argument("--flood-seconds", type=float, default=8.0, help="flood: how long to send")
@@ -1616,6 +1629,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.full:
         args.pairs, args.rate, args.flood_seconds = [1000], 1000.0, 30.0
+    if "baseline" in args.servers and args.baseline_tree is None:
+        p.error("--servers baseline needs --baseline-tree DIR")
     if args.rate < 0 or args.flood_seconds < 0:
         p.error("--rate and --flood-seconds must not be negative")
     if min(args.pairs) < 1 or args.workers < 1 or args.rounds < 1 or args.pairs_per_county < 1:
@@ -1683,7 +1698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "runs": [r for r in runs if "skipped" not in r],
         "comparison": compare([r for r in runs if "skipped" not in r])
-        + compare([r for r in runs if "skipped" not in r], "cluster", "teleconsult"),
+        + compare([r for r in runs if "skipped" not in r], "cluster", "teleconsult")
+        + compare([r for r in runs if "skipped" not in r], "teleconsult", "baseline"),
         "skipped": [r for r in runs if "skipped" in r],
         "wall_s": round(time.perf_counter() - started, 3),
     }

@@ -77,7 +77,9 @@ def realtime(ctx: Signaling, client_manager: socketio.AsyncManager | None = None
         )
     )
     sessions = LiveSessions(
-        sio, ctx.service.store, timedelta(seconds=ctx.limits.socket_recheck_seconds)
+        sio,
+        ctx.users or ctx.service.store,
+        timedelta(seconds=ctx.limits.socket_recheck_seconds),
     )
     events = ConsultEvents(ctx, hub, rooms, sessions, notifier)
     sio.register_namespace(events)

@@ -12,9 +12,9 @@ from typing import Any
 import jwt
 
 from rooms.consults.people import Role, User
-from rooms.consults.ports import ConsultStore
 from signaling import errors
 from signaling.errors import ApiError
+from signaling.known_users import UserLookup
 
 ALGORITHM = "HS256"
 ISSUER = "teleconsult"
@@ -101,10 +101,11 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def active_user(
-    tokens: TokenIssuer, users: ConsultStore, token: str | None
+    tokens: TokenIssuer, users: UserLookup, token: str | None
 ) -> tuple[User, Claims]:
-    """The active user a token speaks for, loaded afresh (a disabled user is refused even with
-    a valid token), and the token's claims; `ApiError` (401) otherwise."""
+    """The active user a token speaks for (a disabled user is refused even with a valid token:
+    `users` is the store, or `KnownUsers`, which drops a changed user at once), and the
+    token's claims; `ApiError` (401) otherwise."""
     claims = tokens.verify(token)
     user = await users.get_user(claims.user_id)
     if user is None or not user.active:

@@ -40,6 +40,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from rooms.consults.people import Role, Specialty, User
+from signaling.known_users import USERS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ class RoomCluster:
         self._handler: Handler | None = None
         self._room_lost: Notice | None = None
         self._guest_lost: Notice | None = None
+        self._user_changed: Callable[[int], None] | None = None
         self._subscribed = asyncio.Event()
         self._down = False
         self._outbox: asyncio.Queue[Command] = asyncio.Queue()
@@ -184,11 +186,14 @@ class RoomCluster:
         handler: Handler,
         room_lost: Notice,
         guest_lost: Notice,
+        user_changed: Callable[[int], None] | None = None,
     ) -> None:
         """Read the inbox, renew the leases of the rooms `held()` names, watch the others; waits
-        (at most the Redis timeout and a second) until the inbox is read."""
+        (at most the Redis timeout and a second) until the inbox is read. `user_changed` is
+        told the id of every user changed elsewhere (`USERS_CHANNEL`: the CLI)."""
         self._held, self._handler = held, handler
         self._room_lost, self._guest_lost = room_lost, guest_lost
+        self._user_changed = user_changed
         for work, name in (
             (self._reading(), "inbox"),
             (self._renewing(), "leases"),
@@ -359,11 +364,15 @@ class RoomCluster:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(self.timeout):
-                    await pubsub.subscribe(self.inbox)
+                    await pubsub.subscribe(self.inbox, USERS_CHANNEL)
                 self._subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message.get("type") == "message":
+                    if message is None or message.get("type") != "message":
+                        continue
+                    if message.get("channel") == USERS_CHANNEL:
+                        self._user_was_changed(message["data"])
+                    else:
                         self._received(json.loads(message["data"]))
             except _LINK_ERRORS as exc:
                 self._failed(exc)
@@ -371,6 +380,15 @@ class RoomCluster:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(0.5)
+
+    def _user_was_changed(self, data: str) -> None:
+        try:
+            user_id = int(data)
+        except ValueError:
+            log.warning("room cluster: ignored a user change naming no user id: %.40r", data)
+            return
+        if self._user_changed is not None:
+            self._user_changed(user_id)
 
     def _received(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "ack":

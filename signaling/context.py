@@ -15,6 +15,7 @@ from rooms.consults.service import ConsultService
 from rooms.records.notes import NoteService
 from signaling.auth import Claims, TokenIssuer, active_user
 from signaling.ice import IceConfig
+from signaling.known_users import UserLookup
 from signaling.limits import Limits
 from signaling.metrics import SignalingMetrics
 
@@ -34,6 +35,8 @@ class Signaling:
     """Joins, their latency and errors by code (`/metrics`)."""
     quality: QualityService | None = None
     """Call quality telemetry (`quality-report`); None refuses reports (`quality_unavailable`)."""
+    users: UserLookup | None = None
+    """Where the user behind a token is looked up (`KnownUsers`); None: the store, every time."""
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""
@@ -42,4 +45,4 @@ class Signaling:
 
     async def authenticate_claims(self, token: str | None) -> tuple[User, Claims]:
         """The active user a token speaks for, and the token's claims; `ApiError` (401)."""
-        return await active_user(self.tokens, self.service.store, token)
+        return await active_user(self.tokens, self.users or self.service.store, token)

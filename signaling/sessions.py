@@ -1,11 +1,16 @@
 """Live socket.io connections follow their user: an expired token or a disabled user ends them.
 
 A connection is authenticated once, at connect; this keeps it honest afterwards. Every event
-checks the token's expiry, and a sweep every `SOCKET_RECHECK_SECONDS` reloads the users behind
-the open connections: a connection whose token expired or whose user was disabled (or deleted)
-is sent `session-ended` `{code, message}` and disconnected, so it leaves its consult room like any
-departure. The bound: at most `SOCKET_RECHECK_SECONDS` after the token expires or the user is
-disabled (docs/protocol.md).
+checks the token's expiry, and a sweep every `SOCKET_RECHECK_SECONDS` looks up the users behind
+the open connections again: a connection whose token expired or whose user was disabled (or
+deleted) is sent `session-ended` `{code, message}` and disconnected, so it leaves its consult
+room like any departure. The bound: at most `SOCKET_RECHECK_SECONDS` after the token expires or
+the user is disabled (docs/protocol.md).
+
+The users come from `KnownUsers` (memory; a user changed through the CLI is dropped from it at
+once and read afresh), one user at a time, and the sweep lets other work run every
+`SWEEP_SLICE` connections: it once loaded every user of the database in one query and checked
+every connection in one turn of the event loop, a pause of every signal in flight.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import socketio
 
 from rooms.consults.errors import DatabaseUnavailable
 from rooms.consults.people import User
-from rooms.consults.ports import ConsultStore
 from signaling import errors
 from signaling.errors import ApiError
+from signaling.known_users import UserLookup
 
 log = logging.getLogger(__name__)
 
 TOKEN_EXPIRED = "token_expired"
 USER_DISABLED = "user_disabled"
+
+SWEEP_SLICE = 100
+"""Connections the sweep checks before it lets the event loop run other work."""
 
 
 def utc_now() -> datetime:
@@ -45,7 +53,7 @@ class LiveSessions:
     def __init__(
         self,
         sio: socketio.AsyncServer,
-        store: ConsultStore,
+        store: UserLookup,
         recheck: timedelta,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -100,14 +108,21 @@ class LiveSessions:
             ended += 1
         if not self._sessions:
             return ended
-        active = {u.id: u for u in await self.store.list_users() if u.active}
-        for sid, session in list(self._sessions.items()):
-            fresh = active.get(session.user.id)
-            if fresh is None:
+        users: dict[int, User | None] = {}
+        for checked, (sid, session) in enumerate(list(self._sessions.items()), 1):
+            user_id = session.user.id
+            if user_id not in users:
+                users[user_id] = await self.store.get_user(user_id)
+            fresh = users[user_id]
+            if sid not in self._sessions:
+                continue  # closed meanwhile
+            if fresh is None or not fresh.active:
                 await self.end(sid, USER_DISABLED, "your account was disabled")
                 ended += 1
             else:
                 session.user = fresh  # a changed name or role reaches the live socket too
+            if checked % SWEEP_SLICE == 0:
+                await asyncio.sleep(0)
         return ended
 
     async def _run(self) -> None:

@@ -66,6 +66,7 @@ from signaling.http import (
     training,
 )
 from signaling.http.api import Edge
+from signaling.known_users import USERS_CHANGED_FILE, KnownUsers
 from signaling.metrics import SignalingMetrics
 from signaling.passwords import PasswordChecks
 from signaling.ratelimit import RateLimiter
@@ -197,6 +198,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         settings.push_timeout,
         settings.push_ttl,
     )
+    known_users = KnownUsers(
+        repos.consults, settings.token_ttl, stamp=settings.data_dir / USERS_CHANGED_FILE
+    )
     ctx = Signaling(
         service=consult_service,
         tokens=tokens,
@@ -207,6 +211,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         recordings=recording_service,
         metrics=SignalingMetrics(registry),
         quality=quality_service,
+        users=known_users,
     )
     fanout = (
         RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
@@ -239,7 +244,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         settings.duty_tick,
         ExpiryService(consult_service, repos.consults, settings.expiry),
     )
-    edge = Edge(tokens, repos.consults)
+    edge = Edge(tokens, repos.consults, known_users)
     broadcasts = Broadcasts(
         settings.training_dir, clock, segment_s=float(settings.training_segment_seconds)
     )
@@ -396,6 +401,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
                 live.events.handle_forwarded,
                 live.events.room_lost,
                 live.events.guest_lost,
+                user_changed=known_users.forget,
             )
             print(f"signaling node {cluster.node}", flush=True)
         yield

@@ -30,6 +30,7 @@ from teleconsult.config import ConfigError, Settings, load_settings
 from teleconsult.demo import USERS, demo_links, demo_training_links, ensure_roster, seed
 from teleconsult.logs import configure_logging
 from teleconsult.media_node import serve_media_node
+from teleconsult.user_changes import tell_servers_user_changed
 
 
 def _with_store(settings: Settings, work: Callable[[SqlRepositories], Awaitable[int]]) -> int:
@@ -169,7 +170,9 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
-    """`user disable` / `user enable`: a disabled user can no longer sign in, and their open
+    """`user disable` / `user enable`: a disabled user can no longer sign in nor use a token
+    they hold (the running servers drop the user from their `KnownUsers` at once: the change
+    stamp in DATA_DIR and, with REDIS_URL, a notice on `USERS_CHANNEL`), and their open
     connections are ended within SOCKET_RECHECK_SECONDS by the running server."""
     active = args.action == "enable"
     migrate(settings)
@@ -181,6 +184,7 @@ def cmd_user_active(settings: Settings, args: argparse.Namespace) -> int:
             print(f"error: no user {args.username!r}", file=sys.stderr)
             return 2
         await store.set_user_active(found[0].id, active)
+        await tell_servers_user_changed(settings, found[0].id)
         print(f"user {args.username} {'enabled' if active else 'disabled'}")
         return 0
 

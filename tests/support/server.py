@@ -81,6 +81,9 @@ class RunningServer:
     expect_healthy: bool = True
     """False: `launch` waits for any answer of `/healthz`, a 503 too (a test of an unhealthy
     part)."""
+    tree: Path = REPO
+    """The source tree `python -m teleconsult` runs from (the benchmark's `--baseline-tree`:
+    another version of the server, measured in the same run)."""
     _tokens: dict[str, str] = field(default_factory=dict)
     command_prefix: list[str] = field(default_factory=list)
     """Put before every command the server runs (`ip netns exec NAME`: the server inside a
@@ -109,7 +112,7 @@ class RunningServer:
         return subprocess.run(
             [*self.command_prefix, sys.executable, "-m", "teleconsult", *args],
             env=self.env(),
-            cwd=REPO,
+            cwd=self.tree,
             capture_output=True,
             text=True,
             input=stdin,
@@ -153,7 +156,7 @@ class RunningServer:
         self.process = subprocess.Popen(
             [*self.command_prefix, sys.executable, "-m", "teleconsult", "serve"],
             env=self.env(),
-            cwd=REPO,
+            cwd=self.tree,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -30,7 +30,7 @@ class Down:
             self.third.set()
         raise DatabaseUnavailable("the database is unavailable; try again later")
 
-    list_users = expire_due = fail
+    list_users = get_user = expire_due = fail
 
 
 async def test_the_session_recheck_skips_rounds_while_the_database_is_down(
