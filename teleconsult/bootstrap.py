@@ -37,6 +37,7 @@ from rooms.reporting.export_service import ExportService
 from rooms.reporting.quality_timeline import CallQualityService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
+from rooms.training.question_service import QuestionService
 from rooms.training.service import TrainingService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
@@ -213,6 +214,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     )
     studio = TrainingStudio(relay_config(settings), broadcasts)
     trainings = TrainingService(repos.consults, repos.trainings, clock, studio)
+    ctx.questions = QuestionService(repos.consults, repos.trainings, repos.trainings, clock)
     viewer_urls = ViewerUrls(
         resolved_jwt_secret(settings),
         settings.training_viewer_url_ttl,

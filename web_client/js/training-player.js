@@ -8,12 +8,13 @@ import { api } from './api.js';
 import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { askBox, followQuestions, place, questionItem } from './training-questions.js';
 
 const RETRY_MS = 2000;
 const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
   ?? new URLSearchParams(location.search).get('training');
 
-await bootPage({ socket: false, anyRole: true });
+const { socket } = await bootPage({ socket: Boolean(trainingId), anyRole: true });
 const status = $('[data-testid="training-status"]');
 const say = (key) => { status.textContent = t(key); };
 
@@ -87,6 +88,29 @@ async function follow(admission) {
   }
 }
 
+/**
+ * The questions the moderators have shown, live; while the training is live, a box to ask.
+ * Returns the list of shown questions as it grows (the replay's markers read it).
+ */
+function showQuestions(training) {
+  const section = $('[data-testid="questions"]');
+  const list = $('[data-testid="shown-questions"]');
+  const shown = new Map();
+  const add = (question) => {
+    shown.set(question.id, question);
+    place(list, questionItem(question));
+    document.documentElement.dataset.shownQuestions = String(shown.size);
+  };
+  section.hidden = false;
+  if (training.status === 'live') section.append(askBox(socket, trainingId));
+  followQuestions(socket, trainingId, {
+    listed: (ack) => { for (const q of ack.questions) if (q.status === 'shown') add(q); },
+    'question-shown': add,
+    failed: (err) => { section.hidden = err.code === 'forbidden'; },
+  });
+  return shown;
+}
+
 /** Without a training in the link: the trainings open to the user, each a link to watch. */
 async function listTrainings() {
   const { trainings } = await api.trainings();
@@ -99,12 +123,14 @@ async function listTrainings() {
 }
 
 if (!trainingId) {
+  socket?.disconnect();
   await listTrainings();
 } else {
   try {
     const admission = await api.admitToTraining(trainingId);
     $('[data-testid="training-title"]').textContent = admission.training.title;
     document.documentElement.dataset.trainingStatus = admission.training.status;
+    showQuestions(admission.training);
     await follow(admission);
   } catch (err) {
     status.textContent = err.code === 'forbidden' ? t('training.notForYou') : err.message;
