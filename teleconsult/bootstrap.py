@@ -297,7 +297,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ),
         statistics.routes(
             edge,
-            service=StatisticsService(repos.consults, clock, quality=repos.quality),
+            service=StatisticsService(
+                repos.consults, clock, quality=repos.quality, trainings=repos.trainings
+            ),
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),

@@ -6,12 +6,14 @@ consults): two organisers ending the same training at once cannot both win.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, insert, select, update
 
 from rooms.consults.audit import AuditEntry
 from rooms.consults.people import Specialty
+from rooms.reporting.training_statistics import AttendanceRecord
 from rooms.training.attendance import Attendee, Unwritten
 from rooms.training.questions import Question, QuestionStatus
 from rooms.training.training import Audience, AudienceKind, Training, TrainingStatus
@@ -233,3 +235,46 @@ class SqlTrainings:
         async with self.db.reading() as conn:
             rows = (await conn.execute(stmt)).all()
         return [_question(row) for row in rows]
+
+    # ---- statistics (`rooms.reporting.ports.TrainingAttendanceStore`) ------------------------
+
+    async def attendance_for_statistics(
+        self, institution_ids: frozenset[int], since: datetime, until: datetime
+    ) -> list[AttendanceRecord]:
+        if not institution_ids:
+            return []
+        a, t = training_attendance, trainings
+        held = (TrainingStatus.LIVE.value, TrainingStatus.ENDED.value)
+        stmt = (
+            select(
+                a.c.training_id,
+                t.c.starts_at,
+                t.c.specialties,
+                a.c.user_id,
+                a.c.institution_id,
+                a.c.seconds,
+            )
+            .join(t, t.c.id == a.c.training_id)
+            .where(
+                and_(
+                    a.c.institution_id.in_(sorted(institution_ids)),
+                    t.c.starts_at >= since,
+                    t.c.starts_at < until,
+                    t.c.status.in_(held),
+                )
+            )
+            .order_by(t.c.starts_at, a.c.training_id, a.c.user_id)
+        )
+        async with self.db.reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            AttendanceRecord(
+                training_id=r.training_id,
+                starts_at=r.starts_at,
+                specialties=frozenset(Specialty(s) for s in r.specialties),
+                user_id=r.user_id,
+                institution_id=r.institution_id,
+                seconds=float(r.seconds),
+            )
+            for r in rows
+        ]
