@@ -76,13 +76,6 @@ class QuestionService:
             await self.questions.list_questions(training.id, statuses, MAX_LISTED),
         )
 
-    async def shown(self, user: User, training_id: str) -> list[Question]:
-        """The shown questions (the replay's markers), for those who may watch it."""
-        _training, moderates, questions = await self.watch(user, training_id)
-        if moderates:
-            return [q for q in questions if q.status is QuestionStatus.SHOWN]
-        return questions
-
     async def ask(self, user: User, training_id: str, text: str) -> Question:
         training, asks, _moderates = await self._training(user, training_id)
         if not asks:
