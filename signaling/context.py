@@ -13,6 +13,7 @@ from rooms.calls.recording_service import RecordingService
 from rooms.consults.people import User
 from rooms.consults.service import ConsultService
 from rooms.records.notes import NoteService
+from rooms.training.question_service import QuestionService
 from signaling.auth import Claims, TokenIssuer, active_user
 from signaling.ice import IceConfig
 from signaling.known_users import UserLookup
@@ -37,6 +38,9 @@ class Signaling:
     """Call quality telemetry (`quality-report`); None refuses reports (`quality_unavailable`)."""
     users: UserLookup | None = None
     """Where the user behind a token is looked up (`KnownUsers`); None: the store, every time."""
+    questions: QuestionService | None = None
+    """Trainees' questions (`training-watch`, `question-ask`, `question-moderate`); None
+    refuses them (`trainings_unavailable`)."""
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""

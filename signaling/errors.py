@@ -30,6 +30,7 @@ from rooms.duty.roster import InvalidShift
 from rooms.records.attachments import AttachmentTooLarge, InvalidAttachment, TooManyAttachments
 from rooms.reporting.review import InvalidComment, InvalidFilter
 from rooms.reporting.statistics import InvalidPeriod
+from rooms.training.questions import InvalidQuestion, QuestionModerated, TrainingNotLive
 from rooms.training.training import InvalidTraining
 
 
@@ -80,6 +81,8 @@ URI_TOO_LONG = "uri_too_long"
 MALFORMED_REQUEST = "malformed_request"
 VIEWER_URL_INVALID = "viewer_url_invalid"
 VIEWER_URL_EXPIRED = "viewer_url_expired"
+NOT_WATCHING = "not_watching"
+TRAININGS_UNAVAILABLE = "trainings_unavailable"
 # Stable codes of the domain that the edge names too (the others are `DomainError.code`).
 DATABASE_UNAVAILABLE = DatabaseUnavailable.code
 BUSY = StorageBusy.code
@@ -111,6 +114,8 @@ EDGE_STATUSES: dict[str, tuple[int, ...]] = {
     INTERNAL: (500,),
     VIEWER_URL_INVALID: (403,),
     VIEWER_URL_EXPIRED: (403,),
+    NOT_WATCHING: (409,),
+    TRAININGS_UNAVAILABLE: (503,),
 }
 """The HTTP status of each code the edge raises itself (`ApiError`). `invalid_payload` is 422
 for a value that does not fit its schema; a REST body that is not usable JSON is 400 and an
@@ -145,6 +150,9 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     RelayUnavailable: 503,
     RecordingStorageUnavailable: 503,
     InvalidTraining: 422,
+    InvalidQuestion: 422,
+    QuestionModerated: 409,
+    TrainingNotLive: 409,
 }
 
 

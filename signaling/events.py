@@ -25,6 +25,8 @@ from rooms.calls.room import P2pVerdict
 from rooms.consults.errors import DatabaseUnavailable, DomainError
 from rooms.consults.log_context import consult_context
 from rooms.consults.people import Role, User
+from rooms.training.question_service import QuestionService
+from rooms.training.questions import QUESTIONS_PER_MINUTE, QuestionStatus
 from signaling import errors
 from signaling.cluster import Forwarded, OwnerGone, RoomCluster
 from signaling.context import Signaling
@@ -44,14 +46,23 @@ from signaling.schemas import (
     NoteAddEvent,
     P2pFailedEvent,
     QualityReportEvent,
+    QuestionAskEvent,
+    QuestionModerateEvent,
     RecordingConsentEvent,
     RelayAnswerEvent,
     RelayCandidateEvent,
     RelayPublishEvent,
     SignalEvent,
+    TrainingWatchEvent,
 )
 from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp, utf8_size
 from signaling.sessions import LiveSessions
+from signaling.training_questions import (
+    Watchers,
+    moderators_channel,
+    questions_out,
+    training_channel,
+)
 from signaling.views import Directory
 
 log = logging.getLogger(__name__)
@@ -172,6 +183,9 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
         self.quality_limiter = RateLimiter(ctx.limits.quality_reports_per_minute)
         self.media_mode_limiter = RateLimiter(MEDIA_MODE_PER_MINUTE)
+        self.question_limiter = RateLimiter(QUESTIONS_PER_MINUTE)
+        """Per user, not per connection: reconnecting does not reset it."""
+        self.watchers = Watchers()
         self.cluster: RoomCluster | None = None
         """With several signaling processes (`REDIS_URL`): where each consult's room lives."""
 
@@ -285,6 +299,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signal_limiter.forget(sid)
         self.quality_limiter.forget(sid)
         self.media_mode_limiter.forget(sid)
+        self.watchers.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
@@ -716,3 +731,76 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             skip_sid=sid,
         )
         return {"ok": True}
+
+    # ---- trainings: questions (signaling.training_questions) ---------------------------------
+
+    def _questions(self) -> QuestionService:
+        if self.ctx.questions is None:
+            raise ApiError(errors.TRAININGS_UNAVAILABLE, "this server does not run trainings", 503)
+        return self.ctx.questions
+
+    def _following(self, sid: str, training_id: str, doing: str) -> None:
+        if not self.watchers.follows(sid, training_id):
+            raise ApiError(
+                errors.NOT_WATCHING, f"send training-watch for this training before {doing}", 409
+            )
+
+    @acknowledged
+    async def on_training_watch(self, sid: str, data: Any) -> Ack:
+        event = self._parse(TrainingWatchEvent, data, "training-watch")
+        user = await self._user(sid)
+        questions = self._questions()
+        training, moderator, listed = await questions.watch(user, event.training_id)
+        out = await questions_out(questions.consults, listed)
+        await self.enter_room(sid, training_channel(training.id))
+        if moderator:
+            await self.enter_room(sid, moderators_channel(training.id))
+        self.watchers.follow(sid, training.id)
+        return {
+            "ok": True,
+            "training_id": training.id,
+            "moderator": moderator,
+            "questions": [q.model_dump(mode="json") for q in out],
+        }
+
+    @acknowledged
+    async def on_question_ask(self, sid: str, data: Any) -> Ack:
+        event = self._parse(QuestionAskEvent, data, "question-ask")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "asking")
+        if not self.question_limiter.allow(str(user.id)):
+            raise ApiError(
+                errors.RATE_LIMITED, f"more than {QUESTIONS_PER_MINUTE} questions a minute", 429
+            )
+        questions = self._questions()
+        question = await questions.ask(user, event.training_id, event.text)
+        (out,) = await questions_out(questions.consults, [question])
+        view = out.model_dump(mode="json")
+        await self.hub.sio.emit(
+            "question-asked",
+            {"training_id": question.training_id, "question": view},
+            room=moderators_channel(question.training_id),
+        )
+        return {"ok": True, "question": view}
+
+    @acknowledged
+    async def on_question_moderate(self, sid: str, data: Any) -> Ack:
+        event = self._parse(QuestionModerateEvent, data, "question-moderate")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "moderating")
+        questions = self._questions()
+        question = await questions.moderate(
+            user, event.training_id, event.question_id, event.verdict
+        )
+        (out,) = await questions_out(questions.consults, [question])
+        view = out.model_dump(mode="json")
+        news = {"training_id": question.training_id, "question": view}
+        if question.status is QuestionStatus.SHOWN:
+            await self.hub.sio.emit(
+                "question-shown", news, room=training_channel(question.training_id)
+            )
+        else:
+            await self.hub.sio.emit(
+                "question-dismissed", news, room=moderators_channel(question.training_id)
+            )
+        return {"ok": True, "question": view}

@@ -29,6 +29,7 @@ from rooms.calls.recordings import TrackSource
 from rooms.consults.consult import MediaMode, Sex
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role, Specialty
+from rooms.training.questions import MAX_QUESTION_CHARS, Verdict
 
 ConsultId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
@@ -347,6 +348,36 @@ class MediaModeEvent(Strict):
     call bar's audio-only button."""
 
 
+# ---- trainings: questions ------------------------------------------------------------------
+
+TrainingId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+QuestionText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS),
+    AfterValidator(plain_text),
+]
+"""`rooms.training.questions.MAX_QUESTION_CHARS` characters after trimming, without control
+characters other than tab and line breaks, and without lone surrogates."""
+
+
+class TrainingWatchEvent(Strict):
+    """Follow a training's questions (`training-watch`): its audience and its moderators."""
+
+    training_id: TrainingId
+
+
+class QuestionAskEvent(Strict):
+    training_id: TrainingId
+    text: QuestionText
+
+
+class QuestionModerateEvent(Strict):
+    training_id: TrainingId
+    question_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    verdict: Verdict
+
+
 CLIENT_EVENTS: dict[str, type[Strict]] = {
     "join": JoinEvent,
     "leave": LeaveEvent,
@@ -361,6 +392,9 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "note-add": NoteAddEvent,
     "quality-report": QualityReportEvent,
     "media-mode": MediaModeEvent,
+    "training-watch": TrainingWatchEvent,
+    "question-ask": QuestionAskEvent,
+    "question-moderate": QuestionModerateEvent,
 }
 """Every client → server event and the model its handler validates the payload with
 (`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI

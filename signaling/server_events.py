@@ -22,12 +22,14 @@ from rooms.consults.consult import MediaMode
 from rooms.consults.lifecycle import ConsultStatus
 from rooms.consults.people import Role
 from rooms.duty.escalation import NoticeKind
+from rooms.training.questions import QuestionStatus
 from signaling.http.attachments import AttachmentAddedEvent
 from signaling.http.notes import NoteOut
 from signaling.schemas import (
     AnswerDescription,
     ConsultOut,
     IceCandidate,
+    InstitutionRef,
     OfferDescription,
     PersonRef,
     SessionDescription,
@@ -211,6 +213,27 @@ class PeerMediaMode(BaseModel):
     reason: Literal["link", "chosen"]
 
 
+class QuestionOut(BaseModel):
+    """A trainee's question (`rooms.training.questions`); `asked_at` places it in the
+    broadcast (the replay's markers, against the segments' `EXT-X-PROGRAM-DATE-TIME`)."""
+
+    id: str
+    training_id: str
+    text: str
+    asked_at: datetime
+    status: QuestionStatus
+    asker: PersonRef
+    institution: InstitutionRef
+
+
+class QuestionNews(BaseModel):
+    """`question-asked` (to the moderators), `question-shown` (to every viewer),
+    `question-dismissed` (to the moderators)."""
+
+    training_id: str
+    question: QuestionOut
+
+
 SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "signal": SignalRelayed,
     "peer-joined": PeerJoined,
@@ -235,6 +258,9 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "note-added": NoteAdded,
     "rejoin": Rejoin,
     "peer-media-mode": PeerMediaMode,
+    "question-asked": QuestionNews,
+    "question-shown": QuestionNews,
+    "question-dismissed": QuestionNews,
 }
 """Every server → client event and the schema of its payload."""
 
@@ -293,6 +319,18 @@ class QualityReportAck(Okay):
     """The report's figures rated by `rooms.calls.quality.rating` (the live indicator)."""
 
 
+class TrainingWatchAck(Okay):
+    training_id: str
+    moderator: bool
+    """Whether the user shows and dismisses questions (their list holds the pending ones)."""
+    questions: list[QuestionOut]
+    """The shown questions, the earliest first; every question for a moderator."""
+
+
+class QuestionAck(Okay):
+    question: QuestionOut
+
+
 CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "join": JoinAck,
     "leave": Okay,
@@ -307,5 +345,8 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "note-add": NoteAddAck,
     "quality-report": QualityReportAck,
     "media-mode": Okay,
+    "training-watch": TrainingWatchAck,
+    "question-ask": QuestionAck,
+    "question-moderate": QuestionAck,
 }
 """Each client event's success ack (`signaling.events`)."""

@@ -42,6 +42,7 @@ from rooms.reporting.export_service import ExportService
 from rooms.reporting.quality_timeline import CallQualityService
 from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
+from rooms.training.question_service import QuestionService
 from rooms.training.service import TrainingService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
@@ -250,6 +251,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     )
     studio = TrainingStudio(relay_config(settings), broadcasts)
     trainings = TrainingService(repos.consults, repos.trainings, clock, studio)
+    ctx.questions = QuestionService(repos.consults, repos.trainings, repos.trainings, clock)
     viewer_urls = ViewerUrls(
         resolved_jwt_secret(settings),
         settings.training_viewer_url_ttl,
@@ -332,7 +334,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ),
         statistics.routes(
             edge,
-            service=StatisticsService(repos.consults, clock, quality=repos.quality),
+            service=StatisticsService(
+                repos.consults, clock, quality=repos.quality, trainings=repos.trainings
+            ),
             timezone=settings.report_timezone,
             max_months=limits.max_statistics_months,
         ),

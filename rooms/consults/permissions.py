@@ -69,6 +69,11 @@ class Action(StrEnum):
     """Publish the broadcast, start and end it (its lecturers)."""
     MANAGE_TRAINING = "manage_training"
     """Start, end or cancel a training (admins and supervisors of the organiser)."""
+    ASK_QUESTION = "ask_question"
+    """Ask a question during a live training (its audience)."""
+    MODERATE_QUESTIONS = "moderate_questions"
+    """Show or dismiss the trainees' questions: the lecturers, and the organiser's admins and
+    supervisors (the lecturer's assistants)."""
 
 
 class Scope(StrEnum):
@@ -115,6 +120,8 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING),
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.PRESENT_TRAINING: Scope.LECTURING,
+        Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.MODERATE_QUESTIONS: Scope.LECTURING,
     },
     Role.SPECIALIST: {
         # An invited specialist takes part (view, join, notes, files, recordings) but does not
@@ -136,6 +143,8 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.VIEW_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.LECTURING),
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.PRESENT_TRAINING: Scope.LECTURING,
+        Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.MODERATE_QUESTIONS: Scope.LECTURING,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -153,6 +162,8 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.ATTEND_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.ORGANISING),
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.MANAGE_TRAINING: Scope.ORGANISING,
+        Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.MODERATE_QUESTIONS: (Scope.LECTURING, Scope.ORGANISING),
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -172,11 +183,14 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.ATTEND_TRAINING: (Scope.TRAINING_AUDIENCE, Scope.ORGANISING),
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.MANAGE_TRAINING: Scope.ORGANISING,
+        Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.MODERATE_QUESTIONS: (Scope.LECTURING, Scope.ORGANISING),
     },
     Role.TRAINEE: {
         # Staff who only attend: trainings open to their institution, nothing else.
         Action.VIEW_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
+        Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

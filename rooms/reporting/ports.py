@@ -14,6 +14,7 @@ from rooms.consults.audit import AuditEntry
 from rooms.consults.consult import Consult
 from rooms.consults.institutions import Institution
 from rooms.consults.people import Specialty
+from rooms.reporting.training_statistics import AttendanceRecord
 
 if TYPE_CHECKING:  # review.py uses these ports: annotations only, no import cycle
     from rooms.reporting.review import Comment
@@ -48,3 +49,15 @@ class StatisticsStore(Protocol):
         ...
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
+
+
+class TrainingAttendanceStore(Protocol):
+    """The trainings' attendance the statistics count (`storage.sql.training.SqlTrainings`)."""
+
+    async def attendance_for_statistics(
+        self, institution_ids: frozenset[int], since: datetime, until: datetime
+    ) -> list[AttendanceRecord]:
+        """Every attendance record of a held (live or ended) training planned to start in
+        since <= starts_at < until, by people of one of `institution_ids`, with no row
+        limit; ordered by start, training, person."""
+        ...

@@ -16,8 +16,9 @@ from rooms.consults.institutions import Institution, InstitutionTree
 from rooms.consults.people import Specialty, User
 from rooms.consults.permissions import Action, grants, is_permitted
 from rooms.consults.service import Clock, utc_now
-from rooms.reporting.ports import StatisticsStore
+from rooms.reporting.ports import StatisticsStore, TrainingAttendanceStore
 from rooms.reporting.statistics import Period, Statistics, compute
+from rooms.reporting.training_statistics import TrainingStatistics, compute_trainings
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +34,24 @@ class StatisticsReport:
     """The institutions the user may filter by (their own and everything below it), by id."""
     consults: int
     """How many consults were counted."""
+    trainings: TrainingStatistics
+    """The trainings attended by people of the same institutions in the period."""
 
 
 class StatisticsService:
     def __init__(
-        self, store: StatisticsStore, clock: Clock = utc_now, quality: QualityStore | None = None
+        self,
+        store: StatisticsStore,
+        clock: Clock = utc_now,
+        quality: QualityStore | None = None,
+        trainings: TrainingAttendanceStore | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.quality = quality
         """Call quality buckets; None counts no quality (the figures say none was reported)."""
+        self.trainings = trainings
+        """The trainings' attendance; None counts no training (all zeros)."""
 
     async def report(
         self,
@@ -78,6 +87,13 @@ class StatisticsService:
             if self.quality is not None and counted
             else {}
         )
+        attended = (
+            await self.trainings.attendance_for_statistics(
+                frozenset(scope), period.since, period.until
+            )
+            if self.trainings is not None
+            else []
+        )
         return StatisticsReport(
             period=period,
             institution_id=institution_id,
@@ -86,11 +102,15 @@ class StatisticsService:
             institutions={i.id: i for i in known},
             scope=mine,
             consults=len(counted),
+            trainings=compute_trainings(attended, period, specialty),
         )
 
-    async def exported(self, user: User, report: StatisticsReport, rows: int) -> None:
-        """Audit a CSV export: the figures are leaving the system."""
+    async def exported(
+        self, user: User, report: StatisticsReport, rows: int, kind: str = "consults"
+    ) -> None:
+        """Audit a CSV export (`kind`: consults or trainings): the figures are leaving."""
         detail: dict[str, Any] = {
+            "kind": kind,
             "from": str(report.period.first),
             "to": str(report.period.last),
             "timezone": report.period.tz.key,

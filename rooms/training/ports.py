@@ -7,6 +7,7 @@ from typing import Protocol
 
 from rooms.consults.audit import AuditEntry
 from rooms.training.attendance import Attendee, Unwritten
+from rooms.training.questions import Question, QuestionStatus
 from rooms.training.training import Training, TrainingStatus
 
 
@@ -51,4 +52,23 @@ class BroadcastStudio(Protocol):
 
     async def end(self, training_id: str) -> None:
         """The training ended: stop receiving, finish the streams and their replay playlists."""
+        ...
+
+
+class QuestionStore(Protocol):
+    """Trainees' questions (`rooms.training.questions`), each change with its audit entry."""
+
+    async def add_question(self, question: Question, audit: AuditEntry) -> None: ...
+
+    async def get_question(self, question_id: str) -> Question | None: ...
+
+    async def moderate_question(self, question: Question, audit: AuditEntry) -> bool:
+        """Save the verdict (`status`, `moderated_by`, `moderated_at`) if the stored question
+        is still pending; False, writing nothing, when somebody moderated it first."""
+        ...
+
+    async def list_questions(
+        self, training_id: str, statuses: frozenset[QuestionStatus], limit: int
+    ) -> list[Question]:
+        """The training's questions in `statuses`, the earliest asked first, at most `limit`."""
         ...

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from rooms.consults.people import Specialty, User
 from rooms.reporting.statistics import DurationSummary, Figures, Period, QualityFigures
 from rooms.reporting.statistics_service import StatisticsReport, StatisticsService
+from rooms.reporting.training_statistics import TrainingFigures
 from signaling import errors
 from signaling.errors import ApiError
 from signaling.http.api import Edge, Feature, json_response
@@ -81,6 +82,31 @@ class StatisticsMonthOut(FiguresOut):
     month: str
 
 
+class TrainingFiguresOut(BaseModel):
+    trainings: int
+    """Distinct held trainings attended."""
+    trainees: int
+    """Distinct people who attended."""
+    attendance_hours: float
+
+
+class TrainingRowOut(TrainingFiguresOut):
+    month: str
+    institution_id: int
+    institution_name: str
+
+
+class TrainingMonthOut(TrainingFiguresOut):
+    month: str
+
+
+class TrainingStatisticsOut(BaseModel):
+    rows: list[TrainingRowOut]
+    """One per (month, attending institution) with any attendance."""
+    months: list[TrainingMonthOut]
+    overall: TrainingFiguresOut
+
+
 class StatisticsOut(BaseModel):
     from_month: str
     to_month: str
@@ -92,6 +118,8 @@ class StatisticsOut(BaseModel):
     overall: FiguresOut
     institutions: list[InstitutionRef]
     """The institutions the caller may filter by (their own and everything below it)."""
+    trainings: TrainingStatisticsOut
+    """Trainings attended by people of the same institutions (docs/statistics.md)."""
 
 
 CSV_BOM = "\ufeff"
@@ -173,6 +201,32 @@ def figures_out(f: Figures) -> FiguresOut:
     )
 
 
+def training_figures_out(f: TrainingFigures) -> TrainingFiguresOut:
+    return TrainingFiguresOut(
+        trainings=f.trainings, trainees=f.trainees, attendance_hours=f.attendance_hours
+    )
+
+
+def trainings_out(report: StatisticsReport) -> TrainingStatisticsOut:
+    stats = report.trainings
+    return TrainingStatisticsOut(
+        rows=[
+            TrainingRowOut(
+                month=str(row.month),
+                institution_id=row.institution_id,
+                institution_name=institution_name(report, row.institution_id),
+                **training_figures_out(row.figures).model_dump(),
+            )
+            for row in stats.rows
+        ],
+        months=[
+            TrainingMonthOut(month=str(month), **training_figures_out(f).model_dump())
+            for month, f in stats.months
+        ],
+        overall=training_figures_out(stats.overall),
+    )
+
+
 def institution_name(report: StatisticsReport, institution_id: int) -> str:
     found = report.institutions.get(institution_id)
     return found.name if found else f"#{institution_id}"
@@ -202,6 +256,7 @@ def statistics_out(report: StatisticsReport) -> StatisticsOut:
         ],
         overall=figures_out(stats.overall),
         institutions=[InstitutionRef(id=i.id, name=i.name) for i in report.scope],
+        trainings=trainings_out(report),
     )
 
 
@@ -248,6 +303,29 @@ def statistics_csv(report: StatisticsReport) -> str:
                 "" if q.median_bitrate_kbps is None else f"{q.median_bitrate_kbps:.0f}",
                 "" if q.audio_only_share is None else f"{100 * q.audio_only_share:.1f}",
                 "" if q.freezes_per_hour is None else f"{q.freezes_per_hour:.1f}",
+            ]
+        )
+    return out.getvalue()
+
+
+TRAINING_CSV_COLUMNS = ("month", "institution", "trainings", "trainees", "attendance_hours")
+"""The trainings CSV header, in order (documented in docs/statistics.md)."""
+
+
+def trainings_csv(report: StatisticsReport) -> str:
+    out = io.StringIO()
+    out.write(CSV_BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TRAINING_CSV_COLUMNS)
+    for row in report.trainings.rows:
+        f = row.figures
+        writer.writerow(
+            [
+                str(row.month),
+                safe_cell(institution_name(report, row.institution_id)),
+                f.trainings,
+                f.trainees,
+                f"{f.attendance_hours:.2f}",
             ]
         )
     return out.getvalue()
@@ -300,6 +378,26 @@ def routes(
         body = statistics_csv(report)
         await service.exported(user, report, len(report.statistics.rows))
         name = f"teleconsult-statistics-{report.period.first}_{report.period.last}.csv"
+        return csv_response(body, name)
+
+    @feature.route(
+        "GET",
+        "/api/statistics/trainings.csv",
+        "The trainings per month and attending institution as CSV (same parameters; UTF-8 "
+        "with BOM; audited as statistics.exported, kind trainings)",
+        writes=True,  # the audit entry
+        errors=STATISTICS_ERRORS,
+        other_response=(("text/csv", "string"),),
+        query=StatisticsQuery,
+    )
+    async def get_training_statistics_csv(request: web.Request) -> web.Response:
+        user, report = await load_report(request)
+        body = trainings_csv(report)
+        await service.exported(user, report, len(report.trainings.rows), kind="trainings")
+        name = f"teleconsult-trainings-{report.period.first}_{report.period.last}.csv"
+        return csv_response(body, name)
+
+    def csv_response(body: str, name: str) -> web.Response:
         return web.Response(
             text=body,
             content_type="text/csv",

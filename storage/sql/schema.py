@@ -307,3 +307,20 @@ training_attendance = Table(
     Column("last_seen", UTCDateTime, nullable=False),
     Column("seconds", Float, nullable=False),
 )
+
+training_questions = Table(
+    "training_questions",
+    metadata,
+    # Trainees' questions during a live training (`rooms.training.questions`): pending until a
+    # moderator shows or dismisses them; the shown ones are the replay's markers.
+    Column("id", String(32), primary_key=True),
+    Column("training_id", String(32), ForeignKey("trainings.id"), nullable=False),
+    Column("asker_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("institution_id", Integer, ForeignKey("institutions.id"), nullable=False),
+    Column("text", String(500), nullable=False),
+    Column("asked_at", UTCDateTime, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("moderated_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("moderated_at", UTCDateTime, nullable=True),
+    Index("ix_training_questions_training", "training_id", "asked_at"),
+)

@@ -135,3 +135,29 @@ def test_an_exam_room_doctor_is_told_statistics_are_not_for_them(
     expect(page.get_by_test_id("statistics-forbidden")).to_be_visible()
     expect(page.get_by_test_id("stats-table")).to_have_count(0)
     client.assert_clean()
+
+
+def test_the_trainings_table_and_its_csv_are_on_the_statistics_page(
+    stats_server: RunningServer, open_client: Callable[..., Client], tmp_path: Path
+) -> None:
+    # The figures themselves are checked against heartbeats on a server with a manual clock
+    # (tests/integration/test_training_statistics.py); here: the table and the download.
+    client = open_client("phone", "supervisor-trainings")
+    client.context.add_init_script("localStorage.setItem('teleconsult.lang', 'en')")
+    page = open_statistics(client, stats_server, "supervisor")
+    expect(page.get_by_test_id("statistics-section")).to_have_attribute("data-charts-ready", "true")
+    expect(page.get_by_role("heading", name="Trainings")).to_be_visible()
+    table = page.get_by_test_id("stats-trainings-table")
+    expect(table.get_by_role("columnheader", name="Attendance hours")).to_be_visible()
+    total = page.get_by_test_id("stats-trainings-total")
+    expect(total.locator('[data-field="trainings"]')).to_have_text("0")
+    client.screenshot("32-statistics-trainings-phone-en")
+    with page.expect_download() as download_info:
+        page.get_by_test_id("stats-trainings-download").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("teleconsult-trainings-")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    text = saved.read_bytes().decode("utf-8-sig")
+    assert text.splitlines()[0] == "month,institution,trainings,trainees,attendance_hours"
+    client.assert_clean()

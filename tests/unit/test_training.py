@@ -23,6 +23,7 @@ from rooms.consults.permissions import (
     is_permitted,
     is_permitted_on_training,
 )
+from rooms.training.questions import MAX_QUESTION_CHARS, InvalidQuestion, question_text
 from rooms.training.service import TrainingPlan, TrainingService
 from rooms.training.training import (
     MAX_DURATION,
@@ -129,19 +130,22 @@ def test_a_named_audience_reaches_exactly_the_institutions_named() -> None:
 # A training organised by the province for county A's subtree, lectured by the obstetrician.
 COUNTY_A_TRAINING = training()
 
+VIEW, MODERATE = Action.VIEW_TRAINING, Action.MODERATE_QUESTIONS
+
 EXPECTED_ON_TRAINING: dict[str, set[Action]] = {
     # county A's doctor is in the audience
-    "doctor.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING},
+    "doctor.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION},
     # county B is not
     "doctor.b": set(),
-    "trainee.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING},
+    "trainee.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION},
     "trainee.b": set(),
     # the lecturer sees and presents it (and is not in the audience: the province)
-    "obst": {Action.VIEW_TRAINING, Action.PRESENT_TRAINING},
+    "obst": {Action.VIEW_TRAINING, Action.PRESENT_TRAINING, Action.MODERATE_QUESTIONS},
     "paed": set(),
-    # the province organises it: its admin and supervisor manage and may watch
-    "admin": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING},
-    "sup": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING},
+    # the province organises it: its admin and supervisor manage, moderate the questions (the
+    # lecturer's assistants) and may watch (but not ask: they are not its audience)
+    "admin": {VIEW, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING, MODERATE},
+    "sup": {VIEW, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING, MODERATE},
     # county B's supervisor neither organises it nor is in its audience
     "sup.b": set(),
 }
@@ -162,6 +166,8 @@ TRAINING_ACTIONS = [
     Action.ATTEND_TRAINING,
     Action.PRESENT_TRAINING,
     Action.MANAGE_TRAINING,
+    Action.ASK_QUESTION,
+    Action.MODERATE_QUESTIONS,
 ]
 
 
@@ -377,3 +383,11 @@ async def test_nobody_is_admitted_to_a_cancelled_or_unknown_training(
         await service.admit(TRAINEE_A, made.id)
     with pytest.raises(NotFound):
         await service.admit(TRAINEE_A, "0" * 32)
+
+
+def test_a_question_is_trimmed_and_bounded() -> None:
+    assert question_text("  胸外按压  \n") == "胸外按压"
+    assert question_text("问" * MAX_QUESTION_CHARS) == "问" * MAX_QUESTION_CHARS
+    for text in ("", "   \n\t", "问" * (MAX_QUESTION_CHARS + 1)):
+        with pytest.raises(InvalidQuestion):
+            question_text(text)

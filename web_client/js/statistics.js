@@ -98,6 +98,9 @@ export function mountStatistics(container, { level = 2 } = {}) {
     charts: {},
     table: h('table', { dataset: { testid: 'stats-table' } }),
     empty: h('p', { class: 'empty', hidden: true, dataset: { testid: 'stats-empty' } }),
+    trainingHeading: h(`h${level + 1}`, { id: 'stats-trainings-heading' }),
+    trainingTable: h('table', { dataset: { testid: 'stats-trainings-table' } }),
+    trainingDownload: h('button', { type: 'button', dataset: { testid: 'stats-trainings-download' } }),
   };
   const form = h('form', { class: 'stats-filters', dataset: { testid: 'stats-form' } },
     field('stats-from', 'stats.from', ui.from),
@@ -123,6 +126,11 @@ export function mountStatistics(container, { level = 2 } = {}) {
     // A table wider than a phone scrolls sideways: focusable, so a keyboard can scroll it too.
     h('div', { class: 'table-wrap', tabindex: '0', role: 'group', 'aria-labelledby': 'stats-heading' }, ui.table),
     ui.empty,
+    // Trainings (docs/statistics.md, "Trainings"): per month and attending institution.
+    h('section', { class: 'stats-trainings', 'aria-labelledby': 'stats-trainings-heading' },
+      ui.trainingHeading,
+      h('div', { class: 'table-wrap', tabindex: '0', role: 'group', 'aria-labelledby': 'stats-trainings-heading' }, ui.trainingTable),
+      h('div', { class: 'stats-actions' }, ui.trainingDownload)),
   );
 
   let data = null;
@@ -207,6 +215,32 @@ export function mountStatistics(container, { level = 2 } = {}) {
     ui.empty.hidden = !data || rows.length > 0;
   }
 
+  const TRAINING_COLUMNS = [
+    ['month', (r) => r.month],
+    ['institution', (r) => r.institution_name],
+    ['trainings', (r) => String(r.trainings)],
+    ['trainees', (r) => String(r.trainees)],
+    ['attendance_hours', (r) => r.attendance_hours.toFixed(2)],
+  ];
+
+  function renderTrainings() {
+    ui.trainingHeading.textContent = t('stats.trainings.heading');
+    ui.trainingDownload.textContent = t('stats.trainings.download');
+    const trainings = data?.trainings;
+    const head = h('thead', {}, h('tr', {}, TRAINING_COLUMNS.map(([name]) =>
+      h('th', { scope: 'col' }, t(`stats.trainings.col.${name}`)))));
+    const cells = (r, testid) => h('tr', { dataset: { testid } },
+      TRAINING_COLUMNS.map(([name, value], i) => (i === 0
+        ? h('th', { scope: 'row', dataset: { field: name } }, value(r))
+        : h('td', { dataset: { field: name } }, value(r)))));
+    const body = h('tbody', {}, (trainings?.rows ?? []).map((r) => cells(r, 'stats-trainings-row')));
+    const foot = trainings
+      ? h('tfoot', {}, cells({ ...trainings.overall, month: t('stats.total'), institution_name: '' }, 'stats-trainings-total'))
+      : null;
+    ui.trainingTable.replaceChildren(
+      h('caption', { class: 'visually-hidden' }, t('stats.trainings.caption')), head, body, foot);
+  }
+
   function chartOptions() {
     const months = data.months.map((m) => m.month);
     const base = {
@@ -262,6 +296,7 @@ export function mountStatistics(container, { level = 2 } = {}) {
     renderText();
     renderFilters();
     renderTable();
+    renderTrainings();
     renderCharts();
   }
 
@@ -288,13 +323,13 @@ export function mountStatistics(container, { level = 2 } = {}) {
     }
   }
 
-  async function downloadCsv() {
-    ui.download.disabled = true;
+  async function downloadCsv(button = ui.download, path = '/api/statistics.csv') {
+    button.disabled = true;
     try {
-      const response = await fetchFile(`/api/statistics.csv?${query(current())}`);
+      const response = await fetchFile(`${path}?${query(current())}`);
       const blob = await response.blob();
       const url = URL.createObjectURL(blob);
-      const link = h('a', { href: url, download: attachmentName(response, 'statistics.csv'), hidden: true });
+      const link = h('a', { href: url, download: attachmentName(response, path.split('/').pop()), hidden: true });
       document.body.append(link);
       link.click();
       link.remove();
@@ -303,7 +338,7 @@ export function mountStatistics(container, { level = 2 } = {}) {
     } catch (err) {
       showError(err);
     } finally {
-      ui.download.disabled = false;
+      button.disabled = false;
     }
   }
 
@@ -311,11 +346,13 @@ export function mountStatistics(container, { level = 2 } = {}) {
     event.preventDefault();
     refresh();
   });
-  ui.download.addEventListener('click', downloadCsv);
+  ui.download.addEventListener('click', () => downloadCsv());
+  ui.trainingDownload.addEventListener('click', () => downloadCsv(ui.trainingDownload, '/api/statistics/trainings.csv'));
   const resize = () => { for (const slot of Object.values(ui.charts)) slot.chart?.resize(); };
   window.addEventListener('resize', resize);
   onLangChange(render);
   renderText();
   renderFilters();
+  renderTrainings();
   return { ready: refresh(), refresh, resize };
 }

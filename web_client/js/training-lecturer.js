@@ -5,15 +5,17 @@
 // packages it for the trainees by stream copy). "End" ends the training for everybody.
 
 import { api } from './api.js';
-import { $ } from './dom.js';
+import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { request } from './socket.js';
+import { followQuestions, place, questionItem } from './training-questions.js';
 
 const GATHERING_MS = 5000;
 const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
   ?? new URLSearchParams(location.search).get('training');
 
-await bootPage({ socket: false, anyRole: true });
+const { socket } = await bootPage({ socket: Boolean(trainingId), anyRole: true });
 const status = $('[data-testid="lecturer-status"]');
 const present = $('[data-testid="present-button"]');
 const end = $('[data-testid="end-training-button"]');
@@ -102,6 +104,37 @@ end.addEventListener('click', async () => {
   for (const stream of captured) for (const track of stream.getTracks()) track.stop();
 });
 
+/** Pending questions with Show / Dismiss; the shown ones below them. */
+function moderateQuestions() {
+  const pending = $('[data-testid="pending-questions"]');
+  const shown = $('[data-testid="shown-questions"]');
+  const decide = (question, verdict, button) => {
+    button.disabled = true;
+    request(socket, 'question-moderate', { training_id: trainingId, question_id: question.id, verdict })
+      .then(({ question: moderated }) => arrive(moderated))
+      .catch((err) => { button.disabled = false; status.textContent = err.message; });
+  };
+  function arrive(question) {
+    pending.querySelector(`[data-question-id="${question.id}"]`)?.remove();
+    if (question.status === 'shown') place(shown, questionItem(question));
+    if (question.status !== 'pending') return;
+    const show = h('button', { type: 'button', dataset: { testid: 'question-show' } }, t('questions.show'));
+    const dismiss = h('button', { type: 'button', class: 'secondary', dataset: { testid: 'question-dismiss' } }, t('questions.dismiss'));
+    show.addEventListener('click', () => decide(question, 'show', show));
+    dismiss.addEventListener('click', () => decide(question, 'dismiss', dismiss));
+    place(pending, questionItem(question, h('div', { class: 'actions' }, show, dismiss)));
+  }
+  followQuestions(socket, trainingId, {
+    listed: (ack) => {
+      $('[data-testid="questions"]').hidden = !ack.moderator;
+      for (const q of ack.questions) arrive(q);
+    },
+    'question-asked': arrive,
+    'question-shown': arrive,
+    'question-dismissed': arrive,
+  });
+}
+
 if (!trainingId) {
   say('training.missing');
   present.disabled = true;
@@ -111,6 +144,7 @@ if (!trainingId) {
     $('[data-testid="training-title"]').textContent = training.title;
     say(training.status === 'ended' ? 'lecturer.ended' : 'lecturer.ready');
     if (training.status === 'ended' || training.status === 'cancelled') present.disabled = true;
+    moderateQuestions();
   } catch (err) {
     status.textContent = err.message;
     present.disabled = true;

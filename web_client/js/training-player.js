@@ -8,14 +8,19 @@ import { api } from './api.js';
 import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { askBox, followQuestions, place, questionItem } from './training-questions.js';
 
 const RETRY_MS = 2000;
 const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
   ?? new URLSearchParams(location.search).get('training');
 
-await bootPage({ socket: false, anyRole: true });
+const { socket } = await bootPage({ socket: Boolean(trainingId), anyRole: true });
 const status = $('[data-testid="training-status"]');
 const say = (key) => { status.textContent = t(key); };
+
+/** Each playing video → the wall-clock time (ms) of its media time 0, from the playlist's
+ * `EXT-X-PROGRAM-DATE-TIME`. */
+const timeline = new WeakMap();
 
 /** Play one stream of the broadcast into `video` (it exists: streams.json said so). */
 function play(video, url) {
@@ -24,6 +29,12 @@ function play(video, url) {
   if (Hls?.isSupported()) {
     const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
     hls.on(Hls.Events.MANIFEST_PARSED, started);
+    hls.on(Hls.Events.LEVEL_LOADED, (_event, { details }) => {
+      // Where the broadcast's wall clock meets the media timeline (the replay's markers).
+      const first = details.fragments[0];
+      if (first?.programDateTime) timeline.set(video, first.programDateTime - first.start * 1000);
+      video.dispatchEvent(new Event('timeline'));
+    });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       hls.destroy();
@@ -32,7 +43,12 @@ function play(video, url) {
     hls.loadSource(url);
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-    video.addEventListener('loadedmetadata', started, { once: true });
+    video.addEventListener('loadedmetadata', () => {
+      const start = video.getStartDate?.()?.getTime();
+      if (start) timeline.set(video, start);
+      video.dispatchEvent(new Event('timeline'));
+      started();
+    }, { once: true });
     video.src = url;
   } else {
     say('training.unsupported');
@@ -87,6 +103,84 @@ async function follow(admission) {
   }
 }
 
+/**
+ * The questions the moderators have shown, live; while the training is live, a box to ask.
+ * Returns the list of shown questions as it grows (the replay's markers read it).
+ */
+function showQuestions(training) {
+  const section = $('[data-testid="questions"]');
+  const list = $('[data-testid="shown-questions"]');
+  const shown = new Map();
+  const add = (question) => {
+    shown.set(question.id, question);
+    place(list, questionItem(question));
+    document.documentElement.dataset.shownQuestions = String(shown.size);
+    section.dispatchEvent(new Event('questions'));
+  };
+  section.hidden = training.status === 'ended'; // the replay shows them as markers instead
+  if (training.status === 'live') section.append(askBox(socket, trainingId));
+  followQuestions(socket, trainingId, {
+    listed: (ack) => { for (const q of ack.questions) if (q.status === 'shown') add(q); },
+    'question-shown': add,
+    failed: (err) => { section.hidden = err.code === 'forbidden'; },
+  });
+  return shown;
+}
+
+const clock = (seconds) => {
+  const whole = Math.floor(seconds);
+  const mm = String(Math.floor(whole / 60) % 60).padStart(2, '0');
+  const ss = String(whole % 60).padStart(2, '0');
+  return whole >= 3600 ? `${Math.floor(whole / 3600)}:${mm}:${ss}` : `${mm}:${ss}`;
+};
+
+/**
+ * The replay: each shown question as a marker at the moment it was asked in the broadcast
+ * (its `asked_at` against the playlist's `EXT-X-PROGRAM-DATE-TIME`), on a bar under the
+ * pictures and as a list of buttons; choosing one seeks both streams there.
+ */
+function replayMarkers(shown) {
+  const videos = [$('[data-testid="training-camera"]'), $('[data-testid="training-screen"]')];
+  const [camera] = videos;
+  const bar = h('div', { class: 'marker-bar', 'aria-hidden': 'true' });
+  const list = h('ol', { class: 'question-markers', dataset: { testid: 'replay-markers' } });
+  const section = h('section', { class: 'training-questions', 'aria-labelledby': 'markers-heading' },
+    h('h2', { id: 'markers-heading' }, t('questions.markers')), bar, list);
+  $('.training-stage').after(section);
+  const seek = (askedMs) => {
+    for (const video of videos) {
+      if (video.hidden || !timeline.has(video)) continue;
+      video.currentTime = Math.max(0, (askedMs - timeline.get(video)) / 1000);
+    }
+    camera.play().catch(() => {});
+  };
+  const render = () => {
+    const origin = timeline.get(camera);
+    if (origin === undefined) return;
+    const duration = Number.isFinite(camera.duration) ? camera.duration : 0;
+    bar.replaceChildren();
+    list.replaceChildren();
+    const questions = [...shown.values()].sort((a, b) => Date.parse(a.asked_at) - Date.parse(b.asked_at));
+    for (const question of questions) {
+      const askedMs = Date.parse(question.asked_at);
+      const offset = Math.max(0, (askedMs - origin) / 1000);
+      if (duration) {
+        const tick = h('span', { class: 'marker-tick', title: question.text });
+        tick.style.left = `${Math.min(100, (offset / duration) * 100)}%`;
+        tick.addEventListener('click', () => seek(askedMs));
+        bar.append(tick);
+      }
+      list.append(h('li', {}, h('button', {
+        type: 'button', class: 'secondary', dataset: { testid: 'replay-marker', offset: offset.toFixed(1) }, onclick: () => seek(askedMs),
+      }, `${clock(offset)} · ${question.text}`)));
+    }
+    document.documentElement.dataset.replayMarkers = String(questions.length);
+  };
+  for (const event of ['timeline', 'durationchange']) camera.addEventListener(event, render);
+  $('[data-testid="questions"]').addEventListener('questions', render);
+  render();
+}
+
 /** Without a training in the link: the trainings open to the user, each a link to watch. */
 async function listTrainings() {
   const { trainings } = await api.trainings();
@@ -99,12 +193,15 @@ async function listTrainings() {
 }
 
 if (!trainingId) {
+  socket?.disconnect();
   await listTrainings();
 } else {
   try {
     const admission = await api.admitToTraining(trainingId);
     $('[data-testid="training-title"]').textContent = admission.training.title;
     document.documentElement.dataset.trainingStatus = admission.training.status;
+    const shown = showQuestions(admission.training);
+    if (admission.training.status === 'ended') replayMarkers(shown);
     await follow(admission);
   } catch (err) {
     status.textContent = err.code === 'forbidden' ? t('training.notForYou') : err.message;
