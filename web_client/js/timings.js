@@ -5,7 +5,9 @@
 // set, the page also logs them as a table once the first remote frame is shown.
 //
 // Marks, each kept the first time only:
-//   script            the page's modules are loaded and start to run
+//   link_start        a call link's early start runs (call-link.js: camera, socket and join
+//                     asked for while the page's other modules still load)
+//   script            the page's modules are loaded and start to run (page.js)
 //   token             the server said who the token belongs to (GET /api/me)
 //   socket_connected  the socket.io connection is up
 //   media             the camera and microphone are open (or refused)
@@ -63,6 +65,5 @@ function watchRemoteVideos() {
   }).observe(document.documentElement, { childList: true, subtree: true });
 }
 
-mark('script');
 watchRemoteVideos();
 window.teleconsultTimings = { marks, steps };
