@@ -16,13 +16,29 @@
 //   first_remote_frame  the first frame of the other person's video was presented
 
 const marks = {};
+const onFirstFrame = [];
 
 /** Keep `name` at the current time, unless it is already kept. */
 export function mark(name) {
   if (name in marks) return;
   marks[name] = Math.round(performance.now() * 10) / 10;
   performance.mark?.(`teleconsult:${name}`);
-  if (name === 'first_remote_frame' && debugging()) console.table(steps());
+  if (name !== 'first_remote_frame') return;
+  if (debugging()) console.table(steps());
+  for (const resolve of onFirstFrame.splice(0)) resolve();
+}
+
+/**
+ * Resolves once the other side's first frame is shown, or after `ms`, whichever comes first:
+ * what a call link's page waits for before it loads its lists, so that they do not compete
+ * with the call's start.
+ */
+export function firstFrameOr(ms) {
+  if ('first_remote_frame' in marks) return Promise.resolve();
+  return new Promise((resolve) => {
+    onFirstFrame.push(resolve);
+    setTimeout(resolve, ms);
+  });
 }
 
 /** The marks in time order, each with the time since the mark before it. */
