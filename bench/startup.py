@@ -9,6 +9,7 @@ as the demo prints them: the exam room's (`/exam-room.html#consult=…&token=…
 specialist's (`/specialist.html#…`, a 390 x 844 phone), each in a fresh browser context. Each page
 marks its steps with performance.now() (`web_client/js/timings.js`, `window.teleconsultTimings`):
 
+    link_start         the call link's early start running (camera, socket, join under way)
     script             the page's modules loaded and running
     token              GET /api/me answered
     socket_connected   the socket.io connection up
@@ -70,6 +71,7 @@ def _use_repo_packages() -> None:
 _use_repo_packages()
 
 MARKS = (
+    "link_start",
     "script",
     "token",
     "socket_connected",

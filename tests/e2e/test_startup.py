@@ -16,7 +16,17 @@ from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 
-STEPS = ["token", "socket_connected", "media", "join_acked", "ice_connected", "first_remote_frame"]
+# link_start: the call link's camera, socket and join were started by call-link.js.
+STEPS = [
+    "link_start",
+    "script",
+    "token",
+    "socket_connected",
+    "media",
+    "join_acked",
+    "ice_connected",
+    "first_remote_frame",
+]
 LOADED_MODULES = """() => performance.getEntriesByType('resource')
   .map((e) => new URL(e.name))
   .filter((u) => u.origin === location.origin && u.pathname.endsWith('.js'))

@@ -13,6 +13,10 @@ import {
 } from './intake.js';
 import { NoticeBoard } from './notices.js';
 import { bootPage } from './page.js';
+import { firstFrameOr } from './timings.js';
+
+/** How long a call link's page holds back its lists for the call's start (firstFrameOr). */
+const CALL_FIRST_MS = 3000;
 
 const { user, socket, consultToJoin } = await bootPage();
 
@@ -171,8 +175,6 @@ form.querySelector('[type="submit"]').disabled = false;
 specialtySelect.addEventListener('change', () => { loadSpecialists(); renderIntake(); });
 fillSpecialties();
 form.scheduledAt.value = localDateTime();
-loadSpecialists();
-loadIntake();
 
 // ---- live updates ----
 
@@ -185,4 +187,10 @@ announceReminders(socket, store, bookMessage);
 socket.on('connect', refresh);
 onLangChange(() => { renderList(); renderIntake(); });
 
+// A call link: the form's lists and the consult list wait until the call shows the other side
+// (or CALL_FIRST_MS), hidden behind the call anyway; their requests and rendering would only
+// compete with the call's start.
+if (consultToJoin) await firstFrameOr(CALL_FIRST_MS);
+loadSpecialists();
+loadIntake();
 await refresh();

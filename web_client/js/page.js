@@ -2,11 +2,12 @@
 // page), wire the header, open the socket and report connection trouble.
 
 import { mark as markTiming } from './timings.js';
-import { api } from './api.js';
 import { h } from './dom.js';
 import { initI18n, onLangChange, t } from './i18n.js';
-import { HOME, clearSession, getToken, goToLogin, takeLinkFragment } from './session.js';
-import { connectSocket } from './socket.js';
+import { startPage } from './page-start.js';
+import { HOME, clearSession, goToLogin } from './session.js';
+
+markTiming('script');
 
 /** A promise that never settles: the page is navigating away, nothing more should run. */
 const leaving = () => new Promise(() => {});
@@ -21,18 +22,19 @@ const TOKEN_REFUSALS = new Set(['token_missing', 'token_expired', 'token_invalid
  */
 export async function bootPage({ socket: wantSocket = true, anyRole = false, alsoFor = [] } = {}) {
   initI18n();
-  const consultToJoin = takeLinkFragment();
-  if (!getToken()) {
+  // Begun already on a call page (call-link.js), while this page's modules were loading.
+  const { consultToJoin, token, socket: opened, me } = startPage({ socket: wantSocket });
+  if (!token || !me) {
     goToLogin(undefined, consultToJoin ?? undefined);
     return leaving();
   }
   // The socket connects while the token is checked: neither waits for the other (a refused
   // token closes both ways to the sign-in page).
-  const socket = wantSocket ? connectSocket(getToken()) : null;
-  if (socket) watchConnection(socket); // before it can connect: its first 'connect' counts
+  const socket = wantSocket ? opened : null;
+  if (socket) watchConnection(socket);
   let user;
   try {
-    user = await api.me();
+    user = await me;
     markTiming('token');
   } catch (err) {
     socket?.disconnect();
@@ -71,6 +73,7 @@ function watchConnection(socket) {
   const mark = (state) => { document.documentElement.dataset.socket = state; };
   let sessionEnded = false;
   socket.on('connect', () => { mark('connected'); markTiming('socket_connected'); show(null); });
+  if (socket.connected) mark('connected'); // it connected while the page's modules loaded
   // The server is about to close this socket: the token expired or the user was disabled. Do
   // not reconnect; sign in again, with the reason shown there.
   socket.on('session-ended', (p) => {

@@ -11,6 +11,10 @@ import { loadIntakeForms } from './intake.js';
 import { InvitePanel } from './invitations.js';
 import { bootPage } from './page.js';
 import { pushControl } from './push.js';
+import { firstFrameOr } from './timings.js';
+
+/** How long a call link's page holds back its lists for the call's start (firstFrameOr). */
+const CALL_FIRST_MS = 3000;
 
 const { user, socket, consultToJoin } = await bootPage();
 
@@ -202,6 +206,9 @@ socket.on('request-closed', ({ consult_id: id }) => {
 socket.on('connect', refresh); // events missed while disconnected
 onLangChange(render);
 // Cards show the intake with its form's labels and units once the forms are here.
+// A call link: the lists wait until the call shows the other side (or CALL_FIRST_MS), hidden
+// behind the call anyway; their requests and rendering would only compete with its start.
+if (consultToJoin) await firstFrameOr(CALL_FIRST_MS);
 loadIntakeForms().then(render, (err) => say(message, () => errorText(err), 'error'));
 
 await refresh();

@@ -5,7 +5,9 @@
 // set, the page also logs them as a table once the first remote frame is shown.
 //
 // Marks, each kept the first time only:
-//   script            the page's modules are loaded and start to run
+//   link_start        a call link's early start runs (call-link.js: camera, socket and join
+//                     asked for while the page's other modules still load)
+//   script            the page's modules are loaded and start to run (page.js)
 //   token             the server said who the token belongs to (GET /api/me)
 //   socket_connected  the socket.io connection is up
 //   media             the camera and microphone are open (or refused)
@@ -14,13 +16,29 @@
 //   first_remote_frame  the first frame of the other person's video was presented
 
 const marks = {};
+const onFirstFrame = [];
 
 /** Keep `name` at the current time, unless it is already kept. */
 export function mark(name) {
   if (name in marks) return;
   marks[name] = Math.round(performance.now() * 10) / 10;
   performance.mark?.(`teleconsult:${name}`);
-  if (name === 'first_remote_frame' && debugging()) console.table(steps());
+  if (name !== 'first_remote_frame') return;
+  if (debugging()) console.table(steps());
+  for (const resolve of onFirstFrame.splice(0)) resolve();
+}
+
+/**
+ * Resolves once the other side's first frame is shown, or after `ms`, whichever comes first:
+ * what a call link's page waits for before it loads its lists, so that they do not compete
+ * with the call's start.
+ */
+export function firstFrameOr(ms) {
+  if ('first_remote_frame' in marks) return Promise.resolve();
+  return new Promise((resolve) => {
+    onFirstFrame.push(resolve);
+    setTimeout(resolve, ms);
+  });
 }
 
 /** The marks in time order, each with the time since the mark before it. */
@@ -63,6 +81,5 @@ function watchRemoteVideos() {
   }).observe(document.documentElement, { childList: true, subtree: true });
 }
 
-mark('script');
 watchRemoteVideos();
 window.teleconsultTimings = { marks, steps };

@@ -22,6 +22,19 @@ export function mediaErrorKey(err) {
   }
 }
 
+/**
+ * Ask for camera and microphone as a call wants them; null where the browser cannot (a page not
+ * on https:// or localhost). Rejects as getUserMedia does.
+ * @returns {Promise<MediaStream>|null}
+ */
+export function openCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) return null;
+  return navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true },
+    video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: 'user' },
+  });
+}
+
 export class LocalMedia {
   constructor() {
     /** @type {MediaStream|null} */
@@ -31,18 +44,22 @@ export class LocalMedia {
   }
 
   /**
-   * Ask for camera and microphone (once per call). Resolves with the message key that tells the
+   * Ask for camera and microphone (once per call), or take `opening`, a request already made
+   * (openCamera(), by a call link's early start). Resolves with the message key that tells the
    * user why there is no stream, or null; without one, the call still receives.
+   * @param {Promise<MediaStream>|null} [opening]
    * @returns {Promise<string|null>}
    */
-  async start() {
-    if (this.stream) return null;
-    if (!navigator.mediaDevices?.getUserMedia) return 'call.media.insecure'; // https:// or localhost only
+  async start(opening = null) {
+    if (this.stream) {
+      // Asked for again meanwhile (a call link's early request): one stream is enough.
+      opening?.then((extra) => extra.getTracks().forEach((track) => track.stop()), () => {});
+      return null;
+    }
+    const asked = opening ?? openCamera();
+    if (!asked) return 'call.media.insecure'; // https:// or localhost only
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true },
-        video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: 'user' },
-      });
+      this.stream = await asked;
       return null;
     } catch (err) {
       console.warn('getUserMedia failed', err);

@@ -23,6 +23,7 @@
 // (`p2p-check`); a consult on the relay stays there.
 
 import { api } from '../api.js';
+import { takeCallStart } from '../call-link.js';
 import { olderThan } from '../consults.js';
 import { debug } from '../log.js';
 import { notify, request, whenConnected } from '../socket.js';
@@ -134,6 +135,8 @@ export class CallSession {
       connections: () => this.path?.connections() ?? { sending: [], receiving: [] },
       onModeChange: (mode) => this.mediaModeChanged(mode),
     });
+    /** @type {Map<string, Function>} socket event → our handler (to replay held events) */
+    this.handlers = new Map();
     this.listen();
   }
 
@@ -177,7 +180,12 @@ export class CallSession {
   // ---- socket events --------------------------------------------------------------------------
 
   listen() {
-    const s = this.socket;
+    const s = {
+      on: (event, handler) => {
+        this.handlers.set(event, handler);
+        this.socket.on(event, handler);
+      },
+    };
     const mine = (p) => this.active && p?.consult_id === this.consultId;
     const room = this.roomEvents();
     for (const kind of Object.keys(room)) {
@@ -260,6 +268,11 @@ export class CallSession {
     });
   }
 
+  /** Events that came before this session listened (a call link's early join), in order. */
+  replay(events) {
+    for (const [event, args] of events) this.handlers.get(event)?.(...args);
+  }
+
   /** Events about the consult room, by name; they wait for our join ack (see listen()). */
   roomEvents() {
     return {
@@ -291,7 +304,8 @@ export class CallSession {
 
   /**
    * Join `consultId`: camera/mic and the room at once (the join ack is taken once both are
-   * there, see enterRoom). Also "continue here" after `replaced`.
+   * there, see enterRoom). Also "continue here" after `replaced`. A call link started both
+   * before the page was ready (call-link.js): they are taken over, not asked for again.
    */
   async join(consultId) {
     const fresh = consultId !== this.consultId || this.state !== 'replaced';
@@ -301,12 +315,17 @@ export class CallSession {
     this.pathKind = 'p2p';
     if (fresh) this.consult = null;
     this.emit();
-    this.mediaStarting = this.media.start().then((problem) => problem && this.say(problem, {}, 'warn'));
-    await this.enterRoom();
+    const early = fresh ? takeCallStart(consultId, this.socket) : null;
+    this.mediaStarting = this.media.start(early?.media).then((problem) => problem && this.say(problem, {}, 'warn'));
+    await this.enterRoom(early);
   }
 
-  /** Send `join` (again) and take the ack; used by the first join and by every rejoin. */
-  async enterRoom() {
+  /**
+   * Send `join` (again) and take the ack; used by the first join and by every rejoin. `early`:
+   * a call link's join already sent, whose ack counts as this first attempt's.
+   * @param {import('../call-link.js').CallStart|null} [early]
+   */
+  async enterRoom(early = null) {
     const attempt = ++this.attempts;
     const consultId = this.consultId;
     const current = () => attempt === this.attempts && (this.state === 'joining' || this.state === 'rejoining');
@@ -317,13 +336,19 @@ export class CallSession {
     this.retry = null;
     this.emit();
     for (let refusals = 0; ; refusals += 1) {
-      await whenConnected(this.socket);
+      const sent = early?.join;
+      if (!sent) await whenConnected(this.socket);
       if (!current()) return;
       let ack;
       this.joinPending = true;
       this.replacedMeanwhile = false;
+      if (early) {
+        this.replay(early.events); // room events held for the ack, as if we had been listening
+        early = null;
+      }
       try {
-        ack = await request(this.socket, 'join', { consult_id: consultId });
+        ack = await (sent ?? request(this.socket, 'join', { consult_id: consultId }));
+        if (current()) mark('join_acked');
       } catch (err) {
         if (!current()) return;
         this.joinPending = false;
@@ -364,7 +389,6 @@ export class CallSession {
   }
 
   joined(ack) {
-    mark('join_acked');
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
     this.iceTransportPolicy = ack.ice_transport_policy === 'relay' ? 'relay' : 'all';
