@@ -190,7 +190,13 @@ def start_postgres(cluster: Cluster) -> str:
     data = folder / "data"
 
     def run(argv: list[str]) -> None:
-        subprocess.run([*as_user, *argv], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*as_user, *argv], capture_output=True, timeout=120, check=False)
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")
+            raise RuntimeError(
+                f"{' '.join(argv[:1])} failed (as root, every folder above "
+                f"{folder} must be searchable by `postgres`):\n{output}"
+            )
 
     run(initdb_argv(data, pwfile))
     run(pg_ctl_start_argv(data, port, folder, folder / "log"))

@@ -87,9 +87,11 @@ def token_of(link: str) -> str:
 
 
 @pytest.fixture
-def cluster_script(tmp_path: Path) -> Iterator[ClusterScript]:
+def cluster_script() -> Iterator[ClusterScript]:
+    """The script with a free port for the load balancer, its folder in the system's temp
+    directory (as `make cluster` runs it; PostgreSQL's `postgres` user must reach it)."""
     process = subprocess.Popen(
-        [sys.executable, "scripts/cluster.py", "--port", "0", "--dir", str(tmp_path)],
+        [sys.executable, "scripts/cluster.py", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
