@@ -190,7 +190,9 @@ def start_postgres(cluster: Cluster) -> str:
     data = folder / "data"
 
     def run(argv: list[str]) -> None:
-        done = subprocess.run([*as_user, *argv], capture_output=True, timeout=120, check=False)
+        done = subprocess.run(
+            [*as_user, *argv], capture_output=True, timeout=120, check=False, start_new_session=True
+        )
         if done.returncode != 0:
             output = (done.stdout + done.stderr).decode(errors="replace")
             raise RuntimeError(
