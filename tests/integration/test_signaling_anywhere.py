@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.cluster import Cluster, running_cluster
 from tests.support.peer import Participant, eventually
-from tests.support.reconnecting_page import Page
+from tests.support.reconnecting_page import Page, back_in_the_consult, meet_with_video
 
 pytestmark = pytest.mark.slow
 
@@ -92,17 +92,8 @@ async def test_sigkill_of_the_room_owner_brings_everyone_back_with_media_flowing
     exam_room = Page("exam room", cluster.lb.url, one.token("doctor.a"), consult["id"])
     specialist = Page("specialist", cluster.lb.url, one.token("obstetrician"), consult["id"])
     try:
-        await exam_room.start()
-        await specialist.start()
-        await exam_room.join()
-        ack = await specialist.join()
+        ack = await meet_with_video(exam_room, specialist, within=30)
         assert ack["consult"]["status"] == "live"
-        await eventually(
-            lambda: (
-                exam_room.receives_from(specialist, 10) and specialist.receives_from(exam_room, 10)
-            ),
-            within=30,
-        )
         owner = await cluster.owning_server(consult["id"])
         survivor = two if owner is one else one
 
@@ -111,12 +102,7 @@ async def test_sigkill_of_the_room_owner_brings_everyone_back_with_media_flowing
         # Both pages are back in the consult (one reconnected through haproxy, the other told
         # to rejoin by its own process) and the video flows both ways between the new peers.
         await eventually(
-            lambda: (
-                exam_room.joins == 2
-                and specialist.joins == 2
-                and exam_room.receives_from(specialist, 5)
-                and specialist.receives_from(exam_room, 5)
-            ),
+            lambda: back_in_the_consult(exam_room, specialist),
             within=30,
             interval=0.05,
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import socketio
 
-from tests.support.peer import Participant
+from tests.support.peer import Participant, eventually
 
 
 @dataclass
@@ -78,3 +78,28 @@ class Page:
         for task in list(self._tasks):
             task.cancel()
         await self.me.close()
+
+
+async def meet_with_video(exam_room: Page, specialist: Page, within: float) -> dict[str, Any]:
+    """Both pages connect and join (the exam room first), then video flows both ways; the
+    specialist's join ack."""
+    await exam_room.start()
+    await specialist.start()
+    await exam_room.join()
+    ack = await specialist.join()
+    await eventually(
+        lambda: exam_room.receives_from(specialist, 10) and specialist.receives_from(exam_room, 10),
+        within=within,
+    )
+    return ack
+
+
+def back_in_the_consult(exam_room: Page, specialist: Page) -> bool:
+    """Each page joined a second time (reconnected, or told to rejoin) and video flows both ways
+    between the new peers."""
+    return (
+        exam_room.joins == 2
+        and specialist.joins == 2
+        and exam_room.receives_from(specialist, 5)
+        and specialist.receives_from(exam_room, 5)
+    )
