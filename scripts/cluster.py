@@ -133,8 +133,10 @@ class Cluster:
         """Every part, the last started first (the load balancer before the signaling
         processes, the databases last)."""
         for part in reversed(self.parts):
+            began = time.monotonic()
             try:
                 part.stop()
+                print(f"  stopped {part.name} in {time.monotonic() - began:.1f} s", flush=True)
             except Exception as exc:  # keep stopping the others
                 print(f"stopping {part.name} (pid {part.pid}): {exc}", file=sys.stderr)
         self.parts.clear()

@@ -186,8 +186,11 @@ async def test_make_cluster_serves_a_consult_through_the_lb_survives_a_signaling
         await specialist.close()
 
     # Ctrl-C stops every process of the cluster.
+    interrupted_at = time.monotonic()
     cluster_script.process.send_signal(signal.SIGINT)
     assert cluster_script.process.wait(timeout=120) == 0, cluster_script.output()
+    print(f"make cluster: stopped {time.monotonic() - interrupted_at:.2f} s after SIGINT")
+    print("\n".join(line for line in cluster_script.lines if line.startswith("  stopped ")))
     until(
         lambda: not any(alive(pid) for _, _, pid in running),
         within=30,
