@@ -12,7 +12,7 @@ export HOST PORT
 # firewall, openssl for coturn's test certificate; haproxy in front of two signaling processes
 # (tests/support/haproxy.py). Installed by `make test` only when missing.
 
-.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup bench-network
+.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup bench-network cluster
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ $(VENV)/.dev: $(VENV)/.runtime pyproject.toml
 run: $(VENV)/.runtime
 	$(PY) -m teleconsult demo
 	$(PY) -m teleconsult serve
+
+## cluster: a whole cluster on loopback until Ctrl-C (haproxy, 2 signaling, 2 media nodes, Redis, PostgreSQL, S3, coturn; docs/deployment.md)
+CLUSTER_PORT ?= 8080
+cluster: $(VENV)/.dev
+	$(PY) scripts/cluster.py --port $(CLUSTER_PORT)
 
 ## system-deps: install the Debian packages the tests need, only when missing
 system-deps:

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -25,41 +23,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from teleconsult.local_services import (
+    TURNSERVER,
+    free_port_pair,
+    free_udp_block,
+    turn_config,
+)
 from tests.support.netns import NetworkNamespace
 from tests.support.waiting import until
 
-TURNSERVER = "/usr/bin/turnserver"
 Transport = Literal["udp", "tcp", "tls"]
-
-
-def _free_on_both(port: int) -> bool:
-    """Nobody holds `port` on 127.0.0.1, for TCP nor for UDP."""
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _free_port_pair() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if _free_on_both(port):
-            return port
-
-
-def free_udp_block(size: int) -> tuple[int, int]:
-    """`size` consecutive UDP ports, all free now, above the ephemeral range's usual start."""
-    rng = random.Random()
-    for _ in range(200):
-        low = rng.randrange(20000, 32000)
-        if all(_free_on_both(p) for p in range(low, low + size)):
-            return low, low + size - 1
-    raise RuntimeError(f"no block of {size} free UDP ports for the TURN relay")
 
 
 class TurnServer:
@@ -69,10 +42,10 @@ class TurnServer:
         self.namespace = namespace
         self.secret = secrets.token_hex(16)
         self.realm = "teleconsult.test"
-        self.port = _free_port_pair()
-        self.tls_port = _free_port_pair()
+        self.port = free_port_pair()
+        self.tls_port = free_port_pair()
         while self.tls_port == self.port:
-            self.tls_port = _free_port_pair()
+            self.tls_port = free_port_pair()
         self.relay_min, self.relay_max = free_udp_block(relay_ports)
         self.dir = Path(tempfile.mkdtemp(prefix="teleconsult-turn-"))
         self.cert = self.dir / "turn-cert.pem"
@@ -114,36 +87,16 @@ class TurnServer:
         self.spki_sha256 = base64.b64encode(hashlib.sha256(der).digest()).decode()
 
     def config(self) -> str:
-        return "\n".join(
-            [
-                "listening-ip=127.0.0.1",
-                "relay-ip=127.0.0.1",
-                f"listening-port={self.port}",
-                f"tls-listening-port={self.tls_port}",
-                f"min-port={self.relay_min}",
-                f"max-port={self.relay_max}",
-                "use-auth-secret",
-                f"static-auth-secret={self.secret}",
-                f"realm={self.realm}",
-                f"cert={self.cert}",
-                f"pkey={self.key}",
-                "no-tlsv1",
-                "no-tlsv1_1",
-                "no-dtls",
-                "fingerprint",
-                "no-cli",
-                "no-multicast-peers",
-                "allow-loopback-peers",
-                "no-rfc5780",
-                "no-software-attribute",
-                f"userdb={self.dir / 'turndb'}",
-                f"log-file={self.log_path}",
-                "simple-log",
-                "no-stdout-log",
-                "verbose",
-                f"pidfile={self.dir / 'turn.pid'}",
-                "",
-            ]
+        return turn_config(
+            port=self.port,
+            relay_min=self.relay_min,
+            relay_max=self.relay_max,
+            secret=self.secret,
+            realm=self.realm,
+            folder=self.dir,
+            tls_port=self.tls_port,
+            cert=self.cert,
+            key=self.key,
         )
 
     def _listening(self) -> bool:

@@ -20,35 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.support.server import free_port
-
-CONFIG = """\
-global
-    maxconn 8000
-
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-    timeout client-fin 5s
-    retries 3
-    option redispatch 1
-    option http-server-close
-
-frontend signaling
-    bind 127.0.0.1:{port}
-    default_backend servers
-
-backend servers
-    balance {balance}
-    option httpchk GET /healthz
-    http-check expect status 200
-    timeout check 1s
-    default-server inter 250ms fall 2 rise 2
-{servers}
-"""
+from teleconsult.local_services import free_port, haproxy_binary, haproxy_config
 
 
 class Haproxy:
@@ -66,15 +38,10 @@ class Haproxy:
         return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> str:
-        servers = "\n".join(
-            f"    server {name} {address} check" for name, address in self.backends.items()
-        )
-        return CONFIG.format(port=self.port, balance=self.balance, servers=servers)
+        return haproxy_config(self.port, self.backends, self.balance)
 
     def __enter__(self) -> Haproxy:
-        binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-        if not Path(binary).exists():
-            raise RuntimeError("haproxy is not installed: run `make test` (it installs it)")
+        binary = haproxy_binary()
         path = self.root / "haproxy.cfg"
         path.write_text(self.config())
         checked = subprocess.run([binary, "-c", "-f", str(path)], capture_output=True, check=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -10,15 +9,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.support.server import free_port
+from teleconsult.local_services import (
+    createdb_argv,
+    free_port,
+    initdb_argv,
+    pg_ctl_start_argv,
+    pg_ctl_stop_argv,
+    postgres_url,
+)
 from tests.support.waiting import until
-
-
-def _bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs it)")
-    return found[-1]
 
 
 class PostgresServer:
@@ -35,7 +34,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://teleconsult:teleconsult@127.0.0.1:{self.port}/teleconsult"
+        return postgres_url(self.port)
 
     def _run(self, *cmd: str) -> None:
         subprocess.run([*self._as, *cmd], check=True, capture_output=True, timeout=120)
@@ -45,50 +44,15 @@ class PostgresServer:
         pwfile.write_text("teleconsult\n")
         if self._as:
             shutil.chown(pwfile, "postgres", "postgres")
-        self._run(
-            _bin("initdb"),
-            "-D",
-            str(self.data),
-            "-U",
-            "teleconsult",
-            "--auth=md5",
-            f"--pwfile={pwfile}",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        )
+        self._run(*initdb_argv(self.data, pwfile))
         self.start()
-        self._run(
-            "env",
-            "PGPASSWORD=teleconsult",
-            _bin("createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "teleconsult",
-            "teleconsult",
-        )
+        self._run(*createdb_argv(self.port))
         return self
 
     def start(self) -> None:
         """Start the cluster (again, after `stop_postmaster`) and wait until it accepts
         connections."""
-        self._run(
-            _bin("pg_ctl"),
-            "-D",
-            str(self.data),
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            str(self.root / "log"),
-            "-o",
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
-            "-c fsync=off -c full_page_writes=off",
-            "start",
-        )
+        self._run(*pg_ctl_start_argv(self.data, self.port, self.root, self.root / "log"))
 
     def postmaster_pid(self) -> int:
         """The pid of this cluster's postmaster (the first line of `postmaster.pid`)."""
@@ -123,7 +87,7 @@ class PostgresServer:
 
     def __exit__(self, *_exc: object) -> None:
         subprocess.run(
-            [*self._as, _bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            [*self._as, *pg_ctl_stop_argv(self.data)],
             capture_output=True,
             timeout=60,
             check=False,

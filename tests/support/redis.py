@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
-from tests.support.server import free_port
+from teleconsult.local_services import free_port, redis_argv
 
 
 class RedisServer:
@@ -27,23 +25,8 @@ class RedisServer:
 
     def start(self) -> None:
         """Start redis-server on this port (again, after `stop`) and wait until it answers."""
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not Path(binary).exists():
-            raise RuntimeError("redis-server is not installed: run `make test` (it installs it)")
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ],
+            redis_argv(self.port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

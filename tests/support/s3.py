@@ -7,50 +7,26 @@ and `start` again keep the data (an outage and its end); `cleanup` removes every
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from minio import Minio
 
-from tests.support.server import free_port
+from teleconsult.local_services import WEED_PORTS, free_port, s3_identities, weed_mini_argv
 
 ACCESS_KEY = "teleconsult-test"
 SECRET_KEY = "teleconsult-test-secret-key"
-
-
-def weed_binary() -> str:
-    beside = Path(sys.executable).parent / "weed"
-    found = str(beside) if beside.exists() else shutil.which("weed")
-    if not found:
-        raise RuntimeError("SeaweedFS's `weed` is not installed: `make .venv/.dev` installs it")
-    return found
 
 
 class S3Server:
     def __init__(self, bucket: str = "recordings") -> None:
         self.bucket = bucket
         self.root = Path(tempfile.mkdtemp(prefix="teleconsult-s3-"))
-        self.ports = {
-            name: free_port()
-            for name in (
-                "master",
-                "master.grpc",
-                "volume",
-                "volume.grpc",
-                "filer",
-                "filer.grpc",
-                "s3",
-                "s3.grpc",
-                "admin",
-                "admin.grpc",
-            )
-        }
+        self.ports = {name: free_port() for name in WEED_PORTS}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,42 +65,8 @@ class S3Server:
         data = self.root / "data"
         data.mkdir(exist_ok=True)
         config = self.root / "s3.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "teleconsult",
-                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
-        )
-        args = [
-            weed_binary(),
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={self.ports['master']}",
-            f"-master.port.grpc={self.ports['master.grpc']}",
-            f"-volume.port={self.ports['volume']}",
-            f"-volume.port.grpc={self.ports['volume.grpc']}",
-            f"-filer.port={self.ports['filer']}",
-            f"-filer.port.grpc={self.ports['filer.grpc']}",
-            f"-s3.port={self.ports['s3']}",
-            f"-s3.port.grpc={self.ports['s3.grpc']}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-s3.config={config}",
-            f"-s3.localSocket={self.root / 's3.sock'}",
-            "-webdav=false",
-            "-admin.ui=false",
-            f"-admin.port={self.ports['admin']}",
-            f"-admin.port.grpc={self.ports['admin.grpc']}",
-        ]
+        config.write_text(s3_identities(ACCESS_KEY, SECRET_KEY))
+        args = weed_mini_argv(self.root, data, self.ports, config)
         log = (self.root / "weed.log").open("ab")
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True

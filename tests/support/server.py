@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from teleconsult.local_services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,12 +54,6 @@ def booking(
         "scheduled_at": scheduled_at,
         "intake": VALID_INTAKES.get(specialty, {}) if intake is None else intake,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
