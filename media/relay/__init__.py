@@ -58,7 +58,10 @@ Feedback:
   publisher gets one REMB: the sum over its video tracks of the lowest estimate among each
   track's subscribers (REMB caps a whole connection), sent when a subscriber's report changes
   that sum, else at most once a second. aiortc's own receive-side estimator is not fed, so it
-  sends no REMB of its own for forwarded tracks.
+  sends no REMB of its own for forwarded tracks. A subscriber's estimate not renewed for 4 s
+  (`REMB_STALE_SECONDS`: a browser estimates only while video reaches it) is forgotten, checked
+  as the publisher's video arrives; when none is left, the publisher gets one REMB of 10 Mbit/s
+  (`REMB_UNCAPPED_BPS`) that lifts the last cap, and its own estimate governs.
 - Sender Reports of each leg map RTP time to the publisher's NTP clock (from its Sender
   Reports), so a subscriber keeps a participant's audio and video in sync.
 

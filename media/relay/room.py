@@ -37,6 +37,10 @@ SendOffer = Callable[[str, str, dict[str, PublishedTrack]], Awaitable[None]]
 
 REMB_REFRESH_SECONDS = 1.0
 """An unchanged bandwidth estimate is sent to a publisher again at most this often."""
+REMB_UNCAPPED_BPS = 10_000_000
+"""What the relay sends a publisher it had capped once none of its subscribers estimates any
+more (their estimates went stale): no limit from the relay's side, the publisher's own estimate
+of its uplink (loss, round trip) governs until a subscriber estimates again."""
 
 _MSID_UNSAFE = re.compile(r"[^A-Za-z0-9._+~\-]")
 
@@ -485,16 +489,24 @@ class ConsultRelay:
         total = 0
         ssrcs: list[int] = []
         via: ForwardingReceiver | None = None
+        video: list[tuple[int, ForwardingReceiver]] = []
         for track in publisher.tracks.values():
             lowest = track.remb_min
             ssrc = track.receiver.media_ssrc
-            if track.info.kind != "video" or lowest is None or ssrc is None:
+            if track.info.kind != "video" or ssrc is None:
+                continue
+            video.append((ssrc, track.receiver))
+            if lowest is None:
                 continue
             total += lowest
             ssrcs.append(ssrc)
             via = via or track.receiver
         if via is None:
-            return
+            if not video or publisher.remb_sent in (None, REMB_UNCAPPED_BPS):
+                return
+            # No subscriber estimates any more, but the last REMB still caps the publisher
+            # (a browser keeps a REMB until the next one): lift it.
+            total, ssrcs, via = REMB_UNCAPPED_BPS, [ssrc for ssrc, _ in video], video[0][1]
         now = time.monotonic()
         if total == publisher.remb_sent and now - publisher.remb_time < REMB_REFRESH_SECONDS:
             return

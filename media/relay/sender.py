@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Protocol
 
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -56,6 +57,8 @@ class ForwardingSender(RTCRtpSender):
         self.active = False
         """Set by the relay while the leg is in its track's fan-out (negotiated, bound)."""
         self.remb: int | None = None
+        self.remb_at = 0.0
+        """When (time.monotonic()) the subscriber last sent `remb`."""
         self.keyframe_requests = 0
         self.nacks_received = 0
         self.retransmissions = 0
@@ -170,6 +173,7 @@ class ForwardingSender(RTCRtpSender):
                 if self._ssrc in ssrcs:
                     # A REMB estimates the subscriber's whole downlink for the streams it lists.
                     self.remb = bitrate // len(ssrcs)
+                    self.remb_at = time.monotonic()
                     if upstream is not None:
                         await upstream.estimate_changed()
             return

@@ -21,6 +21,15 @@ KEYFRAME_REQUEST_INTERVAL = 0.5
 Several subscribers asking at once (a join, a loss burst) share one keyframe; a request inside
 the interval is sent when it ends."""
 
+REMB_STALE_SECONDS = 4.0
+"""A subscriber's estimate not renewed for this long no longer counts. A browser estimates only
+while it receives video (it sends REMB several times a second then) and goes silent when none
+comes, e.g. while the publisher is audio-only: its last, lowest estimate would otherwise cap the
+publisher for good, and the little video an audio-only page sends to probe a recovered link could
+not get through (docs/network.md)."""
+ESTIMATE_CHECK_SECONDS = 1.0
+"""How often the publisher's video packets look for estimates gone stale."""
+
 NTP_EPOCH_OFFSET = 2208988800
 """Seconds from the NTP epoch (1900) to the Unix epoch (1970)."""
 
@@ -105,6 +114,7 @@ class TrackFanout:
         self._deferred_request: asyncio.TimerHandle | None = None
         self._pending: set[asyncio.Future[None]] = set()
         self._closed = False
+        self._estimate_checked_at = 0.0
         self._clock_rate = info.clock_rate
         self.plis_sent = 0
         self.plis_suppressed = 0
@@ -126,6 +136,19 @@ class TrackFanout:
         estimates = [leg.remb for leg in self._fanout if leg.remb is not None]
         return min(estimates) if estimates else None
 
+    async def _expire_estimates(self, now: float) -> None:
+        """Forget the subscribers' estimates not renewed for REMB_STALE_SECONDS; if that changes
+        anything, the relay sends the publisher its estimate again."""
+        stale = [
+            leg
+            for leg in self._fanout
+            if leg.remb is not None and now - leg.remb_at > REMB_STALE_SECONDS
+        ]
+        for leg in stale:
+            leg.remb = None
+        if stale:
+            await self._on_estimate()
+
     async def on_packet(self, packet: RtpPacket) -> None:
         """A packet from the publisher (RTX unwrapped): forward it now, then show the taps."""
         legs = self._fanout
@@ -143,6 +166,9 @@ class TrackFanout:
                 ntp = (clock[0] + (delta << 32) // self._clock_rate) & 0xFFFFFFFFFFFFFFFF
             for leg in legs:
                 await leg.forward(packet, ntp, abs_send_time, now)
+            if now - self._estimate_checked_at >= ESTIMATE_CHECK_SECONDS:
+                self._estimate_checked_at = now
+                await self._expire_estimates(now)
         taps = self._taps.current
         if taps:
             key = self.info.key

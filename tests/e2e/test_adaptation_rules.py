@@ -77,31 +77,31 @@ def test_video_steps_up_only_after_six_seconds_of_room(
     assert plans[19]["level"] == 0
 
 
-def test_a_link_under_150_kbit_that_queues_for_three_seconds_goes_audio_only(
+def test_a_link_under_150_kbit_that_queues_for_two_seconds_goes_audio_only(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 10, 120_000, rtt=QUEUED_MS))
-    assert [p["mode"] for p in plans[4:7]] == ["video"] * 3
-    assert plans[7]["mode"] == "audio-only" and plans[7]["reason"] == "link"
-    assert plans[7]["camera"] is None and plans[7]["second"] is None
+    assert [p["mode"] for p in plans[4:6]] == ["video"] * 2
+    assert plans[6]["mode"] == "audio-only" and plans[6]["reason"] == "link"
+    assert plans[6]["camera"] is None and plans[6]["second"] is None
     # A low estimate without loss or queueing is an estimate that lags: no reason to stop video.
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 20, 120_000, rtt=20))
     assert {p["mode"] for p in plans} == {"video"}
 
 
-def test_loss_above_20_percent_for_three_seconds_goes_audio_only(
+def test_loss_above_20_percent_for_two_seconds_goes_audio_only(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 10, 1_000_000, 0.25))
-    assert plans[6]["mode"] == "video"
-    assert plans[7]["mode"] == "audio-only"
+    assert plans[5]["mode"] == "video"
+    assert plans[6]["mode"] == "audio-only"
     # 20 % exactly is not above the threshold
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 12, 1_000_000, 0.2))
     assert {p["mode"] for p in plans} == {"video"}
 
 
-DOWN = every_second(0, 3, 1_000_000) + every_second(3, 12, 60_000, rtt=QUEUED_MS)
-"""A good start, then a thin link from 3 s: audio-only at 6 s, the first probe at 12 s."""
+DOWN = every_second(0, 3, 1_000_000) + every_second(3, 11, 60_000, rtt=QUEUED_MS)
+"""A good start, then a thin link from 3 s: audio-only at 5 s, the first probe at 11 s."""
 
 
 def test_audio_only_comes_back_to_video_with_hysteresis(
@@ -122,48 +122,48 @@ def test_audio_only_comes_back_to_video_with_hysteresis(
 def test_audio_only_probes_with_a_little_video_and_backs_off(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
-    plans = decide(DOWN + every_second(12, 40, 60_000, rtt=QUEUED_MS, sent=40_000))
+    plans = decide(DOWN + every_second(11, 40, 60_000, rtt=QUEUED_MS, sent=40_000))
     probing = [i for i, p in enumerate(plans) if p["probing"]]
-    assert probing[0] == 12  # 6 s after going audio-only
-    assert plans[12]["mode"] == "audio-only"  # still said to be audio-only …
-    assert plans[12]["camera"] == {
+    assert probing[0] == 11  # 6 s after going audio-only
+    assert plans[11]["mode"] == "audio-only"  # still said to be audio-only …
+    assert plans[11]["camera"] == {
         "maxBitrate": 60_000, "scaleResolutionDownBy": 8, "maxFramerate": 8,
     }  # fmt: skip  # … while a little video tries the link
     # Its packets queue: cut after a second; the next waits longer (8 s at most).
-    assert plans[13]["probing"] is False
-    assert plans[20]["probing"] is False
-    assert plans[21]["probing"] is True
-    assert plans[30]["probing"] is True
+    assert plans[12]["probing"] is False
+    assert plans[19]["probing"] is False
+    assert plans[20]["probing"] is True
+    assert plans[29]["probing"] is True
 
 
 def test_a_probe_that_finds_the_estimate_grown_brings_video_back(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
-    plans = decide(DOWN + every_second(12, 13, 60_000) + every_second(13, 18, 240_000))
-    assert plans[12]["probing"] is True
-    assert plans[13]["mode"] == "audio-only"
-    assert plans[14]["mode"] == "video"
+    plans = decide(DOWN + every_second(11, 12, 60_000) + every_second(12, 18, 240_000))
+    assert plans[11]["probing"] is True
+    assert plans[12]["mode"] == "audio-only"
+    assert plans[13]["mode"] == "video"
 
 
 def test_a_probe_whose_video_goes_out_cleanly_brings_video_back_though_the_estimate_lags(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
-    queued = every_second(12, 14, 30_000, rtt=700, sent=30_000)
-    clean = every_second(14, 40, 30_000, rtt=20, sent=30_000)
+    queued = every_second(11, 13, 30_000, rtt=700, sent=30_000)
+    clean = every_second(13, 40, 30_000, rtt=20, sent=30_000)
     plans = decide(DOWN + queued + clean)
-    assert plans[12]["probing"] is True
-    assert plans[13]["probing"] is False  # the probe's packets queue: cut short
-    back = next(i for i, p in enumerate(plans) if p["mode"] == "video" and i > 6)
-    assert back == 13 + 8 + 2, plans  # the next probe, clean for a second, judged after 2 s
+    assert plans[11]["probing"] is True
+    assert plans[12]["probing"] is False  # the probe's packets queue: cut short
+    back = next(i for i, p in enumerate(plans) if p["mode"] == "video" and i > 5)
+    assert back == 12 + 8 + 2, plans  # the next probe, clean for a second, judged after 2 s
     # Back on video, the lagging estimate alone does not send it back to audio-only …
     assert {p["mode"] for p in plans[back:]} == {"video"}
     # … loss or queueing with it does.
-    again = every_second(14, 25, 30_000, rtt=20, sent=30_000)
+    again = every_second(13, 25, 30_000, rtt=20, sent=30_000)
     again += every_second(25, 30, 30_000, rtt=QUEUED_MS, sent=30_000)
     plans = decide(DOWN + queued + again)
     assert plans[back]["mode"] == "video" and plans[28]["mode"] == "audio-only"
     # Sending nothing (the encoder held back by the estimate) proves nothing.
-    idle = every_second(12, 40, 30_000, rtt=20, sent=0)
+    idle = every_second(11, 40, 30_000, rtt=20, sent=0)
     assert {p["mode"] for p in decide(DOWN + idle)[6:]} == {"audio-only"}
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.network import (
     VIDEOS_PLAY_SECOND,
@@ -89,6 +90,29 @@ def wait_for_level(page: Page, at_least: int, within_s: float) -> None:
     )
 
 
+def follow_until(pages: list[Page], mode: str, since: float, within_s: float, what: str) -> None:
+    """Wait until every page is in `mode`, at most `within_s` after `since`. The pages watch
+    their own mode (100 ms polling inside the page, so a loaded machine does not delay the
+    measure); every 2 s what they say (mode, probe, estimate, loss, round trip, sent) is noted,
+    and printed on failure, so that a miss says why."""
+    timeline = []
+    keys = ("mode", "probing", "estimateBps", "loss", "rttMs", "sentBps", "limitation")
+    for page in pages:
+        while True:
+            left = within_s - (time.monotonic() - since)
+            try:
+                wait_for_mode(page, mode, within_s=max(0.1, min(2.0, left)))
+                break
+            except PlaywrightTimeoutError:
+                timeline.append((round(time.monotonic() - since, 1), [
+                    {k: link(p)[k] for k in keys} for p in pages
+                ]))  # fmt: skip
+                if left <= 2.0:
+                    for moment in timeline:
+                        print(*moment)
+                    pytest.fail(f"a page did not {what} within {within_s} s")
+
+
 def capped_to_audio_only_and_back(
     call: Call, impair: Impairments, kbit: int
 ) -> tuple[float, float]:
@@ -98,8 +122,7 @@ def capped_to_audio_only_and_back(
     assert [media_mode(p) for p in pages] == ["video", "video"]
     impair.cap(kbit)
     capped_at = time.monotonic()
-    for page in pages:
-        wait_for_mode(page, "audio-only", within_s=max(0.1, 10 - (time.monotonic() - capped_at)))
+    follow_until(pages, "audio-only", capped_at, within_s=10, what="go audio-only under the cap")
     to_audio_only = time.monotonic() - capped_at
     for page in pages:
         expect(page.get_by_test_id("media-mode")).to_be_visible()
@@ -115,17 +138,7 @@ def capped_to_audio_only_and_back(
         assert audio.concealed_share < 0.35, audio  # probes of the link cost some
     impair.clear_cap()
     lifted_at = time.monotonic()
-    timeline = []  # what the pages said, for the failure message
-    while {media_mode(p) for p in pages} != {"video"}:
-        keys = ("mode", "probing", "estimateBps", "loss", "rttMs", "sentBps")
-        timeline.append((round(time.monotonic() - lifted_at, 1), [
-            {k: link(p)[k] for k in keys} for p in pages
-        ]))  # fmt: skip
-        if time.monotonic() - lifted_at >= 20:
-            for moment in timeline:
-                print(*moment)
-            pytest.fail("a page did not send video again within 20 s after the cap lifted")
-        time.sleep(0.5)  # polling the pages' state, as wait_for_function does
+    follow_until(pages, "video", lifted_at, within_s=20, what="send video again after the cap")
     back_to_video = time.monotonic() - lifted_at
     wait_until_video_plays(pages, 15)
     for page in pages:

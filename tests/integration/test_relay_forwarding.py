@@ -56,6 +56,8 @@ from media.relay import (
     _aiortc,
     receive_path,
 )
+from media.relay import track as relay_track
+from media.relay.room import REMB_UNCAPPED_BPS
 
 announce_only(["127.0.0.1"])
 
@@ -616,6 +618,50 @@ async def test_the_publisher_gets_the_lowest_remb_of_a_tracks_subscribers(
     assert consult.relay.stats()["tracks"]["A/camera"]["remb_min"] == 900_000
     # Only the relay's minimum ever reached the publisher: no REMB of aiortc's own estimator.
     assert set(seen) <= {900_000, 400_000}
+
+
+async def test_a_subscriber_estimate_gone_stale_no_longer_caps_the_publisher(
+    consult: Consult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A browser sends REMB only while it receives video: one whose publisher went audio-only
+    # goes silent, and its last (lowest) estimate must not cap the publisher for good.
+    monkeypatch.setattr(relay_track, "REMB_STALE_SECONDS", 1.0)
+    b = await consult.join("B")
+    a = await consult.join("A", "camera")
+    await b.decoded("A/camera", 3)
+    assert b.subscribe_pc is not None
+    for receiver in b.subscribe_pc.getReceivers():
+        setattr(receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)  # noqa: B010
+
+    seen: list[int] = []
+    publisher_sender = a.publisher_sender("camera")
+    original = publisher_sender._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            seen.append(unpack_remb_fci(packet.fci)[0])
+        await original(packet)
+
+    publisher_sender._handle_rtcp_packet = spy  # type: ignore[method-assign]
+
+    async def remb(bitrate: int) -> None:
+        transceiver = b.subscribe_transceiver("A/camera")
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP,
+            ssrc=transceiver.sender._ssrc,
+            media_ssrc=0,
+            fci=pack_remb_fci(bitrate, [b.leg_ssrc("A/camera")]),
+        )
+        await transceiver.receiver._send_rtcp(packet)
+
+    await remb(60_000)
+    await eventually(lambda: bool(seen) and seen[-1] == 60_000, "REMB 60 kbit/s at A")
+    # B says nothing more: once its estimate is stale, the relay lifts the cap.
+    await eventually(lambda: seen[-1] == REMB_UNCAPPED_BPS, "the cap lifted at A")
+    assert consult.relay.stats()["tracks"]["A/camera"]["remb_min"] is None
+    # A fresh estimate caps again.
+    await remb(300_000)
+    await eventually(lambda: seen[-1] == 300_000, "REMB 300 kbit/s at A")
 
 
 async def test_three_party_consult_each_receives_the_other_two(consult: Consult) -> None:

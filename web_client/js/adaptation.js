@@ -24,7 +24,7 @@ export const AUDIO_ONLY_BELOW_BPS = 150_000;
 /** Above this loss (fraction the far end reports), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_LOSS = 0.2;
 /** How long the link must stay that bad before video stops. */
-export const AUDIO_ONLY_AFTER_MS = 3000;
+export const AUDIO_ONLY_AFTER_MS = 2000;
 /** Back to video once the estimate holds this much … */
 export const VIDEO_BACK_ABOVE_BPS = 250_000;
 /** … with at most this loss … */
@@ -46,7 +46,7 @@ export const PROBE_SENT_BPS = 15_000;
 export const PROBE_CLEAN_LOSS = 0.05;
 export const PROBE_KEEP_RTT_MS = 150;
 /** A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on. */
-export const PROBE_MS = 4000;
+export const PROBE_MS = 6000;
 export const PROBE_JUDGE_MS = 2000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
 export const PROBE_FIRST_MS = 6000;

@@ -14,14 +14,24 @@
  * @property {number} at  ms (performance.now()) when it was taken
  * @property {number|null} estimateBps  the outbound estimate, null when the browser gives none
  * @property {number|null} loss  the highest fraction (0…1) of our packets the far end lost in its
- *   last report, over the outbound streams that sent since the previous sample; null without one
- * @property {number|null} rttMs  round trip of the selected candidate pair
+ *   last report, over the outbound streams that sent since the previous sample and whose report
+ *   is fresh (REPORT_FRESH_MS); null without one
+ * @property {number|null} rttMs  round trip: the highest of the fresh receiver reports', else the
+ *   selected candidate pair's
  * @property {{audio: number, video: number}} sentBps  what we sent since the previous sample
  * @property {string|null} limitation  qualityLimitationReason of an outbound video ('bandwidth',
  *   'cpu', 'other', 'none'), the worst one
  * @property {{samples: number, concealed: number}} audioIn  received audio, cumulative
  * @property {{frames: number}} videoIn  decoded video frames, cumulative, over every inbound video
  */
+
+/**
+ * A receiver report older than this (ms) no longer says anything about the link: its loss and
+ * round trip do not count. Chromium keeps a stream's last report until the next one arrives
+ * (about 1 s apart for video, 5 s for audio, and none for a stream that stopped), so without
+ * this a loss seen under a cap would still show seconds after the link recovered.
+ */
+export const REPORT_FRESH_MS = 2500;
 
 /** Read one getStats() report into a LinkSample (`previous`: the last one, for rates). */
 export function readReport(report, previous, at) {
@@ -35,7 +45,11 @@ export function readReport(report, previous, at) {
   const rank = { none: 0, other: 1, cpu: 2, bandwidth: 3 };
   const transports = [];
   const pairs = new Map();
+  // The report's own time (the local stats carry the moment of getStats(); a
+  // remote-inbound-rtp carries the moment its receiver report arrived).
+  let now = 0;
   report.forEach((s) => {
+    if (s.type !== 'remote-inbound-rtp' && typeof s.timestamp === 'number') now = Math.max(now, s.timestamp);
     if (s.type === 'transport') transports.push(s);
     else if (s.type === 'candidate-pair') pairs.set(s.id, s);
   });
@@ -48,6 +62,9 @@ export function readReport(report, previous, at) {
     }
     if (typeof pair.currentRoundTripTime === 'number') rttMs = pair.currentRoundTripTime * 1000;
   }
+  // The round trip of fresh receiver reports, when there are some: they come every second with
+  // the video, while the candidate pair's is measured every few seconds only.
+  let reportRttMs = null;
   // Packets sent per outbound stream: a receiver report about a stream we no longer send (a
   // camera turned off) keeps its last fractionLost for good, and must not count.
   const packetsSent = {};
@@ -55,13 +72,15 @@ export function readReport(report, previous, at) {
     if (s.type === 'outbound-rtp') packetsSent[s.id] = s.packetsSent ?? 0;
   });
   const sending = (id) => !previous || (packetsSent[id] ?? 0) > (previous.packetsSent[id] ?? 0);
+  const fresh = (s) => typeof s.timestamp !== 'number' || !now || now - s.timestamp <= REPORT_FRESH_MS;
   report.forEach((s) => {
     if (s.type === 'outbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
       bytes[s.kind] += s.bytesSent ?? 0;
       const reason = s.qualityLimitationReason;
       if (s.kind === 'video' && reason && (limitation === null || rank[reason] > rank[limitation])) limitation = reason;
-    } else if (s.type === 'remote-inbound-rtp' && typeof s.fractionLost === 'number' && sending(s.localId)) {
-      loss = Math.max(loss ?? 0, s.fractionLost);
+    } else if (s.type === 'remote-inbound-rtp' && sending(s.localId) && fresh(s)) {
+      if (typeof s.fractionLost === 'number') loss = Math.max(loss ?? 0, s.fractionLost);
+      if (typeof s.roundTripTime === 'number') reportRttMs = Math.max(reportRttMs ?? 0, s.roundTripTime * 1000);
     } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       audioIn.samples += s.totalSamplesReceived ?? 0;
       audioIn.concealed += s.concealedSamples ?? 0;
@@ -69,6 +88,7 @@ export function readReport(report, previous, at) {
       videoIn.frames += s.framesDecoded ?? 0;
     }
   });
+  if (reportRttMs !== null) rttMs = reportRttMs;
   const seconds = previous ? (at - previous.at) / 1000 : 0;
   const rate = (kind) => (seconds > 0 ? Math.max(0, ((bytes[kind] - previous.bytes[kind]) * 8) / seconds) : 0);
   return {
