@@ -31,8 +31,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 LOSS_PERCENT = 20
 IMPAIRED_S = 20
 """Long enough that at least one whole 10 s bucket is filled with reports of the lossy link."""
-CLEAN_S = 15
-"""Clean recorded time on the relay before the loss starts."""
+CLEAN_S = 20
+"""Clean recorded time on the relay before the loss starts: it holds at least one whole bucket."""
 RANK = {"good": 0, "fair": 1, "poor": 2, "audio_only": 3}
 BUCKET = timedelta(seconds=10)
 REPORT_EVERY = timedelta(seconds=5)
