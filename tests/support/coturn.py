@@ -15,7 +15,6 @@ import base64
 import hashlib
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from teleconsult.local_services import (
     turn_config,
 )
 from tests.support.netns import NetworkNamespace
+from tests.support.processes import stop_process
 from tests.support.waiting import until
 
 Transport = Literal["udp", "tcp", "tls"]
@@ -136,15 +136,8 @@ class TurnServer:
         return self
 
     def stop(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout=10)
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
     def cleanup(self) -> None:
         self.stop()

@@ -12,7 +12,6 @@ on a busy machine must not cut every call. No stickiness: websocket-only clients
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from teleconsult.local_services import free_port, haproxy_binary, haproxy_config
+from tests.support.processes import stop_process
 
 
 class Haproxy:
@@ -65,12 +65,6 @@ class Haproxy:
         raise RuntimeError("haproxy did not pass /healthz through")
 
     def __exit__(self, *_exc: object) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
+        stop_process(self.process)
+        self.process = None
         shutil.rmtree(self.root, ignore_errors=True)

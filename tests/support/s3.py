@@ -8,7 +8,6 @@ and `start` again keep the data (an outage and its end); `cleanup` removes every
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from minio import Minio
 
 from teleconsult.local_services import WEED_PORTS, free_port, s3_identities, weed_mini_argv
+from tests.support.processes import stop_process
 
 ACCESS_KEY = "teleconsult-test"
 SECRET_KEY = "teleconsult-test-secret-key"
@@ -91,14 +91,8 @@ class S3Server:
 
     def stop(self) -> None:
         """SIGTERM and wait: the S3 port refuses connections until `start`."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
+        stop_process(self.process, grace=20)
+        self.process = None
 
     def cleanup(self) -> None:
         self.stop()
