@@ -3,11 +3,15 @@ reports change nothing, the join limit never locks a person out, sockets follow 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import jwt
 import pytest
 
+from signaling.auth import ALGORITHM
+from teleconsult.config import load_settings, resolved_jwt_secret
 from tests.support.peer import eventually
 from tests.support.relay_peer import RelayParticipant
 from tests.support.server import RunningServer
@@ -140,14 +144,25 @@ async def test_a_person_whose_device_flaps_is_never_locked_out_by_the_join_limit
     assert replies[-1]["error"]["code"] == "rate_limited"
 
 
+def expiring_token(server: RunningServer, username: str, seconds: int) -> str:
+    """The user's token, signed again with the server's secret to expire `seconds` from now.
+    Made in-process at the last moment: a CLI-minted short token could expire while the CLI
+    still starts on a busy machine."""
+    secret = resolved_jwt_secret(load_settings(server.env()))
+    claims = jwt.decode(server.token(username), options={"verify_signature": False})
+    now = int(time.time())
+    claims.update(iat=now, exp=now + seconds)
+    return str(jwt.encode(claims, secret, algorithm=ALGORITHM))
+
+
 async def test_a_connection_whose_token_expires_is_ended_with_the_reason(
     live_server: RunningServer, people: list[Any]
 ) -> None:
     consult = live_server.book()["id"]
     exam_room = await joined(live_server, people, consult, "doctor.a")
-    minted = live_server.cli("token", "--username", "obstetrician", "--ttl-seconds", "3")
-    assert minted.returncode == 0, minted.stderr
-    short = await connected(live_server, people, "obstetrician", minted.stdout.strip())
+    short = await connected(
+        live_server, people, "obstetrician", expiring_token(live_server, "obstetrician", 4)
+    )
     await short.join(consult)
     await eventually(lambda: short.events_named("session-ended"), within=15)
     assert short.events_named("session-ended")[0]["code"] == "token_expired"
