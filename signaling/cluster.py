@@ -54,6 +54,11 @@ rooms, connections of its rooms' guests) still read their inbox."""
 
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
 
+CLIENT_NAME = "teleconsult-signaling-{}"
+"""The name every Redis connection of a process carries (`CLIENT SETNAME`): a process whose
+inbox has no reader but which still has a connection to Redis is alive (Redis may have cut its
+subscription, e.g. at its pubsub output-buffer limit; it subscribes again within a second)."""
+
 # The owner of KEYS[1], claimed for ARGV[1] (lease ARGV[2] ms) if nobody holds it; or, with
 # ARGV[3] set, taken over from ARGV[3] (a process found dead).
 _CLAIM = """
@@ -156,7 +161,11 @@ class RoomCluster:
         self.forward_timeout = forward_timeout
         self.inbox = INBOX.format(self.node)
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+            client_name=CLIENT_NAME.format(self.node),
         )
         self._waiting: dict[str, asyncio.Future[Ack]] = {}
         self._held: Callable[[], set[str]] = set
@@ -309,6 +318,8 @@ class RoomCluster:
         try:
             readers = await self._publish(INBOX.format(owner), message, wait=True)
             if not readers:
+                if await self._connected({owner}):
+                    raise TimeoutError  # alive, its inbox being subscribed again: retry
                 raise OwnerGone(owner)
             async with asyncio.timeout(self.forward_timeout):
                 return await waiting
@@ -429,20 +440,38 @@ class RoomCluster:
     async def _watching(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY_SECONDS)
-            nodes = {owner for _c, owner in self.elsewhere.values()}
-            nodes |= {node for node, _u in self.guests.values()}
-            if not nodes:
-                continue
-            order = sorted(nodes)
-            try:
-                counts = await self._run("pubsub_numsub", *(INBOX.format(n) for n in order))
-            except _LINK_ERRORS as exc:
-                self._failed(exc)
-                continue
-            pairs = zip(order, counts, strict=True)
-            dead = {node for node, (_channel, readers) in pairs if not readers}
-            if dead:
-                await self._bury(dead)
+            await self.watch_once()
+
+    async def watch_once(self) -> None:
+        """One look at the processes this one routes to: those with no reader on their inbox
+        and no connection to Redis are dead, and their rooms and connections follow."""
+        nodes = {owner for _c, owner in self.elsewhere.values()}
+        nodes |= {node for node, _u in self.guests.values()}
+        if not nodes:
+            return
+        order = sorted(nodes)
+        try:
+            counts = await self._run("pubsub_numsub", *(INBOX.format(n) for n in order))
+        except _LINK_ERRORS as exc:
+            self._failed(exc)
+            return
+        pairs = zip(order, counts, strict=True)
+        dead = {node for node, (_channel, readers) in pairs if not readers}
+        if dead:
+            dead -= await self._connected(dead)
+        if dead:
+            await self._bury(dead)
+
+    async def _connected(self, nodes: set[str]) -> set[str]:
+        """Those of `nodes` that still have a connection to Redis (`CLIENT LIST`): not dead,
+        whatever their inbox says. Empty if Redis does not answer or refuses the command (an
+        ACL without CLIENT): then an inbox without reader is taken for a dead process."""
+        try:
+            clients = await self._run("client_list")
+        except _LINK_ERRORS:
+            return set()
+        names = {str(c.get("name", "")) for c in clients} if isinstance(clients, list) else set()
+        return {node for node in nodes if CLIENT_NAME.format(node) in names}
 
     async def _bury(self, dead: set[str]) -> None:
         log.warning("signaling process(es) %s gone; their rooms and connections follow", dead)

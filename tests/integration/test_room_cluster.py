@@ -12,7 +12,13 @@ import pytest
 from redis import asyncio as aioredis
 
 from rooms.consults.people import Role, Specialty, User
-from signaling.cluster import Forwarded, OwnerGone, RoomCluster, user_in, user_out
+from signaling.cluster import (
+    Forwarded,
+    OwnerGone,
+    RoomCluster,
+    user_in,
+    user_out,
+)
 from tests.support.peer import eventually
 from tests.support.redis import RedisServer
 
@@ -112,6 +118,43 @@ async def test_an_owner_that_died_is_known_at_once_and_its_room_taken_over(
     await eventually(lambda: b.rooms_lost == [("sid-b", "c1")], within=5)
     assert await b.cluster.owner("c1", claim=True) == dead  # its lease is still running
     assert await b.cluster.owner("c1", claim=True, dead=dead) == b.cluster.node
+
+
+async def test_an_owner_whose_subscription_redis_cut_is_not_taken_for_dead(
+    nodes: tuple[Node, Node], redis: RedisServer
+) -> None:
+    a, b = nodes
+    await a.cluster.owner("c1", claim=True)
+    a.rooms.add("c1")
+    b.cluster.elsewhere["sid-b"] = ("c1", a.cluster.node)
+    # What Redis does to a subscriber that falls behind (client-output-buffer-limit pubsub):
+    # it closes that connection; the process lives on and subscribes again half a second later.
+    admin = aioredis.Redis.from_url(redis.url)
+    try:
+        assert await admin.client_kill_filter(_type="pubsub") >= 1
+        assert (await admin.pubsub_numsub(a.cluster.inbox))[0][1] == 0  # nobody reads it now
+        await b.cluster.watch_once()
+        assert b.rooms_lost == [], "a live process was taken for dead"
+        with pytest.raises(TimeoutError):  # the caller answers `busy`: retry, not OwnerGone
+            await b.cluster.forward(a.cluster.node, "join", "sid-b", SPECIALIST, {"n": 1})
+    finally:
+        await admin.aclose()
+    acks: list[Any] = []
+
+    async def routed_again() -> None:
+        while True:
+            try:
+                acks.append(
+                    await b.cluster.forward(a.cluster.node, "join", "sid-b", SPECIALIST, {"n": 2})
+                )
+                return
+            except TimeoutError:
+                await asyncio.sleep(0.05)  # its inbox is being subscribed again
+
+    async with asyncio.timeout(10):
+        await routed_again()
+    assert acks[0]["by"] == a.cluster.node
+    assert b.cluster.elsewhere["sid-b"] == ("c1", a.cluster.node)
 
 
 async def test_a_hung_owner_loses_its_room_when_the_lease_runs_out(redis: RedisServer) -> None:
