@@ -17,7 +17,9 @@ process, signal connections anywhere).
   process that died (its Redis connections close with it), so the first event for its consult
   takes the lease over and the room opens here at once; a process that hangs without dying keeps
   its subscription, and its lease expires after `ROOM_LEASE_SECONDS`. Every process checks the
-  inboxes of the processes it routes to (`PUBSUB NUMSUB`, every `WATCH_EVERY_SECONDS`): the
+  inboxes of the processes it routes to (`PUBSUB NUMSUB`, every `WATCH_EVERY_SECONDS`; an inbox
+  without reader whose process still has a named Redis connection is a subscription Redis cut,
+  not a death: `CLIENT_NAME`): the
   connections whose room died are told `rejoin` (the page joins again, which opens the room
   anew), and the owner takes the connections of a dead process out of its rooms as disconnected.
 
