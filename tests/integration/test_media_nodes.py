@@ -9,7 +9,6 @@ and the signaling process has none of its own relays.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import time
@@ -103,6 +102,20 @@ def partial_files(data_dir: Path, node_id: str) -> list[Path]:
     return sorted((data_dir / "media" / "partial" / node_id).glob("*.part"))
 
 
+async def some_recording_on(data_dir: Path, node_id: str, tracks: int = 4) -> None:
+    """Wait until the node has written a few frames of every track (a part with a few KiB in
+    it), so that what follows has something to finalize or recover."""
+
+    def written() -> bool:
+        files = partial_files(data_dir, node_id)
+        return len(files) == tracks and all(f.stat().st_size >= MIN_PART_BYTES for f in files)
+
+    await eventually(written, within=30)
+
+
+MIN_PART_BYTES = 4 * 1024
+
+
 async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_signaling_serves_it(
     signaling: RunningServer,
     nodes: list[RunningMediaNode],
@@ -116,7 +129,7 @@ async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_s
     await eventually(lambda: len(partial_files(signaling.data_dir, node.node_id)) == 4)
     writers = [p.name for p in (signaling.data_dir / "media" / "partial").iterdir() if p.is_dir()]
     assert writers and all(name.startswith("node-") for name in writers), writers
-    await asyncio.sleep(2)
+    await some_recording_on(signaling.data_dir, node.node_id)
     stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
     assert stopped["ok"] and stopped["recording"]["state"] == "off"
 
@@ -168,7 +181,7 @@ async def test_a_killed_media_node_moves_its_consult_and_the_recording_goes_on_a
     exam_room, specialist, answer = await recording_consult(signaling, people, consult["id"])
     dead = carrier(answer, nodes)
     survivor = next(n for n in nodes if n is not dead)
-    await asyncio.sleep(2)
+    await some_recording_on(signaling.data_dir, dead.node_id)
 
     killed_at = time.monotonic()
     dead.kill()
@@ -185,7 +198,7 @@ async def test_a_killed_media_node_moves_its_consult_and_the_recording_goes_on_a
     assert carrier(specialist.publish_answer, nodes) is survivor
     await eventually(lambda: len(partial_files(signaling.data_dir, survivor.node_id)) == 4)
     assert len(partial_files(signaling.data_dir, dead.node_id)) == 4, "left for recovery"
-    await asyncio.sleep(2)
+    await some_recording_on(signaling.data_dir, survivor.node_id)
     stopped = await specialist.call("recording-stop", {"consult_id": consult["id"]})
     assert stopped["ok"], stopped
 
@@ -227,7 +240,7 @@ async def test_a_restarted_media_node_recovers_what_it_left_when_it_was_killed(
     consult = signaling.book()
     _exam_room, _specialist, answer = await recording_consult(signaling, people, consult["id"])
     node = carrier(answer, nodes)
-    await asyncio.sleep(2)
+    await some_recording_on(signaling.data_dir, node.node_id)
     node.kill()
     for person in people:
         await person.close()
