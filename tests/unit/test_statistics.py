@@ -353,6 +353,7 @@ async def test_a_csv_export_is_audited_with_its_period_filters_and_size() -> Non
         None,
     )
     assert entry.detail == {
+        "kind": "consults",
         "from": "2026-03",
         "to": "2026-03",
         "timezone": "Asia/Shanghai",
