@@ -67,10 +67,17 @@ async def test_the_relay_adds_its_view_of_each_participants_legs(
     assert stopped["ok"], stopped
 
     # Recorded: the page's bucket and the relay's sit on the review timeline of the recording.
-    reply = server.request(
-        "GET", f"/api/consults/{consult['id']}/quality", token=server.token("supervisor")
-    )
-    timeline = reply.body
+    supervisor = server.token("supervisor")
+
+    def quality_timeline() -> dict[str, Any]:
+        body: dict[str, Any] = server.request(
+            "GET", f"/api/consults/{consult['id']}/quality", token=supervisor
+        ).body
+        return body
+
+    # The session shows once its tracks are finalized (it failed at once under load twice).
+    await eventually(lambda: len(quality_timeline()["sessions"]) == 1, within=20)
+    timeline = quality_timeline()
     assert timeline["duration_s"] > 0 and len(timeline["sessions"]) == 1, timeline
     page = next(b for b in timeline["buckets"] if b["source"] == "client")
     assert page["session"] == 0
