@@ -28,9 +28,10 @@ from tests.e2e.test_relay_recording import (
     give_consent_if_asked,
     wait_for_recordings,
 )
-from tests.support.media_node import RunningMediaNode
+from tests.support.media_node import RunningMediaNode, recording_written
 from tests.support.redis import RedisServer
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,7 +96,11 @@ def test_the_pages_republish_on_another_node_when_theirs_is_killed_and_the_recor
         page.wait_for_function(NEW_STREAMS_SAME_TILES, polling=250, timeout=20_000)
     wait_for_remote_video([room, phone], within_s=20)
     dead = busy_node(redis, nodes)
-    time.sleep(2)  # some recording on the first node
+    until(
+        lambda: recording_written(server.data_dir, dead.node_id),
+        within=30,
+        what="recording on the first node",
+    )
 
     for page in (room, phone):
         page.evaluate(MARK_STREAMS)
@@ -113,7 +118,11 @@ def test_the_pages_republish_on_another_node_when_theirs_is_killed_and_the_recor
         expect(page.get_by_test_id("recording-indicator")).to_be_visible()
     exam_room.screenshot("60-exam-room-after-media-node-failover")
     specialist.screenshot("61-specialist-after-media-node-failover")
-    time.sleep(2)  # some recording on the second node
+    until(
+        lambda: recording_written(server.data_dir, survivor.node_id),
+        within=30,
+        what="recording on the second node",
+    )
 
     end_consult(phone, None)
     second_parts = wait_for_recordings(server, consult["id"], within_s=30)

@@ -19,7 +19,7 @@ from typing import Any
 import av
 import pytest
 
-from tests.support.media_node import RunningMediaNode
+from tests.support.media_node import RunningMediaNode, partial_files, recording_written
 from tests.support.peer import eventually
 from tests.support.redis import RedisServer
 from tests.support.relay_peer import RelayParticipant
@@ -98,22 +98,8 @@ def audit_actions(server: RunningServer, consult_id: str) -> list[str]:
     return [e["action"] for e in entries]
 
 
-def partial_files(data_dir: Path, node_id: str) -> list[Path]:
-    return sorted((data_dir / "media" / "partial" / node_id).glob("*.part"))
-
-
 async def some_recording_on(data_dir: Path, node_id: str, tracks: int = 4) -> None:
-    """Wait until the node has written a few frames of every track (a part with a few KiB in
-    it), so that what follows has something to finalize or recover."""
-
-    def written() -> bool:
-        files = partial_files(data_dir, node_id)
-        return len(files) == tracks and all(f.stat().st_size >= MIN_PART_BYTES for f in files)
-
-    await eventually(written, within=30)
-
-
-MIN_PART_BYTES = 4 * 1024
+    await eventually(lambda: recording_written(data_dir, node_id, tracks), within=30)
 
 
 async def test_a_recorded_consult_runs_on_a_media_node_process_and_lands_where_signaling_serves_it(

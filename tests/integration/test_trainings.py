@@ -4,7 +4,7 @@ who sees what, the lifecycle, admission of trainees with refusals audited, and b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -200,13 +200,17 @@ async def test_a_training_that_makes_no_sense_is_refused_naming_the_rule(
     assert body["message"]
 
 
+NAIVE_TOMORROW = (datetime.now() + timedelta(days=1)).replace(microsecond=0).isoformat()
+"""A start without a UTC offset, a day from now (its value does not matter, its form does)."""
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"title": "x" * 201}, "title"),
         ({"lecturer_ids": []}, "lecturer_ids"),
         ({"lecturer_ids": [1, 2, 3, 4, 5, 6]}, "lecturer_ids"),
-        ({"starts_at": "2026-11-23T08:00:00"}, "starts_at"),
+        ({"starts_at": NAIVE_TOMORROW}, "starts_at"),  # no UTC offset: refused
         ({"audience": {"kind": "county", "institution_ids": [3]}}, "audience.kind"),
         ({"audience": {"kind": "named", "institution_ids": []}}, "audience.institution_ids"),
         ({"specialties": ["surgery"]}, "specialties.0"),

@@ -72,3 +72,19 @@ class RunningMediaNode:
     def stop(self) -> None:
         stop_process(self.process, grace=15)
         self.process = None
+
+
+MIN_PART_BYTES = 4 * 1024
+"""A part file holding a few frames of its track (past the writer's first buffer flush)."""
+
+
+def partial_files(data_dir: Path, node_id: str) -> list[Path]:
+    """The `.part` files in the node's writer folder under `data_dir`."""
+    return sorted((data_dir / "media" / "partial" / node_id).glob("*.part"))
+
+
+def recording_written(data_dir: Path, node_id: str, tracks: int = 4) -> bool:
+    """The node has written a few frames of every track: what follows (a stop, a kill, a
+    failover) has something to finalize or recover."""
+    files = partial_files(data_dir, node_id)
+    return len(files) == tracks and all(f.stat().st_size >= MIN_PART_BYTES for f in files)

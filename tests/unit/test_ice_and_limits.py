@@ -212,7 +212,7 @@ def test_the_ice_transport_policy_is_all_unless_relay_is_asked_for(tmp_path: Pat
         ({"ICE_TRANSPORT_POLICY": "turn-only"}, "must be one of all, relay"),
         ({"ICE_TRANSPORT_POLICY": "relay"}, "needs a TURN server"),
         (
-            {"ICE_TRANSPORT_POLICY": "relay", "ICE_SERVERS": '[{"urls": "stun:stun.example"}]'},
+            {"ICE_TRANSPORT_POLICY": "relay", "ICE_SERVERS": '[{"urls": "stun:127.0.0.1:3478"}]'},
             "needs a TURN server",
         ),
         ({"ICE_TRANSPORT_POLICY": "relay", "TURN_URLS": "turn:t.example"}, "needs a TURN server"),
