@@ -17,6 +17,12 @@ from tests.support.server import RunningServer
 pytestmark = pytest.mark.e2e
 
 CAMERA = "document.querySelector('video[data-testid=\"training-camera\"]')"
+SLOW_SIGN_IN_CHECK = """{
+  const fetchNow = window.fetch.bind(window);
+  window.fetch = (url, options) => String(url).includes('/api/me')
+    ? new Promise((resolve) => setTimeout(resolve, 1500)).then(() => fetchNow(url, options))
+    : fetchNow(url, options);
+}"""
 
 
 def test_a_question_goes_from_a_trainee_to_the_lecturer_and_back_to_every_trainee(
@@ -69,6 +75,9 @@ def test_the_replay_shows_the_shown_questions_as_markers_and_a_marker_seeks_ther
     training = schedule_for_the_city(server)
     lecturer = open_client("desktop", "markers-lecturer")
     desk = open_client("desktop", "markers-trainee")
+    # A slow sign-in check, as on a busy server: the Present button must not take a click
+    # before its handler is there (it did, and the click was lost: CI failed on it).
+    lecturer.context.add_init_script(SLOW_SIGN_IN_CHECK)
     stage = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
     stage.get_by_test_id("present-button").click()
     stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)

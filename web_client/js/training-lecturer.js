@@ -143,7 +143,9 @@ if (!trainingId) {
     const training = await api.training(trainingId);
     $('[data-testid="training-title"]').textContent = training.title;
     say(training.status === 'ended' ? 'lecturer.ended' : 'lecturer.ready');
-    if (training.status === 'ended' || training.status === 'cancelled') present.disabled = true;
+    // Enabled only now that its handler is attached: a click while the page was still
+    // loading would otherwise be lost (the button starts disabled in the HTML).
+    present.disabled = training.status === 'ended' || training.status === 'cancelled';
     moderateQuestions();
   } catch (err) {
     status.textContent = err.message;
