@@ -10,6 +10,10 @@ COPY notify notify
 COPY teleconsult teleconsult
 COPY web_client web_client
 RUN pip install --no-cache-dir .
+# The call pages' code as one file each (teleconsult/web_bundle.py); esbuild is not kept.
+RUN apt-get update && apt-get install -y --no-install-recommends esbuild \
+    && python -m teleconsult.web_bundle \
+    && apt-get purge -y esbuild && rm -rf /var/lib/apt/lists/*
 ENV HOST=0.0.0.0 PORT=8080 DATA_DIR=/data
 VOLUME /data
 EXPOSE 8080

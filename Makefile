@@ -10,9 +10,10 @@ export HOST PORT
 # tests, PostgreSQL for the second SQL engine, a CJK font so that screenshots of the zh-CN UI
 # are legible; coturn for the TURN tests, nftables and iproute2 for the network namespaces they
 # firewall, openssl for coturn's test certificate; haproxy in front of two signaling processes
-# (tests/support/haproxy.py). Installed by `make test` only when missing.
+# (tests/support/haproxy.py); esbuild to bundle the call pages' code (teleconsult/web_bundle.py).
+# Installed by `make test` only when missing.
 
-.PHONY: test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup bench-network cluster
+.PHONY: bundle test-under-load run test lint unit integration e2e bench bench-relay bench-login system-deps clean bench-training vendor-socketio vendor-echarts vendor-axe vendor-hlsjs compose-check bench-startup bench-network cluster
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +26,7 @@ $(VENV)/.dev: $(VENV)/.runtime pyproject.toml
 	touch $@
 
 ## run: start the server with embedded defaults (SQLite, local disk, in-process fan-out) and print demo links
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime bundle
 	$(PY) -m teleconsult demo
 	$(PY) -m teleconsult serve
 
@@ -33,6 +34,16 @@ run: $(VENV)/.runtime
 CLUSTER_PORT ?= 8080
 cluster: $(VENV)/.dev
 	$(PY) scripts/cluster.py --port $(CLUSTER_PORT)
+
+## bundle: the call pages' code as one file each (web_client/dist, by Debian's esbuild; installed if missing and possible)
+bundle: $(VENV)/.runtime
+	@command -v esbuild >/dev/null 2>&1 || { \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	  echo "installing Debian package: esbuild"; \
+	  $$SUDO apt-get install -y -qq esbuild >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq esbuild; } >/dev/null 2>&1 || \
+	  echo "esbuild could not be installed: the call pages will load their modules one by one (slower start)"; }
+	@if command -v esbuild >/dev/null 2>&1; then $(PY) -m teleconsult.web_bundle --if-stale; fi
 
 ## system-deps: install the Debian packages the tests need, only when missing
 system-deps:
@@ -46,6 +57,7 @@ system-deps:
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v esbuild >/dev/null 2>&1 || missing="$$missing esbuild"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -53,7 +65,7 @@ system-deps:
 	fi
 
 ## test: install everything the tests need, check lint and types, run the whole suite
-test: system-deps $(VENV)/.dev lint
+test: system-deps $(VENV)/.dev lint bundle
 	$(PY) -m pytest -ra
 
 unit: $(VENV)/.dev
@@ -62,7 +74,7 @@ unit: $(VENV)/.dev
 integration: $(VENV)/.dev
 	$(PY) -m pytest -ra tests/integration
 
-e2e: system-deps $(VENV)/.dev
+e2e: system-deps $(VENV)/.dev bundle
 	$(PY) -m pytest -ra tests/e2e
 
 ## lint: ruff, mypy, and the layering contracts (import-linter, pyproject's [tool.importlinter])

@@ -263,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         support.REPO = args.server_tree.resolve()
         env["PYTHONPATH"] = str(support.REPO)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if args.server_tree is None:
+        from teleconsult import web_bundle
+
+        web_bundle.ensure_fresh()  # the call pages' bundles, as `make bundle` makes them
     load_before = os.getloadavg()
     started = time.monotonic()
     log("starting the server")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -157,5 +157,27 @@ def create_app(
             return web.FileResponse(web_root / "index.html")
 
         app.router.add_get("/", index)
+        app.router.add_get("/dist/{page:[a-z][a-z-]{0,40}}.js", page_bundle(web_root))
         app.router.add_static("/", web_root, show_index=False, follow_symlinks=False)
     return app
+
+
+def page_bundle(web_root: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """`/dist/<page>.js`: the page's bundle (`teleconsult.web_bundle`, built by `make bundle`)
+    if it was built, otherwise a one-line module importing the page's own module from `js/`:
+    the page works either way, it only starts slower unbundled."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        page = request.match_info["page"]
+        bundle = web_root / "dist" / f"{page}.js"
+        if bundle.is_file():
+            return web.FileResponse(bundle)
+        if not (web_root / "js" / f"{page}.js").is_file():
+            raise web.HTTPNotFound()
+        return web.Response(
+            text=f"import '../js/{page}.js';\n",
+            content_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return serve

@@ -9,7 +9,17 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from media.event_loop import loop_factory as new_loop_factory
+from teleconsult import web_bundle
 from tests.support.server import RunningServer
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The call pages' bundles (web_client/dist) rebuilt if a source under web_client/js is
+    newer, so that every page a test opens runs today's code (esbuild: `make system-deps`)."""
+    try:
+        web_bundle.ensure_fresh()
+    except web_bundle.BundleError as err:
+        raise pytest.UsageError(str(err)) from err
 
 
 @pytest.fixture(scope="session")
