@@ -7,6 +7,7 @@ A consult is saved only if its stored `version` is still the one it was loaded w
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -197,6 +198,8 @@ class SqlConsults:
         self._institutions_added = 0
         """Institutions added through this store: a list read while one was added is not
         kept (it may be from before)."""
+        self._institutions_reading: asyncio.Future[list[Institution]] | None = None
+        """The read of the list under way, shared by the callers that wait for it."""
 
     async def ping(self) -> None:
         await self.db.ping()
@@ -213,18 +216,26 @@ class SqlConsults:
             new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
             assert new_id is not None
         self._institutions = None
+        self._institutions_reading = None  # a read begun before the addition may miss it
         self._institutions_added += 1
         return Institution(id=int(new_id), name=name, level=level, parent_id=parent_id)
 
     async def institutions(self) -> list[Institution]:
         """Every institution, by id; reused for `INSTITUTIONS_KEPT_SECONDS` (a copy of the
-        list each time, so no caller can change what the next one reads)."""
+        list each time, so no caller can change what the next one reads). Callers that find
+        the list out of date together share one read."""
         kept = self._institutions
         if kept is not None and self._clock() - kept[0] < self._institutions_kept:
             return list(kept[1])
+        reading = self._institutions_reading
+        if reading is None or reading.done():
+            reading = self._institutions_reading = asyncio.ensure_future(self._read_institutions())
+        return list(await asyncio.shield(reading))
+
+    async def _read_institutions(self) -> list[Institution]:
         read_at, added = self._clock(), self._institutions_added
-        async with self.db.reading() as conn:
-            rows = (await conn.execute(select(institutions).order_by(institutions.c.id))).all()
+        stmt = select(institutions).order_by(institutions.c.id)
+        rows = await self.db.read_at_once(lambda conn: conn.execute(stmt).all())
         found = [
             Institution(
                 id=r.id, name=r.name, level=InstitutionLevel(r.level), parent_id=r.parent_id
@@ -233,7 +244,7 @@ class SqlConsults:
         ]
         if added == self._institutions_added:
             self._institutions = (read_at, found)
-        return list(found)
+        return found
 
     async def add_user(
         self,

@@ -50,14 +50,14 @@ class Database:
         several turns of the event loop, and when the loop is busy (a hundred joins at once)
         the others' `busy_timeout` ran out and they were refused `busy`. Now only a writer of
         another process (the CLI) can make a write wait on SQLite's lock."""
-        self._threads: SqliteThreads | None = None
+        self.threads: SqliteThreads | None = None
         """SQLite in a file: the reader and writer threads of `read_at_once` and
         `write_at_once` (None: PostgreSQL or an in-memory SQLite, where they run on the
         engine's own connections)."""
         self._group: GroupCommit[AuditedWrite] | None = None
         url = engine.url
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            self._threads = SqliteThreads(Path(url.database).resolve())
+            self.threads = SqliteThreads(Path(url.database).resolve())
             self._group = GroupCommit(self._commit_batch)
 
     @classmethod
@@ -78,8 +78,8 @@ class Database:
     async def close(self) -> None:
         if self._group is not None:
             await self._group.drain()
-        if self._threads is not None:
-            await asyncio.to_thread(self._threads.close)
+        if self.threads is not None:
+            await asyncio.to_thread(self.threads.close)
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -130,7 +130,7 @@ class Database:
     async def read_at_once(self, work: Callable[[Connection], T]) -> T:
         """`work` (a function of a synchronous connection: several statements, no writes) run
         as one call: on SQLite one hand-off to the reader thread, not several per statement."""
-        threads = self._threads
+        threads = self.threads
         with storage_errors(self.availability):
             if threads is None:
                 async with self.engine.connect() as conn:
@@ -154,7 +154,7 @@ class Database:
         return value
 
     async def _commit_batch(self, writes: Sequence[AuditedWrite]) -> Sequence[Outcome]:
-        threads = self._threads
+        threads = self.threads
         assert threads is not None
         async with self._one_writer():
             with storage_errors(self.availability):

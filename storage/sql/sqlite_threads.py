@@ -70,10 +70,11 @@ class SqliteThreads:
         args = {"check_same_thread": False}
         self._reads = create_engine(url, connect_args=args)
         event.listen(self._reads, "connect", sqlite_pragmas)
-        self._writes: Engine = create_engine(url, connect_args=args)
-        event.listen(self._writes, "connect", sqlite_pragmas)
-        event.listen(self._writes, "connect", _autocommit_driver)
-        event.listen(self._writes, "begin", _begin_immediate)
+        self.write_engine: Engine = create_engine(url, connect_args=args)
+        event.listen(self.write_engine, "connect", sqlite_pragmas)
+        event.listen(self.write_engine, "connect", _autocommit_driver)
+        event.listen(self.write_engine, "begin", _begin_immediate)
+        """The writer's engine (its connection is made in the writer thread)."""
         self.reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
         self.writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
 
@@ -88,7 +89,7 @@ class SqliteThreads:
         rolled back alone and reported `Failed`; a database error (busy, full, gone) rolls back
         the whole batch and is raised."""
         outcomes: list[Outcome] = []
-        with self._writes.begin() as conn:
+        with self.write_engine.begin() as conn:
             for work, audit in writes:
                 savepoint = conn.begin_nested()
                 try:
@@ -109,4 +110,4 @@ class SqliteThreads:
         self.reader.shutdown(wait=True)
         self.writer.shutdown(wait=True)
         self._reads.dispose()
-        self._writes.dispose()
+        self.write_engine.dispose()
