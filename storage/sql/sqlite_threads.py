@@ -53,7 +53,7 @@ def audit_values(entry: AuditEntry) -> dict[str, Any]:
 def _autocommit_driver(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Python's sqlite3 opens transactions on its own and gets savepoints wrong; with
     # isolation_level None it leaves them to us (SQLAlchemy's documented recipe).
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+    dbapi_connection.isolation_level = None
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -62,8 +62,14 @@ def _begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+READER_THREADS = 4
+"""Reads run side by side in this many threads (each with its own connection): a read spends
+most of its time outside Python's lock (in SQLite, or waiting for the lock back), and one
+reader thread made a hundred joins' reads queue behind each other."""
+
+
 class SqliteThreads:
-    """A reader thread and a writer thread, each with its own connection to `path`."""
+    """Reader threads and a writer thread, each with its own connection to `path`."""
 
     def __init__(self, path: Path) -> None:
         url = f"sqlite+pysqlite:///{path}"
@@ -75,11 +81,13 @@ class SqliteThreads:
         event.listen(self.write_engine, "connect", _autocommit_driver)
         event.listen(self.write_engine, "begin", _begin_immediate)
         """The writer's engine (its connection is made in the writer thread)."""
-        self.reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
+        self.reader = concurrent.futures.ThreadPoolExecutor(
+            READER_THREADS, thread_name_prefix="sqlite-read"
+        )
         self.writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
 
     def read(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` on the reader's connection (in the reader thread)."""
+        """Run `work` on a reader's connection (in a reader thread)."""
         with self._reads.connect() as conn:
             return work(conn)
 
