@@ -2,7 +2,8 @@
 and every acknowledged join's status move is on disk with its audit entry, even when the server
 is killed the moment the last answer arrives (a join is answered only after its commit).
 
-Costs ~10 s: one server of its own, 50 consults booked over REST, 100 socket.io clients.
+Cost: one server of its own (its start is most of it), 50 consults booked over REST, 100
+socket.io clients; 46 s in all at load 30.
 """
 
 from __future__ import annotations
