@@ -7,13 +7,26 @@ A consult is saved only if its stored `version` is still the one it was loaded w
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rooms.calls.recordings import RecordingStatus
@@ -123,6 +136,32 @@ async def _consults(conn: AsyncConnection, rows: list[Row[Any]]) -> list[Consult
     ]
 
 
+def _consult_with_invitations(conn: Connection, consult_id: str) -> Consult | None:
+    """The consult and its invited specialists, in one call on a synchronous connection."""
+    row = conn.execute(select(consults).where(consults.c.id == consult_id)).first()
+    if row is None:
+        return None
+    consult = _consult(row)
+    stmt = select(consult_invitations.c.specialist_id).where(
+        consult_invitations.c.consult_id == consult_id
+    )
+    invited = frozenset(int(r.specialist_id) for r in conn.execute(stmt))
+    return replace(consult, invited_ids=invited) if invited else consult
+
+
+def _bump_now(conn: Connection, consult: Consult, **values: Any) -> None:
+    """`_bump` on a synchronous connection."""
+    result = conn.execute(
+        update(consults)
+        .where(and_(consults.c.id == consult.id, consults.c.version == consult.version))
+        .values(**values, version=consult.version + 1)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(
+            f"consult {consult.id} was changed by someone else; reload and try again"
+        )
+
+
 async def _bump(conn: AsyncConnection, consult: Consult, **values: Any) -> None:
     """Write the consult's next version (and `values`), or `ConcurrentUpdate` if it moved
     since `consult` was loaded."""
@@ -159,6 +198,8 @@ class SqlConsults:
         self._institutions_added = 0
         """Institutions added through this store: a list read while one was added is not
         kept (it may be from before)."""
+        self._institutions_reading: asyncio.Future[list[Institution]] | None = None
+        """The read of the list under way, shared by the callers that wait for it."""
 
     async def ping(self) -> None:
         await self.db.ping()
@@ -175,18 +216,26 @@ class SqlConsults:
             new_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
             assert new_id is not None
         self._institutions = None
+        self._institutions_reading = None  # a read begun before the addition may miss it
         self._institutions_added += 1
         return Institution(id=int(new_id), name=name, level=level, parent_id=parent_id)
 
     async def institutions(self) -> list[Institution]:
         """Every institution, by id; reused for `INSTITUTIONS_KEPT_SECONDS` (a copy of the
-        list each time, so no caller can change what the next one reads)."""
+        list each time, so no caller can change what the next one reads). Callers that find
+        the list out of date together share one read."""
         kept = self._institutions
         if kept is not None and self._clock() - kept[0] < self._institutions_kept:
             return list(kept[1])
+        reading = self._institutions_reading
+        if reading is None or reading.done():
+            reading = self._institutions_reading = asyncio.ensure_future(self._read_institutions())
+        return list(await asyncio.shield(reading))
+
+    async def _read_institutions(self) -> list[Institution]:
         read_at, added = self._clock(), self._institutions_added
-        async with self.db.reading() as conn:
-            rows = (await conn.execute(select(institutions).order_by(institutions.c.id))).all()
+        stmt = select(institutions).order_by(institutions.c.id)
+        rows = await self.db.read_at_once(lambda conn: conn.execute(stmt).all())
         found = [
             Institution(
                 id=r.id, name=r.name, level=InstitutionLevel(r.level), parent_id=r.parent_id
@@ -195,7 +244,7 @@ class SqlConsults:
         ]
         if added == self._institutions_added:
             self._institutions = (read_at, found)
-        return list(found)
+        return found
 
     async def add_user(
         self,
@@ -230,8 +279,8 @@ class SqlConsults:
         )
 
     async def get_user(self, user_id: int) -> User | None:
-        async with self.db.reading() as conn:
-            row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+        stmt = select(users).where(users.c.id == user_id)
+        row = await self.db.read_at_once(lambda conn: conn.execute(stmt).first())
         return _user(row) if row else None
 
     async def credentials(self, username: str) -> tuple[User, str] | None:
@@ -265,16 +314,14 @@ class SqlConsults:
         await self.db.append(consults, _consult_values(consult), audit)
 
     async def get_consult(self, consult_id: str) -> Consult | None:
-        async with self.db.reading() as conn:
-            row = (await conn.execute(select(consults).where(consults.c.id == consult_id))).first()
-            found = await _consults(conn, [row] if row else [])
-        return found[0] if found else None
+        return await self.db.read_at_once(lambda conn: _consult_with_invitations(conn, consult_id))
 
     async def update_consult(self, consult: Consult, audit: AuditEntry) -> Consult:
+        """Save the consult's next version with its audit entry (one call into the database;
+        on SQLite committed with the writes queued alongside, `Database.write_at_once`)."""
         values = _consult_values(consult)
         del values["version"]  # _bump writes the next one
-        async with self.db.audited(audit) as conn:
-            await _bump(conn, consult, **values)
+        await self.db.write_at_once(lambda conn: _bump_now(conn, consult, **values), audit)
         return replace(consult, version=consult.version + 1)
 
     async def save_conclusion_draft(self, draft: ConclusionDraft, audit: AuditEntry) -> None:

@@ -8,11 +8,12 @@ only place that writes the audit log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Table, insert, select, text
+from sqlalchemy import ColumnElement, Connection, Row, Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rooms.consults.audit import AuditEntry
@@ -22,17 +23,13 @@ from storage.sql.engine import (
     create_engine,
     storage_errors,
 )
+from storage.sql.group_commit import GroupCommit, Outcome
 from storage.sql.schema import audit_log
+from storage.sql.sqlite_threads import AuditedWrite, SqliteThreads, audit_values
 
+__all__ = ["Database", "audit_values"]
 
-def audit_values(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "at": entry.at,
-        "actor_id": entry.actor_id,
-        "action": entry.action,
-        "consult_id": entry.consult_id,
-        "detail": entry.detail,
-    }
+T = TypeVar("T")
 
 
 class Database:
@@ -53,6 +50,15 @@ class Database:
         several turns of the event loop, and when the loop is busy (a hundred joins at once)
         the others' `busy_timeout` ran out and they were refused `busy`. Now only a writer of
         another process (the CLI) can make a write wait on SQLite's lock."""
+        self.threads: SqliteThreads | None = None
+        """SQLite in a file: the reader and writer threads of `read_at_once` and
+        `write_at_once` (None: PostgreSQL or an in-memory SQLite, where they run on the
+        engine's own connections)."""
+        self._group: GroupCommit[AuditedWrite] | None = None
+        url = engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            self.threads = SqliteThreads(Path(url.database).resolve())
+            self._group = GroupCommit(self._commit_batch)
 
     @classmethod
     def open(
@@ -70,6 +76,10 @@ class Database:
         )
 
     async def close(self) -> None:
+        if self._group is not None:
+            await self._group.drain()
+        if self.threads is not None:
+            await asyncio.to_thread(self.threads.close)
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -116,6 +126,48 @@ class Database:
         async with self.transaction() as conn:
             yield conn
             await conn.execute(insert(audit_log).values(**audit_values(audit)))
+
+    async def read_at_once(self, work: Callable[[Connection], T]) -> T:
+        """`work` (a function of a synchronous connection: several statements, no writes) run
+        as one call: on SQLite one hand-off to the reader thread, not several per statement."""
+        threads = self.threads
+        with storage_errors(self.availability):
+            if threads is None:
+                async with self.engine.connect() as conn:
+                    return await conn.run_sync(work)
+            return await asyncio.get_running_loop().run_in_executor(
+                threads.reader, threads.read, work
+            )
+
+    async def write_at_once(self, work: Callable[[Connection], T], audit: AuditEntry) -> T:
+        """`work` (a function of a synchronous connection) and `audit` in one transaction,
+        committed together or not at all, like `audited`; answered once committed.
+
+        On SQLite the write is one hand-off to the writer thread, committed with the other
+        writes queued while the batch before it was committing (`GroupCommit`): each still has
+        its own audit entry and fails on its own (a version check), and none is answered before
+        its batch is on disk. On PostgreSQL it is a transaction of its own, as `audited`."""
+        if self._group is None:
+            async with self.audited(audit) as conn:
+                return await conn.run_sync(work)
+        value: T = await self._group.submit((work, audit))
+        return value
+
+    async def _commit_batch(self, writes: Sequence[AuditedWrite]) -> Sequence[Outcome]:
+        threads = self.threads
+        assert threads is not None
+        async with self._one_writer():
+            with storage_errors(self.availability):
+                outcomes = await asyncio.get_running_loop().run_in_executor(
+                    threads.writer, threads.commit, writes
+                )
+            self.availability.wrote()
+        return outcomes
+
+    @property
+    def group_commit(self) -> GroupCommit[AuditedWrite] | None:
+        """The SQLite writer's batches (how many, how large); None on PostgreSQL."""
+        return self._group
 
     async def append(self, table: Table, values: dict[str, Any], audit: AuditEntry) -> None:
         """Insert one row (a consult, a note, a notice...) and its audit entry, or neither."""

@@ -94,7 +94,7 @@ def sqlite_file(database_url: str) -> Path | None:
     return Path(url.database).resolve()
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # WAL lets readers and the writer proceed together; synchronous=FULL makes every commit
     # durable on disk before it is acknowledged; foreign keys are off in SQLite unless asked.
     cursor = dbapi_connection.cursor()
@@ -142,7 +142,7 @@ def create_engine(
         )
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
 
 

@@ -42,7 +42,10 @@ class SqlNotes:
         await self.db.append(notes, asdict(note), audit)
 
     async def list_notes(self, consult_id: str) -> list[Note]:
-        rows = await self.db.rows_of_consult(notes, consult_id, notes.c.at, notes.c.id)
+        stmt = (
+            select(notes).where(notes.c.consult_id == consult_id).order_by(notes.c.at, notes.c.id)
+        )
+        rows = await self.db.read_at_once(lambda conn: conn.execute(stmt).all())
         return [Note(**r._mapping) for r in rows]
 
 

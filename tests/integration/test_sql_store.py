@@ -10,6 +10,7 @@ import logging
 import socket
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
-from rooms.consults.errors import DatabaseUnavailable, StorageBusy, StorageFull
+from rooms.consults.consult import Consult
+from rooms.consults.errors import (
+    ConcurrentUpdate,
+    DatabaseUnavailable,
+    StorageBusy,
+    StorageFull,
+)
 from rooms.consults.institutions import InstitutionLevel
 from rooms.records.notes import Note
 from rooms.reporting.review import Comment
@@ -29,7 +36,14 @@ from storage.sql.database import Database
 from storage.sql.engine import create_engine
 from storage.sql.migrate import upgrade
 from storage.sql.repositories import SqlRepositories
-from tests.integration.stores import SqlStores, actions, audit, booked, fresh_database
+from tests.integration.stores import (
+    SqlStores,
+    _county_and_doctor,
+    actions,
+    audit,
+    booked,
+    fresh_database,
+)
 from tests.support.peer import eventually
 from tests.unit.fakes import NOON
 
@@ -278,4 +292,79 @@ async def test_a_full_database_disk_is_a_clear_storage_full_error_not_a_bug(
     await repos.consults.add_institution("One more", InstitutionLevel.PROVINCE, None)
     lines = _outage_lines(caplog)
     assert len(lines) == 2 and "writable again" in lines[1][1]
+    await repos.close()
+
+
+async def test_consult_saves_at_once_are_committed_together_each_with_its_audit_entry(
+    sql: SqlStores,
+) -> None:
+    """Thirty saves of consults at once, and a second save of one of them from the same version:
+    every save is committed with its own audit entry (on SQLite in one batch, one commit), the
+    stale one is refused alone (`ConcurrentUpdate`) and leaves no entry."""
+    consults = [await booked(sql, id=Consult.new_id()) for _ in range(30)]
+
+    async def save(consult: Consult, reason: str) -> Consult:
+        entry = audit("consult.reason_changed", consult.id)
+        return await sql.consults.update_consult(replace(consult, reason=reason), entry)
+
+    saves = [save(c, f"moved {n}") for n, c in enumerate(consults)]
+    outcomes = await asyncio.gather(*saves, save(consults[0], "stale"), return_exceptions=True)
+    assert [type(o) for o in outcomes[:30]] == [Consult] * 30
+    assert isinstance(outcomes[30], ConcurrentUpdate)
+    for n, consult in enumerate(consults):
+        stored = await sql.consults.get_consult(consult.id)
+        assert stored is not None
+        assert (stored.reason, stored.version) == (f"moved {n}", consult.version + 1)
+        assert await actions(sql, consult.id) == ["consult.book", "consult.reason_changed"]
+    group = sql.repos.database.group_commit
+    if group is not None:  # SQLite: one batch, one commit, for all 31
+        assert (group.batches, group.largest) == (1, 31)
+
+
+async def test_a_sqlite_batch_that_cannot_commit_saves_nothing_and_says_busy(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'batch.db'}"
+    await fresh_database(url)
+    repos = SqlRepositories.open(url)
+    stores = SqlStores(
+        repos.consults,
+        repos.recordings,
+        repos.notes,
+        repos.attachments,
+        repos.comments,
+        repos.quality,
+        0,
+        0,
+        repos,
+    )
+    county_id, doctor_id = await _county_and_doctor(repos.consults)
+    stores.county_id, stores.doctor_id = county_id, doctor_id
+    consults = [await booked(stores, id=Consult.new_id()) for _ in range(3)]
+    threads = repos.database.threads
+    assert threads is not None
+
+    def impatient(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.cursor().execute("PRAGMA busy_timeout=1")
+
+    event.listen(threads.write_engine, "connect", impatient)
+    await asyncio.to_thread(threads.write_engine.dispose)  # its next connection is impatient
+    blocker = sqlite3.connect(tmp_path / "batch.db")
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        saves = [
+            repos.consults.update_consult(
+                replace(c, reason="moved"), audit("consult.reason_changed", c.id)
+            )
+            for c in consults
+        ]
+        outcomes = await asyncio.gather(*saves, return_exceptions=True)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert [type(o) for o in outcomes] == [StorageBusy] * 3
+    for consult in consults:
+        assert await actions(stores, consult.id) == ["consult.book"]
+        stored = await repos.consults.get_consult(consult.id)
+        assert stored is not None and stored.version == consult.version
     await repos.close()
