@@ -27,6 +27,7 @@ from tests.e2e.turn_calls import (
     move_to_relay_by_recording,
     through_turn,
     turn_env,
+    video_advances,
     watch_call,
 )
 from tests.support.coturn import TurnServer
@@ -137,15 +138,19 @@ def test_credentials_that_expired_during_the_call_are_refused_and_the_page_renew
             assert re.search(rf"user <{re.escape(username)}>.*(timed out|401)", turn.log()), (
                 f"coturn did not refuse the expired {username}"
             )
-        # The rejoin brought fresh credentials, which coturn grants allocations to. (Known
-        # defect, docs/deployment.md "TURN": on the relay path the video does not come back
-        # after this rejoin in most runs; not asserted here until fixed.)
+        # The rejoin brought fresh credentials, which coturn grants allocations to ...
         for name, user_id in users.items():
             until(
                 lambda user_id=user_id, name=name: allocations_of(turn, user_id)[-1] != first[name],
                 within=30,
                 what=f"an allocation of {name} with fresh credentials",
             )
+        # ... and the video is back: every remote video on both pages plays, over both relay
+        # connections of each page through coturn, the decoded frames going up.
+        wait_for_remote_video([room, phone], within_s=40)
+        for page in (room, phone):
+            through_turn(page, "udp", remote_type="host", connections=2, within=30)
+            video_advances(page, within=10)
         for page in (room, phone):
             assert not any(REFUSED in m for m in messages(page))
         exam_room.assert_clean()

@@ -119,7 +119,9 @@ export class CallSession {
     /** @type {Map<string, Participant>} */
     this.people = new Map();
     // peer_ids that left: a relay offer already on its way may still list their tracks, and must
-    // not bring them back (peer ids are never reused).
+    // not bring them back. A peer id is its connection's socket id, so it comes back when that
+    // connection joins again (a rejoin for fresh TURN credentials, after the relay broke, after
+    // the room moved): `peer-joined` or a join ack naming it takes it off this list.
     this.departed = new Set();
     this.moved = new Set(); // user ids whose connection was just replaced: their return is no news
     this.attempts = 0; // join attempts; only the newest may act on its answer
@@ -415,7 +417,10 @@ export class CallSession {
     if (!this.transition('in_call', { path: kind, reason: 'join ack' })) return;
     this.openPath(kind);
     // They were here first: we arrived, so we make the first offer to each of them.
-    for (const peer of peers) this.meet(peer, { initiator: true });
+    for (const peer of peers) {
+      this.departed.delete(peer.peer_id); // left and joined again while we were away
+      this.meet(peer, { initiator: true });
+    }
     const early = this.early;
     this.early = [];
     const handlers = this.roomEvents();
@@ -506,6 +511,8 @@ export class CallSession {
 
   peerJoined({ peer }) {
     if (!peer || peer.peer_id === this.selfId) return;
+    // The same connection joining again after it left (same peer id): its tracks count again.
+    this.departed.delete(peer.peer_id);
     this.meet(peer); // met already (in our join ack, or by its offer): only named here
     if (this.adaptation.audioOnly) this.tellMediaMode(); // the newcomer does not know yet
     const userId = peer.user?.id;
