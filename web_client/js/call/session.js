@@ -42,6 +42,8 @@ export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
  * misconfiguration (TURN_SECRET differs from coturn's static-auth-secret, clocks disagree): said,
  * not retried. */
 const TURN_RENEW_GAP_MS = 60_000;
+/** A request for fresh TURN credentials that failed is tried again this much later. */
+const TURN_RENEW_RETRY_MS = 10_000;
 /** With iceTransportPolicy 'all', how long a path may take to connect (over host candidates)
  * after a TURN refusal before the refusal counts. */
 const TURN_GRACE_MS = 5000;
@@ -111,6 +113,7 @@ export class CallSession {
     this.iceServers = [];
     this.iceTransportPolicy = 'all'; // 'relay': media only through TURN (ICE_TRANSPORT_POLICY)
     this.turnRenewedAt = -Infinity; // when a TURN refusal last made us rejoin for new credentials
+    this.iceRenewTimer = null; // asks for fresh TURN credentials before ours expire (renewIce)
     this.media = new LocalMedia();
     this.mediaStarting = Promise.resolve(); // the camera/mic request of the current join
     /** @type {P2pPath|RelayPath|null} */
@@ -394,6 +397,7 @@ export class CallSession {
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
     this.iceTransportPolicy = ack.ice_transport_policy === 'relay' ? 'relay' : 'all';
+    this.scheduleIceRenewal(ack.ice_renew_after_seconds);
     if (ack.consult && !olderThan(ack.consult, this.consult)) this.consult = ack.consult;
     if (this.retry) {
       this.retry = null;
@@ -470,6 +474,46 @@ export class CallSession {
     this.rejoin('turn refused', 'call.turn.renewing');
   }
 
+
+  /**
+   * Ask for fresh TURN credentials `seconds` from now (the server says when: TURN_RENEW_PERCENT
+   * of their lifetime; null: never), before those we hold expire.
+   * @param {number|null|undefined} seconds
+   */
+  scheduleIceRenewal(seconds) {
+    clearTimeout(this.iceRenewTimer);
+    this.iceRenewTimer = null;
+    if (typeof seconds !== 'number' || !(seconds >= 0)) return;
+    this.iceRenewTimer = setTimeout(() => this.renewIce(), seconds * 1000);
+  }
+
+  /**
+   * Fresh TURN credentials for the connections of this call, without leaving it: the path
+   * gathers with them (an ICE restart on the direct path) and every later connection uses them.
+   * Failed (socket down, refused), it is tried again a little later; a rejoin meanwhile brings
+   * fresh ones anyway.
+   */
+  async renewIce() {
+    this.iceRenewTimer = null;
+    if (this.state !== 'in_call' || !this.selfId) return;
+    const attempt = this.attempts;
+    const consultId = this.consultId;
+    let ack;
+    try {
+      ack = await request(this.socket, 'ice-servers', { consult_id: consultId });
+    } catch (err) {
+      debug('ice-servers refused', err.code, err.message);
+      if (attempt === this.attempts && this.state === 'in_call') {
+        this.iceRenewTimer = setTimeout(() => this.renewIce(), TURN_RENEW_RETRY_MS);
+      }
+      return;
+    }
+    if (attempt !== this.attempts || this.state !== 'in_call' || consultId !== this.consultId) return;
+    debug('fresh TURN credentials for the', this.pathKind, 'path');
+    this.iceServers = ack.ice_servers ?? [];
+    this.path?.renewIce(this.iceServers);
+    this.scheduleIceRenewal(ack.ice_renew_after_seconds);
+  }
 
   /** The relay connections broke for good (or the TURN credentials are out of date, or the room
    * moved with a dead signaling process): leave and join again, which rebuilds them with the
@@ -769,6 +813,7 @@ export class CallSession {
   /** Membership and media go: connections, streams, camera, microphone, second source. */
   stopAll() {
     this.attempts += 1; // a join on its way must not bring any of it back
+    this.scheduleIceRenewal(null);
     this.joinPending = false;
     this.early = [];
     this.retry = null;
