@@ -484,7 +484,8 @@ export class CallSession {
     clearTimeout(this.iceRenewTimer);
     this.iceRenewTimer = null;
     if (typeof seconds !== 'number' || !(seconds >= 0)) return;
-    this.iceRenewTimer = setTimeout(() => this.renewIce(), seconds * 1000);
+    // setTimeout fires at once beyond 2^31 - 1 ms (about 24.8 days): wait that long at most.
+    this.iceRenewTimer = setTimeout(() => this.renewIce(), Math.min(seconds * 1000, 2 ** 31 - 1));
   }
 
   /**
