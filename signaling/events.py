@@ -33,13 +33,14 @@ from signaling.context import Signaling
 from signaling.errors import ApiError
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
-from signaling.ice import ice_servers_for
+from signaling.ice import ice_servers_for, renew_after_seconds
 from signaling.packets import ProtocolServer
 from signaling.ratelimit import RateLimiter
 from signaling.room_notifier import SocketRoomNotifier, peer_out, recording_out
 from signaling.schemas import CLIENT_EVENTS as CLIENT_EVENT_SCHEMAS
 from signaling.schemas import (
     ConsultEvent,
+    IceServersEvent,
     JoinEvent,
     LeaveEvent,
     MediaModeEvent,
@@ -72,6 +73,9 @@ M = TypeVar("M", bound=BaseModel)
 MEDIA_MODE_PER_MINUTE = 30
 """`media-mode` events one connection may send a minute: a page's adaptation changes its mode
 at most every few seconds (docs/network.md), a hand on the button not much faster."""
+ICE_SERVERS_PER_MINUTE = 20
+"""`ice-servers` requests one connection may send a minute: a page asks once per renewal
+(TURN_RENEW_PERCENT of TURN_TTL_SECONDS), so this only stops a runaway page."""
 Ack = dict[str, Any]
 
 
@@ -183,6 +187,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signal_limiter = RateLimiter(ctx.limits.signals_per_second, window_seconds=1.0)
         self.quality_limiter = RateLimiter(ctx.limits.quality_reports_per_minute)
         self.media_mode_limiter = RateLimiter(MEDIA_MODE_PER_MINUTE)
+        self.ice_servers_limiter = RateLimiter(ICE_SERVERS_PER_MINUTE)
         self.question_limiter = RateLimiter(QUESTIONS_PER_MINUTE)
         """Per user, not per connection: reconnecting does not reset it."""
         self.watchers = Watchers()
@@ -299,6 +304,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signal_limiter.forget(sid)
         self.quality_limiter.forget(sid)
         self.media_mode_limiter.forget(sid)
+        self.ice_servers_limiter.forget(sid)
         self.watchers.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
@@ -465,6 +471,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 "peers": [peer_out(c) for c in admission.others],
                 "ice_servers": ice_servers_for(self.ctx.ice, user.id),
                 "ice_transport_policy": self.ctx.ice.transport_policy,
+                "ice_renew_after_seconds": renew_after_seconds(self.ctx.ice),
                 "media_path": admission.consult.media_mode.value,
                 "media_path_reason": (
                     admission.relay_reason.value if admission.relay_reason else None
@@ -731,6 +738,27 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             skip_sid=sid,
         )
         return {"ok": True}
+
+    @acknowledged
+    async def on_ice_servers(self, sid: str, data: Any) -> Ack:
+        event = self._parse(IceServersEvent, data, "ice-servers")
+        self._within(
+            self.ice_servers_limiter, sid, f"{ICE_SERVERS_PER_MINUTE} ice-servers a minute"
+        )
+        user = await self._user(sid)
+        routed = await self._routed("ice-servers", sid, data, event.consult_id, user)
+        if routed is not None:
+            return routed
+        if not self.rooms.present(sid, event.consult_id):
+            raise ApiError(
+                errors.NOT_IN_CONSULT, "join the consult before asking for its ICE servers", 409
+            )
+        return {
+            "ok": True,
+            "ice_servers": ice_servers_for(self.ctx.ice, user.id),
+            "ice_transport_policy": self.ctx.ice.transport_policy,
+            "ice_renew_after_seconds": renew_after_seconds(self.ctx.ice),
+        }
 
     # ---- trainings: questions (signaling.training_questions) ---------------------------------
 

@@ -24,6 +24,10 @@ class IceConfig:
     turn_urls: list[str] = field(default_factory=list)
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
+    turn_renew_percent: int = 80
+    """TURN_RENEW_PERCENT: a page asks for fresh credentials (`ice-servers`) when this share of
+    their lifetime has passed, and renews its connections with them; 0: it never asks (it
+    rejoins once a TURN server refuses them)."""
     transport_policy: TransportPolicy = "all"
     """ICE_TRANSPORT_POLICY: the browsers' `RTCConfiguration.iceTransportPolicy`; `relay` makes
     every page send and receive media only through TURN (hospital firewalls that allow nothing
@@ -62,3 +66,11 @@ def ice_servers_for(config: IceConfig, user_id: int) -> list[dict[str, Any]]:
             {"urls": list(config.turn_urls), "username": username, "credential": credential}
         )
     return servers
+
+
+def renew_after_seconds(config: IceConfig) -> float | None:
+    """When a page should ask for fresh TURN credentials, in seconds from minting them; None:
+    no minted credentials, or renewal turned off (TURN_RENEW_PERCENT=0)."""
+    if not (config.turn_secret and config.turn_urls) or config.turn_renew_percent == 0:
+        return None
+    return config.turn_ttl_seconds * config.turn_renew_percent / 100

@@ -348,6 +348,16 @@ class MediaModeEvent(Strict):
     call bar's audio-only button."""
 
 
+# ---- TURN credentials (docs/deployment.md, "TURN") ------------------------------------------
+
+
+class IceServersEvent(Strict):
+    """Fresh TURN credentials for the caller's connections in a consult room it is in
+    (`ice-servers`): the page renews them before those of its join expire."""
+
+    consult_id: ConsultId
+
+
 # ---- trainings: questions ------------------------------------------------------------------
 
 TrainingId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
@@ -392,6 +402,7 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "note-add": NoteAddEvent,
     "quality-report": QualityReportEvent,
     "media-mode": MediaModeEvent,
+    "ice-servers": IceServersEvent,
     "training-watch": TrainingWatchEvent,
     "question-ask": QuestionAskEvent,
     "question-moderate": QuestionModerateEvent,

@@ -291,10 +291,21 @@ class JoinAck(Okay):
     ice_servers: list[IceServer]
     ice_transport_policy: Literal["all", "relay"]
     """The page's `iceTransportPolicy` (ICE_TRANSPORT_POLICY): `relay` = through TURN only."""
+    ice_renew_after_seconds: float | None
+    """When to ask for fresh TURN credentials (`ice-servers`), in seconds from this ack;
+    null: never (no minted credentials, or TURN_RENEW_PERCENT=0)."""
     media_path: MediaMode
     media_path_reason: RelayReason | None
     recording: RecordingOut
     notes: list[NoteOut]
+
+
+class IceServersAck(Okay):
+    ice_servers: list[IceServer]
+    """Like the join ack's, with freshly minted TURN credentials."""
+    ice_transport_policy: Literal["all", "relay"]
+    ice_renew_after_seconds: float | None
+    """When to ask again, in seconds from this ack (null: never)."""
 
 
 class RelayPublishAck(Okay):
@@ -345,6 +356,7 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "note-add": NoteAddAck,
     "quality-report": QualityReportAck,
     "media-mode": Okay,
+    "ice-servers": IceServersAck,
     "training-watch": TrainingWatchAck,
     "question-ask": QuestionAck,
     "question-moderate": QuestionAck,

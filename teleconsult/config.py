@@ -182,8 +182,14 @@ def _ice(env: Mapping[str, str]) -> IceConfig:
         turn_urls=[u.strip() for u in (env.get("TURN_URLS") or "").split(",") if u.strip()],
         turn_secret=env.get("TURN_SECRET") or None,
         turn_ttl_seconds=_int(env, "TURN_TTL_SECONDS", 3600),
+        turn_renew_percent=_int(env, "TURN_RENEW_PERCENT", 80),
         transport_policy=_transport_policy(env),
     )
+    if config.turn_renew_percent > 95:
+        raise ConfigError(
+            "TURN_RENEW_PERCENT must be at most 95 (of TURN_TTL_SECONDS): a page needs time to "
+            "renew its connections before the credentials expire; 0 turns renewal off"
+        )
     if config.transport_policy == "relay" and not config.has_turn:
         raise ConfigError(
             "ICE_TRANSPORT_POLICY=relay needs a TURN server: set TURN_URLS and TURN_SECRET "

@@ -27,6 +27,7 @@ from tests.e2e.turn_calls import (
     move_to_relay_by_recording,
     through_turn,
     turn_env,
+    video_advances,
     watch_call,
 )
 from tests.support.coturn import TurnServer
@@ -104,11 +105,66 @@ def test_a_call_on_the_media_relay_forced_onto_turn_reaches_the_relays_host_cand
     specialist.assert_clean()
 
 
+def test_credentials_renewed_before_they_expire_keep_the_call_going_onto_the_relay(
+    turn: TurnServer, open_client: Callable[..., Client]
+) -> None:
+    """The pages ask for fresh credentials at TURN_RENEW_PERCENT (80 %) of their lifetime and
+    restart ICE with them: the direct call moves onto fresh allocations without a break, and
+    the move to the relay after the join's credentials expired is never refused."""
+    ttl = 20
+    env = turn_env(turn.urls("udp"), turn.secret, TURN_TTL_SECONDS=str(ttl))
+    with RunningServer(env_overrides=env) as server:
+        _, exam_room, specialist, room, phone = call(server, open_client)
+        users = minted_users(server, "doctor.a", "obstetrician")
+        first = {name: allocations_of(turn, user_id)[-1] for name, user_id in users.items()}
+        expiry = max(int(username.split(":")[0]) for username in first.values())
+        ports = {
+            page: {p["local"]["port"] for p in connected_paths(page)} for page in (room, phone)
+        }
+        for name, user_id in users.items():
+            until(
+                lambda user_id=user_id, name=name: allocations_of(turn, user_id)[-1] != first[name],
+                within=ttl + 15,
+                what=f"an allocation of {name} with renewed credentials",
+            )
+        until(
+            lambda: time.time() > expiry + 1,
+            within=ttl + 10,
+            what="the join's credentials to expire",
+        )
+        for page in (room, phone):
+            # Still the direct call, now from the fresh allocations, and never interrupted.
+            renewed = through_turn(page, "udp", remote_type="relay", connections=1)
+            assert {p["local"]["port"] for p in renewed}.isdisjoint(ports[page]), (renewed, ports)
+            video_advances(page, within=10)
+
+        move_to_relay_by_recording(room, phone)
+        wait_for_remote_video([room, phone], within_s=30)
+        for page in (room, phone):
+            through_turn(page, "udp", remote_type="host", connections=2)
+            video_advances(page, within=10)
+        for client, page in ((exam_room, room), (specialist, phone)):
+            assert console_says(client, "fresh TURN credentials"), client.console
+            assert not any(e["code"] == 401 for e in ice_errors(page)), ice_errors(page)
+            assert not any(RENEWING in m or REFUSED in m for m in messages(page)), messages(page)
+            assert not any("rejoining" in line for line in client.console), client.console
+            # The direct link never lost its connection while it restarted ICE.
+            broken = [
+                line for line in client.console if re.search(r"connectivity .*(disc|fail)", line)
+            ]
+            assert not broken, broken
+        exam_room.assert_clean()
+        specialist.assert_clean()
+
+
 def test_credentials_that_expired_during_the_call_are_refused_and_the_page_renews_them(
     turn: TurnServer, open_client: Callable[..., Client]
 ) -> None:
+    """A page that did not renew its credentials in time (asleep, its renewal lost; here
+    TURN_RENEW_PERCENT=0) is refused on its next connection, says so, rejoins for fresh ones,
+    and the video comes back."""
     ttl = 6
-    env = turn_env(turn.urls("udp"), turn.secret, TURN_TTL_SECONDS=str(ttl))
+    env = turn_env(turn.urls("udp"), turn.secret, TURN_TTL_SECONDS=str(ttl), TURN_RENEW_PERCENT="0")
     with RunningServer(env_overrides=env) as server:
         _, exam_room, specialist, room, phone = call(server, open_client)
         users = minted_users(server, "doctor.a", "obstetrician")
@@ -137,15 +193,19 @@ def test_credentials_that_expired_during_the_call_are_refused_and_the_page_renew
             assert re.search(rf"user <{re.escape(username)}>.*(timed out|401)", turn.log()), (
                 f"coturn did not refuse the expired {username}"
             )
-        # The rejoin brought fresh credentials, which coturn grants allocations to. (Known
-        # defect, docs/deployment.md "TURN": on the relay path the video does not come back
-        # after this rejoin in most runs; not asserted here until fixed.)
+        # The rejoin brought fresh credentials, which coturn grants allocations to ...
         for name, user_id in users.items():
             until(
                 lambda user_id=user_id, name=name: allocations_of(turn, user_id)[-1] != first[name],
                 within=30,
                 what=f"an allocation of {name} with fresh credentials",
             )
+        # ... and the video is back: every remote video on both pages plays, over both relay
+        # connections of each page through coturn, the decoded frames going up.
+        wait_for_remote_video([room, phone], within_s=40)
+        for page in (room, phone):
+            through_turn(page, "udp", remote_type="host", connections=2, within=30)
+            video_advances(page, within=10)
         for page in (room, phone):
             assert not any(REFUSED in m for m in messages(page))
         exam_room.assert_clean()

@@ -109,6 +109,17 @@ def through_turn(
     return paths
 
 
+def decoded_frames(page: Page) -> int:
+    """The video frames the page's connected connections have decoded so far."""
+    return sum(path["framesDecoded"] for path in connected_paths(page))
+
+
+def video_advances(page: Page, within: float) -> None:
+    """The page keeps decoding video: its decoded frames go up from now on."""
+    before = decoded_frames(page)
+    until(lambda: decoded_frames(page) > before, within=within, what="decoded frames advancing")
+
+
 def move_to_relay_by_recording(room: Page, phone: Page) -> None:
     """The specialist starts recording and the exam room consents: the consult moves to the
     server's relay (only the relay records), both pages follow."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from signaling.ice import IceConfig, ice_servers_for, turn_credentials
+from signaling.ice import IceConfig, ice_servers_for, renew_after_seconds, turn_credentials
 from signaling.ratelimit import RateLimiter
 from signaling.sdp import SdpProblem, check_candidate, check_sdp, utf8_size
 from teleconsult.config import (
@@ -45,6 +46,24 @@ def test_turn_is_added_with_fresh_credentials_when_a_secret_is_set() -> None:
     assert servers[0] == {"urls": "stun:ice.hospital.example:3478"}
     assert servers[1]["urls"] == ["turn:turn.hospital.example:3478"]
     assert servers[1]["username"].endswith(":7")
+
+
+def test_pages_renew_minted_credentials_at_the_renew_percent_of_their_lifetime() -> None:
+    minted = IceConfig(turn_urls=["turn:turn.hospital.example:3478"], turn_secret="k")
+    assert renew_after_seconds(minted) == 2880  # 80 % of an hour
+    assert renew_after_seconds(replace(minted, turn_ttl_seconds=600, turn_renew_percent=50)) == 300
+    assert renew_after_seconds(replace(minted, turn_renew_percent=0)) is None  # turned off
+    # Nothing minted, nothing to renew (ICE_SERVERS' own credentials are the operator's).
+    assert (
+        renew_after_seconds(IceConfig(servers=[{"urls": "turn:t.example", "username": "u"}]))
+        is None
+    )
+
+
+def test_a_renew_percent_beyond_95_is_refused() -> None:
+    assert load_settings({"TURN_RENEW_PERCENT": "95"}).ice.turn_renew_percent == 95
+    with pytest.raises(ConfigError, match="TURN_RENEW_PERCENT"):
+        load_settings({"TURN_RENEW_PERCENT": "96"})
 
 
 def test_a_real_looking_sdp_passes() -> None:
@@ -156,6 +175,8 @@ def test_limits_are_overridable_by_their_upper_case_names(tmp_path: Path) -> Non
         ("MAX_SDP_BYTES", "-1"),
         ("MEDIA_PORT_MIN", "40000"),
         ("RELAY_VIDEO_CODEC", "VP9"),
+        ("TURN_RENEW_PERCENT", "-1"),
+        ("TURN_RENEW_PERCENT", "most"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_variable(name: str, value: str) -> None:

@@ -45,6 +45,7 @@ def test_the_join_ack_lists_every_field_the_server_sends() -> None:
         "peers",
         "ice_servers",
         "ice_transport_policy",
+        "ice_renew_after_seconds",
         "media_path",
         "media_path_reason",
         "recording",

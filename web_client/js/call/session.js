@@ -42,6 +42,8 @@ export const FINISHED = new Set(['ended', 'declined', 'cancelled', 'expired']);
  * misconfiguration (TURN_SECRET differs from coturn's static-auth-secret, clocks disagree): said,
  * not retried. */
 const TURN_RENEW_GAP_MS = 60_000;
+/** A request for fresh TURN credentials that failed is tried again this much later. */
+const TURN_RENEW_RETRY_MS = 10_000;
 /** With iceTransportPolicy 'all', how long a path may take to connect (over host candidates)
  * after a TURN refusal before the refusal counts. */
 const TURN_GRACE_MS = 5000;
@@ -111,6 +113,7 @@ export class CallSession {
     this.iceServers = [];
     this.iceTransportPolicy = 'all'; // 'relay': media only through TURN (ICE_TRANSPORT_POLICY)
     this.turnRenewedAt = -Infinity; // when a TURN refusal last made us rejoin for new credentials
+    this.iceRenewTimer = null; // asks for fresh TURN credentials before ours expire (renewIce)
     this.media = new LocalMedia();
     this.mediaStarting = Promise.resolve(); // the camera/mic request of the current join
     /** @type {P2pPath|RelayPath|null} */
@@ -119,7 +122,9 @@ export class CallSession {
     /** @type {Map<string, Participant>} */
     this.people = new Map();
     // peer_ids that left: a relay offer already on its way may still list their tracks, and must
-    // not bring them back (peer ids are never reused).
+    // not bring them back. A peer id is its connection's socket id, so it comes back when that
+    // connection joins again (a rejoin for fresh TURN credentials, after the relay broke, after
+    // the room moved): `peer-joined` or a join ack naming it takes it off this list.
     this.departed = new Set();
     this.moved = new Set(); // user ids whose connection was just replaced: their return is no news
     this.attempts = 0; // join attempts; only the newest may act on its answer
@@ -392,6 +397,7 @@ export class CallSession {
     this.selfId = ack.peer_id;
     this.iceServers = ack.ice_servers ?? [];
     this.iceTransportPolicy = ack.ice_transport_policy === 'relay' ? 'relay' : 'all';
+    this.scheduleIceRenewal(ack.ice_renew_after_seconds);
     if (ack.consult && !olderThan(ack.consult, this.consult)) this.consult = ack.consult;
     if (this.retry) {
       this.retry = null;
@@ -415,7 +421,10 @@ export class CallSession {
     if (!this.transition('in_call', { path: kind, reason: 'join ack' })) return;
     this.openPath(kind);
     // They were here first: we arrived, so we make the first offer to each of them.
-    for (const peer of peers) this.meet(peer, { initiator: true });
+    for (const peer of peers) {
+      this.departed.delete(peer.peer_id); // left and joined again while we were away
+      this.meet(peer, { initiator: true });
+    }
     const early = this.early;
     this.early = [];
     const handlers = this.roomEvents();
@@ -466,6 +475,47 @@ export class CallSession {
   }
 
 
+  /**
+   * Ask for fresh TURN credentials `seconds` from now (the server says when: TURN_RENEW_PERCENT
+   * of their lifetime; null: never), before those we hold expire.
+   * @param {number|null|undefined} seconds
+   */
+  scheduleIceRenewal(seconds) {
+    clearTimeout(this.iceRenewTimer);
+    this.iceRenewTimer = null;
+    if (typeof seconds !== 'number' || !(seconds >= 0)) return;
+    // setTimeout fires at once beyond 2^31 - 1 ms (about 24.8 days): wait that long at most.
+    this.iceRenewTimer = setTimeout(() => this.renewIce(), Math.min(seconds * 1000, 2 ** 31 - 1));
+  }
+
+  /**
+   * Fresh TURN credentials for the connections of this call, without leaving it: the path
+   * gathers with them (an ICE restart on the direct path) and every later connection uses them.
+   * Failed (socket down, refused), it is tried again a little later; a rejoin meanwhile brings
+   * fresh ones anyway.
+   */
+  async renewIce() {
+    this.iceRenewTimer = null;
+    if (this.state !== 'in_call' || !this.selfId) return;
+    const attempt = this.attempts;
+    const consultId = this.consultId;
+    let ack;
+    try {
+      ack = await request(this.socket, 'ice-servers', { consult_id: consultId });
+    } catch (err) {
+      debug('ice-servers refused', err.code, err.message);
+      if (attempt === this.attempts && this.state === 'in_call') {
+        this.iceRenewTimer = setTimeout(() => this.renewIce(), TURN_RENEW_RETRY_MS);
+      }
+      return;
+    }
+    if (attempt !== this.attempts || this.state !== 'in_call' || consultId !== this.consultId) return;
+    debug('fresh TURN credentials for the', this.pathKind, 'path');
+    this.iceServers = ack.ice_servers ?? [];
+    this.path?.renewIce(this.iceServers);
+    this.scheduleIceRenewal(ack.ice_renew_after_seconds);
+  }
+
   /** The relay connections broke for good (or the TURN credentials are out of date, or the room
    * moved with a dead signaling process): leave and join again, which rebuilds them with the
    * credentials of the new join ack. */
@@ -506,6 +556,8 @@ export class CallSession {
 
   peerJoined({ peer }) {
     if (!peer || peer.peer_id === this.selfId) return;
+    // The same connection joining again after it left (same peer id): its tracks count again.
+    this.departed.delete(peer.peer_id);
     this.meet(peer); // met already (in our join ack, or by its offer): only named here
     if (this.adaptation.audioOnly) this.tellMediaMode(); // the newcomer does not know yet
     const userId = peer.user?.id;
@@ -762,6 +814,7 @@ export class CallSession {
   /** Membership and media go: connections, streams, camera, microphone, second source. */
   stopAll() {
     this.attempts += 1; // a join on its way must not bring any of it back
+    this.scheduleIceRenewal(null);
     this.joinPending = false;
     this.early = [];
     this.retry = null;

@@ -133,6 +133,12 @@ export class P2pPath {
     return 'connecting';
   }
 
+  /** Fresh TURN credentials: every link (and every later one) gathers with them now. */
+  renewIce(iceServers) {
+    this.iceServers = iceServers;
+    for (const link of this.links.values()) link.renewIce(iceServers);
+  }
+
   close() {
     this.closed = true;
     for (const link of this.links.values()) link.close();

@@ -266,6 +266,27 @@ export class PeerLink {
     });
   }
 
+  /**
+   * Fresh TURN credentials (the session's `ice-servers`, before those of the join expire): from
+   * now on this connection gathers with them, and an ICE restart makes it gather now, so the
+   * link moves onto allocations that will be refreshed without a refusal. The old candidate
+   * pair carries the media until the new one is selected: nothing stops.
+   * @param {RTCIceServer[]} iceServers
+   */
+  renewIce(iceServers) {
+    if (this.closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (err) {
+      console.warn('setConfiguration refused the fresh ICE servers', err);
+      return;
+    }
+    if (!this.mediaAttached) return; // no offer yet: the first one gathers with them anyway
+    this.generation += 1;
+    debug('ICE restart', this.label, 'fresh TURN credentials', 'generation', this.generation);
+    this.pc.restartIce();
+  }
+
   /** Handle a `signal` from this peer: {description} | {candidate} | {end_of_candidates}. */
   handle(signal) {
     this.queue = this.queue

@@ -332,6 +332,23 @@ export class RelayPath {
     for (const { peerId, source, stream, user } of this.feeds.values()) this.onTrack({ peerId, source, stream, user });
   }
 
+  /**
+   * Fresh TURN credentials: connections opened from now on use them, and so does any gathering
+   * of the open ones. No ICE restart here: the relay's aiortc (1.16) does not restart ICE (its
+   * RTCIceTransport ignores new remote ICE credentials), so an open relay connection keeps the
+   * TURN allocation it has; when that is refused, the relay breaks and the page rejoins.
+   */
+  renewIce(iceServers) {
+    this.iceServers = iceServers;
+    for (const { pc } of Object.values(this.legs)) {
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+      } catch (err) {
+        console.warn('setConfiguration refused the fresh ICE servers', err);
+      }
+    }
+  }
+
   close() {
     this.closed = true;
     clearTimeout(this.giveUpTimer);

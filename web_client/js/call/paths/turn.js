@@ -2,8 +2,9 @@
 // join ack asks for, and when the TURN server refuses the credentials the join ack carried.
 //
 // The server mints TURN credentials that expire (`TURN_TTL_SECONDS`, coturn's REST scheme). A
-// page keeps the credentials of its last join for every connection it opens later (an ICE
-// restart, the move to the relay), so in a long call they can be out of date by then. The TURN
+// page renews them before they expire (the session's `ice-servers`, each path's renewIce), but
+// one that did not (renewal off, asleep) keeps those of its last join for every connection it
+// opens later (an ICE restart, the move to the relay): they can be out of date by then. The TURN
 // server answers such an allocation with 401 Unauthorized after the usual challenge; Chromium
 // reports it as an `icecandidateerror` with errorCode 401 and the TURN URL.
 
