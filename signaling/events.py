@@ -28,6 +28,7 @@ from rooms.consults.people import Role, User
 from rooms.training.question_service import QuestionService
 from rooms.training.questions import QUESTIONS_PER_MINUTE, QuestionStatus
 from rooms.training.stage import StageService, StageView
+from rooms.training.training import TrainingStatus
 from signaling import errors
 from signaling.cluster import Forwarded, OwnerGone, RoomCluster
 from signaling.context import Signaling
@@ -307,11 +308,37 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.signal_limiter.forget(sid)
         self.quality_limiter.forget(sid)
         self.media_mode_limiter.forget(sid)
-        self.watchers.forget(sid)
+        user_id, trainings = self.watchers.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
             log.exception("connection %s did not leave its consult cleanly", sid)
+        if user_id is not None and self.ctx.stage is not None:
+            try:
+                await self._off_stage_when_gone(user_id, trainings)
+            except Exception:
+                log.exception("connection %s did not leave the stage cleanly", sid)
+
+    async def _off_stage_when_gone(self, user_id: int, trainings: set[str]) -> None:
+        """A trainee whose last page following a training is gone leaves its stage (and their
+        raised hand)."""
+        stage = self._stage()
+        for training_id in trainings:
+            if self.watchers.attending(training_id, user_id):
+                continue  # another page of theirs still follows it
+            hands = stage.view(training_id).hands
+            view = await stage.gone(training_id, user_id)
+            if view is not None:
+                await self._stage_changed(view)
+            elif user_id in hands:
+                await self.hub.sio.emit(
+                    "stage-hands",
+                    {
+                        "training_id": training_id,
+                        "hands": await self._hands(stage.view(training_id)),
+                    },
+                    room=moderators_channel(training_id),
+                )
 
     async def consult_finished(self, consult_id: str) -> None:
         """Close the consult's room, in whichever process holds it."""
@@ -772,6 +799,8 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             "questions": [q.model_dump(mode="json") for q in out],
         }
         if self.ctx.stage is not None:
+            if training.status is not TrainingStatus.LIVE:
+                self.ctx.stage.ended(training.id)  # nobody stays on stage after the end
             view = self.ctx.stage.view(training.id)
             ack["stage"] = (await stage_out(questions.consults, view)).model_dump(mode="json")
             if moderator:
@@ -895,6 +924,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_stage_leave(self, sid: str, data: Any) -> Ack:
         event = self._parse(StageEvent, data, "stage-leave")
         user = await self._user(sid)
+        self._following(sid, event.training_id, "leaving the stage")
         view = await self._stage().leave(user, event.training_id)
         return {"ok": True, "stage": await self._stage_changed(view)}
 

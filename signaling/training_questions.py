@@ -54,9 +54,9 @@ class Watchers:
             for sid, who in self._users.items()
         )
 
-    def forget(self, sid: str) -> None:
-        self._following.pop(sid, None)
-        self._users.pop(sid, None)
+    def forget(self, sid: str) -> tuple[int | None, set[str]]:
+        """Forget the connection: whose it was and the trainings it followed."""
+        return self._users.pop(sid, None), self._following.pop(sid, set())
 
 
 async def questions_out(store: ConsultStore, questions: list[Question]) -> list[QuestionOut]:

@@ -174,14 +174,34 @@ class StageService:
         await self._off(training_id, stage, user.id, user, "left")
         return self.view(training_id)
 
+    async def gone(self, training_id: str, trainee_id: int) -> StageView | None:
+        """The trainee's last page following the training went away (closed, disconnected):
+        off the stage if they were on it (the view then), else None."""
+        stage = self._stages.get(training_id)
+        if stage is None:
+            return None
+        stage.hands.pop(trainee_id, None)
+        if stage.on_stage != trainee_id:
+            return None
+        await self._off(training_id, stage, trainee_id, trainee_id, "disconnected")
+        return self.view(training_id)
+
     async def _off(
-        self, training_id: str, stage: _Stage, trainee_id: int, by: User, reason: str
+        self, training_id: str, stage: _Stage, trainee_id: int, by: User | int, reason: str
     ) -> None:
         stage.on_stage = None
         stage.joined = False
         if self.studio is not None:
             await self.studio.stage_off(training_id, trainee_id)
-        await self._audit(by, "stage.left", training_id, trainee=trainee_id, reason=reason)
+        actor = by if isinstance(by, int) else by.id
+        await self.consults.append_audit(
+            AuditEntry(
+                self.clock(),
+                actor,
+                "stage.left",
+                detail={"training": training_id, "trainee": trainee_id, "reason": reason},
+            )
+        )
 
     async def publish(
         self, user: User, training_id: str, offer_sdp: str, sources: dict[str, str]

@@ -380,3 +380,15 @@ async def test_who_may_invite_publish_and_be_invited_and_bad_offers_are_refused(
         {"training_id": training_id, "description": {"type": "answer", "sdp": sdp}},
     )
     assert refusal(answer) == "not_on_stage"
+    # the invited trainee closes their page: off the stage, everybody told, audited
+    await trainee.sio.disconnect()
+    await eventually(
+        lambda: any(
+            e["on_stage"] is None and e["training_id"] == training_id
+            for e in lecturer.events_named("stage-changed")[-1:]
+        )
+    )
+    rows = [
+        r for r in await audit_entries(server, "stage.left") if r.detail["training"] == training_id
+    ]
+    assert [r.detail["reason"] for r in rows] == ["disconnected"]
