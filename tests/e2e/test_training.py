@@ -86,7 +86,8 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
             before = current_time(page, testid)
             page.wait_for_function(PLAYING, arg=[testid, before + 1.0], timeout=20_000)
     sizes = viewers[0].evaluate(
-        "[...document.querySelectorAll('video')]"
+        "['training-camera', 'training-screen']"
+        '.map(id => document.querySelector(`video[data-testid="${id}"]`))'
         ".map(v => [v.dataset.testid, v.videoWidth, v.videoHeight])"
     )
     assert all(width > 0 and height > 0 for _, width, height in sizes), sizes
