@@ -216,9 +216,11 @@ class StageService:
         if self.studio is None:
             raise RelayUnavailable("this server takes no broadcast")
         answer = await self.studio.stage_publish(training.id, user.id, offer_sdp, sources)
-        if stage.on_stage == user.id:
-            stage.joined = True
-            await self._audit(user, "stage.joined", training.id, institution_id=user.institution_id)
+        if stage.on_stage != user.id:  # taken off while the relay answered
+            await self.studio.stage_off(training.id, user.id)
+            raise NotOnStage("you were taken off stage meanwhile")
+        stage.joined = True
+        await self._audit(user, "stage.joined", training.id, institution_id=user.institution_id)
         return answer
 
     async def answer(self, user: User, training_id: str, answer_sdp: str) -> None:
