@@ -12,6 +12,11 @@ Camera and shared screen (`second`) are packaged as two streams, `camera` and `s
 (`rooms.training.broadcast.STREAMS`). The microphone goes into the camera stream as Opus, by
 stream copy too, on the camera's timeline (both streams' first packets' arrival times tie
 their RTP clocks together: on a LAN that is within a few milliseconds).
+
+The trainee the lecturer brings on stage (`rooms.training.stage`) publishes to the same relay
+as `stage-<id>`: the relay offers the lecturer their tracks and them the lecturer's
+(`offer_stage`, delivered by signaling as `stage-offer`), and the tap packages their camera
+and microphone the same way as a third stream, `stage`.
 """
 
 from __future__ import annotations
