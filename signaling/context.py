@@ -14,6 +14,7 @@ from rooms.consults.people import User
 from rooms.consults.service import ConsultService
 from rooms.records.notes import NoteService
 from rooms.training.question_service import QuestionService
+from rooms.training.stage import StageService
 from signaling.auth import Claims, TokenIssuer, active_user
 from signaling.ice import IceConfig
 from signaling.known_users import UserLookup
@@ -41,6 +42,8 @@ class Signaling:
     questions: QuestionService | None = None
     """Trainees' questions (`training-watch`, `question-ask`, `question-moderate`); None
     refuses them (`trainings_unavailable`)."""
+    stage: StageService | None = None
+    """The trainee on stage (`stage-*` events); None refuses them (`trainings_unavailable`)."""
 
     async def authenticate(self, token: str | None) -> User:
         """The active user a token speaks for; `ApiError` (401) otherwise."""

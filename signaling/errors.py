@@ -31,6 +31,7 @@ from rooms.records.attachments import AttachmentTooLarge, InvalidAttachment, Too
 from rooms.reporting.review import InvalidComment, InvalidFilter
 from rooms.reporting.statistics import InvalidPeriod
 from rooms.training.questions import InvalidQuestion, QuestionModerated, TrainingNotLive
+from rooms.training.stage import NotAttending, NotOnStage, TooManyHands
 from rooms.training.training import InvalidTraining
 
 
@@ -153,6 +154,9 @@ _DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidQuestion: 422,
     QuestionModerated: 409,
     TrainingNotLive: 409,
+    NotAttending: 409,
+    NotOnStage: 403,
+    TooManyHands: 409,
 }
 
 

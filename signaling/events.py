@@ -27,6 +27,8 @@ from rooms.consults.log_context import consult_context
 from rooms.consults.people import Role, User
 from rooms.training.question_service import QuestionService
 from rooms.training.questions import QUESTIONS_PER_MINUTE, QuestionStatus
+from rooms.training.stage import StageService, StageView
+from rooms.training.training import TrainingStatus
 from signaling import errors
 from signaling.cluster import Forwarded, OwnerGone, RoomCluster
 from signaling.context import Signaling
@@ -54,6 +56,11 @@ from signaling.schemas import (
     RelayCandidateEvent,
     RelayPublishEvent,
     SignalEvent,
+    StageAnswerEvent,
+    StageEvent,
+    StageHandEvent,
+    StageInviteEvent,
+    StagePublishEvent,
     TrainingWatchEvent,
 )
 from signaling.sdp import SdpProblem, SdpTooLarge, check_candidate, check_sdp, utf8_size
@@ -62,6 +69,8 @@ from signaling.training_questions import (
     Watchers,
     moderators_channel,
     questions_out,
+    stage_channel,
+    stage_out,
     training_channel,
 )
 from signaling.views import Directory
@@ -305,11 +314,37 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         self.quality_limiter.forget(sid)
         self.media_mode_limiter.forget(sid)
         self.ice_servers_limiter.forget(sid)
-        self.watchers.forget(sid)
+        user_id, trainings = self.watchers.forget(sid)
         try:
             await self.rooms.depart(sid, "disconnected")
         except Exception:
             log.exception("connection %s did not leave its consult cleanly", sid)
+        if user_id is not None and self.ctx.stage is not None:
+            try:
+                await self._off_stage_when_gone(user_id, trainings)
+            except Exception:
+                log.exception("connection %s did not leave the stage cleanly", sid)
+
+    async def _off_stage_when_gone(self, user_id: int, trainings: set[str]) -> None:
+        """A trainee whose last page following a training is gone leaves its stage (and their
+        raised hand)."""
+        stage = self._stage()
+        for training_id in trainings:
+            if self.watchers.attending(training_id, user_id):
+                continue  # another page of theirs still follows it
+            hands = stage.view(training_id).hands
+            view = await stage.gone(training_id, user_id)
+            if view is not None:
+                await self._stage_changed(view)
+            elif user_id in hands:
+                await self.hub.sio.emit(
+                    "stage-hands",
+                    {
+                        "training_id": training_id,
+                        "hands": await self._hands(stage.view(training_id)),
+                    },
+                    room=moderators_channel(training_id),
+                )
 
     async def consult_finished(self, consult_id: str) -> None:
         """Close the consult's room, in whichever process holds it."""
@@ -783,13 +818,22 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, training_channel(training.id))
         if moderator:
             await self.enter_room(sid, moderators_channel(training.id))
-        self.watchers.follow(sid, training.id)
-        return {
+        self.watchers.follow(sid, training.id, user.id)
+        await self.enter_room(sid, stage_channel(training.id, user.id))
+        ack: Ack = {
             "ok": True,
             "training_id": training.id,
             "moderator": moderator,
             "questions": [q.model_dump(mode="json") for q in out],
         }
+        if self.ctx.stage is not None:
+            if training.status is not TrainingStatus.LIVE:
+                self.ctx.stage.ended(training.id)  # nobody stays on stage after the end
+            view = self.ctx.stage.view(training.id)
+            ack["stage"] = (await stage_out(questions.consults, view)).model_dump(mode="json")
+            if moderator:
+                ack["hands"] = await self._hands(view)
+        return ack
 
     @acknowledged
     async def on_question_ask(self, sid: str, data: Any) -> Ack:
@@ -832,3 +876,104 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 "question-dismissed", news, room=moderators_channel(question.training_id)
             )
         return {"ok": True, "question": view}
+
+    # ---- trainings: the trainee on stage (rooms.training.stage) ------------------------------
+
+    def _stage(self) -> StageService:
+        if self.ctx.stage is None:
+            raise ApiError(errors.TRAININGS_UNAVAILABLE, "this server does not run trainings", 503)
+        return self.ctx.stage
+
+    async def _hands(self, view: StageView) -> list[dict[str, Any]]:
+        directory = Directory(self._stage().consults)
+        return [(await directory.person(i)).model_dump(mode="json") for i in view.hands]
+
+    async def _stage_changed(self, view: StageView) -> dict[str, Any]:
+        """Tell every follower of the training who is on stage; the moderators the hands."""
+        out = (await stage_out(self._stage().consults, view)).model_dump(mode="json")
+        await self.hub.sio.emit("stage-changed", out, room=training_channel(view.training_id))
+        await self.hub.sio.emit(
+            "stage-hands",
+            {"training_id": view.training_id, "hands": await self._hands(view)},
+            room=moderators_channel(view.training_id),
+        )
+        return out
+
+    async def offer_stage(
+        self, training_id: str, user_id: int, sdp: str, sources: dict[str, str]
+    ) -> None:
+        """The relay's offer of the other side's media to the lecturer or the trainee on stage
+        (`media.broadcast.studio.TrainingStudio.offer_stage`)."""
+        await self.hub.sio.emit(
+            "stage-offer",
+            {
+                "training_id": training_id,
+                "description": {"type": "offer", "sdp": sdp},
+                "sources": sources,
+            },
+            room=stage_channel(training_id, user_id),
+        )
+
+    @acknowledged
+    async def on_stage_hand(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageHandEvent, data, "stage-hand")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "raising a hand")
+        view = await self._stage().raise_hand(user, event.training_id, event.raised)
+        await self.hub.sio.emit(
+            "stage-hands",
+            {"training_id": view.training_id, "hands": await self._hands(view)},
+            room=moderators_channel(view.training_id),
+        )
+        return {"ok": True, "raised": event.raised}
+
+    @acknowledged
+    async def on_stage_invite(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageInviteEvent, data, "stage-invite")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "inviting")
+        view, _replaced = await self._stage().invite(
+            user,
+            event.training_id,
+            event.user_id,
+            lambda trainee: self.watchers.attending(event.training_id, trainee),
+        )
+        return {"ok": True, "stage": await self._stage_changed(view)}
+
+    @acknowledged
+    async def on_stage_remove(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageEvent, data, "stage-remove")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "taking a trainee off stage")
+        view, _removed = await self._stage().remove(user, event.training_id)
+        return {"ok": True, "stage": await self._stage_changed(view)}
+
+    @acknowledged
+    async def on_stage_leave(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageEvent, data, "stage-leave")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "leaving the stage")
+        view = await self._stage().leave(user, event.training_id)
+        return {"ok": True, "stage": await self._stage_changed(view)}
+
+    @acknowledged
+    async def on_stage_publish(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StagePublishEvent, data, "stage-publish")
+        self._check_sdp(event.description.sdp)
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "going on stage")
+        stage = self._stage()
+        answer = await stage.publish(
+            user, event.training_id, event.description.sdp, dict(event.sources)
+        )
+        await self._stage_changed(stage.view(event.training_id))
+        return {"ok": True, "description": {"type": "answer", "sdp": answer}}
+
+    @acknowledged
+    async def on_stage_answer(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageAnswerEvent, data, "stage-answer")
+        self._check_sdp(event.description.sdp)
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "answering")
+        await self._stage().answer(user, event.training_id, event.description.sdp)
+        return {"ok": True}

@@ -388,6 +388,51 @@ class QuestionModerateEvent(Strict):
     verdict: Verdict
 
 
+class StageHandEvent(Strict):
+    """A trainee raises (or lowers) a hand to ask to go on stage (`stage-hand`)."""
+
+    training_id: TrainingId
+    raised: bool
+
+
+class StageInviteEvent(Strict):
+    """A lecturer brings a trainee who follows the training on stage (`stage-invite`)."""
+
+    training_id: TrainingId
+    user_id: Id
+
+
+class StageEvent(Strict):
+    """`stage-remove` (a lecturer takes the trainee off stage), `stage-leave` (the trainee
+    leaves it)."""
+
+    training_id: TrainingId
+
+
+class StagePublishEvent(Strict):
+    """The on-stage trainee's offer: camera and microphone, ICE candidates included."""
+
+    training_id: TrainingId
+    description: OfferDescription
+    sources: Annotated[
+        dict[Mid, Literal["camera", "microphone"]], Field(min_length=1, max_length=2)
+    ]
+
+    @model_validator(mode="after")
+    def _each_source_once(self) -> StagePublishEvent:
+        named = list(self.sources.values())
+        if len(set(named)) != len(named):
+            raise ValueError("each source is sent on one m-section only")
+        return self
+
+
+class StageAnswerEvent(Strict):
+    """The lecturer's or the trainee's answer to `stage-offer` (candidates included)."""
+
+    training_id: TrainingId
+    description: AnswerDescription
+
+
 CLIENT_EVENTS: dict[str, type[Strict]] = {
     "join": JoinEvent,
     "leave": LeaveEvent,
@@ -406,6 +451,12 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "training-watch": TrainingWatchEvent,
     "question-ask": QuestionAskEvent,
     "question-moderate": QuestionModerateEvent,
+    "stage-hand": StageHandEvent,
+    "stage-invite": StageInviteEvent,
+    "stage-remove": StageEvent,
+    "stage-leave": StageEvent,
+    "stage-publish": StagePublishEvent,
+    "stage-answer": StageAnswerEvent,
 }
 """Every client → server event and the model its handler validates the payload with
 (`signaling.events.ConsultEvents`; the packet guard lets through only these names). The AsyncAPI

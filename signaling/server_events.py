@@ -234,6 +234,33 @@ class QuestionNews(BaseModel):
     question: QuestionOut
 
 
+class StageOut(BaseModel):
+    """Who is on stage in a training (`rooms.training.stage`)."""
+
+    training_id: str
+    on_stage: PersonRef | None
+    """The trainee the lecturer brought on stage; None: nobody."""
+    joined: bool
+    """Whether they publish (their page had their consent): the `stage` stream follows."""
+
+
+class StageHands(BaseModel):
+    """`stage-hands` (to the moderators): who asks to go on stage, the earliest first."""
+
+    training_id: str
+    hands: list[PersonRef]
+
+
+class StageOffer(BaseModel):
+    """`stage-offer` (to the lecturer's and the on-stage trainee's pages): the relay's offer of
+    the other side's media; answer with `stage-answer`."""
+
+    training_id: str
+    description: OfferDescription
+    sources: dict[str, str]
+    """mid → `camera`, `microphone` or `second` (the lecturer's screen)."""
+
+
 SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "signal": SignalRelayed,
     "peer-joined": PeerJoined,
@@ -261,6 +288,9 @@ SERVER_EVENTS: dict[str, type[BaseModel]] = {
     "question-asked": QuestionNews,
     "question-shown": QuestionNews,
     "question-dismissed": QuestionNews,
+    "stage-changed": StageOut,
+    "stage-hands": StageHands,
+    "stage-offer": StageOffer,
 }
 """Every server → client event and the schema of its payload."""
 
@@ -336,10 +366,26 @@ class TrainingWatchAck(Okay):
     """Whether the user shows and dismisses questions (their list holds the pending ones)."""
     questions: list[QuestionOut]
     """The shown questions, the earliest first; every question for a moderator."""
+    stage: StageOut | None = None
+    """Who is on stage now."""
+    hands: list[PersonRef] = []
+    """Raised hands (a moderator's watch only)."""
 
 
 class QuestionAck(Okay):
     question: QuestionOut
+
+
+class StageAck(Okay):
+    stage: StageOut
+
+
+class StageHandAck(Okay):
+    raised: bool
+
+
+class StagePublishAck(Okay):
+    description: AnswerDescription
 
 
 CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
@@ -360,5 +406,11 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "training-watch": TrainingWatchAck,
     "question-ask": QuestionAck,
     "question-moderate": QuestionAck,
+    "stage-hand": StageHandAck,
+    "stage-invite": StageAck,
+    "stage-remove": StageAck,
+    "stage-leave": StageAck,
+    "stage-publish": StagePublishAck,
+    "stage-answer": Okay,
 }
 """Each client event's success ack (`signaling.events`)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from rooms.consults.ports import ConsultStore
 from rooms.training.questions import Question
+from rooms.training.stage import StageView
 from signaling.schemas import InstitutionRef
-from signaling.server_events import QuestionOut
+from signaling.server_events import QuestionOut, StageOut
 from signaling.views import Directory
 
 
@@ -24,20 +25,38 @@ def moderators_channel(training_id: str) -> str:
     return f"training-moderators:{training_id}"
 
 
+def stage_channel(training_id: str, user_id: int) -> str:
+    """One person's connections following the training: the relay's `stage-offer` to the
+    lecturer or to the trainee on stage."""
+    return f"training-stage:{training_id}:{user_id}"
+
+
 class Watchers:
-    """Which trainings each connection of this process follows (forgotten on disconnect)."""
+    """Which trainings each connection of this process follows, and whose connection it is
+    (forgotten on disconnect)."""
 
     def __init__(self) -> None:
         self._following: dict[str, set[str]] = {}
+        self._users: dict[str, int] = {}
 
-    def follow(self, sid: str, training_id: str) -> None:
+    def follow(self, sid: str, training_id: str, user_id: int | None = None) -> None:
         self._following.setdefault(sid, set()).add(training_id)
+        if user_id is not None:
+            self._users[sid] = user_id
 
     def follows(self, sid: str, training_id: str) -> bool:
         return training_id in self._following.get(sid, ())
 
-    def forget(self, sid: str) -> None:
-        self._following.pop(sid, None)
+    def attending(self, training_id: str, user_id: int) -> bool:
+        """Whether a connection of `user_id` follows the training now (in this process)."""
+        return any(
+            who == user_id and training_id in self._following.get(sid, ())
+            for sid, who in self._users.items()
+        )
+
+    def forget(self, sid: str) -> tuple[int | None, set[str]]:
+        """Forget the connection: whose it was and the trainings it followed."""
+        return self._users.pop(sid, None), self._following.pop(sid, set())
 
 
 async def questions_out(store: ConsultStore, questions: list[Question]) -> list[QuestionOut]:
@@ -58,3 +77,12 @@ async def questions_out(store: ConsultStore, questions: list[Question]) -> list[
             )
         )
     return out
+
+
+async def stage_out(store: ConsultStore, view: StageView) -> StageOut:
+    directory = Directory(store)
+    return StageOut(
+        training_id=view.training_id,
+        on_stage=await directory.person(view.on_stage) if view.on_stage is not None else None,
+        joined=view.joined,
+    )

@@ -44,6 +44,7 @@ from rooms.reporting.review import ReviewService
 from rooms.reporting.statistics_service import StatisticsService
 from rooms.training.question_service import QuestionService
 from rooms.training.service import TrainingService
+from rooms.training.stage import StageService
 from signaling.app import create_app, realtime
 from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.cluster import RoomCluster
@@ -252,6 +253,8 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     studio = TrainingStudio(relay_config(settings), broadcasts)
     trainings = TrainingService(repos.consults, repos.trainings, clock, studio)
     ctx.questions = QuestionService(repos.consults, repos.trainings, repos.trainings, clock)
+    ctx.stage = StageService(repos.consults, repos.trainings, studio, clock)
+    studio.offer_stage = live.events.offer_stage
     viewer_urls = ViewerUrls(
         resolved_jwt_secret(settings),
         settings.training_viewer_url_ttl,

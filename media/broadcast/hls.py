@@ -165,9 +165,11 @@ class HlsPackager:
         self._write_vod()
 
     def _forget_old_parts(self) -> None:
-        """Parts are only served while the live playlist lists them: keep their durations (the
-        playlist's EXTINF) but not their bytes."""
-        for segment in self.segments[: -PART_SEGMENTS - 1]:
+        """Parts are served while the live playlist lists their segment (`LIVE_SEGMENTS`, parts
+        named for the last `PART_SEGMENTS` only): a player that read the playlist and then fell
+        a few segments behind (a busy phone) still finds the parts it was told of. Older ones
+        keep their durations (the playlist's EXTINF) but not their bytes."""
+        for segment in self.segments[: -LIVE_SEGMENTS - 1]:
             for part in segment.parts:
                 part.data = b""
 

@@ -78,6 +78,8 @@ class Broadcasts:
         )
         self._live[(training_id, stream)] = packager
         self._ended.pop((training_id, stream), None)
+        for key in [k for k in self._cache if k[:2] == (training_id, stream)]:
+            self._cached_bytes -= len(self._cache.pop(key).data)  # the previous stream's
         return packager
 
     def live(self, training_id: str, stream: str) -> HlsPackager | None:

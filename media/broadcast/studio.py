@@ -12,6 +12,11 @@ Camera and shared screen (`second`) are packaged as two streams, `camera` and `s
 (`rooms.training.broadcast.STREAMS`). The microphone goes into the camera stream as Opus, by
 stream copy too, on the camera's timeline (both streams' first packets' arrival times tie
 their RTP clocks together: on a LAN that is within a few milliseconds).
+
+The trainee the lecturer brings on stage (`rooms.training.stage`) publishes to the same relay
+as `stage-<id>`: the relay offers the lecturer their tracks and them the lecturer's
+(`offer_stage`, delivered by signaling as `stage-offer`), and the tap packages their camera
+and microphone the same way as a third stream, `stage`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from aiortc.rtp import RtpPacket
@@ -30,6 +35,8 @@ from media.node import refusals
 from media.recording.bitstream import h264_parameter_sets, h264_sps_dimensions
 from media.recording.frames import FrameAssembler, H264Depacketizer, OpusDepacketizer
 from media.relay import ConsultRelay, PublishedTrack, RelayConfig
+from media.relay.room import SendOffer
+from rooms.consults.errors import MediaRefused
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,8 @@ OPUS_FRAME = 960
 STREAM_OF_SOURCE = {"camera": "camera", "second": "screen"}
 
 LECTURER_PEER = "lecturer"
+STAGE_PEER = "stage"
+"""The on-stage trainee's participant id on the relay is `stage-<user id>`."""
 
 
 class _StreamIngest:
@@ -153,29 +162,51 @@ class _AudioIngest:
             camera.packager.add_audio(frame.data, pts, OPUS_FRAME)
 
 
+def _stream_of(track: PublishedTrack) -> str | None:
+    """Which stream a video track feeds: the lecturer's camera and screen, the on-stage
+    trainee's camera (`stage`)."""
+    if track.participant_id.startswith(STAGE_PEER + "-"):
+        return "stage" if track.source == "camera" else None
+    return STREAM_OF_SOURCE.get(track.source)
+
+
 class _BroadcastTap:
-    """The relay's tap (`media.relay.TrackTap`): the lecturer's video tracks to their streams."""
+    """The relay's tap (`media.relay.TrackTap`): each video track to its stream, each
+    microphone into its participant's camera stream (the lecturer's `camera`, the trainee's
+    `stage`)."""
 
     def __init__(self, training_id: str, relay: ConsultRelay, broadcasts: Broadcasts) -> None:
         self.training_id = training_id
         self.relay = relay
         self.broadcasts = broadcasts
         self.ingests: dict[str, _StreamIngest] = {}
-        self.microphone: tuple[str, _AudioIngest] | None = None
+        self.microphones: dict[str, tuple[str, _AudioIngest]] = {}
+        """Microphone track key → (its participant, its ingest)."""
 
-    def _camera(self) -> _StreamIngest | None:
-        return next((i for i in self.ingests.values() if i.stream == "camera"), None)
+    def _camera_of(self, participant_id: str) -> _StreamIngest | None:
+        return next(
+            (
+                i
+                for i in self.ingests.values()
+                if i.track.participant_id == participant_id and i.stream in ("camera", "stage")
+            ),
+            None,
+        )
+
+    def _has_microphone(self, participant_id: str) -> bool:
+        return any(who == participant_id for who, _ in self.microphones.values())
 
     def track_added(self, track: PublishedTrack) -> None:
         if track.source == "microphone" and track.codec == "opus":
-            self.microphone = (track.key, _AudioIngest(track))
+            self.microphones[track.key] = (track.participant_id, _AudioIngest(track))
             return
-        stream = STREAM_OF_SOURCE.get(track.source)
+        stream = _stream_of(track)
         if stream is None or track.codec != "H264":
             return
         # Whether the camera stream carries the sound is settled when its first key frame
         # comes: the relay announces an offer's tracks one by one, the microphone after it.
-        with_audio = (lambda: self.microphone is not None) if stream == "camera" else None
+        who = track.participant_id
+        with_audio = (lambda: self._has_microphone(who)) if stream in ("camera", "stage") else None
         self.ingests[track.key] = _StreamIngest(
             self.training_id,
             stream,
@@ -189,12 +220,13 @@ class _BroadcastTap:
         ingest = self.ingests.get(track_key)
         if ingest is not None:
             ingest.push(packet)
-        elif self.microphone is not None and self.microphone[0] == track_key:
-            self.microphone[1].push(packet, self._camera())
+            return
+        microphone = self.microphones.get(track_key)
+        if microphone is not None:
+            microphone[1].push(packet, self._camera_of(microphone[0]))
 
     def track_removed(self, track_key: str) -> None:
-        if self.microphone is not None and self.microphone[0] == track_key:
-            self.microphone = None
+        if self.microphones.pop(track_key, None) is not None:
             return
         ingest = self.ingests.pop(track_key, None)
         if ingest is not None:
@@ -205,10 +237,13 @@ class _BroadcastTap:
             self.track_removed(key)
 
 
-async def _nobody_subscribes(
-    _participant: str, _sdp: str, _tracks: dict[str, PublishedTrack]
-) -> None:
-    """Viewers watch over HTTP: the relay's subscribe offers (to the lecturer) go nowhere."""
+StageOffer = Callable[[str, int, str, dict[str, str]], Awaitable[None]]
+"""(training_id, user_id, offer_sdp, mid → source): deliver the relay's offer of the other
+side's media to the lecturer's or the on-stage trainee's page (`stage-offer`)."""
+
+
+async def _nowhere(_training_id: str, _user_id: int, _sdp: str, _sources: dict[str, str]) -> None:
+    """No page to offer to (a studio without signaling: the tests of the packaging)."""
 
 
 class TrainingStudio:
@@ -218,19 +253,56 @@ class TrainingStudio:
         self.config = replace(config, video_codec="H264")
         self.broadcasts = broadcasts
         self._relays: dict[str, tuple[ConsultRelay, _BroadcastTap]] = {}
+        self.offer_stage: StageOffer = _nowhere
+        """Where the relay's offers to the lecturer and the on-stage trainee go (signaling)."""
+
+    def _send_offer(self, training_id: str) -> SendOffer:
+        async def send(participant_id: str, sdp: str, tracks: dict[str, PublishedTrack]) -> None:
+            _kind, _, user = participant_id.partition("-")
+            sources = {mid: track.source for mid, track in tracks.items()}
+            await self.offer_stage(training_id, int(user), sdp, sources)
+
+        return send
 
     async def publish(
         self, training_id: str, lecturer_id: int, offer_sdp: str, sources: dict[str, str]
     ) -> str:
         found = self._relays.get(training_id)
         if found is None:
-            relay = ConsultRelay(f"training-{training_id}", self.config, _nobody_subscribes)
+            relay = ConsultRelay(
+                f"training-{training_id}", self.config, self._send_offer(training_id)
+            )
             tap = _BroadcastTap(training_id, relay, self.broadcasts)
             relay.add_tap(tap)
             found = self._relays[training_id] = (relay, tap)
         relay, _tap = found
         with refusals():
             return await relay.publish(f"{LECTURER_PEER}-{lecturer_id}", offer_sdp, sources)
+
+    async def stage_publish(
+        self, training_id: str, trainee_id: int, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        found = self._relays.get(training_id)
+        if found is None:
+            raise MediaRefused("the lecturer is not presenting: nothing to go on stage with")
+        relay, _tap = found
+        with refusals():
+            return await relay.publish(f"{STAGE_PEER}-{trainee_id}", offer_sdp, sources)
+
+    async def stage_answer(
+        self, training_id: str, user_id: int, lecturer: bool, answer_sdp: str
+    ) -> None:
+        found = self._relays.get(training_id)
+        if found is None:
+            raise MediaRefused("the training's relay is gone")
+        participant = f"{LECTURER_PEER if lecturer else STAGE_PEER}-{user_id}"
+        with refusals():
+            await found[0].subscriber_answer(participant, answer_sdp)
+
+    async def stage_off(self, training_id: str, trainee_id: int) -> None:
+        found = self._relays.get(training_id)
+        if found is not None:
+            await found[0].remove(f"{STAGE_PEER}-{trainee_id}")
 
     async def end(self, training_id: str) -> None:
         found = self._relays.pop(training_id, None)

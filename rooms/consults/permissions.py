@@ -74,6 +74,12 @@ class Action(StrEnum):
     MODERATE_QUESTIONS = "moderate_questions"
     """Show or dismiss the trainees' questions: the lecturers, and the organiser's admins and
     supervisors (the lecturer's assistants)."""
+    INVITE_TO_STAGE = "invite_to_stage"
+    """Bring a trainee on stage, or take them off (the training's lecturers: they talk with
+    them over WebRTC; docs/training.md, "On stage")."""
+    TAKE_STAGE = "take_stage"
+    """Raise a hand to speak and, once invited, publish camera and microphone on stage (its
+    audience)."""
 
 
 class Scope(StrEnum):
@@ -121,7 +127,9 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.TAKE_STAGE: Scope.TRAINING_AUDIENCE,
         Action.MODERATE_QUESTIONS: Scope.LECTURING,
+        Action.INVITE_TO_STAGE: Scope.LECTURING,
     },
     Role.SPECIALIST: {
         # An invited specialist takes part (view, join, notes, files, recordings) but does not
@@ -144,7 +152,9 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.TAKE_STAGE: Scope.TRAINING_AUDIENCE,
         Action.MODERATE_QUESTIONS: Scope.LECTURING,
+        Action.INVITE_TO_STAGE: Scope.LECTURING,
     },
     Role.SUPERVISOR: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -163,7 +173,9 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.MANAGE_TRAINING: Scope.ORGANISING,
         Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.TAKE_STAGE: Scope.TRAINING_AUDIENCE,
         Action.MODERATE_QUESTIONS: (Scope.LECTURING, Scope.ORGANISING),
+        Action.INVITE_TO_STAGE: Scope.LECTURING,
     },
     Role.ADMIN: {
         Action.VIEW_CONSULT: Scope.INSTITUTION_SUBTREE,
@@ -184,13 +196,16 @@ PERMISSIONS: dict[Role, dict[Action, Scopes]] = {
         Action.PRESENT_TRAINING: Scope.LECTURING,
         Action.MANAGE_TRAINING: Scope.ORGANISING,
         Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.TAKE_STAGE: Scope.TRAINING_AUDIENCE,
         Action.MODERATE_QUESTIONS: (Scope.LECTURING, Scope.ORGANISING),
+        Action.INVITE_TO_STAGE: Scope.LECTURING,
     },
     Role.TRAINEE: {
         # Staff who only attend: trainings open to their institution, nothing else.
         Action.VIEW_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.ATTEND_TRAINING: Scope.TRAINING_AUDIENCE,
         Action.ASK_QUESTION: Scope.TRAINING_AUDIENCE,
+        Action.TAKE_STAGE: Scope.TRAINING_AUDIENCE,
     },
 }
 """The single source of who may do what. A (role, action) pair that is absent is refused."""

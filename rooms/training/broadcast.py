@@ -18,11 +18,12 @@ low-latency parts `sN.P.m4s`."""
 
 TRAINING_ID = re.compile(r"^[0-9a-f]{32}$")
 
-STREAMS = ("camera", "screen")
+STREAMS = ("camera", "screen", "stage")
 """A broadcast's renditions, each its own HLS stream by stream copy: the lecturer's camera and,
 when shared, the screen (slides). Two pictures, not one composed: composing would decode and
 re-encode (a transcode per training, and softer slides); two streams cost the player one more
-playlist and keep each picture exactly as the lecturer's browser encoded it."""
+playlist and keep each picture exactly as the lecturer's browser encoded it. `stage`: the
+trainee the lecturer brought on stage, camera and voice (Opus), while they are there."""
 
 
 @dataclass(frozen=True, slots=True)

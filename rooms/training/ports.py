@@ -54,6 +54,24 @@ class BroadcastStudio(Protocol):
         """The training ended: stop receiving, finish the streams and their replay playlists."""
         ...
 
+    async def stage_publish(
+        self, training_id: str, trainee_id: int, offer_sdp: str, sources: dict[str, str]
+    ) -> str:
+        """Answer the on-stage trainee's publish offer (camera, microphone) on the training's
+        relay: the lecturer is offered their media, they the lecturer's, and the viewers get
+        them in the broadcast's `stage` stream. `MediaRefused` when nobody presents."""
+        ...
+
+    async def stage_answer(
+        self, training_id: str, user_id: int, lecturer: bool, answer_sdp: str
+    ) -> None:
+        """The lecturer's (`lecturer`) or the trainee's answer to the relay's last offer."""
+        ...
+
+    async def stage_off(self, training_id: str, trainee_id: int) -> None:
+        """The trainee leaves the stage: their media stops everywhere."""
+        ...
+
 
 class QuestionStore(Protocol):
     """Trainees' questions (`rooms.training.questions`), each change with its audit entry."""

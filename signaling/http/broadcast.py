@@ -1,8 +1,8 @@
 """A training's broadcast over plain HTTP: playlists and fMP4 files under a signed URL.
 
 `GET /hls/{training}/{expires}/{signature}/{stream}/{name}`: the signature is checked on every
-request without the database (`signaling.viewer_urls`); `stream` is `camera` or `screen`
-(`rooms.training.broadcast.STREAMS`) and `name` one of the broadcast's own file names
+request without the database (`signaling.viewer_urls`); `stream` is `camera`, `screen` or
+`stage` (`rooms.training.broadcast.STREAMS`) and `name` one of the broadcast's own file names
 (`FILE_NAME`), or the answer is `not_found`: no path reaches the disk that the server did not
 make. Answers carry a strong `ETag` (and honour `If-None-Match`), `Cache-Control` (segments,
 parts and the init section are immutable; a live playlist lives one second) and byte ranges, so
@@ -63,7 +63,7 @@ def cache_control(found: BroadcastFile) -> str:
 
 
 class StreamsOut(BaseModel):
-    streams: dict[Literal["camera", "screen"], Literal["live", "replay"]]
+    streams: dict[Literal["camera", "screen", "stage"], Literal["live", "replay"]]
 
 
 def routes(*, broadcasts: BroadcastReader, viewer_urls: ViewerUrls) -> Feature:

@@ -14,6 +14,7 @@ from playwright.sync_api import Page
 
 from tests.e2e.browser import Client
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +86,8 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
             before = current_time(page, testid)
             page.wait_for_function(PLAYING, arg=[testid, before + 1.0], timeout=20_000)
     sizes = viewers[0].evaluate(
-        "[...document.querySelectorAll('video')]"
+        "['training-camera', 'training-screen']"
+        '.map(id => document.querySelector(`video[data-testid="${id}"]`))'
         ".map(v => [v.dataset.testid, v.videoWidth, v.videoHeight])"
     )
     assert all(width > 0 and height > 0 for _, width, height in sizes), sizes
@@ -142,3 +144,77 @@ def test_a_trainee_signs_in_and_finds_the_trainings_open_to_their_institution(
     listed.get_by_role("link", name=training["title"]).first.wait_for()
     client.screenshot("training-trainee-list")
     client.assert_clean()
+
+
+INBOUND = """async () => {
+  const pc = window.trainingStage?.connection();
+  if (!pc) return null;
+  const seen = { frames: 0, samples: 0 };
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== 'inbound-rtp') return;
+    if (s.kind === 'video') seen.frames += s.framesDecoded ?? 0;
+    if (s.kind === 'audio') seen.samples += s.totalSamplesDecoded ?? s.totalSamplesReceived ?? 0;
+  });
+  return seen;
+}"""
+
+STAGE_AUDIO = (
+    "document.querySelector('video[data-testid=\"training-stage\"]')"
+    ".webkitAudioDecodedByteCount > 0"
+)
+
+
+def decodes_over_webrtc(page: Page, frames: int = 10) -> dict[str, int]:
+    """Wait until the page's stage connection has decoded `frames` video frames and sound."""
+    seen: dict[str, int] = {}
+
+    def decoded() -> bool:
+        seen.update(page.evaluate(INBOUND) or {})
+        return seen.get("frames", 0) >= frames and seen.get("samples", 0) > 0
+
+    until(decoded, within=30.0, what=f"{frames} frames and sound decoded over WebRTC")
+    return seen
+
+
+def test_a_trainee_raises_a_hand_is_brought_on_stage_and_is_seen_and_heard_by_the_others(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    training = schedule_for_the_city(server)
+    lecturer = open_client("desktop", "stage-lecturer")
+    trainee_a = open_client("desktop", "stage-trainee-a")
+    trainee_b = open_client("phone", "stage-trainee-b")
+    desk = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
+    desk.get_by_test_id("present-button").click()
+    desk.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    a = open_page(trainee_a, server, "training.html", training["id"], "doctor.a")
+    b = open_page(trainee_b, server, "training.html", training["id"], "doctor.b")
+    b.wait_for_function(PLAYING, arg=["training-camera", 0.5], timeout=45_000)
+    # A asks to speak; the lecturer sees the hand and brings A on stage; A consents
+    a.get_by_test_id("stage-hand").click()
+    a.wait_for_function("document.documentElement.dataset.handRaised === 'yes'")
+    desk.get_by_test_id("stage-invite").click()
+    a.get_by_test_id("stage-accept").click()
+    a.wait_for_function("document.documentElement.dataset.onStage === 'yes'", timeout=20_000)
+    desk.wait_for_function("document.documentElement.dataset.stage === 'joined'")
+    # the lecturer sees and hears A, and A the lecturer, over WebRTC
+    heard_by_lecturer = decodes_over_webrtc(desk)
+    heard_by_a = decodes_over_webrtc(a)
+    assert heard_by_lecturer["frames"] >= 10 and heard_by_a["frames"] >= 10
+    lecturer.screenshot("training-stage-lecturer")
+    # B sees and hears A in the broadcast: the stage stream plays beside the camera
+    b.wait_for_function(PLAYING, arg=["training-stage", 0.5], timeout=45_000)
+    before = current_time(b, "training-stage")
+    b.wait_for_function(PLAYING, arg=["training-stage", before + 1.0], timeout=20_000)
+    b.wait_for_function(STAGE_AUDIO, timeout=10_000)
+    trainee_b.screenshot("training-stage-viewer")
+    # the lecturer takes A off stage: B's player drops the stage view, A's page says so
+    desk.get_by_test_id("stage-remove").click()
+    b.wait_for_function(
+        "document.documentElement.dataset.stageView === 'off'"
+        " && document.querySelector('video[data-testid=\"training-stage\"]').hidden",
+        timeout=15_000,
+    )
+    a.wait_for_function("document.documentElement.dataset.onStage === 'no'")
+    desk.wait_for_function("document.documentElement.dataset.stage === 'none'")
+    for client in (lecturer, trainee_a, trainee_b):
+        client.assert_clean()

@@ -131,19 +131,22 @@ def test_a_named_audience_reaches_exactly_the_institutions_named() -> None:
 COUNTY_A_TRAINING = training()
 
 VIEW, MODERATE = Action.VIEW_TRAINING, Action.MODERATE_QUESTIONS
+INVITE, TAKE = Action.INVITE_TO_STAGE, Action.TAKE_STAGE
 
 EXPECTED_ON_TRAINING: dict[str, set[Action]] = {
     # county A's doctor is in the audience
-    "doctor.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION},
+    "doctor.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION, TAKE},
     # county B is not
     "doctor.b": set(),
-    "trainee.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION},
+    "trainee.a": {Action.VIEW_TRAINING, Action.ATTEND_TRAINING, Action.ASK_QUESTION, TAKE},
     "trainee.b": set(),
-    # the lecturer sees and presents it (and is not in the audience: the province)
-    "obst": {Action.VIEW_TRAINING, Action.PRESENT_TRAINING, Action.MODERATE_QUESTIONS},
+    # the lecturer sees and presents it, brings trainees on stage (and is not in the
+    # audience: the province)
+    "obst": {Action.VIEW_TRAINING, Action.PRESENT_TRAINING, Action.MODERATE_QUESTIONS, INVITE},
     "paed": set(),
     # the province organises it: its admin and supervisor manage, moderate the questions (the
-    # lecturer's assistants) and may watch (but not ask: they are not its audience)
+    # lecturer's assistants) and may watch (but not ask, nor go on stage: they are not its
+    # audience; nor invite: the stage is the lecturer's conversation)
     "admin": {VIEW, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING, MODERATE},
     "sup": {VIEW, Action.ATTEND_TRAINING, Action.MANAGE_TRAINING, MODERATE},
     # county B's supervisor neither organises it nor is in its audience
@@ -168,6 +171,8 @@ TRAINING_ACTIONS = [
     Action.MANAGE_TRAINING,
     Action.ASK_QUESTION,
     Action.MODERATE_QUESTIONS,
+    Action.INVITE_TO_STAGE,
+    Action.TAKE_STAGE,
 ]
 
 

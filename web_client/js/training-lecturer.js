@@ -10,8 +10,8 @@ import { t } from './i18n.js';
 import { bootPage } from './page.js';
 import { request } from './socket.js';
 import { followQuestions, place, questionItem } from './training-questions.js';
+import { gathered, preferH264, receiveStage, streamInto } from './training-stage.js';
 
-const GATHERING_MS = 5000;
 const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
   ?? new URLSearchParams(location.search).get('training');
 
@@ -21,25 +21,8 @@ const present = $('[data-testid="present-button"]');
 const end = $('[data-testid="end-training-button"]');
 const say = (key) => { status.textContent = t(key); };
 let pc = null;
+let iceServers = [];
 const captured = [];
-
-/** H.264 first, so that the server can stream-copy what the browser sends. */
-function preferH264(transceiver) {
-  const codecs = RTCRtpSender.getCapabilities?.('video')?.codecs ?? [];
-  const h264 = codecs.filter((c) => c.mimeType.toLowerCase() === 'video/h264'
-    && (c.sdpFmtpLine ?? '').includes('packetization-mode=1'));
-  if (!h264.length || !transceiver.setCodecPreferences) return;
-  transceiver.setCodecPreferences([...h264, ...codecs.filter((c) => !h264.includes(c))]);
-}
-
-function gathered(connection) {
-  if (connection.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (connection.iceGatheringState === 'complete') resolve(); };
-    connection.addEventListener('icegatheringstatechange', done);
-    setTimeout(resolve, GATHERING_MS);
-  });
-}
 
 async function startPresenting() {
   present.disabled = true;
@@ -61,7 +44,6 @@ async function startPresenting() {
   } catch {
     say('lecturer.noScreen'); // camera only: the lecture goes on without slides
   }
-  const { ice_servers: iceServers } = await api.trainingIceServers(trainingId);
   pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
   const named = [
     [pc.addTransceiver(camera.getVideoTracks()[0], { direction: 'sendonly' }), 'camera'],
@@ -79,6 +61,7 @@ async function startPresenting() {
   document.documentElement.dataset.presenting = 'yes';
   say('lecturer.live');
   end.disabled = false;
+  $('[data-testid="stage"]').hidden = false;
 }
 
 present.addEventListener('click', () => {
@@ -105,7 +88,52 @@ end.addEventListener('click', async () => {
 });
 
 /** Pending questions with Show / Dismiss; the shown ones below them. */
-function moderateQuestions() {
+/**
+ * The stage: the raised hands, each with "Bring on stage"; the trainee on stage played over
+ * WebRTC (the relay offers their camera and microphone: `stage-offer`); "Take off stage".
+ */
+function runStage(iceServers) {
+  const hands = $('[data-testid="stage-hands"]');
+  const remove = $('[data-testid="stage-remove"]');
+  const video = $('[data-testid="stage-trainee"]');
+  const who = $('[data-testid="stage-who"]');
+  const play = streamInto(video);
+  let current = null;
+  const receiving = receiveStage(socket, trainingId, iceServers, (track) => play(track));
+  window.trainingStage = receiving; // getStats in the end-to-end tests
+  const invite = (person, button) => {
+    button.disabled = true;
+    request(socket, 'stage-invite', { training_id: trainingId, user_id: person.id })
+      .then(({ stage }) => changed(stage))
+      .catch((err) => { button.disabled = false; status.textContent = err.message; });
+  };
+  function listHands(people) {
+    hands.replaceChildren(...people.map((person) => {
+      const button = h('button', { type: 'button', dataset: { testid: 'stage-invite', userId: person.id } }, t('stage.invite'));
+      button.addEventListener('click', () => invite(person, button));
+      return h('li', { dataset: { testid: 'stage-hand-item' } }, h('span', {}, person.display_name), ' ', button);
+    }));
+    document.documentElement.dataset.stageHands = String(people.length);
+  }
+  function changed(stage) {
+    current = stage.on_stage;
+    remove.disabled = !current;
+    who.textContent = current ? `${t(stage.joined ? 'stage.onStage' : 'stage.invited')}: ${current.display_name}` : t('stage.nobody');
+    video.hidden = !(current && stage.joined);
+    document.documentElement.dataset.stage = current ? (stage.joined ? 'joined' : 'invited') : 'none';
+  }
+  remove.addEventListener('click', () => {
+    remove.disabled = true;
+    request(socket, 'stage-remove', { training_id: trainingId })
+      .then(({ stage }) => changed(stage))
+      .catch((err) => { remove.disabled = false; status.textContent = err.message; });
+  });
+  socket.on('stage-hands', (news) => { if (news.training_id === trainingId) listHands(news.hands); });
+  socket.on('stage-changed', (news) => { if (news.training_id === trainingId) changed(news); });
+  return { listed: (ack) => { if (ack.stage) changed(ack.stage); listHands(ack.hands ?? []); } };
+}
+
+function moderateQuestions(stage) {
   const pending = $('[data-testid="pending-questions"]');
   const shown = $('[data-testid="shown-questions"]');
   const decide = (question, verdict, button) => {
@@ -126,6 +154,7 @@ function moderateQuestions() {
   }
   followQuestions(socket, trainingId, {
     listed: (ack) => {
+      stage.listed(ack);
       $('[data-testid="questions"]').hidden = !ack.moderator;
       for (const q of ack.questions) arrive(q);
     },
@@ -143,10 +172,11 @@ if (!trainingId) {
     const training = await api.training(trainingId);
     $('[data-testid="training-title"]').textContent = training.title;
     say(training.status === 'ended' ? 'lecturer.ended' : 'lecturer.ready');
-    // Enabled only now that its handler is attached: a click while the page was still
-    // loading would otherwise be lost (the button starts disabled in the HTML).
+    ({ ice_servers: iceServers } = await api.trainingIceServers(trainingId));
+    moderateQuestions(runStage(iceServers));
+    // Enabled only now that its handler and the ICE servers are in place: a click while the
+    // page was still loading would otherwise be lost (the button starts disabled in the HTML).
     present.disabled = training.status === 'ended' || training.status === 'cancelled';
-    moderateQuestions();
   } catch (err) {
     status.textContent = err.message;
     present.disabled = true;

@@ -8,26 +8,46 @@ import { api } from './api.js';
 import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { request } from './socket.js';
 import { askBox, followQuestions, place, questionItem } from './training-questions.js';
+import { publishOnStage, receiveStage, streamInto } from './training-stage.js';
 
 const RETRY_MS = 2000;
 const trainingId = new URLSearchParams(location.hash.slice(1)).get('training')
   ?? new URLSearchParams(location.search).get('training');
 
-const { socket } = await bootPage({ socket: Boolean(trainingId), anyRole: true });
+const { socket, user } = await bootPage({ socket: Boolean(trainingId), anyRole: true });
 const status = $('[data-testid="training-status"]');
 const say = (key) => { status.textContent = t(key); };
+
+/** Wakes the streams loop at once (the stage changed); `stageDropped`: stop showing it;
+ * `selfOnStage`: this trainee is on stage (they see the lecturer over WebRTC, not themselves
+ * a few seconds late). */
+let wakeFollow = () => {};
+let stageDropped = false;
+let selfOnStage = false;
 
 /** Each playing video → the wall-clock time (ms) of its media time 0, from the playlist's
  * `EXT-X-PROGRAM-DATE-TIME`. */
 const timeline = new WeakMap();
 
-/** Play one stream of the broadcast into `video` (it exists: streams.json said so). */
+/** Play one stream of the broadcast into `video` (it exists: streams.json said so); returns
+ * what stops it. */
 function play(video, url) {
   const Hls = window.Hls;
-  const started = () => { video.hidden = false; video.play().catch(() => {}); };
+  let stopped = false;
+  let current = null;
+  const stop = () => {
+    stopped = true;
+    current?.destroy();
+    video.removeAttribute('src');
+    video.load();
+    video.hidden = true;
+  };
+  const started = () => { if (!stopped) { video.hidden = false; video.play().catch(() => {}); } };
   if (Hls?.isSupported()) {
     const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+    current = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, started);
     hls.on(Hls.Events.LEVEL_LOADED, (_event, { details }) => {
       // Where the broadcast's wall clock meets the media timeline (the replay's markers).
@@ -38,7 +58,7 @@ function play(video, url) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       hls.destroy();
-      setTimeout(() => play(video, url), RETRY_MS);
+      setTimeout(() => { if (!stopped) current = { destroy: play(video, url) }; }, RETRY_MS);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -53,6 +73,7 @@ function play(video, url) {
   } else {
     say('training.unsupported');
   }
+  return stop;
 }
 
 /**
@@ -82,6 +103,8 @@ function keepAttending(video) {
 async function follow(admission) {
   const playing = new Set();
   const videos = { camera: $('[data-testid="training-camera"]'), screen: $('[data-testid="training-screen"]') };
+  const stage = $('[data-testid="training-stage"]');
+  let stopStage = null;
   for (;;) {
     let streams = {};
     try {
@@ -90,6 +113,17 @@ async function follow(admission) {
     } catch {
       // the network is back in a moment: try again
     }
+    // The trainee on stage: shown beside the camera while they are there (live), no longer.
+    const hideStage = stageDropped || selfOnStage;
+    if (streams.stage === 'live' && !stopStage && !hideStage) {
+      stopStage = play(stage, `${admission.viewer_url}stage/live.m3u8`);
+      document.documentElement.dataset.stageView = 'on';
+    } else if ((streams.stage !== 'live' || hideStage) && stopStage) {
+      stopStage();
+      stopStage = null;
+      document.documentElement.dataset.stageView = 'off';
+    }
+    stageDropped = false;
     for (const [stream, state] of Object.entries(streams)) {
       if (playing.has(stream) || !videos[stream]) continue;
       playing.add(stream);
@@ -98,8 +132,8 @@ async function follow(admission) {
     }
     if (!playing.has('camera')) say('training.waiting');
     else say(admission.playlist === 'vod.m3u8' ? 'training.replay' : 'training.live');
-    if (playing.size === Object.keys(videos).length || admission.playlist === 'vod.m3u8' && playing.size) return;
-    await new Promise((resolve) => { setTimeout(resolve, RETRY_MS); });
+    if (admission.playlist === 'vod.m3u8' && playing.size) return;
+    await new Promise((resolve) => { wakeFollow = resolve; setTimeout(resolve, RETRY_MS); });
   }
 }
 
@@ -107,7 +141,7 @@ async function follow(admission) {
  * The questions the moderators have shown, live; while the training is live, a box to ask.
  * Returns the list of shown questions as it grows (the replay's markers read it).
  */
-function showQuestions(training) {
+function showQuestions(training, stage) {
   const section = $('[data-testid="questions"]');
   const list = $('[data-testid="shown-questions"]');
   const shown = new Map();
@@ -120,11 +154,112 @@ function showQuestions(training) {
   section.hidden = training.status === 'ended'; // the replay shows them as markers instead
   if (training.status === 'live') section.append(askBox(socket, trainingId));
   followQuestions(socket, trainingId, {
-    listed: (ack) => { for (const q of ack.questions) if (q.status === 'shown') add(q); },
+    listed: (ack) => { stage?.listed(ack); for (const q of ack.questions) if (q.status === 'shown') add(q); },
     'question-shown': add,
     failed: (err) => { section.hidden = err.code === 'forbidden'; },
   });
   return shown;
+}
+
+/**
+ * The trainee's side of the stage: raise a hand; when the lecturer brings them on stage, ask
+ * their consent, then publish camera and microphone and hear and see the lecturer over
+ * WebRTC (low delay, not HLS); leave whenever they like.
+ */
+async function joinStage(training) {
+  const section = $('[data-testid="stage-controls"]');
+  const hand = $('[data-testid="stage-hand"]');
+  const consent = $('[data-testid="stage-consent"]');
+  const accept = $('[data-testid="stage-accept"]');
+  const decline = $('[data-testid="stage-decline"]');
+  const leave = $('[data-testid="stage-leave"]');
+  const note = $('[data-testid="stage-note"]');
+  const lecturer = $('[data-testid="stage-lecturer"]');
+  const { ice_servers: iceServers } = await api.trainingIceServers(trainingId);
+  const playLecturer = streamInto(lecturer);
+  const receiving = receiveStage(socket, trainingId, iceServers, (track, source) => {
+    if (source === 'camera' || source === 'microphone') playLecturer(track);
+  });
+  window.trainingStage = receiving; // getStats in the end-to-end tests
+  let raised = false;
+  let media = null;
+  let publishing = null;
+  const off = () => {
+    selfOnStage = false;
+    publishing?.close();
+    publishing = null;
+    receiving.close();
+    for (const track of media?.getTracks() ?? []) track.stop();
+    media = null;
+    lecturer.hidden = true;
+    consent.hidden = true;
+    leave.hidden = true;
+    hand.hidden = false;
+    document.documentElement.dataset.onStage = 'no';
+  };
+  const mine = (stage) => stage.on_stage?.id === user.id;
+  function changed(stage) {
+    if (!stage.joined || !stage.on_stage) { stageDropped = true; wakeFollow(); }
+    else wakeFollow();
+    if (mine(stage)) {
+      selfOnStage = true;
+      raised = false;
+      hand.textContent = t('stage.raise');
+      if (!publishing && !media) {
+        consent.hidden = false; // the lecturer invites: the trainee decides
+        hand.hidden = true;
+        document.documentElement.dataset.onStage = 'invited';
+      }
+    } else if (publishing || media || !consent.hidden) {
+      off();
+      note.textContent = t('stage.ended');
+    }
+  }
+  hand.addEventListener('click', async () => {
+    hand.disabled = true;
+    try {
+      await request(socket, 'stage-hand', { training_id: trainingId, raised: !raised });
+      raised = !raised;
+      hand.textContent = t(raised ? 'stage.lower' : 'stage.raise');
+      hand.setAttribute('aria-pressed', String(raised));
+      document.documentElement.dataset.handRaised = raised ? 'yes' : 'no';
+    } catch (err) {
+      note.textContent = err.message;
+    } finally {
+      hand.disabled = false;
+    }
+  });
+  accept.addEventListener('click', async () => {
+    accept.disabled = true;
+    try {
+      media = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 360 } }, audio: true });
+      publishing = await publishOnStage(socket, trainingId, iceServers, media);
+      consent.hidden = true;
+      leave.hidden = false;
+      note.textContent = t('stage.youAreOn');
+      document.documentElement.dataset.onStage = 'yes';
+    } catch (err) {
+      off();
+      note.textContent = err.message;
+    } finally {
+      accept.disabled = false;
+    }
+  });
+  const leaveStage = async () => {
+    try {
+      await request(socket, 'stage-leave', { training_id: trainingId });
+    } catch (err) {
+      note.textContent = err.message;
+    }
+    off();
+  };
+  decline.addEventListener('click', leaveStage);
+  leave.addEventListener('click', leaveStage);
+  socket.on('stage-changed', (news) => { if (news.training_id === trainingId) changed(news); });
+  section.hidden = training.status !== 'live';
+  // enabled once the connection follows the training (`training-watch` answered)
+  const ready = () => { for (const button of [hand, accept, decline, leave]) button.disabled = false; };
+  return { listed: (ack) => { if (ack.stage) changed(ack.stage); ready(); } };
 }
 
 const clock = (seconds) => {
@@ -200,7 +335,8 @@ if (!trainingId) {
     const admission = await api.admitToTraining(trainingId);
     $('[data-testid="training-title"]').textContent = admission.training.title;
     document.documentElement.dataset.trainingStatus = admission.training.status;
-    const shown = showQuestions(admission.training);
+    const stage = admission.training.status === 'live' ? await joinStage(admission.training) : null;
+    const shown = showQuestions(admission.training, stage);
     if (admission.training.status === 'ended') replayMarkers(shown);
     await follow(admission);
   } catch (err) {

@@ -1,0 +1,394 @@
+"""A trainee on stage, on a real server with real aiortc peers (loopback, no ICE servers): the
+lecturer publishes over REST as the lecturer's page does; a trainee raises a hand, is brought
+on stage, publishes H.264 camera and Opus microphone (`stage-publish`); the relay offers each
+side the other's media (`stage-offer`, answered with `stage-answer`) and both decode it; the
+viewers get the trainee as the broadcast's `stage` stream (fetched and decoded with PyAV); the
+lecturer takes them off. Every refusal: a non-lecturer inviting, a trainee publishing without
+being invited (or after being taken off), a malformed offer, an invitation to somebody not
+attending; each audited."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import av
+import pytest
+import pytest_asyncio
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import (
+    AudioStreamTrack,
+    MediaStreamError,
+    MediaStreamTrack,
+    VideoStreamTrack,
+)
+
+from tests.integration.test_trainings import add_trainee, audit_entries, institution_of
+from tests.support.hls_check import decode, parse_playlist
+from tests.support.inprocess import InProcessServer, connected
+from tests.support.peer import Participant, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+STAGE_EVENTS = ("stage-changed", "stage-hands")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[InProcessServer]:
+    running = InProcessServer(env={"DUTY_TICK_SECONDS": "3600", "ICE_SERVERS": "[]"})
+    await running.start()
+    await add_trainee(running, "stage.a", await institution_of(running, "doctor.a"))
+    yield running
+    await running.cleanup()
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+@dataclass
+class StageSide:
+    """A page's socket and its receiving connection: answers `stage-offer` as the pages do and
+    counts the frames decoded per source of the other side."""
+
+    person: Participant
+    training_id: str
+    pc: RTCPeerConnection = field(default_factory=new_pc)
+    frames: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    offers: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+    def __post_init__(self) -> None:
+        self.person.sio.on("stage-offer", self.offers.put)
+        self.tasks.append(asyncio.create_task(self._answer_offers()))
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
+            self.tasks.append(asyncio.create_task(self._count(mid, track)))
+
+    async def _answer_offers(self) -> None:
+        while True:
+            offer = await self.offers.get()
+            if offer["training_id"] != self.training_id:
+                continue
+            self.sources = offer["sources"]
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(offer["description"]["sdp"], "offer")
+            )
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            ack = await self.person.call(
+                "stage-answer",
+                {
+                    "training_id": self.training_id,
+                    "description": {"type": "answer", "sdp": self.pc.localDescription.sdp},
+                },
+            )
+            assert ack == {"ok": True}, ack
+
+    async def _count(self, mid: str | None, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                source = self.sources.get(mid or "", "?")
+                self.frames[source] = self.frames.get(source, 0) + 1
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.pc.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def closing() -> AsyncIterator[list[Any]]:
+    """Sockets, stage sides and peer connections a test opens, closed when it ends."""
+    made: list[Any] = []
+    yield made
+    for thing in reversed(made):
+        await thing.close()
+
+
+async def watching(
+    server: InProcessServer, closing: list[Any], username: str, training_id: str
+) -> Participant:
+    person = await connected(server, closing, username)
+    for name in STAGE_EVENTS:
+        person.sio.on(name, person._recorder(name))
+    ack = await person.call("training-watch", {"training_id": training_id})
+    assert ack["ok"], ack
+    return person
+
+
+async def live_training(server: InProcessServer) -> str:
+    now = server.clock.now
+    county_a = await institution_of(server, "doctor.a")
+    status, made = await server.request(
+        "POST",
+        "/api/trainings",
+        {
+            "title": "Neonatal resuscitation, on stage",
+            "lecturer_ids": [await server.user_id("obstetrician")],
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "audience": {"kind": "subtree", "institution_ids": [county_a]},
+        },
+        token=await server.token("admin"),
+    )
+    assert status == 201, made
+    return str(made["id"])
+
+
+async def offer(pc: RTCPeerConnection, *sources: str) -> dict[str, Any]:
+    """An offer sending `sources` (camera and microphone; the lecturer adds `second`)."""
+    named = []
+    for source in sources:
+        track = AudioStreamTrack() if source == "microphone" else VideoStreamTrack()
+        named.append((pc.addTransceiver(track, direction="sendonly"), source))
+    await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers before it returns
+    return {
+        "description": {"type": "offer", "sdp": pc.localDescription.sdp},
+        "sources": {t.mid: source for t, source in named},
+    }
+
+
+async def present(server: InProcessServer, training_id: str, closing: list[Any]) -> None:
+    pc = new_pc()
+    closing.append(pc)
+    body = await offer(pc, "camera", "microphone")
+    status, answer = await server.request(
+        "POST",
+        f"/api/trainings/{training_id}/broadcast",
+        body,
+        token=await server.token("obstetrician"),
+    )
+    assert status == 200, answer
+    await pc.setRemoteDescription(RTCSessionDescription(answer["description"]["sdp"], "answer"))
+
+
+def refusal(ack: dict[str, Any]) -> str:
+    assert ack["ok"] is False, ack
+    assert ack["error"]["message"]
+    return str(ack["error"]["code"])
+
+
+async def fetch(server: InProcessServer, path: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(server.url + path) as reply:
+        return reply.status, await reply.read()
+
+
+async def streams(server: InProcessServer, prefix: str) -> dict[str, str]:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}{prefix}streams.json") as r:
+        return dict((await r.json())["streams"])
+
+
+async def refusals_audited(server: InProcessServer, training_id: str) -> list[str]:
+    return [
+        str(r.detail["action"])
+        for r in await audit_entries(server, "stage.refused")
+        if r.detail["training"] == training_id
+    ]
+
+
+async def test_a_trainee_is_brought_on_stage_talks_with_the_lecturer_and_is_broadcast(
+    server: InProcessServer, closing: list[Any]
+) -> None:
+    training_id = await live_training(server)
+    await present(server, training_id, closing)
+    lecturer = await watching(server, closing, "obstetrician", training_id)
+    trainee = await watching(server, closing, "doctor.a", training_id)
+    other = await watching(server, closing, "stage.a", training_id)
+    lecturer_side = StageSide(lecturer, training_id)
+    trainee_side = StageSide(trainee, training_id)
+    closing += [lecturer_side, trainee_side]
+
+    raised = await trainee.call("stage-hand", {"training_id": training_id, "raised": True})
+    assert raised == {"ok": True, "raised": True}
+    doctor_a = await server.user_id("doctor.a")
+    await eventually(lambda: len(lecturer.events_named("stage-hands")) >= 1)
+    assert [p["id"] for p in lecturer.events_named("stage-hands")[-1]["hands"]] == [doctor_a]
+    assert other.events_named("stage-hands") == []  # the moderators' news only
+
+    invited = await lecturer.call("stage-invite", {"training_id": training_id, "user_id": doctor_a})
+    assert invited["ok"], invited
+    assert (invited["stage"]["on_stage"]["id"], invited["stage"]["joined"]) == (doctor_a, False)
+    await eventually(lambda: len(other.events_named("stage-changed")) >= 1)
+
+    pc = new_pc()
+    closing.append(pc)
+    published = await trainee.call(
+        "stage-publish", {"training_id": training_id, **await offer(pc, "camera", "microphone")}
+    )
+    assert published["ok"], published
+    await pc.setRemoteDescription(RTCSessionDescription(published["description"]["sdp"], "answer"))
+    await eventually(lambda: other.events_named("stage-changed")[-1]["joined"] is True)
+
+    # each side decodes the other: the lecturer the trainee, the trainee the lecturer
+    await eventually(
+        lambda: (
+            lecturer_side.frames.get("camera", 0) >= 10
+            and lecturer_side.frames.get("microphone", 0) >= 10
+        ),
+        within=30,
+    )
+    await eventually(
+        lambda: (
+            trainee_side.frames.get("camera", 0) >= 10
+            and trainee_side.frames.get("microphone", 0) >= 10
+        ),
+        within=30,
+    )
+
+    # every viewer gets the trainee in the broadcast: the `stage` stream, with their voice
+    status, admitted = await server.request(
+        "POST", f"/api/trainings/{training_id}/admission", token=await server.token("stage.a")
+    )
+    assert status == 200, admitted
+    prefix = admitted["viewer_url"]
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await streams(server, prefix)).get("stage") != "live":
+        assert asyncio.get_running_loop().time() < deadline, await streams(server, prefix)
+        await asyncio.sleep(0.3)
+    status, init = await fetch(server, f"{prefix}stage/init.mp4")
+    assert status == 200
+    status, text = await fetch(server, f"{prefix}stage/live.m3u8")
+    playlist = parse_playlist(text.decode())
+    parts = [await fetch(server, f"{prefix}stage/{part[1]}") for part in playlist.parts]
+    assert parts and all(status == 200 for status, _ in parts)
+    frames = decode(init, *[data for _, data in parts])
+    assert frames and frames[0].width > 0
+    with av.open(io.BytesIO(init + b"".join(d for _, d in parts))) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
+
+    # the lecturer takes the trainee off: everybody is told, the stream ends, no more publishing
+    removed = await lecturer.call("stage-remove", {"training_id": training_id})
+    assert removed["ok"] and removed["stage"]["on_stage"] is None, removed
+    await eventually(lambda: other.events_named("stage-changed")[-1]["on_stage"] is None)
+    assert (await streams(server, prefix)).get("stage") != "live"
+    again = new_pc()
+    closing.append(again)
+    late = await trainee.call(
+        "stage-publish", {"training_id": training_id, **await offer(again, "camera", "microphone")}
+    )
+    assert refusal(late) == "not_on_stage"
+
+    for action, expected in (
+        ("stage.invited", [doctor_a]),
+        ("stage.left", [doctor_a]),
+    ):
+        rows = [
+            r for r in await audit_entries(server, action) if r.detail["training"] == training_id
+        ]
+        assert [r.detail["trainee"] for r in rows] == expected, action
+    joined = [
+        r
+        for r in await audit_entries(server, "stage.joined")
+        if r.detail["training"] == training_id
+    ]
+    assert [r.actor_id for r in joined] == [doctor_a]
+    assert "publish on stage" in await refusals_audited(server, training_id)
+
+
+async def test_who_may_invite_publish_and_be_invited_and_bad_offers_are_refused(
+    server: InProcessServer, closing: list[Any]
+) -> None:
+    training_id = await live_training(server)
+    await present(server, training_id, closing)
+    lecturer = await watching(server, closing, "obstetrician", training_id)
+    trainee = await watching(server, closing, "doctor.a", training_id)
+    doctor_a = await server.user_id("doctor.a")
+
+    # a trainee (not a lecturer) inviting: forbidden, audited
+    by_trainee = await trainee.call(
+        "stage-invite", {"training_id": training_id, "user_id": doctor_a}
+    )
+    assert refusal(by_trainee) == "forbidden"
+    # an invitation to somebody of the audience who is not attending (no page follows it)
+    absent = await lecturer.call(
+        "stage-invite", {"training_id": training_id, "user_id": await server.user_id("stage.a")}
+    )
+    assert refusal(absent) == "not_attending"
+    # ... or to somebody outside the audience, or nobody at all
+    outsider = await lecturer.call(
+        "stage-invite", {"training_id": training_id, "user_id": await server.user_id("doctor.b")}
+    )
+    assert refusal(outsider) == "not_attending"
+    nobody = await lecturer.call("stage-invite", {"training_id": training_id, "user_id": 999_999})
+    assert refusal(nobody) == "not_attending"
+    # a trainee publishing without being invited
+    pc = new_pc()
+    closing.append(pc)
+    uninvited = await trainee.call(
+        "stage-publish", {"training_id": training_id, **await offer(pc, "camera", "microphone")}
+    )
+    assert refusal(uninvited) == "not_on_stage"
+    assert (await lecturer.call("stage-remove", {"training_id": training_id}))["ok"]
+    assert refusal(await trainee.call("stage-leave", {"training_id": training_id})) == (
+        "not_on_stage"
+    )
+    audited = await refusals_audited(server, training_id)
+    assert "invite_to_stage" in audited and "publish on stage" in audited
+    assert sum(a.startswith("invite ") for a in audited) == 3
+
+    # invited, a malformed offer: refused before the relay sees it; schema errors too
+    assert (await lecturer.call("stage-invite", {"training_id": training_id, "user_id": doctor_a}))[
+        "ok"
+    ]
+    garbage = await trainee.call(
+        "stage-publish",
+        {
+            "training_id": training_id,
+            "description": {"type": "offer", "sdp": "v=0\r\nthis is not an offer"},
+            "sources": {"0": "camera"},
+        },
+    )
+    assert refusal(garbage) == "invalid_sdp"
+    for bad in (
+        {"training_id": training_id, "description": {"type": "answer", "sdp": "v=0"}},
+        {
+            "training_id": training_id,
+            "description": {"type": "offer", "sdp": "v=0"},
+            "sources": {"0": "second"},
+        },
+        {
+            "training_id": "../etc",
+            "description": {"type": "offer", "sdp": "v=0"},
+            "sources": {"0": "camera"},
+        },
+        "not an object",
+    ):
+        assert refusal(await trainee.call("stage-publish", bad)) == "invalid_payload", bad
+    assert refusal(await lecturer.call("stage-hand", {"training_id": training_id})) == (
+        "invalid_payload"
+    )
+    # an answer from somebody neither the lecturer nor on stage
+    stranger = await watching(server, closing, "stage.a", training_id)
+    spare = new_pc()
+    closing.append(spare)
+    sdp = (await offer(spare, "camera"))["description"]["sdp"]
+    answer = await stranger.call(
+        "stage-answer",
+        {"training_id": training_id, "description": {"type": "answer", "sdp": sdp}},
+    )
+    assert refusal(answer) == "not_on_stage"
+    # the invited trainee closes their page: off the stage, everybody told, audited
+    await trainee.sio.disconnect()
+    await eventually(
+        lambda: any(
+            e["on_stage"] is None and e["training_id"] == training_id
+            for e in lecturer.events_named("stage-changed")[-1:]
+        )
+    )
+    rows = [
+        r for r in await audit_entries(server, "stage.left") if r.detail["training"] == training_id
+    ]
+    assert [r.detail["reason"] for r in rows] == ["disconnected"]
