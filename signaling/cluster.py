@@ -221,7 +221,18 @@ class RoomCluster:
         if name:
             task.set_name(name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        """A task of the cluster ended: a failure is logged here with its traceback (not left
+        to "Task exception was never retrieved" when the task is collected)."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "room cluster: task %s failed",
+                task.get_name(),
+                exc_info=task.exception(),
+            )
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -442,7 +453,11 @@ class RoomCluster:
     async def _watching(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY_SECONDS)
-            await self.watch_once()
+            try:
+                await self.watch_once()
+            except Exception:
+                # One failed look must not end the watch for good.
+                log.exception("room cluster: a look at the other processes failed")
 
     async def watch_once(self) -> None:
         """One look at the processes this one routes to: those with no reader on their inbox
@@ -478,11 +493,13 @@ class RoomCluster:
     async def _bury(self, dead: set[str]) -> None:
         log.warning("signaling process(es) %s gone; their rooms and connections follow", dead)
         for sid, (consult_id, owner) in list(self.elsewhere.items()):
-            if owner in dead:
+            # Telling one connection yields to the loop: another may have disconnected or
+            # joined elsewhere meanwhile (it left `elsewhere`, or points to a live owner now).
+            if owner in dead and self.elsewhere.get(sid) == (consult_id, owner):
                 del self.elsewhere[sid]
                 if self._room_lost is not None:
                     await self._room_lost(sid, consult_id)
         for sid, (node, _user) in list(self.guests.items()):
-            if node in dead and self._guest_lost is not None:
+            if node in dead and sid in self.guests and self._guest_lost is not None:
                 self.guests.pop(sid, None)
                 await self._guest_lost(sid, "")
