@@ -22,6 +22,19 @@ process, signal connections anywhere).
   not a death: `CLIENT_NAME`): the
   connections whose room died are told `rejoin` (the page joins again, which opens the room
   anew), and the owner takes the connections of a dead process out of its rooms as disconnected.
+- **Signals straight to the owner** (the hot path). The owner of a room with connections on
+  other processes publishes the room's **roster** (who is in it, and on which process) whenever
+  someone comes or goes, through the fan-out just before the `peer-joined` or `peer-left` it
+  emits (`RedisFanOut.notice`: in order with it, so a process has taken the change in before
+  its connections hear of it). A `signal` of such a connection to someone on the owner is then
+  checked where the sender is — schema, SDP, size, rate limit, both ends in the roster —
+  acknowledged there, and **delivered** to the owner in one publish: no forward to handle
+  again, no ack back. Anything the roster does not vouch for (no roster yet, a sender or
+  recipient not in it, a recipient on a third process) takes the forwarding path, so every
+  refusal is the owner's, as before. The owner checks both ends against the room itself before
+  it passes the signal on (a roster a moment old changes nothing: a signal for someone who has
+  just left is dropped, as if it had arrived just before they left). Deliveries of a
+  connection are handled in order with its forwarded events (one queue per connection).
 
 Without `REDIS_URL` none of this runs: one process, rooms in memory.
 """
@@ -138,7 +151,18 @@ class Forwarded:
     data: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who is in a room owned by another process, as its owner last said: connection id →
+    the process it is on."""
+
+    owner: str
+    peers: dict[str, str]
+
+
 Handler = Callable[[Forwarded], Awaitable[Ack]]
+Delivery = Callable[[Forwarded], Awaitable[None]]
+"""A signal checked where its sender is, to be passed on by the room's owner (no ack)."""
 Notice = Callable[[str, str], Awaitable[None]]
 """(connection id, consult id): a connection's room or a guest's process is gone."""
 
@@ -176,7 +200,13 @@ class RoomCluster:
         """Connections of this process whose room is owned elsewhere: sid → (consult, owner)."""
         self.guests: dict[str, tuple[str, User | None]] = {}
         """Connections of other processes in rooms owned here: sid → (their process, user)."""
-        self._queues: dict[str, asyncio.Queue[tuple[str, str, Forwarded]]] = {}
+        self.rosters: dict[str, Roster] = {}
+        """Rooms owned elsewhere with connections of this process in them: consult → roster."""
+        self.delivery: Delivery | None = None
+        """What the owner does with a signal delivered to it (`deliver`)."""
+        self.deliveries_dropped = 0
+        """Delivered signals whose sender or recipient had left the room when they arrived."""
+        self._queues: dict[str, asyncio.Queue[tuple[str | None, str, Forwarded]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handler: Handler | None = None
         self._room_lost: Notice | None = None
@@ -339,6 +369,28 @@ class RoomCluster:
         finally:
             self._waiting.pop(request_id, None)
 
+    async def deliver(self, owner: str, sid: str, data: Any) -> bool:
+        """Deliver a signal of connection `sid`, checked here, to the room's owner (no ack);
+        False if no process reads the owner's inbox (it died, or Redis cut its subscription:
+        the caller takes the forwarding path, which tells the two apart)."""
+        message = {"kind": "deliver", "from": self.node, "sid": sid, "data": data}
+        return bool(await self._publish(INBOX.format(owner), message, wait=True))
+
+    def roster(self, consult_id: str, peers: dict[str, str]) -> dict[str, Any]:
+        """The notice that says who is in `consult_id`'s room, owned here (`noticed`)."""
+        return {"kind": "roster", "owner": self.node, "consult": consult_id, "peers": peers}
+
+    def noticed(self, notice: dict[str, Any]) -> None:
+        """A notice of another process (through the fan-out, in order with its emits): a
+        room's roster is kept while a connection of this process is in it."""
+        if notice.get("kind") != "roster":
+            return
+        peers = notice["peers"]
+        if self.node in peers.values():
+            self.rosters[notice["consult"]] = Roster(notice["owner"], peers)
+        else:
+            self.rosters.pop(notice["consult"], None)
+
     async def _publish(self, channel: str, message: dict[str, Any], *, wait: bool) -> int:
         """Publish in the order of the calls (one connection, so that a connection's offer is
         not overtaken by its candidates); with `wait`, the number of readers of the channel."""
@@ -397,7 +449,9 @@ class RoomCluster:
                     if message.get("channel") == USERS_CHANNEL:
                         self._user_was_changed(message["data"])
                     else:
-                        self._received(json.loads(message["data"]))
+                        delivering = self._received(json.loads(message["data"]))
+                        if delivering is not None:
+                            await delivering
             except _LINK_ERRORS as exc:
                 self._failed(exc)
             finally:
@@ -414,31 +468,50 @@ class RoomCluster:
         if self._user_changed is not None:
             self._user_changed(user_id)
 
-    def _received(self, message: dict[str, Any]) -> None:
-        if message.get("kind") == "ack":
+    def _received(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        """Take in one message of the inbox; a delivery that nothing of its sender waits
+        before is returned to be awaited at once (no task, no queue: the hot path)."""
+        kind = message.get("kind")
+        if kind == "ack":
             waiting = self._waiting.get(message["id"])
             if waiting is not None and not waiting.done():
                 waiting.set_result(message["ack"])
-            return
+            return None
         user = message.get("user")
         forwarded = Forwarded(
-            message["event"],
+            message.get("event", "signal"),
             message["sid"],
             message["from"],
             user_in(user) if user else None,
             message.get("data"),
         )
+        request_id = message["id"] if kind == "event" else None  # a delivery: no ack
         # One queue per connection: its events are handled in the order they were sent.
         queue = self._queues.get(forwarded.sid)
+        if queue is None and request_id is None:
+            return self._delivered(forwarded)
         if queue is None:
             queue = self._queues[forwarded.sid] = asyncio.Queue()
             self._spawn(self._handling(forwarded.sid, queue))
-        queue.put_nowait((message["id"], message["from"], forwarded))
+        queue.put_nowait((request_id, message["from"], forwarded))
+        return None
 
-    async def _handling(self, sid: str, queue: asyncio.Queue[tuple[str, str, Forwarded]]) -> None:
+    async def _delivered(self, forwarded: Forwarded) -> None:
+        try:
+            if self.delivery is not None:
+                await self.delivery(forwarded)
+        except Exception:
+            log.exception("a signal delivered by %s for %s failed", forwarded.node, forwarded.sid)
+
+    async def _handling(
+        self, sid: str, queue: asyncio.Queue[tuple[str | None, str, Forwarded]]
+    ) -> None:
         assert self._handler is not None
         while not queue.empty():
             request_id, node, forwarded = queue.get_nowait()
+            if request_id is None:
+                await self._delivered(forwarded)
+                continue
             try:
                 ack = await self._handler(forwarded)
             except Exception:
@@ -492,6 +565,9 @@ class RoomCluster:
 
     async def _bury(self, dead: set[str]) -> None:
         log.warning("signaling process(es) %s gone; their rooms and connections follow", dead)
+        for consult_id, roster in list(self.rosters.items()):
+            if roster.owner in dead:
+                del self.rosters[consult_id]
         for sid, (consult_id, owner) in list(self.elsewhere.items()):
             # Telling one connection yields to the loop: another may have disconnected or
             # joined elsewhere meanwhile (it left `elsewhere`, or points to a live owner now).
