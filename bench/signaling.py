@@ -1174,6 +1174,8 @@ def run_once(
     tree = args.baseline_tree if target in ("baseline", "cluster-baseline") else None
     env = dict(SERVER_ENV)
     env.update(args.server_env_pairs)
+    if tree is not None:
+        env.update(args.baseline_env_pairs)
     if redis is not None:
         redis.start()
         env["REDIS_URL"] = redis.url
@@ -1638,6 +1640,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "PYTHONPATH=bench/gc_probe to log garbage collections (bench/README.md)",
     )
     p.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another setting for the `baseline` / `cluster-baseline` servers only (after "
+        "--server-env); with --baseline-tree set to this tree, a before / after of a setting",
+    )
+    p.add_argument(
         "--table-from",
         type=Path,
         metavar="FILE",
@@ -1648,12 +1658,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.pairs, args.rate, args.flood_seconds = [1000], 1000.0, 30.0
     if {"baseline", "cluster-baseline"} & set(args.servers) and args.baseline_tree is None:
         p.error("--servers baseline / cluster-baseline need --baseline-tree DIR")
-    args.server_env_pairs = {}
-    for item in args.server_env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--server-env takes KEY=VALUE, not {item!r}")
-        args.server_env_pairs[key] = value
+    for option in ("server_env", "baseline_env"):
+        pairs = {}
+        for item in getattr(args, option):
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                p.error(f"--{option.replace('_', '-')} takes KEY=VALUE, not {item!r}")
+            pairs[key] = value
+        setattr(args, option + "_pairs", pairs)
     if args.rate < 0 or args.flood_seconds < 0:
         p.error("--rate and --flood-seconds must not be negative")
     if min(args.pairs) < 1 or args.workers < 1 or args.rounds < 1 or args.pairs_per_county < 1:
