@@ -134,6 +134,8 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
         self._behind = False
         self._tasks: list[asyncio.Task[None]] = []
         self._checked = asyncio.Event()
+        self._own_tail = json.dumps({"host_id": self.host_id})[1:].encode()
+        """How every message this process publishes but a callback ends (`"host_id": …}`)."""
         self.on_notice: Callable[[dict[str, Any]], None] | None = None
         """Called with every notice of another process (`notice`), in order with its emits."""
 
@@ -150,9 +152,14 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
             self.link.dropped += 1
 
     def _noticed(self, raw: bytes | str) -> bool:
-        """Take in `raw` if it is a notice (of another process); False if it is not one."""
-        head = raw[: len(_NOTICE_PREFIX)]
-        if head != (_NOTICE_PREFIX if isinstance(raw, bytes) else _NOTICE_PREFIX.decode()):
+        """Take in `raw` if it is a notice (of another process), or pass over this process's
+        own emits (python-socketio decodes and then ignores them: a 5 KB `signal` to another
+        process's connection cost the sender a JSON decode); False: python-socketio's."""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if raw.endswith(self._own_tail):  # an emit, enter/leave or disconnect of this process
+            return True  # (a callback names the process it goes to, never last: not skipped)
+        if not raw.startswith(_NOTICE_PREFIX):
             return False
         try:
             message = json.loads(raw)
