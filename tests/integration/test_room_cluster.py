@@ -250,3 +250,43 @@ async def test_a_connection_that_disconnects_while_its_dead_owner_is_buried_is_n
     names = {task.get_name() for task in b.cluster._tasks}
     assert "room cluster: watch" in names, "the watch task died"
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+async def script_calls(admin: aioredis.Redis) -> int:
+    stats = await admin.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("eval", "evalsha"))
+
+
+async def test_one_round_renews_every_held_lease_in_a_few_commands(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1 200 rooms held: one renewal round is three script calls (500 rooms each), not 1 200
+    commands and tasks; every lease is renewed (or claimed again if it lapsed), and a room whose
+    lease another process holds is said once."""
+    a = await Node(redis.url, lease=30).start()
+    admin = aioredis.Redis.from_url(redis.url, decode_responses=True)
+    try:
+        rooms = [f"c{n}" for n in range(1200)]
+        a.rooms.update(rooms)
+        pipe = admin.pipeline(transaction=False)
+        for room in rooms[:-2]:
+            pipe.set(f"teleconsult:room:{room}", a.cluster.node, px=1000)
+        pipe.set("teleconsult:room:c1199", "another-node", px=60_000)  # c1198: lapsed
+        await pipe.execute()
+        evals_before = await script_calls(admin)
+
+        await a.cluster.renew_once()
+
+        assert await script_calls(admin) - evals_before == 3
+        pipe = admin.pipeline(transaction=False)
+        for room in rooms:
+            pipe.pttl(f"teleconsult:room:{room}")
+        ttls = await pipe.execute()
+        assert min(ttls[:-1]) > 20_000, "a lease was not renewed for ROOM_LEASE_SECONDS"
+        assert await admin.get("teleconsult:room:c1198") == a.cluster.node
+        assert await admin.get("teleconsult:room:c1199") == "another-node"
+        said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(said) == 1 and "c1199" in said[0], said
+    finally:
+        await admin.aclose()
+        await a.cluster.close()
