@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import socketio
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from rooms.calls.quality import QualitySample, rating
 from rooms.calls.recording_service import RecordingService
@@ -589,8 +590,13 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 "to": event.to,
                 "signal": relayed_signal(event, sid),
             }
-            if await self.cluster.deliver(owner, sid, signal):
-                return {"ok": True}
+            try:
+                if await self.cluster.deliver(owner, sid, signal):
+                    return {"ok": True}
+            except (TimeoutError, RedisError):
+                raise ApiError(
+                    errors.BUSY, "the consult's room did not answer in time; retry", 503
+                ) from None
         routed = await self._routed("signal", sid, data, event.consult_id, user)
         if routed is not None:
             return routed

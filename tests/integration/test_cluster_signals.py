@@ -297,3 +297,27 @@ async def test_the_rate_limit_holds_on_the_senders_process(processes: Processes)
         assert set(codes) == {"ok", "rate_limited"}, codes
         assert codes["ok"] <= SIGNALS_PER_SECOND, codes
         await eventually(lambda: len(a.signals) == codes["ok"], within=10)
+
+
+async def test_a_signal_that_redis_does_not_carry_in_time_is_answered_busy(
+    processes: Processes,
+) -> None:
+    """Redis hung: the delivery to the owner is not confirmed within REDIS_TIMEOUT_SECONDS, and
+    the sender is told `busy` (retry), as a forwarded event is, not `internal`. (Last in the
+    module: it stops the shared redis-server for a moment.)"""
+    owner, other = processes.owner, processes.other
+    consult_id = owner.book()["id"]
+    async with InboxSpy(processes.redis.url) as spy, clients() as made:
+        a = await client(made, owner, "doctor.a")
+        await a.join(consult_id)
+        b = await client(made, other, "obstetrician")
+        await b.join(consult_id)
+        await eventually(lambda: spy.rosters >= 1, within=10)
+        assert await b.call("signal", candidate(consult_id, a.peer_id, 1)) == {"ok": True}
+        await eventually(lambda: len(a.signals) == 1, within=10)
+        processes.redis.hang()
+        try:
+            refused = await b.call("signal", candidate(consult_id, a.peer_id, 2))
+        finally:
+            processes.redis.resume()
+        assert refusal_codes([refused]) == ["busy"], refused
