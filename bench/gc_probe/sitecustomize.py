@@ -5,8 +5,10 @@ PYTHONPATH=bench/gc_probe --server-env GC_PROBE_LOG=/tmp/gc.jsonl`): Python impo
 `sitecustomize` at start-up in every process with that path, and this one
 
 - with `GC_PROBE_LOG=FILE`, appends one JSON line per collection to FILE: the process, the
-  generation, when it started (`time.monotonic()`), how long it took (ms), and what it collected
-  and found uncollectable (`gc.callbacks`);
+  generation, when it started (`time.monotonic()`), how long it took in wall time (`ms`: what
+  the event loop waited, including any time the process was not scheduled) and in the
+  thread's CPU time (`cpu_ms`: the collection's own work), and what it collected and found
+  uncollectable (`gc.callbacks`);
 - with `GC_PROBE_FREEZE_AFTER_S=N`, N seconds after start-up runs one full collection and
   `gc.freeze()`: what the server built at start-up moves to the permanent generation, which
   later collections never walk;
@@ -26,21 +28,22 @@ import time
 from typing import Any
 
 _log_path = os.environ.get("GC_PROBE_LOG")
-_started: dict[int, float] = {}
+_started: dict[int, tuple[float, float]] = {}
 
 
 def _record(phase: str, info: dict[str, Any]) -> None:
     generation = int(info.get("generation", -1))
-    now = time.monotonic()
+    now, cpu = time.monotonic(), time.thread_time()
     if phase == "start":
-        _started[generation] = now
+        _started[generation] = (now, cpu)
         return
-    began = _started.pop(generation, now)
+    began, cpu_began = _started.pop(generation, (now, cpu))
     line = {
         "pid": os.getpid(),
         "gen": generation,
         "at": round(began, 4),
         "ms": round((now - began) * 1000, 3),
+        "cpu_ms": round((cpu - cpu_began) * 1000, 3),
         "collected": info.get("collected"),
         "uncollectable": info.get("uncollectable"),
     }
