@@ -112,13 +112,14 @@ def _use_repo_packages() -> None:
 _use_repo_packages()
 
 PHASES = ("connect", "join-first", "join-second", "signal", "flood", "disconnect")
-SERVERS = ("teleconsult", "bare", "cluster", "baseline")
+SERVERS = ("teleconsult", "bare", "cluster", "baseline", "cluster-baseline")
 """What `--servers` may name: teleconsult (one process), the bare python-socketio relay (the
 anchor), and `cluster`: two teleconsult processes through Redis (a redis-server of its own,
 `REDIS_URL`, one data directory), every consult's exam room on the first and its specialist on
 the second, so that every join, signal and ack of a B crosses the processes; `baseline`: one
 process of the server in `--baseline-tree` (another version, e.g. `git archive main`), for a
-before / after in one run."""
+before / after in one run; `cluster-baseline`: the `cluster` shape with both processes run from
+`--baseline-tree`."""
 DEFAULT_SERVERS = ("teleconsult", "bare")
 SERVER_ENV = {
     # The benchmark joins and signals far more often than a person would; lift the
@@ -1169,16 +1170,20 @@ def run_once(
         "memory": {},
         "server_cpu_s": {},
     }
-    redis = RedisServer() if target == "cluster" else None
+    redis = RedisServer() if target in ("cluster", "cluster-baseline") else None
+    tree = args.baseline_tree if target in ("baseline", "cluster-baseline") else None
     env = dict(SERVER_ENV)
+    env.update(args.server_env_pairs)
+    if tree is not None:
+        env.update(args.baseline_env_pairs)
     if redis is not None:
         redis.start()
         env["REDIS_URL"] = redis.url
     server: RunningServer | BareRelay = (
         BareRelay()
         if target == "bare"
-        else RunningServer(env_overrides=env, tree=args.baseline_tree)
-        if target == "baseline"
+        else RunningServer(env_overrides=env, tree=tree)
+        if tree is not None
         else RunningServer(env_overrides=env)
     )
     second: RunningServer | None = None
@@ -1225,7 +1230,11 @@ def run_once(
         log(f"{name}: server pid {proc.pid}, {server.url}")
         url_b = ""
         if redis is not None and isinstance(server, RunningServer):
-            second = RunningServer(env_overrides=env, data_dir=server.data_dir)
+            second = (
+                RunningServer(env_overrides=env, data_dir=server.data_dir, tree=tree)
+                if tree is not None
+                else RunningServer(env_overrides=env, data_dir=server.data_dir)
+            )
             second.launch()
             assert second.process is not None
             second_proc = psutil.Process(second.process.pid)
@@ -1375,6 +1384,8 @@ COMPARISON_TITLES = {
     ("teleconsult", "bare"): "teleconsult beside the bare python-socketio relay",
     ("cluster", "teleconsult"): "two processes through Redis (cluster) beside one process",
     ("teleconsult", "baseline"): "this tree (after) beside --baseline-tree (before)",
+    ("cluster", "cluster-baseline"): "two processes, this tree (after) beside --baseline-tree "
+    "(before)",
 }
 
 
@@ -1621,6 +1632,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--keep-logs", type=Path, metavar="DIR", help="copy each run's server log into DIR"
     )
     p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another setting for every teleconsult server process (repeatable), e.g. "
+        "PYTHONPATH=bench/gc_probe to log garbage collections (bench/README.md)",
+    )
+    p.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another setting for the `baseline` / `cluster-baseline` servers only (after "
+        "--server-env); with --baseline-tree set to this tree, a before / after of a setting",
+    )
+    p.add_argument(
         "--table-from",
         type=Path,
         metavar="FILE",
@@ -1629,8 +1656,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.full:
         args.pairs, args.rate, args.flood_seconds = [1000], 1000.0, 30.0
-    if "baseline" in args.servers and args.baseline_tree is None:
-        p.error("--servers baseline needs --baseline-tree DIR")
+    if {"baseline", "cluster-baseline"} & set(args.servers) and args.baseline_tree is None:
+        p.error("--servers baseline / cluster-baseline need --baseline-tree DIR")
+    for option in ("server_env", "baseline_env"):
+        pairs = {}
+        for item in getattr(args, option):
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                p.error(f"--{option.replace('_', '-')} takes KEY=VALUE, not {item!r}")
+            pairs[key] = value
+        setattr(args, option + "_pairs", pairs)
     if args.rate < 0 or args.flood_seconds < 0:
         p.error("--rate and --flood-seconds must not be negative")
     if min(args.pairs) < 1 or args.workers < 1 or args.rounds < 1 or args.pairs_per_county < 1:
@@ -1699,7 +1734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": [r for r in runs if "skipped" not in r],
         "comparison": compare([r for r in runs if "skipped" not in r])
         + compare([r for r in runs if "skipped" not in r], "cluster", "teleconsult")
-        + compare([r for r in runs if "skipped" not in r], "teleconsult", "baseline"),
+        + compare([r for r in runs if "skipped" not in r], "teleconsult", "baseline")
+        + compare([r for r in runs if "skipped" not in r], "cluster", "cluster-baseline"),
         "skipped": [r for r in runs if "skipped" in r],
         "wall_s": round(time.perf_counter() - started, 3),
     }

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import socketio
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 
 from rooms.calls.quality import QualitySample, rating
 from rooms.calls.recording_service import RecordingService
@@ -33,6 +34,7 @@ from signaling import errors
 from signaling.cluster import Forwarded, OwnerGone, RoomCluster
 from signaling.context import Signaling
 from signaling.errors import ApiError
+from signaling.fanout import RedisFanOut
 from signaling.http.notes import notes_out
 from signaling.hub import ConsultHub, consult_channel, institution_channel, user_channel
 from signaling.ice import ice_servers_for, renew_after_seconds
@@ -124,6 +126,15 @@ def surely_within(data: Any, limit: int) -> bool:
     return True
 
 
+def relayed_signal(event: SignalEvent, sender: str) -> dict[str, Any]:
+    """The `signal` its recipient is sent: what was sent, without `to`, with `from`."""
+    relayed = event.model_dump(mode="json", exclude_none=True, exclude={"to"})
+    if not event.end_of_candidates:
+        relayed.pop("end_of_candidates", None)
+    relayed["from"] = sender
+    return relayed
+
+
 def refused(code: str, message: str) -> Ack:
     return {"ok": False, "error": {"code": code, "message": message}}
 
@@ -209,6 +220,13 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         """Route the events of consults whose room another process owns to that process."""
         self.cluster = cluster
         self.notifier.guest = lambda sid: sid in cluster.guests
+        self.notifier.roster_changed = self._tell_roster
+        cluster.delivery = self.signal_delivered
+        manager = self.server.manager if self.server is not None else None
+        if isinstance(manager, RedisFanOut):
+            manager.on_notice = cluster.noticed
+        self._rosters_told: set[str] = set()
+        """Consults owned here whose roster the other processes were told last time."""
 
     def _guest(self, sid: str) -> bool:
         """Whether `sid` is a connection of another process, its event handled here (owner)."""
@@ -258,6 +276,65 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
                 cluster.elsewhere.pop(sid, None)
             return ack
         return None
+
+    def _tell_roster(self, consult_id: str) -> None:
+        """Someone came or went in a room owned here: tell the other processes who is in it
+        now, through the fan-out before the `peer-joined` / `peer-left` that follows
+        (`signaling.cluster`, "Signals straight to the owner"). Rooms with nobody of another
+        process in them, now or last time, are not announced."""
+        cluster = self.cluster
+        manager = self.server.manager
+        if cluster is None or not isinstance(manager, RedisFanOut):
+            return
+        room = self.rooms.room(consult_id)
+        guests = cluster.guests
+        peers: dict[str, str] = {}
+        for conn in room.connections if room is not None else ():
+            guest = guests.get(conn.peer_id)
+            peers[conn.peer_id] = guest[0] if guest is not None else cluster.node
+        elsewhere = any(node != cluster.node for node in peers.values())
+        if elsewhere or consult_id in self._rosters_told:
+            manager.notice(cluster.roster(consult_id, peers))
+        if elsewhere:
+            self._rosters_told.add(consult_id)
+        else:
+            self._rosters_told.discard(consult_id)
+
+    def _owner_to_deliver(self, sid: str, event: SignalEvent) -> str | None:
+        """The process to deliver this signal to without a forward (its room's owner), when
+        the connection's room is owned elsewhere and the owner's roster has both ends, the
+        recipient on the owner; None: the usual path (here, or forwarded to the owner, which
+        answers any refusal itself)."""
+        cluster = self.cluster
+        if cluster is None:
+            return None
+        known = cluster.elsewhere.get(sid)
+        if known is None or known[0] != event.consult_id:
+            return None
+        roster = cluster.rosters.get(event.consult_id)
+        if roster is None or roster.owner != known[1] or sid not in roster.peers:
+            return None
+        if event.to == sid or roster.peers.get(event.to) != roster.owner:
+            return None
+        return roster.owner
+
+    async def signal_delivered(self, delivered: Forwarded) -> None:
+        """A signal checked on its sender's process, delivered to this owner of its room: both
+        ends are checked against the room (either may have left since the roster was sent;
+        then it is dropped, as a signal that came just before they left would have been)."""
+        data = delivered.data
+        consult_id, to, relayed = data["consult_id"], data["to"], data["signal"]
+        rooms = self.rooms
+        if to == delivered.sid or not (
+            rooms.present(delivered.sid, consult_id) and rooms.present(to, consult_id)
+        ):
+            assert self.cluster is not None
+            self.cluster.deliveries_dropped += 1
+            return
+        if self._guest(to):
+            await self.server.emit("signal", relayed, to=to)
+        else:
+            await self.server.relay(to, "signal", relayed)
 
     async def _leave_elsewhere(self, sid: str, event: str, data: Any) -> None:
         """Take the connection out of its room in another process (a leave or a disconnect)."""
@@ -548,6 +625,20 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         except SdpProblem as exc:
             raise ApiError(errors.INVALID_SDP, str(exc)) from None
         user = await self._user(sid)
+        owner = self._owner_to_deliver(sid, event)
+        if owner is not None and self.cluster is not None:
+            signal = {
+                "consult_id": event.consult_id,
+                "to": event.to,
+                "signal": relayed_signal(event, sid),
+            }
+            try:
+                if await self.cluster.deliver(owner, sid, signal):
+                    return {"ok": True}
+            except (TimeoutError, RedisError):
+                raise ApiError(
+                    errors.BUSY, "the consult's room did not answer in time; retry", 503
+                ) from None
         routed = await self._routed("signal", sid, data, event.consult_id, user)
         if routed is not None:
             return routed
@@ -555,10 +646,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ApiError(errors.NOT_IN_CONSULT, "join the consult before signalling", 409)
         if not self.rooms.present(event.to, event.consult_id) or event.to == sid:
             raise ApiError(errors.UNKNOWN_PEER, f"no participant {event.to} in this consult", 404)
-        relayed = event.model_dump(mode="json", exclude_none=True, exclude={"to"})
-        if not event.end_of_candidates:
-            relayed.pop("end_of_candidates", None)
-        relayed["from"] = sid
+        relayed = relayed_signal(event, sid)
         if self._guest(event.to):
             await self.server.emit("signal", relayed, to=event.to)
         else:

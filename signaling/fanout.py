@@ -17,16 +17,20 @@ listens again. `RedisFanOut` keeps the same wire format (one JSON message per em
 - logs each outage once (WARNING) when it starts and once (INFO) when it ends (`RedisLink`), and
   `/healthz` answers 503 `redis: unreachable` meanwhile;
 - subscribes again within about a second of Redis answering again (after any outage, so a
-  subscription that outlived a hung Redis is replaced by a fresh one).
+  subscription that outlived a hung Redis is replaced by a fresh one);
+- carries the cluster's own **notices** (`notice()`: a room's roster, `signaling.cluster`) in
+  order with the emits, so that a process has taken in who is in a room before it passes on the
+  `peer-joined` or `peer-left` that the room's owner emitted after the change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from redis import asyncio as aioredis
@@ -50,6 +54,11 @@ PUBLISH_BATCH = 256
 
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
 """What an unreachable, refusing or hung Redis raises (a time limit is `TimeoutError`)."""
+
+NOTICE = "teleconsult-notice"
+"""The `method` of a cluster notice on the fan-out channel (python-socketio ignores methods it
+does not know; this process reads them before python-socketio does)."""
+_NOTICE_PREFIX = json.dumps({"method": NOTICE})[:-1].encode()
 
 
 def _describe(exc: BaseException) -> str:
@@ -125,6 +134,43 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
         self._behind = False
         self._tasks: list[asyncio.Task[None]] = []
         self._checked = asyncio.Event()
+        self._own_tail = json.dumps({"host_id": self.host_id})[1:].encode()
+        """How every message this process publishes but a callback ends (`"host_id": …}`)."""
+        self.on_notice: Callable[[dict[str, Any]], None] | None = None
+        """Called with every notice of another process (`notice`), in order with its emits."""
+
+    def notice(self, data: dict[str, Any]) -> None:
+        """Tell the other processes `data`, in order with this process's emits (dropped like
+        them while Redis is unreachable or the queue is full)."""
+        message = {"method": NOTICE, "host_id": self.host_id, "data": data}
+        if not self.link.up:
+            self.link.dropped += 1
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.link.dropped += 1
+
+    def _noticed(self, raw: bytes | str) -> bool:
+        """Take in `raw` if it is a notice (of another process), or pass over this process's
+        own emits (python-socketio decodes and then ignores them: a 5 KB `signal` to another
+        process's connection cost the sender a JSON decode); False: python-socketio's."""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        if raw.endswith(self._own_tail):  # an emit, enter/leave or disconnect of this process
+            return True  # (a callback names the process it goes to, never last: not skipped)
+        if not raw.startswith(_NOTICE_PREFIX):
+            return False
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return True
+        if message.get("host_id") != self.host_id and self.on_notice is not None:
+            try:
+                self.on_notice(message["data"])
+            except Exception:
+                log.exception("a cluster notice could not be taken in")
+        return True
 
     def _client(self) -> aioredis.Redis:
         return aioredis.Redis.from_url(
@@ -265,7 +311,11 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
             outages = self.link.outages
             while not (self.link.up and self.link.outages != outages):
                 message = await pubsub.get_message(timeout=self.check_every)
-                if message is not None and message.get("type") == "message":
+                if (
+                    message is not None
+                    and message.get("type") == "message"
+                    and not self._noticed(message["data"])
+                ):
                     yield message["data"]
         finally:
             with contextlib.suppress(Exception):

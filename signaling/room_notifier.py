@@ -59,6 +59,9 @@ class SocketRoomNotifier:
         self.guest: Callable[[str], bool] = lambda _peer_id: False
         """Whether a connection of another signaling process is in a room of this one (its
         events were routed here, `signaling.cluster`); the fan-out reaches it."""
+        self.roster_changed: Callable[[str], None] = lambda _consult_id: None
+        """Someone came or went in the consult's room: with several signaling processes, the
+        others are told who is in it now (`ConsultEvents._tell_roster`)."""
         self._sent: dict[tuple[str, int], ConsultOut] = {}
         """(consult id, version) → the view just announced: a join that moved the consult
         answers with the same view instead of building it again (several reads)."""
@@ -79,6 +82,7 @@ class SocketRoomNotifier:
         await self.hub.consult_closed(consult_id)
 
     async def peer_joined(self, consult_id: str, joined: Connection) -> None:
+        self.roster_changed(consult_id)
         await self.sio.emit(
             "peer-joined",
             {"consult_id": consult_id, "peer": peer_out(joined)},
@@ -87,6 +91,7 @@ class SocketRoomNotifier:
         )
 
     async def peer_left(self, consult_id: str, peer_id: str, reason: str) -> None:
+        self.roster_changed(consult_id)
         await self.sio.emit(
             "peer-left",
             {"consult_id": consult_id, "peer_id": peer_id, "reason": reason},

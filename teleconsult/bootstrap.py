@@ -78,6 +78,7 @@ from storage.sql.engine import sqlite_file
 from storage.sql.repositories import SqlRepositories
 from teleconsult import __version__
 from teleconsult.config import Settings, fhir_identity, resolved_jwt_secret, vapid_key_in
+from teleconsult.heap import settled_heap
 from teleconsult.metrics import add_media_node, metrics_handler, new_registry
 
 if TYPE_CHECKING:
@@ -420,6 +421,7 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     app.cleanup_ctx.append(fan_out)
     app.cleanup_ctx.append(duty_scheduler)
     app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(settled_heap)  # last: after every other start-up step
     return app
 
 

@@ -217,3 +217,76 @@ async def test_the_owner_lets_go_of_the_guests_of_a_process_that_died(
     await b.cluster._redis.aclose()
     await eventually(lambda: a.guests_lost == ["sid-b"], within=5)
     assert "sid-b" not in a.cluster.guests
+
+
+async def test_a_connection_that_disconnects_while_its_dead_owner_is_buried_is_no_keyerror(
+    nodes: tuple[Node, Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The overloaded two-process benchmark logged "Task exception was never retrieved" with a
+    `KeyError` of a socket id: telling one connection that its room died yields to the loop,
+    and a connection that disconnected meanwhile (`on_disconnect` takes it out of `elsewhere`)
+    was then deleted again. The watch task died of it, and never looked again."""
+    a, b = nodes
+    dead = a.cluster.node
+    b.cluster.elsewhere["sid-1"] = ("c1", dead)
+    b.cluster.elsewhere["sid-2"] = ("c1", dead)
+
+    async def room_lost(sid: str, consult_id: str) -> None:
+        b.rooms_lost.append((sid, consult_id))
+        await asyncio.sleep(0)  # telling the page goes through the loop (an emit)
+        other = "sid-2" if sid == "sid-1" else "sid-1"
+        b.cluster.elsewhere.pop(other, None)  # ... while the other one disconnects
+
+    b.cluster._room_lost = room_lost
+    for task in list(a.cluster._tasks):
+        task.cancel()
+    await asyncio.gather(*a.cluster._tasks, return_exceptions=True)
+    await a.cluster._redis.aclose()
+
+    await eventually(lambda: len(b.rooms_lost) == 1, within=5)
+    await asyncio.sleep(3 * 0.5)  # three more looks of the watch (WATCH_EVERY_SECONDS)
+    assert b.rooms_lost in ([("sid-1", "c1")], [("sid-2", "c1")])
+    assert b.cluster.elsewhere == {}
+    names = {task.get_name() for task in b.cluster._tasks}
+    assert "room cluster: watch" in names, "the watch task died"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+async def script_calls(admin: aioredis.Redis) -> int:
+    stats = await admin.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("eval", "evalsha"))
+
+
+async def test_one_round_renews_every_held_lease_in_a_few_commands(
+    redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1 200 rooms held: one renewal round is three script calls (500 rooms each), not 1 200
+    commands and tasks; every lease is renewed (or claimed again if it lapsed), and a room whose
+    lease another process holds is said once."""
+    a = await Node(redis.url, lease=30).start()
+    admin = aioredis.Redis.from_url(redis.url, decode_responses=True)
+    try:
+        rooms = [f"c{n}" for n in range(1200)]
+        a.rooms.update(rooms)
+        pipe = admin.pipeline(transaction=False)
+        for room in rooms[:-2]:
+            pipe.set(f"teleconsult:room:{room}", a.cluster.node, px=1000)
+        pipe.set("teleconsult:room:c1199", "another-node", px=60_000)  # c1198: lapsed
+        await pipe.execute()
+        evals_before = await script_calls(admin)
+
+        await a.cluster.renew_once()
+
+        assert await script_calls(admin) - evals_before == 3
+        pipe = admin.pipeline(transaction=False)
+        for room in rooms:
+            pipe.pttl(f"teleconsult:room:{room}")
+        ttls = await pipe.execute()
+        assert min(ttls[:-1]) > 20_000, "a lease was not renewed for ROOM_LEASE_SECONDS"
+        assert await admin.get("teleconsult:room:c1198") == a.cluster.node
+        assert await admin.get("teleconsult:room:c1199") == "another-node"
+        said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(said) == 1 and "c1199" in said[0], said
+    finally:
+        await admin.aclose()
+        await a.cluster.close()

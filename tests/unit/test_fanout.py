@@ -56,3 +56,38 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     assert lines[1][0] == logging.INFO and "4 message(s)" in lines[1][1]
     link.failed("ConnectionError")
     assert link.outages == 2 and link.dropped == 0
+
+
+def test_own_emits_are_passed_over_and_notices_taken_in_before_python_socketio() -> None:
+    """What reaches python-socketio's reader: another process's emits and the callbacks meant
+    for this one; not this process's own emits (it would decode a 5 KB signal only to ignore
+    it), nor the cluster's notices (handed to `on_notice`, another process's only)."""
+    here, there = RedisFanOut("redis://127.0.0.1:1/0"), RedisFanOut("redis://127.0.0.1:1/0")
+    noticed: list[dict[str, object]] = []
+    here.on_notice = noticed.append
+
+    def wire(fanout: RedisFanOut, message: dict[str, object]) -> bytes:
+        return fanout.json.dumps(message).encode()  # as `_publishing` sends it
+
+    def emit(fanout: RedisFanOut) -> dict[str, object]:
+        return {
+            "method": "emit",
+            "event": "signal",
+            "data": [{"sdp": '"host_id": "' + here.host_id + '"}'}],
+            "namespace": "/",
+            "room": "sid",
+            "skip_sid": None,
+            "callback": None,
+            "host_id": fanout.host_id,
+        }
+
+    callback = {"method": "callback", "host_id": here.host_id, "sid": "s", "id": 1, "args": []}
+    assert here._noticed(wire(here, emit(here))) is True  # passed over
+    assert here._noticed(wire(there, emit(there))) is False  # python-socketio's
+    assert here._noticed(wire(there, callback)) is False  # python-socketio's: it is for here
+    roster = {"kind": "roster", "owner": "n1", "consult": "c", "peers": {}}
+    there.notice(roster)
+    here.notice(roster)
+    assert here._noticed(wire(there, there._outbox.get_nowait())) is True
+    assert here._noticed(wire(here, here._outbox.get_nowait())) is True
+    assert noticed == [roster]
