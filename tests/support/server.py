@@ -202,6 +202,11 @@ class RunningServer:
         so `demo` finds its users present (as on every later run of a real installation) and
         adds the roster, the joinable consult and the training and prints the links, with this
         server's own JWT secret."""
+        self.seed_demo()
+        return self.launch()
+
+    def seed_demo(self) -> None:
+        """`teleconsult demo` on this server's database, and the join links it printed."""
         if self._uses_demo_template():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(demo_template(), self.data_dir / DEMO_DATABASE)
@@ -214,7 +219,6 @@ class RunningServer:
             elif line.startswith("SPECIALIST_URL="):
                 self.specialist_url = line.split("=", 1)[1]
         self.demo_consult_id = self.exam_room_url.split("consult=")[1].split("&")[0]
-        return self.launch()
 
     def launch(self) -> RunningServer:
         """Start `teleconsult serve` on the existing data directory and wait until it answers."""
