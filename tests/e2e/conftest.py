@@ -1,4 +1,4 @@
-"""Real headless Chromium for the e2e tests: one browser per session, fresh contexts per test.
+"""Real headless Chromium for the e2e tests: one browser for tests/e2e, fresh contexts per test.
 
 Every context aborts (and records) requests that leave loopback, and records uncaught page
 errors, so each test can assert the client stayed on our server and ran without exceptions.
@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Playwright, Route, sync_playwright
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, CONTEXT_OPTIONS, LOOPBACK, Client, Kind
 
@@ -29,16 +29,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 _failed_key = pytest.StashKey[bool]()
 
 
-# Module scope, not session: the sync API keeps an event loop running on this thread while
-# Playwright is up, and the asyncio tests collected after tests/e2e could not start theirs.
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+# Package scope, not session: the sync API keeps an event loop running on this thread while
+# Playwright is up, and the asyncio tests collected after tests/e2e could not start theirs; it
+# stops after the last test of tests/e2e. The tests that run Chromium inside a network
+# namespace launch theirs from this same Playwright (a second one could not start).
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One Chromium for every e2e test (each test gets fresh contexts from `open_client`)."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.flows import end_consult
@@ -61,8 +61,8 @@ def netns_server(ns: NetworkNamespace) -> Iterator[NamespacedServer]:
 
 
 @pytest.fixture(scope="module")
-def inside_browser(ns: NetworkNamespace) -> Iterator[Browser]:
-    with sync_playwright() as playwright, browser_inside(playwright, ns) as browser:
+def inside_browser(playwright: Playwright, ns: NetworkNamespace) -> Iterator[Browser]:
+    with browser_inside(playwright, ns) as browser:
         yield browser
 
 

@@ -28,7 +28,7 @@ from tests.e2e.test_relay_recording import (
     give_consent_if_asked,
     wait_for_recordings,
 )
-from tests.support.media_node import RunningMediaNode, recording_written
+from tests.support.media_node import RunningMediaNode, recording_written, start_all
 from tests.support.redis import RedisServer
 from tests.support.server import RunningServer
 from tests.support.waiting import until
@@ -50,8 +50,7 @@ def cluster() -> Iterator[tuple[RunningServer, list[RunningMediaNode], RedisServ
             for i, name in enumerate(("a", "b"))
         ]
         try:
-            for node in nodes:
-                node.start()
+            start_all(nodes)
             yield server, nodes, redis
         finally:
             for node in nodes:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.network import (
@@ -67,8 +67,8 @@ def netns_server(ns: NetworkNamespace) -> Iterator[NamespacedServer]:
 
 
 @pytest.fixture(scope="module")
-def inside_browser(ns: NetworkNamespace) -> Iterator[Browser]:
-    with sync_playwright() as playwright, browser_inside(playwright, ns) as browser:
+def inside_browser(playwright: Playwright, ns: NetworkNamespace) -> Iterator[Browser]:
+    with browser_inside(playwright, ns) as browser:
         yield browser
 
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Playwright
 
 from tests.e2e.browser import CHROMIUM_ARGS, Client
 from tests.e2e.flows import open_call_link, wait_for_remote_video
@@ -50,32 +50,35 @@ def dropped_udp_packets(namespace: NetworkNamespace) -> int:
     return int(found.group(1))
 
 
-@pytest.fixture
+# The namespace, coturn and Chromium serve both transports' tests (each test its own server,
+# consult and pages); the drop counter is read before and after each test.
+@pytest.fixture(scope="module")
 def namespace() -> Iterator[NetworkNamespace]:
     with NetworkNamespace.create("tc-turn") as created:
         yield created
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def turn(namespace: NetworkNamespace) -> Iterator[TurnServer]:
     with TurnServer(namespace=namespace) as running:
         namespace.nft(udp_blocked_but_turn_relays(running))
         yield running
 
 
-@pytest.fixture
-def browser(namespace: NetworkNamespace, turn: TurnServer) -> Iterator[Browser]:
+@pytest.fixture(scope="module")
+def browser(
+    playwright: Playwright, namespace: NetworkNamespace, turn: TurnServer
+) -> Iterator[Browser]:
     """Chromium inside the namespace, trusting exactly coturn's self-signed certificate (by its
     public key); Playwright drives it over a pipe, which crosses the namespace."""
     wrapper = chromium_inside(namespace)
     trust = f"--ignore-certificate-errors-spki-list={turn.spki_sha256}"
     try:
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(
-                executable_path=str(wrapper), headless=True, args=[*CHROMIUM_ARGS, trust]
-            )
-            yield launched
-            launched.close()
+        launched = playwright.chromium.launch(
+            executable_path=str(wrapper), headless=True, args=[*CHROMIUM_ARGS, trust]
+        )
+        yield launched
+        launched.close()
     finally:
         wrapper.unlink(missing_ok=True)
 
@@ -87,6 +90,7 @@ def test_with_udp_blocked_a_call_completes_through_coturn_directly_and_on_the_re
     turn: TurnServer,
     open_client: Callable[..., Client],
 ) -> None:
+    dropped_before = dropped_udp_packets(namespace)
     media_min, media_max = free_udp_block(20)
     env = turn_env(
         turn.urls("udp", transport),  # UDP first, as a hospital would list it: it must fail over
@@ -106,7 +110,9 @@ def test_with_udp_blocked_a_call_completes_through_coturn_directly_and_on_the_re
         for page in (room, phone):
             assert page.get_by_test_id("call-view").get_attribute("data-media-path") == "p2p"
             through_turn(page, RELAY_PROTOCOL[transport], remote_type="relay", connections=1)
-        assert dropped_udp_packets(namespace) > 0, "no page even tried UDP: nothing was blocked"
+        assert dropped_udp_packets(namespace) > dropped_before, (
+            "no page even tried UDP: nothing was blocked"
+        )
 
         move_to_relay_by_recording(room, phone)
         wait_for_remote_video([room, phone], within_s=30)

@@ -19,7 +19,12 @@ from typing import Any
 import av
 import pytest
 
-from tests.support.media_node import RunningMediaNode, partial_files, recording_written
+from tests.support.media_node import (
+    RunningMediaNode,
+    partial_files,
+    recording_written,
+    start_all,
+)
 from tests.support.peer import eventually
 from tests.support.redis import RedisServer
 from tests.support.relay_peer import RelayParticipant
@@ -61,14 +66,14 @@ def signaling(redis: RedisServer) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def nodes(signaling: RunningServer, redis: RedisServer) -> Iterator[list[RunningMediaNode]]:
-    """Two media nodes, each with its own 100 UDP ports; stopped (if alive) after the test."""
+    """Two media nodes, each with its own 100 UDP ports, started together; stopped (if alive)
+    after the test."""
     base = random.randrange(30000, 59000, 200)
     made = [
         RunningMediaNode(name, signaling.data_dir, redis.url, base + i * 100, base + i * 100 + 99)
         for i, name in enumerate((f"node-a{base}", f"node-b{base}"))
     ]
-    for node in made:
-        node.start()
+    start_all(made)
     yield made
     for node in made:
         node.stop()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import Cluster, running_cluster
+from tests.support.cluster import Cluster, SharedCluster
 from tests.support.peer import Participant, eventually
 from tests.support.reconnecting_page import Page, back_in_the_consult, meet_with_video
 
@@ -23,10 +23,18 @@ SLACK = 3.0
 is printed and reported in docs/deployment.md, never asserted tightly."""
 
 
+@pytest.fixture(scope="module")
+def shared_cluster() -> Iterator[SharedCluster]:
+    shared = SharedCluster()
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as parts:
-        yield parts
+def cluster(shared_cluster: SharedCluster) -> Cluster:
+    """The module's cluster, whole: each test books its own consult; a new cluster after a
+    test killed one of its processes."""
+    return shared_cluster.get()
 
 
 async def test_participants_on_different_processes_meet_signal_and_get_media_flowing(

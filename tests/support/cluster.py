@@ -1,10 +1,12 @@
 """A small signaling cluster for tests: redis-server, PostgreSQL, two `teleconsult serve`
-processes on them (one JWT secret, each its own data directory) and haproxy in front."""
+processes on them (one JWT secret, each its own data directory) and haproxy in front; one per
+module of tests with `SharedCluster`."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis
@@ -52,9 +54,21 @@ class Cluster:
             client.close()
         return next(s for s in self.servers if self.node_of(s) == node)
 
+    def intact(self) -> bool:
+        """Every part still runs (no test killed one of them)."""
+        return (
+            all(s.process is not None and s.process.poll() is None for s in self.servers)
+            and self.redis.process is not None
+            and self.redis.process.poll() is None
+            and self.lb.process is not None
+            and self.lb.process.poll() is None
+        )
+
 
 @contextlib.contextmanager
 def running_cluster() -> Iterator[Cluster]:
+    """Redis and PostgreSQL, the demo data seeded into PostgreSQL, then both signaling
+    processes launched at the same time."""
     with RedisServer() as redis, PostgresServer() as postgres:
         env = {
             "REDIS_URL": redis.url,
@@ -64,11 +78,35 @@ def running_cluster() -> Iterator[Cluster]:
         first = RunningServer(env_overrides=env)
         second = RunningServer(env_overrides=env)
         try:
-            first.start()  # seeds the demo data into PostgreSQL
-            second.launch()
+            first.seed_demo()
+            with ThreadPoolExecutor(2) as pool:
+                for launched in [pool.submit(first.launch), pool.submit(second.launch)]:
+                    launched.result()
             backends = {"one": f"127.0.0.1:{first.port}", "two": f"127.0.0.1:{second.port}"}
             with Haproxy(backends) as lb:
                 yield Cluster(redis, postgres, [first, second], lb)
         finally:
             first.cleanup()
             second.cleanup()
+
+
+class SharedCluster:
+    """One cluster for the tests of a module; `get` gives a new one in its place once a test
+    has killed a part of it (a failover test), so each test starts on a whole cluster."""
+
+    def __init__(self) -> None:
+        self._parts: contextlib.ExitStack | None = None
+        self._cluster: Cluster | None = None
+
+    def get(self) -> Cluster:
+        if self._cluster is None or not self._cluster.intact():
+            self.close()
+            self._parts = contextlib.ExitStack()
+            self._cluster = self._parts.enter_context(running_cluster())
+        return self._cluster
+
+    def close(self) -> None:
+        if self._parts is not None:
+            self._parts.close()
+        self._parts = None
+        self._cluster = None

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,13 @@ class RunningMediaNode:
     def stop(self) -> None:
         stop_process(self.process, grace=15)
         self.process = None
+
+
+def start_all(nodes: list[RunningMediaNode]) -> None:
+    """Start the nodes at the same time and wait until every one is ready."""
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        for started in [pool.submit(node.start) for node in nodes]:
+            started.result()
 
 
 MIN_PART_BYTES = 4 * 1024

@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL cluster (Debian's binaries) on a free loopback port."""
+"""A throwaway PostgreSQL cluster (Debian's binaries) on a free loopback port, started from a
+copy of a template cluster made once per test process."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -40,6 +42,13 @@ class PostgresServer:
         subprocess.run([*self._as, *cmd], check=True, capture_output=True, timeout=120)
 
     def __enter__(self) -> PostgresServer:
+        """A copy of the per-process template cluster (`template_cluster`), started."""
+        subprocess.run(["cp", "-a", str(template_cluster()), str(self.data)], check=True)
+        self.start()
+        return self
+
+    def create(self) -> None:
+        """A new cluster in this directory: initdb, start, and the `teleconsult` database."""
         pwfile = self.root / "pw"
         pwfile.write_text("teleconsult\n")
         if self._as:
@@ -47,7 +56,6 @@ class PostgresServer:
         self._run(*initdb_argv(self.data, pwfile))
         self.start()
         self._run(*createdb_argv(self.port))
-        return self
 
     def start(self) -> None:
         """Start the cluster (again, after `stop_postmaster`) and wait until it accepts
@@ -93,6 +101,24 @@ class PostgresServer:
             check=False,
         )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_template: Path | None = None
+
+
+def template_cluster() -> Path:
+    """A stopped cluster with the `teleconsult` database in it, made once per test process
+    (initdb costs a second or more of CPU): every `PostgresServer` starts on a copy of its
+    data directory, ownership and modes kept (`cp -a`), so each test still has a cluster of
+    its own."""
+    global _template
+    if _template is None or not _template.exists():
+        maker = PostgresServer()
+        maker.create()
+        maker._run(*pg_ctl_stop_argv(maker.data))
+        _template = maker.data
+        atexit.register(shutil.rmtree, maker.root, ignore_errors=True)
+    return _template
 
 
 async def empty_schema(url: str) -> None:

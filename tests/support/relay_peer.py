@@ -164,12 +164,18 @@ class RelayParticipant:
 
     async def republish(self) -> dict[str, Any] | None:
         """Drop both relay connections and publish again (the subscribe connection is made
-        afresh by the next `relay-offer`); the frame counts start again from zero."""
-        for pc in (self.publish_pc, self.subscribe_pc):
-            if pc is not None:
-                await pc.close()
+        afresh by the next `relay-offer`); the frame counts start again from zero.
+
+        The counts are reset before the old connections are closed (closing yields to the
+        loop): a test waiting for frames after a relay restart must not see those counted
+        before it."""
+        old = (self.publish_pc, self.subscribe_pc)
         self.publish_pc = self.subscribe_pc = None
         self.frames = {}
+        for pc in old:
+            if pc is not None:
+                await pc.close()
+        self.frames = {}  # and none a closing connection counted meanwhile
         if self.published is None:
             return None
         video, second = self.published

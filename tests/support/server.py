@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -54,6 +55,57 @@ def booking(
         "scheduled_at": scheduled_at,
         "intake": VALID_INTAKES.get(specialty, {}) if intake is None else intake,
     }
+
+
+DEMO_DATABASE = "teleconsult.db"
+"""The SQLite database in a data directory (the default `DATABASE_URL`)."""
+
+SEED_DEMO_USERS = """
+from teleconsult.cli import _with_store, migrate
+from teleconsult.config import load_settings
+from teleconsult.demo import seed
+
+settings = load_settings()
+migrate(settings)
+
+
+async def work(repos):
+    return 0 if await seed(repos.consults) else 1
+
+
+raise SystemExit(_with_store(settings, work))
+"""
+"""What `teleconsult demo` does first on an empty database: the schema, then the demo's
+institutions and users (`teleconsult.demo.seed`); no roster, consult or training yet."""
+
+_demo_template: Path | None = None
+
+
+def demo_template() -> Path:
+    """A SQLite database holding the schema and the demo's institutions and users, made once
+    per test process. Copied into every fresh data directory before `teleconsult demo` runs,
+    it saves each server's start the schema migrations and the argon2id hashing of the seven
+    demo passwords (about 1.5 s of CPU, several seconds on a busy machine); `demo` then adds the
+    roster, the joinable consult and the training, and prints the links, as it always does."""
+    global _demo_template
+    if _demo_template is None or not _demo_template.exists():
+        folder = Path(tempfile.mkdtemp(prefix="teleconsult-demo-template-"))
+        env = {**os.environ, "DATA_DIR": str(folder)}
+        env.pop("DATABASE_URL", None)
+        made = subprocess.run(
+            [sys.executable, "-c", SEED_DEMO_USERS],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"seeding the demo template failed:\n{made.stdout}\n{made.stderr}")
+        _demo_template = folder / DEMO_DATABASE
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return _demo_template
 
 
 @dataclass
@@ -133,7 +185,31 @@ class RunningServer:
         if added.returncode != 0:
             raise RuntimeError(f"adding {new_username} failed: {added.stderr}")
 
+    def _uses_demo_template(self) -> bool:
+        """A fresh data directory of this source tree on the default SQLite database: `demo`
+        would create the same institutions and users (seven argon2id hashes, every migration)
+        that `demo_template()` holds already."""
+        return (
+            self.tree == REPO
+            and "DATABASE_URL" not in self.env()
+            and not (self.data_dir / DEMO_DATABASE).exists()
+        )
+
     def start(self) -> RunningServer:
+        """Seed the demo data (`teleconsult demo`, which also prints the join links) and launch.
+
+        On a fresh SQLite data directory the database starts as a copy of `demo_template()`,
+        so `demo` finds its users present (as on every later run of a real installation) and
+        adds the roster, the joinable consult and the training and prints the links, with this
+        server's own JWT secret."""
+        self.seed_demo()
+        return self.launch()
+
+    def seed_demo(self) -> None:
+        """`teleconsult demo` on this server's database, and the join links it printed."""
+        if self._uses_demo_template():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(demo_template(), self.data_dir / DEMO_DATABASE)
         demo = self.cli("demo")
         if demo.returncode != 0:
             raise RuntimeError(f"teleconsult demo failed:\n{demo.stdout}\n{demo.stderr}")
@@ -143,7 +219,6 @@ class RunningServer:
             elif line.startswith("SPECIALIST_URL="):
                 self.specialist_url = line.split("=", 1)[1]
         self.demo_consult_id = self.exam_room_url.split("consult=")[1].split("&")[0]
-        return self.launch()
 
     def launch(self) -> RunningServer:
         """Start `teleconsult serve` on the existing data directory and wait until it answers."""
