@@ -115,26 +115,35 @@ export class ConsultStore {
     this.onChange = onChange;
     this.events = 0; // upserts so far: a reload keeps what arrived while it was on its way
     this.upsertedAt = new Map(); // consult id → this.events at its last upsert
-  }
-
-  /** Where the live events stand now; pass it to replaceAll() with the list loaded after. */
-  mark() {
-    return this.events;
+    this.loads = 0; // lists asked for so far (mark())
+    this.applied = 0; // the newest list applied: an older one answering later is not applied
   }
 
   /**
-   * The list as the server sent it. A consult that an event brought after `since` (a
-   * `consult-invited` while the list was on its way) and that the list does not have, or has
-   * in an older version, stays as the event left it.
+   * Where the live events stand now, and which list this is; pass it to replaceAll() with
+   * the list loaded after.
    */
-  replaceAll(list, since = Infinity) {
+  mark() {
+    return { events: this.events, load: ++this.loads };
+  }
+
+  /**
+   * The list as the server sent it. A consult that an event brought after the mark (a
+   * `consult-invited` while the list was on its way) and that the list does not have, or has
+   * in an older version, stays as the event left it. A list asked for before one already
+   * applied is dropped: two reloads can answer out of order (the socket's reconnect and the
+   * page's own load), and the older answer would take away what the newer one had.
+   */
+  replaceAll(list, mark = { events: Infinity, load: Infinity }) {
+    if (mark.load < this.applied) return;
+    this.applied = mark.load;
     const fresh = new Map(list.map((c) => [c.id, c]));
     for (const [id, at] of this.upsertedAt) {
       const held = this.byId.get(id);
-      if (at > since && held && (!fresh.has(id) || olderThan(fresh.get(id), held))) fresh.set(id, held);
+      if (at > mark.events && held && (!fresh.has(id) || olderThan(fresh.get(id), held))) fresh.set(id, held);
+      if (at <= mark.events) this.upsertedAt.delete(id); // the list has what the event said
     }
     this.byId = fresh;
-    this.upsertedAt.clear();
     this.onChange();
   }
 

@@ -68,8 +68,8 @@ function actionsFor(c) {
 
 async function refresh() {
   try {
-    const since = store.mark();
-    store.replaceAll((await api.consults()).consults, since);
+    const mark = store.mark();
+    store.replaceAll((await api.consults()).consults, mark);
     // Who has been told of each open request so far (escalation steps).
     for (const c of store.sorted((x) => x.status === 'requested')) notices.load(c.id);
   } catch (err) {

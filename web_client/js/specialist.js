@@ -168,8 +168,8 @@ function join(consultId) {
 
 async function refresh() {
   try {
-    const since = store.mark();
-    store.replaceAll((await api.consults()).consults, since);
+    const mark = store.mark();
+    store.replaceAll((await api.consults()).consults, mark);
   } catch (err) {
     say(message, () => errorText(err), 'error');
   }
