@@ -18,6 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Update,
     and_,
     delete,
     exists,
@@ -149,31 +150,31 @@ def _consult_with_invitations(conn: Connection, consult_id: str) -> Consult | No
     return replace(consult, invited_ids=invited) if invited else consult
 
 
-def _bump_now(conn: Connection, consult: Consult, **values: Any) -> None:
-    """`_bump` on a synchronous connection."""
-    result = conn.execute(
+def _next_version(consult: Consult, values: dict[str, Any]) -> Update:
+    """The consult's next version (and `values`), if it is still at `consult.version`."""
+    return (
         update(consults)
         .where(and_(consults.c.id == consult.id, consults.c.version == consult.version))
         .values(**values, version=consult.version + 1)
     )
-    if result.rowcount != 1:
+
+
+def _check_bumped(rowcount: int, consult: Consult) -> None:
+    if rowcount != 1:
         raise ConcurrentUpdate(
             f"consult {consult.id} was changed by someone else; reload and try again"
         )
+
+
+def _bump_now(conn: Connection, consult: Consult, **values: Any) -> None:
+    """`_bump` on a synchronous connection."""
+    _check_bumped(conn.execute(_next_version(consult, values)).rowcount, consult)
 
 
 async def _bump(conn: AsyncConnection, consult: Consult, **values: Any) -> None:
     """Write the consult's next version (and `values`), or `ConcurrentUpdate` if it moved
     since `consult` was loaded."""
-    result = await conn.execute(
-        update(consults)
-        .where(and_(consults.c.id == consult.id, consults.c.version == consult.version))
-        .values(**values, version=consult.version + 1)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentUpdate(
-            f"consult {consult.id} was changed by someone else; reload and try again"
-        )
+    _check_bumped((await conn.execute(_next_version(consult, values))).rowcount, consult)
 
 
 INSTITUTIONS_KEPT_SECONDS = 10.0

@@ -10,13 +10,13 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from signaling.events import ICE_SERVERS_PER_MINUTE
-from tests.support.relay_peer import RelayParticipant
+from tests.support.relay_peer import RelayParticipant, relay_person_in
 from tests.support.server import RunningServer
 
 SECRET = "coturns-static-auth-secret"
@@ -37,23 +37,10 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def people() -> AsyncIterator[list[RelayParticipant]]:
-    crowd: list[RelayParticipant] = []
-    yield crowd
-    for person in crowd:
-        await person.close()
-
-
 async def person_in(
-    server: RunningServer, people: list[RelayParticipant], username: str, consult_id: str | None
+    server: RunningServer, people: list[Any], username: str, consult_id: str | None
 ) -> RelayParticipant:
-    person = RelayParticipant(username)
-    people.append(person)
-    await person.connect(server.url, server.token(username))
-    if consult_id is not None:
-        await person.join(consult_id)
-    return person
+    return await relay_person_in(people, server.url, server.token(username), username, consult_id)
 
 
 def turn_entry(servers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,14 +4,14 @@ nobody is told. Participants are python-socketio clients (tests/support/relay_pe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from signaling.events import MEDIA_MODE_PER_MINUTE
 from tests.support.peer import eventually
-from tests.support.relay_peer import RelayParticipant
+from tests.support.relay_peer import RelayParticipant, relay_person_in
 from tests.support.server import RunningServer
 
 
@@ -23,24 +23,17 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-async def people() -> AsyncIterator[list[RelayParticipant]]:
-    crowd: list[RelayParticipant] = []
-    yield crowd
-    for person in crowd:
-        await person.close()
-
-
 async def person_in(
-    server: RunningServer, people: list[RelayParticipant], username: str, consult_id: str | None
+    server: RunningServer, people: list[Any], username: str, consult_id: str | None
 ) -> RelayParticipant:
-    person = RelayParticipant(username)
-    person.sio.on("peer-media-mode", person._recorder("peer-media-mode"))
-    people.append(person)
-    await person.connect(server.url, server.token(username))
-    if consult_id is not None:
-        await person.join(consult_id)
-    return person
+    return await relay_person_in(
+        people,
+        server.url,
+        server.token(username),
+        username,
+        consult_id,
+        also_recorded=("peer-media-mode",),
+    )
 
 
 async def test_going_audio_only_and_back_is_told_to_the_others_not_to_the_sender(

@@ -236,3 +236,25 @@ class RelayParticipant:
                 await pc.close()
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def relay_person_in(
+    people: list[Any],
+    url: str,
+    token: str,
+    username: str,
+    consult_id: str | None,
+    *,
+    also_recorded: tuple[str, ...] = (),
+) -> RelayParticipant:
+    """A relay participant connected as `username` (added to `people`, which the test's fixture
+    closes) and, with `consult_id`, joined; `also_recorded`: server events it records besides
+    its own."""
+    person = RelayParticipant(username)
+    for event in also_recorded:
+        person.sio.on(event, person._recorder(event))
+    people.append(person)
+    await person.connect(url, token)
+    if consult_id is not None:
+        await person.join(consult_id)
+    return person
