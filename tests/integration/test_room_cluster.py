@@ -220,7 +220,7 @@ async def test_the_owner_lets_go_of_the_guests_of_a_process_that_died(
 
 
 async def test_a_connection_that_disconnects_while_its_dead_owner_is_buried_is_no_keyerror(
-    nodes: tuple[Node, Node], caplog: pytest.LogCaptureFixture
+    nodes: tuple[Node, Node], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The overloaded two-process benchmark logged "Task exception was never retrieved" with a
     `KeyError` of a socket id: telling one connection that its room died yields to the loop,
@@ -243,8 +243,17 @@ async def test_a_connection_that_disconnects_while_its_dead_owner_is_buried_is_n
     await asyncio.gather(*a.cluster._tasks, return_exceptions=True)
     await a.cluster._redis.aclose()
 
+    looks: list[None] = []
+    look = b.cluster.watch_once
+
+    async def counted_look() -> None:
+        looks.append(None)
+        await look()
+
+    monkeypatch.setattr(b.cluster, "watch_once", counted_look)
     await eventually(lambda: len(b.rooms_lost) == 1, within=5)
-    await asyncio.sleep(3 * 0.5)  # three more looks of the watch (WATCH_EVERY_SECONDS)
+    seen = len(looks)
+    await eventually(lambda: len(looks) >= seen + 3, within=10)  # three more looks of the watch
     assert b.rooms_lost in ([("sid-1", "c1")], [("sid-2", "c1")])
     assert b.cluster.elsewhere == {}
     names = {task.get_name() for task in b.cluster._tasks}

@@ -32,7 +32,7 @@ from aiortc.mediastreams import (
 from tests.integration.test_trainings import add_trainee, audit_entries, institution_of
 from tests.support.hls_check import decode, parse_playlist
 from tests.support.inprocess import InProcessServer, connected
-from tests.support.peer import Participant, eventually
+from tests.support.peer import Participant, eventually, eventually_async
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -254,10 +254,11 @@ async def test_a_trainee_is_brought_on_stage_talks_with_the_lecturer_and_is_broa
     )
     assert status == 200, admitted
     prefix = admitted["viewer_url"]
-    deadline = asyncio.get_running_loop().time() + 30
-    while (await streams(server, prefix)).get("stage") != "live":
-        assert asyncio.get_running_loop().time() < deadline, await streams(server, prefix)
-        await asyncio.sleep(0.3)
+
+    async def stage_live() -> bool:
+        return (await streams(server, prefix)).get("stage") == "live"
+
+    await eventually_async(stage_live, within=30)
     status, init = await fetch(server, f"{prefix}stage/init.mp4")
     assert status == 200
     status, text = await fetch(server, f"{prefix}stage/live.m3u8")

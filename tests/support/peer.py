@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,3 +186,16 @@ async def eventually(predicate: Any, within: float = 20.0, interval: float = 0.1
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[Any]], within: float = 20.0, interval: float = 0.1
+) -> Any:
+    """Wait until `await check()` is truthy (e.g. an HTTP answer); its value, or fail the test
+    with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {within} s: {value!r}")
+        await asyncio.sleep(interval)
+    return value

@@ -11,6 +11,15 @@ import pytest
 from storage.sql.group_commit import Done, Failed, GroupCommit, Outcome
 
 
+async def queued(group: GroupCommit[str], writes: int) -> None:
+    """Until `writes` submitted writes wait in the group's queue (their tasks ran up to it)."""
+    for _ in range(100):
+        if group.queued == writes:
+            return
+        await asyncio.sleep(0)  # one turn of the loop: the submitting tasks run
+    raise AssertionError(f"{group.queued} writes queued, not {writes}")
+
+
 class Disk:
     """A stand-in for the database: records each batch it is handed and commits it when told
     (`release`), so a test decides when a commit ends."""
@@ -72,7 +81,7 @@ async def test_writes_arriving_during_a_commit_share_the_next_one() -> None:
     first = asyncio.ensure_future(group.submit("a"))
     await disk.handed(1)
     later = [asyncio.ensure_future(group.submit(w)) for w in ("b", "c", "d")]
-    await asyncio.sleep(0)
+    await queued(group, 3)
     assert [f.done() for f in later] == [False, False, False]
     assert disk.batches == [["a"]]  # the others wait for the commit under way
     disk.release()
@@ -91,7 +100,7 @@ async def test_a_batch_holds_at_most_max_batch_writes() -> None:
     first = asyncio.ensure_future(group.submit("a"))
     await disk.handed(1)
     rest = [asyncio.ensure_future(group.submit(w)) for w in ("b", "c", "d", "e", "f")]
-    await asyncio.sleep(0)
+    await queued(group, 5)
     for n in (2, 3, 4):
         disk.release()
         await disk.handed(n)
@@ -147,7 +156,7 @@ async def test_a_caller_that_gives_up_does_not_take_its_write_back() -> None:
     first = asyncio.ensure_future(group.submit("a"))
     await disk.handed(1)
     gives_up = asyncio.ensure_future(group.submit("b"))
-    await asyncio.sleep(0)
+    await queued(group, 1)
     gives_up.cancel()
     disk.release()
     assert await first == "A"
@@ -164,10 +173,12 @@ async def test_drain_waits_for_every_write_submitted() -> None:
     answers = [asyncio.ensure_future(group.submit(w)) for w in ("a", "b")]
     await disk.handed(1)
     drained = asyncio.ensure_future(group.drain())
-    await asyncio.sleep(0)
+    committed_when_drained: list[list[str]] = []
+    drained.add_done_callback(lambda _: committed_when_drained.append(list(disk.committed)))
     assert not drained.done()
     disk.release()
     await drained
+    assert committed_when_drained == [["a", "b"]]  # drain returned only once they were on disk
     assert all(a.done() for a in answers)
     assert group.queued == 0
 
