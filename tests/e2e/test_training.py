@@ -56,6 +56,14 @@ def open_page(
     return page
 
 
+def start_presenting(client: Client, server: RunningServer, training_id: str) -> Page:
+    """The lecturer's page, presenting (camera, microphone, screen) once Present is pressed."""
+    stage = open_page(client, server, "training-lecturer.html", training_id, "obstetrician")
+    stage.get_by_test_id("present-button").click()
+    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    return stage
+
+
 def current_time(page: Page, testid: str) -> float:
     return float(
         page.evaluate(f"document.querySelector('video[data-testid=\"{testid}\"]').currentTime")
@@ -69,9 +77,7 @@ def test_the_lecturer_presents_and_two_trainees_play_camera_and_screen_then_the_
     lecturer = open_client("desktop", "lecturer")
     desk = open_client("desktop", "trainee-desktop")
     phone = open_client("phone", "trainee-phone")
-    stage = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
-    stage.get_by_test_id("present-button").click()
-    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    stage = start_presenting(lecturer, server, training["id"])
     lecturer.screenshot("training-lecturer-live")
     viewers = [
         open_page(desk, server, "training.html", training["id"], "doctor.a"),
@@ -183,9 +189,7 @@ def test_a_trainee_raises_a_hand_is_brought_on_stage_and_is_seen_and_heard_by_th
     lecturer = open_client("desktop", "stage-lecturer")
     trainee_a = open_client("desktop", "stage-trainee-a")
     trainee_b = open_client("phone", "stage-trainee-b")
-    desk = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
-    desk.get_by_test_id("present-button").click()
-    desk.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    desk = start_presenting(lecturer, server, training["id"])
     a = open_page(trainee_a, server, "training.html", training["id"], "doctor.a")
     b = open_page(trainee_b, server, "training.html", training["id"], "doctor.b")
     b.wait_for_function(PLAYING, arg=["training-camera", 0.5], timeout=45_000)

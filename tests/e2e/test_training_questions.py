@@ -11,7 +11,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import Client
-from tests.e2e.test_training import PLAYING, current_time, open_page, schedule_for_the_city
+from tests.e2e.test_training import (
+    PLAYING,
+    current_time,
+    open_page,
+    schedule_for_the_city,
+    start_presenting,
+)
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -78,9 +84,7 @@ def test_the_replay_shows_the_shown_questions_as_markers_and_a_marker_seeks_ther
     # A slow sign-in check, as on a busy server: the Present button must not take a click
     # before its handler is there (it did, and the click was lost: CI failed on it).
     lecturer.context.add_init_script(SLOW_SIGN_IN_CHECK)
-    stage = open_page(lecturer, server, "training-lecturer.html", training["id"], "obstetrician")
-    stage.get_by_test_id("present-button").click()
-    stage.wait_for_function("document.documentElement.dataset.presenting === 'yes'", timeout=45_000)
+    stage = start_presenting(lecturer, server, training["id"])
     player = open_page(desk, server, "training.html", training["id"], "doctor.a")
     player.wait_for_function(PLAYING, arg=["training-camera", 2.0], timeout=45_000)
     asked = []

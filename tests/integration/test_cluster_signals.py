@@ -110,6 +110,17 @@ async def client(made: list[Client], server: RunningServer, username: str) -> Cl
     return c
 
 
+async def joined_across(
+    made: list[Client], processes: Processes, consult_id: str
+) -> tuple[Client, Client]:
+    """The exam room on the room's owner and the specialist on the other process, both in."""
+    a = await client(made, processes.owner, "doctor.a")
+    await a.join(consult_id)
+    b = await client(made, processes.other, "obstetrician")
+    await b.join(consult_id)
+    return a, b
+
+
 class InboxSpy:
     """What crosses Redis: every message to a process's inbox, by kind (and event)."""
 
@@ -227,14 +238,11 @@ async def test_the_cluster_refuses_the_signals_one_process_refuses_with_the_same
 async def test_signals_across_processes_arrive_in_the_order_sent_and_cost_one_publish(
     processes: Processes,
 ) -> None:
-    owner, other = processes.owner, processes.other
+    owner = processes.owner
     consult_id = owner.book()["id"]
     sent = 60
     async with InboxSpy(processes.redis.url) as spy, clients() as made:
-        a = await client(made, owner, "doctor.a")
-        await a.join(consult_id)
-        b = await client(made, other, "obstetrician")
-        await b.join(consult_id)
+        a, b = await joined_across(made, processes, consult_id)
         await eventually(lambda: spy.rosters >= 1, within=10)  # who is in the room
         assert await b.call("signal", candidate(consult_id, a.peer_id, 0)) == {"ok": True}
         await eventually(lambda: len(a.signals) == 1, within=10)
@@ -265,13 +273,10 @@ async def test_signals_across_processes_arrive_in_the_order_sent_and_cost_one_pu
 async def test_after_a_peer_left_the_other_process_refuses_signals_to_it(
     processes: Processes,
 ) -> None:
-    owner, other = processes.owner, processes.other
+    owner = processes.owner
     consult_id = owner.book()["id"]
     async with clients() as made:
-        a = await client(made, owner, "doctor.a")
-        await a.join(consult_id)
-        b = await client(made, other, "obstetrician")
-        await b.join(consult_id)
+        a, b = await joined_across(made, processes, consult_id)
         assert await b.call("signal", candidate(consult_id, a.peer_id, 1)) == {"ok": True}
         assert await a.call("leave", {"consult_id": consult_id}) == {"ok": True}
         await eventually(lambda: len(b.left) == 1, within=10)
@@ -284,13 +289,10 @@ async def test_after_a_peer_left_the_other_process_refuses_signals_to_it(
 
 
 async def test_the_rate_limit_holds_on_the_senders_process(processes: Processes) -> None:
-    owner, other = processes.owner, processes.other
+    owner = processes.owner
     consult_id = owner.book()["id"]
     async with clients() as made:
-        a = await client(made, owner, "doctor.a")
-        await a.join(consult_id)
-        b = await client(made, other, "obstetrician")
-        await b.join(consult_id)
+        a, b = await joined_across(made, processes, consult_id)
         burst = SIGNALS_PER_SECOND + 40
         acks = await asyncio.gather(
             *(b.call("signal", candidate(consult_id, a.peer_id, n)) for n in range(burst))
@@ -307,13 +309,10 @@ async def test_a_signal_that_redis_does_not_carry_in_time_is_answered_busy(
     """Redis hung: the delivery to the owner is not confirmed within REDIS_TIMEOUT_SECONDS, and
     the sender is told `busy` (retry), as a forwarded event is, not `internal`. (Last in the
     module: it stops the shared redis-server for a moment.)"""
-    owner, other = processes.owner, processes.other
+    owner = processes.owner
     consult_id = owner.book()["id"]
     async with InboxSpy(processes.redis.url) as spy, clients() as made:
-        a = await client(made, owner, "doctor.a")
-        await a.join(consult_id)
-        b = await client(made, other, "obstetrician")
-        await b.join(consult_id)
+        a, b = await joined_across(made, processes, consult_id)
         await eventually(lambda: spy.rosters >= 1, within=10)
         assert await b.call("signal", candidate(consult_id, a.peer_id, 1)) == {"ok": True}
         await eventually(lambda: len(a.signals) == 1, within=10)

@@ -191,12 +191,14 @@ async def streams(server: InProcessServer, prefix: str) -> dict[str, str]:
         return dict((await r.json())["streams"])
 
 
+async def training_audit(server: InProcessServer, action: str, training_id: str) -> list[Any]:
+    """The audit entries `action` of this training (the module's server holds others too)."""
+    return [r for r in await audit_entries(server, action) if r.detail["training"] == training_id]
+
+
 async def refusals_audited(server: InProcessServer, training_id: str) -> list[str]:
-    return [
-        str(r.detail["action"])
-        for r in await audit_entries(server, "stage.refused")
-        if r.detail["training"] == training_id
-    ]
+    refused = await training_audit(server, "stage.refused", training_id)
+    return [str(r.detail["action"]) for r in refused]
 
 
 async def test_a_trainee_is_brought_on_stage_talks_with_the_lecturer_and_is_broadcast(
@@ -286,15 +288,9 @@ async def test_a_trainee_is_brought_on_stage_talks_with_the_lecturer_and_is_broa
         ("stage.invited", [doctor_a]),
         ("stage.left", [doctor_a]),
     ):
-        rows = [
-            r for r in await audit_entries(server, action) if r.detail["training"] == training_id
-        ]
+        rows = await training_audit(server, action, training_id)
         assert [r.detail["trainee"] for r in rows] == expected, action
-    joined = [
-        r
-        for r in await audit_entries(server, "stage.joined")
-        if r.detail["training"] == training_id
-    ]
+    joined = await training_audit(server, "stage.joined", training_id)
     assert [r.actor_id for r in joined] == [doctor_a]
     assert "publish on stage" in await refusals_audited(server, training_id)
 
@@ -389,7 +385,5 @@ async def test_who_may_invite_publish_and_be_invited_and_bad_offers_are_refused(
             for e in lecturer.events_named("stage-changed")[-1:]
         )
     )
-    rows = [
-        r for r in await audit_entries(server, "stage.left") if r.detail["training"] == training_id
-    ]
+    rows = await training_audit(server, "stage.left", training_id)
     assert [r.detail["reason"] for r in rows] == ["disconnected"]
