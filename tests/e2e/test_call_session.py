@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from tests.e2e.browser import ARTIFACTS, Client
-from tests.e2e.flows import open_call_link, wait_until_live
+from tests.e2e.flows import open_call_link, sign_in, wait_until_live
 from tests.support.server import RunningServer
 from tests.support.waiting import until
 
@@ -361,3 +361,37 @@ def test_an_ended_session_stops_the_call_and_the_sign_in_page_says_why(
     expect(room.get_by_test_id("login-notice")).to_have_text(DISABLED)
     assert room.evaluate("sessionStorage.getItem('teleconsult.token')") is None
     client.assert_clean()
+
+
+def test_a_page_goes_to_sign_in_once_though_requests_on_their_way_are_refused_meanwhile(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    """The session ends; while the sign-in page loads (held here, as on a busy machine), a request
+    the page had on its way comes back 401. A second trip to sign in would abort the first one
+    (Chromium's net::ERR_ABORTED) and replace its reason; the first reason must stand."""
+    client = open_client("desktop", "exam-room")
+    room = sign_in(client, server, "doctor.a")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    room.route(re.compile(r".*/\?session=.*"), hold)
+    trips = room.evaluate(
+        """async () => {
+          const { goToLogin } = await import('/js/session.js');
+          const { api } = await import('/js/api.js');
+          const trips = [];
+          navigation.addEventListener('navigate', (e) => trips.push(e.destination.url));
+          goToLogin('user_disabled');
+          await api.consults().catch(() => {}); // sent without the token: 401
+          return trips.map((url) => url.slice(url.indexOf('?')));
+        }"""
+    )
+    assert trips == ["?session=user_disabled&next=%2Fexam-room.html"]
+    held[0].continue_()
+    room.wait_for_url(re.compile(r".*/\?session=user_disabled&next=%2Fexam-room\.html$"))
+    expect(room.get_by_test_id("login-notice")).to_have_text(DISABLED)
+    # The refused request is logged by Chromium, and is all that is.
+    assert [e for e in client.page_errors if "401 (Unauthorized)" not in e] == []
+    assert client.offsite_requests == []
