@@ -32,8 +32,9 @@ let selfOnStage = false;
 const timeline = new WeakMap();
 
 /** Play one stream of the broadcast into `video` (it exists: streams.json said so); returns
- * what stops it. */
-function play(video, url) {
+ * what stops it. `show`: unhide and start it once it can play (the stage's replay is shown
+ * and played only while the camera is at a moment somebody was on stage). */
+function play(video, url, { show = true } = {}) {
   const Hls = window.Hls;
   let stopped = false;
   let current = null;
@@ -44,7 +45,7 @@ function play(video, url) {
     video.load();
     video.hidden = true;
   };
-  const started = () => { if (!stopped) { video.hidden = false; video.play().catch(() => {}); } };
+  const started = () => { if (!stopped && show) { video.hidden = false; video.play().catch(() => {}); } };
   if (Hls?.isSupported()) {
     const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
     current = hls;
@@ -58,7 +59,7 @@ function play(video, url) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       hls.destroy();
-      setTimeout(() => { if (!stopped) current = { destroy: play(video, url) }; }, RETRY_MS);
+      setTimeout(() => { if (!stopped) current = { destroy: play(video, url, { show }) }; }, RETRY_MS);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -73,6 +74,70 @@ function play(video, url) {
   } else {
     say('training.unsupported');
   }
+  return stop;
+}
+
+/**
+ * The stage's replay playlist as the player's timeline: each segment's wall-clock start (its
+ * `EXT-X-PROGRAM-DATE-TIME`, ms), its position in the playlist (the sum of the `EXTINF`s
+ * before it: where hls.js and Safari place it, across discontinuities), its duration (s) and
+ * its appearance (how many discontinuities precede it).
+ */
+function stageSegments(text) {
+  const found = [];
+  let at = NaN;
+  let position = 0;
+  let appearance = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) at = Date.parse(line.slice(25));
+    else if (line.startsWith('#EXT-X-DISCONTINUITY') && !line.includes('SEQUENCE')) appearance += 1;
+    else if (line.startsWith('#EXTINF:')) {
+      const duration = parseFloat(line.slice(8));
+      if (Number.isFinite(at)) found.push({ at, position, duration, appearance });
+      position += duration;
+      at = NaN;
+    }
+  }
+  return found;
+}
+
+/**
+ * The replay of the stage (docs/training.md, "The stage in the replay"): one VOD playlist of
+ * every appearance (each after a discontinuity), played in `video` on the lecturer's timeline:
+ * while the camera is at a moment somebody was on stage, the stage shows and plays there
+ * (the camera's wall clock → that appearance's segment); between appearances it is hidden.
+ * The camera leads (its controls, the markers); the stage is moved to it when more than a
+ * second apart. Returns what stops it.
+ */
+function replayStage(video, url) {
+  const camera = $('[data-testid="training-camera"]');
+  let segments = [];
+  const stop = play(video, url, { show: false });
+  const off = () => {
+    if (!video.hidden) video.pause();
+    video.hidden = true;
+    document.documentElement.dataset.stageView = 'off';
+  };
+  const sync = () => {
+    const origin = timeline.get(camera);
+    if (origin === undefined || !segments.length) return;
+    const wall = origin + camera.currentTime * 1000;
+    const segment = segments.find((s) => wall >= s.at && wall < s.at + s.duration * 1000);
+    if (!segment) { off(); return; }
+    const position = segment.position + (wall - segment.at) / 1000;
+    video.hidden = false;
+    document.documentElement.dataset.stageView = 'on';
+    if (Math.abs(video.currentTime - position) > 1) video.currentTime = position;
+    if (camera.paused) video.pause();
+    else if (video.paused) video.play().catch(() => {});
+  };
+  fetch(url).then((reply) => (reply.ok ? reply.text() : '')).then((text) => {
+    segments = stageSegments(text);
+    document.documentElement.dataset.stageAppearances = String(new Set(segments.map((s) => s.appearance)).size);
+    sync();
+  }).catch(() => {});
+  for (const event of ['timeupdate', 'seeked', 'play', 'pause', 'timeline']) camera.addEventListener(event, sync);
+  off();
   return stop;
 }
 
@@ -113,9 +178,16 @@ async function follow(admission) {
     } catch {
       // the network is back in a moment: try again
     }
+    // The replay: whoever was on stage, shown beside the camera at the moments they were.
+    const replay = admission.playlist === 'vod.m3u8';
+    if (replay && streams.stage === 'replay' && !stopStage) {
+      stopStage = replayStage(stage, `${admission.viewer_url}stage/vod.m3u8`);
+    }
     // The trainee on stage: shown beside the camera while they are there (live), no longer.
     const hideStage = stageDropped || selfOnStage;
-    if (streams.stage === 'live' && !stopStage && !hideStage) {
+    if (replay) {
+      // the replay's stage follows the camera (replayStage)
+    } else if (streams.stage === 'live' && !stopStage && !hideStage) {
       stopStage = play(stage, `${admission.viewer_url}stage/live.m3u8`);
       document.documentElement.dataset.stageView = 'on';
     } else if ((streams.stage !== 'live' || hideStage) && stopStage) {
