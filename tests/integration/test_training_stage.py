@@ -546,6 +546,11 @@ async def test_the_lecturer_lists_everybody_attending_searches_pages_and_invites
     assert refusal(await stranger.call("stage-attendees", {"training_id": training_id})) == (
         "not_watching"
     )
+    scheduled = await live_training(server)  # not started: nobody to list yet
+    early = await watching(server, closing, "obstetrician", scheduled)
+    assert refusal(await early.call("stage-attendees", {"training_id": scheduled})) == (
+        "training_not_live"
+    )
     for bad in (
         {"training_id": training_id, "limit": 0},
         {"training_id": training_id, "limit": 51},
