@@ -290,6 +290,35 @@ def test_a_trainee_raises_a_hand_is_brought_on_stage_and_is_seen_and_heard_by_th
     for moment in (ends[0] + (second_began - ends[0]) / 2, camera_origin):
         seek_camera(replay, (moment - camera_origin).total_seconds() + 0.2)
         replay.wait_for_function(STAGE_REPLAY_OFF, timeout=10_000)
+    # the replay's clock across a discontinuity (what the camera's replay uses after a
+    # lecturer reconnects, the stage's between appearances): a moment in the gap maps to where
+    # the next run begins, a position in the second run to its own wall clock
+    stage_text = replay.evaluate(text_of, f"{prefix}stage/vod.m3u8")
+    first_length = sum(duration for _, duration, _ in stage.runs[0].segments)
+    mapped = replay.evaluate(
+        """async ([text, gap, second, inFirst]) => {
+          const clock = await import('/js/replay-clock.js');
+          const segments = clock.playlistSegments(text);
+          return {
+            runs: new Set(segments.map((s) => s.run)).size,
+            gap: clock.positionAt(segments, gap),
+            inGap: clock.segmentAt(segments, gap) === undefined,
+            first: clock.positionAt(segments, inFirst),
+            wall: clock.wallAt(segments, segments.find((s) => s.run === 1).position + 0.5),
+            second,
+          };
+        }""",
+        [
+            stage_text,
+            (ends[0] + (second_began - ends[0]) / 2).timestamp() * 1000,
+            second_began.timestamp() * 1000,
+            (first_began + timedelta(seconds=1)).timestamp() * 1000,
+        ],
+    )
+    assert mapped["runs"] == 2 and mapped["inGap"], mapped
+    assert abs(mapped["gap"] - first_length) < 0.01, mapped
+    assert abs(mapped["first"] - 1.0) < 0.01, mapped
+    assert abs(mapped["wall"] - (mapped["second"] + 500)) < 1, mapped
     for client in (lecturer, trainee_a, trainee_b):
         client.assert_clean()
 

@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { playlistSegments, positionAt, segmentAt, wallAt } from './replay-clock.js';
 import { request } from './socket.js';
 import { askBox, followQuestions, place, questionItem } from './training-questions.js';
 import { publishOnStage, receiveStage, streamInto } from './training-stage.js';
@@ -30,6 +31,38 @@ let selfOnStage = false;
 /** Each playing video → the wall-clock time (ms) of its media time 0, from the playlist's
  * `EXT-X-PROGRAM-DATE-TIME`. */
 const timeline = new WeakMap();
+
+/** Each replayed video → its replay playlist's segments (`playlistSegments`): the wall clock
+ * of every position, also across discontinuities (a lecturer who reconnected: the replay keeps
+ * both runs, and the time between them is not in it). */
+const replayClock = new WeakMap();
+
+/** The wall-clock time (ms) of `video` at `seconds`, or undefined before it is known. */
+function wallOf(video, seconds) {
+  const segments = replayClock.get(video);
+  if (segments?.length) return wallAt(segments, seconds);
+  const origin = timeline.get(video);
+  return origin === undefined ? undefined : origin + seconds * 1000;
+}
+
+/** Where `video` shows the wall-clock time `wall` (s): in a gap between runs, where the next
+ * run begins; before the first segment, 0. Undefined before it is known. */
+function positionOf(video, wall) {
+  const segments = replayClock.get(video);
+  if (segments?.length) return positionAt(segments, wall);
+  const origin = timeline.get(video);
+  return origin === undefined ? undefined : Math.max(0, (wall - origin) / 1000);
+}
+
+/** Read the replay playlist at `url` into `replayClock` for `video`. */
+function readReplayClock(video, url) {
+  fetch(url).then((reply) => (reply.ok ? reply.text() : '')).then((text) => {
+    const segments = playlistSegments(text);
+    if (!segments.length) return;
+    replayClock.set(video, segments);
+    video.dispatchEvent(new Event('timeline'));
+  }).catch(() => {});
+}
 
 /** Play one stream of the broadcast into `video` (it exists: streams.json said so); returns
  * what stops it. `show`: unhide and start it once it can play (the stage's replay is shown
@@ -78,30 +111,6 @@ function play(video, url, { show = true } = {}) {
 }
 
 /**
- * The stage's replay playlist as the player's timeline: each segment's wall-clock start (its
- * `EXT-X-PROGRAM-DATE-TIME`, ms), its position in the playlist (the sum of the `EXTINF`s
- * before it: where hls.js and Safari place it, across discontinuities), its duration (s) and
- * its appearance (how many discontinuities precede it).
- */
-function stageSegments(text) {
-  const found = [];
-  let at = NaN;
-  let position = 0;
-  let appearance = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) at = Date.parse(line.slice(25));
-    else if (line.startsWith('#EXT-X-DISCONTINUITY') && !line.includes('SEQUENCE')) appearance += 1;
-    else if (line.startsWith('#EXTINF:')) {
-      const duration = parseFloat(line.slice(8));
-      if (Number.isFinite(at)) found.push({ at, position, duration, appearance });
-      position += duration;
-      at = NaN;
-    }
-  }
-  return found;
-}
-
-/**
  * The replay of the stage (docs/training.md, "The stage in the replay"): one VOD playlist of
  * every appearance (each after a discontinuity), played in `video` on the lecturer's timeline:
  * while the camera is at a moment somebody was on stage, the stage shows and plays there
@@ -111,7 +120,6 @@ function stageSegments(text) {
  */
 function replayStage(video, url) {
   const camera = $('[data-testid="training-camera"]');
-  let segments = [];
   const stop = play(video, url, { show: false });
   const off = () => {
     if (!video.hidden) video.pause();
@@ -119,10 +127,10 @@ function replayStage(video, url) {
     document.documentElement.dataset.stageView = 'off';
   };
   const sync = () => {
-    const origin = timeline.get(camera);
-    if (origin === undefined || !segments.length) return;
-    const wall = origin + camera.currentTime * 1000;
-    const segment = segments.find((s) => wall >= s.at && wall < s.at + s.duration * 1000);
+    const segments = replayClock.get(video) ?? [];
+    const wall = wallOf(camera, camera.currentTime);
+    if (wall === undefined || !segments.length) return;
+    const segment = segmentAt(segments, wall);
     if (!segment) { off(); return; }
     const position = segment.position + (wall - segment.at) / 1000;
     video.hidden = false;
@@ -131,11 +139,12 @@ function replayStage(video, url) {
     if (camera.paused) video.pause();
     else if (video.paused) video.play().catch(() => {});
   };
-  fetch(url).then((reply) => (reply.ok ? reply.text() : '')).then((text) => {
-    segments = stageSegments(text);
-    document.documentElement.dataset.stageAppearances = String(new Set(segments.map((s) => s.appearance)).size);
+  video.addEventListener('timeline', () => {
+    const segments = replayClock.get(video) ?? [];
+    document.documentElement.dataset.stageAppearances = String(new Set(segments.map((s) => s.run)).size);
     sync();
-  }).catch(() => {});
+  });
+  readReplayClock(video, url);
   for (const event of ['timeupdate', 'seeked', 'play', 'pause', 'timeline']) camera.addEventListener(event, sync);
   off();
   return stop;
@@ -199,7 +208,9 @@ async function follow(admission) {
     for (const [stream, state] of Object.entries(streams)) {
       if (playing.has(stream) || !videos[stream]) continue;
       playing.add(stream);
-      play(videos[stream], `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`);
+      const url = `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`;
+      play(videos[stream], url);
+      if (state === 'replay') readReplayClock(videos[stream], url);
       if (stream === 'camera' && state === 'live') keepAttending(videos.camera);
     }
     if (!playing.has('camera')) say('training.waiting');
@@ -356,21 +367,20 @@ function replayMarkers(shown) {
   $('.training-stage').after(section);
   const seek = (askedMs) => {
     for (const video of videos) {
-      if (video.hidden || !timeline.has(video)) continue;
-      video.currentTime = Math.max(0, (askedMs - timeline.get(video)) / 1000);
+      const position = video.hidden ? undefined : positionOf(video, askedMs);
+      if (position !== undefined) video.currentTime = position;
     }
     camera.play().catch(() => {});
   };
   const render = () => {
-    const origin = timeline.get(camera);
-    if (origin === undefined) return;
+    if (wallOf(camera, 0) === undefined) return;
     const duration = Number.isFinite(camera.duration) ? camera.duration : 0;
     bar.replaceChildren();
     list.replaceChildren();
     const questions = [...shown.values()].sort((a, b) => Date.parse(a.asked_at) - Date.parse(b.asked_at));
     for (const question of questions) {
       const askedMs = Date.parse(question.asked_at);
-      const offset = Math.max(0, (askedMs - origin) / 1000);
+      const offset = positionOf(camera, askedMs);
       if (duration) {
         const tick = h('span', { class: 'marker-tick', title: question.text });
         tick.style.left = `${Math.min(100, (offset / duration) * 100)}%`;
