@@ -59,6 +59,7 @@ from signaling.schemas import (
     RelayPublishEvent,
     SignalEvent,
     StageAnswerEvent,
+    StageAttendeesEvent,
     StageEvent,
     StageHandEvent,
     StageInviteEvent,
@@ -906,7 +907,7 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, training_channel(training.id))
         if moderator:
             await self.enter_room(sid, moderators_channel(training.id))
-        self.watchers.follow(sid, training.id, user.id)
+        self.watchers.follow(sid, training.id, user)
         await self.enter_room(sid, stage_channel(training.id, user.id))
         ack: Ack = {
             "ok": True,
@@ -1027,6 +1028,42 @@ class ConsultEvents(socketio.AsyncNamespace):  # type: ignore[misc]
             lambda trainee: self.watchers.attending(event.training_id, trainee),
         )
         return {"ok": True, "stage": await self._stage_changed(view)}
+
+    @acknowledged
+    async def on_stage_attendees(self, sid: str, data: Any) -> Ack:
+        event = self._parse(StageAttendeesEvent, data, "stage-attendees")
+        user = await self._user(sid)
+        self._following(sid, event.training_id, "listing who attends")
+        stage = self._stage()
+        people, total, view = await stage.attendees(
+            user,
+            event.training_id,
+            self.watchers.attendees(event.training_id),
+            event.query,
+            event.offset,
+            event.limit,
+        )
+        directory = Directory(stage.consults, people)
+        attendees = [
+            {
+                "id": person.id,
+                "display_name": person.display_name,
+                "institution": {
+                    "id": person.institution_id,
+                    "name": await directory.institution_name(person.institution_id),
+                },
+                "hand_raised": person.id in view.hands,
+                "on_stage": person.id == view.on_stage,
+            }
+            for person in people
+        ]
+        return {
+            "ok": True,
+            "attendees": attendees,
+            "total": total,
+            "offset": event.offset,
+            "limit": event.limit,
+        }
 
     @acknowledged
     async def on_stage_remove(self, sid: str, data: Any) -> Ack:

@@ -402,6 +402,17 @@ class StageInviteEvent(Strict):
     user_id: Id
 
 
+class StageAttendeesEvent(Strict):
+    """A lecturer asks who attends the training now, to bring one of them on stage (whether
+    they raised a hand or not): a page of them, searched by name (`stage-attendees`)."""
+
+    training_id: TrainingId
+    query: Annotated[str, StringConstraints(max_length=100)] = ""
+    """Part of the display name or user name (case ignored); empty: everybody."""
+    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
 class StageEvent(Strict):
     """`stage-remove` (a lecturer takes the trainee off stage), `stage-leave` (the trainee
     leaves it)."""
@@ -453,6 +464,7 @@ CLIENT_EVENTS: dict[str, type[Strict]] = {
     "question-moderate": QuestionModerateEvent,
     "stage-hand": StageHandEvent,
     "stage-invite": StageInviteEvent,
+    "stage-attendees": StageAttendeesEvent,
     "stage-remove": StageEvent,
     "stage-leave": StageEvent,
     "stage-publish": StagePublishEvent,

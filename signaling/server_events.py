@@ -384,6 +384,26 @@ class StageHandAck(Okay):
     raised: bool
 
 
+class StageAttendee(BaseModel):
+    """A trainee following the training now, as the lecturer's list shows them."""
+
+    id: int
+    display_name: str
+    institution: InstitutionRef
+    hand_raised: bool
+    on_stage: bool
+
+
+class StageAttendeesAck(Okay):
+    """`stage-attendees`: a page of the trainees attending now, by name."""
+
+    attendees: list[StageAttendee]
+    total: int
+    """How many match the query (all pages)."""
+    offset: int
+    limit: int
+
+
 class StagePublishAck(Okay):
     description: AnswerDescription
 
@@ -408,6 +428,7 @@ CLIENT_EVENT_ACKS: dict[str, type[BaseModel]] = {
     "question-moderate": QuestionAck,
     "stage-hand": StageHandAck,
     "stage-invite": StageAck,
+    "stage-attendees": StageAttendeesAck,
     "stage-remove": StageAck,
     "stage-leave": StageAck,
     "stage-publish": StagePublishAck,

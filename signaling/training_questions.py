@@ -7,6 +7,7 @@ connection that follows the training asks or moderates there (`not_watching` oth
 
 from __future__ import annotations
 
+from rooms.consults.people import User
 from rooms.consults.ports import ConsultStore
 from rooms.training.questions import Question
 from rooms.training.stage import StageView
@@ -33,30 +34,53 @@ def stage_channel(training_id: str, user_id: int) -> str:
 
 class Watchers:
     """Which trainings each connection of this process follows, and whose connection it is
-    (forgotten on disconnect)."""
+    (forgotten on disconnect); per training, who follows it now (the lecturer's list of the
+    trainees attending: `attendees`)."""
 
     def __init__(self) -> None:
         self._following: dict[str, set[str]] = {}
-        self._users: dict[str, int] = {}
+        self._users: dict[str, User] = {}
+        self._attending: dict[str, dict[int, tuple[User, int]]] = {}
+        """training → user id → (the user, how many of their connections follow it)."""
 
-    def follow(self, sid: str, training_id: str, user_id: int | None = None) -> None:
-        self._following.setdefault(sid, set()).add(training_id)
-        if user_id is not None:
-            self._users[sid] = user_id
+    def follow(self, sid: str, training_id: str, user: User | None = None) -> None:
+        following = self._following.setdefault(sid, set())
+        if user is not None:
+            self._users[sid] = user
+        user = self._users.get(sid)
+        if training_id in following:
+            return
+        following.add(training_id)
+        if user is not None:
+            here = self._attending.setdefault(training_id, {})
+            count = here.get(user.id, (user, 0))[1]
+            here[user.id] = (user, count + 1)
 
     def follows(self, sid: str, training_id: str) -> bool:
         return training_id in self._following.get(sid, ())
 
     def attending(self, training_id: str, user_id: int) -> bool:
         """Whether a connection of `user_id` follows the training now (in this process)."""
-        return any(
-            who == user_id and training_id in self._following.get(sid, ())
-            for sid, who in self._users.items()
-        )
+        return user_id in self._attending.get(training_id, {})
+
+    def attendees(self, training_id: str) -> list[User]:
+        """Everybody a connection of whom follows the training now (in this process)."""
+        return [user for user, _ in self._attending.get(training_id, {}).values()]
 
     def forget(self, sid: str) -> tuple[int | None, set[str]]:
         """Forget the connection: whose it was and the trainings it followed."""
-        return self._users.pop(sid, None), self._following.pop(sid, set())
+        user = self._users.pop(sid, None)
+        trainings = self._following.pop(sid, set())
+        if user is None:
+            return None, trainings
+        for training_id in trainings:
+            here = self._attending.get(training_id, {})
+            count = here.pop(user.id, (user, 0))[1]
+            if count > 1:
+                here[user.id] = (user, count - 1)
+            if not here:
+                self._attending.pop(training_id, None)
+        return user.id, trainings
 
 
 async def questions_out(store: ConsultStore, questions: list[Question]) -> list[QuestionOut]:

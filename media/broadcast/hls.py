@@ -6,11 +6,20 @@ once the current one has lasted `segment_s` (the sender is asked for a key frame
 `wants_keyframe`). Every fragment is also a low-latency HLS part.
 
 Files, all under the training's directory and all immutable once written:
-- `init.mp4`: the initialization section;
+- `init.mp4`: the initialization section (`init-{N}.mp4` for a later run, below);
 - `s{N}.m4s`: segment N (its parts, concatenated): written to disk, kept for the replay;
 - `s{N}.{i}.m4s`: part i of segment N, held in memory only while the live playlist names it;
 - `vod.m3u8`: the replay playlist, rewritten as each segment closes (`#EXT-X-ENDLIST` at the
   end): the replay is the same segment files, no second copy.
+
+A stream can run several times in one training (each trainee's appearance on stage, a lecturer
+who reconnects): a new run (`History`) never reuses a name an earlier run's file had — its
+numbers continue after every number on disk, its initialization section is `init-{N}.mp4`
+(N its first segment) — so that a cache in front, which keeps immutable files for a year, never
+serves an earlier run's bytes for a later run's name. The replay playlist keeps the earlier
+runs' segments and adds the new run's after an `#EXT-X-DISCONTINUITY` and its own
+`#EXT-X-MAP`; each segment keeps its `#EXT-X-PROGRAM-DATE-TIME` (the wall clock the players
+align the streams by).
 The live playlist (`live.m3u8`) is made in memory on request; `wait_for` lets a request block
 until a given segment/part exists (LL-HLS blocking playlist reload, `_HLS_msn`/`_HLS_part`).
 """
@@ -42,6 +51,56 @@ class Part:
     independent: bool
 
 
+_SEGMENT_FILE = re.compile(r"s(0|[1-9][0-9]*)\.m4s")
+_INIT_FILE = re.compile(r"init(?:-([1-9][0-9]*))?\.mp4")
+_HEADER_TAGS = (
+    "#EXTM3U",
+    "#EXT-X-VERSION:",
+    "#EXT-X-TARGETDURATION:",
+    "#EXT-X-INDEPENDENT-SEGMENTS",
+    "#EXT-X-PLAYLIST-TYPE:",
+    "#EXT-X-MEDIA-SEQUENCE:",
+    "#EXT-X-ENDLIST",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What earlier runs of a stream left in its directory: the replay playlist's segment
+    lines (its `#EXT-X-MAP`s, discontinuities, times, segments; no header, no end), how many
+    runs with segments it holds, its longest segment, and the first number no file used."""
+
+    body: tuple[str, ...] = ()
+    runs: int = 0
+    longest_s: float = 0.0
+    next_number: int = 0
+
+    @classmethod
+    def read(cls, directory: Path) -> History:
+        numbers = [-1]
+        for path in directory.glob("*"):
+            if found := _SEGMENT_FILE.fullmatch(path.name):
+                numbers.append(int(found[1]))
+            elif found := _INIT_FILE.fullmatch(path.name):
+                numbers.append(int(found[1] or 0))
+        playlist = directory / "vod.m3u8"
+        lines = playlist.read_text().splitlines() if playlist.is_file() else []
+        body = [line for line in lines if line and not line.startswith(_HEADER_TAGS)]
+        while body and not _SEGMENT_FILE.fullmatch(body[-1]):
+            body.pop()  # a run that closed no segment: its map (and discontinuity) go
+        durations = [
+            float(line.partition(":")[2].rstrip(","))
+            for line in body
+            if line.startswith("#EXTINF:")
+        ]
+        return cls(
+            body=tuple(body),
+            runs=sum(line.startswith("#EXT-X-MAP:") for line in body),
+            longest_s=max(durations, default=0.0),
+            next_number=max(numbers) + 1,
+        )
+
+
 @dataclass(slots=True)
 class Segment:
     number: int
@@ -68,9 +127,14 @@ class HlsPackager:
         part_s: float = 0.5,
         loop: asyncio.AbstractEventLoop | None = None,
         audio: bool = False,
+        history: History | None = None,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        self.history = History.read(directory) if history is None else history
+        self.first = self.history.next_number
+        """This run's first segment number (0 unless earlier runs left files)."""
+        self.init_name = f"init-{self.first}.mp4" if self.first else "init.mp4"
         self.segment_s = segment_s
         self.part_s = part_s
         self._clock = clock
@@ -86,7 +150,7 @@ class HlsPackager:
         self._arrivals: dict[int, datetime] = {}
         """When each key frame still to begin a segment arrived: its segment's
         `EXT-X-PROGRAM-DATE-TIME` (the capture time, give or take the network)."""
-        self._longest_s = segment_s
+        self._longest_s = max(segment_s, self.history.longest_s)
 
     # ---- the packaging side (one thread) -----------------------------------------------------
 
@@ -102,7 +166,7 @@ class HlsPackager:
             self._take(fragment)
         if self.init is None and self._fragmenter.init is not None:
             self.init = self._fragmenter.init
-            _write_atomically(self.directory / "init.mp4", self.init)
+            _write_atomically(self.directory / self.init_name, self.init)
 
     def add_audio(self, data: bytes, pts: int, duration: int) -> None:
         """One Opus packet, `pts` (48 kHz) on the video's timeline (`pts * 90000 / 48000` is a
@@ -144,7 +208,7 @@ class HlsPackager:
             offset = (fragment.start - self._origin[0]) / VIDEO_CLOCK
             arrived = self._arrivals.pop(fragment.start, None)
             started = arrived or self._origin[1] + timedelta(seconds=offset)
-            current = Segment(len(self.segments), started)
+            current = Segment(self.first + len(self.segments), started)
             for older in [pts for pts in self._arrivals if pts < fragment.start]:
                 del self._arrivals[older]
             self.segments.append(current)
@@ -186,15 +250,19 @@ class HlsPackager:
     def target_duration(self) -> int:
         return max(1, math.ceil(self._longest_s))
 
+    @property
+    def next_number(self) -> int:
+        """The number the next segment of this run will have."""
+        return self.first + len(self.segments)
+
     def has(self, msn: int, part: int | None) -> bool:
         """True when segment `msn` (its part `part`, when given) exists, or never will."""
-        if self.ended:
+        index = msn - self.first
+        if self.ended or index < len(self.segments) - 1:
             return True
-        if msn < len(self.segments) - 1:
-            return True
-        if msn > len(self.segments) - 1:
+        if index > len(self.segments) - 1:
             return False
-        segment = self.segments[msn]
+        segment = self.segments[index]
         return segment.closed if part is None else part < len(segment.parts)
 
     async def wait_for(self, msn: int, part: int | None, timeout_s: float) -> bool:
@@ -214,8 +282,8 @@ class HlsPackager:
         found = re.fullmatch(r"s(\d+)\.(\d+)\.m4s", name)
         if found is None:
             return None
-        number, index = int(found[1]), int(found[2])
-        if number >= len(self.segments) or index >= len(self.segments[number].parts):
+        number, index = int(found[1]) - self.first, int(found[2])
+        if not 0 <= number < len(self.segments) or index >= len(self.segments[number].parts):
             return None
         return self.segments[number].parts[index].data or None
 
@@ -227,10 +295,19 @@ class HlsPackager:
             f"PART-HOLD-BACK={3 * self.part_s:.3f},HOLD-BACK={3 * self.segment_s:.3f}",
         ]
         window = self.segments[-LIVE_SEGMENTS:]
-        first = window[0].number if window else 0
-        lines += [f"#EXT-X-MEDIA-SEQUENCE:{first}", '#EXT-X-MAP:URI="init.mp4"']
+        first = window[0].number if window else self.first
+        lines.append(f"#EXT-X-MEDIA-SEQUENCE:{first}")
+        # A later run follows an earlier one (in what a player following this URL saw): a
+        # discontinuity before its first segment while the playlist lists it, counted after.
+        runs = self.history.runs
+        opening = runs > 0 and first == self.first
+        if runs:
+            lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{runs - 1 if opening else runs}")
+        lines.append(f'#EXT-X-MAP:URI="{self.init_name}"')
         with_parts = {s.number for s in self.segments[-PART_SEGMENTS:]}
         for segment in window:
+            if opening and segment.number == self.first:
+                lines.append("#EXT-X-DISCONTINUITY")
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso(segment.started_at)}")
             if segment.number in with_parts:
                 for index, part in enumerate(segment.parts):
@@ -246,14 +323,19 @@ class HlsPackager:
         return "\n".join(lines) + "\n"
 
     def vod_playlist(self) -> str:
-        """Every closed segment; `#EXT-X-ENDLIST` once the broadcast ended (an EVENT playlist
-        until then)."""
+        """Every closed segment of every run; `#EXT-X-ENDLIST` once this run ended (an EVENT
+        playlist until then)."""
         lines = _header(self.target_duration)
         lines += [
             f"#EXT-X-PLAYLIST-TYPE:{'VOD' if self.ended else 'EVENT'}",
             "#EXT-X-MEDIA-SEQUENCE:0",
-            '#EXT-X-MAP:URI="init.mp4"',
         ]
+        lines += self.history.body
+        closed = any(segment.closed for segment in self.segments)
+        if self.history.body and closed:
+            lines.append("#EXT-X-DISCONTINUITY")
+        if not self.history.body or closed:
+            lines.append(f'#EXT-X-MAP:URI="{self.init_name}"')
         for segment in self.segments:
             if segment.closed:
                 lines += [

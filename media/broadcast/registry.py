@@ -65,8 +65,9 @@ class Broadcasts:
         loop: asyncio.AbstractEventLoop | None,
         audio: bool = False,
     ) -> HlsPackager:
-        """A new packager for the training's broadcast (replacing a previous one's playlists:
-        a lecturer who reconnects starts a new stream)."""
+        """A new packager for the training's stream: a new run of it (a lecturer who
+        reconnects, each appearance on stage) continues the earlier runs' numbering and replay
+        playlist (`hls.History`)."""
         packager = HlsPackager(
             self.directory(training_id, stream),
             size,
@@ -78,8 +79,7 @@ class Broadcasts:
         )
         self._live[(training_id, stream)] = packager
         self._ended.pop((training_id, stream), None)
-        for key in [k for k in self._cache if k[:2] == (training_id, stream)]:
-            self._cached_bytes -= len(self._cache.pop(key).data)  # the previous stream's
+        # No cached file goes stale: a new run never reuses an earlier run's names.
         return packager
 
     def live(self, training_id: str, stream: str) -> HlsPackager | None:
@@ -93,7 +93,7 @@ class Broadcasts:
         packager = self._live.get((training_id, stream))
         if packager is None:
             return
-        if msn > len(packager.segments) + 2:
+        if msn > packager.next_number + 2:
             raise TooFarAhead(f"segment {msn} lies more than two ahead")
         await packager.wait_for(msn, part, 3 * packager.target_duration)
 

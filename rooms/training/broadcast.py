@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 FILE_NAME = re.compile(
-    r"^(init\.mp4|live\.m3u8|vod\.m3u8|s(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,3}))?\.m4s)$"
+    r"^(init(-[1-9][0-9]{0,8})?\.mp4|live\.m3u8|vod\.m3u8"
+    r"|s(0|[1-9][0-9]{0,8})(\.(0|[1-9][0-9]{0,3}))?\.m4s)$"
 )
-"""The only names a broadcast serves: `init.mp4`, the playlists, segments `sN.m4s` and their
+"""The only names a broadcast serves: `init.mp4` (`init-N.mp4`: the initialization section of
+a later run of the stream, beginning at segment N), the playlists, segments `sN.m4s` and their
 low-latency parts `sN.P.m4s`."""
 
 TRAINING_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -13,7 +13,7 @@ broadcast itself: with several server processes, a training is served by one of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,6 +29,9 @@ from rooms.training.training import Training, TrainingStatus
 
 MAX_HANDS = 200
 """Most raised hands kept per training (the earliest first); more are refused."""
+
+MAX_ATTENDEES_PAGE = 50
+"""Most trainees attending named in one answer of the lecturer's list (it is paged)."""
 
 
 class NotAttending(DomainError):
@@ -84,8 +87,11 @@ class StageService:
         stage = self._stages.get(training_id) or _Stage()
         return StageView(training_id, stage.on_stage, stage.joined, tuple(stage.hands))
 
-    async def _training(self, user: User, training_id: str, action: Action) -> Training:
-        """The live training if `user` may do `action` on it; a refusal is audited."""
+    async def _training(
+        self, user: User, training_id: str, action: Action, doing: str | None = None
+    ) -> Training:
+        """The live training if `user` may do `action` on it; a refusal is audited (as
+        `doing`, else the action's name)."""
         training = await self.trainings.get_training(training_id)
         tree = await institution_tree(self.consults)
         if training is None or not is_permitted_on_training(
@@ -93,7 +99,7 @@ class StageService:
         ):
             raise NotFound(f"no training {training_id}")
         if not is_permitted_on_training(user, action, training, tree):
-            await self._refused(user, training_id, action.value)
+            await self._refused(user, training_id, doing or action.value)
             who = "lecturers" if action is Action.INVITE_TO_STAGE else "audience"
             raise PermissionDenied(f"only the training's {who} may {action.value}")
         if training.status is not TrainingStatus.LIVE:
@@ -125,6 +131,38 @@ class StageService:
                 raise TooManyHands(f"at most {MAX_HANDS} hands are raised at once")
             stage.hands[user.id] = self.clock()
         return self.view(training.id)
+
+    async def attendees(
+        self,
+        user: User,
+        training_id: str,
+        attending: Iterable[User],
+        query: str = "",
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[User], int, StageView]:
+        """The trainees following the training now whom a lecturer may bring on stage (of the
+        audience, active, not the lecturer), whose name or user name contains `query` (case
+        ignored), by name; the page `offset`..`offset + limit`, how many match, and the stage.
+        Only those who may invite see it (`invite_to_stage`); a refusal is audited."""
+        training = await self._training(user, training_id, Action.INVITE_TO_STAGE, "list attendees")
+        tree = await institution_tree(self.consults)
+        needle = query.strip().casefold()
+        found = [
+            person
+            for person in attending
+            if person.id != user.id
+            and person.active
+            and (
+                not needle
+                or needle in person.display_name.casefold()
+                or needle in person.username.casefold()
+            )
+            and is_permitted_on_training(person, Action.TAKE_STAGE, training, tree)
+        ]
+        found.sort(key=lambda person: (person.display_name.casefold(), person.id))
+        limit = max(1, min(limit, MAX_ATTENDEES_PAGE))
+        return found[offset : offset + limit], len(found), self.view(training.id)
 
     async def invite(
         self, user: User, training_id: str, trainee_id: int, attending: Callable[[int], bool]

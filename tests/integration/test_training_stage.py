@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -284,15 +285,110 @@ async def test_a_trainee_is_brought_on_stage_talks_with_the_lecturer_and_is_broa
     )
     assert refusal(late) == "not_on_stage"
 
+    first_live = parse_playlist((await fetch(server, f"{prefix}stage/live.m3u8"))[1].decode())
+    assert first_live.ended
+
+    # a second appearance, a minute later (the server's clock stands still unless moved):
+    # the lecturer brings on stage somebody who never raised a hand
+    server.clock.advance(timedelta(minutes=1))
+    stage_a = await server.user_id("stage.a")
+    other_side = StageSide(other, training_id)
+    closing.append(other_side)
+    invited = await lecturer.call("stage-invite", {"training_id": training_id, "user_id": stage_a})
+    assert invited["ok"], invited
+    second_pc = new_pc()
+    closing.append(second_pc)
+    published = await other.call(
+        "stage-publish",
+        {"training_id": training_id, **await offer(second_pc, "camera", "microphone")},
+    )
+    assert published["ok"], published
+    await second_pc.setRemoteDescription(
+        RTCSessionDescription(published["description"]["sdp"], "answer")
+    )
+
+    async def second_run_closed_a_segment() -> bool:
+        status, text = await fetch(server, f"{prefix}stage/live.m3u8")
+        live = parse_playlist(text.decode()) if status == 200 else None
+        return live is not None and not live.ended and bool(live.segments)
+
+    await eventually_async(second_run_closed_a_segment, within=30)
+    status, text = await fetch(server, f"{prefix}stage/live.m3u8")
+    second_live = parse_playlist(text.decode())
+    # its names are new: a cache holding the first appearance's files serves nothing stale
+    first_numbers = {uri for _, uri in first_live.segments} | {u for _, u, _ in first_live.parts}
+    second_numbers = {uri for _, uri in second_live.segments} | {u for _, u, _ in second_live.parts}
+    assert not first_numbers & second_numbers
+    assert second_live.map_uri is not None and second_live.map_uri.startswith("init-")
+    assert second_live.media_sequence > int(sorted(first_numbers)[-1].split(".")[0][1:])
+    assert (await lecturer.call("stage-remove", {"training_id": training_id}))["ok"]
+    await eventually_async(lambda: stage_not_live(server, prefix), within=10)
+
+    # the end: the replay of the stage has both appearances, on the lecturer's wall clock
+    status, _ = await server.request(
+        "POST", f"/api/trainings/{training_id}/end", token=await server.token("obstetrician")
+    )
+    assert status == 200
+    await stage_replay_matches_the_camera(server, prefix)
+
     for action, expected in (
-        ("stage.invited", [doctor_a]),
-        ("stage.left", [doctor_a]),
+        ("stage.invited", [doctor_a, stage_a]),
+        ("stage.left", [doctor_a, stage_a]),
     ):
         rows = await training_audit(server, action, training_id)
         assert [r.detail["trainee"] for r in rows] == expected, action
     joined = await training_audit(server, "stage.joined", training_id)
-    assert [r.actor_id for r in joined] == [doctor_a]
+    assert [r.actor_id for r in joined] == [doctor_a, stage_a]
     assert "publish on stage" in await refusals_audited(server, training_id)
+
+
+async def stage_not_live(server: InProcessServer, prefix: str) -> bool:
+    return (await streams(server, prefix)).get("stage") != "live"
+
+
+async def stage_replay_matches_the_camera(server: InProcessServer, prefix: str) -> None:
+    """The stage's replay playlist: valid, one run per appearance (each after a
+    discontinuity, with its own init section), every run decoding on its own with
+    continuous timestamps, and its wall-clock times inside the lecturer's camera replay, in
+    the order they happened (the test clock stands still within an appearance: the e2e test,
+    on a real clock, checks the times of the segments of one appearance)."""
+    status, text = await fetch(server, f"{prefix}camera/vod.m3u8")
+    assert status == 200
+    camera = parse_playlist(text.decode())
+    status, text = await fetch(server, f"{prefix}stage/vod.m3u8")
+    assert status == 200
+    stage = parse_playlist(text.decode())
+    assert stage.ended and stage.playlist_type == "VOD"
+    assert [run.map_uri for run in stage.runs][:1] == ["init.mp4"]
+    assert len(stage.runs) == 2 and stage.runs[1].map_uri != "init.mp4"
+    assert text.decode().count("#EXT-X-DISCONTINUITY\n") == 1
+    names = [uri for _, uri in stage.segments]
+    assert len(names) == len(set(names))
+    camera_from = camera.runs[0].segments[0][0]
+    last_date, last_duration, _ = camera.runs[-1].segments[-1]
+    assert camera_from is not None and last_date is not None
+    camera_to = last_date + timedelta(seconds=last_duration)
+    previous_end = None
+    for run in stage.runs:
+        assert run.map_uri is not None
+        status, init = await fetch(server, f"{prefix}stage/{run.map_uri}")
+        assert status == 200
+        media = [(await fetch(server, f"{prefix}stage/{uri}"))[1] for _, _, uri in run.segments]
+        frames = decode(init, *media)
+        times = [f.time for f in frames]
+        assert frames and times == sorted(times)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert max(gaps) < 0.5, "a run's pictures are continuous"
+        with av.open(io.BytesIO(init + b"".join(media))) as container:
+            assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
+        began, _, _ = run.segments[0]
+        ended_date, ended_duration, _ = run.segments[-1]
+        assert began is not None and ended_date is not None
+        assert camera_from - timedelta(seconds=1) <= began
+        assert ended_date + timedelta(seconds=ended_duration) <= camera_to + timedelta(seconds=2)
+        if previous_end is not None:
+            assert began >= previous_end, "the appearances in the order they happened"
+        previous_end = ended_date + timedelta(seconds=ended_duration)
 
 
 async def test_who_may_invite_publish_and_be_invited_and_bad_offers_are_refused(
@@ -387,3 +483,86 @@ async def test_who_may_invite_publish_and_be_invited_and_bad_offers_are_refused(
     )
     rows = await training_audit(server, "stage.left", training_id)
     assert [r.detail["reason"] for r in rows] == ["disconnected"]
+
+
+async def test_the_lecturer_lists_everybody_attending_searches_pages_and_invites_without_a_hand(
+    server: InProcessServer, closing: list[Any]
+) -> None:
+    training_id = await live_training(server)
+    status, started = await server.request(
+        "POST", f"/api/trainings/{training_id}/start", token=await server.token("obstetrician")
+    )
+    assert status == 200, started
+    county_a = await institution_of(server, "doctor.a")
+    for name in ("list.b", "list.c"):
+        await add_trainee(server, name, county_a)
+    lecturer = await watching(server, closing, "obstetrician", training_id)
+    trainee = await watching(server, closing, "doctor.a", training_id)
+    list_b = await watching(server, closing, "list.b", training_id)
+    await watching(server, closing, "list.c", training_id)
+    await watching(server, closing, "list.c", training_id)  # a second page of the same person
+    raised = await trainee.call("stage-hand", {"training_id": training_id, "raised": True})
+    assert raised["ok"], raised
+
+    everybody = await lecturer.call("stage-attendees", {"training_id": training_id})
+    assert everybody["ok"], everybody
+    assert everybody["total"] == 3  # the lecturer is not listed, list.c once
+    people = {p["id"]: p for p in everybody["attendees"]}
+    doctor_a = await server.user_id("doctor.a")
+    assert people[doctor_a]["hand_raised"] is True
+    assert people[doctor_a]["institution"] == {
+        "id": county_a,
+        "name": people[doctor_a]["institution"]["name"],
+    }
+    names = [p["display_name"].casefold() for p in everybody["attendees"]]
+    assert names == sorted(names)
+    # searched (case ignored) and paged
+    found = await lecturer.call("stage-attendees", {"training_id": training_id, "query": "LIST."})
+    assert [p["display_name"] for p in found["attendees"]] == ["list.b", "list.c"]
+    second = await lecturer.call(
+        "stage-attendees", {"training_id": training_id, "query": "list.", "offset": 1, "limit": 1}
+    )
+    assert (second["total"], [p["display_name"] for p in second["attendees"]]) == (2, ["list.c"])
+
+    # the lecturer brings list.b on stage, who never raised a hand: list.b still consents
+    list_b_id = await server.user_id("list.b")
+    invited = await lecturer.call(
+        "stage-invite", {"training_id": training_id, "user_id": list_b_id}
+    )
+    assert invited["ok"] and invited["stage"]["on_stage"]["id"] == list_b_id, invited
+    assert invited["stage"]["joined"] is False  # nothing is captured before their consent
+    listed = await lecturer.call("stage-attendees", {"training_id": training_id, "query": "list.b"})
+    assert listed["attendees"][0]["on_stage"] is True
+    # who leaves is no longer listed
+    await list_b.sio.disconnect()
+    await eventually_async(lambda: _total(lecturer, training_id, "list.b", 0), within=10)
+
+    # refusals: a trainee listing (audited), not following, bad payloads
+    assert refusal(await trainee.call("stage-attendees", {"training_id": training_id})) == (
+        "forbidden"
+    )
+    assert "list attendees" in await refusals_audited(server, training_id)
+    stranger = await connected(server, closing, "stage.a")
+    assert refusal(await stranger.call("stage-attendees", {"training_id": training_id})) == (
+        "not_watching"
+    )
+    scheduled = await live_training(server)  # not started: nobody to list yet
+    early = await watching(server, closing, "obstetrician", scheduled)
+    assert refusal(await early.call("stage-attendees", {"training_id": scheduled})) == (
+        "training_not_live"
+    )
+    for bad in (
+        {"training_id": training_id, "limit": 0},
+        {"training_id": training_id, "limit": 51},
+        {"training_id": training_id, "offset": -1},
+        {"training_id": training_id, "query": "x" * 101},
+        {"training_id": training_id, "page": 2},
+        {"training_id": "../etc"},
+        "everybody",
+    ):
+        assert refusal(await lecturer.call("stage-attendees", bad)) == "invalid_payload", bad
+
+
+async def _total(lecturer: Participant, training_id: str, query: str, expected: int) -> bool:
+    answer = await lecturer.call("stage-attendees", {"training_id": training_id, "query": query})
+    return bool(answer["ok"]) and answer["total"] == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import av
 
@@ -24,6 +25,8 @@ KNOWN_TAGS = {
     "#EXT-X-ENDLIST",
     "#EXT-X-PLAYLIST-TYPE",
     "#EXT-X-DATERANGE",
+    "#EXT-X-DISCONTINUITY",
+    "#EXT-X-DISCONTINUITY-SEQUENCE",
 }
 
 
@@ -37,6 +40,18 @@ class Playlist:
     playlist_type: str | None = None
     map_uri: str | None = None
     dateranges: list[str] = field(default_factory=list)
+    discontinuity_sequence: int = 0
+    runs: list[Run] = field(default_factory=list)
+    """The segments grouped by `#EXT-X-DISCONTINUITY`: each run with its map and times."""
+
+
+@dataclass
+class Run:
+    """Segments between two discontinuities: their initialization section (`#EXT-X-MAP`) and
+    each one's `(program date time, duration, uri)`."""
+
+    map_uri: str | None
+    segments: list[tuple[datetime | None, float, str]] = field(default_factory=list)
 
 
 def parse_playlist(text: str) -> Playlist:
@@ -45,6 +60,9 @@ def parse_playlist(text: str) -> Playlist:
     assert lines[0] == "#EXTM3U", "a playlist starts with #EXTM3U"
     found = Playlist(target_duration=-1, media_sequence=0)
     pending: float | None = None
+    date: datetime | None = None
+    run: Run | None = None
+    dangling = False
     for line in lines[1:]:
         if not line:
             continue
@@ -67,14 +85,36 @@ def parse_playlist(text: str) -> Playlist:
             elif tag == "#EXT-X-PLAYLIST-TYPE":
                 found.playlist_type = value
             elif tag == "#EXT-X-MAP":
-                found.map_uri = re.search(r'URI="([^"]+)"', value)[1]  # type: ignore[index]
+                uri = re.search(r'URI="([^"]+)"', value)[1]  # type: ignore[index]
+                found.map_uri = found.map_uri or uri
+                if run is None or run.segments:
+                    run = Run(uri)
+                    found.runs.append(run)
+                else:
+                    run.map_uri = uri
+                dangling = False
+            elif tag == "#EXT-X-DISCONTINUITY":
+                assert not dangling, "two discontinuities in a row"
+                dangling = True
+            elif tag == "#EXT-X-DISCONTINUITY-SEQUENCE":
+                assert not found.segments, "the discontinuity sequence follows the header"
+                found.discontinuity_sequence = int(value)
+            elif tag == "#EXT-X-PROGRAM-DATE-TIME":
+                date = datetime.fromisoformat(value)
             elif tag == "#EXT-X-DATERANGE":
                 found.dateranges.append(value)
         else:
             assert pending is not None, f"a URI without #EXTINF: {line}"
             found.segments.append((pending, line))
+            if run is None or (dangling and run.segments):  # no map of its own: the last
+                run = Run(run.map_uri if run else None)
+                found.runs.append(run)
+            dangling = False
+            run.segments.append((date, pending, line))
             pending = None
+            date = None
     assert pending is None, "#EXTINF without its URI"
+    assert not dangling or found.parts, "a discontinuity after the last segment"
     assert found.target_duration >= 1, "#EXT-X-TARGETDURATION is required"
     for duration, uri in found.segments:
         assert round(duration) <= found.target_duration, f"{uri} longer than the target"

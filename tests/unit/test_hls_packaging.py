@@ -4,7 +4,7 @@ parts, the live and replay playlists valid, the segments continuous and decodabl
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -109,7 +109,7 @@ def test_a_key_frame_is_asked_for_once_per_segment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["init.mp4", "live.m3u8", "vod.m3u8", "s0.m4s", "s12.m4s", "s12.3.m4s"],
+    ["init.mp4", "init-7.mp4", "live.m3u8", "vod.m3u8", "s0.m4s", "s12.m4s", "s12.3.m4s"],
 )
 def test_served_names_are_exactly_the_broadcasts_own(name: str) -> None:
     assert FILE_NAME.fullmatch(name)
@@ -131,6 +131,9 @@ def test_served_names_are_exactly_the_broadcasts_own(name: str) -> None:
         "%2e%2e",
         "s1234567890.m4s",
         "init.mp4\n",
+        "init-0.mp4",
+        "init-07.mp4",
+        "init-.mp4",
     ],
 )
 def test_anything_else_is_not_a_broadcast_file(name: str) -> None:
@@ -162,3 +165,50 @@ def test_the_lecturers_voice_travels_in_the_same_segments_as_opus_by_stream_copy
     for segment in segments:
         with av.open(io.BytesIO(init + segment)) as container:
             assert sum(1 for _ in container.decode(audio=0)) >= 2 * 50 - 10
+
+
+def test_a_second_run_of_a_stream_continues_its_numbers_and_its_replay_after_a_discontinuity(
+    tmp_path: Path,
+) -> None:
+    """Two appearances on stage (or a lecturer who reconnects): the second run never reuses a
+    name of the first (a cache keeps those for a year), and the replay lists both."""
+    first = HlsPackager(tmp_path, (320, 240), clock=lambda: START)
+    for data, pts, keyframe in h264_frames(6):
+        first.add(data, pts, keyframe)
+    first.close()
+    later = START + timedelta(seconds=30)
+    second = HlsPackager(tmp_path, (320, 240), clock=lambda: later)
+    assert (second.first, second.init_name) == (3, "init-3.mp4")
+    frames = list(h264_frames(8))
+    for data, pts, keyframe in frames[: 5 * FPS]:  # live, mid-run
+        second.add(data, pts, keyframe)
+    live = parse_playlist(second.live_playlist())
+    assert live.map_uri == "init-3.mp4" and live.media_sequence == 3
+    assert live.discontinuity_sequence == 0  # the run's first segment is still listed
+    assert [uri for _, uri in live.segments] == ["s3.m4s", "s4.m4s"]
+    assert all(uri.startswith(("s3.", "s4.", "s5.")) for _, uri, _ in live.parts)
+    assert second.file(live.parts[-1][1]) and second.file("s0.0.m4s") is None
+    assert second.has(2, None) and not second.has(6, None)
+    for data, pts, keyframe in frames[5 * FPS :]:
+        second.add(data, pts, keyframe)
+    second.close()
+    vod = parse_playlist((tmp_path / "vod.m3u8").read_text())
+    assert vod.ended and vod.playlist_type == "VOD"
+    assert [(run.map_uri, [u for _, _, u in run.segments]) for run in vod.runs] == [
+        ("init.mp4", ["s0.m4s", "s1.m4s", "s2.m4s"]),
+        ("init-3.mp4", ["s3.m4s", "s4.m4s", "s5.m4s", "s6.m4s"]),
+    ]
+    # each run decodes with its own init section, continuous within it; its wall clock kept
+    for run, seconds, began in zip(vod.runs, (6, 8), (START, later), strict=True):
+        assert run.map_uri is not None
+        init = (tmp_path / run.map_uri).read_bytes()
+        frames_of_run = decode(init, *[(tmp_path / u).read_bytes() for _, _, u in run.segments])
+        assert len(frames_of_run) == seconds * FPS
+        times = [f.time for f in frames_of_run]
+        assert times == sorted(times)
+        assert times[-1] - times[0] == pytest.approx(seconds - 1 / FPS, abs=1e-3)
+        assert run.segments[0][0] == began.replace(microsecond=began.microsecond // 1000 * 1000)
+    # a third run after one that closed no segment: nothing of the empty one is listed
+    HlsPackager(tmp_path, (320, 240), clock=lambda: later).close()
+    third = HlsPackager(tmp_path, (320, 240), clock=lambda: later)
+    assert third.first == 7 and third.history.runs == 2

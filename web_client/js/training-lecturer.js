@@ -62,6 +62,7 @@ async function startPresenting() {
   say('lecturer.live');
   end.disabled = false;
   $('[data-testid="stage"]').hidden = false;
+  $('[data-testid="stage"]').dispatchEvent(new Event('presenting')); // live now: who attends
 }
 
 present.addEventListener('click', () => {
@@ -122,15 +123,81 @@ function runStage(iceServers) {
     video.hidden = !(current && stage.joined);
     document.documentElement.dataset.stage = current ? (stage.joined ? 'joined' : 'invited') : 'none';
   }
+  const attendees = listAttendees(invite);
   remove.addEventListener('click', () => {
     remove.disabled = true;
     request(socket, 'stage-remove', { training_id: trainingId })
       .then(({ stage }) => changed(stage))
       .catch((err) => { remove.disabled = false; status.textContent = err.message; });
   });
-  socket.on('stage-hands', (news) => { if (news.training_id === trainingId) listHands(news.hands); });
-  socket.on('stage-changed', (news) => { if (news.training_id === trainingId) changed(news); });
-  return { listed: (ack) => { if (ack.stage) changed(ack.stage); listHands(ack.hands ?? []); } };
+  socket.on('stage-hands', (news) => { if (news.training_id === trainingId) { listHands(news.hands); attendees.refresh(); } });
+  socket.on('stage-changed', (news) => { if (news.training_id === trainingId) { changed(news); attendees.refresh(); } });
+  return {
+    listed: (ack) => { if (ack.stage) changed(ack.stage); listHands(ack.hands ?? []); attendees.refresh(); },
+  };
+}
+
+const ATTENDEES_PAGE = 20;
+const ATTENDEES_REFRESH_MS = 10_000;
+
+/**
+ * Everybody attending now (not only the raised hands), searched by name and paged
+ * (`stage-attendees`: the server holds who follows the training), each with "Bring on
+ * stage": the trainee is asked for consent on their page all the same. Refreshed as the
+ * stage changes, as the search is typed, and every 10 s while the lecturer presents.
+ */
+function listAttendees(invite) {
+  const box = $('[data-testid="stage-attendees-box"]');
+  const search = $('[data-testid="attendee-search"]');
+  const list = $('[data-testid="stage-attendees"]');
+  const count = $('[data-testid="attendee-count"]');
+  const previous = $('[data-testid="attendees-previous"]');
+  const next = $('[data-testid="attendees-next"]');
+  let offset = 0;
+  let asked = 0;
+  let typing = null;
+  const show = ({ attendees, total }) => {
+    list.replaceChildren(...attendees.map((person) => {
+      const button = h('button', { type: 'button', dataset: { testid: 'attendee-invite', userId: person.id } }, t('stage.invite'));
+      button.disabled = person.on_stage;
+      button.addEventListener('click', () => invite(person, button));
+      const notes = [person.institution.name];
+      if (person.hand_raised) notes.push(t('stage.handRaised'));
+      if (person.on_stage) notes.push(t('stage.onStage'));
+      return h('li', { dataset: { testid: 'stage-attendee', userId: person.id } },
+        h('span', {}, person.display_name), ` · ${notes.join(' · ')} `, button);
+    }));
+    count.textContent = total
+      ? t('stage.attendeeCount', { from: offset + 1, to: offset + attendees.length, total })
+      : t('stage.noAttendees');
+    previous.disabled = offset === 0;
+    next.disabled = offset + attendees.length >= total;
+    document.documentElement.dataset.stageAttendees = String(total);
+  };
+  const refresh = async () => {
+    const mine = ++asked;
+    try {
+      const answer = await request(socket, 'stage-attendees', {
+        training_id: trainingId, query: search.value.trim().slice(0, 100), offset, limit: ATTENDEES_PAGE,
+      });
+      if (mine !== asked) return; // a later question is under way
+      if (!answer.attendees.length && offset > 0) { offset = Math.max(0, offset - ATTENDEES_PAGE); refresh(); return; }
+      box.hidden = false;
+      show(answer);
+    } catch (err) {
+      // not live yet, or not a lecturer (an assistant moderating): no list to pick from
+      if (mine === asked) box.hidden = err.code === 'forbidden' || err.code === 'training_not_live';
+    }
+  };
+  search.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { offset = 0; refresh(); }, 250);
+  });
+  previous.addEventListener('click', () => { offset = Math.max(0, offset - ATTENDEES_PAGE); refresh(); });
+  next.addEventListener('click', () => { offset += ATTENDEES_PAGE; refresh(); });
+  $('[data-testid="stage"]').addEventListener('presenting', refresh);
+  setInterval(() => { if (!$('[data-testid="stage"]').hidden && !document.hidden) refresh(); }, ATTENDEES_REFRESH_MS);
+  return { refresh };
 }
 
 function moderateQuestions(stage) {

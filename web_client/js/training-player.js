@@ -8,6 +8,7 @@ import { api } from './api.js';
 import { $, h } from './dom.js';
 import { t } from './i18n.js';
 import { bootPage } from './page.js';
+import { playlistSegments, positionAt, segmentAt, wallAt } from './replay-clock.js';
 import { request } from './socket.js';
 import { askBox, followQuestions, place, questionItem } from './training-questions.js';
 import { publishOnStage, receiveStage, streamInto } from './training-stage.js';
@@ -31,9 +32,42 @@ let selfOnStage = false;
  * `EXT-X-PROGRAM-DATE-TIME`. */
 const timeline = new WeakMap();
 
+/** Each replayed video → its replay playlist's segments (`playlistSegments`): the wall clock
+ * of every position, also across discontinuities (a lecturer who reconnected: the replay keeps
+ * both runs, and the time between them is not in it). */
+const replayClock = new WeakMap();
+
+/** The wall-clock time (ms) of `video` at `seconds`, or undefined before it is known. */
+function wallOf(video, seconds) {
+  const segments = replayClock.get(video);
+  if (segments?.length) return wallAt(segments, seconds);
+  const origin = timeline.get(video);
+  return origin === undefined ? undefined : origin + seconds * 1000;
+}
+
+/** Where `video` shows the wall-clock time `wall` (s): in a gap between runs, where the next
+ * run begins; before the first segment, 0. Undefined before it is known. */
+function positionOf(video, wall) {
+  const segments = replayClock.get(video);
+  if (segments?.length) return positionAt(segments, wall);
+  const origin = timeline.get(video);
+  return origin === undefined ? undefined : Math.max(0, (wall - origin) / 1000);
+}
+
+/** Read the replay playlist at `url` into `replayClock` for `video`. */
+function readReplayClock(video, url) {
+  fetch(url).then((reply) => (reply.ok ? reply.text() : '')).then((text) => {
+    const segments = playlistSegments(text);
+    if (!segments.length) return;
+    replayClock.set(video, segments);
+    video.dispatchEvent(new Event('timeline'));
+  }).catch(() => {});
+}
+
 /** Play one stream of the broadcast into `video` (it exists: streams.json said so); returns
- * what stops it. */
-function play(video, url) {
+ * what stops it. `show`: unhide and start it once it can play (the stage's replay is shown
+ * and played only while the camera is at a moment somebody was on stage). */
+function play(video, url, { show = true } = {}) {
   const Hls = window.Hls;
   let stopped = false;
   let current = null;
@@ -44,7 +78,7 @@ function play(video, url) {
     video.load();
     video.hidden = true;
   };
-  const started = () => { if (!stopped) { video.hidden = false; video.play().catch(() => {}); } };
+  const started = () => { if (!stopped && show) { video.hidden = false; video.play().catch(() => {}); } };
   if (Hls?.isSupported()) {
     const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
     current = hls;
@@ -58,7 +92,7 @@ function play(video, url) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       hls.destroy();
-      setTimeout(() => { if (!stopped) current = { destroy: play(video, url) }; }, RETRY_MS);
+      setTimeout(() => { if (!stopped) current = { destroy: play(video, url, { show }) }; }, RETRY_MS);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -73,6 +107,46 @@ function play(video, url) {
   } else {
     say('training.unsupported');
   }
+  return stop;
+}
+
+/**
+ * The replay of the stage (docs/training.md, "The stage in the replay"): one VOD playlist of
+ * every appearance (each after a discontinuity), played in `video` on the lecturer's timeline:
+ * while the camera is at a moment somebody was on stage, the stage shows and plays there
+ * (the camera's wall clock → that appearance's segment); between appearances it is hidden.
+ * The camera leads (its controls, the markers); the stage is moved to it when more than a
+ * second apart. Returns what stops it.
+ */
+function replayStage(video, url) {
+  const camera = $('[data-testid="training-camera"]');
+  const stop = play(video, url, { show: false });
+  const off = () => {
+    if (!video.hidden) video.pause();
+    video.hidden = true;
+    document.documentElement.dataset.stageView = 'off';
+  };
+  const sync = () => {
+    const segments = replayClock.get(video) ?? [];
+    const wall = wallOf(camera, camera.currentTime);
+    if (wall === undefined || !segments.length) return;
+    const segment = segmentAt(segments, wall);
+    if (!segment) { off(); return; }
+    const position = segment.position + (wall - segment.at) / 1000;
+    video.hidden = false;
+    document.documentElement.dataset.stageView = 'on';
+    if (Math.abs(video.currentTime - position) > 1) video.currentTime = position;
+    if (camera.paused) video.pause();
+    else if (video.paused) video.play().catch(() => {});
+  };
+  video.addEventListener('timeline', () => {
+    const segments = replayClock.get(video) ?? [];
+    document.documentElement.dataset.stageAppearances = String(new Set(segments.map((s) => s.run)).size);
+    sync();
+  });
+  readReplayClock(video, url);
+  for (const event of ['timeupdate', 'seeked', 'play', 'pause', 'timeline']) camera.addEventListener(event, sync);
+  off();
   return stop;
 }
 
@@ -113,9 +187,16 @@ async function follow(admission) {
     } catch {
       // the network is back in a moment: try again
     }
+    // The replay: whoever was on stage, shown beside the camera at the moments they were.
+    const replay = admission.playlist === 'vod.m3u8';
+    if (replay && streams.stage === 'replay' && !stopStage) {
+      stopStage = replayStage(stage, `${admission.viewer_url}stage/vod.m3u8`);
+    }
     // The trainee on stage: shown beside the camera while they are there (live), no longer.
     const hideStage = stageDropped || selfOnStage;
-    if (streams.stage === 'live' && !stopStage && !hideStage) {
+    if (replay) {
+      // the replay's stage follows the camera (replayStage)
+    } else if (streams.stage === 'live' && !stopStage && !hideStage) {
       stopStage = play(stage, `${admission.viewer_url}stage/live.m3u8`);
       document.documentElement.dataset.stageView = 'on';
     } else if ((streams.stage !== 'live' || hideStage) && stopStage) {
@@ -127,7 +208,9 @@ async function follow(admission) {
     for (const [stream, state] of Object.entries(streams)) {
       if (playing.has(stream) || !videos[stream]) continue;
       playing.add(stream);
-      play(videos[stream], `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`);
+      const url = `${admission.viewer_url}${stream}/${state === 'replay' ? 'vod.m3u8' : 'live.m3u8'}`;
+      play(videos[stream], url);
+      if (state === 'replay') readReplayClock(videos[stream], url);
       if (stream === 'camera' && state === 'live') keepAttending(videos.camera);
     }
     if (!playing.has('camera')) say('training.waiting');
@@ -284,21 +367,20 @@ function replayMarkers(shown) {
   $('.training-stage').after(section);
   const seek = (askedMs) => {
     for (const video of videos) {
-      if (video.hidden || !timeline.has(video)) continue;
-      video.currentTime = Math.max(0, (askedMs - timeline.get(video)) / 1000);
+      const position = video.hidden ? undefined : positionOf(video, askedMs);
+      if (position !== undefined) video.currentTime = position;
     }
     camera.play().catch(() => {});
   };
   const render = () => {
-    const origin = timeline.get(camera);
-    if (origin === undefined) return;
+    if (wallOf(camera, 0) === undefined) return;
     const duration = Number.isFinite(camera.duration) ? camera.duration : 0;
     bar.replaceChildren();
     list.replaceChildren();
     const questions = [...shown.values()].sort((a, b) => Date.parse(a.asked_at) - Date.parse(b.asked_at));
     for (const question of questions) {
       const askedMs = Date.parse(question.asked_at);
-      const offset = Math.max(0, (askedMs - origin) / 1000);
+      const offset = positionOf(camera, askedMs);
       if (duration) {
         const tick = h('span', { class: 'marker-tick', title: question.text });
         tick.style.left = `${Math.min(100, (offset / duration) * 100)}%`;
