@@ -1,6 +1,12 @@
 """The broadcasts of one server: the live packagers in memory, the replays on disk, and a cache
 of the immutable files so that a thousand viewers asking for the same new segment cost one read.
 
+A thousand viewers ask for a new segment within a few milliseconds of each other (they were all
+waiting on the blocking playlist reload): the first request's miss reads the file and computes
+its ETag on a worker thread, and the requests arriving meanwhile wait for that one read instead
+of each starting their own. The live playlist is made once per change of the stream (a part or
+a segment added, the end), not once per request.
+
 Each stream's files live in `root/{training_id}/{stream}/` (`hls.HlsPackager` documents them).
 """
 
@@ -35,6 +41,15 @@ def _etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
+def _load(path: Path) -> tuple[bytes, str] | None:
+    """A file's bytes and ETag (on a worker thread: hashing a segment takes a while), or None."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return data, _etag(data)
+
+
 class Broadcasts:
     def __init__(
         self,
@@ -51,6 +66,11 @@ class Broadcasts:
         self._ended: OrderedDict[tuple[str, str], HlsPackager] = OrderedDict()
         self._cache: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
         self._cached_bytes = 0
+        self._reading: dict[tuple[str, str, str], asyncio.Future[BroadcastFile | None]] = {}
+        self._playlists: dict[tuple[str, str], tuple[object, BroadcastFile]] = {}
+        self.disk_reads = 0
+        """Files read from disk (segments, init sections, replay playlists) since start."""
+        self.live_playlists_made = 0
 
     def directory(self, training_id: str, stream: str) -> Path:
         if not TRAINING_ID.fullmatch(training_id) or stream not in STREAMS:
@@ -119,7 +139,8 @@ class Broadcasts:
         if packager is not None:
             self._ended[(training_id, stream)] = packager
             while len(self._ended) > ENDED_KEPT:
-                self._ended.popitem(last=False)
+                dropped, _ = self._ended.popitem(last=False)
+                self._playlists.pop(dropped, None)
 
     async def read(self, training_id: str, stream: str, name: str) -> BroadcastFile | None:
         """The file `name` of the training's stream, or None. `name` must match `FILE_NAME`
@@ -133,8 +154,7 @@ class Broadcasts:
         packager = self._packager(training_id, stream)
         if packager is not None:
             if name == "live.m3u8":
-                text = packager.live_playlist().encode()
-                return BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
+                return self._live_playlist(training_id, stream, packager)
             if name == "vod.m3u8":
                 text = packager.vod_playlist().encode()
                 return BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
@@ -148,15 +168,43 @@ class Broadcasts:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        path = self.directory(training_id, stream) / name
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except (FileNotFoundError, NotADirectoryError):
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_from_disk(key))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        return await asyncio.shield(reading)
+
+    async def _read_from_disk(self, key: tuple[str, str, str]) -> BroadcastFile | None:
+        training_id, stream, name = key
+        self.disk_reads += 1
+        loaded = await asyncio.to_thread(_load, self.directory(training_id, stream) / name)
+        if loaded is None:
             return None
+        data, etag = loaded
         if name.endswith(".m3u8"):
-            return BroadcastFile(data, _etag(data), immutable=False)
-        found = BroadcastFile(data, _etag(data), immutable=True)
+            return BroadcastFile(data, etag, immutable=False)
+        found = BroadcastFile(data, etag, immutable=True)
         self._remember(key, found)
+        return found
+
+    def _live_playlist(self, training_id: str, stream: str, packager: HlsPackager) -> BroadcastFile:
+        """The live playlist, made again only when what it lists changed."""
+        last = packager.segments[-1] if packager.segments else None
+        version = (
+            packager,
+            len(packager.segments),
+            len(last.parts) if last is not None else 0,
+            last is not None and last.closed,
+            packager.ended,
+        )
+        made = self._playlists.get((training_id, stream))
+        if made is not None and made[0] == version:
+            return made[1]
+        text = packager.live_playlist().encode()
+        found = BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
+        self._playlists[(training_id, stream)] = (version, found)
+        self.live_playlists_made += 1
         return found
 
     def _remember(self, key: tuple[str, str, str], found: BroadcastFile) -> None:
