@@ -298,10 +298,18 @@ def cpu_of(process: psutil.Process) -> float:
 
 
 async def live(
-    viewers: int, seconds: float, warmup: float, workers: dict[str, int], generators: list[str]
+    viewers: int,
+    seconds: float,
+    warmup: float,
+    workers: dict[str, int],
+    generators: list[str],
+    tree: Path | None = None,
 ) -> dict[str, Any]:
+    """The live part against a server run from this source tree, or from `tree`."""
     clip = list(h264_frames(10, size=(1280, 720), keyframe_every_s=2.0))
     server = RunningServer(env_overrides={"LOGIN_ATTEMPTS_PER_MINUTE": "10000"})
+    if tree is not None:
+        server.tree = tree
     server.start()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
     try:
@@ -360,6 +368,7 @@ async def live(
             log(f"live: {generator}: {_summary(runs[generator])}")
             await asyncio.sleep(2)  # the last answers out, the connections closed
         return {
+            "server_tree": str(tree or "this tree"),
             "viewers": viewers,
             "server_cpu_percent_no_viewers": round(100 * idle_cpu, 1),
             "generators": runs,
@@ -439,14 +448,20 @@ def _ms(value: float | None) -> float | None:
 
 
 def table(report: dict[str, Any]) -> str:
-    p, v = report["packaging"], report["live"]
+    p = report["packaging"]
+    lines = [
+        f"packaging (stream copy, 720p30): {p['percent_of_a_core']} % of a core, "
+        f"{p['microseconds_per_frame']} µs/frame, {p['output_kbit_per_s']} kbit/s out"
+    ]
+    for key in ("live", "live_server_tree"):
+        if key in report:
+            lines += ["", f"server from {report[key]['server_tree']}:", live_table(report[key])]
+    return "\n".join(lines)
+
+
+def live_table(v: dict[str, Any]) -> str:
     runs = list(v["generators"].values())
     head = [
-        (
-            "packaging (stream copy, 720p30)",
-            f"{p['percent_of_a_core']} % of a core, {p['microseconds_per_frame']} µs/frame, "
-            f"{p['output_kbit_per_s']} kbit/s out",
-        ),
         (
             "server CPU, no viewer",
             f"{v['server_cpu_percent_no_viewers']} % of a core (WebRTC in + packaging)",
@@ -522,6 +537,12 @@ def main() -> None:
     parser.add_argument(
         "--new-workers", type=int, default=1, help="processes the new generator's viewers run in"
     )
+    parser.add_argument(
+        "--server-tree",
+        type=Path,
+        help="the live part again against a server run from this source tree (before / after in "
+        "one run, e.g. `git archive main | tar -x -C DIR`)",
+    )
     parser.add_argument("--quick", action="store_true", help="50 viewers, 10 s, 20 s packaged")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -540,6 +561,17 @@ def main() -> None:
         ),
         "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
     }
+    if args.server_tree is not None:
+        report["live_server_tree"] = asyncio.run(
+            live(
+                args.viewers,
+                args.seconds,
+                args.warmup,
+                {"old": args.workers, "new": args.new_workers},
+                args.generator,
+                tree=args.server_tree.resolve(),
+            )
+        )
     print(json.dumps(report, indent=2) if args.json else table(report))
 
 
