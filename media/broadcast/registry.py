@@ -37,6 +37,11 @@ CACHE_BYTES = 64 * 1024 * 1024
 a 720p broadcast, across every training."""
 
 
+PARTS_KEPT = 128
+"""LL-HLS parts whose ETag is remembered (a live playlist lists 12 parts a stream; ~8 MB at
+720p). An entry is used only while the packager still holds the very same bytes."""
+
+
 def _etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
@@ -71,6 +76,8 @@ class Broadcasts:
         self.disk_reads = 0
         """Files read from disk (segments, init sections, replay playlists) since start."""
         self.live_playlists_made = 0
+        self._parts: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
+        self.part_etags_computed = 0
 
     def directory(self, training_id: str, stream: str) -> Path:
         if not TRAINING_ID.fullmatch(training_id) or stream not in STREAMS:
@@ -160,7 +167,7 @@ class Broadcasts:
                 return BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
             part = packager.file(name)
             if part is not None:
-                return BroadcastFile(part, _etag(part), immutable=True)
+                return self._part(training_id, stream, name, part)
         if name == "live.m3u8":
             name = "vod.m3u8"  # the broadcast is over: its replay
         key = (training_id, stream, name)
@@ -186,6 +193,20 @@ class Broadcasts:
             return BroadcastFile(data, etag, immutable=False)
         found = BroadcastFile(data, etag, immutable=True)
         self._remember(key, found)
+        return found
+
+    def _part(self, training_id: str, stream: str, name: str, data: bytes) -> BroadcastFile:
+        """An LL-HLS part (bytes the packager holds) with its ETag, hashed once per part, not
+        once per viewer."""
+        key = (training_id, stream, name)
+        found = self._parts.get(key)
+        if found is not None and found.data is data:
+            return found
+        found = BroadcastFile(data, _etag(data), immutable=True)
+        self.part_etags_computed += 1
+        self._parts[key] = found
+        while len(self._parts) > PARTS_KEPT:
+            self._parts.popitem(last=False)
         return found
 
     def _live_playlist(self, training_id: str, stream: str, packager: HlsPackager) -> BroadcastFile:

@@ -71,3 +71,16 @@ async def test_the_live_playlist_is_made_once_per_change_and_is_never_stale(
     ended = await broadcasts.read(tid, "camera", "live.m3u8")
     assert ended is not None and b"#EXT-X-ENDLIST" in ended.data
     assert not ended.live
+
+
+async def test_a_thousand_low_latency_viewers_asking_for_a_new_part_hash_it_once(
+    tmp_path: Path,
+) -> None:
+    broadcasts, tid = await broadcast_of(tmp_path, 3)
+    packager = broadcasts.live(tid, "camera")
+    assert packager is not None
+    newest = f"s{len(packager.segments) - 1}.{len(packager.segments[-1].parts) - 1}.m4s"
+    answers = [await broadcasts.read(tid, "camera", newest) for _ in range(VIEWERS)]
+    assert broadcasts.part_etags_computed == 1
+    assert all(a is not None and a.data == packager.file(newest) for a in answers)
+    assert len({a.etag for a in answers if a is not None}) == 1
