@@ -231,18 +231,18 @@ async def _play(
     return figures, time.process_time() - cpu_before
 
 
-def _worker(
-    base: str, viewers: int, start_at: float, seconds: float, low_latency: bool, out: Any
-) -> None:
+def _worker(base: str, viewers: int, seconds: float, low_latency: bool, channel: Any) -> None:
     """One load-generating process of the old generator (aiohttp's client): its viewers, its
     figures and its CPU seconds over the viewing sent back as a dict."""
+    channel.send("ready")
+    start_at = channel.recv()
     figures, cpu = asyncio.run(_play(base, viewers, start_at, seconds, low_latency))
-    out.send({**figures.__dict__, "generator_cpu_s": cpu})
-    out.close()
+    channel.send({**figures.__dict__, "generator_cpu_s": cpu})
+    channel.close()
 
 
-SPAWN_S = 8.0
-"""The load processes start this long before they play (spawned, imports done)."""
+START_MARGIN_S = 1.0
+"""Once every load process is up (imports done), they all begin playing this much later."""
 
 GENERATORS = ("new", "old")
 """`new`: `bench/training_viewers.py` (raw protocols on uvloop, one reused receive buffer, one
@@ -250,12 +250,18 @@ playlist parse per version per process); `old`: aiohttp's client, as before."""
 
 
 def run_viewers(
-    base: str, viewers: int, start_at: float, seconds: float, workers: int, generator: str
+    base: str,
+    viewers: int,
+    seconds: float,
+    workers: int,
+    generator: str,
+    starting: Callable[[float], None],
 ) -> tuple[Figures, dict[str, float]]:
     """`viewers` spread over `workers` processes of `generator`, and the low-latency viewer
-    (aiohttp, both generators) in one more, all starting to play at `start_at` (`time.time()`,
-    once every process is up); their figures merged, and the CPU seconds of the viewers'
-    processes while they played (`viewers`) and of the LL viewer's (`ll_viewer`)."""
+    (aiohttp, both generators) in one more, all starting to play at the same moment once every
+    process is up (told to `starting` as a `time.time()`); their figures merged, and the CPU
+    seconds of the viewers' processes while they played (`viewers`) and of the LL viewer's
+    (`ll_viewer`)."""
     import multiprocessing
 
     from bench import training_viewers
@@ -264,19 +270,26 @@ def run_viewers(
     jobs = []
     shares = [viewers // workers + (1 if i < viewers % workers else 0) for i in range(workers)]
     for share, low_latency in [*((n, False) for n in shares if n), (1, True)]:
-        receiving, sending = context.Pipe(duplex=False)
+        mine, theirs = context.Pipe()
         if generator == "new" and not low_latency:
             target: Any = training_viewers.worker
-            arguments: tuple[Any, ...] = (base, share, start_at, seconds, sending)
+            arguments: tuple[Any, ...] = (base, share, seconds, theirs)
         else:
-            target, arguments = _worker, (base, share, start_at, seconds, low_latency, sending)
+            target, arguments = _worker, (base, share, seconds, low_latency, theirs)
         process = context.Process(target=target, args=arguments)
         process.start()
-        jobs.append((process, receiving, low_latency))
+        jobs.append((process, mine, low_latency))
+    for _, channel, _ in jobs:
+        if channel.recv() != "ready":
+            raise RuntimeError("a load process did not start")
+    start_at = time.time() + START_MARGIN_S
+    for _, channel, _ in jobs:
+        channel.send(start_at)
+    starting(start_at)
     merged = Figures()
     cpu = {"viewers": 0.0, "ll_viewer": 0.0, "playlist_parses": 0.0}
-    for process, receiving, low_latency in jobs:
-        part = receiving.recv()
+    for process, channel, low_latency in jobs:
+        part = channel.recv()
         process.join()
         cpu["ll_viewer" if low_latency else "viewers"] += part.pop("generator_cpu_s")
         cpu["playlist_parses"] += part.pop("playlist_parses", 0)
@@ -389,11 +402,17 @@ async def _viewing(
 ) -> dict[str, Any]:
     """One generator's viewers against the live broadcast: the server's figures and its own."""
     load_before = os.getloadavg()[0]
-    start_at = time.time() + SPAWN_S
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[float] = loop.create_future()
+
+    def starting(at: float) -> None:
+        loop.call_soon_threadsafe(started.set_result, at)
+
     playing = asyncio.create_task(
-        asyncio.to_thread(run_viewers, base, viewers, start_at, seconds, workers, generator)
+        asyncio.to_thread(run_viewers, base, viewers, seconds, workers, generator, starting)
     )
     # the server's CPU while the viewers play (not while their processes start)
+    start_at = await started
     await asyncio.sleep(max(0.0, start_at - time.time()))
     before = cpu_of(process)
     started = time.monotonic()
@@ -414,6 +433,12 @@ async def _viewing(
         "generator_cpu_percent_per_100_viewers": round(
             100 * generator_cpu["viewers"] / elapsed / viewers * 100, 2
         ),
+        "server_cpu_us_per_segment": round(1e6 * busy_cpu * elapsed / figures.segments)
+        if figures.segments
+        else None,
+        "generator_cpu_us_per_segment": round(1e6 * generator_cpu["viewers"] / figures.segments)
+        if figures.segments
+        else None,
         "ll_viewer_cpu_percent": round(100 * generator_cpu["ll_viewer"] / elapsed, 1),
         "playlist_parses": int(generator_cpu["playlist_parses"]) if generator == "new" else None,
         "segments_delivered": figures.segments,
@@ -479,6 +504,12 @@ def live_table(v: dict[str, Any]) -> str:
         (
             "generator CPU per 100 viewers",
             lambda r: f"{r['generator_cpu_percent_per_100_viewers']} %",
+        ),
+        (
+            "CPU per segment delivered (+ its playlist): server / generator",
+            lambda r: (
+                f"{r.get('server_cpu_us_per_segment')} / {r.get('generator_cpu_us_per_segment')} µs"
+            ),
         ),
         (
             "segments delivered (of ~expected)",

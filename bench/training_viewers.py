@@ -295,10 +295,13 @@ async def play(
     return figures, cpu, playlists.parses
 
 
-def worker(base: str, viewers: int, start_at: float, seconds: float, out: Any) -> None:
-    """One load-generating process on uvloop: its figures and CPU sent back as a dict."""
+def worker(base: str, viewers: int, seconds: float, channel: Any) -> None:
+    """One load-generating process on uvloop: says it is ready, is told when to start, sends its
+    figures and CPU back as a dict."""
     import uvloop
 
+    channel.send("ready")
+    start_at = channel.recv()
     figures, cpu, parses = uvloop.run(play(base, viewers, start_at, seconds))
-    out.send({**figures.__dict__, "generator_cpu_s": cpu, "playlist_parses": parses})
-    out.close()
+    channel.send({**figures.__dict__, "generator_cpu_s": cpu, "playlist_parses": parses})
+    channel.close()
