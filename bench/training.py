@@ -8,10 +8,14 @@ Two parts, nothing passes or fails on time:
    core), per frame, and the output's bit rate.
 2. **Live** (a real `teleconsult serve` on a free loopback port): an aiortc lecturer publishes
    1280x720 30 fps video (aiortc encodes H.264) + Opus over WebRTC; after `--warmup` s,
-   `--viewers` simulated trainees in this process (aiohttp, one connection pool) play the
-   camera stream as hls.js does without low-latency mode: blocking playlist reload for the next
-   segment (`_HLS_msn`), then every new segment, for `--seconds` s. One more viewer follows the
-   low-latency parts (`_HLS_msn` + `_HLS_part`). Reported: server CPU (psutil, every thread)
+   `--viewers` simulated trainees play the camera stream as hls.js does without low-latency
+   mode: blocking playlist reload for the next segment (`_HLS_msn`), then every new segment,
+   for `--seconds` s, once per load generator (`--generator new old`: `new` is
+   `bench/training_viewers.py`, raw protocols on uvloop; `old` is aiohttp's client in
+   `--workers` processes), each generator's own CPU reported beside the server's with the load
+   average. One more viewer follows the low-latency parts (`_HLS_msn` + `_HLS_part`).
+   `--server-tree DIR` repeats the live part against a server from another source tree.
+   Reported: server CPU (psutil, every thread)
    before the viewers and with them, and the difference per 100 viewers; segment delivery
    (request to last byte) p50/p99 against the segment duration; failed requests; latency:
    capture → segment in a viewer's hands, and capture → part in the LL viewer's hands, from
@@ -19,7 +23,7 @@ Two parts, nothing passes or fails on time:
    loopback is the capture time plus a few milliseconds) — a player adds its hold-back
    (`PART-HOLD-BACK` 1.5 s for LL-HLS, three segments for plain HLS) on top.
 
-    .venv/bin/python bench/training.py                 # 1 000 viewers, 30 s (~2 minutes)
+    .venv/bin/python bench/training.py                 # 1 000 viewers, 30 s (~4 minutes)
     .venv/bin/python bench/training.py --quick         # 50 viewers, 10 s
     .venv/bin/python bench/training.py --json          # one JSON object on stdout
 """
