@@ -79,7 +79,8 @@ async def test_a_thousand_low_latency_viewers_asking_for_a_new_part_hash_it_once
     broadcasts, tid = await broadcast_of(tmp_path, 3)
     packager = broadcasts.live(tid, "camera")
     assert packager is not None
-    newest = f"s{len(packager.segments) - 1}.{len(packager.segments[-1].parts) - 1}.m4s"
+    last = packager.segments[-1]
+    newest = f"s{last.number}.{len(last.parts) - 1}.m4s"
     answers = [await broadcasts.read(tid, "camera", newest) for _ in range(VIEWERS)]
     assert broadcasts.part_etags_computed == 1
     assert all(a is not None and a.data == packager.file(newest) for a in answers)
