@@ -8,10 +8,14 @@ Two parts, nothing passes or fails on time:
    core), per frame, and the output's bit rate.
 2. **Live** (a real `teleconsult serve` on a free loopback port): an aiortc lecturer publishes
    1280x720 30 fps video (aiortc encodes H.264) + Opus over WebRTC; after `--warmup` s,
-   `--viewers` simulated trainees in this process (aiohttp, one connection pool) play the
-   camera stream as hls.js does without low-latency mode: blocking playlist reload for the next
-   segment (`_HLS_msn`), then every new segment, for `--seconds` s. One more viewer follows the
-   low-latency parts (`_HLS_msn` + `_HLS_part`). Reported: server CPU (psutil, every thread)
+   `--viewers` simulated trainees play the camera stream as hls.js does without low-latency
+   mode: blocking playlist reload for the next segment (`_HLS_msn`), then every new segment,
+   for `--seconds` s, once per load generator (`--generator new old`: `new` is
+   `bench/training_viewers.py`, raw protocols on uvloop; `old` is aiohttp's client in
+   `--workers` processes), each generator's own CPU reported beside the server's with the load
+   average. One more viewer follows the low-latency parts (`_HLS_msn` + `_HLS_part`).
+   `--server-tree DIR` repeats the live part against a server from another source tree.
+   Reported: server CPU (psutil, every thread)
    before the viewers and with them, and the difference per 100 viewers; segment delivery
    (request to last byte) p50/p99 against the segment duration; failed requests; latency:
    capture → segment in a viewer's hands, and capture → part in the LL viewer's hands, from
@@ -19,7 +23,7 @@ Two parts, nothing passes or fails on time:
    loopback is the capture time plus a few milliseconds) — a player adds its hold-back
    (`PART-HOLD-BACK` 1.5 s for LL-HLS, three segments for plain HLS) on top.
 
-    .venv/bin/python bench/training.py                 # 1 000 viewers, 30 s (~2 minutes)
+    .venv/bin/python bench/training.py                 # 1 000 viewers, 30 s (~4 minutes)
     .venv/bin/python bench/training.py --quick         # 50 viewers, 10 s
     .venv/bin/python bench/training.py --json          # one JSON object on stdout
 """
@@ -30,11 +34,13 @@ import argparse
 import asyncio
 import fractions
 import json
+import os
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,43 +218,85 @@ async def ll_viewer(http: aiohttp.ClientSession, base: str, figures: Figures, un
         part += 1
 
 
-async def _play(base: str, viewers: int, seconds: float, low_latency: bool) -> Figures:
+async def _play(
+    base: str, viewers: int, start_at: float, seconds: float, low_latency: bool
+) -> tuple[Figures, float]:
     figures = Figures()
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=30)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu_before = time.process_time()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         until = time.monotonic() + seconds
         if low_latency:
             await ll_viewer(http, base, figures, until)
         else:
             await asyncio.gather(*(viewer(http, base, figures, until) for _ in range(viewers)))
-    return figures
+    return figures, time.process_time() - cpu_before
 
 
-def _worker(base: str, viewers: int, seconds: float, low_latency: bool, out: Any) -> None:
-    """One load-generating process: its viewers, its figures sent back as a dict."""
-    figures = asyncio.run(_play(base, viewers, seconds, low_latency))
-    out.send(figures.__dict__)
-    out.close()
+def _worker(base: str, viewers: int, seconds: float, low_latency: bool, channel: Any) -> None:
+    """One load-generating process of the old generator (aiohttp's client): its viewers, its
+    figures and its CPU seconds over the viewing sent back as a dict."""
+    channel.send("ready")
+    start_at = channel.recv()
+    figures, cpu = asyncio.run(_play(base, viewers, start_at, seconds, low_latency))
+    channel.send({**figures.__dict__, "generator_cpu_s": cpu})
+    channel.close()
 
 
-def run_viewers(base: str, viewers: int, seconds: float, workers: int) -> Figures:
-    """`viewers` spread over `workers` processes, and the low-latency viewer in one more, all
-    started together; their figures merged."""
+START_MARGIN_S = 1.0
+"""Once every load process is up (imports done), they all begin playing this much later."""
+
+GENERATORS = ("new", "old")
+"""`new`: `bench/training_viewers.py` (raw protocols on uvloop, one reused receive buffer, one
+playlist parse per version per process); `old`: aiohttp's client, as before."""
+
+
+def run_viewers(
+    base: str,
+    viewers: int,
+    seconds: float,
+    workers: int,
+    generator: str,
+    starting: Callable[[float], None],
+) -> tuple[Figures, dict[str, float]]:
+    """`viewers` spread over `workers` processes of `generator`, and the low-latency viewer
+    (aiohttp, both generators) in one more, all starting to play at the same moment once every
+    process is up (told to `starting` as a `time.time()`); their figures merged, and the CPU
+    seconds of the viewers' processes while they played (`viewers`) and of the LL viewer's
+    (`ll_viewer`)."""
     import multiprocessing
+
+    from bench import training_viewers
 
     context = multiprocessing.get_context("spawn")
     jobs = []
     shares = [viewers // workers + (1 if i < viewers % workers else 0) for i in range(workers)]
     for share, low_latency in [*((n, False) for n in shares if n), (1, True)]:
-        receiving, sending = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, args=(base, share, seconds, low_latency, sending))
+        mine, theirs = context.Pipe()
+        if generator == "new" and not low_latency:
+            target: Any = training_viewers.worker
+            arguments: tuple[Any, ...] = (base, share, seconds, theirs)
+        else:
+            target, arguments = _worker, (base, share, seconds, low_latency, theirs)
+        process = context.Process(target=target, args=arguments)
         process.start()
-        jobs.append((process, receiving))
+        jobs.append((process, mine, low_latency))
+    for _, channel, _ in jobs:
+        if channel.recv() != "ready":
+            raise RuntimeError("a load process did not start")
+    start_at = time.time() + START_MARGIN_S
+    for _, channel, _ in jobs:
+        channel.send(start_at)
+    starting(start_at)
     merged = Figures()
-    for process, receiving in jobs:
-        part = receiving.recv()
+    cpu = {"viewers": 0.0, "ll_viewer": 0.0, "playlist_parses": 0.0}
+    for process, channel, low_latency in jobs:
+        part = channel.recv()
         process.join()
+        cpu["ll_viewer" if low_latency else "viewers"] += part.pop("generator_cpu_s")
+        cpu["playlist_parses"] += part.pop("playlist_parses", 0)
         for name, value in part.items():
             mine = getattr(merged, name)
             if isinstance(mine, list):
@@ -258,7 +306,7 @@ def run_viewers(base: str, viewers: int, seconds: float, workers: int) -> Figure
                     mine[key] = mine.get(key, 0) + count
             else:
                 setattr(merged, name, mine + value)
-    return merged
+    return merged, cpu
 
 
 def cpu_of(process: psutil.Process) -> float:
@@ -266,9 +314,19 @@ def cpu_of(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-async def live(viewers: int, seconds: float, warmup: float, workers: int) -> dict[str, Any]:
+async def live(
+    viewers: int,
+    seconds: float,
+    warmup: float,
+    workers: dict[str, int],
+    generators: list[str],
+    tree: Path | None = None,
+) -> dict[str, Any]:
+    """The live part against a server run from this source tree, or from `tree`."""
     clip = list(h264_frames(10, size=(1280, 720), keyframe_every_s=2.0))
     server = RunningServer(env_overrides={"LOGIN_ATTEMPTS_PER_MINUTE": "10000"})
+    if tree is not None:
+        server.tree = tree
     server.start()
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
     try:
@@ -314,43 +372,104 @@ async def live(viewers: int, seconds: float, warmup: float, workers: int) -> dic
         idle_started = time.monotonic()
         await asyncio.sleep(5)
         idle_cpu = (cpu_of(process) - before) / (time.monotonic() - idle_started)
-        log(
-            f"live: server {100 * idle_cpu:.1f} % of a core with no viewer; "
-            f"{viewers} viewers for {seconds} s"
-        )
-        before = cpu_of(process)
-        started = time.monotonic()
-        figures = await asyncio.to_thread(run_viewers, base, viewers, seconds, workers)
-        elapsed = time.monotonic() - started
-        busy_cpu = (cpu_of(process) - before) / elapsed
-        segment_s = 2.0
+        log(f"live: server {100 * idle_cpu:.1f} % of a core with no viewer")
+        runs: dict[str, Any] = {}
+        for generator in generators:
+            log(
+                f"live: {viewers} viewers for {seconds} s, generator {generator} in "
+                f"{workers[generator]} processes (load average {os.getloadavg()[0]:.2f})"
+            )
+            runs[generator] = await _viewing(
+                process, base, viewers, seconds, workers[generator], generator, idle_cpu
+            )
+            log(f"live: {generator}: {_summary(runs[generator])}")
+            await asyncio.sleep(2)  # the last answers out, the connections closed
         return {
+            "server_tree": str(tree or "this tree"),
             "viewers": viewers,
-            "load_processes": workers,
-            "seconds": round(elapsed, 1),
             "server_cpu_percent_no_viewers": round(100 * idle_cpu, 1),
-            "server_cpu_percent_with_viewers": round(100 * busy_cpu, 1),
-            "server_cpu_percent_per_100_viewers": round(
-                100 * (busy_cpu - idle_cpu) / viewers * 100, 2
-            ),
-            "segments_delivered": figures.segments,
-            "playlists_delivered": figures.playlists,
-            "segment_kbytes_mean": round(statistics.fmean(figures.segment_bytes) / 1000, 1)
-            if figures.segment_bytes
-            else None,
-            "delivery_ms_p50": _ms(percentile(figures.delivery_s, 50)),
-            "delivery_ms_p99": _ms(percentile(figures.delivery_s, 99)),
-            "segment_duration_ms": segment_s * 1000,
-            "capture_to_segment_ms_p50": _ms(percentile(figures.capture_to_segment_s, 50)),
-            "capture_to_segment_ms_p99": _ms(percentile(figures.capture_to_segment_s, 99)),
-            "capture_to_part_ms_p50": _ms(percentile(figures.capture_to_part_s, 50)),
-            "capture_to_part_ms_p99": _ms(percentile(figures.capture_to_part_s, 99)),
-            "failed_requests": figures.failed,
-            "failures": figures.errors,
+            "generators": runs,
         }
     finally:
         await pc.close()
         server.cleanup()
+
+
+async def _viewing(
+    process: psutil.Process,
+    base: str,
+    viewers: int,
+    seconds: float,
+    workers: int,
+    generator: str,
+    idle_cpu: float,
+) -> dict[str, Any]:
+    """One generator's viewers against the live broadcast: the server's figures and its own."""
+    load_before = os.getloadavg()[0]
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[float] = loop.create_future()
+
+    def starting(at: float) -> None:
+        loop.call_soon_threadsafe(started.set_result, at)
+
+    playing = asyncio.create_task(
+        asyncio.to_thread(run_viewers, base, viewers, seconds, workers, generator, starting)
+    )
+    # the server's CPU while the viewers play (not while their processes start)
+    start_at = await started
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    before = cpu_of(process)
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - started
+    busy_cpu = (cpu_of(process) - before) / elapsed
+    figures, generator_cpu = await playing
+    segment_s = 2.0
+    return {
+        "generator": generator,
+        "load_processes": workers,
+        "seconds": round(elapsed, 1),
+        "load_average_1min_before": round(load_before, 2),
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
+        "server_cpu_percent_with_viewers": round(100 * busy_cpu, 1),
+        "server_cpu_percent_per_100_viewers": round(100 * (busy_cpu - idle_cpu) / viewers * 100, 2),
+        "generator_cpu_percent": round(100 * generator_cpu["viewers"] / elapsed, 1),
+        "generator_cpu_percent_per_100_viewers": round(
+            100 * generator_cpu["viewers"] / elapsed / viewers * 100, 2
+        ),
+        "server_cpu_us_per_segment": round(1e6 * busy_cpu * elapsed / figures.segments)
+        if figures.segments
+        else None,
+        "generator_cpu_us_per_segment": round(1e6 * generator_cpu["viewers"] / figures.segments)
+        if figures.segments
+        else None,
+        "ll_viewer_cpu_percent": round(100 * generator_cpu["ll_viewer"] / elapsed, 1),
+        "playlist_parses": int(generator_cpu["playlist_parses"]) if generator == "new" else None,
+        "segments_delivered": figures.segments,
+        "segments_expected": round(viewers * (seconds / segment_s + 1)),
+        "playlists_delivered": figures.playlists,
+        "segment_kbytes_mean": round(statistics.fmean(figures.segment_bytes) / 1000, 1)
+        if figures.segment_bytes
+        else None,
+        "delivery_ms_p50": _ms(percentile(figures.delivery_s, 50)),
+        "delivery_ms_p99": _ms(percentile(figures.delivery_s, 99)),
+        "segment_duration_ms": segment_s * 1000,
+        "capture_to_segment_ms_p50": _ms(percentile(figures.capture_to_segment_s, 50)),
+        "capture_to_segment_ms_p99": _ms(percentile(figures.capture_to_segment_s, 99)),
+        "capture_to_part_ms_p50": _ms(percentile(figures.capture_to_part_s, 50)),
+        "capture_to_part_ms_p99": _ms(percentile(figures.capture_to_part_s, 99)),
+        "failed_requests": figures.failed,
+        "failures": figures.errors,
+    }
+
+
+def _summary(run: dict[str, Any]) -> str:
+    return (
+        f"server {run['server_cpu_percent_with_viewers']} %, generator "
+        f"{run['generator_cpu_percent']} %, {run['segments_delivered']} segments, delivery "
+        f"p50/p99 {run['delivery_ms_p50']}/{run['delivery_ms_p99']} ms, "
+        f"{run['failed_requests']} failed, load {run['load_average_1min_after']}"
+    )
 
 
 def _ms(value: float | None) -> float | None:
@@ -358,42 +477,79 @@ def _ms(value: float | None) -> float | None:
 
 
 def table(report: dict[str, Any]) -> str:
-    p, v = report["packaging"], report["live"]
-    rows = [
-        (
-            "packaging (stream copy, 720p30)",
-            f"{p['percent_of_a_core']} % of a core, {p['microseconds_per_frame']} µs/frame, "
-            f"{p['output_kbit_per_s']} kbit/s out",
-        ),
-        ("viewers", f"{v['viewers']} for {v['seconds']} s in {v['load_processes']} processes"),
+    p = report["packaging"]
+    lines = [
+        f"packaging (stream copy, 720p30): {p['percent_of_a_core']} % of a core, "
+        f"{p['microseconds_per_frame']} µs/frame, {p['output_kbit_per_s']} kbit/s out"
+    ]
+    for key in ("live", "live_server_tree"):
+        if key in report:
+            lines += ["", f"server from {report[key]['server_tree']}:", live_table(report[key])]
+    return "\n".join(lines)
+
+
+def live_table(v: dict[str, Any]) -> str:
+    runs = list(v["generators"].values())
+    head = [
         (
             "server CPU, no viewer",
             f"{v['server_cpu_percent_no_viewers']} % of a core (WebRTC in + packaging)",
         ),
-        ("server CPU, with viewers", f"{v['server_cpu_percent_with_viewers']} % of a core"),
-        ("server CPU per 100 viewers", f"{v['server_cpu_percent_per_100_viewers']} % of a core"),
+    ]
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("viewers", lambda r: f"{v['viewers']} in {r['load_processes']} proc., {r['seconds']} s"),
         (
-            "segments delivered",
-            f"{v['segments_delivered']} ({v['segment_kbytes_mean']} kB each), "
-            f"{v['playlists_delivered']} playlists",
+            "load average (1 min) before / after",
+            lambda r: f"{r['load_average_1min_before']} / {r['load_average_1min_after']}",
+        ),
+        ("server CPU, with viewers", lambda r: f"{r['server_cpu_percent_with_viewers']} %"),
+        ("server CPU per 100 viewers", lambda r: f"{r['server_cpu_percent_per_100_viewers']} %"),
+        ("generator CPU, all its viewers", lambda r: f"{r['generator_cpu_percent']} %"),
+        (
+            "generator CPU per 100 viewers",
+            lambda r: f"{r['generator_cpu_percent_per_100_viewers']} %",
         ),
         (
+            "CPU per segment delivered (+ its playlist): server / generator",
+            lambda r: (
+                f"{r.get('server_cpu_us_per_segment')} / {r.get('generator_cpu_us_per_segment')} µs"
+            ),
+        ),
+        (
+            "segments delivered (of ~expected)",
+            lambda r: f"{r['segments_delivered']} (~{r['segments_expected']})",
+        ),
+        ("segment size", lambda r: f"{r['segment_kbytes_mean']} kB"),
+        ("playlists delivered", lambda r: f"{r['playlists_delivered']}"),
+        (
             "segment delivery p50 / p99",
-            f"{v['delivery_ms_p50']} / {v['delivery_ms_p99']} ms "
-            f"(segment: {v['segment_duration_ms']:.0f} ms)",
+            lambda r: f"{r['delivery_ms_p50']} / {r['delivery_ms_p99']} ms",
         ),
         (
             "capture → segment fetched p50 / p99",
-            f"{v['capture_to_segment_ms_p50']} / {v['capture_to_segment_ms_p99']} ms",
+            lambda r: f"{r['capture_to_segment_ms_p50']} / {r['capture_to_segment_ms_p99']} ms",
         ),
         (
             "capture → LL part fetched p50 / p99",
-            f"{v['capture_to_part_ms_p50']} / {v['capture_to_part_ms_p99']} ms",
+            lambda r: f"{r['capture_to_part_ms_p50']} / {r['capture_to_part_ms_p99']} ms",
         ),
-        ("failed requests", f"{v['failed_requests']} {v['failures'] or ''}"),
+        ("failed requests", lambda r: f"{r['failed_requests']} {r['failures'] or ''}".strip()),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    width = max(len(name) for name, _ in [*head, *rows])
+    lines = [f"{name:<{width}}  {value}" for name, value in head]
+    cells = [[show(r) for r in runs] for _, show in rows]
+    column = max(
+        [len(f"generator {r['generator']}") for r in runs] + [len(c) for row in cells for c in row]
+    )
+    lines.append(
+        f"{'':<{width}}  " + "  ".join(f"{'generator ' + r['generator']:<{column}}" for r in runs)
+    )
+    for (name, _), values in zip(rows, cells, strict=True):
+        lines.append(f"{name:<{width}}  " + "  ".join(f"{c:<{column}}" for c in values))
+    lines.append(
+        f"(segment duration {runs[0]['segment_duration_ms']:.0f} ms; CPU in % of one core)"
+    )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -403,7 +559,24 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=6)
     parser.add_argument("--packaging-seconds", type=int, default=60)
     parser.add_argument(
-        "--workers", type=int, default=4, help="processes the simulated viewers run in"
+        "--generator",
+        nargs="+",
+        choices=GENERATORS,
+        default=list(GENERATORS),
+        help="load generators, run one after the other against the same broadcast "
+        "(default: new old)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=4, help="processes the old generator's viewers run in"
+    )
+    parser.add_argument(
+        "--new-workers", type=int, default=1, help="processes the new generator's viewers run in"
+    )
+    parser.add_argument(
+        "--server-tree",
+        type=Path,
+        help="the live part again against a server run from this source tree (before / after in "
+        "one run, e.g. `git archive main | tar -x -C DIR`)",
     )
     parser.add_argument("--quick", action="store_true", help="50 viewers, 10 s, 20 s packaged")
     parser.add_argument("--json", action="store_true")
@@ -412,9 +585,28 @@ def main() -> None:
         args.viewers, args.seconds, args.packaging_seconds = 50, 10, 20
     report = {
         "packaging": packaging(args.packaging_seconds),
-        "live": asyncio.run(live(args.viewers, args.seconds, args.warmup, args.workers)),
+        "live": asyncio.run(
+            live(
+                args.viewers,
+                args.seconds,
+                args.warmup,
+                {"old": args.workers, "new": args.new_workers},
+                args.generator,
+            )
+        ),
         "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
     }
+    if args.server_tree is not None:
+        report["live_server_tree"] = asyncio.run(
+            live(
+                args.viewers,
+                args.seconds,
+                args.warmup,
+                {"old": args.workers, "new": args.new_workers},
+                args.generator,
+                tree=args.server_tree.resolve(),
+            )
+        )
     print(json.dumps(report, indent=2) if args.json else table(report))
 
 

@@ -1,6 +1,12 @@
 """The broadcasts of one server: the live packagers in memory, the replays on disk, and a cache
 of the immutable files so that a thousand viewers asking for the same new segment cost one read.
 
+A thousand viewers ask for a new segment within a few milliseconds of each other (they were all
+waiting on the blocking playlist reload): the first request's miss reads the file and computes
+its ETag on a worker thread, and the requests arriving meanwhile wait for that one read instead
+of each starting their own. The live playlist is made once per change of the stream (a part or
+a segment added, the end), not once per request.
+
 Each stream's files live in `root/{training_id}/{stream}/` (`hls.HlsPackager` documents them).
 """
 
@@ -31,8 +37,22 @@ CACHE_BYTES = 64 * 1024 * 1024
 a 720p broadcast, across every training."""
 
 
+PARTS_KEPT = 128
+"""LL-HLS parts whose ETag is remembered (a live playlist lists 12 parts a stream; ~8 MB at
+720p). An entry is used only while the packager still holds the very same bytes."""
+
+
 def _etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def _load(path: Path) -> tuple[bytes, str] | None:
+    """A file's bytes and ETag (on a worker thread: hashing a segment takes a while), or None."""
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return data, _etag(data)
 
 
 class Broadcasts:
@@ -51,6 +71,13 @@ class Broadcasts:
         self._ended: OrderedDict[tuple[str, str], HlsPackager] = OrderedDict()
         self._cache: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
         self._cached_bytes = 0
+        self._reading: dict[tuple[str, str, str], asyncio.Future[BroadcastFile | None]] = {}
+        self._playlists: dict[tuple[str, str], tuple[object, BroadcastFile]] = {}
+        self.disk_reads = 0
+        """Files read from disk (segments, init sections, replay playlists) since start."""
+        self.live_playlists_made = 0
+        self._parts: OrderedDict[tuple[str, str, str], BroadcastFile] = OrderedDict()
+        self.part_etags_computed = 0
 
     def directory(self, training_id: str, stream: str) -> Path:
         if not TRAINING_ID.fullmatch(training_id) or stream not in STREAMS:
@@ -119,7 +146,8 @@ class Broadcasts:
         if packager is not None:
             self._ended[(training_id, stream)] = packager
             while len(self._ended) > ENDED_KEPT:
-                self._ended.popitem(last=False)
+                dropped, _ = self._ended.popitem(last=False)
+                self._playlists.pop(dropped, None)
 
     async def read(self, training_id: str, stream: str, name: str) -> BroadcastFile | None:
         """The file `name` of the training's stream, or None. `name` must match `FILE_NAME`
@@ -133,14 +161,13 @@ class Broadcasts:
         packager = self._packager(training_id, stream)
         if packager is not None:
             if name == "live.m3u8":
-                text = packager.live_playlist().encode()
-                return BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
+                return self._live_playlist(training_id, stream, packager)
             if name == "vod.m3u8":
                 text = packager.vod_playlist().encode()
                 return BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
             part = packager.file(name)
             if part is not None:
-                return BroadcastFile(part, _etag(part), immutable=True)
+                return self._part(training_id, stream, name, part)
         if name == "live.m3u8":
             name = "vod.m3u8"  # the broadcast is over: its replay
         key = (training_id, stream, name)
@@ -148,15 +175,57 @@ class Broadcasts:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        path = self.directory(training_id, stream) / name
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except (FileNotFoundError, NotADirectoryError):
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_from_disk(key))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        return await asyncio.shield(reading)
+
+    async def _read_from_disk(self, key: tuple[str, str, str]) -> BroadcastFile | None:
+        training_id, stream, name = key
+        self.disk_reads += 1
+        loaded = await asyncio.to_thread(_load, self.directory(training_id, stream) / name)
+        if loaded is None:
             return None
+        data, etag = loaded
         if name.endswith(".m3u8"):
-            return BroadcastFile(data, _etag(data), immutable=False)
-        found = BroadcastFile(data, _etag(data), immutable=True)
+            return BroadcastFile(data, etag, immutable=False)
+        found = BroadcastFile(data, etag, immutable=True)
         self._remember(key, found)
+        return found
+
+    def _part(self, training_id: str, stream: str, name: str, data: bytes) -> BroadcastFile:
+        """An LL-HLS part (bytes the packager holds) with its ETag, hashed once per part, not
+        once per viewer."""
+        key = (training_id, stream, name)
+        found = self._parts.get(key)
+        if found is not None and found.data is data:
+            return found
+        found = BroadcastFile(data, _etag(data), immutable=True)
+        self.part_etags_computed += 1
+        self._parts[key] = found
+        while len(self._parts) > PARTS_KEPT:
+            self._parts.popitem(last=False)
+        return found
+
+    def _live_playlist(self, training_id: str, stream: str, packager: HlsPackager) -> BroadcastFile:
+        """The live playlist, made again only when what it lists changed."""
+        last = packager.segments[-1] if packager.segments else None
+        version = (
+            packager,
+            len(packager.segments),
+            len(last.parts) if last is not None else 0,
+            last is not None and last.closed,
+            packager.ended,
+        )
+        made = self._playlists.get((training_id, stream))
+        if made is not None and made[0] == version:
+            return made[1]
+        text = packager.live_playlist().encode()
+        found = BroadcastFile(text, _etag(text), immutable=False, live=not packager.ended)
+        self._playlists[(training_id, stream)] = (version, found)
+        self.live_playlists_made += 1
         return found
 
     def _remember(self, key: tuple[str, str, str], found: BroadcastFile) -> None:
