@@ -58,9 +58,11 @@ def booking(
 
 
 START_DEADLINE_S = 180.0
-"""How long `launch` waits for a started server to answer `/healthz`. Generous on purpose: a
-start that takes 3 s on a quiet machine took over 30 s at a load average of 30+; a server that
-cannot start exits, and `launch` notices that within 0.1 s (it does not wait out this deadline)."""
+"""How long `launch` waits for a started server to answer `/healthz`, and a CLI command (`demo`
+seeding a server) may run. Generous on purpose: a start that takes 3 s on a quiet machine took
+over 30 s at a load average of 30+ (a module's first server, 40 s of set-up at load 9); a
+server that cannot start exits, and `launch` notices that within 0.1 s (it does not wait out
+this deadline)."""
 
 DEMO_DATABASE = "teleconsult.db"
 """The SQLite database in a data directory (the default `DATABASE_URL`)."""
@@ -103,7 +105,7 @@ def demo_template() -> Path:
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=START_DEADLINE_S,
             check=False,
         )
         if made.returncode != 0:
@@ -168,7 +170,7 @@ class RunningServer:
             capture_output=True,
             text=True,
             input=stdin,
-            timeout=60,
+            timeout=START_DEADLINE_S,  # `demo` is a process start too
             check=False,
         )
 
