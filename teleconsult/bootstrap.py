@@ -183,7 +183,9 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
     tokens = build_tokens(settings)
     consult_service = ConsultService(repos.consults, clock)
     note_service = NoteService(repos.consults, repos.notes, clock)
-    quality_service = QualityService(repos.quality, clock)
+    quality_service = QualityService(
+        repos.quality, clock, bucket_seconds=settings.quality_bucket_seconds
+    )
     quality_service.watch_relay(node)
     review_service = ReviewService(
         repos.consults, repos.recordings, repos.notes, repos.comments, clock
@@ -334,7 +336,12 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         ),
         quality.routes(
             edge,
-            service=CallQualityService(repos.consults, repos.recordings, repos.quality),
+            service=CallQualityService(
+                repos.consults,
+                repos.recordings,
+                repos.quality,
+                bucket_seconds=settings.quality_bucket_seconds,
+            ),
         ),
         statistics.routes(
             edge,

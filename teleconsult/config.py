@@ -141,6 +141,10 @@ class Settings:
     media_node_lease: float = 2.0
     """MEDIA_NODE_LEASE_SECONDS: a media node that has not renewed its lease for this long is
     dead; its consults move to another node."""
+    # ---- quality telemetry (docs/network.md, "Quality telemetry") -----------------------------
+    quality_bucket_seconds: int = 10
+    """QUALITY_BUCKET_SECONDS: width of one stored quality bucket, and how often the buckets
+    whose time has passed are written (1-60; the tests use a short one)."""
 
     @property
     def base_url(self) -> str:
@@ -476,6 +480,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         media_node_id=_media_node_id(env),
         media_request_timeout=_positive_float(env, "MEDIA_REQUEST_TIMEOUT_SECONDS", 5.0),
         media_node_lease=_positive_float(env, "MEDIA_NODE_LEASE_SECONDS", 2.0),
+        quality_bucket_seconds=_quality_bucket_seconds(env),
     )
 
 
@@ -552,3 +557,16 @@ def _log_format(env: Mapping[str, str]) -> str:
     if name not in LOG_FORMATS:
         raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {name!r}")
     return name
+
+
+QUALITY_BUCKET_SECONDS_MAX = 60
+"""The widest quality bucket: one row a minute per participant and source."""
+
+
+def _quality_bucket_seconds(env: Mapping[str, str]) -> int:
+    value = _positive(env, "QUALITY_BUCKET_SECONDS", 10)
+    if value > QUALITY_BUCKET_SECONDS_MAX:
+        raise ConfigError(
+            f"QUALITY_BUCKET_SECONDS must be at most {QUALITY_BUCKET_SECONDS_MAX}, not {value}"
+        )
+    return value

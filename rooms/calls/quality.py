@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Literal
 
 BUCKET_SECONDS = 10
-"""Width of one stored bucket: 6 rows a minute per participant and source."""
+"""Width of one stored bucket by default: 6 rows a minute per participant and source
+(`QUALITY_BUCKET_SECONDS` sets another, docs/configuration.md)."""
 
 Source = Literal["client", "relay"]
 """Whose view a sample is: the participant's page, or the relay's view of their legs."""
@@ -75,11 +76,13 @@ class QualitySample:
     plis: int = 0
 
 
-def bucket_start(at: datetime) -> datetime:
-    """The start of the `BUCKET_SECONDS` bucket that `at` falls in (UTC)."""
+def bucket_start(at: datetime, width: int = BUCKET_SECONDS) -> datetime:
+    """The start of the `width`-second bucket that `at` falls in (UTC)."""
+    if width < 1:
+        raise ValueError(f"a bucket is at least 1 s wide, not {width}")
     at = at.astimezone(UTC)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    seconds = int((at - epoch).total_seconds()) // BUCKET_SECONDS * BUCKET_SECONDS
+    seconds = int((at - epoch).total_seconds()) // width * width
     return epoch + timedelta(seconds=seconds)
 
 
@@ -201,7 +204,10 @@ class QualityAggregator:
     (`close_consult`). Memory is one open bucket per key (a key whose bucket is taken and that
     reports nothing more is forgotten)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bucket_seconds: int = BUCKET_SECONDS) -> None:
+        if bucket_seconds < 1:
+            raise ValueError(f"a bucket is at least 1 s wide, not {bucket_seconds}")
+        self.bucket_seconds = bucket_seconds
         self._open: dict[tuple[str, int, Source], _Fold] = {}
 
     def __len__(self) -> int:
@@ -210,7 +216,7 @@ class QualityAggregator:
     def add(self, sample: QualitySample) -> list[QualityBucket]:
         """Fold `sample` in; returns the bucket of this key it closed, if its time had passed."""
         key = (sample.consult_id, sample.user_id, sample.source)
-        start = bucket_start(sample.at)
+        start = bucket_start(sample.at, self.bucket_seconds)
         closed: list[QualityBucket] = []
         fold = self._open.get(key)
         if fold is not None and fold.start < start:
@@ -224,7 +230,7 @@ class QualityAggregator:
 
     def due(self, now: datetime) -> list[QualityBucket]:
         """Take every bucket whose time has passed by `now` (they get no more samples)."""
-        current = bucket_start(now)
+        current = bucket_start(now, self.bucket_seconds)
         taken = [(k, f) for k, f in self._open.items() if f.start < current]
         for key, _fold in taken:
             del self._open[key]

@@ -1,7 +1,8 @@
 """The quality telemetry use case: take reports, fold them into buckets, write the buckets.
 
 Reports only touch memory (`QualityAggregator`); `flush` writes every bucket whose time has
-passed in one transaction, and runs every `BUCKET_SECONDS` (the edge starts `run`). A write
+passed in one transaction, and runs once a bucket's width (`BUCKET_SECONDS` unless the
+edge gives another; the edge starts `run`). A write
 that fails is logged and its buckets dropped: telemetry never holds up a call, and never grows
 without bound while the database is away.
 """
@@ -22,10 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class QualityService:
-    def __init__(self, store: QualityStore, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, store: QualityStore, clock: Clock = utc_now, bucket_seconds: int = BUCKET_SECONDS
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.buckets = QualityAggregator()
+        self.buckets = QualityAggregator(bucket_seconds)
         self._ready: list[QualityBucket] = []
         self.written = 0
         """Buckets written since start (for tests and logs)."""
@@ -83,8 +86,11 @@ class QualityService:
         self.written += len(ready)
         return len(ready)
 
-    async def run(self, every: float = BUCKET_SECONDS) -> None:
-        """Flush every `every` seconds until cancelled (the caller then flushes everything)."""
+    async def run(self, every: float | None = None) -> None:
+        """Flush every `every` seconds (default: once a bucket's width) until cancelled (the
+        caller then flushes everything)."""
+        if every is None:
+            every = self.buckets.bucket_seconds
         while True:
             await asyncio.sleep(every)
             try:

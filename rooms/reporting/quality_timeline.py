@@ -28,11 +28,13 @@ class QualityPoint:
     """Where the bucket starts on the review timeline; None outside every session."""
 
 
-def quality_timeline(buckets: Iterable[QualityBucket], timeline: Timeline) -> list[QualityPoint]:
+def quality_timeline(
+    buckets: Iterable[QualityBucket], timeline: Timeline, bucket_seconds: int = BUCKET_SECONDS
+) -> list[QualityPoint]:
     """Every bucket, in the order given, rated and aligned with `timeline`'s sessions: a bucket
     belongs to the session it overlaps (it may start up to one bucket before the session)."""
     points: list[QualityPoint] = []
-    width = timedelta(seconds=BUCKET_SECONDS)
+    width = timedelta(seconds=bucket_seconds)
     for bucket in buckets:
         session, at_s = None, None
         for s in timeline.sessions:
@@ -51,14 +53,21 @@ class CallQualityService:
     (`Action.VIEW_CALL_QUALITY`), with the recordings' timeline to align them with."""
 
     def __init__(
-        self, consults: ConsultStore, recordings: RecordingStore, store: QualityStore
+        self,
+        consults: ConsultStore,
+        recordings: RecordingStore,
+        store: QualityStore,
+        bucket_seconds: int = BUCKET_SECONDS,
     ) -> None:
         self.consults = consults
         self.recordings = recordings
         self.store = store
+        self.bucket_seconds = bucket_seconds
+        """The width the buckets are stored with (QUALITY_BUCKET_SECONDS)."""
 
     async def timeline(self, user: User, consult_id: str) -> tuple[Timeline, list[QualityPoint]]:
         """The consult's recording timeline (without notes) and its quality points on it."""
         await load_permitted(self.consults, user, consult_id, Action.VIEW_CALL_QUALITY)
         timeline = build_timeline(await self.recordings.list_recordings(consult_id), [])
-        return timeline, quality_timeline(await self.store.quality_of_consult(consult_id), timeline)
+        buckets = await self.store.quality_of_consult(consult_id)
+        return timeline, quality_timeline(buckets, timeline, self.bucket_seconds)

@@ -10,7 +10,6 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
-from rooms.calls.quality import BUCKET_SECONDS
 from rooms.reporting.quality_timeline import CallQualityService
 from signaling.http.api import Edge, Feature, consult_id_of, json_response
 from signaling.schemas import PersonRef
@@ -64,7 +63,8 @@ def routes(edge: Edge, *, service: CallQualityService) -> Feature:
     @feature.route(
         "GET",
         "/api/consults/{consult_id}/quality",
-        "A consult's call quality: every 10 s bucket each participant's page (and the relay) "
+        "A consult's call quality: every bucket (10 s unless QUALITY_BUCKET_SECONDS says "
+        "otherwise) each participant's page (and the relay) "
         "reported, rated and placed on the review timeline of its recordings",
         response=QualityTimelineOut,
         errors=("not_found", "forbidden"),
@@ -105,7 +105,7 @@ def routes(edge: Edge, *, service: CallQualityService) -> Feature:
             )
         return json_response(
             QualityTimelineOut(
-                bucket_seconds=BUCKET_SECONDS,
+                bucket_seconds=service.bucket_seconds,
                 duration_s=round(timeline.duration_s, 3),
                 sessions=[
                     QualitySessionOut(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.processes import stop_process
-from tests.support.server import REPO
+from tests.support.server import REPO, START_DEADLINE_S
 
 
 @dataclass
@@ -50,7 +50,7 @@ class RunningMediaNode:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_DEADLINE_S  # generous: an exit is seen at once
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"media node exited early:\n{self.log_path.read_text()}")

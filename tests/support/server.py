@@ -57,6 +57,13 @@ def booking(
     }
 
 
+START_DEADLINE_S = 180.0
+"""How long `launch` waits for a started server to answer `/healthz`, and a CLI command (`demo`
+seeding a server) may run. Generous on purpose: a start that takes 3 s on a quiet machine took
+over 30 s at a load average of 30+ (a module's first server, 40 s of set-up at load 9); a
+server that cannot start exits, and `launch` notices that within 0.1 s (it does not wait out
+this deadline)."""
+
 DEMO_DATABASE = "teleconsult.db"
 """The SQLite database in a data directory (the default `DATABASE_URL`)."""
 
@@ -98,7 +105,7 @@ def demo_template() -> Path:
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=START_DEADLINE_S,
             check=False,
         )
         if made.returncode != 0:
@@ -163,7 +170,7 @@ class RunningServer:
             capture_output=True,
             text=True,
             input=stdin,
-            timeout=60,
+            timeout=START_DEADLINE_S,  # `demo` is a process start too
             check=False,
         )
 
@@ -230,19 +237,30 @@ class RunningServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while time.monotonic() - started < START_DEADLINE_S:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                status = self.request("GET", "/healthz").status
-                if status == 200 or (not self.expect_healthy and status == 503):
-                    return self
-            except OSError:
-                pass
+                raise RuntimeError(
+                    f"server exited early (code {self.process.returncode}):\n"
+                    f"{self.log_path.read_text()}"
+                )
+            if self._ready():
+                return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"server did not come up:\n{self.log_path.read_text()}")
+        raise RuntimeError(
+            f"server did not answer /healthz within {START_DEADLINE_S:.0f} s:\n"
+            f"{self.log_path.read_text()}"
+        )
+
+    def _ready(self) -> bool:
+        """Whether the server answers `/healthz` (200; or 503 when `expect_healthy` is False),
+        through `request` (which a namespaced server makes from inside its namespace)."""
+        try:
+            status = self.request("GET", "/healthz").status
+        except OSError:  # refused (not listening yet), reset, or timed out
+            return False
+        return status == 200 or (not self.expect_healthy and status == 503)
 
     def kill(self) -> None:
         """SIGKILL the server, as a power cut or the OOM killer would."""
