@@ -7,6 +7,7 @@ and `start` again keep the data (an outage and its end); `cleanup` removes every
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +21,7 @@ from tests.support.processes import stop_process
 
 ACCESS_KEY = "teleconsult-test"
 SECRET_KEY = "teleconsult-test-secret-key"
+PROBE_BUCKET = "readiness-probe"
 
 
 class S3Server:
@@ -79,11 +81,30 @@ class S3Server:
             try:
                 if not client.bucket_exists(self.bucket):
                     client.make_bucket(self.bucket)
-                return
+                if self._reads_what_it_writes(client):
+                    return
             except Exception:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"SeaweedFS's S3 did not come up:\n{self.log()[-3000:]}")
+
+    @staticmethod
+    def _reads_what_it_writes(client: Minio) -> bool:
+        """Up for the tests means objects can be read, not only buckets listed: `weed mini`'s S3
+        gateway answers for buckets (the filer) before its volume server has told the master
+        which volumes it holds, and a read meanwhile fails (a CI run saw the server's 503 for a
+        recording right after `start`). A probe object in a bucket of its own is written and read
+        back; once that works, every volume the server loaded is known."""
+        if not client.bucket_exists(PROBE_BUCKET):
+            client.make_bucket(PROBE_BUCKET)
+        client.put_object(PROBE_BUCKET, "probe", io.BytesIO(b"ok"), 2)
+        answer = client.get_object(PROBE_BUCKET, "probe")
+        try:
+            return bool(answer.read() == b"ok")
+        finally:
+            answer.close()
+            answer.release_conn()
 
     def log(self) -> str:
         path = self.root / "weed.log"
