@@ -14,14 +14,14 @@ from tests.support.server import RunningServer
 pytestmark = pytest.mark.e2e
 
 # Feed `steps` ([ms since start, estimate, loss, hasSecond, chosen, rtt ms, video sent bit/s,
-# on the relay], one a second) to decide();
+# loss reported for our video], one a second) to decide();
 # the plan after each step.
 RUN = """async (steps) => {
   const a = await import('/js/adaptation.js');
   let state = a.initialState(0);
   const plans = [];
-  for (const [now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps] of steps) {
-    const input = { now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps };
+  for (const [now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps, videoLoss] of steps) {
+    const input = { now, estimateBps, loss, hasSecond, chosen, rttMs, sentVideoBps, videoLoss };
     ({ state } = a.decide(state, input));
     plans.push(a.planFor(state, hasSecond, chosen));
   }
@@ -35,8 +35,12 @@ QUEUED_MS = 400
 def every_second(
     start_s: int, end_s: int, estimate: float | None, loss: float | None = 0.0, *,
     second: bool = False, chosen: bool = False, rtt: float | None = None, sent: float = 0,
+    video_loss: float | None = None,
 ) -> list[list[Any]]:  # fmt: skip
-    return [[t * 1000, estimate, loss, second, chosen, rtt, sent] for t in range(start_s, end_s)]
+    return [
+        [t * 1000, estimate, loss, second, chosen, rtt, sent, video_loss]
+        for t in range(start_s, end_s)
+    ]
 
 
 @pytest.fixture
@@ -86,6 +90,21 @@ def test_a_link_under_150_kbit_that_queues_for_two_seconds_goes_audio_only(
     assert plans[6]["camera"] is None and plans[6]["second"] is None
     # A low estimate without loss or queueing is an estimate that lags: no reason to stop video.
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 20, 120_000, rtt=20))
+    assert {p["mode"] for p in plans} == {"video"}
+
+
+def test_at_the_lowest_level_a_round_trip_over_600_ms_goes_audio_only_whatever_the_estimate(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # The relay's REMB holds at 160 kbit/s, over the 150 kbit/s switch, while the lowest video
+    # level keeps the queue full (as measured under the relay's test cap).
+    thin = every_second(0, 4, 1_000_000) + every_second(4, 9, 160_000, 0.047, rtt=200)
+    plans = decide(thin + every_second(9, 14, 160_000, 0.047, rtt=810))
+    assert plans[8]["mode"] == "video" and plans[8]["level"] == 3  # stepped down, not stopped
+    assert plans[10]["mode"] == "video"  # one second short
+    assert plans[11]["mode"] == "audio-only" and plans[11]["reason"] == "link"
+    # Above the lowest level, a long round trip alone does not stop video (it steps down first).
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 7, 1_000_000, rtt=810))
     assert {p["mode"] for p in plans} == {"video"}
 
 
@@ -165,6 +184,22 @@ def test_a_probe_whose_video_goes_out_cleanly_brings_video_back_though_the_estim
     # Sending nothing (the encoder held back by the estimate) proves nothing.
     idle = every_second(11, 40, 30_000, rtt=20, sent=0)
     assert {p["mode"] for p in decide(DOWN + idle)[6:]} == {"audio-only"}
+
+
+def test_a_probe_is_judged_by_its_own_video_not_by_an_audio_report_from_before_it(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # The cap lifted; the voice's receiver report (every ~5 s) still says 9 % lost, from before
+    # the probe, while the probe's own video goes out without loss or queueing.
+    stale_audio = every_second(11, 30, 90_000, 0.09, rtt=5, sent=20_000, video_loss=0.0)
+    plans = decide(DOWN + stale_audio)
+    assert plans[11]["probing"] is True
+    assert plans[12]["probing"] is True  # not cut for the audio's loss
+    assert plans[13]["mode"] == "video"  # clean for a second, judged after 2 s
+    # The probe's own video meeting loss does cut it.
+    lossy = every_second(11, 14, 90_000, 0.0, rtt=5, sent=20_000, video_loss=0.09)
+    plans = decide(DOWN + lossy)
+    assert plans[12]["probing"] is False and plans[12]["mode"] == "audio-only"
 
 
 def test_with_a_second_source_the_face_camera_gives_way_first(

@@ -6,14 +6,14 @@
 //   decide(state, input) → {state, plan}
 //
 // `state` starts as initialState(now); `input` is {now, estimateBps, loss, hasSecond, chosen}
-// and {rttMs, sentVideoBps}: congestion signs, and what a probe sent.
+// and {videoLoss, rttMs, sentVideoBps}: congestion signs, and what a probe sent.
 // `plan` says what each of our sources sends: `camera` and `second` are an encoding
 // ({maxBitrate, scaleResolutionDownBy, maxFramerate}) or null (not sent), `audio` always sends.
 //
 // Video steps through LEVELS (0 = full) by the outbound estimate minus what the voice needs;
 // the second source (ultrasound, screen) is served first and the face camera gives way first.
-// Below AUDIO_ONLY_BELOW_BPS, or above AUDIO_ONLY_LOSS loss, for AUDIO_ONLY_AFTER_MS the page
-// sends audio only. It comes back with hysteresis: at once when the estimate says the link
+// Below AUDIO_ONLY_BELOW_BPS, or above AUDIO_ONLY_LOSS loss, or (at the lowest level) over
+// AUDIO_ONLY_RTT_MS round trip, for AUDIO_ONLY_AFTER_MS the page sends audio only. It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends a little video (PROBE_VIDEO) for PROBE_MS (the browser's
 // estimate only grows with traffic to measure), and stays on video if the estimate then holds
@@ -23,6 +23,14 @@
 export const AUDIO_ONLY_BELOW_BPS = 150_000;
 /** Above this loss (fraction the far end reports), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_LOSS = 0.2;
+/**
+ * At the lowest video level, a round trip over this (ms), sustained, also goes audio-only: even
+ * the least video keeps the link's queue full and the voice waits behind it (ITU-T G.114 puts
+ * the limit for conversation at 400 ms one way). On the relay the estimate the page sees is the
+ * relay's REMB, which can sit just above AUDIO_ONLY_BELOW_BPS on a link that cannot carry the
+ * lowest level (measured: ~160 kbit/s with an 810 ms round trip under the 150 kbit/s test cap).
+ */
+export const AUDIO_ONLY_RTT_MS = 600;
 /** How long the link must stay that bad before video stops. */
 export const AUDIO_ONLY_AFTER_MS = 2000;
 /** Back to video once the estimate holds this much … */
@@ -138,11 +146,13 @@ export function levelFor(budget) {
 /**
  * Whether a sample is below the audio-only thresholds. A low estimate counts only with signs of
  * congestion (loss over PROBE_CLEAN_LOSS, or queueing: a round trip over PROBE_KEEP_RTT_MS): the
- * estimate lags behind a link that recovered, most of all on the relay (its REMB).
+ * estimate lags behind a link that recovered, most of all on the relay (its REMB). At the lowest
+ * video level (`level`), a round trip over AUDIO_ONLY_RTT_MS counts whatever the estimate says.
  */
-export function isBad({ estimateBps, loss, rttMs }) {
+export function isBad({ estimateBps, loss, rttMs }, level = 0) {
   return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested({ loss, rttMs }))
-    || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS);
+    || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS)
+    || (level === LOWEST && typeof rttMs === 'number' && rttMs > AUDIO_ONLY_RTT_MS);
 }
 
 /** Whether a sample says the link carries video again without probing. */
@@ -163,12 +173,12 @@ const holding = (condition, since, now) => (condition ? since ?? now : null);
  * One step of the adaptation.
  * @param {AdaptState} state
  * @param {{now: number, estimateBps: number|null, loss: number|null, hasSecond: boolean, chosen: boolean,
- *   rttMs?: number|null, sentVideoBps?: number}} input
+ *   videoLoss?: number|null, rttMs?: number|null, sentVideoBps?: number}} input
  */
 export function decide(state, input) {
   const { now, hasSecond, chosen } = input;
   const s = { ...state };
-  const bad = isBad(input);
+  const bad = isBad(input, s.level);
   if (!s.audioOnly) {
     s.badSince = holding(bad, s.badSince, now);
     if (s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS) {
@@ -182,7 +192,9 @@ export function decide(state, input) {
   } else {
     s.goodSince = holding(isGoodForVideo(input), s.goodSince, now);
     const probing = s.probe ? now - s.probe.since : 0;
-    const loss = input.loss ?? 0;
+    // A probe is judged by what its own packets met: the loss reported for our video, when there
+    // is a report of it (an audio report covers the last ~5 s, mostly from before the probe).
+    const loss = (s.probe && typeof input.videoLoss === 'number' ? input.videoLoss : input.loss) ?? 0;
     const estimated = typeof input.estimateBps === 'number' && input.estimateBps >= PROBE_KEEP_ABOVE_BPS
       && loss <= VIDEO_BACK_LOSS * 2;
     const clean = (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
@@ -194,7 +206,7 @@ export function decide(state, input) {
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && probing >= 1000 && congested(input)) {
+    } else if (s.probe && probing >= 1000 && congested({ loss, rttMs: input.rttMs })) {
       // The probe's packets meet loss or queue up: the link is still thin, give the voice its
       // room back at once.
       s.probe = null;

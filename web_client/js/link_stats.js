@@ -16,6 +16,8 @@
  * @property {number|null} loss  the highest fraction (0…1) of our packets the far end lost in its
  *   last report, over the outbound streams that sent since the previous sample and whose report
  *   is fresh (REPORT_FRESH_MS); null without one
+ * @property {number|null} videoLoss  the same over outbound video streams only: what a probe's
+ *   own packets met (an audio report covers the last ~5 s, most of it from before the probe)
  * @property {number|null} rttMs  round trip: the highest of the fresh receiver reports', else the
  *   selected candidate pair's
  * @property {{audio: number, video: number}} sentBps  what we sent since the previous sample
@@ -38,6 +40,7 @@ export function readReport(report, previous, at) {
   let estimateBps = null;
   let rttMs = null;
   let loss = null;
+  let videoLoss = null;
   let limitation = null;
   const bytes = { audio: 0, video: 0 };
   const audioIn = { samples: 0, concealed: 0 };
@@ -79,7 +82,10 @@ export function readReport(report, previous, at) {
       const reason = s.qualityLimitationReason;
       if (s.kind === 'video' && reason && (limitation === null || rank[reason] > rank[limitation])) limitation = reason;
     } else if (s.type === 'remote-inbound-rtp' && sending(s.localId) && fresh(s)) {
-      if (typeof s.fractionLost === 'number') loss = Math.max(loss ?? 0, s.fractionLost);
+      if (typeof s.fractionLost === 'number') {
+        loss = Math.max(loss ?? 0, s.fractionLost);
+        if (s.kind === 'video') videoLoss = Math.max(videoLoss ?? 0, s.fractionLost);
+      }
       if (typeof s.roundTripTime === 'number') reportRttMs = Math.max(reportRttMs ?? 0, s.roundTripTime * 1000);
     } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       audioIn.samples += s.totalSamplesReceived ?? 0;
@@ -92,7 +98,7 @@ export function readReport(report, previous, at) {
   const seconds = previous ? (at - previous.at) / 1000 : 0;
   const rate = (kind) => (seconds > 0 ? Math.max(0, ((bytes[kind] - previous.bytes[kind]) * 8) / seconds) : 0);
   return {
-    at, estimateBps, loss, rttMs, limitation, audioIn, videoIn,
+    at, estimateBps, loss, videoLoss, rttMs, limitation, audioIn, videoIn,
     sentBps: { audio: rate('audio'), video: rate('video') },
     bytes,
     packetsSent,
@@ -131,6 +137,7 @@ export function worstOf(samples) {
     ...samples[0],
     estimateBps: min(known('estimateBps')),
     loss: max(known('loss')),
+    videoLoss: max(known('videoLoss')),
     rttMs: max(known('rttMs')),
     sentBps: {
       audio: Math.min(...samples.map((s) => s.sentBps.audio)),

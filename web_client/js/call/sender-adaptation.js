@@ -112,6 +112,7 @@ export class SenderAdaptation {
         now: performance.now(),
         estimateBps: worst?.estimateBps ?? null,
         loss: worst?.loss ?? null,
+        videoLoss: worst?.videoLoss ?? null,
         rttMs: worst?.rttMs ?? null,
         sentVideoBps: worst?.sentBps.video ?? 0,
         hasSecond: Boolean(this.media.second),
