@@ -24,6 +24,7 @@ class FanOutFigures(Protocol):
     dropped_total: int
     consults_resent: int
 
+
 JOIN_SECONDS_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """A join takes ~6 ms of server time when the machine is quiet (README): the buckets resolve
 that, and the seconds a busy database can make of it."""
@@ -103,7 +104,11 @@ class SignalingMetrics:
                 "the most messages published in one round trip (since the start)",
                 lambda: outbox.largest_batch,
             ),
-            ("published_messages", "messages published (since the start)", lambda: outbox.published),
+            (
+                "published_messages",
+                "messages published (since the start)",
+                lambda: outbox.published,
+            ),
             (
                 "dropped_full_messages",
                 "messages dropped because the queue was full (since the start)",
