@@ -343,6 +343,8 @@ class RedisFanOut(AsyncPubSubManager):  # type: ignore[misc]
                     client = self._client()
                 else:
                     self.link.answered()
+                    if self._behind and not self.outbox:
+                        self._caught_up()  # drained by an outage that is over now
                 self._checked.set()
                 await asyncio.sleep(self.check_every)
         finally:

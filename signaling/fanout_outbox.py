@@ -130,6 +130,8 @@ class Missed:
             if r.startswith(_CONSULT_CHANNEL)
         ]
         emit = method == "emit"
+        if emit and isinstance(data, list) and data:
+            data = data[0]  # python-socketio sends an emit's arguments as a list
         if emit and message.get("event") == "signal":
             self._count("signal")
         elif emit and (consult_id := _consult_view_of(data)) is not None:

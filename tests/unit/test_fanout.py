@@ -28,13 +28,13 @@ async def test_messages_beyond_the_backlog_are_dropped_logged_once_and_remembere
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     probe = RedisFanOut("redis://127.0.0.1:1/0")
-    state = {"method": "emit", "event": "consult-state", "data": {"consult": {"id": "c0"}}}
+    state = {"method": "emit", "event": "consult-state", "data": [{"consult": {"id": "c0"}}]}
     size = wire_size(probe, state)
     # never started: nothing publishes; room for two messages of this size
     fanout = RedisFanOut("redis://127.0.0.1:1/0", backlog_bytes=2 * size)
     for n in range(5):
         await fanout._publish(
-            {"method": "emit", "event": "consult-state", "data": {"consult": {"id": f"c{n}"}}}
+            {"method": "emit", "event": "consult-state", "data": [{"consult": {"id": f"c{n}"}}]}
         )
     assert len(fanout.outbox) == 2
     assert fanout.outbox.high_water_bytes == 2 * size
@@ -54,7 +54,7 @@ async def test_once_drained_what_was_missed_is_handed_on_once() -> None:
     fanout.on_missed = on_missed
     await fanout._publish({"method": "emit", "event": "x", "data": {}, "room": "user:1"})
     await fanout._publish(
-        {"method": "emit", "event": "consult-state", "data": {"consult": {"id": "c1"}}}
+        {"method": "emit", "event": "consult-state", "data": [{"consult": {"id": "c1"}}]}
     )
     fanout.notice({"kind": "roster", "owner": "n1", "consult": "c2", "peers": {}})
     assert fanout.outbox.take(1 << 20) and not fanout.outbox  # as the publisher does

@@ -44,7 +44,18 @@ def test_an_outbox_of_no_bytes_is_refused() -> None:
 
 
 def emit(event: str, data: object, room: object) -> dict[str, object]:
-    return {"method": "emit", "event": event, "data": data, "room": room, "namespace": "/"}
+    """An emit's message as python-socketio's pub/sub manager publishes it."""
+    return {
+        "method": "emit",
+        "event": event,
+        "data": [data],
+        "binary": False,
+        "namespace": "/",
+        "room": room,
+        "skip_sid": None,
+        "callback": None,
+        "host_id": "h",
+    }
 
 
 def test_dropped_news_of_a_consult_names_the_consult_whose_state_is_sent_again() -> None:
