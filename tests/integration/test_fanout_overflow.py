@@ -46,8 +46,12 @@ async def test_a_state_change_dropped_by_a_full_fan_out_queue_reaches_the_other_
                 fillers = [first.book(accept=False)["id"] for _ in range(2)]
                 watched = first.book(accept=False)["id"]
                 await eventually(
-                    lambda: {watched, *fillers}
-                    <= {e["consult"]["id"] for e in specialist.events_named("consult-requested")},
+                    lambda: (
+                        {watched, *fillers}
+                        <= {
+                            e["consult"]["id"] for e in specialist.events_named("consult-requested")
+                        }
+                    ),
                     within=10,
                 )
                 # (a booking's own two emits already overflow a one-byte queue now and then)

@@ -1,11 +1,13 @@
-"""The Redis fan-out's queue (`Outbox`: bounded in bytes, high-water marks) and its record of
-what the other processes missed when it was full (`Missed`), with plain objects."""
+"""The Redis fan-out's queue (`Outbox`: bounded in bytes, `FANOUT_BACKLOG_BYTES`, high-water
+marks) and its record of what the other processes missed when it was full (`Missed`), with
+plain objects."""
 
 from __future__ import annotations
 
 import pytest
 
 from signaling.fanout_outbox import Missed, Outbox
+from teleconsult.config import ConfigError, load_settings
 
 
 def test_the_outbox_is_bounded_in_bytes_but_always_lets_one_message_in() -> None:
@@ -88,3 +90,14 @@ def test_taking_what_was_missed_starts_afresh() -> None:
     taken = missed.take()
     assert taken and taken.consults == {"c1"}
     assert not missed and missed.consults == set()
+
+
+def test_the_fan_out_queue_holds_32_mib_unless_told_otherwise() -> None:
+    assert load_settings({}).fanout_backlog_bytes == 32 * 1024 * 1024
+    assert load_settings({"FANOUT_BACKLOG_BYTES": "1"}).fanout_backlog_bytes == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots", "1.5"])
+def test_an_unusable_fan_out_bound_stops_start_up_naming_it(value: str) -> None:
+    with pytest.raises(ConfigError, match="FANOUT_BACKLOG_BYTES"):
+        load_settings({"FANOUT_BACKLOG_BYTES": value})
