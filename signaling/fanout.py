@@ -52,15 +52,20 @@ CHECK_EVERY_SECONDS = 1.0
 """How often the fan-out pings Redis (and how long a reader waits for a message between looks
 at the link's state)."""
 
-BACKLOG_BYTES = 32 * 1024 * 1024
+BACKLOG_BYTES = 8 * 1024 * 1024
 """`FANOUT_BACKLOG_BYTES`: how much may wait to be published to the other processes; beyond it
 (Redis answers but too slowly) what does not fit is dropped, and made good once the queue has
 drained (`on_missed`). Until 2026-12 the bound was 1 000 messages and 256 went per round trip:
-the 2 000-client benchmark filled it once (bench/signaling.py reports the high-water mark)."""
+the 2 000-client benchmark filled it once (bench/signaling.py reports the high-water mark).
+8 MiB holds every burst of joins measured (a few hundred KiB) and about 1.6 s of the
+benchmark's flood (1 000 signals of 5 KB a second) behind a stalled process; more would only
+deliver older signals later, and Redis cuts a subscriber that falls 8 MB behind for a minute
+(or 32 MB at once) by default anyway (`client-output-buffer-limit pubsub`)."""
 
-PUBLISH_BATCH_BYTES = 4 * 1024 * 1024
+PUBLISH_BATCH_BYTES = 1024 * 1024
 """At most this much of what waits is published in one round trip (a pipeline): everything
-waiting, as a rule; the cap keeps one round trip well inside `REDIS_TIMEOUT_SECONDS`."""
+waiting, as a rule (a burst of joins is a few hundred KiB); the cap keeps one round trip well
+inside `REDIS_TIMEOUT_SECONDS` on a busy machine."""
 
 _LINK_ERRORS = (RedisError, OSError, TimeoutError)
 """What an unreachable, refusing or hung Redis raises (a time limit is `TimeoutError`)."""

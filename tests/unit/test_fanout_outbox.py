@@ -92,8 +92,8 @@ def test_taking_what_was_missed_starts_afresh() -> None:
     assert not missed and missed.consults == set()
 
 
-def test_the_fan_out_queue_holds_32_mib_unless_told_otherwise() -> None:
-    assert load_settings({}).fanout_backlog_bytes == 32 * 1024 * 1024
+def test_the_fan_out_queue_holds_8_mib_unless_told_otherwise() -> None:
+    assert load_settings({}).fanout_backlog_bytes == 8 * 1024 * 1024
     assert load_settings({"FANOUT_BACKLOG_BYTES": "1"}).fanout_backlog_bytes == 1
 
 
