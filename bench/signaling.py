@@ -944,6 +944,38 @@ async def book_consults(
         return list(ids), retried
 
 
+FANOUT_FIGURES = (
+    "high_water_messages",
+    "high_water_bytes",
+    "largest_batch_messages",
+    "published_messages",
+    "dropped_full_messages",
+    "dropped_messages",
+    "consults_resent",
+)
+"""The Redis fan-out's figures read from each cluster process's `/metrics` after every phase
+(`teleconsult_fanout_<name>`, signaling/metrics.py; cumulative since the process started)."""
+
+
+def fanout_figures(url: str) -> dict[str, float]:
+    """The Redis fan-out's figures on `url`'s `/metrics` (loopback: no token); {} when it has
+    none (a tree from before they existed, or no answer)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return {}
+    figures: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        key = name.removeprefix("teleconsult_fanout_")
+        if key != name and key in FANOUT_FIGURES:
+            figures[key] = float(value)
+    return figures
+
+
 def user_id(server: RunningServer, username: str) -> int:
     reply = server.request("GET", "/api/me", token=server.token(username))
     return int(reply.body["id"])
@@ -1284,6 +1316,11 @@ def run_once(
                 }
             cpu_before = cpu_now
             rss[f"after_{phase}"] = proc.memory_info().rss
+            if second is not None and isinstance(server, RunningServer):
+                result.setdefault("fanout", {})[phase] = {
+                    "first": fanout_figures(server.url),
+                    "second": fanout_figures(second.url),
+                }
             peak_fds = max(peak_fds, proc.num_fds())
             result["phases"][phase] = merged
             errors.update(merged["errors"])
@@ -1522,6 +1559,46 @@ def table(report: dict[str, Any]) -> str:
                 for r in runs
             ],
         ),
+        (
+            "  of which in phase " + "/".join(PHASES),
+            [
+                "/".join(
+                    str(r["phases"].get(ph, {}).get("counts", {}).get("consult_state_events", 0))
+                    for ph in PHASES
+                )
+                for r in runs
+            ],
+        ),
+    ]
+    if any("fanout" in r for r in runs):
+
+        def fanout(name: str, phase: str = PHASES[-1], scale: float = 1.0) -> list[str]:
+            out = []
+            for r in runs:
+                seen = r.get("fanout", {}).get(phase, {})
+                pair = [seen.get(p, {}).get(name) for p in ("first", "second")]
+                out.append(
+                    "—"
+                    if None in pair
+                    else " / ".join(f"{v / scale:.0f}" for v in pair if v is not None)
+                )
+            return out
+
+        rows += [
+            ("cluster fan-out (1st / 2nd process), since start:", ["" for _ in runs]),
+            ("  queue high-water mark, messages", fanout("high_water_messages")),
+            ("  queue high-water mark, KiB", fanout("high_water_bytes", scale=1024)),
+            ("  largest round trip, messages", fanout("largest_batch_messages")),
+            ("  messages published", fanout("published_messages")),
+            ("  dropped, queue full", fanout("dropped_full_messages")),
+            ("  dropped, all causes", fanout("dropped_messages")),
+            ("  consult states sent again", fanout("consults_resent")),
+        ]
+        rows += [
+            (f"  high-water messages after {phase}", fanout("high_water_messages", phase))
+            for phase in PHASES
+        ]
+    rows += [
         ("errors (by code below)", [str(sum(r["errors"].values())) for r in runs]),
         ("server log warnings/errors", [str(r["server_log"]["count"]) for r in runs]),
         (

@@ -7,7 +7,7 @@ python-socketio's Redis manager carries these emits across signaling processes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import socketio
@@ -200,6 +200,15 @@ class ConsultHub:
                 {"consult_id": consult.id, "status": consult.status.value},
                 to=targets,
             )
+
+    async def state_resent(self, consult_ids: Iterable[str]) -> None:
+        """Send the current state of these consults (from the store) to everyone taking part
+        again: their news was dropped on its way to another signaling process
+        (`signaling.fanout`, when its queue was full). A page keeps the newer of two states."""
+        for consult_id in sorted(consult_ids):
+            consult = await self.store.get_consult(consult_id)
+            if consult is not None:
+                await self.consult_changed(consult)
 
     async def consult_closed(self, consult_id: str) -> None:
         """Take every connection out of a finished consult's channel."""

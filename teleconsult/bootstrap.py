@@ -50,6 +50,7 @@ from signaling.auth import PlaybackTokens, TokenIssuer
 from signaling.cluster import RoomCluster
 from signaling.context import Signaling
 from signaling.fanout import RedisFanOut
+from signaling.fanout_outbox import Missed
 from signaling.http import (
     attachments,
     broadcast,
@@ -219,11 +220,23 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> web.Application:
         users=known_users,
     )
     fanout = (
-        RedisFanOut(settings.redis_url, timeout=settings.redis_timeout)
+        RedisFanOut(
+            settings.redis_url,
+            timeout=settings.redis_timeout,
+            backlog_bytes=settings.fanout_backlog_bytes,
+        )
         if settings.redis_url
         else None
     )
     live = realtime(ctx, client_manager=fanout)
+    if fanout is not None:
+        hub = live.hub
+
+        async def state_resent(missed: Missed) -> None:
+            await hub.state_resent(missed.consults)
+
+        fanout.on_missed = state_resent
+        ctx.metrics.watch_fanout(fanout)
     ctx.metrics.watch(
         connections=lambda: live.sessions.count,
         live_consults=lambda: live.rooms.counts()[0],

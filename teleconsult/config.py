@@ -64,6 +64,9 @@ class Settings:
     redis_timeout: int = 2
     """REDIS_TIMEOUT_SECONDS: how long one Redis command (publish, ping, subscribe) of the
     fan-out may take before Redis counts as unreachable."""
+    fanout_backlog_bytes: int = 8 * 1024 * 1024
+    """FANOUT_BACKLOG_BYTES (with `REDIS_URL`): how much may wait to be published to the other
+    signaling processes before what does not fit is dropped (and made good once it drains)."""
     room_lease_seconds: float = 2.5
     """ROOM_LEASE_SECONDS (with `REDIS_URL`): how long a signaling process's claim on a live
     consult's room lasts in Redis unless renewed (every third of it); a process that hangs
@@ -438,6 +441,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("PUBLIC_URL") or "").rstrip("/"),
         redis_url=env.get("REDIS_URL") or None,
         redis_timeout=_positive(env, "REDIS_TIMEOUT_SECONDS", 2),
+        fanout_backlog_bytes=_positive(env, "FANOUT_BACKLOG_BYTES", 8 * 1024 * 1024),
         room_lease_seconds=_room_lease(env),
         media_address=env.get("MEDIA_ADDRESS") or _loopback_host(env.get("HOST")),
         media_port_min=port_min,
