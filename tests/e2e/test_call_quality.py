@@ -6,10 +6,11 @@ review page shows each participant's quality timeline."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import WebSocket, expect
 
 from tests.e2e.accessibility import assert_accessible
 from tests.e2e.browser import Client
@@ -27,6 +28,20 @@ def test_both_call_pages_report_quality_and_the_review_shows_the_timeline(
     consult = server.book()
     exam_room = open_client("desktop", "exam-room")
     specialist = open_client("phone", "specialist")
+    reports = {"exam-room": 0, "specialist": 0}  # `quality-report` frames each page sent
+
+    def count_reports(name: str) -> Callable[[WebSocket], None]:
+        def watch(ws: WebSocket) -> None:
+            def sent(payload: str | bytes) -> None:
+                if isinstance(payload, str) and '"quality-report"' in payload:
+                    reports[name] += 1
+
+            ws.on("framesent", sent)
+
+        return watch
+
+    for client in (exam_room, specialist):
+        client.page.on("websocket", count_reports(client.name))
     room = open_call_link(exam_room, server, "doctor.a", consult["id"])
     phone = open_call_link(specialist, server, "obstetrician", consult["id"])
     wait_for_remote_video([room, phone], within_s=20)
@@ -46,7 +61,11 @@ def test_both_call_pages_report_quality_and_the_review_shows_the_timeline(
     assert_accessible(room, "exam room with the signal indicator (English)")
 
     # Two more reports each, so that each participant fills at least one whole bucket.
-    room.wait_for_timeout(10_000)
+    before = dict(reports)
+    deadline = time.monotonic() + 40
+    while any(reports[name] < before[name] + 2 for name in reports):
+        assert time.monotonic() < deadline, f"two more quality reports each: {before} → {reports}"
+        room.wait_for_timeout(200)  # Playwright hands over the frames while it waits
     end_consult(phone, "胎心正常 继续观察")
 
     supervisor = open_client("desktop", "supervisor")
