@@ -26,6 +26,42 @@ STEPS = [
     "ice_connected",
     "first_remote_frame",
 ]
+# Keeps every RTCPeerConnection the page makes (window.__connections), to read its senders.
+KEEP_CONNECTIONS = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.__connections = [];
+  window.__firstSent = [];
+  // The first video frame each connection encoded: its size, and how often the browser had
+  // changed the camera's resolution for lack of bandwidth by then.
+  const watch = async (pc) => {
+    while (pc.connectionState !== 'closed') {
+      const stats = await pc.getStats();
+      for (const s of stats.values()) {
+        if (s.type === 'outbound-rtp' && s.kind === 'video' && s.framesEncoded > 0) {
+          window.__firstSent.push({ width: s.frameWidth, height: s.frameHeight,
+            resolutionChanges: s.qualityLimitationResolutionChanges });
+          return;
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__connections.push(this);
+      watch(this);
+    }
+  };
+})()"""
+# The camera's size and how much each connection scales it down before sending.
+CAMERA_SENT = """() => window.__connections.filter((pc) => pc.connectionState !== 'closed')
+  .flatMap((pc) => pc.getSenders())
+  .filter((sender) => sender.track?.kind === 'video')
+  .map((sender) => ({
+    camera: [sender.track.getSettings().width, sender.track.getSettings().height],
+    scale: sender.getParameters().encodings?.[0]?.scaleResolutionDownBy ?? 1,
+  }))"""
 LOADED_SCRIPTS = """() => performance.getEntriesByType('resource')
   .map((e) => new URL(e.name))
   .filter((u) => u.origin === location.origin && u.pathname.endsWith('.js'))
@@ -55,4 +91,34 @@ def test_a_call_link_marks_its_start_up_steps_and_loads_its_code_as_one_file(
         # The page's code comes as one file, its bundle (teleconsult/web_bundle.py): not ~40
         # modules one after another from the Python server.
         assert page.evaluate(LOADED_SCRIPTS) == [f"/dist/{client.name}.js"]
+        client.assert_clean()
+
+
+def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries_then_full_size(
+    server: RunningServer, open_client: Callable[..., Client]
+) -> None:
+    """A 1280x720 camera's first frames are sent at 640x360 (call/first-frames.js), which a new
+    connection's 300 kbit/s start carries: the encoder no longer drops them and shrinks the camera
+    to 320x180 (what the first remote frame was on `main`). The sender's adaptation then sets the
+    full size at its first look."""
+    consult = server.book()
+    exam_room = open_client("desktop", "exam-room")
+    specialist = open_client("phone", "specialist")
+    for client in (exam_room, specialist):
+        client.context.add_init_script(KEEP_CONNECTIONS)
+    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
+    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
+    wait_for_remote_video([room, phone], within_s=20)
+    for client, page in ((exam_room, room), (specialist, phone)):
+        page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
+        first = page.evaluate("window.teleconsultTimings.firstFrame")
+        assert (first["width"], first["height"]) == (640, 360), first
+        page.wait_for_function("window.__firstSent.length > 0")
+        sent = page.evaluate("window.__firstSent")
+        assert sent == [{"width": 640, "height": 360, "resolutionChanges": 0}], sent
+        # Full size once the adaptation has looked at the link (a second after the join).
+        page.wait_for_function(
+            f"({CAMERA_SENT})().length > 0 && ({CAMERA_SENT})().every((s) => s.scale === 1)"
+        )
+        assert [s["camera"] for s in page.evaluate(CAMERA_SENT)] == [[1280, 720]]
         client.assert_clean()

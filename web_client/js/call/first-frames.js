@@ -1,0 +1,51 @@
+// The camera's first frames at a size the connection can carry from its first packet.
+//
+// A new connection's send-side estimate starts at 300 kbit/s (Chromium's default start bitrate).
+// WebRTC's encoder drops the first frames of a source larger than that start carries (up to
+// four, ~130 ms at 30 frames/s; VP8 wants 300 kbit/s from 640×360 up) and asks the camera for
+// smaller ones: a 1280×720 camera's first frame reached the other side ~150 ms after ICE, and
+// at 320×180. Sent scaled down to at most 640×360 from the start, the first frame leaves at
+// once, at twice that size. The sender's adaptation (sender-adaptation.js) sets the encoding its
+// plan wants at its first look (a second after the join: full size at level 0), by which time
+// the estimate has grown; docs/network.md.
+
+/** The largest first frame (pixels) the start bitrate carries without the encoder dropping it. */
+export const START_PIXELS = 640 * 360;
+
+/**
+ * How much to scale a camera track down for its first frames: 1 (not at all) when it is small
+ * enough already, 2 for 1280×720, 3 for 1920×1080.
+ * @param {MediaStreamTrack} track
+ */
+export function startScale(track) {
+  const { width, height } = track.getSettings?.() ?? {};
+  if (track.kind !== 'video' || !width || !height) return 1;
+  const pixels = width * height;
+  return pixels > START_PIXELS ? Math.sqrt(pixels / START_PIXELS) : 1;
+}
+
+/**
+ * The send encodings a new transceiver for `track` starts with (addTransceiver's sendEncodings).
+ * @param {MediaStreamTrack} track
+ * @returns {RTCRtpEncodingParameters[]|undefined}
+ */
+export function startEncodings(track) {
+  const scale = startScale(track);
+  return scale > 1 ? [{ scaleResolutionDownBy: scale }] : undefined;
+}
+
+/**
+ * Scale the camera's first frames on a sender made by addTrack (which takes no encodings),
+ * before the connection is negotiated. A browser that refuses only loses the head start.
+ * @param {RTCRtpSender} sender
+ */
+export function startSmall(sender) {
+  const track = sender.track;
+  if (!track) return;
+  const scale = startScale(track);
+  if (scale <= 1) return;
+  const params = sender.getParameters();
+  if (!params.encodings?.length) params.encodings = [{}];
+  params.encodings[0].scaleResolutionDownBy = scale;
+  sender.setParameters(params).catch((err) => console.warn('first frames: setParameters', err));
+}
