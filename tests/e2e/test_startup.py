@@ -100,7 +100,7 @@ def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries
     """A 1280x720 camera's first frames are sent at 640x360 (call/first-frames.js), which a new
     connection's 300 kbit/s start carries: the encoder no longer drops them and shrinks the camera
     to 320x180 (what the first remote frame was on `main`). The sender's adaptation then sets the
-    full size at its first look."""
+    full size once the first frame went out."""
     consult = server.book()
     exam_room = open_client("desktop", "exam-room")
     specialist = open_client("phone", "specialist")
@@ -116,7 +116,7 @@ def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries
         page.wait_for_function("window.__firstSent.length > 0")
         sent = page.evaluate("window.__firstSent")
         assert sent == [{"width": 640, "height": 360, "resolutionChanges": 0}], sent
-        # Full size once the adaptation has looked at the link (a second after the join).
+        # Full size once the first frame went out (the adaptation looks once a second).
         page.wait_for_function(
             f"({CAMERA_SENT})().length > 0 && ({CAMERA_SENT})().every((s) => s.scale === 1)"
         )

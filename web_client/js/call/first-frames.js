@@ -5,12 +5,16 @@
 // four, ~130 ms at 30 frames/s; VP8 wants 300 kbit/s from 640×360 up) and asks the camera for
 // smaller ones: a 1280×720 camera's first frame reached the other side ~150 ms after ICE, and
 // at 320×180. Sent scaled down to at most 640×360 from the start, the first frame leaves at
-// once, at twice that size. The sender's adaptation (sender-adaptation.js) sets the encoding its
-// plan wants at its first look (a second after the join: full size at level 0), by which time
-// the estimate has grown; docs/network.md.
+// once, at twice that size. The sender's adaptation (sender-adaptation.js) sets the size its
+// plan wants (full size at level 0) once the sender has encoded its first frame: before that,
+// on a busy machine where the connection takes more than its first second, full size would
+// bring the dropped frames back; docs/network.md.
 
 /** The largest first frame (pixels) the start bitrate carries without the encoder dropping it. */
 export const START_PIXELS = 640 * 360;
+
+/** Senders whose camera started scaled down and has not encoded a frame yet. */
+const starting = new WeakSet();
 
 /**
  * How much to scale a camera track down for its first frames: 1 (not at all) when it is small
@@ -47,5 +51,37 @@ export function startSmall(sender) {
   const params = sender.getParameters();
   if (!params.encodings?.length) params.encodings = [{}];
   params.encodings[0].scaleResolutionDownBy = scale;
+  starting.add(sender);
   sender.setParameters(params).catch((err) => console.warn('first frames: setParameters', err));
+}
+
+/**
+ * `sender` was made with startEncodings(): its size is the start's until its first frame.
+ * @param {RTCRtpSender} sender
+ */
+export function startedSmall(sender) {
+  starting.add(sender);
+}
+
+/**
+ * Whether `sender`'s camera still waits for its first frame at the start size: until it has
+ * encoded one, the adaptation leaves its size alone.
+ * @param {RTCRtpSender} sender
+ * @returns {Promise<boolean>}
+ */
+export async function stillStarting(sender) {
+  if (!starting.has(sender)) return false;
+  let stats;
+  try {
+    stats = await sender.getStats();
+  } catch {
+    return true; // closing or not negotiated yet: ask again at the next look
+  }
+  for (const report of stats.values()) {
+    if (report.type === 'outbound-rtp' && report.framesEncoded > 0) {
+      starting.delete(sender);
+      return false;
+    }
+  }
+  return true;
 }
