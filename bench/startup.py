@@ -210,7 +210,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         pages[name] = {
             "median_ms": per_mark,
             "median_step_ms": per_step,
-            # The other side's first frame as presented, e.g. "640x360": how many runs each.
+            # The other side's first frame as presented, e.g. "480x270": how many runs each.
             "first_frame_size": {size: sizes.count(size) for size in sorted(set(map(str, sizes)))},
             "first_remote_frame_ms": {
                 "median": round(statistics.median(totals), 1),
@@ -305,24 +305,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.table_from is not None:
         print(table(json.loads(args.table_from.read_text())))
         return 0
-    import tests.support.server as support
+    from tests.support.server import REPO as THIS_TREE
     from tests.support.server import RunningServer
 
     env = {"JOINS_PER_MINUTE": "10000", "LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
+    tree = THIS_TREE
     if args.server_tree is not None:
-        # `python -m teleconsult` puts its working directory first on sys.path: run it there.
-        support.REPO = args.server_tree.resolve()
-        env["PYTHONPATH"] = str(support.REPO)
+        # `python -m teleconsult` puts its working directory first on sys.path: RunningServer
+        # runs it in `tree` (assigning tests.support.server.REPO, as this did before, no longer
+        # reaches RunningServer.tree, whose default is bound at import: the "before" side then
+        # ran this checkout's server and web client).
+        tree = args.server_tree.resolve()
+        env["PYTHONPATH"] = str(tree)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        bundle_server_tree(support.REPO)
+        bundle_server_tree(tree)
     else:
         from teleconsult import web_bundle
 
         web_bundle.ensure_fresh()  # the call pages' bundles, as `make bundle` makes them
     load_before = os.getloadavg()
     started = time.monotonic()
-    log("starting the server")
-    with RunningServer(env_overrides=env) as server:
+    log(f"starting the server from {tree}")
+    with RunningServer(env_overrides=env, tree=tree) as server:
         runs = asyncio.run(measure(server, args))
     report = {
         "benchmark": "startup",

@@ -46,6 +46,15 @@ KEEP_CONNECTIONS = """(() => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
+  // Every scaleResolutionDownBy a video sender is given, in order.
+  window.__scales = [];
+  const setParameters = RTCRtpSender.prototype.setParameters;
+  RTCRtpSender.prototype.setParameters = function (params, ...rest) {
+    if (this.track?.kind === 'video') {
+      window.__scales.push(params.encodings?.[0]?.scaleResolutionDownBy ?? 1);
+    }
+    return setParameters.call(this, params, ...rest);
+  };
   window.RTCPeerConnection = class extends Native {
     constructor(...args) {
       super(...args);
@@ -97,10 +106,12 @@ def test_a_call_link_marks_its_start_up_steps_and_loads_its_code_as_one_file(
 def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries_then_full_size(
     server: RunningServer, open_client: Callable[..., Client]
 ) -> None:
-    """A 1280x720 camera's first frames are sent at 640x360 (call/first-frames.js), which a new
-    connection's 300 kbit/s start carries: the encoder no longer drops them and shrinks the camera
-    to 320x180 (what the first remote frame was on `main`). The sender's adaptation then sets the
-    full size once the first frame went out."""
+    """A 1280x720 camera's first frames are sent scaled down to 480x270 (call/first-frames.js),
+    which a new connection's 300 kbit/s start carries, instead of at full size, which the encoder
+    drops and shrinks (to 320x180 or 640x360 on `main`); once the first frame went out, the
+    sender's adaptation sets full size. Which frames a loaded machine's encoder still drops is
+    the browser's affair (a congested start may shrink even 480x270): the test checks the sizes
+    asked for, and that the first frame shown is no larger than the start size."""
     consult = server.book()
     exam_room = open_client("desktop", "exam-room")
     specialist = open_client("phone", "specialist")
@@ -112,13 +123,16 @@ def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries
     for client, page in ((exam_room, room), (specialist, phone)):
         page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
         first = page.evaluate("window.teleconsultTimings.firstFrame")
-        assert (first["width"], first["height"]) == (640, 360), first
+        assert 0 < first["width"] <= 480 and 0 < first["height"] <= 270, first
         page.wait_for_function("window.__firstSent.length > 0")
         sent = page.evaluate("window.__firstSent")
-        assert sent == [{"width": 640, "height": 360, "resolutionChanges": 0}], sent
+        assert 0 < sent[0]["width"] <= 480, sent
         # Full size once the first frame went out (the adaptation looks once a second).
         page.wait_for_function(
             f"({CAMERA_SENT})().length > 0 && ({CAMERA_SENT})().every((s) => s.scale === 1)"
         )
         assert [s["camera"] for s in page.evaluate(CAMERA_SENT)] == [[1280, 720]]
+        # Asked for: the start size first (1280 / 480), full size after.
+        scales = page.evaluate("window.__scales")
+        assert scales[0] == pytest.approx(1280 / 480) and scales[-1] == 1, scales
         client.assert_clean()
