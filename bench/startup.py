@@ -24,7 +24,11 @@ the remote <video> (injected before the page's scripts), so that it measures a v
 client without these marks (`--server-tree`) the same way; the page's own `first_remote_frame`
 agrees with it within a frame. A warm-up
 run (not counted) goes first; then `--runs` runs (default 7), and the table shows, per page, the
-median of each mark and of page-open → first remote frame, with the min and max of the latter.
+median of each mark and of page-open → first remote frame, with the min and max of the latter,
+the median of two steps (join acked → ICE connected, ICE connected → first remote frame; each
+run's difference) and the size of the first remote frame (call/first-frames.js: the camera's
+first frames go out at a size the start bitrate carries; 320x180 when the encoder dropped the
+first 1280x720 frames and shrank the camera).
 The 5-minute load average before and after is reported: clients, browser and server share the
 machine.
 
@@ -33,7 +37,9 @@ machine.
     .venv/bin/python bench/startup.py --table-from r.json  # table of a saved report
 
 `--server-tree PATH` runs the server (and so the web client it serves) from another checkout,
-e.g. `git archive` of an older commit unpacked in /tmp, to compare before and after. Progress
+e.g. `git archive` of an older commit unpacked in /tmp, to compare before and after; its call
+pages' bundles are built there first (`python -m teleconsult.web_bundle --if-stale`), as `make`
+would, when it has a bundler. Progress
 goes to stderr. Nothing passes or fails on time.
 """
 
@@ -45,6 +51,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -80,6 +87,11 @@ MARKS = (
     "ice_connected",
     "first_remote_frame",
 )
+# Steps between two marks, median over the runs of each run's difference.
+STEPS = (
+    ("join_acked", "ice_connected"),
+    ("ice_connected", "first_remote_frame"),
+)
 PAGES = {
     # page → (demo user, browser context kind)
     "exam_room": ("doctor.a", "desktop"),
@@ -95,7 +107,11 @@ WATCH_FIRST_FRAME = """(() => {
     for (const video of document.querySelectorAll('video[data-testid="remote-video"]')) {
       if (seen.has(video)) continue;
       seen.add(video);
-      video.requestVideoFrameCallback(() => { window.__benchFirstFrame ??= performance.now(); });
+      video.requestVideoFrameCallback((now, meta) => {
+        if (window.__benchFirstFrame) return;
+        window.__benchFirstFrame = performance.now();
+        window.__benchFirstFrameSize = `${meta.width}x${meta.height}`;
+      });
     }
   }).observe(document, { childList: true, subtree: true });
 })()"""
@@ -105,7 +121,8 @@ MARKS_WHEN_SEEN = """() => new Promise((resolve) => {
   const poll = () => {
     if (window.__benchFirstFrame) {
       const marks = { ...(window.teleconsultTimings?.marks ?? {}) };
-      resolve({ ...marks, seen: Math.round(window.__benchFirstFrame * 10) / 10 });
+      resolve({ ...marks, seen: Math.round(window.__benchFirstFrame * 10) / 10,
+        size: window.__benchFirstFrameSize });
     } else setTimeout(poll, 20);
   };
   poll();
@@ -185,8 +202,16 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             values = [r[name][mark] for r in runs if mark in r[name]]
             per_mark[mark] = round(statistics.median(values), 1) if values else None
         totals = [r[name]["seen"] for r in runs]
+        per_step = {}
+        for start, end in STEPS:
+            gaps = [r[name][end] - r[name][start] for r in runs if {start, end} <= r[name].keys()]
+            per_step[f"{start}→{end}"] = round(statistics.median(gaps), 1) if gaps else None
+        sizes = [r[name].get("size") for r in runs]
         pages[name] = {
             "median_ms": per_mark,
+            "median_step_ms": per_step,
+            # The other side's first frame as presented, e.g. "480x270": how many runs each.
+            "first_frame_size": {size: sizes.count(size) for size in sorted(set(map(str, sizes)))},
             "first_remote_frame_ms": {
                 "median": round(statistics.median(totals), 1),
                 "min": round(min(totals), 1),
@@ -218,6 +243,17 @@ def table(report: dict[str, Any]) -> str:
             at = pages[n]["median_ms"][mark]
             cells.append(f"  {_ms(at):>16}")
         lines.append(f"{mark:<{width}}" + "".join(cells))
+    for step in pages[names[0]].get("median_step_ms", {}):
+        cells = [f"  {_ms(pages[n]['median_step_ms'].get(step)):>16}" for n in names]
+        lines.append(f"{'  step ' + step:<{width}}" + "".join(cells))
+    sizes = [pages[n].get("first_frame_size") for n in names]
+    if all(sizes):
+        lines.append(
+            f"{'first remote frame size (runs)':<{width}}"
+            + "".join(
+                f"  {', '.join(f'{k} in {v}' for k, v in size.items()):>16}" for size in sizes
+            )
+        )
     lines.append("")
     for label, key in (("page open → first remote frame, median", "median"), ("  min", "min")):
         lines.append(
@@ -249,28 +285,48 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def bundle_server_tree(tree: Path) -> None:
+    """Build the other checkout's call-page bundles if it has a bundler and they are stale: a
+    `git archive` has no `web_client/dist/`, and without it that server falls back to ~45 module
+    files, which would compare the bundle's absence instead of the code."""
+    if not (tree / "teleconsult" / "web_bundle.py").exists():
+        log(f"{tree}: no teleconsult/web_bundle.py, served as it is")
+        return
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "teleconsult.web_bundle", "--if-stale"]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"could not bundle {tree}: {done.stderr.strip()}")
+    log(done.stdout.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.table_from is not None:
         print(table(json.loads(args.table_from.read_text())))
         return 0
-    import tests.support.server as support
+    from tests.support.server import REPO as THIS_TREE
     from tests.support.server import RunningServer
 
     env = {"JOINS_PER_MINUTE": "10000", "LOGIN_ATTEMPTS_PER_MINUTE": "10000"}
+    tree = THIS_TREE
     if args.server_tree is not None:
-        # `python -m teleconsult` puts its working directory first on sys.path: run it there.
-        support.REPO = args.server_tree.resolve()
-        env["PYTHONPATH"] = str(support.REPO)
+        # `python -m teleconsult` puts its working directory first on sys.path: RunningServer
+        # runs it in `tree` (assigning tests.support.server.REPO, as this did before, no longer
+        # reaches RunningServer.tree, whose default is bound at import: the "before" side then
+        # ran this checkout's server and web client).
+        tree = args.server_tree.resolve()
+        env["PYTHONPATH"] = str(tree)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if args.server_tree is None:
+        bundle_server_tree(tree)
+    else:
         from teleconsult import web_bundle
 
         web_bundle.ensure_fresh()  # the call pages' bundles, as `make bundle` makes them
     load_before = os.getloadavg()
     started = time.monotonic()
-    log("starting the server")
-    with RunningServer(env_overrides=env) as server:
+    log(f"starting the server from {tree}")
+    with RunningServer(env_overrides=env, tree=tree) as server:
         runs = asyncio.run(measure(server, args))
     report = {
         "benchmark": "startup",

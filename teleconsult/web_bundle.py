@@ -5,7 +5,8 @@ loaded one by one from the Python server they were most of the time between open
 and the other side's first frame (bench/startup.py, README "Opening a call link"). esbuild
 (Debian's `esbuild` package, a single binary) bundles each page's module graph into one ES
 module, unminified, with a linked source map. The call link's early start (`js/call-link.js`)
-is in that graph and still runs before the page's own top-level code.
+is each page's first import, so that in the bundle it (and the few modules it imports) runs
+before any other module's top-level code.
 
 The bundles are build output, not sources (git ignores `web_client/dist/`): `make bundle`
 (part of `make run` and `make test`) and the tests' server start (`ensure_fresh`) make them from

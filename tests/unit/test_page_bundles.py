@@ -5,6 +5,7 @@ where none was built, with a module importing the page's own code (slower, still
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +31,39 @@ def test_each_call_page_is_bundled_with_the_call_links_early_start_before_its_ow
         # One self-contained module: it imports nothing (socket.io's client is in it too).
         assert not [line for line in code.splitlines() if line.startswith("import ")]
         assert (tmp_path / f"{path.name}.map").exists()
+
+
+IMPORT_FROM = re.compile(r"""^import\s+(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+def _imports_of(module: Path) -> set[Path]:
+    """`module` and every module it imports, directly or not (relative imports only)."""
+    seen: set[Path] = set()
+    todo = [module.resolve()]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for target in IMPORT_FROM.findall(current.read_text()):
+            todo.append((current.parent / target).resolve())
+    return seen
+
+
+def test_a_call_link_s_early_start_is_the_first_code_each_call_page_runs(tmp_path: Path) -> None:
+    """Only call-link.js and what it imports come before it in the bundle (esbuild keeps the
+    modules in evaluation order): no other module's top-level code (i18n walking the page, the
+    lists …) runs before the camera, the socket and the join are asked for."""
+    web_root = web_bundle.WEB_ROOT
+    early = {
+        path.relative_to(web_root.parent).as_posix()
+        for path in _imports_of(web_root / "js" / "call-link.js")
+    }
+    for path in web_bundle.build(tmp_path):
+        code = path.read_text()
+        order = re.findall(r"^// (web_client/\S+\.js)$", code, re.MULTILINE)
+        first = order[: order.index("web_client/js/call-link.js") + 1]
+        assert set(first) == early, (path.name, sorted(set(first) ^ early))
 
 
 def test_a_source_newer_than_the_bundles_makes_them_stale(

@@ -1,7 +1,8 @@
 // Opening a call link (`/exam-room.html#consult=…&token=…`): camera and microphone, the socket
 // and the `join` start at once, while the page's other modules are still loading; the call
-// session takes them over when the page is ready (CallSession.join → takeCallStart). The call
-// pages load this module first, `async`, so that it runs as soon as its few imports are here.
+// session takes them over when the page is ready (CallSession.join → takeCallStart). Each call
+// page imports this module first, so that in its bundle (teleconsult/web_bundle.py) it runs right
+// after its few imports, before any other module's top-level code.
 // Without a consult to join or without a token it does nothing (page.js sends the user to sign
 // in). Room events that arrive before the session takes over are held for it, in order.
 

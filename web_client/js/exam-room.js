@@ -1,5 +1,8 @@
 // Exam room (desktop): book a consult, follow the institution's consults live, run the call.
 
+// First: a call link's early start (camera, socket, join) runs before any other module's
+// top-level code (i18n walking the page, the lists …) in the bundle (teleconsult/web_bundle.py).
+import './call-link.js';
 import { api } from './api.js';
 import { ACCEPT, UploadQueue, attachmentAdded, attachmentAdder } from './attachments.js';
 import { CallView } from './call/view.js';

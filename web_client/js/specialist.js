@@ -1,5 +1,8 @@
 // Specialist (phone first): incoming requests arrive live, accept/decline, join, run the call.
 
+// First: a call link's early start (camera, socket, join) runs before any other module's
+// top-level code (i18n walking the page, the lists …) in the bundle (teleconsult/web_bundle.py).
+import './call-link.js';
 import { api } from './api.js';
 import { attachmentAdded } from './attachments.js';
 import { CallView } from './call/view.js';

@@ -4,6 +4,9 @@
 // bench/startup.py and for anyone asking the console; with `localStorage['teleconsult.debug']`
 // set, the page also logs them as a table once the first remote frame is shown.
 //
+// `firstFrame` keeps the size of that first remote frame (call/first-frames.js: the camera's
+// first frames go out at a size the start bitrate carries).
+//
 // Marks, each kept the first time only:
 //   link_start        a call link's early start runs (call-link.js: camera, socket and join
 //                     asked for while the page's other modules still load)
@@ -16,6 +19,8 @@
 //   first_remote_frame  the first frame of the other person's video was presented
 
 const marks = {};
+/** The size of the other person's first video frame as presented: {width, height}. */
+const firstFrame = {};
 const onFirstFrame = [];
 
 /** Keep `name` at the current time, unless it is already kept. */
@@ -73,7 +78,10 @@ function watchRemoteVideos() {
   const watch = (video) => {
     if (seen.has(video) || !video.requestVideoFrameCallback) return;
     seen.add(video);
-    video.requestVideoFrameCallback(() => mark('first_remote_frame'));
+    video.requestVideoFrameCallback((now, meta) => {
+      if (!('first_remote_frame' in marks)) Object.assign(firstFrame, { width: meta.width, height: meta.height });
+      mark('first_remote_frame');
+    });
   };
   new MutationObserver(() => {
     if ('first_remote_frame' in marks) return;
@@ -82,4 +90,4 @@ function watchRemoteVideos() {
 }
 
 watchRemoteVideos();
-window.teleconsultTimings = { marks, steps };
+window.teleconsultTimings = { marks, steps, firstFrame };

@@ -6,6 +6,7 @@
 // REMB). docs/network.md has the rules.
 
 import { decide, initialState, planFor } from '../adaptation.js';
+import { stillStarting } from './first-frames.js';
 import { LinkSampler, worstOf } from '../link_stats.js';
 import { debug } from '../log.js';
 
@@ -160,11 +161,14 @@ export class SenderAdaptation {
     const now = performance.now();
     const done = this.applied.get(sender);
     if (!force && done?.key === key && now - done.at < REAPPLY_EVERY_MS) return;
+    // The camera's first frame still to go out at the start size (first-frames.js): keep it.
+    const starting = sender.track?.kind === 'video' && (await stillStarting(sender));
     const params = sender.getParameters();
     if (!params.encodings?.length) return; // not negotiated yet: next tick
     const [encoding] = params.encodings;
     encoding.active = want.active;
     for (const field of ['maxBitrate', 'scaleResolutionDownBy', 'maxFramerate']) {
+      if (field === 'scaleResolutionDownBy' && starting) continue;
       if (want[field] === undefined) delete encoding[field];
       else encoding[field] = want[field];
     }
@@ -172,7 +176,7 @@ export class SenderAdaptation {
     encoding.networkPriority = want.networkPriority;
     try {
       await sender.setParameters(params);
-      this.applied.set(sender, { key, at: now });
+      if (!starting) this.applied.set(sender, { key, at: now }); // else: again at the next look
     } catch (err) {
       // A renegotiation in between invalidates the parameters we read: the next tick tries again.
       debug('setParameters', sender.track?.kind, err?.name, err?.message);

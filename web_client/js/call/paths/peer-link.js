@@ -18,6 +18,7 @@
 // microphone always come first, so the stream that arrives on the lowest m-section is the camera.
 
 import { debug } from '../../log.js';
+import { startSmall } from '../first-frames.js';
 import { rtcConfiguration, watchTurnRefusals } from './turn.js';
 import { watchConnection } from '../../timings.js';
 
@@ -182,6 +183,7 @@ export class PeerLink {
   /**
    * Put our camera/mic on the connection, once. On the answering side this runs between
    * setRemoteDescription(offer) and the answer, so the tracks ride the offered transceivers.
+   * The camera's first frames go out scaled down to what the start bitrate carries (first-frames.js).
    * Kinds we cannot send are still received (recvonly), e.g. after camera access was denied.
    */
   attachMedia() {
@@ -189,7 +191,7 @@ export class PeerLink {
     this.mediaAttached = true;
     clearTimeout(this.timers.offerWait);
     const stream = this.localStream;
-    for (const track of stream?.getTracks() ?? []) this.pc.addTrack(track, stream);
+    for (const track of stream?.getTracks() ?? []) startSmall(this.pc.addTrack(track, stream));
     for (const kind of ['audio', 'video']) {
       const present = this.pc.getTransceivers().some((t) => t.receiver.track.kind === kind);
       if (!present) this.pc.addTransceiver(kind, { direction: 'recvonly' });

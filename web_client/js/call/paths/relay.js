@@ -14,6 +14,7 @@
 // server's choice (each `relay-offer`), so addPeer/removePeer have nothing to do here.
 
 import { debug } from '../../log.js';
+import { startEncodings, startedSmall } from '../first-frames.js';
 import { rtcConfiguration, watchTurnRefusals } from './turn.js';
 import { watchConnection } from '../../timings.js';
 
@@ -226,7 +227,10 @@ export class RelayPath {
     if (!this.sources.size) {
       const stream = this.localStream;
       for (const track of stream?.getTracks() ?? []) {
-        const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        // The camera's first frames at a size the start bitrate carries (first-frames.js).
+        const sendEncodings = startEncodings(track);
+        const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(sendEncodings && { sendEncodings }) });
+        if (sendEncodings) startedSmall(t.sender);
         this.sources.set(t, track.kind === 'audio' ? 'microphone' : 'camera');
       }
     }
