@@ -60,6 +60,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack
 
+from bench.training_viewers import ViewerFigures, when
 from media.broadcast.hls import HlsPackager
 from tests.support.h264 import h264_frames
 from tests.support.server import RunningServer
@@ -137,24 +138,11 @@ PART = re.compile(r'#EXT-X-PART:DURATION=([0-9.]+),URI="s(\d+)\.(\d+)\.m4s"')
 PDT = re.compile(r"#EXT-X-PROGRAM-DATE-TIME:(\S+)")
 
 
-def when(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 @dataclass
-class Figures:
-    delivery_s: list[float] = field(default_factory=list)
-    capture_to_segment_s: list[float] = field(default_factory=list)
-    capture_to_part_s: list[float] = field(default_factory=list)
-    segment_bytes: list[int] = field(default_factory=list)
-    playlists: int = 0
-    segments: int = 0
-    failed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
+class Figures(ViewerFigures):
+    """What the viewers measured, with the low-latency viewer's parts."""
 
-    def fail(self, what: str) -> None:
-        self.failed += 1
-        self.errors[what] = self.errors.get(what, 0) + 1
+    capture_to_part_s: list[float] = field(default_factory=list)
 
 
 async def viewer(http: aiohttp.ClientSession, base: str, figures: Figures, until: float) -> None:

@@ -188,7 +188,7 @@ class Playlists:
         self.parses += 1
         found = Listed(
             [
-                (int(number), _when(pdt.decode()), uri.decode())
+                (int(number), when(pdt.decode()), uri.decode())
                 for pdt, uri, number in SEGMENT.findall(body)
             ]
         )
@@ -198,7 +198,8 @@ class Playlists:
         return found
 
 
-def _when(iso: str) -> float:
+def when(iso: str) -> float:
+    """An `EXT-X-PROGRAM-DATE-TIME` as a Unix time."""
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
