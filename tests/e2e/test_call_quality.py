@@ -16,6 +16,7 @@ from tests.e2e.accessibility import assert_accessible
 from tests.e2e.browser import Client
 from tests.e2e.flows import end_consult, open_call_link, sign_in, wait_for_remote_video
 from tests.support.server import RunningServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -68,12 +69,23 @@ def test_both_call_pages_report_quality_and_the_review_shows_the_timeline(
         room.wait_for_timeout(200)  # Playwright hands over the frames while it waits
     end_consult(phone, "胎心正常 继续观察")
 
+    # The last buckets are written at the next flush (every 10 s): the review reads what is
+    # stored when it opens, so open it once both people's buckets are there.
+    supervisor_token = server.token("supervisor")
+
+    def people_stored() -> int:
+        timeline = server.request(
+            "GET", f"/api/consults/{consult['id']}/quality", token=supervisor_token
+        )
+        assert timeline.status == 200, timeline.body
+        return len({b["participant"]["id"] for b in timeline.body["buckets"]})
+
+    until(lambda: people_stored() == 2, within=40, what="both people's quality buckets stored")
     supervisor = open_client("desktop", "supervisor")
     page = sign_in(supervisor, server, "supervisor", live=False)
     page.goto(f"{server.url}/review.html?consult={consult['id']}")
     people = page.get_by_test_id("quality-person")
-    # The room's last buckets are written at the next flush (every 10 s).
-    expect(people).to_have_count(2, timeout=30_000)
+    expect(people).to_have_count(2)
     strips = page.get_by_test_id("quality-strip")
     expect(strips.first).to_be_visible()
     assert page.locator(".quality-cell").count() >= 2
