@@ -206,9 +206,12 @@ export function decide(state, input) {
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && probing >= 1000 && congested({ loss, rttMs: input.rttMs })) {
-      // The probe's packets meet loss or queue up: the link is still thin, give the voice its
-      // room back at once.
+    } else if (s.probe && probing >= 1000
+      && congested({ loss: probing >= PROBE_JUDGE_MS ? loss : 0, rttMs: input.rttMs })) {
+      // The probe's packets queue up (from its first second) or meet loss (from PROBE_JUDGE_MS:
+      // the first report of our video after a pause also counts the packets lost before it, as
+      // its receiver learns of the gap only from the probe's first packet): the link is still
+      // thin, give the voice its room back at once.
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
