@@ -61,18 +61,19 @@ function here(consult = new URLSearchParams(location.hash.slice(1)).get('consult
   return returnTo(location.pathname + location.search + fragment);
 }
 
-let leavingForLogin = false;
-
 /**
  * Send the user to the sign-in page; `reason` becomes a message there (e.g. "expired"). The
  * page they were on goes along as `?next=`, and signing in brings them back to it (a record
  * link opened in a new tab, a notification's deep link, a session that expired mid-work).
  */
 export function goToLogin(reason, consult = undefined) {
-  // Once only: a second trip (say, a request still on its way coming back 401 while the sign-in
-  // page loads) would abort the first navigation and replace the reason the user is shown.
-  if (leavingForLogin) return;
-  leavingForLogin = true;
+  // Once per page: a second trip (say, a request still on its way coming back 401 while the
+  // sign-in page loads) would abort the first navigation and replace the reason the user is
+  // shown. Marked on the document, not in this module, so that every copy of the module in the
+  // page (a bundle, and a module loaded beside it) sees it.
+  const root = document.documentElement;
+  if (root.dataset.leaving === 'sign-in') return;
+  root.dataset.leaving = 'sign-in';
   clearSession();
   const query = new URLSearchParams();
   if (reason) query.set('session', reason);
