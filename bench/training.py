@@ -571,30 +571,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.viewers, args.seconds, args.packaging_seconds = 50, 10, 20
+
+    def watched(tree: Path | None = None) -> dict[str, Any]:
+        workers = {"old": args.workers, "new": args.new_workers}
+        return asyncio.run(
+            live(args.viewers, args.seconds, args.warmup, workers, args.generator, tree=tree)
+        )
+
     report = {
         "packaging": packaging(args.packaging_seconds),
-        "live": asyncio.run(
-            live(
-                args.viewers,
-                args.seconds,
-                args.warmup,
-                {"old": args.workers, "new": args.new_workers},
-                args.generator,
-            )
-        ),
+        "live": watched(),
         "machine": {"cpus": psutil.cpu_count(), "python": sys.version.split()[0]},
     }
     if args.server_tree is not None:
-        report["live_server_tree"] = asyncio.run(
-            live(
-                args.viewers,
-                args.seconds,
-                args.warmup,
-                {"old": args.workers, "new": args.new_workers},
-                args.generator,
-                tree=args.server_tree.resolve(),
-            )
-        )
+        report["live_server_tree"] = watched(args.server_tree.resolve())
     print(json.dumps(report, indent=2) if args.json else table(report))
 
 
