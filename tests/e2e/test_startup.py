@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.e2e.browser import Client
 from tests.e2e.flows import open_call_link, wait_for_remote_video
@@ -77,17 +78,30 @@ LOADED_SCRIPTS = """() => performance.getEntriesByType('resource')
   .map((u) => u.pathname)"""
 
 
+def both_in_a_call(
+    server: RunningServer, open_client: Callable[..., Client], init_script: str | None = None
+) -> list[tuple[Client, Page]]:
+    """The exam room (desktop) and the specialist (phone) open a fresh consult's call links and
+    see each other; each page with its first remote frame marked."""
+    consult = server.book()
+    clients = [open_client("desktop", "exam-room"), open_client("phone", "specialist")]
+    if init_script is not None:
+        for client in clients:
+            client.context.add_init_script(init_script)
+    pages = [
+        open_call_link(client, server, user, consult["id"])
+        for client, user in zip(clients, ("doctor.a", "obstetrician"), strict=True)
+    ]
+    wait_for_remote_video(pages, within_s=20)
+    for page in pages:
+        page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
+    return list(zip(clients, pages, strict=True))
+
+
 def test_a_call_link_marks_its_start_up_steps_and_loads_its_code_as_one_file(
     server: RunningServer, open_client: Callable[..., Client]
 ) -> None:
-    consult = server.book()
-    exam_room = open_client("desktop", "exam-room")
-    specialist = open_client("phone", "specialist")
-    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
-    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
-    wait_for_remote_video([room, phone], within_s=20)
-    for client, page in ((exam_room, room), (specialist, phone)):
-        page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
+    for client, page in both_in_a_call(server, open_client):
         marks = page.evaluate("window.teleconsultTimings.marks")
         assert set(STEPS) <= set(marks), marks
         assert all(marks[step] > 0 for step in STEPS), marks
@@ -112,16 +126,7 @@ def test_the_camera_s_first_frame_goes_out_at_the_size_the_start_bitrate_carries
     sender's adaptation sets full size. Which frames a loaded machine's encoder still drops is
     the browser's affair (a congested start may shrink even 480x270): the test checks the sizes
     asked for, and that the first frame shown is no larger than the start size."""
-    consult = server.book()
-    exam_room = open_client("desktop", "exam-room")
-    specialist = open_client("phone", "specialist")
-    for client in (exam_room, specialist):
-        client.context.add_init_script(KEEP_CONNECTIONS)
-    room = open_call_link(exam_room, server, "doctor.a", consult["id"])
-    phone = open_call_link(specialist, server, "obstetrician", consult["id"])
-    wait_for_remote_video([room, phone], within_s=20)
-    for client, page in ((exam_room, room), (specialist, phone)):
-        page.wait_for_function("'first_remote_frame' in window.teleconsultTimings.marks")
+    for client, page in both_in_a_call(server, open_client, init_script=KEEP_CONNECTIONS):
         first = page.evaluate("window.teleconsultTimings.firstFrame")
         assert 0 < first["width"] <= 480 and 0 < first["height"] <= 270, first
         page.wait_for_function("window.__firstSent.length > 0")
