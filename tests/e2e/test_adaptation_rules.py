@@ -108,15 +108,35 @@ def test_at_the_lowest_level_a_round_trip_over_600_ms_goes_audio_only_whatever_t
     assert {p["mode"] for p in plans} == {"video"}
 
 
-def test_loss_above_20_percent_for_two_seconds_goes_audio_only(
+def test_loss_above_20_percent_steps_down_to_the_least_video_then_goes_audio_only(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
-    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 10, 1_000_000, 0.25))
-    assert plans[5]["mode"] == "video"
-    assert plans[6]["mode"] == "audio-only"
+    plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 12, 1_000_000, 0.25))
+    assert plans[5]["mode"] == "video" and plans[5]["level"] == 0
+    assert plans[6]["mode"] == "video" and plans[6]["level"] == 3  # 2 s: the least video first
+    assert plans[8]["mode"] == "video"  # the reports of the step's first second still lag
+    assert plans[9]["mode"] == "audio-only"  # 2 s more as bad there: the voice alone
     # 20 % exactly is not above the threshold
     plans = decide(every_second(0, 4, 1_000_000) + every_second(4, 12, 1_000_000, 0.2))
     assert {p["mode"] for p in plans} == {"video"}
+
+
+def test_a_sudden_cap_that_still_carries_video_steps_down_to_what_fits_and_keeps_the_ultrasound(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # A 500 kbit/s cap under full video, as measured: a third to half of the packets lost with
+    # the queue full (round trip ~550 ms) for ~3 s, the estimate at 220 to 300 k; then it fits.
+    start = every_second(0, 4, 5_000_000, second=True)
+    burst = every_second(4, 8, 280_000, 0.45, second=True, rtt=550)
+    fits = every_second(8, 20, 300_000, 0.0, second=True, rtt=2)
+    plans = decide(start + burst + fits)
+    assert {p["mode"] for p in plans} == {"video"}
+    assert plans[6]["level"] == 2  # 280 k minus the voice's 60 k: the 200 k level
+    assert plans[6]["second"]["maxFramerate"] == 15 and plans[6]["camera"] is None
+    # The same loss on at the lowest level does stop video.
+    plans = decide(start + every_second(4, 16, 280_000, 0.45, second=True, rtt=550))
+    assert plans[9]["level"] == 3 and plans[9]["mode"] == "video"
+    assert plans[-1]["mode"] == "audio-only"
 
 
 DOWN = every_second(0, 3, 1_000_000) + every_second(3, 11, 60_000, rtt=QUEUED_MS)

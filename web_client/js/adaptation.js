@@ -12,8 +12,10 @@
 //
 // Video steps through LEVELS (0 = full) by the outbound estimate minus what the voice needs;
 // the second source (ultrasound, screen) is served first and the face camera gives way first.
-// Below AUDIO_ONLY_BELOW_BPS, or above AUDIO_ONLY_LOSS loss, or (at the lowest level) over
-// AUDIO_ONLY_RTT_MS round trip, for AUDIO_ONLY_AFTER_MS the page sends audio only. It comes back with hysteresis: at once when the estimate says the link
+// Below AUDIO_ONLY_BELOW_BPS (with congestion), for AUDIO_ONLY_AFTER_MS, the page sends audio
+// only; above AUDIO_ONLY_LOSS loss, or (at the lowest level) over AUDIO_ONLY_RTT_MS round trip,
+// for AUDIO_ONLY_AFTER_MS, it steps down first (to the level the estimate fits when packets
+// queue, else to the lowest), and sends audio only if the lowest level stays as bad as long. It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends a little video (PROBE_VIDEO) for PROBE_MS (the browser's
 // estimate only grows with traffic to measure), and stays on video if the estimate then holds
@@ -150,9 +152,14 @@ export function levelFor(budget) {
  * video level (`level`), a round trip over AUDIO_ONLY_RTT_MS counts whatever the estimate says.
  */
 export function isBad({ estimateBps, loss, rttMs }, level = 0) {
-  return (typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested({ loss, rttMs }))
+  return isThin({ estimateBps, loss, rttMs })
     || (typeof loss === 'number' && loss > AUDIO_ONLY_LOSS)
     || (level === LOWEST && typeof rttMs === 'number' && rttMs > AUDIO_ONLY_RTT_MS);
+}
+
+/** An estimate under AUDIO_ONLY_BELOW_BPS with signs of congestion: too thin for any video. */
+function isThin({ estimateBps, loss, rttMs }) {
+  return typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested({ loss, rttMs });
 }
 
 /** Whether a sample says the link carries video again without probing. */
@@ -181,7 +188,20 @@ export function decide(state, input) {
   const bad = isBad(input, s.level);
   if (!s.audioOnly) {
     s.badSince = holding(bad, s.badSince, now);
-    if (s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS) {
+    const longBad = s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS;
+    if (longBad && s.level !== LOWEST && !isThin(input)) {
+      // Loss, with an estimate that still carries video: a cap under what we send (a sudden cap
+      // loses a third of the packets for seconds, and the queue is full: the round trip says
+      // so) steps down to the level the estimate fits, at least one; loss without queueing
+      // (a lossy link) to the least video. Audio-only only if it stays bad at the lowest level:
+      // the ultrasound must not stop for a cap it fits under.
+      const budget = typeof input.estimateBps === 'number' ? input.estimateBps - AUDIO_RESERVE_BPS : null;
+      const queued = typeof input.rttMs === 'number' && input.rttMs > PROBE_KEEP_RTT_MS;
+      s.level = queued && budget !== null ? Math.max(s.level + 1, levelFor(budget)) : LOWEST;
+      s.badSince = null;
+      s.lowSince = null;
+      s.highSince = null;
+    } else if (longBad) {
       s.audioOnly = true;
       s.level = LOWEST;
       s.goodSince = null;
