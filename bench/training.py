@@ -297,6 +297,20 @@ def run_viewers(
     return merged, cpu
 
 
+def _established(process: psutil.Process) -> int:
+    connections = process.net_connections(kind="tcp")
+    return sum(1 for c in connections if c.status == psutil.CONN_ESTABLISHED)
+
+
+async def _viewers_gone(process: psutil.Process, baseline: int, within_s: float) -> None:
+    """Wait (polling, at most `within_s`) until the server holds no more connections than it
+    did before any viewer came, so that the next generator starts on an idle server."""
+    for _ in range(int(within_s / 0.2)):
+        if _established(process) <= baseline:
+            return
+        await asyncio.sleep(0.2)
+
+
 def cpu_of(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
@@ -362,6 +376,7 @@ async def live(
         idle_cpu = (cpu_of(process) - before) / (time.monotonic() - idle_started)
         log(f"live: server {100 * idle_cpu:.1f} % of a core with no viewer")
         runs: dict[str, Any] = {}
+        baseline = _established(process)
         for generator in generators:
             log(
                 f"live: {viewers} viewers for {seconds} s, generator {generator} in "
@@ -371,7 +386,7 @@ async def live(
                 process, base, viewers, seconds, workers[generator], generator, idle_cpu
             )
             log(f"live: {generator}: {_summary(runs[generator])}")
-            await asyncio.sleep(2)  # the last answers out, the connections closed
+            await _viewers_gone(process, baseline, within_s=30)
         return {
             "server_tree": str(tree or "this tree"),
             "viewers": viewers,
