@@ -66,7 +66,7 @@ system-deps:
 
 ## test: install everything the tests need, check lint and types, run the whole suite
 test: system-deps $(VENV)/.dev lint bundle
-	$(PY) -m pytest -ra --durations=25
+	$(PY) -m pytest -ra --durations=25 -n 2 --no-loadscope-reorder
 
 unit: $(VENV)/.dev
 	$(PY) -m pytest -ra tests/unit

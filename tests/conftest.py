@@ -5,12 +5,31 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from media.event_loop import loop_factory as new_loop_factory
 from teleconsult import web_bundle
 from tests.support.server import RunningServer
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """How `make test` (`-n 2`, pytest-xdist) shares the tests between its two processes: all of
+    tests/e2e in one unit, so that one Chromium runs calls at a time (two calls encoding video
+    side by side on two cores would judge the network adaptation by the CPU) and the package's
+    one Playwright starts once; every other module a unit of its own, so that its
+    module-scoped servers start once. (xdist's own `loadgroup` marks are not applied under
+    pytest 9: its collection hook is not marked as one, so a scheduler of our own does it.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFolder(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+    return ByFolder(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -45,16 +45,16 @@ async def test_a_state_change_dropped_by_a_full_fan_out_queue_reaches_the_other_
                 token = first.token("obstetrician")
                 fillers = [first.book(accept=False)["id"] for _ in range(2)]
                 watched = first.book(accept=False)["id"]
+                # The fan-out is up once one booking's news reached the other process: a
+                # booking's own two emits already overflow a one-byte queue now and then (more
+                # often on a busy machine), so not every `consult-requested` arrives.
                 await eventually(
-                    lambda: (
-                        {watched, *fillers}
-                        <= {
-                            e["consult"]["id"] for e in specialist.events_named("consult-requested")
-                        }
+                    lambda: any(
+                        e["consult"]["id"] in {watched, *fillers}
+                        for e in specialist.events_named("consult-requested")
                     ),
                     within=10,
                 )
-                # (a booking's own two emits already overflow a one-byte queue now and then)
                 dropped_before = figure(first, "dropped_full_messages")
                 redis.hang()
                 try:
