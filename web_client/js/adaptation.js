@@ -52,10 +52,15 @@ export const PROBE_KEEP_ABOVE_BPS = 200_000;
  * slowly with what is sent (on the relay it follows the relay's REMB, slower still), so the
  * estimate alone would keep a page audio-only long after its link recovered.
  */
-export const PROBE_SENT_BPS = 15_000;
+export const PROBE_SENT_BPS = 10_000;
 export const PROBE_CLEAN_LOSS = 0.05;
 export const PROBE_KEEP_RTT_MS = 150;
-/** A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on. */
+/**
+ * A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on, and cut for loss
+ * only from PROBE_LOSS_FROM_MS on: the relay's first receiver reports of our video after the
+ * pause (up to ~2 s in) can still count packets lost before it.
+ */
+export const PROBE_LOSS_FROM_MS = 3000;
 export const PROBE_MS = 6000;
 export const PROBE_JUDGE_MS = 2000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
@@ -227,15 +232,15 @@ export function decide(state, input) {
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
     } else if (s.probe && probing >= 1000
-      && congested({ loss: probing >= PROBE_JUDGE_MS ? loss : 0, rttMs: input.rttMs })) {
-      // The probe's packets queue up (from its first second) or meet loss (from PROBE_JUDGE_MS:
+      && congested({ loss: probing >= PROBE_LOSS_FROM_MS ? loss : 0, rttMs: input.rttMs })) {
+      // The probe's packets queue up (from its first second) or meet loss (from PROBE_LOSS_FROM_MS:
       // the first report of our video after a pause also counts the packets lost before it, as
       // its receiver learns of the gap only from the probe's first packet): the link is still
       // thin, give the voice its room back at once.
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && bad && !clean && probing >= PROBE_JUDGE_MS) {
+    } else if (s.probe && bad && !clean && probing >= PROBE_LOSS_FROM_MS) {
       // The link is as bad as before, and the probe's packets do not go out cleanly: give the
       // voice its room back now.
       s.probe = null;
