@@ -194,7 +194,7 @@ export function decide(state, input) {
   if (!s.audioOnly) {
     s.badSince = holding(bad, s.badSince, now);
     const longBad = s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS;
-    if (longBad && s.level !== LOWEST && !isThin(input)) {
+    if (longBad && input.hasSecond && s.level !== LOWEST && !isThin(input)) {
       // Loss, with an estimate that still carries video: a cap under what we send (a sudden cap
       // loses a third of the packets for seconds, and the queue is full: the round trip says
       // so) steps down to the level the estimate fits, at least one; loss without queueing
