@@ -304,11 +304,14 @@ def _established(process: psutil.Process) -> int:
 
 async def _viewers_gone(process: psutil.Process, baseline: int, within_s: float) -> None:
     """Wait (polling, at most `within_s`) until the server holds no more connections than it
-    did before any viewer came, so that the next generator starts on an idle server."""
+    did before any viewer came, so that the next generator starts on an idle server; say so
+    if it does not."""
     for _ in range(int(within_s / 0.2)):
         if _established(process) <= baseline:
             return
         await asyncio.sleep(0.2)
+    still_open = _established(process) - baseline
+    log(f"live: {still_open} viewer connections still open after {within_s} s")
 
 
 def cpu_of(process: psutil.Process) -> float:

@@ -20,8 +20,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     tests/e2e in one unit, so that one Chromium runs calls at a time (two calls encoding video
     side by side on two cores would judge the network adaptation by the CPU) and the package's
     one Playwright starts once; every other module a unit of its own, so that its
-    module-scoped servers start once. (xdist's own `loadgroup` marks are not applied under
-    pytest 9: its collection hook is not marked as one, so a scheduler of our own does it.)"""
+    module-scoped servers start once. (`--dist loadgroup` did not keep even explicitly
+    `xdist_group`-marked tests together here, xdist 3.8 under pytest 9.2: six marked tests
+    spread over both processes; hence a scheduler of our own.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByFolder(LoadScopeScheduling):

@@ -12,10 +12,11 @@
 //
 // Video steps through LEVELS (0 = full) by the outbound estimate minus what the voice needs;
 // the second source (ultrasound, screen) is served first and the face camera gives way first.
-// Below AUDIO_ONLY_BELOW_BPS (with congestion), for AUDIO_ONLY_AFTER_MS, the page sends audio
-// only; above AUDIO_ONLY_LOSS loss, or (at the lowest level) over AUDIO_ONLY_RTT_MS round trip,
-// for AUDIO_ONLY_AFTER_MS, it steps down first (to the level the estimate fits when packets
-// queue, else to the lowest), and sends audio only if the lowest level stays as bad as long. It comes back with hysteresis: at once when the estimate says the link
+// Below AUDIO_ONLY_BELOW_BPS (with congestion), above AUDIO_ONLY_LOSS loss, or (at the lowest
+// level) over AUDIO_ONLY_RTT_MS round trip, for AUDIO_ONLY_AFTER_MS, the page sends audio only;
+// except that a page with a second source, on loss above the lowest level, steps down first
+// (stepDownOnLoss) and goes audio-only only if the lowest level stays as bad as long.
+// It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends a little video (PROBE_VIDEO) for PROBE_MS (the browser's
 // estimate only grows with traffic to measure), and stays on video if the estimate then holds
@@ -55,14 +56,15 @@ export const PROBE_KEEP_ABOVE_BPS = 200_000;
 export const PROBE_SENT_BPS = 10_000;
 export const PROBE_CLEAN_LOSS = 0.05;
 export const PROBE_KEEP_RTT_MS = 150;
-/**
- * A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on, and cut for loss
- * only from PROBE_LOSS_FROM_MS on: the relay's first receiver reports of our video after the
- * pause (up to ~2 s in) can still count packets lost before it.
- */
-export const PROBE_LOSS_FROM_MS = 3000;
+/** A probe sends video PROBE_MS at most; it is judged from PROBE_JUDGE_MS on … */
 export const PROBE_MS = 6000;
 export const PROBE_JUDGE_MS = 2000;
+/**
+ * … and cut for loss only from PROBE_LOSS_FROM_MS on (for queueing from its first second): the
+ * first receiver reports of our video after the pause (on the relay up to ~2 s in) still count
+ * packets lost before it, as its receiver learns of the gap only from the probe's first packet.
+ */
+export const PROBE_LOSS_FROM_MS = 3000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
 export const PROBE_FIRST_MS = 6000;
 /** … up to this. */
@@ -162,6 +164,12 @@ export function isBad({ estimateBps, loss, rttMs }, level = 0) {
     || (level === LOWEST && typeof rttMs === 'number' && rttMs > AUDIO_ONLY_RTT_MS);
 }
 
+/** What the estimate leaves video once the voice has its share, or null without an estimate. */
+const budgetOf = (estimateBps) => (typeof estimateBps === 'number' ? estimateBps - AUDIO_RESERVE_BPS : null);
+
+/** Packets queue: a round trip over PROBE_KEEP_RTT_MS. */
+const queueing = (rttMs) => typeof rttMs === 'number' && rttMs > PROBE_KEEP_RTT_MS;
+
 /** An estimate under AUDIO_ONLY_BELOW_BPS with signs of congestion: too thin for any video. */
 function isThin({ estimateBps, loss, rttMs }) {
   return typeof estimateBps === 'number' && estimateBps < AUDIO_ONLY_BELOW_BPS && congested({ loss, rttMs });
@@ -175,7 +183,7 @@ function isGoodForVideo({ estimateBps, loss }) {
 
 /** Signs of a full link: loss over PROBE_CLEAN_LOSS, or a round trip over PROBE_KEEP_RTT_MS. */
 function congested({ loss, rttMs }) {
-  return (loss ?? 0) > PROBE_CLEAN_LOSS || (typeof rttMs === 'number' && rttMs > PROBE_KEEP_RTT_MS);
+  return (loss ?? 0) > PROBE_CLEAN_LOSS || queueing(rttMs);
 }
 
 /** `since` if the condition still holds, now if it just started, null if it does not hold. */
@@ -195,17 +203,7 @@ export function decide(state, input) {
     s.badSince = holding(bad, s.badSince, now);
     const longBad = s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS;
     if (longBad && input.hasSecond && s.level !== LOWEST && !isThin(input)) {
-      // Loss, with an estimate that still carries video: a cap under what we send (a sudden cap
-      // loses a third of the packets for seconds, and the queue is full: the round trip says
-      // so) steps down to the level the estimate fits, at least one; loss without queueing
-      // (a lossy link) to the least video. Audio-only only if it stays bad at the lowest level:
-      // the ultrasound must not stop for a cap it fits under.
-      const budget = typeof input.estimateBps === 'number' ? input.estimateBps - AUDIO_RESERVE_BPS : null;
-      const queued = typeof input.rttMs === 'number' && input.rttMs > PROBE_KEEP_RTT_MS;
-      s.level = queued && budget !== null ? Math.max(s.level + 1, levelFor(budget)) : LOWEST;
-      s.badSince = null;
-      s.lowSince = null;
-      s.highSince = null;
+      stepDownOnLoss(s, input);
     } else if (longBad) {
       s.audioOnly = true;
       s.level = LOWEST;
@@ -223,26 +221,18 @@ export function decide(state, input) {
     const estimated = typeof input.estimateBps === 'number' && input.estimateBps >= PROBE_KEEP_ABOVE_BPS
       && loss <= VIDEO_BACK_LOSS * 2;
     const clean = (input.sentVideoBps ?? 0) >= PROBE_SENT_BPS
-      && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && input.rttMs <= PROBE_KEEP_RTT_MS;
+      && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && !queueing(input.rttMs);
     if (s.probe) s.probe = { ...s.probe, cleanSince: holding(clean, s.probe.cleanSince, now) };
     const cleanLong = Boolean(s.probe) && s.probe.cleanSince !== null && now - s.probe.cleanSince >= 1000;
     if (s.probe && probing >= PROBE_JUDGE_MS && (estimated || cleanLong)) return backToVideo(s, now, input);
-    if (s.probe && now >= s.probe.until) {
-      s.probe = null;
-      s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
-      s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && probing >= 1000
-      && congested({ loss: probing >= PROBE_LOSS_FROM_MS ? loss : 0, rttMs: input.rttMs })) {
-      // The probe's packets queue up (from its first second) or meet loss (from PROBE_LOSS_FROM_MS:
-      // the first report of our video after a pause also counts the packets lost before it, as
-      // its receiver learns of the gap only from the probe's first packet): the link is still
-      // thin, give the voice its room back at once.
-      s.probe = null;
-      s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
-      s.nextProbeAt = now + s.probeWaitMs;
-    } else if (s.probe && bad && !clean && probing >= PROBE_LOSS_FROM_MS) {
-      // The link is as bad as before, and the probe's packets do not go out cleanly: give the
-      // voice its room back now.
+    // A probe ends (and the next one waits twice as long) when its time is up, or, giving the
+    // voice its room back at once, when its packets queue up (from its first second) or meet
+    // loss (from PROBE_LOSS_FROM_MS), or when the link is as bad as before and its packets do
+    // not go out cleanly.
+    const lossCounts = probing >= PROBE_LOSS_FROM_MS;
+    if (s.probe && (now >= s.probe.until
+      || (probing >= 1000 && congested({ loss: lossCounts ? loss : 0, rttMs: input.rttMs }))
+      || (lossCounts && bad && !clean))) {
       s.probe = null;
       s.probeWaitMs = Math.min(s.probeWaitMs * 2, PROBE_MAX_MS);
       s.nextProbeAt = now + s.probeWaitMs;
@@ -261,14 +251,30 @@ function backToVideo(s, now, input) {
   s.goodSince = null;
   s.lowSince = null;
   s.highSince = null;
-  s.level = typeof input.estimateBps === 'number' ? Math.max(levelFor(input.estimateBps - AUDIO_RESERVE_BPS), 1) : LOWEST;
+  const budget = budgetOf(input.estimateBps);
+  s.level = budget !== null ? Math.max(levelFor(budget), 1) : LOWEST;
   return { state: s, plan: planFor(s, input.hasSecond, input.chosen) };
+}
+
+/**
+ * A page with a second source meets loss (over AUDIO_ONLY_LOSS, sustained) with an estimate that
+ * still carries video: a cap under what it sends (a sudden cap loses a third of the packets for
+ * seconds, with the queue full) steps down to the level the estimate fits, at least one; loss
+ * without queueing (a lossy link) to the least video. Audio-only only if it stays bad at the
+ * lowest level: the ultrasound must not stop for a cap it fits under.
+ */
+function stepDownOnLoss(s, { estimateBps, rttMs }) {
+  const budget = budgetOf(estimateBps);
+  s.level = queueing(rttMs) && budget !== null ? Math.max(s.level + 1, levelFor(budget)) : LOWEST;
+  s.badSince = null;
+  s.lowSince = null;
+  s.highSince = null;
 }
 
 /** Step down (possibly several levels) when the budget stays short, up one level when it stays ample. */
 function stepLevel(s, { now, estimateBps }) {
-  if (typeof estimateBps !== 'number') return;
-  const budget = estimateBps - AUDIO_RESERVE_BPS;
+  const budget = budgetOf(estimateBps);
+  if (budget === null) return;
   const fits = levelFor(budget);
   s.lowSince = holding(fits > s.level && now - s.startedAt >= WARM_UP_MS, s.lowSince, now);
   if (s.lowSince !== null && now - s.lowSince >= STEP_DOWN_AFTER_MS) {
