@@ -132,7 +132,25 @@ def new_person(browser: Browser, kind: str = "desktop") -> BrowserContext:
     )
     context.grant_permissions(["camera", "microphone"])
     context.add_init_script("localStorage.setItem('teleconsult.debug', '1')")
+    warnings: list[str] = []
+    context.on(
+        "console",
+        lambda m: (
+            warnings.append(f"{m.page.url if m.page else '?'}: {m.text}")
+            if m.type in ("warning", "error")
+            else None
+        ),
+    )
+    PAGE_WARNINGS[id(context)] = warnings
     return context
+
+
+PAGE_WARNINGS: dict[int, list[str]] = {}
+"""The warnings and errors each person's pages logged (by context id), for a miss to print."""
+
+
+def warnings_of(page: Page) -> list[str]:
+    return PAGE_WARNINGS.get(id(page.context), [])
 
 
 @dataclass

@@ -119,6 +119,25 @@ def test_loss_above_20_percent_for_two_seconds_goes_audio_only(
     assert {p["mode"] for p in plans} == {"video"}
 
 
+def test_loss_in_bursts_under_a_full_queue_is_one_bad_stretch(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # As a relay leg under a cap reported it: the loss comes in bursts, one report under 20 %
+    # between them, the round trip at 700 ms all along.
+    start = every_second(0, 4, 1_000_000)
+    bursts = [0.25, 0.13, 0.83, 0.33, 0.04, 0.5, 0.3]
+    capped = [
+        [(4 + i) * 1000, 280_000, loss, False, False, 700, 0, None] for i, loss in enumerate(bursts)
+    ]
+    plans = decide(start + capped)
+    assert plans[5]["mode"] == "video"  # one second short
+    assert plans[6]["mode"] == "audio-only" and plans[6]["reason"] == "link"
+    # The same reports without the queue: a dip under 20 % ends the stretch, counted afresh.
+    unqueued = [[t, e, loss, h, c, 40, s, v] for t, e, loss, h, c, _, s, v in capped]
+    plans = decide(start + unqueued)
+    assert {p["mode"] for p in plans} == {"video"}  # never two seconds over 20 % in a row
+
+
 def test_a_sudden_cap_that_still_carries_video_steps_down_to_what_fits_and_keeps_the_ultrasound(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:

@@ -26,6 +26,7 @@ from tests.e2e.network import (
     wait_for_clear_audio,
     wait_for_mode,
     wait_until_video_plays,
+    warnings_of,
 )
 from tests.support.impairments import Impairments
 from tests.support.netns import NetworkNamespace
@@ -96,7 +97,7 @@ def follow_until(pages: list[Page], mode: str, since: float, within_s: float, wh
     measure); every 2 s what they say (mode, probe, estimate, loss, round trip, sent) is noted,
     and printed on failure, so that a miss says why."""
     timeline = []
-    keys = ("mode", "probing", "estimateBps", "loss", "rttMs", "sentBps", "limitation")
+    keys = ("mode", "probing", "estimateBps", "loss", "rttMs", "sentBps", "sampledMsAgo")
     for page in pages:
         while True:
             left = within_s - (time.monotonic() - since)
@@ -110,6 +111,8 @@ def follow_until(pages: list[Page], mode: str, since: float, within_s: float, wh
                 if left <= 2.0:
                     for moment in timeline:
                         print(*moment)
+                    for p in pages:
+                        print(p.url, "warned:", *warnings_of(p)[-20:], sep="\n  ")
                     pytest.fail(f"a page did not {what} within {within_s} s")
 
 

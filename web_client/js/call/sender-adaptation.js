@@ -16,6 +16,27 @@ const SAMPLE_EVERY_MS = 1000;
 const REAPPLY_EVERY_MS = 5000;
 /** The audio encoding while the page is audio-only because of the link: voice over a thin link. */
 const THIN_AUDIO_BPS = 24_000;
+/**
+ * A browser call of a look (getStats, setParameters) that has not answered in this long is left
+ * for this look: one that never answers must not stop the adaptation for the rest of the call
+ * (a clean-clone CI run saw a phone's samples stop right after its move to the relay, its video
+ * left at full size under a cap for 10 s).
+ */
+const ANSWER_WITHIN_MS = 3000;
+const NO_ANSWER = Symbol('no answer');
+
+/** `promise`'s value, or NO_ANSWER (with a warning naming `what`) after ANSWER_WITHIN_MS. */
+async function answered(promise, what) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(NO_ANSWER), ANSWER_WITHIN_MS); });
+  try {
+    const value = await Promise.race([promise, late]);
+    if (value === NO_ANSWER) console.warn(`adaptation: ${what} did not answer within ${ANSWER_WITHIN_MS} ms`);
+    return value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * @typedef {object} Connections
@@ -95,9 +116,13 @@ export class SenderAdaptation {
     try {
       const { sending, receiving } = this.connections();
       const live = (pcs) => pcs.filter((pc) => pc.connectionState !== 'closed');
-      const sent = (await Promise.all(live(sending).map((pc) => this.sampler(pc).sample()))).filter(Boolean);
+      const sample = async (pc) => {
+        const value = await answered(this.sampler(pc).sample(), 'getStats');
+        return value === NO_ANSWER ? null : value;
+      };
+      const sent = (await Promise.all(live(sending).map(sample))).filter(Boolean);
       const got = (await Promise.all(live(receiving).map((pc) => (sending.includes(pc)
-        ? this.sampler(pc).previous : this.sampler(pc).sample())))).filter(Boolean);
+        ? this.sampler(pc).previous : sample(pc))))).filter(Boolean);
       this.received = {
         audioIn: {
           samples: got.reduce((n, s) => n + s.audioIn.samples, 0),
@@ -162,7 +187,9 @@ export class SenderAdaptation {
     const done = this.applied.get(sender);
     if (!force && done?.key === key && now - done.at < REAPPLY_EVERY_MS) return;
     // The camera's first frame still to go out at the start size (first-frames.js): keep it.
-    const starting = sender.track?.kind === 'video' && (await stillStarting(sender));
+    // (No answer: still starting, as far as this look knows.)
+    const starting = sender.track?.kind === 'video'
+      && (await answered(stillStarting(sender), 'the first frame\'s getStats')) !== false;
     const params = sender.getParameters();
     if (!params.encodings?.length) return; // not negotiated yet: next tick
     const [encoding] = params.encodings;
@@ -175,8 +202,9 @@ export class SenderAdaptation {
     encoding.priority = want.priority;
     encoding.networkPriority = want.networkPriority;
     try {
-      await sender.setParameters(params);
-      if (!starting) this.applied.set(sender, { key, at: now }); // else: again at the next look
+      const answer = await answered(sender.setParameters(params), `setParameters (${sender.track?.kind})`);
+      // Not marked applied when still starting or unanswered: again at the next look.
+      if (!starting && answer !== NO_ANSWER) this.applied.set(sender, { key, at: now });
     } catch (err) {
       // A renegotiation in between invalidates the parameters we read: the next tick tries again.
       debug('setParameters', sender.track?.kind, err?.name, err?.message);
@@ -196,6 +224,7 @@ export class SenderAdaptation {
       rttMs: last?.rttMs ?? null,
       limitation: last?.limitation ?? null,
       sentBps: last?.sentBps ?? { audio: 0, video: 0 },
+      sampledMsAgo: last ? Math.round(performance.now() - last.at) : null, // a stalled look shows here
       audioIn: this.received.audioIn,
       videoIn: this.received.videoIn,
     };
