@@ -210,7 +210,10 @@ def test_a_probe_whose_video_goes_out_cleanly_brings_video_back_though_the_estim
     assert plans[11]["probing"] is True
     assert plans[12]["probing"] is False  # the probe's packets queue: cut short
     back = next(i for i, p in enumerate(plans) if p["mode"] == "video" and i > 5)
-    assert back == 12 + 8 + 2, plans  # the next probe, clean for a second, judged after 2 s
+    # The next probe (at 20 s), clean for a second, judged after 2 s: raised to the lowest
+    # level's video, clean again for a second, judged 2 s after the raise.
+    assert plans[22]["probing"] is True and plans[22]["camera"]["scaleResolutionDownBy"] == 4
+    assert back == 12 + 8 + 2 + 2, plans
     # Back on video, the lagging estimate alone does not send it back to audio-only …
     assert {p["mode"] for p in plans[back:]} == {"video"}
     # … loss or queueing with it does.
@@ -223,6 +226,26 @@ def test_a_probe_whose_video_goes_out_cleanly_brings_video_back_though_the_estim
     assert {p["mode"] for p in decide(DOWN + idle)[6:]} == {"audio-only"}
 
 
+def test_a_clean_little_probe_is_raised_to_the_least_video_and_cut_if_that_queues(
+    decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
+) -> None:
+    # Under the relay's test cap: the probe's 15 kbit/s go out cleanly (the voice leaves room for
+    # that much), the lowest level's video does not: the queue grows within two seconds.
+    little = every_second(11, 14, 150_000, 0.0, rtt=2, sent=15_000)
+    least = every_second(14, 15, 150_000, 0.0, rtt=120, sent=40_000)
+    queued = every_second(15, 40, 150_000, 0.0, rtt=350, sent=40_000)
+    plans = decide(DOWN + little + least + queued)
+    assert plans[13]["probing"] is True and plans[13]["mode"] == "audio-only"
+    assert plans[13]["camera"] == {
+        "maxBitrate": 120_000, "scaleResolutionDownBy": 4, "maxFramerate": 10,
+    }  # fmt: skip  # raised: what the page would send back on video
+    assert plans[15]["probing"] is False  # its packets queue: cut
+    assert {p["mode"] for p in plans[5:]} == {"audio-only"}  # never back on this link
+    # The same little probe on a link that carries the least video too: back on video.
+    plans = decide(DOWN + little + every_second(14, 20, 150_000, 0.0, rtt=2, sent=40_000))
+    assert plans[14]["mode"] == "audio-only" and plans[15]["mode"] == "video"
+
+
 def test_a_probe_is_judged_by_its_own_video_not_by_an_audio_report_from_before_it(
     decide: Callable[[list[list[Any]]], list[dict[str, Any]]],
 ) -> None:
@@ -232,14 +255,14 @@ def test_a_probe_is_judged_by_its_own_video_not_by_an_audio_report_from_before_i
     plans = decide(DOWN + stale_audio)
     assert plans[11]["probing"] is True
     assert plans[12]["probing"] is True  # not cut for the audio's loss
-    assert plans[13]["mode"] == "video"  # clean for a second, judged after 2 s
+    assert plans[15]["mode"] == "video"  # clean for a second, judged after 2 s, raised, 2 s
     # The first report of our video after the pause counts the packets lost before it (its
     # receiver learns of the gap from the probe's first packet): not held against the probe.
     gap = every_second(11, 13, 90_000, 0.0, rtt=5, sent=20_000, video_loss=0.285)
     after = every_second(13, 30, 90_000, 0.0, rtt=5, sent=20_000, video_loss=0.0)
     plans = decide(DOWN + gap + after)
     assert plans[12]["probing"] is True
-    assert plans[14]["mode"] == "video"  # clean from 13 s, for a second
+    assert plans[16]["mode"] == "video"  # clean from 13 s, for a second; raised, 2 s
     # On the relay that report came as late as the probe's second second (a CI run's probe was
     # cut for 15 % then, and the next probe came too late): still not held against it.
     late_gap = (
@@ -249,7 +272,7 @@ def test_a_probe_is_judged_by_its_own_video_not_by_an_audio_report_from_before_i
     )
     plans = decide(DOWN + late_gap)
     assert plans[13]["probing"] is True
-    assert plans[15]["mode"] == "video"  # clean from 14 s, for a second
+    assert plans[17]["mode"] == "video"  # clean from 14 s, for a second; raised, 2 s
     # The probe's own video still meeting loss once it has run 3 s does cut it.
     lossy = every_second(11, 15, 90_000, 0.0, rtt=5, sent=20_000, video_loss=0.09)
     plans = decide(DOWN + lossy)

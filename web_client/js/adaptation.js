@@ -21,8 +21,9 @@
 // It comes back with hysteresis: at once when the estimate says the link
 // carries VIDEO_BACK_ABOVE_BPS with little loss for VIDEO_BACK_AFTER_MS, or by a probe: every
 // PROBE_FIRST_MS … PROBE_MAX_MS it sends a little video (PROBE_VIDEO) for PROBE_MS (the browser's
-// estimate only grows with traffic to measure), and stays on video if the estimate then holds
-// or the probe's packets went out without loss or queueing.
+// estimate only grows with traffic to measure), and stays on video if the estimate then holds;
+// or, when the probe's packets went out without loss or queueing, it raises the probe to the
+// lowest level's video, and stays on video if that too goes out cleanly (PROBE_LEAST_JUDGE_MS).
 
 /** Under this outbound estimate (bit/s), sustained, the page goes audio-only. */
 export const AUDIO_ONLY_BELOW_BPS = 150_000;
@@ -67,6 +68,14 @@ export const PROBE_JUDGE_MS = 2000;
  * packets lost before it, as its receiver learns of the gap only from the probe's first packet.
  */
 export const PROBE_LOSS_FROM_MS = 3000;
+/**
+ * A probe whose little video went out cleanly is raised to the lowest level's video (what the
+ * page would send back on video) and judged again from this long after the raise: a little
+ * video that fits proves nothing of the lowest level (measured under the relay's test cap: both
+ * pages came back on a 15 kbit/s probe, their video filled the queue in 2 s, the voice lost a
+ * third of its frames, and they went audio-only again — every 12 s).
+ */
+export const PROBE_LEAST_JUDGE_MS = 2000;
 /** The first probe comes this long after going audio-only; each failed one doubles the wait … */
 export const PROBE_FIRST_MS = 6000;
 /** … up to this. */
@@ -126,8 +135,9 @@ export const PROBE_VIDEO = { alone: { camera: enc(60_000, 8, 8) }, withSecond: {
  * @property {number|null} goodSince  (audio-only) since when it is good enough for video again
  * @property {number|null} lowSince  since when the budget is under the level's need
  * @property {number|null} highSince  since when the budget is over the next level's need
- * @property {{since: number, until: number, cleanSince: number|null}|null} probe  a probe running
- *   since then, until then; clean (its video goes out without loss or queueing) since then
+ * @property {{since: number, until: number, cleanSince: number|null, leastSince: number|null}|null}
+ *   probe  a probe running since then, until then; clean (its video goes out without loss or
+ *   queueing) since then; raised to the lowest level's video since then (null: PROBE_VIDEO)
  * @property {number} nextProbeAt
  * @property {number} probeWaitMs
  */
@@ -236,7 +246,14 @@ export function decide(state, input) {
       && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && !queueing(input.rttMs);
     if (s.probe) s.probe = { ...s.probe, cleanSince: holding(clean, s.probe.cleanSince, now) };
     const cleanLong = Boolean(s.probe) && s.probe.cleanSince !== null && now - s.probe.cleanSince >= 1000;
-    if (s.probe && probing >= PROBE_JUDGE_MS && (estimated || cleanLong)) return backToVideo(s, now, input);
+    if (s.probe && probing >= PROBE_JUDGE_MS && estimated) return backToVideo(s, now, input);
+    if (s.probe && probing >= PROBE_JUDGE_MS && cleanLong) {
+      if (s.probe.leastSince === null) {
+        s.probe = { ...s.probe, leastSince: now, cleanSince: null, until: Math.max(s.probe.until, now + PROBE_LEAST_JUDGE_MS + 1000) };
+      } else if (now - s.probe.leastSince >= PROBE_LEAST_JUDGE_MS) {
+        return backToVideo(s, now, input);
+      }
+    }
     // A probe ends (and the next one waits twice as long) when its time is up, or, giving the
     // voice its room back at once, when its packets queue up (from its first second) or meet
     // loss (from PROBE_LOSS_FROM_MS), or when the link is as bad as before and its packets do
@@ -250,7 +267,7 @@ export function decide(state, input) {
       s.nextProbeAt = now + s.probeWaitMs;
     }
     if (s.goodSince !== null && now - s.goodSince >= VIDEO_BACK_AFTER_MS) return backToVideo(s, now, input);
-    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { since: now, until: now + PROBE_MS, cleanSince: null };
+    if (!s.probe && !chosen && now >= s.nextProbeAt) s.probe = { since: now, until: now + PROBE_MS, cleanSince: null, leastSince: null };
   }
   if (!s.audioOnly) stepLevel(s, input);
   return { state: s, plan: planFor(s, hasSecond, chosen) };
@@ -312,7 +329,7 @@ export function planFor(s, hasSecond, chosen) {
   const silent = chosen || (s.audioOnly && !s.probe);
   const mode = chosen || s.audioOnly ? 'audio-only' : 'video';
   const reason = chosen ? 'chosen' : s.audioOnly ? 'link' : null;
-  const level = s.audioOnly && s.probe ? PROBE_VIDEO : LEVELS[s.level];
+  const level = s.audioOnly && s.probe && s.probe.leastSince === null ? PROBE_VIDEO : LEVELS[s.level];
   const video = hasSecond ? level.withSecond : level.alone;
   return {
     mode,
