@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
@@ -132,7 +133,7 @@ def new_person(browser: Browser, kind: str = "desktop") -> BrowserContext:
     )
     context.grant_permissions(["camera", "microphone"])
     context.add_init_script("localStorage.setItem('teleconsult.debug', '1')")
-    warnings: list[str] = []
+    warnings = PAGE_WARNINGS.setdefault(context, [])
     context.on(
         "console",
         lambda m: (
@@ -141,16 +142,15 @@ def new_person(browser: Browser, kind: str = "desktop") -> BrowserContext:
             else None
         ),
     )
-    PAGE_WARNINGS[id(context)] = warnings
     return context
 
 
-PAGE_WARNINGS: dict[int, list[str]] = {}
-"""The warnings and errors each person's pages logged (by context id), for a miss to print."""
+PAGE_WARNINGS: WeakKeyDictionary[BrowserContext, list[str]] = WeakKeyDictionary()
+"""The warnings and errors each person's pages logged, for a miss to print."""
 
 
 def warnings_of(page: Page) -> list[str]:
-    return PAGE_WARNINGS.get(id(page.context), [])
+    return PAGE_WARNINGS.get(page.context, [])
 
 
 @dataclass

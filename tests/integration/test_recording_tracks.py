@@ -286,28 +286,22 @@ async def test_the_partial_file_is_fsynced_off_the_event_loop_at_most_once_a_sec
     loop_thread = threading.get_ident()
     asked: list[float] = []  # when (recorder's clock) an fsync of the partial file was asked for
     threads: list[int] = []  # where those fsyncs ran
-    real_fsync, real_run_in_executor = os.fsync, loop.run_in_executor
+    real_run_in_executor = loop.run_in_executor
     clock = FakeClock()
-
-    def of_the_part(fd: int) -> bool:
-        return Path(f"/proc/self/fd/{fd}").resolve().name == "r1.webm.part"
-
-    asked_fds: set[int] = set()
-
-    def watched_fsync(fd: int) -> None:
-        if fd in asked_fds:
-            threads.append(threading.get_ident())
-        real_fsync(fd)
 
     def watched_run_in_executor(executor: Any, func: Any, *args: Any) -> Any:
         # The moment the recorder asks, on the loop: the fsync itself runs in a thread that a
         # busy machine may start late, when the test's clock has moved on (a CI run's flake).
-        if func is watched_fsync and of_the_part(args[0]):
+        if func is os.fsync and Path(f"/proc/self/fd/{args[0]}").resolve().name == "r1.webm.part":
             asked.append(clock.now)
-            asked_fds.add(args[0])
+
+            def fsync_noting_where(fd: int) -> None:
+                threads.append(threading.get_ident())
+                os.fsync(fd)
+
+            func = fsync_noting_where
         return real_run_in_executor(executor, func, *args)
 
-    monkeypatch.setattr(os, "fsync", watched_fsync)
     monkeypatch.setattr(loop, "run_in_executor", watched_run_in_executor)
     source = VideoSource("VP8", 320, 240, seed=12)
     track = recorder(storage, "VP8", source.request_keyframe, clock=clock)

@@ -220,9 +220,9 @@ const holding = (condition, since, now) => (condition ? since ?? now : null);
 export function decide(state, input) {
   const { now, hasSecond, chosen } = input;
   const s = { ...state };
-  const bad = isBad(input, s.level) || stillBad(s, input);
+  const bad = isBad(input, s.level);
   if (!s.audioOnly) {
-    s.badSince = holding(bad, s.badSince, now);
+    s.badSince = holding(bad || stillBad(s, input), s.badSince, now);
     const longBad = s.badSince !== null && now - s.badSince >= AUDIO_ONLY_AFTER_MS && now - s.startedAt >= WARM_UP_MS;
     if (longBad && input.hasSecond && s.level !== LOWEST && !isThin(input)) {
       stepDownOnLoss(s, input);
@@ -246,13 +246,11 @@ export function decide(state, input) {
       && loss <= PROBE_CLEAN_LOSS && typeof input.rttMs === 'number' && !queueing(input.rttMs);
     if (s.probe) s.probe = { ...s.probe, cleanSince: holding(clean, s.probe.cleanSince, now) };
     const cleanLong = Boolean(s.probe) && s.probe.cleanSince !== null && now - s.probe.cleanSince >= 1000;
-    if (s.probe && probing >= PROBE_JUDGE_MS && estimated) return backToVideo(s, now, input);
-    if (s.probe && probing >= PROBE_JUDGE_MS && cleanLong) {
-      if (s.probe.leastSince === null) {
-        s.probe = { ...s.probe, leastSince: now, cleanSince: null, until: Math.max(s.probe.until, now + PROBE_LEAST_JUDGE_MS + 1000) };
-      } else if (now - s.probe.leastSince >= PROBE_LEAST_JUDGE_MS) {
-        return backToVideo(s, now, input);
-      }
+    if (s.probe && probing >= PROBE_JUDGE_MS) {
+      if (estimated) return backToVideo(s, now, input);
+      const raised = s.probe.leastSince !== null;
+      if (cleanLong && raised && now - s.probe.leastSince >= PROBE_LEAST_JUDGE_MS) return backToVideo(s, now, input);
+      if (cleanLong && !raised) s.probe = raise(s.probe, now);
     }
     // A probe ends (and the next one waits twice as long) when its time is up, or, giving the
     // voice its room back at once, when its packets queue up (from its first second) or meet
@@ -271,6 +269,15 @@ export function decide(state, input) {
   }
   if (!s.audioOnly) stepLevel(s, input);
   return { state: s, plan: planFor(s, hasSecond, chosen) };
+}
+
+/**
+ * The probe's little video went out cleanly: send the lowest level's instead, judged afresh, and
+ * let the probe last until that judgement has had its look (one sample after PROBE_LEAST_JUDGE_MS).
+ */
+function raise(probe, now) {
+  const judged = now + PROBE_LEAST_JUDGE_MS + 1000;
+  return { ...probe, leastSince: now, cleanSince: null, until: Math.max(probe.until, judged) };
 }
 
 function backToVideo(s, now, input) {

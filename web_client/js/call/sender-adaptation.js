@@ -23,16 +23,18 @@ const THIN_AUDIO_BPS = 24_000;
  * left at full size under a cap for 10 s).
  */
 const ANSWER_WITHIN_MS = 3000;
-const NO_ANSWER = Symbol('no answer');
 
-/** `promise`'s value, or NO_ANSWER (with a warning naming `what`) after ANSWER_WITHIN_MS. */
-async function answered(promise, what) {
+/** `promise`'s value, or `otherwise` (with a warning naming `what`) after ANSWER_WITHIN_MS. */
+async function answered(promise, what, otherwise) {
   let timer;
-  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(NO_ANSWER), ANSWER_WITHIN_MS); });
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      console.warn(`adaptation: ${what} did not answer within ${ANSWER_WITHIN_MS} ms`);
+      resolve(otherwise);
+    }, ANSWER_WITHIN_MS);
+  });
   try {
-    const value = await Promise.race([promise, late]);
-    if (value === NO_ANSWER) console.warn(`adaptation: ${what} did not answer within ${ANSWER_WITHIN_MS} ms`);
-    return value;
+    return await Promise.race([promise, late]);
   } finally {
     clearTimeout(timer);
   }
@@ -116,10 +118,7 @@ export class SenderAdaptation {
     try {
       const { sending, receiving } = this.connections();
       const live = (pcs) => pcs.filter((pc) => pc.connectionState !== 'closed');
-      const sample = async (pc) => {
-        const value = await answered(this.sampler(pc).sample(), 'getStats');
-        return value === NO_ANSWER ? null : value;
-      };
+      const sample = (pc) => answered(this.sampler(pc).sample(), 'getStats', null);
       const sent = (await Promise.all(live(sending).map(sample))).filter(Boolean);
       const got = (await Promise.all(live(receiving).map((pc) => (sending.includes(pc)
         ? this.sampler(pc).previous : sample(pc))))).filter(Boolean);
@@ -189,7 +188,7 @@ export class SenderAdaptation {
     // The camera's first frame still to go out at the start size (first-frames.js): keep it.
     // (No answer: still starting, as far as this look knows.)
     const starting = sender.track?.kind === 'video'
-      && (await answered(stillStarting(sender), 'the first frame\'s getStats')) !== false;
+      && (await answered(stillStarting(sender), 'the first frame\'s getStats', true));
     const params = sender.getParameters();
     if (!params.encodings?.length) return; // not negotiated yet: next tick
     const [encoding] = params.encodings;
@@ -202,9 +201,9 @@ export class SenderAdaptation {
     encoding.priority = want.priority;
     encoding.networkPriority = want.networkPriority;
     try {
-      const answer = await answered(sender.setParameters(params), `setParameters (${sender.track?.kind})`);
+      const set = await answered(sender.setParameters(params).then(() => true), `setParameters (${sender.track?.kind})`, false);
       // Not marked applied when still starting or unanswered: again at the next look.
-      if (!starting && answer !== NO_ANSWER) this.applied.set(sender, { key, at: now });
+      if (!starting && set) this.applied.set(sender, { key, at: now });
     } catch (err) {
       // A renegotiation in between invalidates the parameters we read: the next tick tries again.
       debug('setParameters', sender.track?.kind, err?.name, err?.message);
